@@ -1,0 +1,51 @@
+"""Create demo accounts (passwords printed) and demo patients from the GBSG2 trial."""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from medai_site.core.services import demo_accounts_ensure
+from medai_site.patients.models import PatientImport
+from medai_site.patients.services import patient_import_finish
+from medai_site.patients.sources import BUILTIN_SOURCES, PatientRow, builtin_rows
+
+# Each demo clinician gets their own slice of the trial, so the two never share a patient.
+DEMO_PATIENTS = {"dr.adams": (0, 20), "dr.baker": (20, 40)}
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts and demo patients (never in production)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.SETTINGS_MODULE.endswith(".production"):
+            raise CommandError("Refusing to create demo accounts under production settings.")
+        accounts = demo_accounts_ensure(password_file=settings.VAR_DIR / "demo-accounts.txt")
+        User = get_user_model()
+        source = BUILTIN_SOURCES["gbsg2"]
+        for username, (start, stop) in DEMO_PATIENTS.items():
+            user = User.objects.get(username=username)
+            rows = [
+                r for r in islice(builtin_rows(source), start, stop) if isinstance(r, PatientRow)
+            ]
+            with transaction.atomic():
+                record = PatientImport.objects.create(source="gbsg2", created_by=user)
+                imported, _ = patient_import_finish(
+                    record=record, rows=rows, user=user, source_label="GBSG2 trial demo"
+                )
+            if imported:
+                self.stdout.write(f"  {imported} demo patients for {username}")
+        self.stdout.write("")
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"MedAI demo accounts (also in {settings.VAR_DIR / 'demo-accounts.txt'}):"
+            )
+        )
+        for account in accounts:
+            self.stdout.write(f"  {account.username:<12} {account.password:<20} {account.role}")
+        self.stdout.write("")

@@ -1,0 +1,58 @@
+"""Roles are Django groups; views ask for a role, selectors decide which rows a user sees."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from functools import wraps
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+
+
+class Role(StrEnum):
+    CLINICIAN = "clinician"
+    RESEARCHER = "researcher"
+    MODEL_ADMIN = "model_admin"
+
+
+ROLE_LABELS = {
+    Role.CLINICIAN: "Clinician",
+    Role.RESEARCHER: "Researcher",
+    Role.MODEL_ADMIN: "Model admin",
+}
+
+
+def user_roles(user: Any) -> frozenset[str]:
+    """The user's role names, cached on the user object for the request."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    cached = getattr(user, "_medai_roles", None)
+    if cached is None:
+        cached = frozenset(user.groups.values_list("name", flat=True))
+        if not user.is_staff:
+            # The model-admin role works through the Django admin, which needs staff status.
+            cached = cached - {Role.MODEL_ADMIN}
+        user._medai_roles = cached
+    return cached
+
+
+def has_role(user: Any, *roles: Role) -> bool:
+    """True when the user holds any of ``roles``."""
+    return bool(user_roles(user) & {str(role) for role in roles})
+
+
+def role_required(*roles: Role) -> Callable:
+    """View decorator: 403 unless the signed-in user holds one of ``roles``."""
+
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapped(request: Any, *args: Any, **kwargs: Any) -> Any:
+            if not has_role(request.user, *roles):
+                labels = " or ".join(ROLE_LABELS[role].lower() for role in roles)
+                raise PermissionDenied(f"This page is for users with the {labels} role.")
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorate

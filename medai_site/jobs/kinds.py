@@ -1,0 +1,36 @@
+"""The registry of job kinds: which Celery task runs each kind, on which queue."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Task
+
+
+@dataclass(frozen=True)
+class JobKind:
+    name: str
+    queue: str
+    task: Task
+    label: str
+
+
+_KINDS: dict[str, JobKind] = {}
+
+
+def register_kind(kind: JobKind) -> None:
+    """Register a job kind; a second registration of the same name is a programming error."""
+    existing = _KINDS.get(kind.name)
+    if existing is not None and existing.task.name != kind.task.name:
+        raise ValueError(f"Job kind {kind.name!r} is already registered.")
+    _KINDS[kind.name] = kind
+
+
+def get_kind(name: str) -> JobKind:
+    """The registered kind called ``name``; KeyError if no app registered it."""
+    return _KINDS[name]
+
+
+def all_kinds() -> list[JobKind]:
+    """Every registered kind, by name."""
+    return sorted(_KINDS.values(), key=lambda kind: kind.name)

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class PatientsConfig(AppConfig):
+    name = "medai_site.patients"
+    label = "patients"
+    verbose_name = "Patients and care teams"
+
+    def ready(self) -> None:
+        from medai_site.patients import jobs, platform_timeline  # noqa: F401  (registrations)

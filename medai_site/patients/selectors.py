@@ -1,0 +1,32 @@
+"""Every read of patients. Scoping lives here: a user sees only patients whose care team
+they belong to, whatever template or API asks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from medai_site.patients.models import CareTeamMembership, Patient
+
+
+def patient_list(*, user: Any, query: str = "") -> QuerySet[Patient]:
+    """The user's own patients, optionally filtered by MRN or name fragments."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Patient.objects.none()
+    patients = Patient.objects.filter(memberships__user=user)
+    for term in query.split()[:5]:
+        patients = patients.filter(
+            Q(mrn__icontains=term) | Q(given_name__icontains=term) | Q(family_name__icontains=term)
+        )
+    return patients.distinct()
+
+
+def patient_get(*, user: Any, pk: int) -> Patient:
+    """One of the user's patients; Patient.DoesNotExist for anyone else's (no existence leak)."""
+    return patient_list(user=user).get(pk=pk)
+
+
+def patient_care_team(*, patient: Patient) -> QuerySet[CareTeamMembership]:
+    """The patient's care team, responsible clinicians first."""
+    return patient.memberships.select_related("user").order_by("role", "user__last_name")

@@ -1,0 +1,170 @@
+"""Every write to patients and care teams."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
+from medai_site.jobs.models import Job
+from medai_site.jobs.services import job_create
+from medai_site.patients.models import CareTeamMembership, Patient, PatientImport
+from medai_site.patients.sources import BUILTIN_SOURCES, csv_check_header
+
+
+class PatientExists(ValueError):
+    """A patient with this MRN is already registered (possibly in another care team)."""
+
+
+def patient_create(
+    *,
+    mrn: str,
+    given_name: str,
+    family_name: str,
+    birth_date: date,
+    sex: str,
+    created_by: Any,
+    source: str = "",
+    clinical_facts: dict[str, Any] | None = None,
+    request: Any = None,
+) -> Patient:
+    """Register a patient with ``created_by`` as responsible clinician; PatientExists on a
+    duplicate MRN (the existing record is never shared by re-registering it)."""
+    try:
+        with transaction.atomic():
+            patient = Patient.objects.create(
+                mrn=mrn.strip(),
+                given_name=given_name.strip(),
+                family_name=family_name.strip(),
+                birth_date=birth_date,
+                sex=sex,
+                created_by=created_by,
+                source=source,
+                clinical_facts=clinical_facts or {},
+            )
+            CareTeamMembership.objects.create(
+                patient=patient,
+                user=created_by,
+                role=CareTeamMembership.Role.RESPONSIBLE,
+                added_by=created_by,
+            )
+            audit_record(
+                action=AuditEvent.Action.PATIENT_CREATED,
+                actor=created_by,
+                request=request,
+                obj=patient,
+                patient=patient,
+            )
+    except IntegrityError:
+        raise PatientExists(
+            f"A patient with MRN {mrn} is already registered. Ask their responsible clinician "
+            "to add you to the care team."
+        ) from None
+    return patient
+
+
+def care_team_add(
+    *, patient: Patient, user: Any, added_by: Any, role: str = CareTeamMembership.Role.MEMBER
+) -> CareTeamMembership:
+    """Add ``user`` to the patient's care team; idempotent."""
+    membership, _ = CareTeamMembership.objects.get_or_create(
+        patient=patient, user=user, defaults={"role": role, "added_by": added_by}
+    )
+    audit_record(
+        action=AuditEvent.Action.RECORD_CHANGED,
+        actor=added_by,
+        obj=membership,
+        patient=patient,
+        detail={"care_team_add": user.get_username()},
+    )
+    return membership
+
+
+def patient_import_start(
+    *,
+    user: Any,
+    source: str,
+    upload: bytes | None = None,
+    filename: str = "",
+    limit: int | None = None,
+    request: Any = None,
+) -> Job:
+    """Validate the input, store it, and queue an import job (all or nothing).
+    Raises CsvRejected / ValueError with a message for the person importing."""
+    if source == "csv":
+        if upload is None:
+            raise ValueError("Choose a CSV file to upload.")
+        csv_check_header(upload)
+    elif source not in BUILTIN_SOURCES:
+        raise ValueError(f"Unknown data set {source!r}.")
+    with transaction.atomic():
+        record = PatientImport(
+            source=source, original_name=filename[:200], limit=limit, created_by=user
+        )
+        if upload is not None:
+            record.file.save("upload.csv", ContentFile(upload), save=False)
+        record.save()
+        label = filename if source == "csv" else BUILTIN_SOURCES[source].label
+        job = job_create(
+            kind="patients.import",
+            owner=user,
+            title=f"Import patients: {label or source}",
+            params={"import_id": record.pk},
+            target=record,
+        )
+    return job
+
+
+def patient_import_finish(
+    *, record: PatientImport, rows: list, user: Any, source_label: str
+) -> tuple[int, int]:
+    """Create the import's new patients in one transaction; rows whose MRN is already
+    registered are skipped, never shared. Returns (imported, skipped). Caller holds the
+    job's finishing transaction."""
+    mrns = [row.mrn for row in rows]
+    existing = set(Patient.objects.filter(mrn__in=mrns).values_list("mrn", flat=True))
+    fresh = [row for row in rows if row.mrn not in existing]
+    patients = Patient.objects.bulk_create(
+        [
+            Patient(
+                mrn=row.mrn,
+                given_name=row.given_name,
+                family_name=row.family_name,
+                birth_date=row.birth_date,
+                sex=row.sex,
+                created_by=user,
+                source=source_label + (" (synthetic name)" if row.synthetic_name else ""),
+                clinical_facts=row.clinical_facts,
+            )
+            for row in fresh
+        ]
+    )
+    # bulk_create returns primary keys on PostgreSQL and SQLite 3.35+.
+    CareTeamMembership.objects.bulk_create(
+        [
+            CareTeamMembership(
+                patient=patient, user=user, role=CareTeamMembership.Role.RESPONSIBLE, added_by=user
+            )
+            for patient in patients
+        ]
+    )
+    record.imported = len(patients)
+    record.skipped = len(rows) - len(patients)
+    record.finished_at = timezone.now()
+    record.save(update_fields=["imported", "skipped", "errors", "finished_at"])
+    audit_record(
+        action=AuditEvent.Action.PATIENTS_IMPORTED,
+        actor=user,
+        obj=record,
+        detail={
+            "imported": record.imported,
+            "skipped": record.skipped,
+            "rejected_rows": len(record.errors),
+        },
+    )
+    return record.imported, record.skipped

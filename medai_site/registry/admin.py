@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html_join
+
+from medai_site.registry import charts
+from medai_site.registry.models import ModelActivation, ModelVersion
+from medai_site.registry.selectors import model_version_headline_metrics, model_version_list
+from medai_site.registry.services import (
+    model_version_activate,
+    model_version_retire,
+    model_version_rollback,
+)
+
+
+class ModelActivationInline(admin.TabularInline):
+    model = ModelActivation
+    fk_name = "version"
+    extra = 0
+    can_delete = False
+    fields = ["activated_at", "activated_by", "previous", "reason"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    change_form_template = "admin/registry/modelversion/change_form.html"
+    list_display = [
+        "__str__",
+        "task",
+        "version",
+        "status",
+        "key_metrics",
+        "created_by",
+        "created_at",
+        "activated_at",
+    ]
+    list_filter = ["task", "status"]
+    search_fields = ["task", "notes"]
+    actions = ["activate", "roll_back", "retire"]
+    inlines = [ModelActivationInline]
+    readonly_fields = [
+        "task",
+        "version",
+        "status",
+        "artifact",
+        "sha256",
+        "params",
+        "training_data",
+        "metrics",
+        "created_at",
+        "created_by",
+        "approved_by",
+        "activated_by",
+        "activated_at",
+    ]
+    fields = readonly_fields[:1] + ["notes"] + readonly_fields[1:]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Versions are made by training jobs, never typed in by hand.
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="key metrics")
+    def key_metrics(self, obj: ModelVersion) -> str:
+        return (
+            format_html_join(
+                ", ",
+                "{}&nbsp;{}",
+                ((n, f"{v:.3f}") for n, v in model_version_headline_metrics(obj)),
+            )
+            or "—"
+        )
+
+    @admin.action(description="Activate the selected version (put into service)")
+    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        if queryset.count() != 1:
+            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
+            return
+        try:
+            version = model_version_activate(
+                version=queryset.get(), user=request.user, request=request
+            )
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return
+        self.message_user(request, f"{version} is now active.", messages.SUCCESS)
+
+    @admin.action(description="Roll back the selected versions' tasks to their previous version")
+    def roll_back(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for task in sorted(set(queryset.values_list("task", flat=True))):
+            try:
+                version = model_version_rollback(task=task, user=request.user, request=request)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(request, f"{task}: rolled back to {version}.", messages.SUCCESS)
+
+    @admin.action(description="Retire the selected versions (take out of service)")
+    def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+        for version in queryset:
+            model_version_retire(version=version, user=request.user, request=request)
+        self.message_user(request, f"Retired {queryset.count()} version(s).", messages.SUCCESS)
+
+    def render_change_form(
+        self, request: HttpRequest, context: dict, *args: Any, **kwargs: Any
+    ) -> Any:
+        obj = context.get("original")
+        if obj is not None:
+            figures = [
+                charts.training_history_figure(obj),
+                charts.metrics_bar_figure(obj),
+                charts.version_comparison_figure(model_version_list(task=obj.task)[:8]),
+            ]
+            context["charts"] = [
+                {"id": f"metric-chart-{i}", "figure": f, "label": f["layout"]["title"]["text"]}
+                for i, f in enumerate(figures)
+                if f is not None
+            ]
+        return super().render_change_form(request, context, *args, **kwargs)
+
+
+@admin.register(ModelActivation)
+class ModelActivationAdmin(admin.ModelAdmin):
+    list_display = ["task", "version", "previous", "activated_by", "activated_at", "reason"]
+    list_filter = ["task"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

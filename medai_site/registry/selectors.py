@@ -1,0 +1,30 @@
+"""Reads of the model registry."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from medai_site.registry.models import ModelVersion
+
+
+def model_version_active(*, task: str) -> ModelVersion | None:
+    """The version in service for ``task``, or None."""
+    return ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).first()
+
+
+def model_version_list(*, task: str | None = None) -> QuerySet[ModelVersion]:
+    """Versions, newest first within each task."""
+    versions = ModelVersion.objects.select_related("created_by", "activated_by")
+    return versions.filter(task=task) if task else versions
+
+
+def model_version_headline_metrics(
+    version: ModelVersion, limit: int = 4
+) -> list[tuple[str, float]]:
+    """The first few scalar metrics, for list views and metric cards."""
+    scalars = [
+        (name, float(value))
+        for name, value in (version.metrics or {}).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+    return scalars[:limit]

@@ -1,0 +1,142 @@
+"""Every write to the model registry: register, activate, roll back, retire."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
+from medai_site.registry.models import ModelActivation, ModelVersion
+
+
+def model_version_register(
+    *,
+    task: str,
+    artifact: bytes | Path | None,
+    created_by: Any,
+    params: dict[str, Any] | None = None,
+    training_data: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    notes: str = "",
+) -> ModelVersion:
+    """Store a new version (status ready) with the next version number for ``task``."""
+    content = Path(artifact).read_bytes() if isinstance(artifact, Path) else artifact
+    with transaction.atomic():
+        # Lock the task's existing versions so two training runs finishing together do not
+        # both take the same number (the unique constraint is the backstop).
+        existing = ModelVersion.objects.select_for_update().filter(task=task)
+        number = (existing.aggregate(top=Max("version"))["top"] or 0) + 1
+        version = ModelVersion(
+            task=task,
+            version=number,
+            status=ModelVersion.Status.READY,
+            sha256=hashlib.sha256(content).hexdigest() if content else "",
+            params=params or {},
+            training_data=training_data or {},
+            metrics=metrics or {},
+            notes=notes,
+            created_by=created_by,
+        )
+        if content:
+            version.artifact.save("artifact.bin", ContentFile(content), save=False)
+        version.save()
+    return version
+
+
+def _activate(*, version: ModelVersion, user: Any, reason: str) -> ModelVersion:
+    current = (
+        ModelVersion.objects.select_for_update()
+        .filter(task=version.task, status=ModelVersion.Status.ACTIVE)
+        .first()
+    )
+    if current is not None and current.pk == version.pk:
+        return current
+    if version.status not in {ModelVersion.Status.READY, ModelVersion.Status.RETIRED}:
+        raise ValidationError(
+            f"{version} is {version.get_status_display().lower()}; only a ready or retired "
+            "version can be put into service."
+        )
+    if version.artifact and not version.artifact.storage.exists(version.artifact.name):
+        raise ValidationError(f"{version} cannot be activated: its artifact file is missing.")
+    now = timezone.now()
+    if current is not None:
+        current.status = ModelVersion.Status.RETIRED
+        current.save(update_fields=["status"])
+    version.status = ModelVersion.Status.ACTIVE
+    version.activated_by = user
+    version.activated_at = now
+    if version.approved_by_id is None:
+        version.approved_by = user
+    version.save(update_fields=["status", "activated_by", "activated_at", "approved_by"])
+    ModelActivation.objects.create(
+        task=version.task,
+        version=version,
+        previous=current,
+        activated_by=user,
+        activated_at=now,
+        reason=reason,
+    )
+    return version
+
+
+def model_version_activate(
+    *, version: ModelVersion, user: Any, request: Any = None
+) -> ModelVersion:
+    """Put ``version`` into service, retiring the task's current active version; idempotent."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        activated = _activate(version=version, user=user, reason="activated")
+        audit_record(
+            action=AuditEvent.Action.MODEL_ACTIVATED, actor=user, request=request, obj=activated
+        )
+    return activated
+
+
+def model_version_rollback(*, task: str, user: Any, request: Any = None) -> ModelVersion:
+    """Return ``task`` to the version that was active before the current one."""
+    with transaction.atomic():
+        last = (
+            ModelActivation.objects.select_for_update()
+            .filter(task=task, version__status=ModelVersion.Status.ACTIVE)
+            .select_related("previous")
+            .first()
+        )
+        if last is None or last.previous is None:
+            raise ValidationError(f"{task} has no earlier version to roll back to.")
+        target = ModelVersion.objects.select_for_update().get(pk=last.previous_id)
+        restored = _activate(
+            version=target, user=user, reason=f"rolled back from v{last.version.version}"
+        )
+        audit_record(
+            action=AuditEvent.Action.MODEL_ROLLED_BACK,
+            actor=user,
+            request=request,
+            obj=restored,
+            detail={"from_version": last.version.version},
+        )
+    return restored
+
+
+def model_version_retire(*, version: ModelVersion, user: Any, request: Any = None) -> ModelVersion:
+    """Take a version out of service without activating another; idempotent."""
+    with transaction.atomic():
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if version.status in {ModelVersion.Status.ACTIVE, ModelVersion.Status.READY}:
+            version.status = ModelVersion.Status.RETIRED
+            version.save(update_fields=["status"])
+            audit_record(
+                action=AuditEvent.Action.RECORD_CHANGED,
+                actor=user,
+                request=request,
+                obj=version,
+                detail={"status": "retired"},
+            )
+    return version

@@ -1,0 +1,23 @@
+"""Root URLs. Every pattern here must have rows in tests/test_authorization_matrix.py."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from medai_site.core import views as core_views
+
+admin.site.site_header = "MedAI administration"
+admin.site.site_title = "MedAI admin"
+admin.site.index_title = "Models, jobs and audit"
+
+urlpatterns = [
+    path("", core_views.home_view, name="home"),
+    path("healthz/", core_views.healthz_view, name="healthz"),
+    path("accounts/login/", core_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("patients/", include("medai_site.patients.urls")),
+    path("jobs/", include("medai_site.jobs.urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "medai_site.core.views.permission_denied_view"
