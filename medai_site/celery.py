@@ -24,6 +24,7 @@ app.conf.task_queues = (
 )
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"
+app.conf.task_routes = ("medai_site.jobs.kinds.route_task",)
 app.conf.task_create_missing_queues = False
 app.autodiscover_tasks()
 

@@ -20,7 +20,9 @@ def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 @receiver(user_logged_out, dispatch_uid="audit_logout")
 def _on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
     if user is not None:
-        audit_record(action=AuditEvent.Action.LOGOUT, actor=user, request=request)
+        idle = getattr(request, "medai_idle_logout", False)
+        action = AuditEvent.Action.SESSION_EXPIRED if idle else AuditEvent.Action.LOGOUT
+        audit_record(action=action, actor=user, request=request)
 
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")

@@ -34,3 +34,13 @@ def get_kind(name: str) -> JobKind:
 def all_kinds() -> list[JobKind]:
     """Every registered kind, by name."""
     return sorted(_KINDS.values(), key=lambda kind: kind.name)
+
+
+def route_task(
+    name: str, args: object, kwargs: object, options: object, task: object = None, **extra: object
+) -> dict[str, str] | None:
+    """Celery router: a job kind's task goes to its kind's queue; anything else to default."""
+    for kind in _KINDS.values():
+        if kind.task.name == name:
+            return {"queue": kind.queue}
+    return None

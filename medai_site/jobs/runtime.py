@@ -20,7 +20,7 @@ from typing import Any
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 
 from medai_site.celery import app
 from medai_site.jobs import services
@@ -115,7 +115,7 @@ class _Heartbeat(threading.Thread):
 def job_execute(*, job_id: int, fn: JobFunction, celery_id: str = "") -> str:
     """Run one delivery of a job: claim it, run ``fn``, record the outcome. Returns the final
     status, or "skipped" when the claim failed (another delivery has or had it)."""
-    close_old_connections()
+    # Celery's Django fixup closes stale connections around each task, so none is done here.
     job = services.job_claim(job_id=job_id, celery_id=celery_id)
     if job is None:
         logger.info("job %s: not claimable (already running or finished); skipping", job_id)
@@ -188,7 +188,6 @@ def job_task(
         @app.task(
             name=f"jobs.run.{kind}",
             bind=True,
-            queue=queue,
             acks_late=True,
             reject_on_worker_lost=True,
             time_limit=hard,
@@ -199,6 +198,7 @@ def job_task(
             return job_execute(job_id=job_id, fn=fn, celery_id=self.request.id or "")
 
         run.__doc__ = f"Run one {label} job by primary key (idempotent: claims before working)."
+        run.job_function = fn
         register_kind(JobKind(name=kind, queue=queue, task=run, label=label))
         return run
 

@@ -119,9 +119,12 @@ def job_heartbeat(*, job_id: int, attempt: int) -> bool:
 
 
 def job_report_progress(*, job_id: int, attempt: int, percent: float, stage: str) -> bool:
-    """Store progress for this attempt; False when it no longer owns the job."""
+    """Store progress for this attempt; False when it no longer owns the job or was asked to
+    stop (the caller then checks which)."""
     return bool(
-        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING, attempts=attempt).update(
+        Job.objects.filter(
+            pk=job_id, status=Job.Status.RUNNING, attempts=attempt, cancel_requested=False
+        ).update(
             progress=max(0.0, min(100.0, float(percent))),
             stage=stage[:200],
             heartbeat_at=timezone.now(),

@@ -104,9 +104,9 @@ def model_version_rollback(*, task: str, user: Any, request: Any = None) -> Mode
     """Return ``task`` to the version that was active before the current one."""
     with transaction.atomic():
         last = (
-            ModelActivation.objects.select_for_update()
+            ModelActivation.objects.select_for_update(of=("self",))
             .filter(task=task, version__status=ModelVersion.Status.ACTIVE)
-            .select_related("previous")
+            .select_related("version")
             .first()
         )
         if last is None or last.previous is None:

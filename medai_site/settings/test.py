@@ -15,3 +15,6 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+# Test-only job kinds (a slow, countable job for the fault tests) live in tests/support.
+INSTALLED_APPS = [*INSTALLED_APPS, "tests.support"]  # noqa: F405

@@ -1,0 +1,149 @@
+"""Model registry: numbering, one active version per task, activation history, worker cache."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from medai_site.audit.models import AuditEvent
+from medai_site.registry.loader import ArtifactCorrupt, NoActiveModel, load_active_model
+from medai_site.registry.models import ModelVersion
+from medai_site.registry.services import (
+    model_version_activate,
+    model_version_register,
+    model_version_retire,
+    model_version_rollback,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    from medai_site.registry.loader import clear_model_cache
+
+    clear_model_cache()
+    yield
+    clear_model_cache()
+
+
+def register(user, payload=b"weights-1", **kwargs) -> ModelVersion:
+    return model_version_register(
+        task="demo.task", artifact=payload, created_by=user, metrics={"auc": 0.9}, **kwargs
+    )
+
+
+def test_register_numbers_versions_and_hashes_artifact(users):
+    v1 = register(users.model_admin, b"a")
+    v2 = register(users.model_admin, b"b")
+    assert (v1.version, v2.version) == (1, 2)
+    assert v1.sha256 == hashlib.sha256(b"a").hexdigest()
+    assert v1.artifact.read() == b"a"
+    assert "demo.task/v1-" in v1.artifact.name
+
+
+def test_activation_retires_previous_and_is_audited(users):
+    v1, v2 = register(users.model_admin), register(users.model_admin, b"x")
+    model_version_activate(version=v1, user=users.model_admin)
+    model_version_activate(version=v2, user=users.model_admin)
+    v1.refresh_from_db()
+    v2.refresh_from_db()
+    assert v1.status == ModelVersion.Status.RETIRED
+    assert v2.status == ModelVersion.Status.ACTIVE and v2.activated_by == users.model_admin
+    assert AuditEvent.objects.filter(action="model_activated").count() == 2
+
+
+def test_database_refuses_two_active_versions(users):
+    v1, v2 = register(users.model_admin), register(users.model_admin, b"x")
+    model_version_activate(version=v1, user=users.model_admin)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ModelVersion.objects.filter(pk=v2.pk).update(status=ModelVersion.Status.ACTIVE)
+
+
+def test_rollback_returns_to_previous_version(users):
+    v1, v2 = register(users.model_admin), register(users.model_admin, b"x")
+    model_version_activate(version=v1, user=users.model_admin)
+    model_version_activate(version=v2, user=users.model_admin)
+    restored = model_version_rollback(task="demo.task", user=users.model_admin)
+    assert restored.pk == v1.pk and restored.status == ModelVersion.Status.ACTIVE
+    assert AuditEvent.objects.filter(action="model_rolled_back").exists()
+
+
+def test_rollback_without_history_is_refused(users):
+    v1 = register(users.model_admin)
+    model_version_activate(version=v1, user=users.model_admin)
+    with pytest.raises(ValidationError, match="no earlier version"):
+        model_version_rollback(task="demo.task", user=users.model_admin)
+
+
+def test_failed_version_cannot_be_activated(users):
+    v1 = register(users.model_admin)
+    ModelVersion.objects.filter(pk=v1.pk).update(status=ModelVersion.Status.FAILED)
+    v1.refresh_from_db()
+    with pytest.raises(ValidationError):
+        model_version_activate(version=v1, user=users.model_admin)
+
+
+def test_retire(users):
+    v1 = register(users.model_admin)
+    model_version_activate(version=v1, user=users.model_admin)
+    model_version_retire(version=v1, user=users.model_admin)
+    v1.refresh_from_db()
+    assert v1.status == ModelVersion.Status.RETIRED
+
+
+def test_loader_caches_and_notices_activation_change(users):
+    loads = []
+
+    def load(content: bytes) -> str:
+        loads.append(content)
+        return content.decode()
+
+    with pytest.raises(NoActiveModel):
+        load_active_model("demo.task", load)
+    v1, v2 = register(users.model_admin, b"one"), register(users.model_admin, b"two")
+    model_version_activate(version=v1, user=users.model_admin)
+    assert load_active_model("demo.task", load).model == "one"
+    assert load_active_model("demo.task", load).model == "one"
+    assert loads == [b"one"]  # cached in the process
+    model_version_activate(version=v2, user=users.model_admin)
+    loaded = load_active_model("demo.task", load)
+    assert loaded.model == "two" and loaded.version.pk == v2.pk  # no restart needed
+
+
+def test_loader_refuses_tampered_artifact(users):
+    v1 = register(users.model_admin, b"one")
+    model_version_activate(version=v1, user=users.model_admin)
+    with open(v1.artifact.path, "wb") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(ArtifactCorrupt):
+        load_active_model("demo.task", bytes)
+
+
+def test_admin_activate_action_and_charts(users, client_for):
+    v1 = register(users.model_admin, b"one")
+    ModelVersion.objects.filter(pk=v1.pk).update(
+        metrics={
+            "auc": 0.95,
+            "history": [
+                {"epoch": 1, "train_loss": 0.5, "val_auc": 0.9},
+                {"epoch": 2, "train_loss": 0.3, "val_auc": 0.93},
+            ],
+        }
+    )
+    client = client_for(users.model_admin)
+    page = client.get(f"/admin/registry/modelversion/{v1.pk}/change/")
+    assert page.status_code == 200
+    assert b'id="metric-chart-0"' in page.content and b"val_auc" in page.content
+    assert b"vendor/plotly/plotly.min.js" in page.content
+    response = client.post(
+        "/admin/registry/modelversion/",
+        {"action": "activate", "_selected_action": [v1.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    v1.refresh_from_db()
+    assert v1.status == ModelVersion.Status.ACTIVE

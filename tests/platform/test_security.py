@@ -1,0 +1,125 @@
+"""Deployment safety: check --deploy, security headers, lockout, idle sign-out, no CDN."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from medai_site.audit.models import AuditEvent
+from medai_site.core.middleware import SESSION_KEY
+from tests.factories import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def production_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SECRET_KEY"}
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "medai_site.settings.production",
+            "DJANGO_SECRET_KEY": "x" * 20 + "a-long-random-production-secret-key-0123456789",
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+            "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
+            "CACHE_URL": "redis://127.0.0.1:6379/1",
+            "DJANGO_ALLOWED_HOSTS": "medai.hospital.example",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_check_deploy_reports_nothing_under_production_settings():
+    result = manage("check", "--deploy", "--fail-level", "DEBUG", env=production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_secrets():
+    env = production_env()
+    del env["DJANGO_SECRET_KEY"]
+    result = manage("check", env=env)
+    assert result.returncode != 0 and "DJANGO_SECRET_KEY must be set" in result.stderr
+    result = manage("check", env=production_env(DATABASE_URL="sqlite:////tmp/x.sqlite3"))
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+    result = manage("seed_demo", env=production_env())
+    assert result.returncode != 0 and "Refusing" in result.stderr
+
+
+@pytest.mark.django_db
+def test_security_headers_on_every_page(users, client_for):
+    response = client_for(users.clinician_a).get("/")
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-eval" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    # No CDN and no inline script anywhere in the page.
+    html = response.content.decode()
+    assert "<script>" not in html and "cdn." not in html
+
+
+@pytest.mark.django_db
+def test_plotly_is_served_from_the_installed_package(settings):
+    import plotly
+    from django.contrib.staticfiles import finders
+
+    path = finders.find("vendor/plotly/plotly.min.js")
+    assert path and Path(path).parent == Path(plotly.__file__).parent / "package_data"
+
+
+@pytest.mark.django_db
+def test_failed_login_lockout(users, settings):
+    client = Client(REMOTE_ADDR="10.9.9.9")
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": "clin_a", "password": "nope"})
+    response = client.post("/accounts/login/", {"username": "clin_a", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "Too many failed sign-in attempts" in response.content.decode()
+    assert AuditEvent.objects.filter(action="locked_out", actor_username="clin_a").exists()
+    assert not AuditEvent.objects.filter(action="login").exists()
+
+
+@pytest.mark.django_db
+def test_idle_session_is_signed_out_but_polling_does_not_keep_it_alive(users, client_for, settings):
+    client = client_for(users.clinician_a)
+    assert client.get("/").status_code == 200
+    session = client.session
+    last = session[SESSION_KEY]
+    # Background polls do not refresh activity.
+    client.get("/jobs/", HTTP_X_MEDAI_POLL="1")
+    assert client.session[SESSION_KEY] == last
+    session[SESSION_KEY] = time.time() - settings.MEDAI_IDLE_TIMEOUT.total_seconds() - 5
+    session.save()
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    login_page = client.get(response["Location"]).content.decode()
+    assert "signed out after a period of inactivity" in login_page
+    assert AuditEvent.objects.filter(action="session_expired", actor=users.clinician_a).exists()
+
+
+@pytest.mark.django_db
+def test_healthz_is_public_and_reveals_nothing(client):
+    response = client.get("/healthz/")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok"}

@@ -1,0 +1,200 @@
+"""Every URL pattern of the project x every role -> the expected outcome.
+
+A URL pattern without a row here fails the test: each new feature adds its rows. Outcomes:
+"ok" 200; "login" a redirect to the sign-in page; "redirect" any other 302; "forbidden" 403;
+"not_found" 404 (used for other people's objects, so their existence is not revealed);
+"admin_login" a redirect to the admin's sign-in page (signed-in users without staff status).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from medai_site.jobs.models import Job
+from medai_site.registry.models import ModelVersion
+from tests.factories import patient_for
+
+ROLES = ("anonymous", "clinician_a", "clinician_b", "researcher", "model_admin")
+
+
+def row(anonymous, clinician_a, clinician_b, researcher, model_admin, method="GET"):
+    return {
+        "method": method,
+        **dict(zip(ROLES, (anonymous, clinician_a, clinician_b, researcher, model_admin))),
+    }
+
+
+# Objects in kwargs belong to clinician A (see the fixture below).
+MATRIX: dict[str, dict[str, str]] = {
+    "home": row("login", "ok", "ok", "ok", "ok"),
+    "healthz": row("ok", "ok", "ok", "ok", "ok"),
+    "login": row("ok", "redirect", "redirect", "redirect", "redirect"),
+    "logout": row("login", "login", "login", "login", "login", method="POST"),
+    "patients:list": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "patients:create": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "patients:import": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "patients:detail": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "jobs:list": row("login", "ok", "ok", "ok", "ok"),
+    "jobs:detail": row("login", "ok", "not_found", "not_found", "not_found"),
+    "jobs:status": row("login", "ok", "not_found", "not_found", "not_found"),
+    "jobs:cancel": row("login", "redirect", "not_found", "not_found", "not_found", method="POST"),
+    # Admin pages that matter, explicitly:
+    "admin:index": row("admin_login", "admin_login", "admin_login", "admin_login", "ok"),
+    "admin:registry_modelversion_changelist": row(
+        "login", "admin_login", "admin_login", "admin_login", "ok"
+    ),
+    "admin:registry_modelversion_change": row(
+        "login", "admin_login", "admin_login", "admin_login", "ok"
+    ),
+    "admin:jobs_job_changelist": row("login", "admin_login", "admin_login", "admin_login", "ok"),
+    "admin:audit_auditevent_changelist": row(
+        "login", "admin_login", "admin_login", "admin_login", "forbidden"
+    ),
+    "admin:patients_patient_changelist": row(
+        "login", "admin_login", "admin_login", "admin_login", "forbidden"
+    ),
+    "admin:patients_patient_change": row(
+        "login", "admin_login", "admin_login", "admin_login", "forbidden"
+    ),
+    "admin:auth_user_changelist": row(
+        "login", "admin_login", "admin_login", "admin_login", "forbidden"
+    ),
+}
+
+# Every other admin page: nobody but staff gets past the admin's sign-in; what staff see is
+# the admin's own permission system, checked page by page above where it matters.
+ADMIN_DEFAULT = {
+    "anonymous": "login",
+    "clinician_a": "admin_login",
+    "clinician_b": "admin_login",
+    "researcher": "admin_login",
+    "model_admin": "any_staff_outcome",
+}
+# Admin pages without a login gate (the admin's own sign-in/out and i18n helpers).
+ADMIN_OPEN = {
+    "admin:login",
+    "admin:logout",
+    "admin:jsi18n",
+    "admin:view_on_site",
+    "admin:autocomplete",
+    "admin:password_change",
+    "admin:password_change_done",
+    "admin:app_list",
+}
+
+
+def all_patterns(resolver=None, prefix="", namespace=""):
+    resolver = resolver or get_resolver()
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from all_patterns(entry, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            route = prefix + str(entry.pattern)
+            name = f"{namespace}{entry.name}" if entry.name else None
+            if name is None and namespace == "admin:":
+                # The admin's unnamed redirects (object_id/ -> change page) share its gate.
+                name = "admin:<unnamed>"
+            yield name, route, entry
+
+
+@pytest.fixture
+def world(users):
+    patient = patient_for(users.clinician_a)
+    job = Job.objects.create(
+        kind="patients.import", title="import", owner=users.clinician_a, patient=patient
+    )
+    version = ModelVersion.objects.create(task="t", version=1, metrics={"auc": 0.9})
+
+    def client_for(role: str) -> Client:
+        # A fresh session per request, so signing out (or a lockout) cannot leak into the next.
+        client = Client()
+        if role != "anonymous":
+            client.force_login(
+                getattr(users, role), backend="django.contrib.auth.backends.ModelBackend"
+            )
+        return client
+
+    return SimpleNamespace(patient=patient, job=job, version=version, client_for=client_for)
+
+
+def url_for(pattern: str, world) -> str | None:
+    """Fill a route's converters with objects owned by clinician A."""
+    import re
+
+    values = {"pk": world.job.pk, "object_id": world.version.pk}
+    url = pattern
+    for match in re.finditer(r"<(?:(\w+):)?(\w+)>", pattern):
+        name = match.group(2)
+        if name not in values:
+            return None
+        url = url.replace(match.group(0), str(values[name]))
+    if "(?P<" in url or "^" in url:
+        return None
+    return "/" + url
+
+
+def outcome(response) -> str:
+    if response.status_code == 200:
+        return "ok"
+    if response.status_code in (301, 302):
+        location = response["Location"]
+        if location.startswith("/admin/login/"):
+            return "admin_login"
+        if location.startswith("/accounts/login/"):
+            return "login"
+        return "redirect"
+    return {403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+        response.status_code, str(response.status_code)
+    )
+
+
+@pytest.mark.django_db
+def test_every_url_pattern_has_a_row(world):
+    names = {name for name, _, _ in all_patterns() if name}
+    unnamed = [route for name, route, _ in all_patterns() if not name]
+    assert not unnamed, f"URL patterns without a name cannot be checked: {unnamed}"
+    missing = sorted(n for n in names if n not in MATRIX and not n.startswith("admin:"))
+    assert not missing, f"Add authorization matrix rows for: {missing}"
+    stale = sorted(set(MATRIX) - names)
+    assert not stale, f"Rows for URL names that no longer exist: {stale}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("role", ROLES)
+def test_authorization_matrix(world, role):
+    failures = []
+    checked = 0
+    for name, route, _ in all_patterns():
+        if name in ADMIN_OPEN:
+            continue
+        expected_row = MATRIX.get(name) or (ADMIN_DEFAULT if name.startswith("admin:") else None)
+        assert expected_row is not None, f"no row for {name}"
+        route_for_patient = name == "patients:detail" or name == "admin:patients_patient_change"
+        if route_for_patient:
+            route = route.replace("<int:pk>", str(world.patient.pk)).replace(
+                "<path:object_id>", str(world.patient.pk)
+            )
+        url = url_for(route, world)
+        if url is None:
+            # Admin routes with converters other than object ids (e.g. app_label): the
+            # admin index and list pages above cover their gate.
+            continue
+        method = expected_row.get("method", "GET")
+        client = world.client_for(role)
+        response = client.post(url) if method == "POST" else client.get(url)
+        got = outcome(response)
+        expected = expected_row[role]
+        checked += 1
+        if expected == "any_staff_outcome":
+            if got in {"login", "admin_login"}:
+                failures.append(f"{role} {method} {url} ({name}): staff were sent to sign in")
+            continue
+        if got != expected:
+            failures.append(f"{role} {method} {url} ({name}): expected {expected}, got {got}")
+    assert checked > 20
+    assert not failures, "\n".join(failures)
