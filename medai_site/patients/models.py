@@ -6,6 +6,7 @@ from datetime import date
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Patient(models.Model):
@@ -45,6 +46,11 @@ class Patient(models.Model):
     @property
     def full_name(self) -> str:
         return f"{self.given_name} {self.family_name}"
+
+    @property
+    def age(self) -> int:
+        """Age in whole years today (in the site's time zone)."""
+        return self.age_on(timezone.localdate())
 
     def age_on(self, day: date) -> int:
         """Age in whole years on ``day``."""

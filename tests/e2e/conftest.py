@@ -1,0 +1,73 @@
+"""The embedded default, started the way the README's run command starts it (Procfile)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import requests
+
+from tests.e2e.processes import ROOT, Proc, base_env, free_port, wait_for
+
+
+@pytest.fixture(scope="session")
+def embedded_stack(tmp_path_factory):
+    """Web server, both Celery workers and beat on SQLite + the filesystem broker."""
+    var = tmp_path_factory.mktemp("embedded-var")
+    port = free_port()
+    env = base_env(MEDAI_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    for command in (
+        ["migrate", "--noinput", "-v0"],
+        ["collectstatic", "--noinput", "-v0"],
+        ["seed_demo"],
+    ):
+        subprocess.run(
+            [sys.executable, "manage.py", *command],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    passwords = dict(
+        line.split(": ", 1) for line in (var / "demo-accounts.txt").read_text().splitlines()
+    )
+    honcho = Proc(
+        [str(Path(sys.executable).parent / "honcho"), "start", "-f", "Procfile", "-p", str(port)],
+        env=env,
+        log=var / "honcho.log",
+    )
+    base_url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        try:
+            return requests.get(base_url + "/healthz/", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    try:
+        wait_for(healthy, timeout=60, message="the embedded web server")
+        yield SimpleNamespace(base_url=base_url, passwords=passwords, var=var, honcho=honcho)
+    finally:
+        honcho.stop()
+        print("--- embedded stack log (tail) ---\n" + honcho.tail(40))
+
+
+def login_session(stack, username: str) -> requests.Session:
+    session = requests.Session()
+    session.get(stack.base_url + "/accounts/login/", timeout=10)
+    response = session.post(
+        stack.base_url + "/accounts/login/",
+        data={
+            "username": username,
+            "password": stack.passwords[username],
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": stack.base_url + "/accounts/login/"},
+        timeout=10,
+    )
+    assert response.url.rstrip("/") == stack.base_url, "sign-in failed"
+    return session
