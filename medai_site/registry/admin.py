@@ -51,7 +51,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "task",
         "version",
         "status",
-        "artifact",
+        "artifact_file",
         "sha256",
         "params",
         "training_data",
@@ -70,6 +70,18 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.display(description="artifact")
+    def artifact_file(self, obj: ModelVersion) -> str:
+        # Shown as a name, not a link: artifacts are never served over HTTP.
+        if not obj.artifact:
+            return "—"
+        size = obj.artifact.size if obj.artifact.storage.exists(obj.artifact.name) else None
+        return (
+            f"{obj.artifact.name} ({size:,} bytes)"
+            if size is not None
+            else (f"{obj.artifact.name} (missing!)")
+        )
 
     @admin.display(description="key metrics")
     def key_metrics(self, obj: ModelVersion) -> str:

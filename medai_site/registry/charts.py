@@ -45,6 +45,7 @@ def training_history_figure(version: ModelVersion) -> dict[str, Any] | None:
         "data": traces,
         "layout": {
             **_LAYOUT,
+            "margin": {**_LAYOUT["margin"], "r": 60},
             "title": {"text": f"{version}: training history"},
             "xaxis": {"title": {"text": "epoch"}},
             "yaxis": {"title": {"text": "metric"}},

@@ -3,6 +3,7 @@ a worker killed with SIGKILL mid-job, and Redis down while a job is requested.""
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -145,3 +146,29 @@ def test_request_succeeds_while_redis_is_down_and_sweeper_finishes_job(private_b
         raise AssertionError(worker.tail()) from None
     assert job.status == Job.Status.SUCCEEDED and job.attempts == 1, job.error
     assert Patient.objects.filter(mrn="RD1").count() == 1
+
+
+def test_ml_queue_reaches_only_ml_workers(private_broker, users):
+    """PyTorch work goes to the ml queue: an ml-only worker runs it and leaves default work."""
+    worker = start_worker(
+        private_broker.env, private_broker.tmp / "ml.log", queues="ml", name="mlonly"
+    )
+    try:
+        ml_job = job_create(kind="test.ml_echo", owner=users.clinician_a, title="ml")
+        default_job = job_create(
+            kind="test.slow",
+            owner=users.clinician_a,
+            title="default",
+            params={"steps": 1, "step_seconds": 0},
+        )
+        try:
+            wait_for(lambda: job_state(ml_job).is_finished, timeout=60, message="the ml job")
+        except TimeoutError:
+            raise AssertionError(worker.tail()) from None
+        assert ml_job.status == Job.Status.SUCCEEDED
+        # One process per GPU/CPU: torch gets all the cores of this single-process worker.
+        cores = len(os.sched_getaffinity(0))
+        assert ml_job.result["omp_threads"] == str(cores)
+        assert job_state(default_job).status == Job.Status.QUEUED
+    finally:
+        worker.stop()
