@@ -31,6 +31,8 @@ class Job(models.Model):
     stage = models.CharField(max_length=200, blank=True)
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
+    # Reported while running (e.g. per-epoch loss and validation curves) for live charts.
+    live = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, help_text="Shown to the person who started the job.")
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=3)

@@ -52,19 +52,24 @@ class Progress:
         self._last_write = 0.0
         self._last_stage = ""
 
-    def update(self, percent: float, stage: str | None = None, *, force: bool = False) -> None:
-        """Record progress; raises JobCancelled/JobLost when the job should stop now."""
+    def update(
+        self,
+        percent: float,
+        stage: str | None = None,
+        *,
+        force: bool = False,
+        live: dict[str, Any] | None = None,
+    ) -> None:
+        """Record progress (and optional live data for charts); raises JobCancelled/JobLost
+        when the job should stop now."""
         stage = self._last_stage if stage is None else stage
         now = time.monotonic()
-        if (
-            not force
-            and stage == self._last_stage
-            and now - self._last_write < _PROGRESS_MIN_INTERVAL
-        ):
+        quiet = stage == self._last_stage and live is None
+        if not force and quiet and now - self._last_write < _PROGRESS_MIN_INTERVAL:
             return
         self._last_write, self._last_stage = now, stage
         if not services.job_report_progress(
-            job_id=self.job.pk, attempt=self.attempt, percent=percent, stage=stage
+            job_id=self.job.pk, attempt=self.attempt, percent=percent, stage=stage, live=live
         ):
             self._raise_stop()
 

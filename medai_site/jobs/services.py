@@ -118,7 +118,9 @@ def job_heartbeat(*, job_id: int, attempt: int) -> bool:
     )
 
 
-def job_report_progress(*, job_id: int, attempt: int, percent: float, stage: str) -> bool:
+def job_report_progress(
+    *, job_id: int, attempt: int, percent: float, stage: str, live: dict[str, Any] | None = None
+) -> bool:
     """Store progress for this attempt; False when it no longer owns the job or was asked to
     stop (the caller then checks which)."""
     return bool(
@@ -128,6 +130,7 @@ def job_report_progress(*, job_id: int, attempt: int, percent: float, stage: str
             progress=max(0.0, min(100.0, float(percent))),
             stage=stage[:200],
             heartbeat_at=timezone.now(),
+            **({"live": live} if live is not None else {}),
         )
     )
 

@@ -67,6 +67,7 @@ async function poll(root) {
   }
   const wasRunning = root.dataset.finished !== "1";
   render(root, job);
+  root.dispatchEvent(new CustomEvent("job:progress", { bubbles: true, detail: job }));
   if (job.finished) {
     root.dataset.finished = "1";
     if (wasRunning && job.status === "succeeded" && root.dataset.onSuccess === "reload") {
