@@ -17,6 +17,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("patients/", include("medai_site.patients.urls")),
     path("jobs/", include("medai_site.jobs.urls")),
+    path("diagnosis/", include("diagnosis.urls")),
     path("admin/", admin.site.urls),
 ]
 

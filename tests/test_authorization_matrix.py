@@ -42,6 +42,20 @@ MATRIX: dict[str, dict[str, str]] = {
     "jobs:detail": row("login", "ok", "not_found", "not_found", "not_found"),
     "jobs:status": row("login", "ok", "not_found", "not_found", "not_found"),
     "jobs:cancel": row("login", "redirect", "not_found", "not_found", "not_found", method="POST"),
+    "diagnosis:patient_scans": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "diagnosis:scan_detail": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "diagnosis:scan_frame": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "diagnosis:scan_review": row(
+        "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
+    ),
+    "diagnosis:worklist": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "diagnosis:monitoring": row("login", "ok", "ok", "forbidden", "ok"),
+    "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "diagnosis:training_job": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "diagnosis:dataset_create": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "admin:diagnosis_imagedataset_changelist": row(
+        "login", "admin_login", "admin_login", "admin_login", "ok"
+    ),
     # Admin pages that matter, explicitly:
     "admin:index": row("admin_login", "admin_login", "admin_login", "admin_login", "ok"),
     "admin:registry_modelversion_changelist": row(
@@ -109,6 +123,33 @@ def world(users):
         kind="patients.import", title="import", owner=users.clinician_a, patient=patient
     )
     version = ModelVersion.objects.create(task="t", version=1, metrics={"auc": 0.9})
+    from diagnosis.models import Prediction, Scan, ScanUpload
+
+    upload = ScanUpload.objects.create(patient=patient, uploaded_by=users.clinician_a, task="t")
+    scan = Scan.objects.create(
+        patient=patient,
+        upload=upload,
+        uploaded_by=users.clinician_a,
+        kind="png",
+        file="scans/x.png",
+        display="scans/display/x.npz",
+        sha256="0" * 64,
+        rows=4,
+        cols=4,
+    )
+    _write_display(scan)
+    Prediction.objects.create(
+        scan=scan,
+        model_version=version,
+        class_names=["a", "b"],
+        probabilities={"a": 0.4, "b": 0.6},
+        predicted_class="b",
+        predicted_index=1,
+        risk=0.6,
+        confidence=0.6,
+        uncertainty=0.9,
+    )
+    training = Job.objects.create(kind="diagnosis.training", title="train", owner=users.model_admin)
 
     def client_for(role: str) -> Client:
         # A fresh session per request, so signing out (or a lockout) cannot leak into the next.
@@ -119,14 +160,52 @@ def world(users):
             )
         return client
 
-    return SimpleNamespace(patient=patient, job=job, version=version, client_for=client_for)
+    return SimpleNamespace(
+        patient=patient,
+        job=job,
+        version=version,
+        client_for=client_for,
+        scan=scan,
+        training=training,
+    )
 
 
-def url_for(pattern: str, world) -> str | None:
+def _write_display(scan) -> None:
+    import io
+
+    import numpy as np
+    from django.core.files.storage import default_storage
+
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        windows=np.array([[0.5, 1.0]]),
+        inverts=np.array([False]),
+        values_0=np.zeros((4, 4), np.float16),
+        model_0=np.zeros((4, 4), np.uint8),
+    )
+    default_storage.save(scan.display.name, io.BytesIO(buffer.getvalue()))
+
+
+# Which object each route's converters take (default: a job of clinician A's).
+ROUTE_OBJECTS = {
+    "patients:detail": {"pk": "patient"},
+    "admin:patients_patient_change": {"object_id": "patient"},
+    "diagnosis:patient_scans": {"patient_pk": "patient"},
+    "diagnosis:scan_detail": {"pk": "scan"},
+    "diagnosis:scan_frame": {"pk": "scan"},
+    "diagnosis:scan_review": {"pk": "scan"},
+    "diagnosis:training_job": {"pk": "training"},
+}
+
+
+def url_for(name: str, pattern: str, world) -> str | None:
     """Fill a route's converters with objects owned by clinician A."""
     import re
 
-    values = {"pk": world.job.pk, "object_id": world.version.pk}
+    values = {"pk": world.job.pk, "object_id": world.version.pk, "index": 0}
+    for key, attr in ROUTE_OBJECTS.get(name, {}).items():
+        values[key] = getattr(world, attr).pk
     url = pattern
     for match in re.finditer(r"<(?:(\w+):)?(\w+)>", pattern):
         name = match.group(2)
@@ -174,12 +253,7 @@ def test_authorization_matrix(world, role):
             continue
         expected_row = MATRIX.get(name) or (ADMIN_DEFAULT if name.startswith("admin:") else None)
         assert expected_row is not None, f"no row for {name}"
-        route_for_patient = name == "patients:detail" or name == "admin:patients_patient_change"
-        if route_for_patient:
-            route = route.replace("<int:pk>", str(world.patient.pk)).replace(
-                "<path:object_id>", str(world.patient.pk)
-            )
-        url = url_for(route, world)
+        url = url_for(name, route, world)
         if url is None:
             # Admin routes with converters other than object ids (e.g. app_label): the
             # admin index and list pages above cover their gate.

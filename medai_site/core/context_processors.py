@@ -13,6 +13,9 @@ from medai_site.core.roles import ROLE_LABELS, Role, has_role, user_roles
 NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Home", "home", ()),
     ("Patients", "patients:list", (Role.CLINICIAN,)),
+    ("Worklist", "diagnosis:worklist", (Role.CLINICIAN,)),
+    ("Imaging models", "diagnosis:monitoring", (Role.CLINICIAN, Role.MODEL_ADMIN)),
+    ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
     ("Jobs", "jobs:list", ()),
 ]
 

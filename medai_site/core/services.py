@@ -17,6 +17,8 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.CLINICIAN: [],
     Role.RESEARCHER: [],
     Role.MODEL_ADMIN: [
+        "diagnosis.view_imagedataset",
+        "diagnosis.change_imagedataset",
         "registry.view_modelversion",
         "registry.change_modelversion",
         "registry.view_modelactivation",

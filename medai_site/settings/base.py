@@ -257,3 +257,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("MEDAI_LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# --- Diagnosis ------------------------------------------------------------------------------------
+INSTALLED_APPS += ["diagnosis"]
+DIAGNOSIS_MAX_FILE_BYTES = int(os.environ.get("MEDAI_SCAN_MAX_MB", "200")) * 1024 * 1024
+# Rows x columns x frames x samples, checked from the header before any pixel is decoded.
+DIAGNOSIS_MAX_PIXELS = int(os.environ.get("MEDAI_SCAN_MAX_PIXELS", str(400_000_000)))
+# Keyed replacement of DICOM UIDs: stable for a deployment so a series stays linked.
+MEDAI_DEID_UID_KEY = os.environ.get("MEDAI_DEID_UID_KEY", "")
+DATA_UPLOAD_MAX_NUMBER_FILES = 60

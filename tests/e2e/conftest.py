@@ -22,7 +22,7 @@ def embedded_stack(tmp_path_factory):
     for command in (
         ["migrate", "--noinput", "-v0"],
         ["collectstatic", "--noinput", "-v0"],
-        ["seed_demo"],
+        ["seed_demo", "--no-train"],
     ):
         subprocess.run(
             [sys.executable, "manage.py", *command],

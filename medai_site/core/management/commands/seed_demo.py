@@ -22,6 +22,13 @@ DEMO_PATIENTS = {"dr.adams": (0, 20), "dr.baker": (20, 40)}
 class Command(BaseCommand):
     help = "Create demo accounts and demo patients (never in production)."
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--no-train",
+            action="store_true",
+            help="Do not queue the first training run of the demo imaging model.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.SETTINGS_MODULE.endswith(".production"):
             raise CommandError("Refusing to create demo accounts under production settings.")

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from diagnosis.models import ImageDataset
+from diagnosis.selectors import WorklistFilters
+from medai_site.registry.models import ModelVersion
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    widget = MultipleFileInput
+
+    def clean(self, data: Any, initial: Any = None) -> list:
+        files = data if isinstance(data, list | tuple) else [data]
+        files = [f for f in files if f]
+        if not files:
+            raise forms.ValidationError("Choose or drop at least one file.")
+        return files
+
+
+class ScanUploadForm(forms.Form):
+    files = MultipleFileField(
+        label="Scans",
+        help_text="PNG, JPEG or DICOM (any transfer syntax); several at once.",
+        widget=MultipleFileInput(
+            attrs={"accept": ".png,.jpg,.jpeg,.dcm,application/dicom,image/*"}
+        ),
+    )
+    task = forms.ChoiceField(label="Classify with")
+
+    def __init__(self, *args: Any, tasks: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["task"].choices = tasks
+
+
+class ReviewForm(forms.Form):
+    label = forms.ChoiceField(label="Your reading")
+    note = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), max_length=2000
+    )
+
+    def __init__(self, *args: Any, class_names: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["label"].choices = [(n, n) for n in class_names]
+
+
+class WorklistForm(forms.Form):
+    q = forms.CharField(required=False, label="Patient", max_length=100)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    status = forms.ChoiceField(
+        required=False,
+        initial="awaiting",
+        choices=[("awaiting", "Awaiting review"), ("reviewed", "Reviewed"), ("all", "All")],
+    )
+    model_version = forms.ModelChoiceField(
+        required=False, queryset=ModelVersion.objects.none(), empty_label="Any model version"
+    )
+
+    def __init__(self, *args: Any, versions: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model_version"].queryset = versions
+
+    def filters(self) -> WorklistFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        version = data.get("model_version")
+        return WorklistFilters(
+            query=data.get("q") or "",
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            status=data.get("status") or "awaiting",
+            model_version=version.pk if version else None,
+        )
+
+
+class DatasetForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    task = forms.RegexField(
+        regex=r"^diagnosis\.[a-z0-9_]+$",
+        max_length=80,
+        initial="diagnosis.",
+        help_text="Registry task the models trained on it serve, e.g. diagnosis.pneumonia.",
+        error_messages={"invalid": "Use diagnosis.<name> with lowercase letters, digits, _."},
+    )
+    kind = forms.ChoiceField(
+        choices=[
+            (ImageDataset.Kind.NPZ, "MedMNIST-style .npz file"),
+            (ImageDataset.Kind.FOLDER, "Folder of labelled images"),
+        ]
+    )
+    path = forms.CharField(max_length=500, help_text="Path on the server (shared storage).")
+    class_names = forms.CharField(
+        required=False, help_text="For .npz files: class names in label order, comma-separated."
+    )
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    attribution = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if ImageDataset.objects.filter(name=name).exists():
+            raise forms.ValidationError("A data set with this name is already registered.")
+        return name
+
+    def clean_class_names(self) -> list[str]:
+        raw = self.cleaned_data.get("class_names") or ""
+        return [c.strip() for c in raw.split(",") if c.strip()]
+
+
+class TrainingForm(forms.Form):
+    dataset = forms.ModelChoiceField(queryset=ImageDataset.objects.all())
+    arch = forms.ChoiceField(
+        choices=[("small_cnn", "Small CNN (fast)"), ("resnet18", "ResNet-18 (CIFAR-style)")]
+    )
+    epochs = forms.IntegerField(min_value=1, max_value=200, initial=20)
+    batch_size = forms.IntegerField(min_value=8, max_value=1024, initial=128)
+    lr = forms.FloatField(label="Learning rate", min_value=1e-6, max_value=1.0, initial=3e-3)
+    seed = forms.IntegerField(min_value=0, initial=0)
+    activate = forms.BooleanField(
+        required=False,
+        label="Put into service when training finishes",
+        help_text="Otherwise activate it in the model registry after reviewing its metrics.",
+    )

@@ -1,0 +1,73 @@
+"""Frames prepared once at upload: what the viewer shows and what the model reads.
+
+Stored per scan as one compressed .npz: ``values_<i>`` (float16 modality values or RGB samples,
+down-sampled so a whole series stays small), ``model_<i>`` (uint8 after the default window, at
+most MODEL_SIDE pixels a side) and the default window per frame.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812
+
+from diagnosis.imaging import Frame, to_uint8
+
+# A viewer rarely needs more than this per side; a long series gets smaller frames so the
+# file stays under about DISPLAY_BUDGET values.
+DISPLAY_SIDE = 512
+MODEL_SIDE = 256
+DISPLAY_BUDGET = 24_000_000
+
+
+@dataclass(frozen=True)
+class PreparedFrames:
+    npz: bytes
+    frames: int
+    is_color: bool
+
+
+def _shrink(array: np.ndarray, side: int) -> np.ndarray:
+    """Area-average down-sampling so the longer side is at most ``side`` (never enlarges)."""
+    height, width = array.shape[:2]
+    scale = side / max(height, width)
+    if scale >= 1:
+        return array
+    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+    tensor = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    tensor = tensor[None, None] if tensor.ndim == 2 else tensor.permute(2, 0, 1)[None]
+    out = F.interpolate(tensor, size=size, mode="area")[0]
+    return (out[0] if array.ndim == 2 else out.permute(1, 2, 0)).numpy()
+
+
+def prepare_frames(frames: list[Frame]) -> PreparedFrames:
+    """Build the viewer/model arrays for every frame of a scan."""
+    count = len(frames)
+    height, width = frames[0].values.shape[:2]
+    channels = 3 if frames[0].is_color else 1
+    side = DISPLAY_SIDE
+    if count * channels * min(height, side) * min(width, side) > DISPLAY_BUDGET:
+        side = max(64, int(math.sqrt(DISPLAY_BUDGET / (count * channels))))
+    arrays: dict[str, np.ndarray] = {}
+    windows = np.zeros((count, 2), dtype=np.float64)
+    inverts = np.zeros(count, dtype=bool)
+    for index, frame in enumerate(frames):
+        arrays[f"values_{index}"] = _shrink(frame.values, side).astype(np.float16)
+        arrays[f"model_{index}"] = _shrink(to_uint8(frame), MODEL_SIDE).round().astype(np.uint8)
+        windows[index] = (frame.window.center, frame.window.width)
+        inverts[index] = frame.invert
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, windows=windows, inverts=inverts, original_shape=[height, width], **arrays
+    )
+    return PreparedFrames(npz=buffer.getvalue(), frames=count, is_color=frames[0].is_color)
+
+
+def model_images(npz: np.lib.npyio.NpzFile) -> list[np.ndarray]:
+    """The frames as the model reads them (uint8, windowed)."""
+    count = len(npz["windows"])
+    return [npz[f"model_{i}"] for i in range(count)]

@@ -1,0 +1,159 @@
+"""Diagnosis jobs on the ml queue: classify an upload's scans, train a model version."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.urls import reverse
+
+from diagnosis.charts import training_curves_figure
+from diagnosis.frames import model_images
+from diagnosis.models import ImageDataset, ScanUpload
+from diagnosis.services import prediction_store
+from medai_site.core.compute import torch_device
+from medai_site.jobs.exceptions import JobError
+from medai_site.jobs.models import Job
+from medai_site.jobs.runtime import Progress, job_task
+from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
+
+
+def _load_bundle(content: bytes) -> Any:
+    from diagnosis.ml.artifact import load_artifact
+
+    return load_artifact(content, device=torch_device())
+
+
+def active_classifier(task: str) -> LoadedModel:
+    """The active model of ``task`` from this worker's cache (JobError if none is active)."""
+    try:
+        return load_active_model(task, _load_bundle)
+    except NoActiveModel:
+        raise JobError(
+            f"No model version of {task} is in service. Ask a model admin to train and "
+            "activate one; the scans are stored and can be classified then."
+        ) from None
+
+
+def risk_of(probabilities: np.ndarray) -> float:
+    """The worklist's sort key: the probability that the scan is not the first ('normal')
+    class of the data set."""
+    return float(1.0 - probabilities[0]) if len(probabilities) > 1 else float(probabilities[0])
+
+
+@job_task(kind="diagnosis.inference", label="scan classification", queue="ml")
+def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
+    from diagnosis.ml.predict import predict
+    from diagnosis.ml.series import aggregate_series
+
+    upload = ScanUpload.objects.filter(pk=job.params.get("upload_id")).first()
+    if upload is None:
+        raise JobError("The upload no longer exists.")
+    progress.update(5, "Loading the model in service", force=True)
+    loaded = active_classifier(job.params.get("task") or upload.task)
+    scans = list(upload.scans.exclude(predictions__model_version=loaded.version).order_by("pk"))
+    progress.update(15, f"Reading {len(scans)} scan(s)", force=True)
+    images: list[np.ndarray] = []
+    spans: list[tuple[Any, int, int]] = []
+    for scan in scans:
+        with scan.display.open("rb") as handle, np.load(handle) as npz:
+            frames = model_images(npz)
+        spans.append((scan, len(images), len(images) + len(frames)))
+        images.extend(frames)
+    progress.update(30, f"Classifying {len(images)} image(s) in one batch", force=True)
+    # One batched forward pass over every frame of every file of the upload.
+    per_frame = predict(loaded.model, images) if images else []
+    progress.update(85, "Saving predictions", force=True)
+    with progress.finishing() as outcome:
+        stored = []
+        for scan, start, stop in spans:
+            series = aggregate_series(loaded.model, per_frame[start:stop])
+            stored.append(
+                prediction_store(
+                    scan=scan,
+                    model_version=loaded.version,
+                    job=job,
+                    result=series.to_dict(),
+                    heatmaps=series.heatmaps,
+                    risk=risk_of(series.probabilities),
+                )
+            )
+        labels = [p.predicted_class for p in stored]
+        summary = ", ".join(f"{labels.count(c)} {c}" for c in sorted(set(labels)))
+        outcome.result = {
+            "summary": f"Classified {len(stored)} scan(s) with {loaded.version}: {summary}."
+            if stored
+            else "Every scan of this upload was already classified.",
+            "url": reverse("diagnosis:scan_detail", args=[stored[0].scan_id]) if stored else "",
+            "predictions": [p.pk for p in stored],
+        }
+    return outcome.result
+
+
+@job_task(kind="diagnosis.training", label="model training", queue="ml")
+def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
+    from diagnosis.ml.artifact import artifact_bytes
+    from diagnosis.ml.train import TrainConfig, train
+    from diagnosis.training import load_dataset
+    from medai_site.registry.services import model_version_activate, model_version_register
+
+    dataset = ImageDataset.objects.filter(pk=job.params.get("dataset_id")).first()
+    if dataset is None:
+        raise JobError("The data set no longer exists.")
+    progress.update(2, f"Loading {dataset.name}", force=True)
+    try:
+        data = load_dataset(dataset)
+    except (OSError, ValueError) as exc:
+        raise JobError(f"The data set {dataset.name} could not be read: {exc}") from None
+    try:
+        config = TrainConfig.from_dict(job.params.get("config", {}))
+    except (TypeError, ValueError) as exc:
+        raise JobError(f"The training settings are not valid: {exc}") from None
+    history: list[dict[str, Any]] = []
+
+    def on_epoch(report: Any) -> None:
+        history.append(report.to_dict())
+        progress.update(
+            5 + 90 * report.epoch / report.epochs,
+            f"Epoch {report.epoch}/{report.epochs}: val AUC {report.val_auc:.3f}",
+            live={"history": history, "figure": training_curves_figure(history)},
+        )
+
+    result = train(data, config, on_epoch, device=torch_device())
+    progress.update(96, "Evaluating on the test split and saving the model", force=True)
+    content = artifact_bytes(result.to_bundle())
+    with progress.finishing() as outcome:
+        version = model_version_register(
+            task=dataset.task,
+            artifact=content,
+            created_by=job.owner,
+            params=config.to_dict(),
+            training_data={
+                "dataset": dataset.name,
+                "dataset_id": dataset.pk,
+                "kind": dataset.kind,
+                "sha256": dataset.sha256,
+                "splits": dataset.split_sizes,
+                "classes": dataset.class_names,
+            },
+            metrics=training_metrics(result),
+            notes=f"Trained by job #{job.pk}.",
+        )
+        if job.params.get("activate"):
+            model_version_activate(version=version, user=job.owner)
+        test = result.test.to_dict()
+        outcome.result = {
+            "summary": f"Trained {version}: test AUC {test.get('auc', float('nan')):.3f}, "
+            f"accuracy {test.get('accuracy', float('nan')):.3f}"
+            + (" (now in service)." if job.params.get("activate") else "."),
+            "url": reverse("admin:registry_modelversion_change", args=[version.pk]),
+            "model_version": version.pk,
+        }
+    return outcome.result
+
+
+def training_metrics(result: Any) -> dict[str, Any]:
+    """Headline test metrics first (they head the registry's lists and cards), then all of
+    the evaluation, the per-epoch history and the configuration."""
+    headline = {f"test_{k}": v for k, v in result.test.summary().items() if v is not None}
+    return {**headline, "val_auc": result.val.auc, **result.metrics()}

@@ -1,0 +1,244 @@
+"""Inference: calibrated probabilities, uncertainty and Grad-CAM heat-maps for images and series."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diagnosis.ml.artifact import ModelBundle
+from diagnosis.ml.data import TTA_VIEWS, prepare_images, tta_views
+from diagnosis.ml.metrics import predict_labels
+
+
+@dataclass
+class Prediction:
+    """One image's result. `probabilities` are temperature-calibrated, in `class_names` order,
+    computed the way the model's stored metrics were (logits averaged over TTA_VIEWS when it was
+    trained with `tta=True`, else the plain image).
+
+    `entropy` is the predictive entropy of `probabilities` divided by log(K) (0 = certain,
+    1 = uniform). `tta_std` is the standard deviation of the calibrated probability of the
+    predicted class over the deterministic test-time views in TTA_VIEWS (small shifts and
+    rotations): how much the answer moves when the image moves a little. `uncertainty` is the
+    normalised entropy of the probabilities averaged over those views, i.e. the total predictive
+    uncertainty including the spread between views. `heatmap` is Grad-CAM for the predicted class
+    at the input image's original (H, W), scaled to [0, 1].
+    """
+
+    class_names: tuple[str, ...]
+    probabilities: np.ndarray
+    predicted_index: int
+    predicted_class: str
+    confidence: float
+    entropy: float
+    tta_std: float
+    uncertainty: float
+    heatmap: np.ndarray
+
+    def to_dict(self, *, include_heatmap: bool = False) -> dict[str, Any]:
+        """Return plain JSON-ready values; the heat-map (a nested list) only when asked."""
+        out: dict[str, Any] = {
+            "class_names": list(self.class_names),
+            "probabilities": {c: float(p) for c, p in zip(self.class_names, self.probabilities)},
+            "predicted_index": self.predicted_index,
+            "predicted_class": self.predicted_class,
+            "confidence": self.confidence,
+            "entropy": self.entropy,
+            "tta_std": self.tta_std,
+            "uncertainty": self.uncertainty,
+        }
+        if include_heatmap:
+            out["heatmap"] = self.heatmap.tolist()
+        return out
+
+
+@dataclass
+class SeriesPrediction:
+    """A multi-frame result: mean of the frames' calibrated probabilities, decided with the same
+    threshold as a single image; per-frame predictions (with heat-maps) are kept in `frames`.
+
+    `key_frame` is the index of the frame giving the series' predicted class the highest
+    probability, the one a reviewer should look at first. `uncertainty` is the normalised
+    entropy of the mean probabilities, so disagreement between frames raises it.
+    """
+
+    class_names: tuple[str, ...]
+    probabilities: np.ndarray
+    predicted_index: int
+    predicted_class: str
+    confidence: float
+    uncertainty: float
+    key_frame: int
+    frames: list[Prediction] = field(default_factory=list)
+
+    @property
+    def heatmaps(self) -> list[np.ndarray]:
+        """Per-frame Grad-CAM heat-maps, in frame order."""
+        return [f.heatmap for f in self.frames]
+
+    def to_dict(self, *, include_heatmaps: bool = False) -> dict[str, Any]:
+        """Return plain JSON-ready values, with per-frame results."""
+        return {
+            "class_names": list(self.class_names),
+            "probabilities": {c: float(p) for c, p in zip(self.class_names, self.probabilities)},
+            "predicted_index": self.predicted_index,
+            "predicted_class": self.predicted_class,
+            "confidence": self.confidence,
+            "uncertainty": self.uncertainty,
+            "key_frame": self.key_frame,
+            "frames": [f.to_dict(include_heatmap=include_heatmaps) for f in self.frames],
+        }
+
+
+def predict(
+    model_bundle: ModelBundle,
+    images: Sequence[np.ndarray],
+    *,
+    batch_size: int = 256,
+    tta: bool = True,
+) -> list[Prediction]:
+    """Classify images of any size (grey or RGB) in batched forward passes, one Prediction each.
+
+    `tta=False` runs only the plain view (one forward pass per batch): `tta_std` is then 0,
+    `uncertainty` equals `entropy`, and a model trained with `tta=True` is scored on the plain
+    view, which differs slightly from how its metrics were measured.
+    """
+    if len(images) == 0:
+        return []
+    bundle = model_bundle
+    averaged = bool(bundle.config.get("tta", False))
+    sizes = [np.asarray(img).shape[:2] for img in images]
+    out: list[Prediction] = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        x = prepare_images(
+            chunk,
+            input_size=bundle.input_size,
+            channels=bundle.in_channels,
+            normalisation=bundle.normalisation,
+        ).to(bundle.device)
+        if tta:
+            view_logits = _view_logits(bundle.model, x)  # (V, N, K); view 0 is the plain image
+            logits = view_logits.mean(dim=0) if averaged else view_logits[0]
+            probs = _calibrated(logits, bundle.temperature)
+            pred = predict_labels(probs, bundle.threshold)
+            _, cams = _grad_cam(bundle.model, x, lambda _logits, p=pred: p)
+            views = np.stack([_calibrated(v, bundle.temperature) for v in view_logits])
+        else:
+
+            def choose(logits: torch.Tensor) -> np.ndarray:
+                return predict_labels(_calibrated(logits, bundle.temperature), bundle.threshold)
+
+            logits, cams = _grad_cam(bundle.model, x, choose)
+            probs = _calibrated(logits, bundle.temperature)
+            pred = choose(logits)
+            views = probs[None]
+        for i, (p, k) in enumerate(zip(probs, pred, strict=True)):
+            height, width = sizes[start + i]
+            out.append(
+                Prediction(
+                    class_names=bundle.class_names,
+                    probabilities=p.astype(np.float64),
+                    predicted_index=int(k),
+                    predicted_class=bundle.class_names[int(k)],
+                    confidence=float(p[k]),
+                    entropy=normalised_entropy(p),
+                    tta_std=float(views[:, i, k].std()),
+                    uncertainty=normalised_entropy(views[:, i].mean(axis=0)),
+                    heatmap=_resize_cam(cams[i], (height, width)),
+                )
+            )
+    return out
+
+
+def predict_series(
+    model_bundle: ModelBundle,
+    frames: Sequence[np.ndarray] | np.ndarray,
+    *,
+    tta: bool = True,
+) -> SeriesPrediction:
+    """Predict every frame of a series and aggregate by the mean of calibrated probabilities.
+
+    `frames` is a list of 2-D/3-D images, or one array (F, H, W) of grey frames or (F, H, W, C).
+    """
+    if isinstance(frames, np.ndarray):
+        if frames.ndim not in (3, 4):
+            raise ValueError(
+                f"a series array must be (F, H, W) or (F, H, W, C), got {frames.shape}"
+            )
+        frames = list(frames)
+    if len(frames) == 0:
+        raise ValueError("a series needs at least one frame")
+    per_frame = predict(model_bundle, frames, tta=tta)
+    stacked = np.stack([f.probabilities for f in per_frame])
+    mean = stacked.mean(axis=0)
+    k = int(predict_labels(mean[None], model_bundle.threshold)[0])
+    return SeriesPrediction(
+        class_names=model_bundle.class_names,
+        probabilities=mean,
+        predicted_index=k,
+        predicted_class=model_bundle.class_names[k],
+        confidence=float(mean[k]),
+        uncertainty=normalised_entropy(mean),
+        key_frame=int(stacked[:, k].argmax()),
+        frames=per_frame,
+    )
+
+
+def normalised_entropy(p: np.ndarray) -> float:
+    """Shannon entropy of a probability vector divided by log(K), in [0, 1]."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
+    return float(min(1.0, max(0.0, -(p * np.log(p)).sum() / math.log(len(p)))))
+
+
+def _calibrated(logits: torch.Tensor, temperature: float) -> np.ndarray:
+    return torch.softmax(logits.double() / temperature, dim=1).cpu().numpy()
+
+
+def _grad_cam(
+    model: nn.Module, x: torch.Tensor, choose: Callable[[torch.Tensor], np.ndarray]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One forward/backward pass: logits and Grad-CAM maps (N, h, w), each peaking at 1, for the
+    classes `choose(logits)` picks."""
+    model.eval()
+    layer: nn.Module = model.cam_layer  # type: ignore[assignment]
+    captured: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _i, output: captured.append(output))
+    try:
+        # Grad-CAM needs gradients even when the caller runs under torch.no_grad().
+        with torch.enable_grad():
+            logits = model(x)
+            target = torch.as_tensor(choose(logits.detach()), device=logits.device)
+            score = logits.gather(1, target.long()[:, None]).sum()
+            # Samples are independent in eval mode, so one backward gives every sample's gradient.
+            (grads,) = torch.autograd.grad(score, captured[0])
+    finally:
+        handle.remove()
+    acts = captured[0].detach()
+    weights = grads.mean(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * acts).sum(dim=1))
+    peak = cam.flatten(1).max(dim=1).values.clamp_min(1e-12).view(-1, 1, 1)
+    return logits.detach(), (cam / peak).cpu()
+
+
+@torch.no_grad()
+def _view_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    return model(tta_views(x)).view(len(TTA_VIEWS), x.shape[0], -1)
+
+
+def _resize_cam(cam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    resized = F.interpolate(
+        cam[None, None].float(), size=size, mode="bilinear", align_corners=False
+    )
+    resized = resized[0, 0].clamp_min(0.0)
+    # Rescale after resizing: interpolation between cells lowers the peak below 1.
+    peak = float(resized.max())
+    return (resized / peak if peak > 0 else resized).clamp(0.0, 1.0).numpy().astype(np.float32)

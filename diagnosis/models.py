@@ -1,0 +1,171 @@
+"""Imaging: data sets for training, uploaded scans, the model's predictions and the
+clinician's reviews of them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def _generated(prefix: str, suffix: str) -> str:
+    # Stored under generated names only; the uploaded name never reaches the file system.
+    return f"{prefix}/{uuid.uuid4().hex}{suffix}"
+
+
+class ImageDataset(models.Model):
+    """A labelled image data set a model version can be trained on (MedMNIST-style .npz, a
+    folder of labelled images, or clinicians' reviewed corrections)."""
+
+    class Kind(models.TextChoices):
+        NPZ = "npz", "MedMNIST-style .npz"
+        FOLDER = "folder", "Folder of labelled images"
+        REVIEWS = "reviews", "Clinicians' reviewed scans"
+
+    name = models.CharField(max_length=100, unique=True)
+    task = models.CharField(
+        max_length=80, help_text="The model-registry task it trains, e.g. diagnosis.pneumonia."
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    path = models.CharField(max_length=500, blank=True, help_text="Server path of the data.")
+    file = models.FileField(upload_to="datasets/", blank=True)
+    class_names = models.JSONField(default=list)
+    split_sizes = models.JSONField(default=dict)
+    image_shape = models.JSONField(default=list)
+    sha256 = models.CharField(max_length=64, blank=True)
+    description = models.TextField(blank=True)
+    attribution = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScanUpload(models.Model):
+    """One drag-and-drop of files for a patient: what was accepted, what was rejected, why."""
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    task = models.CharField(max_length=80)
+    rejected = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Upload #{self.pk} for {self.patient.mrn}"
+
+
+def scan_file_path(instance: Scan, filename: str) -> str:
+    return _generated("scans", ".dcm" if instance.kind == Scan.Kind.DICOM else ".png")
+
+
+def scan_display_path(instance: Scan, filename: str) -> str:
+    return _generated("scans/display", ".npz")
+
+
+class Scan(models.Model):
+    class Kind(models.TextChoices):
+        PNG = "png", "PNG"
+        JPEG = "jpeg", "JPEG"
+        DICOM = "dicom", "DICOM"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="scans")
+    upload = models.ForeignKey(ScanUpload, on_delete=models.PROTECT, related_name="scans")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # The de-identified DICOM, or the image re-encoded as PNG (which drops any metadata).
+    file = models.FileField(upload_to=scan_file_path, max_length=200)
+    # Frames prepared for the viewer and the model (float16 .npz), made once at upload.
+    display = models.FileField(upload_to=scan_display_path, max_length=200)
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=255, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    rows = models.PositiveIntegerField()
+    cols = models.PositiveIntegerField()
+    frames = models.PositiveIntegerField(default=1)
+    is_color = models.BooleanField(default=False)
+    transfer_syntax = models.CharField(max_length=120, blank=True)
+    info = models.JSONField(default=dict, blank=True)
+    deid_report = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["patient", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} scan #{self.pk} ({self.patient.mrn})"
+
+
+def heatmap_path(instance: Prediction, filename: str) -> str:
+    return _generated("predictions", ".npz")
+
+
+class Prediction(models.Model):
+    scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    job = models.ForeignKey("jobs.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    class_names = models.JSONField()
+    probabilities = models.JSONField()
+    predicted_class = models.CharField(max_length=100)
+    predicted_index = models.PositiveIntegerField()
+    # The probability of the first class that is not the data set's first ("normal") class:
+    # the number the worklist sorts by.
+    risk = models.FloatField(db_index=True)
+    confidence = models.FloatField()
+    uncertainty = models.FloatField(
+        help_text="Normalised predictive entropy, 0 certain, 1 uniform."
+    )
+    key_frame = models.PositiveIntegerField(default=0)
+    frames = models.JSONField(default=list, blank=True)
+    heatmaps = models.FileField(upload_to=heatmap_path, max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # A scan is never scored twice by the same model version, even when a worker dies
+            # and its task is delivered again.
+            models.UniqueConstraint(
+                fields=["scan", "model_version"], name="one_prediction_per_version"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.predicted_class} ({self.confidence:.0%}) for scan #{self.scan_id}"
+
+
+class Review(models.Model):
+    class Verdict(models.TextChoices):
+        ACCEPTED = "accepted", "Accepted"
+        CORRECTED = "corrected", "Corrected"
+
+    prediction = models.OneToOneField(Prediction, on_delete=models.PROTECT, related_name="review")
+    verdict = models.CharField(max_length=10, choices=Verdict.choices)
+    label = models.CharField(max_length=100, help_text="The clinician's label for the scan.")
+    note = models.TextField(blank=True)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-reviewed_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_verdict_display()}: {self.label}"

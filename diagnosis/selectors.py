@@ -1,0 +1,182 @@
+"""Every read in diagnosis, scoped through the patient selector: a clinician reaches only
+scans of patients in their care teams."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+
+from diagnosis.models import ImageDataset, Prediction, Review, Scan
+from medai_site.patients.selectors import patient_list
+from medai_site.registry.models import ModelVersion
+
+
+def scan_list(*, user: Any, patient: Any = None) -> QuerySet[Scan]:
+    """Scans the user may see (their patients'), newest first, with predictions prefetched."""
+    scans = Scan.objects.filter(patient__in=patient_list(user=user))
+    if patient is not None:
+        scans = scans.filter(patient=patient)
+    return scans.select_related("patient").prefetch_related(
+        Prefetch(
+            "predictions",
+            queryset=Prediction.objects.select_related(
+                "model_version", "review__reviewer"
+            ).order_by("-created_at"),
+        )
+    )
+
+
+def scan_get(*, user: Any, pk: int) -> Scan:
+    """One scan of the user's patients; Scan.DoesNotExist otherwise (no existence leak)."""
+    return scan_list(user=user).get(pk=pk)
+
+
+def latest_prediction(scan: Scan) -> Prediction | None:
+    """The newest prediction of a scan (from the prefetch)."""
+    predictions = list(scan.predictions.all())
+    return predictions[0] if predictions else None
+
+
+@dataclass
+class WorklistFilters:
+    query: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    status: str = "awaiting"
+    model_version: int | None = None
+
+
+def worklist(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
+    """The radiologist's triage list: latest predictions on the user's patients' scans,
+    awaiting review first by predicted risk (highest first)."""
+    newer = Prediction.objects.filter(scan=OuterRef("scan"), created_at__gt=OuterRef("created_at"))
+    items = (
+        Prediction.objects.filter(scan__patient__in=patient_list(user=user, query=filters.query))
+        .exclude(Exists(newer))
+        .select_related("scan__patient", "model_version", "review")
+    )
+    if filters.status == "awaiting":
+        items = items.filter(review__isnull=True)
+    elif filters.status == "reviewed":
+        items = items.filter(review__isnull=False)
+    if filters.date_from:
+        items = items.filter(scan__created_at__date__gte=filters.date_from)
+    if filters.date_to:
+        items = items.filter(scan__created_at__date__lte=filters.date_to)
+    if filters.model_version:
+        items = items.filter(model_version_id=filters.model_version)
+    return items.order_by("-risk", "scan__created_at")
+
+
+def frame_payload(*, scan: Scan, index: int, prediction: Prediction | None) -> dict[str, Any]:
+    """The viewer's data for one frame: values, default window, and the heat-map if any."""
+    with scan.display.open("rb") as handle, np.load(handle) as npz:
+        count = len(npz["windows"])
+        if not 0 <= index < count:
+            raise IndexError(index)
+        values = npz[f"values_{index}"].astype(np.float32)
+        center, width = (float(v) for v in npz["windows"][index])
+        invert = bool(npz["inverts"][index])
+    payload: dict[str, Any] = {
+        "index": index,
+        "frames": count,
+        "is_color": scan.is_color,
+        "invert": invert,
+        "window": {"center": center, "width": width},
+        "shape": list(values.shape[:2]),
+        "values": np.round(values, 2).tolist(),
+        "heatmap": None,
+    }
+    if prediction is not None and prediction.heatmaps:
+        with prediction.heatmaps.open("rb") as handle, np.load(handle) as maps:
+            key = f"heatmap_{index}"
+            if key in maps:
+                payload["heatmap"] = (
+                    _resize(maps[key].astype(np.float32), values.shape[:2]).round(3).tolist()
+                )
+    return payload
+
+
+def _resize(array: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    if array.shape == tuple(shape):
+        return array
+    rows = np.linspace(0, array.shape[0] - 1, shape[0]).round().astype(int)
+    cols = np.linspace(0, array.shape[1] - 1, shape[1]).round().astype(int)
+    return array[np.ix_(rows, cols)]
+
+
+def diagnosis_tasks() -> list[str]:
+    """Tasks that have a registered data set (what a model can be trained and used for)."""
+    return sorted(set(ImageDataset.objects.values_list("task", flat=True)))
+
+
+def active_versions() -> QuerySet[ModelVersion]:
+    """Diagnosis model versions in service."""
+    return ModelVersion.objects.filter(task__in=diagnosis_tasks(), status="active")
+
+
+@dataclass
+class Agreement:
+    version: ModelVersion
+    reviewed: int
+    accepted: int
+    class_names: list[str]
+    confusion: list[list[int]]
+    sensitivity: float | None
+    specificity: float | None
+
+
+def monitoring_scope(*, user: Any) -> QuerySet[Prediction]:
+    """Predictions whose aggregates the user may see: all of them for a model admin (the
+    monitoring page shows counts and rates, never a patient), else the user's patients'."""
+    from medai_site.core.roles import Role, has_role
+
+    predictions = Prediction.objects.all()
+    if not has_role(user, Role.MODEL_ADMIN):
+        predictions = predictions.filter(scan__patient__in=patient_list(user=user))
+    return predictions
+
+
+def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement]:
+    """Per model version, how its predictions compare with clinicians' verdicts."""
+    reviews = Review.objects.filter(prediction__in=predictions).select_related(
+        "prediction__model_version"
+    )
+    grouped: dict[int, list[Review]] = {}
+    for review in reviews:
+        grouped.setdefault(review.prediction.model_version_id, []).append(review)
+    out = []
+    for version_reviews in grouped.values():
+        version = version_reviews[0].prediction.model_version
+        names = list(version_reviews[0].prediction.class_names)
+        matrix = [[0] * len(names) for _ in names]
+        for review in version_reviews:
+            if review.label in names:
+                matrix[names.index(review.label)][review.prediction.predicted_index] += 1
+        sens = spec = None
+        if len(names) == 2:
+            tp, fn = matrix[1][1], matrix[1][0]
+            tn, fp = matrix[0][0], matrix[0][1]
+            sens = tp / (tp + fn) if tp + fn else None
+            spec = tn / (tn + fp) if tn + fp else None
+        out.append(
+            Agreement(
+                version=version,
+                reviewed=len(version_reviews),
+                accepted=sum(r.verdict == Review.Verdict.ACCEPTED for r in version_reviews),
+                class_names=names,
+                confusion=matrix,
+                sensitivity=sens,
+                specificity=spec,
+            )
+        )
+    return sorted(out, key=lambda a: (a.version.task, -a.version.version))
+
+
+def prediction_history(*, predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
+    """Predictions oldest first, for drift charts."""
+    return predictions.select_related("model_version").order_by("created_at")

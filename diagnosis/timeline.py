@@ -1,0 +1,59 @@
+"""Diagnosis on the patient page: an imaging panel and scan events on the timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.urls import reverse
+
+from diagnosis.models import Prediction, Review, Scan
+from medai_site.patients.models import Patient
+from medai_site.patients.timeline import Panel, TimelineEntry, register_entries, register_panel
+
+
+@register_panel
+def imaging_panel(patient: Patient, user: Any) -> Panel:
+    scans = list(Scan.objects.filter(patient=patient).prefetch_related("predictions__review")[:5])
+    rows = []
+    for scan in scans:
+        predictions = sorted(scan.predictions.all(), key=lambda p: p.created_at, reverse=True)
+        rows.append((scan, predictions[0] if predictions else None))
+    return Panel(
+        title="Imaging",
+        template="diagnosis/partials/patient_panel.html",
+        context={"rows": rows, "count": Scan.objects.filter(patient=patient).count()},
+        order=10,
+    )
+
+
+@register_entries
+def imaging_entries(patient: Patient, user: Any) -> Iterator[TimelineEntry]:
+    for scan in Scan.objects.filter(patient=patient)[:50]:
+        yield TimelineEntry(
+            when=scan.created_at,
+            title=f"{scan.get_kind_display()} scan uploaded",
+            detail=scan.modality or "",
+            section="Imaging",
+            url=reverse("diagnosis:scan_detail", args=[scan.pk]),
+        )
+    for prediction in Prediction.objects.filter(scan__patient=patient).select_related(
+        "model_version"
+    )[:50]:
+        yield TimelineEntry(
+            when=prediction.created_at,
+            title=f"Model: {prediction.predicted_class} ({prediction.confidence:.0%})",
+            detail=str(prediction.model_version),
+            section="Imaging",
+            url=reverse("diagnosis:scan_detail", args=[prediction.scan_id]),
+        )
+    for review in Review.objects.filter(prediction__scan__patient=patient).select_related(
+        "reviewer", "prediction"
+    )[:50]:
+        yield TimelineEntry(
+            when=review.reviewed_at,
+            title=f"Review: {review.get_verdict_display().lower()} — {review.label}",
+            detail=review.reviewer.get_full_name() or review.reviewer.get_username(),
+            section="Imaging",
+            url=reverse("diagnosis:scan_detail", args=[review.prediction.scan_id]),
+        )

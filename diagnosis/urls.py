@@ -1,0 +1,16 @@
+from django.urls import path
+
+from diagnosis import views
+
+app_name = "diagnosis"
+urlpatterns = [
+    path("patients/<int:patient_pk>/scans/", views.patient_scans_view, name="patient_scans"),
+    path("scans/<int:pk>/", views.scan_detail_view, name="scan_detail"),
+    path("scans/<int:pk>/frames/<int:index>/", views.scan_frame_view, name="scan_frame"),
+    path("scans/<int:pk>/review/", views.scan_review_view, name="scan_review"),
+    path("worklist/", views.worklist_view, name="worklist"),
+    path("monitoring/", views.monitoring_view, name="monitoring"),
+    path("training/", views.training_view, name="training"),
+    path("training/<int:pk>/", views.training_job_view, name="training_job"),
+    path("datasets/new/", views.dataset_create_view, name="dataset_create"),
+]

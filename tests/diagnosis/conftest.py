@@ -1,0 +1,57 @@
+"""Diagnosis fixtures: a tiny real model (trained once per session on a PneumoniaMNIST
+subset) registered and activated for each test that needs one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PNEUMONIA_NPZ = ROOT / "data" / "medmnist" / "pneumoniamnist.npz"
+TASK = "diagnosis.pneumonia"
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact() -> bytes:
+    """Artifact bytes of a small CNN trained for 2 epochs on 400 real images (seconds)."""
+    import torch
+
+    from diagnosis.ml.artifact import artifact_bytes
+    from diagnosis.ml.data import load_npz
+    from diagnosis.ml.train import TrainConfig, train
+
+    torch.set_num_threads(2)
+    data = load_npz(PNEUMONIA_NPZ, class_names=("normal", "pneumonia")).subset(
+        train=400, val=100, test=100, seed=0
+    )
+    result = train(data, TrainConfig(width=8, epochs=2, batch_size=64, lr=5e-3, seed=0))
+    return artifact_bytes(result.to_bundle())
+
+
+@pytest.fixture
+def active_model(db, users, tiny_artifact):
+    """The tiny model as the active version of diagnosis.pneumonia, with its data set."""
+    from diagnosis.models import ImageDataset
+    from medai_site.registry.loader import clear_model_cache
+    from medai_site.registry.services import model_version_activate, model_version_register
+
+    ImageDataset.objects.create(
+        name="PneumoniaMNIST",
+        task=TASK,
+        kind="npz",
+        path=str(PNEUMONIA_NPZ),
+        class_names=["normal", "pneumonia"],
+        split_sizes={"train": 4708, "val": 524, "test": 624},
+        image_shape=[28, 28, 1],
+    )
+    version = model_version_register(
+        task=TASK,
+        artifact=tiny_artifact,
+        created_by=users.model_admin,
+        metrics={"test_auc": 0.9, "test_accuracy": 0.8},
+    )
+    model_version_activate(version=version, user=users.model_admin)
+    clear_model_cache()
+    yield version
+    clear_model_cache()

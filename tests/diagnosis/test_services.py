@@ -1,0 +1,264 @@
+"""Uploads: validation per file, de-identification, all-or-nothing storage; predictions,
+reviews, data sets and training through the services and the real job functions."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pydicom
+import pytest
+from django.core.files.storage import default_storage
+
+from diagnosis.models import ImageDataset, Prediction, Review, Scan, ScanUpload
+from diagnosis.services import (
+    dataset_register,
+    patient_pseudonym,
+    review_record,
+    scan_upload,
+    training_start,
+)
+from medai_site.audit.models import AuditEvent
+from medai_site.jobs.kinds import get_kind
+from medai_site.jobs.models import Job
+from medai_site.jobs.runtime import job_execute
+from medai_site.registry.models import ModelVersion
+from tests.diagnosis.conftest import PNEUMONIA_NPZ, TASK
+from tests.diagnosis.files import NEMA, chest_png, pydicom_bytes, upload
+from tests.factories import patient_for
+
+pytestmark = pytest.mark.django_db
+
+
+def run(job: Job) -> Job:
+    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    job.refresh_from_db()
+    return job
+
+
+def stored_files(settings) -> list[str]:
+    root = settings.MEDIA_ROOT / "scans"
+    return sorted(str(p) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_upload_keeps_good_files_and_explains_each_rejection(users, active_model, settings):
+    patient = patient_for(users.clinician_a)
+    files = [
+        upload("chest.png", chest_png(), "image/png"),
+        upload("ct.dcm", pydicom_bytes("CT_small.dcm")),
+        upload("ct-j2k", (NEMA / "CT1_J2KR").read_bytes()),
+        upload("notes.dcm", b"Patient has a cough, see notes.\n" * 20),
+        upload("truncated.dcm", pydicom_bytes("CT_small.dcm")[:-1000]),
+        upload("ecg.dcm", pydicom_bytes("waveform_ecg.dcm")),
+        upload("empty.png", b""),
+    ]
+    outcome = scan_upload(patient=patient, files=files, uploaded_by=users.clinician_a, task=TASK)
+    assert [s.original_name for s in outcome.scans] == ["chest.png", "ct.dcm", "ct-j2k"]
+    assert [s.kind for s in outcome.scans] == ["png", "dicom", "dicom"]
+    messages = {r.name: r.message for r in outcome.rejected}
+    assert set(messages) == {"notes.dcm", "truncated.dcm", "ecg.dcm", "empty.png"}
+    assert "text" in messages["notes.dcm"].lower()
+    assert "truncated" in messages["truncated.dcm"].lower() or "ends" in messages["truncated.dcm"]
+    assert "pixel" in messages["ecg.dcm"].lower()
+    assert "empty" in messages["empty.png"].lower()
+    assert outcome.job is not None and outcome.job.kind == "diagnosis.inference"
+    assert get_kind("diagnosis.inference").queue == "ml"
+    assert ScanUpload.objects.get().rejected[0]["name"] == "notes.dcm"
+    # Stored under generated names, never the uploaded one.
+    for scan in outcome.scans:
+        assert scan.original_name not in scan.file.name
+
+
+def test_stored_dicom_is_deidentified_and_png_metadata_dropped(users, active_model):
+    patient = patient_for(users.clinician_a)
+    original = pydicom.dcmread(io.BytesIO(pydicom_bytes("CT_small.dcm")))
+    outcome = scan_upload(
+        patient=patient,
+        uploaded_by=users.clinician_a,
+        task=TASK,
+        files=[upload("ct.dcm", pydicom_bytes("CT_small.dcm")), upload("c.png", chest_png())],
+    )
+    dicom_scan, png_scan = outcome.scans
+    stored_bytes = dicom_scan.file.read()
+    stored = pydicom.dcmread(io.BytesIO(stored_bytes))
+    pseudonym = patient_pseudonym(patient)
+    assert str(stored.PatientName) == pseudonym and stored.PatientID == pseudonym
+    assert stored.PatientIdentityRemoved == "YES"
+    for value in (
+        str(original.PatientName),
+        original.PatientID,
+        original.StudyInstanceUID,
+        original.SOPInstanceUID,
+        original.StudyDate,
+    ):
+        assert value.encode() not in stored_bytes
+    assert np.array_equal(stored.pixel_array, original.pixel_array)
+    assert dicom_scan.deid_report
+    assert b"Jane Identifiable" not in png_scan.file.read()
+
+
+def test_nothing_half_written_when_storing_fails(users, active_model, settings, monkeypatch):
+    patient = patient_for(users.clinician_a)
+    real_save = Scan.save
+    calls = {"n": 0}
+
+    def failing_save(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return real_save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Scan, "save", failing_save)
+    with pytest.raises(OSError):
+        scan_upload(
+            patient=patient,
+            uploaded_by=users.clinician_a,
+            task=TASK,
+            files=[upload("a.png", chest_png()), upload("b.png", chest_png())],
+        )
+    assert not Scan.objects.exists() and not ScanUpload.objects.exists()
+    assert not Job.objects.exists()
+    assert stored_files(settings) == []
+
+
+def test_inference_job_scores_each_scan_once_with_version_stamped(users, active_model):
+    patient = patient_for(users.clinician_a)
+    outcome = scan_upload(
+        patient=patient,
+        uploaded_by=users.clinician_a,
+        task=TASK,
+        files=[upload("chest.png", chest_png()), upload("mr.dcm", pydicom_bytes("emri_small.dcm"))],
+    )
+    job = run(outcome.job)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    predictions = Prediction.objects.order_by("scan_id")
+    assert predictions.count() == 2
+    for prediction in predictions:
+        assert prediction.model_version == active_model
+        assert set(prediction.probabilities) == {"normal", "pneumonia"}
+        assert abs(sum(prediction.probabilities.values()) - 1) < 1e-6
+        assert 0 <= prediction.uncertainty <= 1 and 0 <= prediction.risk <= 1
+    series = predictions.get(scan__original_name="mr.dcm")
+    assert series.scan.frames > 1 and len(series.frames) == series.scan.frames
+    with series.heatmaps.open("rb") as handle, np.load(handle) as maps:
+        assert len(maps.files) == series.scan.frames
+    # A redelivered task (or a second job for the same upload) writes nothing twice.
+    again = Job.objects.create(
+        kind="diagnosis.inference", title="again", owner=users.clinician_a, params=job.params
+    )
+    assert run(again).status == Job.Status.SUCCEEDED
+    assert Prediction.objects.count() == 2
+    assert "already classified" in again.result["summary"]
+
+
+def test_inference_without_active_model_fails_with_a_clear_message(users, active_model):
+    patient = patient_for(users.clinician_a)
+    outcome = scan_upload(
+        patient=patient,
+        uploaded_by=users.clinician_a,
+        task=TASK,
+        files=[upload("chest.png", chest_png())],
+    )
+    ModelVersion.objects.filter(pk=active_model.pk).update(status="retired")
+    job = run(outcome.job)
+    assert job.status == Job.Status.FAILED
+    assert "No model version of diagnosis.pneumonia is in service" in job.error
+    assert Scan.objects.count() == 1  # the upload itself is kept
+
+
+def test_review_accept_and_correct_are_audited(users, active_model):
+    patient = patient_for(users.clinician_a)
+    outcome = scan_upload(
+        patient=patient,
+        uploaded_by=users.clinician_a,
+        task=TASK,
+        files=[upload("chest.png", chest_png())],
+    )
+    run(outcome.job)
+    prediction = Prediction.objects.get()
+    review = review_record(
+        prediction=prediction, reviewer=users.clinician_a, label=prediction.predicted_class
+    )
+    assert review.verdict == Review.Verdict.ACCEPTED
+    other = next(c for c in prediction.class_names if c != prediction.predicted_class)
+    review = review_record(
+        prediction=prediction,
+        reviewer=users.clinician_a,
+        label=other,
+        note="consolidation not seen",
+    )
+    assert review.verdict == Review.Verdict.CORRECTED and Review.objects.count() == 1
+    events = AuditEvent.objects.filter(detail__has_key="review", patient=patient)
+    assert [e.detail["review"] for e in events.order_by("id")] == ["accepted", "corrected"]
+    with pytest.raises(ValueError, match="not one of the model's classes"):
+        review_record(prediction=prediction, reviewer=users.clinician_a, label="fracture")
+
+
+def test_dataset_registration_checks_the_data(users, tmp_path):
+    dataset = dataset_register(
+        name="pneu",
+        task="diagnosis.pneu",
+        kind="npz",
+        path=str(PNEUMONIA_NPZ),
+        created_by=users.model_admin,
+    )
+    assert dataset.split_sizes == {"train": 4708, "val": 524, "test": 624}
+    assert dataset.image_shape == [28, 28, 1] and len(dataset.class_names) == 2
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, train_images=np.zeros((2, 8, 8), np.uint8))
+    with pytest.raises(ValueError):
+        dataset_register(
+            name="bad",
+            task="diagnosis.bad",
+            kind="npz",
+            path=str(bad),
+            created_by=users.model_admin,
+        )
+    with pytest.raises((OSError, ValueError)):
+        dataset_register(
+            name="missing",
+            task="diagnosis.x",
+            kind="folder",
+            path=str(tmp_path / "nope"),
+            created_by=users.model_admin,
+        )
+    assert ImageDataset.objects.count() == 1
+
+
+def test_training_job_registers_a_version_with_metrics_and_live_curves(users, tmp_path):
+    from diagnosis.ml.data import load_npz
+
+    small = load_npz(PNEUMONIA_NPZ).subset(train=300, val=100, test=100, seed=1)
+    path = tmp_path / "small.npz"
+    np.savez(
+        path,
+        **{
+            f"{s}_{k}": getattr(small, f"{s}_{k}")
+            for s in ("train", "val", "test")
+            for k in ("images", "labels")
+        },
+    )
+    dataset = dataset_register(
+        name="small",
+        task="diagnosis.small",
+        kind="npz",
+        path=str(path),
+        class_names=["normal", "pneumonia"],
+        created_by=users.model_admin,
+    )
+    job = training_start(
+        dataset=dataset,
+        config={"epochs": 2, "width": 8, "batch_size": 64},
+        activate=True,
+        user=users.model_admin,
+    )
+    job = run(job)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    version = ModelVersion.objects.get(task="diagnosis.small")
+    assert version.status == ModelVersion.Status.ACTIVE
+    assert version.metrics["test_auc"] > 0.6
+    assert len(version.metrics["history"]) == 2 and version.sha256
+    assert version.training_data["dataset"] == "small"
+    assert len(job.live["history"]) == 2 and job.live["figure"]["data"]
+    assert "test AUC" in job.result["summary"]
+    default_storage.delete(version.artifact.name)
