@@ -73,7 +73,7 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
                     scan=scan,
                     model_version=loaded.version,
                     job=job,
-                    result=series.to_dict(),
+                    result={**series.to_dict(), "threshold": loaded.model.threshold},
                     heatmaps=series.heatmaps,
                     risk=risk_of(series.probabilities),
                 )

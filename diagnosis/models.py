@@ -131,6 +131,8 @@ class Prediction(models.Model):
     uncertainty = models.FloatField(
         help_text="Normalised predictive entropy, 0 certain, 1 uniform."
     )
+    # The binary decision threshold the model version applied (None: arg-max of classes).
+    threshold = models.FloatField(null=True, blank=True)
     key_frame = models.PositiveIntegerField(default=0)
     frames = models.JSONField(default=list, blank=True)
     heatmaps = models.FileField(upload_to=heatmap_path, max_length=200)

@@ -180,3 +180,22 @@ def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement
 def prediction_history(*, predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
     """Predictions oldest first, for drift charts."""
     return predictions.select_related("model_version").order_by("created_at")
+
+
+def upload_outcome(*, patient: Any, pk: int) -> Any:
+    """What happened to one upload of this (already access-checked) patient, or None."""
+    from diagnosis.models import ScanUpload
+    from diagnosis.services import FileRejection, UploadOutcome
+    from medai_site.jobs.models import Job
+
+    upload = ScanUpload.objects.filter(patient=patient, pk=pk).first()
+    if upload is None:
+        return None
+    return UploadOutcome(
+        upload=upload,
+        scans=list(upload.scans.all()),
+        rejected=[FileRejection(r["name"], r["message"]) for r in upload.rejected],
+        job=Job.objects.filter(
+            kind="diagnosis.inference", target_id=upload.pk, target_type__model="scanupload"
+        ).first(),
+    )

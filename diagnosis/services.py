@@ -249,6 +249,7 @@ def prediction_store(
         uncertainty=result["uncertainty"],
         key_frame=result.get("key_frame", 0),
         frames=result.get("frames", []),
+        threshold=result.get("threshold"),
     )
     prediction.heatmaps.save("heatmaps", ContentFile(buffer.getvalue()), save=False)
     try:

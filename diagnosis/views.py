@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import charts
@@ -17,6 +18,7 @@ from diagnosis.selectors import (
     prediction_history,
     scan_get,
     scan_list,
+    upload_outcome,
     worklist,
 )
 from diagnosis.services import dataset_register, review_record, scan_upload, training_start
@@ -65,10 +67,15 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 task=form.cleaned_data["task"],
                 request=request,
             )
-            status = 201 if outcome.scans else 400
+            if outcome.scans:
+                # Post/redirect/get: the page reloads itself when the job finishes, which must
+                # never send the files again.
+                url = reverse("diagnosis:patient_scans", args=[patient.pk])
+                return redirect(f"{url}?upload={outcome.upload.pk}#upload-outcome")
             form = ScanUploadForm(tasks=tasks)
-        else:
-            status = 400
+        status = 400
+    elif request.GET.get("upload", "").isdigit():
+        outcome = upload_outcome(patient=patient, pk=int(request.GET["upload"]))
     audit_record(
         action=AuditEvent.Action.PATIENT_VIEWED,
         request=request,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -34,3 +35,25 @@ def login(user) -> Client:
 @pytest.fixture
 def client_for():
     return login
+
+
+PNEUMONIA_NPZ = Path(__file__).resolve().parents[1] / "data" / "medmnist" / "pneumoniamnist.npz"
+
+
+@pytest.fixture(scope="session")
+def tiny_artifact() -> bytes:
+    """Artifact bytes of a small CNN trained for 2 epochs on 400 real images (seconds)."""
+    import torch
+
+    from diagnosis.ml.artifact import artifact_bytes
+    from diagnosis.ml.data import load_npz
+    from diagnosis.ml.train import TrainConfig, train
+
+    torch.set_num_threads(2)
+    data = load_npz(PNEUMONIA_NPZ, class_names=("normal", "pneumonia")).subset(
+        train=400, val=100, test=100, seed=0
+    )
+    result = train(data, TrainConfig(width=8, epochs=2, batch_size=64, lr=5e-3, seed=0))
+    return artifact_bytes(result.to_bundle())
+
+

@@ -12,6 +12,8 @@ function frameUrl(index) {
 }
 
 const state = { frame: null, window: null };
+const HEAT = [[0, "rgba(255,0,0,0)"], [0.25, "rgba(255,0,0,0)"], [0.5, "rgba(255,40,0,0.55)"],
+  [0.75, "rgba(255,140,0,0.8)"], [1, "rgba(255,255,0,0.95)"]];
 
 function greyScale(invert) {
   return invert ? [[0, "#fff"], [1, "#000"]] : [[0, "#000"], [1, "#fff"]];
@@ -40,8 +42,9 @@ function imageTrace(frame) {
 function heatTrace(frame) {
   const toggle = control("heatmap");
   return {
-    type: "heatmap", z: frame.heatmap, zmin: 0, zmax: 1, colorscale: "Jet", showscale: false,
-    opacity: parseFloat(control("opacity")?.value ?? 0.45), hoverinfo: "skip",
+    // Transparent where the model paid no attention, through red to yellow where it did.
+    type: "heatmap", z: frame.heatmap, zmin: 0, zmax: 1, colorscale: HEAT, showscale: false,
+    opacity: parseFloat(control("opacity")?.value ?? 0.7), hoverinfo: "skip",
     visible: toggle ? toggle.checked : true,
   };
 }

@@ -12,23 +12,6 @@ PNEUMONIA_NPZ = ROOT / "data" / "medmnist" / "pneumoniamnist.npz"
 TASK = "diagnosis.pneumonia"
 
 
-@pytest.fixture(scope="session")
-def tiny_artifact() -> bytes:
-    """Artifact bytes of a small CNN trained for 2 epochs on 400 real images (seconds)."""
-    import torch
-
-    from diagnosis.ml.artifact import artifact_bytes
-    from diagnosis.ml.data import load_npz
-    from diagnosis.ml.train import TrainConfig, train
-
-    torch.set_num_threads(2)
-    data = load_npz(PNEUMONIA_NPZ, class_names=("normal", "pneumonia")).subset(
-        train=400, val=100, test=100, seed=0
-    )
-    result = train(data, TrainConfig(width=8, epochs=2, batch_size=64, lr=5e-3, seed=0))
-    return artifact_bytes(result.to_bundle())
-
-
 @pytest.fixture
 def active_model(db, users, tiny_artifact):
     """The tiny model as the active version of diagnosis.pneumonia, with its data set."""

@@ -44,8 +44,9 @@ def test_upload_page_reports_each_file(users, active_model, client_for):
             "files": [upload("chest.png", chest_png()), upload("random.dcm", b"\x00\x01junk" * 50)],
         },
     )
-    assert response.status_code == 201
-    html = response.content.decode()
+    assert response.status_code == 302
+    assert "?upload=" in response["Location"]
+    html = client.get(response["Location"]).content.decode()
     assert "1 file accepted" in html and "random.dcm" in html
     assert "data-job-progress" in html
     assert Scan.objects.count() == 1 and Job.objects.filter(kind="diagnosis.inference").exists()
@@ -80,6 +81,8 @@ def test_viewer_page_and_frame_data(users, scored, client_for):
     page = client.get(f"/diagnosis/scans/{png.pk}/").content.decode()
     assert "Model prediction" in page and "diagnosis.pneumonia v1" in page
     assert 'id="probabilities"' in page and "test_auc" in page
+    threshold = Prediction.objects.get(scan=png).threshold
+    assert threshold is not None and f"pneumonia when its probability ≥ {threshold:.2f}" in page
     frame = client.get(f"/diagnosis/scans/{mr.pk}/frames/1/").json()
     assert frame["frames"] == mr.frames and frame["index"] == 1
     assert len(frame["values"]) == frame["shape"][0] and len(frame["heatmap"]) == frame["shape"][0]

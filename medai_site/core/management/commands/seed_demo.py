@@ -29,6 +29,13 @@ class Command(BaseCommand):
             help="Do not queue the first training run of the demo imaging model.",
         )
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--no-train",
+            action="store_true",
+            help="Do not queue the first training run of the demo imaging model.",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.SETTINGS_MODULE.endswith(".production"):
             raise CommandError("Refusing to create demo accounts under production settings.")
@@ -47,6 +54,13 @@ class Command(BaseCommand):
                 )
             if imported:
                 self.stdout.write(f"  {imported} demo patients for {username}")
+        from diagnosis.services import demo_imaging_ensure
+
+        note = demo_imaging_ensure(
+            user=User.objects.get(username="modeladmin"), train=not options["no_train"]
+        )
+        if note:
+            self.stdout.write(f"  {note}")
         self.stdout.write("")
         self.stdout.write(
             self.style.SUCCESS(

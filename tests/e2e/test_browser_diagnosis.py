@@ -1,0 +1,77 @@
+"""A clinician in a real browser: upload a PNG and a DICOM, watch the classification run,
+see the prediction and heat-map, accept it."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.diagnosis.files import chest_png, pydicom_bytes
+from tests.e2e.browser import browser_page, screenshot_dir, sign_in
+from tests.e2e.processes import ROOT, base_env
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def model_in_service(embedded_stack, tiny_artifact, tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "pneumonia.bin"
+    path.write_bytes(tiny_artifact)
+    env = base_env(MEDAI_VAR_DIR=str(embedded_stack.var),
+                   DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    subprocess.run([sys.executable, "manage.py", "import_model_version", "diagnosis.pneumonia",
+                    str(path), "--user", "modeladmin", "--activate"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    return embedded_stack
+
+
+def test_upload_classify_view_and_accept(model_in_service, tmp_path):
+    stack = model_in_service
+    base = stack.base_url
+    png = tmp_path / "chest.png"
+    png.write_bytes(chest_png())
+    dicom = tmp_path / "ct_small.dcm"
+    dicom.write_bytes(pydicom_bytes("CT_small.dcm"))
+    shots = screenshot_dir()
+    with browser_page() as page:
+        sign_in(page, base, "dr.adams", stack.passwords["dr.adams"])
+        page.goto(base + "/patients/")
+        page.click("table.table a >> nth=0")
+        page.click("text=Upload or view scans")
+        page.set_input_files("input[type=file]", [str(png), str(dicom)])
+        assert page.locator("[data-dropzone-list] li").count() == 2
+        page.click("button:has-text('Upload and classify')")
+        page.wait_for_selector("#upload-outcome")
+        assert "2 files accepted" in page.locator("#upload-outcome").inner_text()
+        page.screenshot(path=shots / "diagnosis-upload.png", full_page=True)
+        # The page reloads itself when the job succeeds; then both scans show a prediction.
+        page.wait_for_function(
+            "() => document.querySelectorAll('tbody tr td:nth-child(5)').length >= 2 && "
+            "[...document.querySelectorAll('tbody tr td:nth-child(5)')].every(td => td.innerText.trim())",
+            timeout=90_000,
+        )
+        page.click("tbody tr >> nth=0 >> a")
+        page.wait_for_selector(".viewer-canvas .main-svg", state="attached", timeout=30_000)
+        page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.loaded")
+        label = page.locator(".prediction-label").inner_text()
+        assert re.match(r"(normal|pneumonia) 0\.\d\d", label)
+        # Two traces: the image and the Grad-CAM heat-map; the toggle hides the heat-map.
+        traces = page.evaluate("document.querySelector('[data-viewer-plot]').data.length")
+        assert traces == 2
+        page.uncheck("[data-control=heatmap]")
+        visible = page.evaluate("document.querySelector('[data-viewer-plot]').data[1].visible")
+        assert visible is False
+        page.check("[data-control=heatmap]")
+        assert page.locator(".model-card").inner_text().count("diagnosis.pneumonia") == 1
+        page.screenshot(path=shots / "diagnosis-viewer.png", full_page=True)
+
+        page.click("button:has-text('Save review')")
+        page.wait_for_selector(".msg-success")
+        assert "Review saved: accepted" in page.locator(".msg-success").inner_text()
+        page.goto(base + "/diagnosis/worklist/")
+        page.screenshot(path=shots / "diagnosis-worklist.png", full_page=True)
+        assert page.locator("text=awaiting review").count() >= 1
+        assert not page.errors, page.errors
