@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = settings.DIAGNOSIS_MAX_FILE_BYTES
 MAX_PIXELS = settings.DIAGNOSIS_MAX_PIXELS
-MAX_FILES_PER_UPLOAD = 50
+MAX_FILES_PER_UPLOAD = 500  # a CT or MR series often arrives as hundreds of files
 
 
 @dataclass(frozen=True)

@@ -265,4 +265,4 @@ DIAGNOSIS_MAX_FILE_BYTES = int(os.environ.get("MEDAI_SCAN_MAX_MB", "200")) * 102
 DIAGNOSIS_MAX_PIXELS = int(os.environ.get("MEDAI_SCAN_MAX_PIXELS", str(400_000_000)))
 # Keyed replacement of DICOM UIDs: stable for a deployment so a series stays linked.
 MEDAI_DEID_UID_KEY = os.environ.get("MEDAI_DEID_UID_KEY", "")
-DATA_UPLOAD_MAX_NUMBER_FILES = 60
+DATA_UPLOAD_MAX_NUMBER_FILES = 510
