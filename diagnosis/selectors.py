@@ -199,3 +199,15 @@ def upload_outcome(*, patient: Any, pk: int) -> Any:
             kind="diagnosis.inference", target_id=upload.pk, target_type__model="scanupload"
         ).first(),
     )
+
+
+def reviews_per_task() -> list[tuple[str, int]]:
+    """(task, number of reviewed scans) for every diagnosis task with a model in service."""
+    from django.db.models import Count
+
+    counts = dict(
+        Review.objects.values_list("prediction__model_version__task")
+        .annotate(n=Count("pk"))
+        .values_list("prediction__model_version__task", "n")
+    )
+    return [(v.task, counts.get(v.task, 0)) for v in active_versions()]

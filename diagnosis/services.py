@@ -397,3 +397,40 @@ def demo_imaging_ensure(*, user: Any, train: bool) -> str:
             "CPU; it goes into service when done)"
         )
     return "; ".join(notes)
+
+
+def dataset_from_reviews(*, task: str, created_by: Any) -> ImageDataset:
+    """Register (or refresh) the data set of clinicians' reviewed scans for ``task``: each
+    reviewed scan's key frame labelled with the clinician's reading, ready to add to the next
+    training run. ValueError when there are too few reviews to train on."""
+    from diagnosis.training import reviewed_scans_dataset
+    from medai_site.registry.selectors import model_version_active
+
+    active = model_version_active(task=task)
+    if active is None:
+        raise ValueError(f"No model of {task} is in service, so its classes are unknown.")
+    base = ImageDataset.objects.filter(task=task).exclude(kind=ImageDataset.Kind.REVIEWS).first()
+    classes = (active.training_data or {}).get("classes") or (base.class_names if base else [])
+    shape = base.image_shape if base else [28, 28, 1]
+    probe = ImageDataset(
+        name=f"{task} reviews",
+        task=task,
+        kind=ImageDataset.Kind.REVIEWS,
+        class_names=list(classes),
+        image_shape=shape,
+    )
+    data = reviewed_scans_dataset(probe)
+    dataset, _ = ImageDataset.objects.update_or_create(
+        name=probe.name,
+        defaults={
+            "task": task,
+            "kind": ImageDataset.Kind.REVIEWS,
+            "class_names": list(classes),
+            "image_shape": shape,
+            "created_by": created_by,
+            "split_sizes": {s: int(len(data.split(s)[1])) for s in ("train", "val", "test")},
+            "description": "Key frames of scans reviewed by clinicians, labelled with their "
+            "reading (corrections included).",
+        },
+    )
+    return dataset

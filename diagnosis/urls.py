@@ -13,4 +13,5 @@ urlpatterns = [
     path("training/", views.training_view, name="training"),
     path("training/<int:pk>/", views.training_job_view, name="training_job"),
     path("datasets/new/", views.dataset_create_view, name="dataset_create"),
+    path("datasets/from-reviews/", views.dataset_from_reviews_view, name="dataset_from_reviews"),
 ]

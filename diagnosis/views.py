@@ -16,12 +16,19 @@ from diagnosis.selectors import (
     latest_prediction,
     monitoring_scope,
     prediction_history,
+    reviews_per_task,
     scan_get,
     scan_list,
     upload_outcome,
     worklist,
 )
-from diagnosis.services import dataset_register, review_record, scan_upload, training_start
+from diagnosis.services import (
+    dataset_from_reviews,
+    dataset_register,
+    review_record,
+    scan_upload,
+    training_start,
+)
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -235,9 +242,30 @@ def training_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "diagnosis/training.html",
-        {"form": form, "jobs": jobs, "datasets": ImageDataset.objects.all()},
+        {
+            "form": form,
+            "jobs": jobs,
+            "datasets": ImageDataset.objects.all(),
+            "review_counts": reviews_per_task(),
+        },
         status=status,
     )
+
+
+@require_POST
+@role_required(Role.MODEL_ADMIN)
+def dataset_from_reviews_view(request: HttpRequest) -> HttpResponse:
+    task = request.POST.get("task", "")
+    try:
+        dataset = dataset_from_reviews(task=task, created_by=request.user)
+    except ValueError as exc:
+        messages.error(request, f"No data set made: {exc}")
+        return redirect("diagnosis:training")
+    messages.success(
+        request,
+        f"{dataset.name}: {sum(dataset.split_sizes.values())} reviewed scans, ready to train on.",
+    )
+    return redirect("diagnosis:training")
 
 
 @require_GET

@@ -55,5 +55,3 @@ def tiny_artifact() -> bytes:
     )
     result = train(data, TrainConfig(width=8, epochs=2, batch_size=64, lr=5e-3, seed=0))
     return artifact_bytes(result.to_bundle())
-
-

@@ -53,6 +53,9 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "diagnosis:training_job": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "diagnosis:dataset_create": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "diagnosis:dataset_from_reviews": row(
+        "login", "forbidden", "forbidden", "forbidden", "redirect", method="POST"
+    ),
     "admin:diagnosis_imagedataset_changelist": row(
         "login", "admin_login", "admin_login", "admin_login", "ok"
     ),

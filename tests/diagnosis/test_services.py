@@ -262,3 +262,31 @@ def test_training_job_registers_a_version_with_metrics_and_live_curves(users, tm
     assert len(job.live["history"]) == 2 and job.live["figure"]["data"]
     assert "test AUC" in job.result["summary"]
     default_storage.delete(version.artifact.name)
+
+
+def test_reviews_become_a_training_data_set(users, active_model):
+    from diagnosis.services import dataset_from_reviews
+    from diagnosis.training import load_dataset
+
+    patient = patient_for(users.clinician_a)
+    with pytest.raises(ValueError, match="at least 6 scans"):
+        dataset_from_reviews(task=TASK, created_by=users.model_admin)
+    outcome = scan_upload(
+        patient=patient,
+        uploaded_by=users.clinician_a,
+        task=TASK,
+        files=[upload(f"{i}.png", chest_png()) for i in range(8)],
+    )
+    run(outcome.job)
+    for i, prediction in enumerate(Prediction.objects.order_by("pk")):
+        review_record(
+            prediction=prediction,
+            reviewer=users.clinician_a,
+            label="pneumonia" if i % 2 else "normal",
+        )
+    dataset = dataset_from_reviews(task=TASK, created_by=users.model_admin)
+    assert dataset.kind == "reviews" and sum(dataset.split_sizes.values()) == 8
+    data = load_dataset(dataset)
+    labels = np.concatenate([data.split(s)[1] for s in ("train", "val", "test")])
+    assert sorted(labels.tolist()) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert data.train_images.shape[1:] == (28, 28, 1)

@@ -20,11 +20,25 @@ pytestmark = pytest.mark.e2e
 def model_in_service(embedded_stack, tiny_artifact, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "pneumonia.bin"
     path.write_bytes(tiny_artifact)
-    env = base_env(MEDAI_VAR_DIR=str(embedded_stack.var),
-                   DJANGO_SETTINGS_MODULE="medai_site.settings.local")
-    subprocess.run([sys.executable, "manage.py", "import_model_version", "diagnosis.pneumonia",
-                    str(path), "--user", "modeladmin", "--activate"], cwd=ROOT, env=env,
-                   check=True, capture_output=True)
+    env = base_env(
+        MEDAI_VAR_DIR=str(embedded_stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "import_model_version",
+            "diagnosis.pneumonia",
+            str(path),
+            "--user",
+            "modeladmin",
+            "--activate",
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return embedded_stack
 
 

@@ -29,13 +29,6 @@ class Command(BaseCommand):
             help="Do not queue the first training run of the demo imaging model.",
         )
 
-    def add_arguments(self, parser: Any) -> None:
-        parser.add_argument(
-            "--no-train",
-            action="store_true",
-            help="Do not queue the first training run of the demo imaging model.",
-        )
-
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.SETTINGS_MODULE.endswith(".production"):
             raise CommandError("Refusing to create demo accounts under production settings.")
