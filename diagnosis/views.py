@@ -118,7 +118,10 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "patient": scan.patient,
         "prediction": prediction,
         "jobs": Job.objects.filter(
-            kind="diagnosis.inference", target_id=scan.upload_id, status__in=["queued", "running"]
+            kind="diagnosis.inference",
+            target_id=scan.upload_id,
+            target_type__model="scanupload",
+            status__in=["queued", "running"],
         ),
     }
     if prediction is not None:
