@@ -113,9 +113,12 @@ class DatasetForm(forms.Form):
 
 
 class TrainingForm(forms.Form):
-    dataset = forms.ModelChoiceField(queryset=ImageDataset.objects.all())
+    dataset = forms.ModelChoiceField(
+        label="Data set", queryset=ImageDataset.objects.all(), empty_label=None
+    )
     arch = forms.ChoiceField(
-        choices=[("small_cnn", "Small CNN (fast)"), ("resnet18", "ResNet-18 (CIFAR-style)")]
+        label="Architecture",
+        choices=[("small_cnn", "Small CNN (fast)"), ("resnet18", "ResNet-18 (CIFAR-style)")],
     )
     epochs = forms.IntegerField(min_value=1, max_value=200, initial=20)
     batch_size = forms.IntegerField(min_value=8, max_value=1024, initial=128)
@@ -126,3 +129,12 @@ class TrainingForm(forms.Form):
         label="Put into service when training finishes",
         help_text="Otherwise activate it in the model registry after reviewing its metrics.",
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from diagnosis.ml.train import TrainConfig
+
+        # The trainer's own defaults (the configuration the product was tuned with).
+        defaults = TrainConfig()
+        for name in ("arch", "epochs", "batch_size", "lr", "seed"):
+            self.fields[name].initial = getattr(defaults, name)
