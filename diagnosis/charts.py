@@ -73,7 +73,7 @@ def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
             **_LAYOUT,
             "margin": {**_LAYOUT["margin"], "r": 60},
             "title": {"text": "Training curves"},
-            "xaxis": {"title": {"text": "epoch"}},
+            "xaxis": {"title": {"text": "epoch"}, "tickformat": "d"},
             "yaxis": {"title": {"text": "val AUC"}},
             "yaxis2": {"title": {"text": "loss"}, "overlaying": "y", "side": "right"},
             "legend": {"orientation": "h"},
