@@ -714,8 +714,8 @@ def evaluate_alerts(
                     now,
                     result.total,
                     False,
-                    f"NEWS2 rising {rise[0]} -> {rise[1]} over the last {policy.trend_sets} complete "
-                    f"sets within {policy.trend_window}",
+                    f"NEWS2 rising {rise[0]} -> {rise[1]} over the last "
+                    f"{policy.trend_sets} complete sets within {policy.trend_window}",
                     result.response,
                 )
             )

@@ -55,7 +55,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "sha256",
         "params",
         "training_data",
-        "metrics",
+        "metrics_summary",
         "created_at",
         "created_by",
         "approved_by",
@@ -82,6 +82,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
             if size is not None
             else (f"{obj.artifact.name} (missing!)")
         )
+
+    @admin.display(description="metrics")
+    def metrics_summary(self, obj: ModelVersion) -> str:
+        # Scalars only; curves and matrices are drawn below as charts.
+        scalars = model_version_headline_metrics(obj, limit=50)
+        return ", ".join(f"{name} {value:.4g}" for name, value in scalars) or "—"
 
     @admin.display(description="key metrics")
     def key_metrics(self, obj: ModelVersion) -> str:
@@ -132,6 +138,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
             figures = [
                 charts.training_history_figure(obj),
                 charts.metrics_bar_figure(obj),
+                *charts.evaluation_figures(obj),
                 charts.version_comparison_figure(model_version_list(task=obj.task)[:8]),
             ]
             context["charts"] = [

@@ -95,3 +95,111 @@ def version_comparison_figure(versions: Iterable[ModelVersion]) -> dict[str, Any
         ],
         "layout": {**_LAYOUT, "barmode": "group", "title": {"text": "All versions of this task"}},
     }
+
+
+def evaluation_figures(version: ModelVersion) -> list[dict[str, Any]]:
+    """ROC curve, confusion matrix and reliability diagram when the version's metrics carry a
+    classification evaluation under ``metrics["test"]`` (keys ``roc``, ``confusion_matrix``,
+    ``class_names``, ``reliability_before``/``reliability_after``)."""
+    test = (version.metrics or {}).get("test")
+    if not isinstance(test, dict):
+        return []
+    figures = []
+    roc = test.get("roc") or {}
+    if roc:
+        traces = [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": f"{name} (AUC {test.get('auc', 0):.3f})" if len(roc) == 1 else name,
+                "x": curve.get("fpr"),
+                "y": curve.get("tpr"),
+            }
+            for name, curve in roc.items()
+        ]
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "chance",
+                "x": [0, 1],
+                "y": [0, 1],
+                "line": {"dash": "dot", "color": "#999"},
+            }
+        )
+        figures.append(
+            {
+                "data": traces,
+                "layout": {
+                    **_LAYOUT,
+                    "title": {"text": "ROC curve (test split)"},
+                    "xaxis": {"title": {"text": "1 - specificity"}, "range": [0, 1]},
+                    "yaxis": {"title": {"text": "sensitivity"}, "range": [0, 1]},
+                },
+            }
+        )
+    matrix, names = test.get("confusion_matrix"), test.get("class_names")
+    if matrix and names:
+        figures.append(
+            {
+                "data": [
+                    {
+                        "type": "heatmap",
+                        "z": matrix,
+                        "x": names,
+                        "y": names,
+                        "colorscale": "Blues",
+                        "showscale": False,
+                        "text": [[str(v) for v in row] for row in matrix],
+                        "texttemplate": "%{text}",
+                    }
+                ],
+                "layout": {
+                    **_LAYOUT,
+                    "title": {"text": "Confusion matrix (test split)"},
+                    "xaxis": {"title": {"text": "predicted"}},
+                    "yaxis": {"title": {"text": "true"}, "autorange": "reversed"},
+                },
+            }
+        )
+    traces = []
+    for key, label in (("reliability_before", "before"), ("reliability_after", "after")):
+        curve = test.get(key)
+        if isinstance(curve, dict) and curve.get("confidence"):
+            points = [
+                (c, a)
+                for c, a in zip(curve["confidence"], curve["accuracy"])
+                if c is not None and a is not None
+            ]
+            traces.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": f"{label} temperature scaling (ECE {curve.get('ece', 0):.3f})",
+                    "x": [p[0] for p in points],
+                    "y": [p[1] for p in points],
+                }
+            )
+    if traces:
+        traces.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "perfect",
+                "x": [0, 1],
+                "y": [0, 1],
+                "line": {"dash": "dot", "color": "#999"},
+            }
+        )
+        figures.append(
+            {
+                "data": traces,
+                "layout": {
+                    **_LAYOUT,
+                    "title": {"text": "Calibration (test split)"},
+                    "xaxis": {"title": {"text": "predicted probability"}, "range": [0, 1]},
+                    "yaxis": {"title": {"text": "observed frequency"}, "range": [0, 1]},
+                },
+            }
+        )
+    return figures

@@ -147,3 +147,33 @@ def test_admin_activate_action_and_charts(users, client_for):
     assert response.status_code == 200
     v1.refresh_from_db()
     assert v1.status == ModelVersion.Status.ACTIVE
+
+
+def test_evaluation_charts_from_classification_metrics(users):
+    from medai_site.registry.charts import evaluation_figures
+
+    v1 = register(users.model_admin, b"one")
+    v1.metrics = {
+        "test_auc": 0.9,
+        "test": {
+            "auc": 0.9,
+            "class_names": ["normal", "pneumonia"],
+            "roc": {"pneumonia": {"fpr": [0, 0.1, 1], "tpr": [0, 0.8, 1]}},
+            "confusion_matrix": [[50, 5], [8, 90]],
+            "reliability_after": {
+                "confidence": [0.2, None, 0.9],
+                "accuracy": [0.25, None, 0.85],
+                "ece": 0.04,
+            },
+        },
+    }
+    titles = [f["layout"]["title"]["text"] for f in evaluation_figures(v1)]
+    assert titles == [
+        "ROC curve (test split)",
+        "Confusion matrix (test split)",
+        "Calibration (test split)",
+    ]
+    calibration = evaluation_figures(v1)[2]["data"][0]
+    assert calibration["x"] == [0.2, 0.9]  # empty bins are left out, not drawn as zero
+    v1.metrics = {"auc": 0.9}
+    assert evaluation_figures(v1) == []

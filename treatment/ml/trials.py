@@ -134,7 +134,7 @@ class TrialDefinition:
         out = asdict(self)
         out["read_options"] = dict(self.read_options)
         out["feature_names"] = list(self.feature_names)
-        return _plain(out)
+        return to_plain(out)
 
 
 @dataclass
@@ -507,14 +507,15 @@ def encode_patients(trial: str | TrialDefinition, patients: pd.DataFrame) -> pd.
     return _encode(get_trial(trial), patients.reset_index(drop=True))
 
 
-def _plain(obj: Any) -> Any:
+def to_plain(obj: Any) -> Any:
+    """Convert to JSON-ready plain types (numpy to Python, tuples to lists, NaN/inf to None)."""
     # JSON-ready: numpy scalars to Python, tuples to lists, non-finite floats to None.
     if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): to_plain(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
+        return [to_plain(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return [_plain(v) for v in obj.tolist()]
+        return [to_plain(v) for v in obj.tolist()]
     if isinstance(obj, np.bool_ | bool):
         return bool(obj)
     if isinstance(obj, np.integer):
