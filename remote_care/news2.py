@@ -4,8 +4,7 @@ Source: Royal College of Physicians. National Early Warning Score (NEWS) 2: Stan
 assessment of acute-illness severity in the NHS. Updated report of a working party. London: RCP,
 December 2017. "Chart 1: The NEWS scoring system" gives the band tables encoded below as data;
 "Chart 2: NEWS thresholds and triggers" gives the clinical-risk bands; "Chart 4: Clinical response
-to the NEWS trigger thresholds" gives the response text. Section numbers below refer to that
-report.
+to the NEWS trigger thresholds" gives the response text. References below are to those charts.
 
 Resolution rule (decided here; the chart is silent): the chart is written at the resolution the
 observations are charted at (whole breaths, %, mmHg, beats, and temperature to 0.1 °C). Every
@@ -19,6 +18,7 @@ Nothing here imports Django: dataclasses in, dataclasses out (each with ``to_dic
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -66,7 +66,7 @@ class Parameter(StrEnum):
 
 
 class ACVPU(StrEnum):
-    """Level of consciousness (section 5, 'Level of consciousness or new confusion')."""
+    """Level of consciousness, Chart 1 'Consciousness' row (ACVPU: C = new confusion)."""
 
     ALERT = "A"
     NEW_CONFUSION = "C"
@@ -126,7 +126,7 @@ BAND_TABLES: Mapping[str, tuple[Band, ...]] = {
     "spo2_scale_2_on_air": _bands(
         "1", (None, "83", 3), ("84", "85", 2), ("86", "87", 1), ("88", "92", 0), ("93", None, 0)
     ),
-    # Scale 2 on oxygen: 93-94 1 | 95-96 2 | >=97 3 (section 6: over-oxygenation is harmful in
+    # Scale 2 on oxygen: 93-94 1 | 95-96 2 | >=97 3 (Chart 1: over-oxygenation is harmful in
     # hypercapnic respiratory failure, so high saturations on oxygen score).
     "spo2_scale_2_on_oxygen": _bands(
         "1",
@@ -238,7 +238,7 @@ RISK_RESPONSE: Mapping[ClinicalRisk, str] = {
 @dataclass(frozen=True)
 class Observation:
     """One set of vital signs; None means not recorded. ``spo2_scale`` 2 needs a clinician's
-    decision that the patient has hypercapnic respiratory failure (section 6)."""
+    decision that the patient has hypercapnic respiratory failure (Chart 1, SpO2 Scale 2)."""
 
     respiration_rate: float | None = None
     spo2: float | None = None
@@ -335,7 +335,8 @@ class News2Result:
 
 def _chart(name: str, value: float) -> Decimal:
     """Validate a numeric observation and round it half-up to the chart's resolution."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+    # numbers.Real covers int, float and numpy scalars; Decimal covers Django DecimalFields.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real | Decimal):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not math.isfinite(float(value)):
         raise ValueError(f"{name} must be finite, got {value!r}")
@@ -372,6 +373,8 @@ def score_news2(obs: Observation) -> News2Result:
     guessed. Raises ValueError/TypeError for implausible or malformed values."""
     if obs.spo2_scale not in (1, 2):
         raise ValueError(f"spo2_scale must be 1 or 2, got {obs.spo2_scale!r}")
+    if obs.on_oxygen is not None and not isinstance(obs.on_oxygen, bool):
+        raise TypeError("on_oxygen must be a bool or None")
     subs: list[ParameterScore] = []
     missing: list[Parameter] = []
 
@@ -414,8 +417,6 @@ def score_news2(obs: Observation) -> News2Result:
     if obs.on_oxygen is None:
         missing.append(Parameter.AIR_OR_OXYGEN)
     else:
-        if not isinstance(obs.on_oxygen, bool):
-            raise TypeError("on_oxygen must be a bool")
         subs.append(
             ParameterScore(
                 Parameter.AIR_OR_OXYGEN,
@@ -476,12 +477,14 @@ def score_news2(obs: Observation) -> News2Result:
 #   * Opening or escalating is still silent when an alert of the same or a higher level was
 #     raised within ``cooldown`` before it: this absorbs scores flapping around a threshold
 #     (5, 4, 5, ... or 7, 4, 5, 7 within the cooldown is one alert per level).
-#   * TREND (sustained deterioration) is independent of the thresholds, has its own cooldown, and
-#     uses complete sets only, since a parameter that appears or disappears fakes a rise or fall:
-#     it fires when the last ``trend_sets`` complete sets all lie within ``trend_window``, their
-#     totals never fall from one set to the next, and the latest exceeds the first by at least
-#     ``trend_rise``. Defaults: 3 sets within 6 hours rising by >= 2 (a trend seen across the
-#     4-6-hourly observations Chart 4 asks for at low scores, and in hours at higher ones).
+#   * TREND (sustained deterioration) is an early warning below the urgent threshold, with its
+#     own cooldown, on complete sets only (a parameter that appears or disappears fakes a rise
+#     or fall). It fires when the last ``trend_sets`` complete sets all lie within
+#     ``trend_window``, their totals never fall from one set to the next, the latest exceeds the
+#     first by at least ``trend_rise``, and neither the set nor the open episode has reached
+#     URGENT (from there the threshold alerts already demand a response). Defaults: 3 sets
+#     within 6 hours rising by >= 2 (a rise seen across the 4-6-hourly observations that Chart 4
+#     asks for at low scores). These trend defaults are this module's choice, not the RCP's.
 
 
 class AlertKind(IntEnum):
@@ -702,7 +705,9 @@ def evaluate_alerts(
         started = started or now
     # level <= open_level inside an open episode: same episode, nothing new to say.
 
-    rise = _trend(series, policy)
+    # The trend rule is an early warning below the urgent threshold; at or above it (in this set
+    # or the open episode) the threshold alerts already demand a response.
+    rise = _trend(series, policy) if open_level < AlertKind.URGENT else None
     if rise is not None:
         prev = last_raised.get(AlertKind.TREND)
         if prev is not None and now - prev < policy.trend_cooldown:

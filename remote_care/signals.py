@@ -22,6 +22,7 @@ Pure numpy/scipy; nothing here imports Django. Dataclasses out, each with ``to_d
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -216,8 +217,9 @@ class BeatMatch:
 
 def _as_signal(x: ArrayLike, fs: float) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """Validate; return the signal with short NaN gaps interpolated, and a mask of unusable
-    samples (long NaN gaps, which are zeroed so they cannot produce peaks)."""
-    if not (isinstance(fs, int | float) and math.isfinite(fs) and fs > 0):
+    samples (long NaN gaps and flat lines, set to the median so they cannot produce peaks)."""
+    ok = isinstance(fs, numbers.Real) and not isinstance(fs, bool)
+    if not (ok and math.isfinite(fs) and fs > 0):
         raise ValueError(f"fs must be a positive number, got {fs!r}")
     y = np.asarray(x, dtype=np.float64)
     if y.ndim != 1:
@@ -289,8 +291,8 @@ def _clipped_fraction(y: NDArray[np.float64]) -> float:
 
 
 def _moving_average(x: NDArray[np.float64], width: int) -> NDArray[np.float64]:
-    # Centred, so the average is aligned with the samples it summarises (Elgendi's MAs are
-    # applied offline and are centred too).
+    # Centred (zero-lag): the recording is analysed offline, so the blocks of interest line up
+    # with the waveform they mark and need no delay correction.
     return ndimage.uniform_filter1d(x, size=max(width, 1), mode="nearest")
 
 
