@@ -18,3 +18,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 # Test-only job kinds (a slow, countable job for the fault tests) live in tests/support.
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.support"]  # noqa: F405
+
+# One test database per checkout, so two checkouts on one machine never drop each other's.
+_checkout = __import__("hashlib").sha256(str(BASE_DIR).encode()).hexdigest()[:8]  # noqa: F405
+DATABASES["default"]["TEST"] = {"NAME": f"test_medai_{_checkout}"}  # noqa: F405
