@@ -53,5 +53,17 @@ def tiny_artifact() -> bytes:
     data = load_npz(PNEUMONIA_NPZ, class_names=("normal", "pneumonia")).subset(
         train=400, val=100, test=100, seed=0
     )
-    result = train(data, TrainConfig(width=8, epochs=2, batch_size=64, lr=5e-3, seed=0))
+    result = train(
+        data,
+        TrainConfig(
+            width=8,
+            epochs=2,
+            batch_size=64,
+            lr=5e-3,
+            seed=0,
+            ema_decay=0.0,
+            label_smoothing=0.0,
+            tta=False,
+        ),
+    )
     return artifact_bytes(result.to_bundle())

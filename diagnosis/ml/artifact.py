@@ -148,6 +148,8 @@ def save_artifact(bundle: ModelBundle, path: str | Path) -> str:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        # mkstemp creates 0600; web and worker processes may run as different users.
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -176,7 +176,17 @@ def predict_series(
         frames = list(frames)
     if len(frames) == 0:
         raise ValueError("a series needs at least one frame")
-    per_frame = predict(model_bundle, frames, tta=tta)
+    return aggregate_series(model_bundle, predict(model_bundle, frames, tta=tta))
+
+
+def aggregate_series(
+    model_bundle: ModelBundle, per_frame: Sequence[Prediction]
+) -> SeriesPrediction:
+    """Combine one series' per-frame predictions (mean of calibrated probabilities, decided
+    with the bundle's threshold), so a worker can predict many series in one batch and split
+    the results afterwards."""
+    if len(per_frame) == 0:
+        raise ValueError("a series needs at least one frame")
     stacked = np.stack([f.probabilities for f in per_frame])
     mean = stacked.mean(axis=0)
     k = int(predict_labels(mean[None], model_bundle.threshold)[0])
@@ -188,7 +198,7 @@ def predict_series(
         confidence=float(mean[k]),
         uncertainty=normalised_entropy(mean),
         key_frame=int(stacked[:, k].argmax()),
-        frames=per_frame,
+        frames=list(per_frame),
     )
 
 

@@ -72,6 +72,12 @@ def test_series_aggregates_frames(trained: TrainResult, pneumonia: ImageDataset)
         max(s.probabilities[series.predicted_index] for s in singles)
     )
     assert len(series.to_dict()["frames"]) == 5
+    # A worker batches several series in one pass and splits afterwards: same answer.
+    from diagnosis.ml.series import aggregate_series
+
+    split = aggregate_series(bundle, singles)
+    assert np.array_equal(split.probabilities, series.probabilities)
+    assert split.key_frame == series.key_frame
     with pytest.raises(ValueError):
         predict_series(bundle, [])
 
