@@ -18,6 +18,8 @@ urlpatterns = [
     path("patients/", include("medai_site.patients.urls")),
     path("jobs/", include("medai_site.jobs.urls")),
     path("diagnosis/", include("diagnosis.urls")),
+    path("remote-care/", include("remote_care.urls")),
+    path("treatment/", include("treatment.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
@@ -56,8 +57,31 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:dataset_from_reviews": row(
         "login", "forbidden", "forbidden", "forbidden", "redirect", method="POST"
     ),
+    "treatment:patient_options": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "treatment:assessment": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "treatment:plan_create": row(
+        "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
+    ),
+    "treatment:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "admin:diagnosis_imagedataset_changelist": row(
         "login", "admin_login", "admin_login", "admin_login", "ok"
+    ),
+    # The device API answers people (signed in or not) 401: only device tokens get in.
+    "remote_care:api_observations": row(
+        "unauthorized",
+        "unauthorized",
+        "unauthorized",
+        "unauthorized",
+        "unauthorized",
+        method="POST",
+    ),
+    "remote_care:patient_monitoring": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "remote_care:device_revoke": row(
+        "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
+    ),
+    # Without an action the POST is refused as bad input (400); with one it redirects back.
+    "remote_care:alert_action": row(
+        "login", "bad_request", "not_found", "forbidden", "forbidden", method="POST"
     ),
     # Admin pages that matter, explicitly:
     "admin:index": row("admin_login", "admin_login", "admin_login", "admin_login", "ok"),
@@ -153,6 +177,22 @@ def world(users):
         uncertainty=0.9,
     )
     training = Job.objects.create(kind="diagnosis.training", title="train", owner=users.model_admin)
+    from treatment.models import TreatmentAssessment
+
+    arms = [{"arm": i, "label": label, "value": 0.5, "curve": None} for i, label in enumerate("AB")]
+    assessment = TreatmentAssessment.objects.create(
+        patient=patient,
+        model_version=version,
+        trial="gbsg2",
+        inputs={"age": 50},
+        status="done",
+        result={
+            "arms": arms,
+            "differences": [],
+            "recommendation": {"arm": 0, "label": "A", "statement": "-"},
+        },
+        created_by=users.clinician_a,
+    )
 
     def client_for(role: str) -> Client:
         # A fresh session per request, so signing out (or a lockout) cannot leak into the next.
@@ -163,13 +203,31 @@ def world(users):
             )
         return client
 
+    from remote_care.models import Alert, Observation
+    from remote_care.services import device_register
+
+    device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
+    observation = Observation.objects.create(
+        patient=patient, device=device, taken_at=timezone.now(), heart_rate=140
+    )
+    alert = Alert.objects.create(
+        patient=patient,
+        observation=observation,
+        level="RED_SCORE",
+        news2_total=3,
+        reason="pulse",
+        raised_at=timezone.now(),
+    )
     return SimpleNamespace(
+        device=device,
+        alert=alert,
         patient=patient,
         job=job,
         version=version,
         client_for=client_for,
         scan=scan,
         training=training,
+        assessment=assessment,
     )
 
 
@@ -192,6 +250,9 @@ def _write_display(scan) -> None:
 
 # Which object each route's converters take (default: a job of clinician A's).
 ROUTE_OBJECTS = {
+    "remote_care:patient_monitoring": {"patient_pk": "patient"},
+    "remote_care:device_revoke": {"pk": "device"},
+    "remote_care:alert_action": {"pk": "alert"},
     "patients:detail": {"pk": "patient"},
     "admin:patients_patient_change": {"object_id": "patient"},
     "diagnosis:patient_scans": {"patient_pk": "patient"},
@@ -199,6 +260,9 @@ ROUTE_OBJECTS = {
     "diagnosis:scan_frame": {"pk": "scan"},
     "diagnosis:scan_review": {"pk": "scan"},
     "diagnosis:training_job": {"pk": "training"},
+    "treatment:patient_options": {"patient_pk": "patient"},
+    "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},
+    "treatment:plan_create": {"patient_pk": "patient", "pk": "assessment"},
 }
 
 
@@ -230,9 +294,13 @@ def outcome(response) -> str:
         if location.startswith("/accounts/login/"):
             return "login"
         return "redirect"
-    return {403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
-        response.status_code, str(response.status_code)
-    )
+    return {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+    }.get(response.status_code, str(response.status_code))
 
 
 @pytest.mark.django_db

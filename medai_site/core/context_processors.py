@@ -16,6 +16,7 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Worklist", "diagnosis:worklist", (Role.CLINICIAN,)),
     ("Imaging models", "diagnosis:monitoring", (Role.CLINICIAN, Role.MODEL_ADMIN)),
     ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
+    ("Treatment models", "treatment:training", (Role.MODEL_ADMIN,)),
     ("Jobs", "jobs:list", ()),
 ]
 

@@ -21,10 +21,12 @@ def model_version_list(*, task: str | None = None) -> QuerySet[ModelVersion]:
 def model_version_headline_metrics(
     version: ModelVersion, limit: int = 4
 ) -> list[tuple[str, float]]:
-    """The first few scalar metrics, for list views and metric cards."""
+    """The first few scalar metrics, held-out ("test_...") ones first, each group by name.
+    PostgreSQL's jsonb does not keep key order, so the order is decided here."""
     scalars = [
         (name, float(value))
         for name, value in (version.metrics or {}).items()
         if isinstance(value, (int, float)) and not isinstance(value, bool)
     ]
+    scalars.sort(key=lambda item: (not item[0].startswith("test_"), item[0]))
     return scalars[:limit]

@@ -266,3 +266,13 @@ DIAGNOSIS_MAX_PIXELS = int(os.environ.get("MEDAI_SCAN_MAX_PIXELS", str(400_000_0
 # Keyed replacement of DICOM UIDs: stable for a deployment so a series stays linked.
 MEDAI_DEID_UID_KEY = os.environ.get("MEDAI_DEID_UID_KEY", "")
 DATA_UPLOAD_MAX_NUMBER_FILES = 510
+
+INSTALLED_APPS += ["treatment"]
+
+# --- Remote care ----------------------------------------------------------------------------------
+INSTALLED_APPS += ["remote_care"]
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}

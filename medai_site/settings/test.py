@@ -21,4 +21,6 @@ INSTALLED_APPS = [*INSTALLED_APPS, "tests.support"]  # noqa: F405
 
 # One test database per checkout, so two checkouts on one machine never drop each other's.
 _checkout = __import__("hashlib").sha256(str(BASE_DIR).encode()).hexdigest()[:8]  # noqa: F405
-DATABASES["default"]["TEST"] = {"NAME": f"test_medai_{_checkout}"}  # noqa: F405
+DATABASES["default"]["TEST"] = {  # noqa: F405
+    "NAME": os.environ.get("MEDAI_TEST_DB") or f"test_medai_{_checkout}"
+}

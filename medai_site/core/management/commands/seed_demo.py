@@ -26,7 +26,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-train",
             action="store_true",
-            help="Do not queue the first training run of the demo imaging model.",
+            help="Do not queue the first training runs of the demo imaging and treatment models.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -50,6 +50,13 @@ class Command(BaseCommand):
         from diagnosis.services import demo_imaging_ensure
 
         note = demo_imaging_ensure(
+            user=User.objects.get(username="modeladmin"), train=not options["no_train"]
+        )
+        if note:
+            self.stdout.write(f"  {note}")
+        from treatment.services import demo_treatment_ensure
+
+        note = demo_treatment_ensure(
             user=User.objects.get(username="modeladmin"), train=not options["no_train"]
         )
         if note:

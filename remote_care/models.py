@@ -1,0 +1,135 @@
+"""Remote monitoring: patients' devices, the vital signs they post, NEWS2 per observation set,
+and the alerts the server raises from them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Monitoring(models.Model):
+    """A patient under remote monitoring: the clinical choices that scoring depends on, and
+    the alerting state carried between observation batches."""
+
+    patient = models.OneToOneField(
+        "patients.Patient", on_delete=models.CASCADE, related_name="monitoring"
+    )
+    # SpO2 scale 2 is a clinician's decision (hypercapnic respiratory failure), never inferred.
+    spo2_scale = models.PositiveSmallIntegerField(
+        default=1, choices=[(1, "Scale 1"), (2, "Scale 2")]
+    )
+    spo2_scale_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    alert_state = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Monitoring of {self.patient.mrn}"
+
+
+class Device(models.Model):
+    """A device registered to one patient; it authenticates with a revocable token of which
+    only a hash is stored."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="devices"
+    )
+    label = models.CharField(max_length=100)
+    token_prefix = models.CharField(max_length=12, unique=True)
+    token_hash = models.CharField(max_length=64)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.token_prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+
+class Observation(models.Model):
+    """One set of vital signs taken at the device's timestamp, with its NEWS2."""
+
+    class Consciousness(models.TextChoices):
+        ALERT = "A", "Alert"
+        CONFUSION = "C", "New confusion"
+        VOICE = "V", "Responds to voice"
+        PAIN = "P", "Responds to pain"
+        UNRESPONSIVE = "U", "Unresponsive"
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="observations"
+    )
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="observations")
+    taken_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    heart_rate = models.FloatField(null=True, blank=True)
+    spo2 = models.FloatField(null=True, blank=True)
+    respiratory_rate = models.FloatField(null=True, blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    systolic_bp = models.FloatField(null=True, blank=True)
+    diastolic_bp = models.FloatField(null=True, blank=True)
+    consciousness = models.CharField(max_length=1, choices=Consciousness.choices, blank=True)
+    on_oxygen = models.BooleanField(null=True, blank=True)
+    news2_total = models.PositiveSmallIntegerField(null=True, blank=True)
+    news2_partial = models.BooleanField(default=False)
+    news2 = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-taken_at"]
+        constraints = [
+            # The natural key: a device cannot take two observation sets at one instant, so a
+            # resent batch stores nothing twice.
+            models.UniqueConstraint(fields=["device", "taken_at"], name="one_set_per_device_time")
+        ]
+        indexes = [models.Index(fields=["patient", "taken_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.patient.mrn} {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Alert(models.Model):
+    class Level(models.TextChoices):
+        RED_SCORE = "RED_SCORE", "Single parameter scored 3"
+        URGENT = "URGENT", "NEWS2 5 or more (urgent)"
+        EMERGENCY = "EMERGENCY", "NEWS2 7 or more (emergency)"
+        TREND = "TREND", "Sustained rise"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        ESCALATED = "escalated", "Escalated"
+        RESOLVED = "resolved", "Resolved"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="alerts")
+    observation = models.ForeignKey(Observation, on_delete=models.PROTECT, related_name="alerts")
+    level = models.CharField(max_length=12, choices=Level.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
+    news2_total = models.PositiveSmallIntegerField()
+    reason = models.TextField()
+    response = models.TextField(blank=True)
+    raised_at = models.DateTimeField()
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at"]
+        indexes = [models.Index(fields=["patient", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_level_display()} for {self.patient.mrn}"

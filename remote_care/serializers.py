@@ -1,0 +1,81 @@
+"""Validation of what devices post: one observation set per item, every value checked
+against physiological plausibility, with a message per field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from remote_care.models import Observation
+from remote_care.services import observation_future_limit
+
+# Plausible ranges for a living patient's measurement; outside them a value is a device or
+# transmission error, not a reading to score. (Scoring extremes still fall inside.)
+RANGES = {
+    "heart_rate": (20, 300, "beats/min"),
+    "spo2": (50, 100, "percent"),  # no "%": messages are %-formatted
+    "respiratory_rate": (2, 80, "breaths/min"),
+    "temperature": (25.0, 45.0, "°C"),
+    "systolic_bp": (40, 300, "mmHg"),
+    "diastolic_bp": (20, 200, "mmHg"),
+}
+VITALS = tuple(RANGES) + ("consciousness", "on_oxygen")
+MAX_BATCH = 10_000
+
+
+def _ranged(name: str) -> serializers.FloatField:
+    low, high, unit = RANGES[name]
+    message = f"must be between {low} and {high} {unit}"
+    return serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=low,
+        max_value=high,
+        error_messages={"min_value": message, "max_value": message},
+    )
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """A timestamp that must carry its time zone: a device's local wall-clock time without
+    one is ambiguous (and wrong twice a year), so it is refused rather than guessed."""
+
+    def enforce_timezone(self, value: Any) -> Any:
+        if timezone.is_naive(value):
+            raise serializers.ValidationError("needs a time zone (e.g. 2026-11-24T08:00:00Z)")
+        return super().enforce_timezone(value)
+
+
+class ObservationSerializer(serializers.Serializer):
+    taken_at = AwareDateTimeField(
+        help_text="When the device took the readings (ISO 8601 with a time zone)."
+    )
+    heart_rate = _ranged("heart_rate")
+    spo2 = _ranged("spo2")
+    respiratory_rate = _ranged("respiratory_rate")
+    temperature = _ranged("temperature")
+    systolic_bp = _ranged("systolic_bp")
+    diastolic_bp = _ranged("diastolic_bp")
+    consciousness = serializers.ChoiceField(
+        choices=Observation.Consciousness.choices,
+        required=False,
+        allow_blank=True,
+        error_messages={"invalid_choice": "must be one of A, C, V, P, U (ACVPU)"},
+    )
+    on_oxygen = serializers.BooleanField(required=False, allow_null=True)
+
+    def validate_taken_at(self, value: Any) -> Any:
+        if value > observation_future_limit():
+            raise serializers.ValidationError("is in the future")
+        return value
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if not any(data.get(name) not in (None, "") for name in VITALS):
+            raise serializers.ValidationError("contains no vital sign")
+        systolic, diastolic = data.get("systolic_bp"), data.get("diastolic_bp")
+        if systolic is not None and diastolic is not None and diastolic >= systolic:
+            raise serializers.ValidationError(
+                {"diastolic_bp": "must be lower than the systolic pressure"}
+            )
+        return data

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
+from medai_site.core.roles import Role, role_required
+from medai_site.patients.models import Patient
+from medai_site.patients.selectors import patient_get
+from remote_care.models import Alert, Device
+from remote_care.selectors import alert_get, alerts_for, device_get, observations_recent
+from remote_care.services import alert_transition, device_register, device_revoke
+
+
+class DeviceForm(forms.Form):
+    label = forms.CharField(max_length=100, help_text="e.g. 'Home kit: oximeter + BP cuff'.")
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.CLINICIAN)
+def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    try:
+        patient = patient_get(user=request.user, pk=patient_pk)
+    except Patient.DoesNotExist:
+        raise Http404("No such patient in your care teams.") from None
+    form = DeviceForm(request.POST or None)
+    issued = None
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            issued = device_register(
+                patient=patient,
+                label=form.cleaned_data["label"],
+                registered_by=request.user,
+                request=request,
+            )
+            form = DeviceForm()
+            status = 201
+        else:
+            status = 400
+    audit_record(
+        action=AuditEvent.Action.PATIENT_VIEWED,
+        request=request,
+        obj=patient,
+        patient=patient,
+        detail={"page": "remote monitoring"},
+    )
+    return render(
+        request,
+        "remote_care/patient_monitoring.html",
+        {
+            "patient": patient,
+            "form": form,
+            "issued": issued,
+            "devices": patient.devices.all(),
+            "observations": observations_recent(patient=patient),
+            "alerts": alerts_for(patient=patient)[:50],
+        },
+        status=status,
+    )
+
+
+@require_POST
+@role_required(Role.CLINICIAN)
+def device_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        device = device_get(user=request.user, pk=pk)
+    except Device.DoesNotExist:
+        raise Http404("No such device among your patients.") from None
+    device_revoke(device=device, user=request.user, request=request)
+    messages.success(request, f"{device.label}: token revoked; the device can no longer post.")
+    return redirect("remote_care:patient_monitoring", patient_pk=device.patient_id)
+
+
+@require_POST
+@role_required(Role.CLINICIAN)
+def alert_action_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        alert = alert_get(user=request.user, pk=pk)
+    except Alert.DoesNotExist:
+        raise Http404("No such alert among your patients.") from None
+    action = request.POST.get("action", "")
+    if action not in {"acknowledge", "escalate", "resolve"}:
+        return HttpResponse("Unknown action; use acknowledge, escalate or resolve.", status=400)
+    try:
+        alert_transition(alert=alert, action=action, user=request.user, request=request)
+    except ValueError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Alert {action}d.")
+    return redirect("remote_care:patient_monitoring", patient_pk=alert.patient_id)

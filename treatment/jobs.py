@@ -1,0 +1,142 @@
+"""Treatment jobs on the ml queue: train a trial's model version, score one patient."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from medai_site.jobs.exceptions import JobError
+from medai_site.jobs.models import Job
+from medai_site.jobs.runtime import Progress, job_task
+from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
+from treatment.ml.models import TreatmentModel
+from treatment.models import TreatmentAssessment
+from treatment.services import assessment_store, task_name
+
+
+def _load(content: bytes) -> TreatmentModel:
+    return TreatmentModel.from_bytes(content)
+
+
+def active_treatment_model(trial: str) -> LoadedModel[TreatmentModel]:
+    """The active model of ``trial`` from this worker's cache (JobError if none is active)."""
+    try:
+        return load_active_model(task_name(trial), _load)
+    except NoActiveModel:
+        raise JobError(
+            f"No treatment model for {trial} is in service. Ask a model admin to train and "
+            "activate one."
+        ) from None
+
+
+def headline_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """Registry metrics: held-out headline scalars first (they head the registry's cards),
+    then the whole evaluation."""
+    metrics = evaluation.get("metrics", {})
+    policy = evaluation.get("policy", {})
+    headline = {
+        "harrell_c": metrics.get("c_index_harrell"),
+        "uno_c": metrics.get("c_index_uno"),
+        "ibs": metrics.get("integrated_brier_score"),
+        **{f"policy_{name}": value.get("value") for name, value in policy.items()},
+    }
+    # Outcome models (binary/continuous) have no C-index: keep only what was measured.
+    headline = {k: v for k, v in headline.items() if isinstance(v, (int, float))}
+    return {**headline, "evaluation": evaluation}
+
+
+@job_task(kind="treatment.training", label="treatment model training", queue="ml")
+def train_treatment_model(job: Job, progress: Progress) -> dict[str, Any]:
+    from medai_site.registry.services import model_version_activate, model_version_register
+    from treatment.ml.evaluate import evaluate_trial
+    from treatment.ml.models import ModelConfig, fit_treatment_model
+    from treatment.ml.trials import get_trial, load_trial
+
+    trial = job.params.get("trial", "")
+    try:
+        definition = get_trial(trial)
+        config = ModelConfig(**job.params.get("config", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise JobError(f"The training settings are not valid: {exc}") from None
+    progress.update(5, f"Evaluating {config.kind} on a held-out split of {trial}", force=True)
+    evaluation, _ = evaluate_trial(trial, config, seed=config.seed)
+    progress.update(55, "Refitting on every patient of the trial", force=True)
+    model = fit_treatment_model(load_trial(definition), config)
+    evaluated = evaluation.to_dict()
+    # The shipped model is the refit; its card reports the held-out scores of the split fit.
+    model.metrics = {"held_out": evaluated["metrics"], "n_test": evaluated["n_test"]}
+    content = model.to_bytes()
+    progress.update(95, "Registering the model version", force=True)
+    with progress.finishing() as outcome:
+        version = model_version_register(
+            task=task_name(trial),
+            artifact=content,
+            created_by=job.owner,
+            params={"config": job.params.get("config", {}), "outcome": model.outcome},
+            training_data={
+                "trial": trial,
+                "title": definition.title,
+                "citation": definition.citation,
+                "population": definition.population,
+                "n": model.training.get("n"),
+                "max_time": model.training.get("max_time"),
+                "time_unit": model.time_unit,
+            },
+            metrics=headline_metrics(evaluated),
+            notes=f"Trained by job #{job.pk}.",
+        )
+        if job.params.get("activate"):
+            model_version_activate(version=version, user=job.owner)
+        c = evaluated["metrics"].get("c_index_harrell")
+        outcome.result = {
+            "summary": f"Trained {version}"
+            + (f": held-out Harrell C {c:.3f}" if isinstance(c, float) else "")
+            + (" (now in service)." if job.params.get("activate") else "."),
+            "url": reverse("admin:registry_modelversion_change", args=[version.pk]),
+            "model_version": version.pk,
+        }
+    return outcome.result
+
+
+@job_task(kind="treatment.assessment", label="treatment options", queue="ml")
+def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
+    from treatment.ml.bands import survival_bands
+    from treatment.ml.effects import patient_effect
+    from treatment.ml.explain import explain_patient, model_facts
+    from treatment.ml.trials import PatientValidationError
+
+    assessment = TreatmentAssessment.objects.filter(pk=job.params.get("assessment_id")).first()
+    if assessment is None:
+        raise JobError("The assessment no longer exists.")
+    url = reverse("treatment:assessment", args=[assessment.patient_id, assessment.pk])
+    if assessment.status == TreatmentAssessment.Status.DONE:
+        return {"summary": "Already assessed.", "url": url}
+    progress.update(5, "Loading the model in service", force=True)
+    loaded = active_treatment_model(assessment.trial)
+    progress.update(20, "Estimating outcomes under each treatment", force=True)
+    try:
+        effect = patient_effect(loaded.model, assessment.inputs, horizon=assessment.horizon)
+        progress.update(60, "Explaining which features drive the difference", force=True)
+        explanation = explain_patient(loaded.model, assessment.inputs, horizon=assessment.horizon)
+        bands = survival_bands(loaded.model, assessment.inputs, effect.curve_times or [])
+    except PatientValidationError as exc:
+        raise JobError(f"The patient's values were refused by the model: {exc}") from None
+    except ValueError as exc:
+        # resolve_horizon: a horizon beyond the trial's follow-up cannot be predicted.
+        raise JobError(f"The model cannot answer this question: {exc}") from None
+    facts = model_facts(loaded.model)
+    with progress.finishing() as outcome:
+        assessment_store(
+            assessment=assessment,
+            model_version=loaded.version,
+            result={**effect.to_dict(), "bands": bands},
+            explanation=explanation.to_dict(),
+            facts=facts,
+        )
+        outcome.result = {
+            "summary": effect.recommendation.statement,
+            "url": url,
+            "assessment": assessment.pk,
+        }
+    return outcome.result

@@ -1,0 +1,19 @@
+from django.urls import path
+
+from treatment import views
+
+app_name = "treatment"
+urlpatterns = [
+    path("patients/<int:patient_pk>/", views.patient_options_view, name="patient_options"),
+    path(
+        "patients/<int:patient_pk>/assessments/<int:pk>/",
+        views.assessment_view,
+        name="assessment",
+    ),
+    path(
+        "patients/<int:patient_pk>/assessments/<int:pk>/plan/",
+        views.plan_create_view,
+        name="plan_create",
+    ),
+    path("training/", views.training_view, name="training"),
+]

@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
+from medai_site.core.roles import Role, role_required
+from medai_site.patients.models import Patient
+from medai_site.patients.selectors import patient_get
+from medai_site.registry.selectors import model_version_headline_metrics
+from treatment import charts
+from treatment.forms import AssessmentForm, PlanForm, TrainingForm, TrialChoiceForm
+from treatment.ml.trials import TRIALS, PatientValidationError
+from treatment.models import TreatmentAssessment
+from treatment.selectors import (
+    assessment_get,
+    assessment_list,
+    plan_list,
+    prefill_from_facts,
+    training_jobs,
+    trials_in_service,
+)
+from treatment.services import assessment_start, model_train_start, plan_record
+
+
+def _patient_or_404(request: HttpRequest, pk: int) -> Patient:
+    try:
+        return patient_get(user=request.user, pk=pk)
+    except Patient.DoesNotExist:
+        raise Http404("No such patient in your care teams.") from None
+
+
+def _assessment_or_404(patient: Patient, pk: int) -> TreatmentAssessment:
+    try:
+        return assessment_get(patient=patient, pk=pk)
+    except TreatmentAssessment.DoesNotExist:
+        raise Http404("No such assessment for this patient.") from None
+
+
+def _chosen_trial(request: HttpRequest, patient: Patient, keys: list[str]) -> str | None:
+    # An explicit choice wins; else the trial the patient's record came from; else the first.
+    asked = request.POST.get("trial") or request.GET.get("trial")
+    if asked in keys:
+        return asked
+    source = str(patient.clinical_facts.get("dataset", "")).lower()
+    if source in keys:
+        return source
+    return keys[0] if keys else None
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.CLINICIAN)
+def patient_options_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient_or_404(request, patient_pk)
+    in_service = trials_in_service()
+    trial = _chosen_trial(request, patient, [d.key for d, _ in in_service])
+    form = None
+    status = 200
+    if trial is not None:
+        definition = TRIALS[trial]
+        form = AssessmentForm(
+            request.POST if request.method == "POST" else None,
+            definition=definition,
+            initial=prefill_from_facts(definition, patient.clinical_facts),
+        )
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    assessment = assessment_start(
+                        patient=patient,
+                        trial=trial,
+                        inputs=form.inputs(),
+                        horizon=form.cleaned_data.get("horizon"),
+                        user=request.user,
+                        request=request,
+                    )
+                except PatientValidationError as exc:
+                    for name, message in exc.errors.items():
+                        form.add_error(name if name in form.fields else None, message)
+                else:
+                    # Post/redirect/get: the results page reloads itself when the job ends.
+                    return redirect("treatment:assessment", patient.pk, assessment.pk)
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    audit_record(
+        action=AuditEvent.Action.PATIENT_VIEWED,
+        request=request,
+        patient=patient,
+        obj=patient,
+        detail={"page": "treatment options"},
+    )
+    return render(
+        request,
+        "treatment/patient_options.html",
+        {
+            "patient": patient,
+            "form": form,
+            "trial": TRIALS.get(trial) if trial else None,
+            "version": dict((d.key, v) for d, v in in_service).get(trial),
+            "trial_form": TrialChoiceForm(initial={"trial": trial}, in_service=in_service),
+            "several_trials": len(in_service) > 1,
+            "assessments": list(assessment_list(patient=patient)[:20]),
+            "plans": list(plan_list(patient=patient)[:50]),
+        },
+        status=status,
+    )
+
+
+def _charts(assessment: TreatmentAssessment) -> list[dict[str, Any]]:
+    result = assessment.result
+    found = [
+        (
+            "survival-curves",
+            "Predicted survival curves per treatment",
+            charts.survival_curves_figure(result, result.get("bands")),
+        ),
+        ("benefit", "Difference between treatments with intervals", charts.benefit_figure(result)),
+        (
+            "contributions",
+            "Feature contributions to the predicted benefit",
+            charts.contributions_figure(assessment.explanation),
+        ),
+    ]
+    return [{"id": key, "label": label, "figure": fig} for key, label, fig in found if fig]
+
+
+def _points(x: float | None, signed: bool = True) -> str:
+    # Differences in probability read as percentage points, as in the model's own statement.
+    if x is None:
+        return "—"
+    return f"{100 * x:+.1f} pp" if signed else f"{100 * x:.1f}%"
+
+
+def _tables(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "arms": [
+            {"label": a["label"], "value": _points(a["value"], False)} for a in result["arms"]
+        ],
+        "differences": [
+            {
+                "label": f"{d['label']} vs {d['versus_label']}",
+                "difference": _points(d["difference"]),
+                "interval": f"{_points(d['low'])} to {_points(d['high'])}"
+                if d.get("low") is not None
+                else "—",
+                "includes_no_difference": d.get("includes_no_difference", True),
+            }
+            for d in result.get("differences", [])
+        ],
+    }
+
+
+@require_GET
+@role_required(Role.CLINICIAN)
+def assessment_view(request: HttpRequest, patient_pk: int, pk: int) -> HttpResponse:
+    patient = _patient_or_404(request, patient_pk)
+    assessment = _assessment_or_404(patient, pk)
+    audit_record(
+        action=AuditEvent.Action.RECORD_VIEWED,
+        request=request,
+        obj=assessment,
+        patient=patient,
+        detail={"page": "treatment assessment"},
+    )
+    done = assessment.status == TreatmentAssessment.Status.DONE
+    context: dict[str, Any] = {
+        "patient": patient,
+        "assessment": assessment,
+        "trial": TRIALS.get(assessment.trial),
+        "done": done,
+        "plans": list(assessment.plans.select_related("created_by")),
+    }
+    if done:
+        recommended = assessment.result.get("recommendation", {}).get("arm", 0)
+        context.update(
+            {
+                **_tables(assessment.result),
+                "charts": _charts(assessment),
+                "metrics": model_version_headline_metrics(assessment.model_version, limit=6),
+                "plan_form": PlanForm(
+                    arm_labels=assessment.arm_labels, initial={"arm": recommended}
+                ),
+            }
+        )
+    return render(request, "treatment/assessment_detail.html", context)
+
+
+@require_POST
+@role_required(Role.CLINICIAN)
+def plan_create_view(request: HttpRequest, patient_pk: int, pk: int) -> HttpResponse:
+    patient = _patient_or_404(request, patient_pk)
+    assessment = _assessment_or_404(patient, pk)
+    form = PlanForm(request.POST, arm_labels=assessment.arm_labels)
+    if not form.is_valid():
+        messages.error(request, "Choose one of the trial's treatments for the plan.")
+        return redirect("treatment:assessment", patient.pk, assessment.pk)
+    try:
+        plan = plan_record(
+            assessment=assessment,
+            arm=form.cleaned_data["arm"],
+            note=form.cleaned_data["note"],
+            user=request.user,
+            request=request,
+        )
+    except ValueError as exc:
+        messages.error(request, str(exc))
+        return redirect("treatment:assessment", patient.pk, assessment.pk)
+    messages.success(request, f"Plan recorded: {plan.arm_label}.")
+    return redirect("treatment:patient_options", patient.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.MODEL_ADMIN)
+def training_view(request: HttpRequest) -> HttpResponse:
+    form = TrainingForm(request.POST or None)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            model_train_start(
+                trial=data["trial"],
+                kind=data["kind"],
+                activate=data["activate"],
+                config={"n_bootstrap": data["n_bootstrap"]},
+                user=request.user,
+                request=request,
+            )
+            messages.success(request, "Training queued; its progress is shown below.")
+            return redirect("treatment:training")
+        status = 400
+    return render(
+        request,
+        "treatment/training.html",
+        {"form": form, "jobs": training_jobs(), "in_service": trials_in_service()},
+        status=status,
+    )
