@@ -63,6 +63,12 @@ MATRIX: dict[str, dict[str, str]] = {
         "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
     ),
     "treatment:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    # Aggregate trial-cohort research, shared among researchers and model admins.
+    "treatment:cohort": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "treatment:cohort_detail": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "treatment:cohort_genomics": row(
+        "login", "forbidden", "forbidden", "redirect", "redirect", method="POST"
+    ),
     "admin:diagnosis_imagedataset_changelist": row(
         "login", "admin_login", "admin_login", "admin_login", "ok"
     ),
@@ -83,6 +89,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "remote_care:alert_action": row(
         "login", "bad_request", "not_found", "forbidden", "forbidden", method="POST"
     ),
+    "remote_care:board": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "remote_care:board_rows": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "remote_care:vitals": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "remote_care:vitals_data": row("login", "ok", "not_found", "forbidden", "forbidden"),
     # Admin pages that matter, explicitly:
     "admin:index": row("admin_login", "admin_login", "admin_login", "admin_login", "ok"),
     "admin:registry_modelversion_changelist": row(
@@ -218,7 +228,13 @@ def world(users):
         reason="pulse",
         raised_at=timezone.now(),
     )
+    from treatment.models import CohortAnalysis
+
+    cohort = CohortAnalysis.objects.create(
+        trial="gbsg2", covariate="age", created_by=users.researcher
+    )
     return SimpleNamespace(
+        cohort=cohort,
         device=device,
         alert=alert,
         patient=patient,
@@ -253,6 +269,8 @@ ROUTE_OBJECTS = {
     "remote_care:patient_monitoring": {"patient_pk": "patient"},
     "remote_care:device_revoke": {"pk": "device"},
     "remote_care:alert_action": {"pk": "alert"},
+    "remote_care:vitals": {"patient_pk": "patient"},
+    "remote_care:vitals_data": {"patient_pk": "patient"},
     "patients:detail": {"pk": "patient"},
     "admin:patients_patient_change": {"object_id": "patient"},
     "diagnosis:patient_scans": {"patient_pk": "patient"},
@@ -263,6 +281,7 @@ ROUTE_OBJECTS = {
     "treatment:patient_options": {"patient_pk": "patient"},
     "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},
     "treatment:plan_create": {"patient_pk": "patient", "pk": "assessment"},
+    "treatment:cohort_detail": {"pk": "cohort"},
 }
 
 

@@ -143,3 +143,158 @@ def contributions_figure(explanation: dict[str, Any], top: int = 10) -> dict[str
             "showlegend": False,
         },
     }
+
+
+def cohort_benefit_figure(result: dict[str, Any], contrast: dict[str, Any]) -> dict[str, Any]:
+    """Each trial patient's predicted benefit of one arm vs the reference against the chosen
+    covariate, coloured by the arm the model recommends, with intervals and a zero line."""
+    x, rec, labels = result["x"], result["recommended"], result["arm_labels"]
+    data: list[dict[str, Any]] = []
+    for arm in sorted(set(rec)):
+        rows = [i for i, r in enumerate(rec) if r == arm]
+        ys = [contrast["difference"][i] for i in rows]
+        trace: dict[str, Any] = {
+            "type": "scatter",
+            "mode": "markers",
+            "x": [x[i] for i in rows],
+            "y": ys,
+            "name": f"Recommended: {labels[arm]}",
+            "marker": {"color": _COLOURS[arm % len(_COLOURS)], "size": 6, "opacity": 0.7},
+        }
+        if contrast.get("has_interval"):
+            trace["error_y"] = {
+                "type": "data",
+                "symmetric": False,
+                "array": [contrast["high"][i] - contrast["difference"][i] for i in rows],
+                "arrayminus": [contrast["difference"][i] - contrast["low"][i] for i in rows],
+                "thickness": 0.6,
+                "width": 0,
+                "color": _rgba(_COLOURS[arm % len(_COLOURS)], 0.25),
+            }
+        data.append(trace)
+    unit = f" ({result['covariate_unit']})" if result.get("covariate_unit") else ""
+    return {
+        "data": data,
+        "layout": {
+            **_LAYOUT,
+            "height": 420,
+            "title": {
+                "text": f"Predicted benefit of {contrast['label']} over {contrast['versus']}"
+            },
+            "xaxis": {"title": {"text": f"{result['covariate_label']}{unit}"}},
+            "yaxis": {
+                "title": {"text": "Predicted difference"},
+                "zeroline": True,
+                "zerolinewidth": 2,
+                "zerolinecolor": "#333",
+                "tickformat": "+.0%" if result.get("outcome") == "survival" else "+.2g",
+            },
+            "legend": {"orientation": "h", "y": -0.2},
+        },
+    }
+
+
+def qini_figure(qini: dict[str, Any]) -> dict[str, Any]:
+    """Qini curve (treating the top fraction by predicted benefit) against random targeting."""
+    points = [{"fraction": 0.0, "qini": 0.0, "random": 0.0}, *qini["points"]]
+    xs = [p["fraction"] for p in points]
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": xs,
+                "y": [p["qini"] for p in points],
+                "name": "Model ranking",
+                "line": {"color": _COLOURS[0], "width": 2},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": xs,
+                "y": [p["random"] for p in points],
+                "name": "Random targeting",
+                "line": {"color": "#777", "dash": "dash"},
+            },
+        ],
+        "layout": {
+            **_LAYOUT,
+            "title": {"text": f"Qini curve: {qini['arm']} vs {qini['versus']} (held-out)"},
+            "xaxis": {
+                "title": {"text": "Fraction treated, highest predicted benefit first"},
+                "tickformat": ".0%",
+            },
+            "yaxis": {"title": {"text": "Cumulative incremental outcomes"}, "zeroline": True},
+            "legend": {"orientation": "h", "y": -0.25},
+        },
+    }
+
+
+def genomics_comparison_figure(comparison: dict[str, Any]) -> dict[str, Any]:
+    """Cross-validated C-index of clinical-only vs clinical + genes, mean with SD error bars."""
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "x": ["Clinical only", "Clinical + genes"],
+                "y": [comparison["c_clinical_mean"], comparison["c_clinical_genes_mean"]],
+                "error_y": {
+                    "type": "data",
+                    "array": [comparison["c_clinical_sd"], comparison["c_clinical_genes_sd"]],
+                    "color": "#333",
+                },
+                "marker": {"color": [_COLOURS[0], _COLOURS[2]]},
+            }
+        ],
+        "layout": {
+            **_LAYOUT,
+            "title": {"text": f"Harrell's C over {comparison['n_folds']} held-out folds"},
+            "yaxis": {"title": {"text": "C-index (0.5 = chance)"}, "range": [0.4, 1.0]},
+            "shapes": [
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": 0.5,
+                    "y1": 0.5,
+                    "line": {"dash": "dot", "color": "#555"},
+                }
+            ],
+            "showlegend": False,
+        },
+    }
+
+
+def genomics_drivers_figure(drivers: list[dict[str, Any]], top: int = 15) -> dict[str, Any] | None:
+    """Hazard ratio per SD of the strongest drivers (log axis), clinical and genes coloured."""
+    items = list(reversed(drivers[:top]))
+    if not items:
+        return None
+    return {
+        "data": [
+            {
+                "type": "bar",
+                "orientation": "h",
+                "y": [d["feature"] for d in items],
+                "x": [d["hazard_ratio_per_sd"] - 1 for d in items],
+                "base": 1,
+                "customdata": [[d["type"], d["hazard_ratio_per_sd"]] for d in items],
+                "hovertemplate": "%{y} (%{customdata[0]}): HR %{customdata[1]:.2f} per SD"
+                "<extra></extra>",
+                "marker": {
+                    "color": [
+                        _COLOURS[1] if d["type"] == "clinical" else _COLOURS[0] for d in items
+                    ]
+                },
+            }
+        ],
+        "layout": {
+            **_LAYOUT,
+            "height": 100 + 26 * len(items),
+            "title": {"text": "Drivers of risk: hazard ratio per SD (orange clinical, blue gene)"},
+            "xaxis": {"title": {"text": "Hazard ratio per SD (1 = no effect)"}},
+            "yaxis": {"automargin": True},
+            "showlegend": False,
+        },
+    }

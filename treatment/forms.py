@@ -111,3 +111,25 @@ class TrainingForm(forms.Form):
         if kind not in MODEL_KINDS:
             raise forms.ValidationError("Unknown model kind.")
         return kind
+
+
+class CohortForm(forms.Form):
+    """One of the trial's covariates and the horizon (the trial is chosen with TrialChoiceForm
+    and posted alongside)."""
+
+    covariate = forms.ChoiceField(label="Covariate")
+
+    def __init__(self, *args: Any, definition: TrialDefinition, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.definition = definition
+        self.fields["covariate"].choices = [
+            (c.name, f"{c.label} ({c.unit})" if c.unit else c.label) for c in definition.covariates
+        ]
+        unit = definition.survival.time_unit
+        self.fields["horizon"] = forms.FloatField(
+            label=f"Horizon ({unit})",
+            required=False,
+            min_value=1,
+            initial=round(definition.default_horizon, 2),
+            help_text=f"When benefit is measured; default {definition.default_horizon:g} {unit}.",
+        )

@@ -11,8 +11,8 @@ from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
 from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
 from treatment.ml.models import TreatmentModel
-from treatment.models import TreatmentAssessment
-from treatment.services import assessment_store, task_name
+from treatment.models import CohortAnalysis, TreatmentAssessment
+from treatment.services import assessment_store, cohort_analysis_store, task_name
 
 
 def _load(content: bytes) -> TreatmentModel:
@@ -138,5 +138,70 @@ def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
             "summary": effect.recommendation.statement,
             "url": url,
             "assessment": assessment.pk,
+        }
+    return outcome.result
+
+
+def _analysis(job: Job) -> CohortAnalysis:
+    analysis = CohortAnalysis.objects.filter(pk=job.params.get("analysis_id")).first()
+    if analysis is None:
+        raise JobError("The analysis no longer exists.")
+    return analysis
+
+
+@job_task(kind="treatment.cohort", label="cohort analysis", queue="ml")
+def analyse_cohort(job: Job, progress: Progress) -> dict[str, Any]:
+    from treatment.cohort import cohort_analysis
+    from treatment.ml.trials import load_trial
+
+    analysis = _analysis(job)
+    url = reverse("treatment:cohort_detail", args=[analysis.pk])
+    if analysis.status == CohortAnalysis.Status.DONE:
+        return {"summary": "Already analysed.", "url": url}
+    progress.update(5, "Loading the model in service", force=True)
+    loaded = active_treatment_model(analysis.trial)
+    progress.update(20, f"Loading the {analysis.trial} trial", force=True)
+    data = load_trial(analysis.trial)
+    seed = int(((loaded.version.params or {}).get("config") or {}).get("seed", 0))
+    progress.update(40, "Predicting each patient's benefit and the Qini curve", force=True)
+    try:
+        result = cohort_analysis(loaded.model, data, analysis.covariate, analysis.horizon, seed)
+    except (KeyError, ValueError) as exc:
+        raise JobError(f"The model cannot answer this question: {exc}") from None
+    with progress.finishing() as outcome:
+        cohort_analysis_store(analysis=analysis, result=result, model_version=loaded.version)
+        q = result["qini"][0]["qini_coefficient"] if result["qini"] else None
+        outcome.result = {
+            "summary": f"Analysed {result['n']} patients"
+            + (f"; Qini coefficient {q:+.3f}." if q is not None else "."),
+            "url": url,
+            "analysis": analysis.pk,
+        }
+    return outcome.result
+
+
+@job_task(kind="treatment.genomics", label="genomic profile", queue="ml")
+def analyse_genomics_job(job: Job, progress: Progress) -> dict[str, Any]:
+    from treatment.ml.genomics import analyse_genomics
+
+    analysis = _analysis(job)
+    url = reverse("treatment:cohort_detail", args=[analysis.pk])
+    if analysis.status == CohortAnalysis.Status.DONE:
+        return {"summary": "Already analysed.", "url": url}
+    p = analysis.params
+    progress.update(10, "Fitting the prognosis model and cross-validating", force=True)
+    result = analyse_genomics(
+        n_splits=int(p.get("n_splits", 5)),
+        n_repeats=int(p.get("n_repeats", 2)),
+        seed=int(p.get("seed", 0)),
+    ).to_dict()
+    with progress.finishing() as outcome:
+        cohort_analysis_store(analysis=analysis, result=result)
+        d = result["comparison"]
+        outcome.result = {
+            "summary": f"Genes add {d['difference_mean']:+.3f} C-index "
+            f"(SD {d['difference_sd']:.3f}) over clinical variables.",
+            "url": url,
+            "analysis": analysis.pk,
         }
     return outcome.result

@@ -69,3 +69,41 @@ class TreatmentPlan(models.Model):
 
     def __str__(self) -> str:
         return f"Plan: {self.arm_label} ({self.patient.mrn})"
+
+
+class CohortAnalysis(models.Model):
+    """A researcher's aggregate analysis: a trial's effect heterogeneity + Qini curve under the
+    active model (kind "cohort"), or the breast-cancer genomics prognosis model ("genomics")."""
+
+    class Kind(models.TextChoices):
+        COHORT = "cohort", "Treatment-effect heterogeneity"
+        GENOMICS = "genomics", "Genomic profile"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.COHORT)
+    trial = models.CharField(max_length=40, blank=True)
+    # Set by the job from the version it actually loaded (cohort analyses only).
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    covariate = models.CharField(max_length=60, blank=True)
+    horizon = models.FloatField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    result = models.JSONField(default=dict, blank=True)
+    job = models.ForeignKey("jobs.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.GENOMICS:
+            return f"Genomic profile #{self.pk}"
+        return f"{self.trial} cohort analysis #{self.pk} ({self.covariate})"

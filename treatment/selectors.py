@@ -10,7 +10,7 @@ from medai_site.jobs.models import Job
 from medai_site.patients.models import Patient
 from medai_site.registry.models import ModelVersion
 from treatment.ml.trials import TRIALS, TrialDefinition
-from treatment.models import TreatmentAssessment, TreatmentPlan
+from treatment.models import CohortAnalysis, TreatmentAssessment, TreatmentPlan
 
 
 def trials_in_service() -> list[tuple[TrialDefinition, ModelVersion]]:
@@ -79,3 +79,13 @@ def _choice(value: Any, levels: tuple[Any, ...]) -> str | None:
         except (TypeError, ValueError):
             continue
     return None
+
+
+def cohort_analysis_list(*, limit: int = 20) -> QuerySet[CohortAnalysis]:
+    """Recent cohort and genomics analyses (shared among researchers), newest first."""
+    return CohortAnalysis.objects.select_related("model_version", "created_by", "job")[:limit]
+
+
+def cohort_analysis_get(*, pk: int) -> CohortAnalysis:
+    """One analysis (aggregate trial data, no patient scoping); DoesNotExist if unknown."""
+    return CohortAnalysis.objects.select_related("model_version", "created_by", "job").get(pk=pk)

@@ -13,7 +13,7 @@ from medai_site.jobs.services import job_create
 from medai_site.patients.models import Patient
 from treatment.ml.models import ModelConfig
 from treatment.ml.trials import TRIALS, PatientValidationError, validate_patient
-from treatment.models import TreatmentAssessment, TreatmentPlan
+from treatment.models import CohortAnalysis, TreatmentAssessment, TreatmentPlan
 
 MODEL_KINDS = ("cox", "rsf", "svm")
 
@@ -176,3 +176,90 @@ def demo_treatment_ensure(*, user: Any, train: bool) -> str:
         return ""
     model_train_start(trial="gbsg2", kind="cox", activate=True, user=user)
     return "queued the GBSG2 treatment model (Cox, about a minute; in service when done)"
+
+
+def cohort_analysis_start(
+    *, trial: str, covariate: str, horizon: float | None, user: Any, request: Any = None
+) -> CohortAnalysis:
+    """Create a pending cohort analysis of ``trial``'s active model against ``covariate`` and
+    the ml job that computes it. ValueError naming the problem on an unknown trial/covariate or
+    a horizon beyond the model's follow-up."""
+    from medai_site.registry.selectors import model_version_active
+
+    if trial not in TRIALS:
+        raise ValueError(f"Unknown trial {trial!r}.")
+    definition = TRIALS[trial]
+    if covariate not in {c.name for c in definition.covariates}:
+        raise ValueError(f"{covariate!r} is not a covariate of {trial}.")
+    active = model_version_active(task=task_name(trial))
+    if active is None:
+        raise ValueError(f"No treatment model for {trial} is in service.")
+    max_time = (active.training_data or {}).get("max_time")
+    if horizon is not None and not max_time:
+        # Versions registered without training data: the trial's own longest follow-up.
+        from treatment.ml.trials import load_trial
+
+        max_time = float(load_trial(definition).time.max())
+    if horizon is not None and (not horizon > 0 or (max_time and horizon > max_time)):
+        raise ValueError(
+            f"The horizon must be positive and at most the model's follow-up ({max_time:g} "
+            f"{definition.survival.time_unit})."
+            if max_time
+            else "The horizon must be a positive time."
+        )
+    with transaction.atomic():
+        analysis = CohortAnalysis.objects.create(
+            kind=CohortAnalysis.Kind.COHORT,
+            trial=trial,
+            covariate=covariate,
+            horizon=horizon,
+            created_by=user,
+        )
+        analysis.job = job_create(
+            kind="treatment.cohort",
+            owner=user,
+            title=f"Cohort analysis of {trial} by {covariate}",
+            params={"analysis_id": analysis.pk},
+            target=analysis,
+        )
+        analysis.save(update_fields=["job"])
+    return analysis
+
+
+def genomics_analysis_start(
+    *, user: Any, n_splits: int = 5, n_repeats: int = 2, seed: int = 0
+) -> CohortAnalysis:
+    """Create a pending genomics analysis (breast-cancer prognosis model, clinical vs genes on
+    ``n_repeats`` x ``n_splits`` seeded folds) and the ml job that computes it."""
+    if not (2 <= n_splits <= 10 and 1 <= n_repeats <= 10):
+        raise ValueError("Use 2-10 folds and 1-10 repeats.")
+    with transaction.atomic():
+        analysis = CohortAnalysis.objects.create(
+            kind=CohortAnalysis.Kind.GENOMICS,
+            params={"n_splits": n_splits, "n_repeats": n_repeats, "seed": seed},
+            created_by=user,
+        )
+        analysis.job = job_create(
+            kind="treatment.genomics",
+            owner=user,
+            title="Genomic profile of the breast-cancer cohort",
+            params={"analysis_id": analysis.pk},
+            target=analysis,
+        )
+        analysis.save(update_fields=["job"])
+    return analysis
+
+
+def cohort_analysis_store(
+    *, analysis: CohortAnalysis, result: dict[str, Any], model_version: Any = None
+) -> CohortAnalysis:
+    """Write a finished analysis's result (inside the job's finishing transaction); a second
+    call for a done analysis changes nothing."""
+    locked = CohortAnalysis.objects.select_for_update().get(pk=analysis.pk)
+    if locked.status == CohortAnalysis.Status.DONE:
+        return locked
+    locked.result = result
+    locked.model_version = model_version
+    locked.status = CohortAnalysis.Status.DONE
+    locked.save(update_fields=["result", "model_version", "status"])
+    return locked

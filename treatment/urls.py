@@ -16,4 +16,7 @@ urlpatterns = [
         name="plan_create",
     ),
     path("training/", views.training_view, name="training"),
+    path("cohort/", views.cohort_view, name="cohort"),
+    path("cohort/genomics/", views.genomics_start_view, name="cohort_genomics"),
+    path("cohort/<int:pk>/", views.cohort_detail_view, name="cohort_detail"),
 ]

@@ -14,18 +14,32 @@ from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
 from medai_site.registry.selectors import model_version_headline_metrics
 from treatment import charts
-from treatment.forms import AssessmentForm, PlanForm, TrainingForm, TrialChoiceForm
+from treatment.forms import (
+    AssessmentForm,
+    CohortForm,
+    PlanForm,
+    TrainingForm,
+    TrialChoiceForm,
+)
 from treatment.ml.trials import TRIALS, PatientValidationError
-from treatment.models import TreatmentAssessment
+from treatment.models import CohortAnalysis, TreatmentAssessment
 from treatment.selectors import (
     assessment_get,
     assessment_list,
+    cohort_analysis_get,
+    cohort_analysis_list,
     plan_list,
     prefill_from_facts,
     training_jobs,
     trials_in_service,
 )
-from treatment.services import assessment_start, model_train_start, plan_record
+from treatment.services import (
+    assessment_start,
+    cohort_analysis_start,
+    genomics_analysis_start,
+    model_train_start,
+    plan_record,
+)
 
 
 def _patient_or_404(request: HttpRequest, pk: int) -> Patient:
@@ -240,3 +254,171 @@ def training_view(request: HttpRequest) -> HttpResponse:
         {"form": form, "jobs": training_jobs(), "in_service": trials_in_service()},
         status=status,
     )
+
+
+RESEARCH_ROLES = (Role.RESEARCHER, Role.MODEL_ADMIN)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*RESEARCH_ROLES)
+def cohort_view(request: HttpRequest) -> HttpResponse:
+    in_service = trials_in_service()
+    keys = [d.key for d, _ in in_service]
+    asked = request.POST.get("trial") or request.GET.get("trial")
+    trial = asked if asked in keys else (keys[0] if keys else None)
+    form = None
+    status = 200
+    if trial is not None:
+        form = CohortForm(
+            request.POST if request.method == "POST" else None, definition=TRIALS[trial]
+        )
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    analysis = cohort_analysis_start(
+                        trial=trial,
+                        covariate=form.cleaned_data["covariate"],
+                        horizon=form.cleaned_data.get("horizon"),
+                        user=request.user,
+                        request=request,
+                    )
+                except ValueError as exc:
+                    form.add_error("horizon" if "horizon" in str(exc) else None, str(exc))
+                else:
+                    return redirect("treatment:cohort_detail", analysis.pk)
+            status = 400
+    elif request.method == "POST":
+        status = 400
+    return render(
+        request,
+        "treatment/cohort.html",
+        {
+            "form": form,
+            "trial": TRIALS.get(trial) if trial else None,
+            "version": dict((d.key, v) for d, v in in_service).get(trial),
+            "trial_form": TrialChoiceForm(initial={"trial": trial}, in_service=in_service),
+            "several_trials": len(in_service) > 1,
+            "analyses": list(cohort_analysis_list()),
+        },
+        status=status,
+    )
+
+
+@require_POST
+@role_required(*RESEARCH_ROLES)
+def genomics_start_view(request: HttpRequest) -> HttpResponse:
+    analysis = genomics_analysis_start(user=request.user)
+    return redirect("treatment:cohort_detail", analysis.pk)
+
+
+def _share(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.0f}%"
+
+
+def _cohort_context(result: dict[str, Any]) -> dict[str, Any]:
+    found: list[tuple[str, str, dict[str, Any] | None]] = []
+    sentences = []
+    qini_by_arm = {q["arm"]: q for q in result.get("qini", [])}
+    for i, contrast in enumerate(result.get("contrasts", [])):
+        found.append(
+            (
+                f"cohort-benefit-{i}",
+                f"Predicted benefit of {contrast['label']} vs {result['covariate_label']}",
+                charts.cohort_benefit_figure(result, contrast),
+            )
+        )
+        q = qini_by_arm.get(contrast["label"])
+        if q:
+            found.append((f"qini-{i}", "Qini curve vs random targeting", charts.qini_figure(q)))
+        text = (
+            f"{contrast['label']} vs {contrast['versus']}: the model predicts a benefit for "
+            f"{_share(contrast['share_favouring'])} of the {result['n']} trial patients"
+        )
+        if contrast.get("has_interval"):
+            text += (
+                f"; for {_share(contrast['share_excluding_zero'])} the "
+                f"{100 * result['level']:.0f}% interval excludes no difference"
+            )
+        text += "."
+        if q:
+            verdict = (
+                "better than random targeting"
+                if q["qini_coefficient"] > 0
+                else "no better than random targeting"
+            )
+            text += (
+                f" Ranking the {q['n']} held-out patients of these two arms by predicted benefit "
+                f"gives a Qini coefficient of {q['qini_coefficient']:+.3f} ({verdict})."
+            )
+        sentences.append(text)
+    charts_ = [{"id": k, "label": label, "figure": f} for k, label, f in found if f]
+    survival = result.get("outcome") == "survival"
+    bin_rows = [
+        [
+            b["bin"],
+            b["n"],
+            *(
+                _points(b.get(c["label"])) if survival else f"{b.get(c['label'], 0):+.3g}"
+                for c in result.get("contrasts", [])
+            ),
+        ]
+        for b in result.get("bins", [])
+    ]
+    return {
+        "charts": charts_,
+        "sentences": sentences,
+        "bins": result.get("bins", []),
+        "bin_rows": bin_rows,
+    }
+
+
+def _genomics_context(result: dict[str, Any]) -> dict[str, Any]:
+    comparison = result["comparison"]
+    found = [
+        (
+            "genomics-comparison",
+            "C-index clinical-only vs clinical plus genes",
+            charts.genomics_comparison_figure(comparison),
+        ),
+        ("genomics-drivers", "Drivers of risk", charts.genomics_drivers_figure(result["drivers"])),
+    ]
+    diff, sd = comparison["difference_mean"], comparison["difference_sd"]
+    better = comparison["folds_genes_better"]
+    plainly = (
+        f"Adding the {result['n_genes']} genes to the clinical variables changes Harrell's C by "
+        f"{diff:+.3f} on average (SD {sd:.3f} across {comparison['n_folds']} folds); the genes "
+        f"did better in {better} of {comparison['n_folds']} folds. "
+    )
+    plainly += (
+        "The spread is as large as the gain, so the added value is uncertain."
+        if abs(diff) <= sd
+        else "The gain is larger than its spread across folds (folds overlap, so the spread "
+        "understates the true uncertainty)."
+    )
+    return {
+        "charts": [{"id": k, "label": label, "figure": f} for k, label, f in found if f],
+        "sentences": [plainly],
+        "drivers": result["drivers"][:15],
+    }
+
+
+@require_GET
+@role_required(*RESEARCH_ROLES)
+def cohort_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
+    try:
+        analysis = cohort_analysis_get(pk=pk)
+    except CohortAnalysis.DoesNotExist:
+        raise Http404("No such analysis.") from None
+    done = analysis.status == CohortAnalysis.Status.DONE
+    genomics = analysis.kind == CohortAnalysis.Kind.GENOMICS
+    context: dict[str, Any] = {
+        "analysis": analysis,
+        "done": done,
+        "genomics": genomics,
+        "trial": TRIALS.get(analysis.trial),
+    }
+    if done:
+        context.update(
+            _genomics_context(analysis.result) if genomics else _cohort_context(analysis.result)
+        )
+    return render(request, "treatment/cohort_detail.html", context)

@@ -14,9 +14,11 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Home", "home", ()),
     ("Patients", "patients:list", (Role.CLINICIAN,)),
     ("Worklist", "diagnosis:worklist", (Role.CLINICIAN,)),
+    ("Monitoring", "remote_care:board", (Role.CLINICIAN,)),
     ("Imaging models", "diagnosis:monitoring", (Role.CLINICIAN, Role.MODEL_ADMIN)),
     ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
     ("Treatment models", "treatment:training", (Role.MODEL_ADMIN,)),
+    ("Cohorts", "treatment:cohort", (Role.RESEARCHER, Role.MODEL_ADMIN)),
     ("Jobs", "jobs:list", ()),
 ]
 
