@@ -6,4 +6,4 @@ class RemoteCareConfig(AppConfig):
     verbose_name = "Remote care"
 
     def ready(self) -> None:
-        from remote_care import timeline  # noqa: F401  (patient-page panel)
+        from remote_care import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)

@@ -133,3 +133,37 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_level_display()} for {self.patient.mrn}"
+
+
+class Waveform(models.Model):
+    """A raw ECG or PPG recording a device posted, stored compressed (float32, zlib), with the
+    HR/HRV and quality its analysis job derived."""
+
+    class Kind(models.TextChoices):
+        ECG = "ecg", "ECG"
+        PPG = "ppg", "PPG"
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="waveforms"
+    )
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="waveforms")
+    kind = models.CharField(max_length=3, choices=Kind.choices)
+    fs = models.FloatField(help_text="Sampling rate in Hz.")
+    started_at = models.DateTimeField()
+    n_samples = models.PositiveIntegerField()
+    samples = models.BinaryField(help_text="zlib-compressed little-endian float32 samples.")
+    derived = models.JSONField(default=dict, blank=True)
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    observation = models.ForeignKey(
+        Observation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [models.Index(fields=["patient", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.patient.mrn} {self.started_at:%Y-%m-%d %H:%M}"

@@ -89,6 +89,17 @@ MATRIX: dict[str, dict[str, str]] = {
     "remote_care:alert_action": row(
         "login", "bad_request", "not_found", "forbidden", "forbidden", method="POST"
     ),
+    "remote_care:board": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "remote_care:board_rows": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "remote_care:vitals": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "remote_care:vitals_data": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    # FHIR and waveform device endpoints: device tokens only, like the observations API.
+    "remote_care:api_fhir_bundle": row(*["unauthorized"] * 5, method="POST"),
+    "remote_care:api_waveforms": row(*["unauthorized"] * 5, method="POST"),
+    "remote_care:patient_fhir_export": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    # The API's schema and Swagger UI: clinicians and staff (the model admin is staff).
+    "remote_care:api_schema": row("login", "ok", "ok", "forbidden", "ok"),
+    "remote_care:api_docs": row("login", "ok", "ok", "forbidden", "ok"),
     # Admin pages that matter, explicitly:
     "admin:index": row("admin_login", "admin_login", "admin_login", "admin_login", "ok"),
     "admin:registry_modelversion_changelist": row(
@@ -265,6 +276,9 @@ ROUTE_OBJECTS = {
     "remote_care:patient_monitoring": {"patient_pk": "patient"},
     "remote_care:device_revoke": {"pk": "device"},
     "remote_care:alert_action": {"pk": "alert"},
+    "remote_care:patient_fhir_export": {"patient_pk": "patient"},
+    "remote_care:vitals": {"patient_pk": "patient"},
+    "remote_care:vitals_data": {"patient_pk": "patient"},
     "patients:detail": {"pk": "patient"},
     "admin:patients_patient_change": {"object_id": "patient"},
     "diagnosis:patient_scans": {"patient_pk": "patient"},

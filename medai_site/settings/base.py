@@ -279,3 +279,15 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
+
+# --- Remote-care API schema (drf-spectacular; Swagger UI from the sidecar package, no CDN) -----
+INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+SPECTACULAR_SETTINGS = {
+    "TITLE": "MedAI remote-care API",
+    "DESCRIPTION": "Devices post vital signs (JSON or FHIR R4) and ECG/PPG recordings.",
+    "VERSION": "1",
+    "SCHEMA_PATH_PREFIX": "/remote-care/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
+}
