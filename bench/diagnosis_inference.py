@@ -31,6 +31,9 @@ def parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
+from harness import wait_for_job  # noqa: E402  (bench/ is on sys.path)
+
+
 def main() -> None:
     args = parse()
     var = Path(tempfile.mkdtemp(prefix="medai-bench-"))
@@ -150,7 +153,7 @@ def main() -> None:
             task="diagnosis.bench",
             files=[SimpleUploadedFile("w.png", pngs[0])],
         )
-        wait(warm.job)
+        wait_for_job(warm.job)
         product = float("inf")
         upload_s = worker_s = 0.0
         for _ in range(args.repeats):
@@ -160,7 +163,7 @@ def main() -> None:
                 patient=patient, uploaded_by=user, task="diagnosis.bench", files=files
             )
             uploaded = time.perf_counter()
-            wait(outcome.job)
+            wait_for_job(outcome.job)
             total = time.perf_counter() - start
             assert Prediction.objects.filter(scan__upload=outcome.upload).count() == len(pngs)
             if total < product:
@@ -181,18 +184,6 @@ def main() -> None:
     )
     print(f"  ratio (b)/(a) batch 1 : {product_rate / bare[1]:.3f}")
     print(f"  ratio (b)/(a) batch 64: {product_rate / bare[64]:.3f}")
-
-
-def wait(job, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.is_finished:
-            if job.status != "succeeded":
-                raise RuntimeError(f"job {job.pk} {job.status}: {job.error}")
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"job {job.pk} did not finish")
 
 
 if __name__ == "__main__":

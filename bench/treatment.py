@@ -56,6 +56,9 @@ def best_of(repeats: int, fn) -> float:
     return min(times)
 
 
+from harness import wait_for_job  # noqa: E402  (bench/ is on sys.path)
+
+
 def main() -> None:
     args = parse()
     var = Path(tempfile.mkdtemp(prefix="medai-bench-"))
@@ -158,18 +161,18 @@ def main() -> None:
         )
 
     try:
-        wait(assess(one).job)  # warm: imports, model loaded into the worker's cache
+        wait_for_job(assess(one).job)  # warm: imports, model loaded into the worker's cache
         singles = []
         for _ in range(args.repeats):
             start = time.perf_counter()
-            wait(assess(one).job)
+            wait_for_job(assess(one).job)
             singles.append(time.perf_counter() - start)
         product_1 = min(singles)
         sample = patients[: args.product_n]
         start = time.perf_counter()
         jobs = [assess(p).job for p in sample]
         for job in jobs:
-            wait(job)
+            wait_for_job(job)
         product_per = (time.perf_counter() - start) / len(sample)
         done = TreatmentAssessment.objects.filter(status="done").count()
         failed = Job.objects.filter(kind="treatment.assessment").exclude(status="succeeded")
@@ -204,18 +207,6 @@ def main() -> None:
     )
     print(f"  ratio loop/batch   : {loop_per * args.n / batch_n:7.1f}")
     print(f"  ratio product/batch: {product_per * args.n / batch_n:7.1f}")
-
-
-def wait(job, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job.refresh_from_db()
-        if job.is_finished:
-            if job.status != "succeeded":
-                raise RuntimeError(f"job {job.pk} {job.status}: {job.error}")
-            return
-        time.sleep(0.01)
-    raise TimeoutError(f"job {job.pk} did not finish")
 
 
 if __name__ == "__main__":
