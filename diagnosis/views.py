@@ -155,6 +155,14 @@ def scan_frame_view(request: HttpRequest, pk: int, index: int) -> JsonResponse:
         payload = frame_payload(scan=scan, index=index, prediction=latest_prediction(scan))
     except IndexError:
         raise Http404("No such frame.") from None
+    # The pixels are patient data too; each frame the viewer fetches is a view of them.
+    audit_record(
+        action=AuditEvent.Action.RECORD_VIEWED,
+        request=request,
+        obj=scan,
+        patient=scan.patient,
+        detail={"frame": index},
+    )
     response = JsonResponse(payload)
     response["Cache-Control"] = "private, no-store"
     return response

@@ -31,11 +31,6 @@ def get_kind(name: str) -> JobKind:
     return _KINDS[name]
 
 
-def all_kinds() -> list[JobKind]:
-    """Every registered kind, by name."""
-    return sorted(_KINDS.values(), key=lambda kind: kind.name)
-
-
 def route_task(
     name: str, args: object, kwargs: object, options: object, task: object = None, **extra: object
 ) -> dict[str, str] | None:

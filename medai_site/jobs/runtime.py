@@ -25,7 +25,7 @@ from django.db import connection, transaction
 from medai_site.celery import app
 from medai_site.jobs import services
 from medai_site.jobs.exceptions import JobCancelled, JobError, JobLost
-from medai_site.jobs.kinds import JobKind, register_kind
+from medai_site.jobs.kinds import JobKind, get_kind, register_kind
 from medai_site.jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -72,11 +72,6 @@ class Progress:
             job_id=self.job.pk, attempt=self.attempt, percent=percent, stage=stage, live=live
         ):
             self._raise_stop()
-
-    def check(self) -> None:
-        """Raise JobCancelled if someone asked this job to stop."""
-        if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
-            raise JobCancelled()
 
     def _raise_stop(self) -> None:
         current = Job.objects.filter(pk=self.job.pk).values("cancel_requested").first()
@@ -169,8 +164,6 @@ def job_execute(*, job_id: int, fn: JobFunction, celery_id: str = "") -> str:
 
 
 def _task_time_limit(kind: str) -> int:
-    from medai_site.jobs.kinds import get_kind
-
     return get_kind(kind).task.time_limit or settings.CELERY_DEFAULT_TIME_LIMIT
 
 

@@ -89,6 +89,9 @@ def test_viewer_page_and_frame_data(users, scored, client_for):
     assert len(frame["heatmap"][0]) == frame["shape"][1]
     assert client.get(f"/diagnosis/scans/{mr.pk}/frames/{mr.frames}/").status_code == 404
     assert AuditEvent.objects.filter(action="record_viewed", object_id=str(png.pk)).exists()
+    assert AuditEvent.objects.filter(
+        action="record_viewed", object_id=str(mr.pk), detail__frame=1
+    ).exists()
 
 
 def test_review_from_the_viewer(users, scored, client_for):
