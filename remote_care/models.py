@@ -1,7 +1,9 @@
 """Remote monitoring: patients' devices, the vital signs they post, NEWS2 per observation set,
-and the alerts the server raises from them."""
+the alerts the server raises from them, and the messages between patients and care teams."""
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -167,3 +169,69 @@ class Waveform(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.patient.mrn} {self.started_at:%Y-%m-%d %H:%M}"
+
+
+def message_photo_path(message: Message, filename: str) -> str:
+    # The patient's name never appears in a stored path.
+    return f"messages/{message.thread.patient_id}/{uuid.uuid4().hex}.jpg"
+
+
+class Thread(models.Model):
+    """A conversation between a patient and their care team."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.PROTECT, related_name="threads"
+    )
+    subject = models.CharField(max_length=200)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_message_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-last_message_at"]
+        indexes = [models.Index(fields=["patient", "-last_message_at"])]
+
+    def __str__(self) -> str:
+        return self.subject
+
+
+class Message(models.Model):
+    """One message in a thread: text, a photo, or both. Never edited once sent."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.PROTECT, related_name="messages")
+    sender = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Whether the sender wrote as the patient (portal) or as a member of the care team.
+    from_patient = models.BooleanField()
+    body = models.TextField(blank=True)
+    photo = models.FileField(upload_to=message_photo_path, blank=True)
+    photo_name = models.CharField(max_length=255, blank=True)
+    sent_at = models.DateTimeField(db_index=True)
+    # Set when a clinician sent the photo on to diagnosis as a scan.
+    scan = models.ForeignKey(
+        "diagnosis.Scan", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["sent_at", "pk"]
+        indexes = [models.Index(fields=["thread", "sent_at"])]
+
+    def __str__(self) -> str:
+        return f"Message {self.pk} in thread {self.thread_id}"
+
+
+class ThreadRead(models.Model):
+    """How far one user has read a thread: messages after ``last_read_at`` are unread."""
+
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="reads")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    last_read_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "user"], name="one_read_mark_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} read thread {self.thread_id} to {self.last_read_at:%Y-%m-%d %H:%M}"

@@ -1,7 +1,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
-from remote_care import api, board_views, views
+from remote_care import api, board_views, messaging_views, views
 
 app_name = "remote_care"
 urlpatterns = [
@@ -45,4 +45,26 @@ urlpatterns += [
     ),
     path("api/schema/", api.api_schema_view, name="api_schema"),
     path("api/docs/", api.api_docs_view, name="api_docs"),
+]
+
+# Messaging between patients and their care teams, and the patients' portal accounts.
+urlpatterns += [
+    path("messages/", messaging_views.inbox_view, name="inbox"),
+    path("messages/<int:pk>/", messaging_views.thread_view, name="thread"),
+    path(
+        "patients/<int:patient_pk>/messages/new/",
+        messaging_views.thread_new_view,
+        name="thread_new",
+    ),
+    path("messages/photos/<int:pk>/", messaging_views.message_photo_view, name="message_photo"),
+    path(
+        "messages/photos/<int:pk>/to-scan/",
+        messaging_views.message_photo_to_scan_view,
+        name="message_photo_to_scan",
+    ),
+    path(
+        "patients/<int:patient_pk>/portal/",
+        messaging_views.portal_access_view,
+        name="portal_access",
+    ),
 ]

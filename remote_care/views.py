@@ -9,10 +9,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
-from medai_site.patients.models import Patient
+from medai_site.patients.models import Patient, PortalAccount
 from medai_site.patients.selectors import patient_get
+from remote_care.messaging_views import PortalInviteForm
 from remote_care.models import Alert, Device
-from remote_care.selectors import alert_get, alerts_for, device_get, observations_recent
+from remote_care.selectors import (
+    alert_get,
+    alerts_for,
+    device_get,
+    observations_recent,
+    threads_for_patient,
+)
 from remote_care.services import alert_transition, device_register, device_revoke
 
 
@@ -59,6 +66,13 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
             "devices": patient.devices.all(),
             "observations": observations_recent(patient=patient),
             "alerts": alerts_for(patient=patient)[:50],
+            "threads": threads_for_patient(patient=patient, user=request.user)[:10],
+            "portal_account": PortalAccount.objects.filter(patient=patient)
+            .select_related("user")
+            .first(),
+            # A portal sign-in link is shown once, on the page after it was issued.
+            "portal_link": request.session.pop("portal_link", None),
+            "portal_form": PortalInviteForm(),
         },
         status=status,
     )

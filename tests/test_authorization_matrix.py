@@ -19,22 +19,28 @@ from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
 from tests.factories import patient_for
 
-ROLES = ("anonymous", "clinician_a", "clinician_b", "researcher", "model_admin")
+ROLES = ("anonymous", "clinician_a", "clinician_b", "researcher", "model_admin", "patient")
 
 
-def row(anonymous, clinician_a, clinician_b, researcher, model_admin, method="GET"):
+def row(anonymous, clinician_a, clinician_b, researcher, model_admin, method="GET", patient=None):
+    """``patient`` is the portal user of clinician A's patient. Left out, it follows the portal
+    boundary: everything outside the portal is refused (403), the device API included (a
+    device signs in with its token, never with a patient's session)."""
+    if patient is None:
+        patient = "forbidden"
     return {
         "method": method,
-        **dict(zip(ROLES, (anonymous, clinician_a, clinician_b, researcher, model_admin))),
+        **dict(zip(ROLES, (anonymous, clinician_a, clinician_b, researcher, model_admin, patient))),
     }
 
 
 # Objects in kwargs belong to clinician A (see the fixture below).
 MATRIX: dict[str, dict[str, str]] = {
-    "home": row("login", "ok", "ok", "ok", "ok"),
-    "healthz": row("ok", "ok", "ok", "ok", "ok"),
-    "login": row("ok", "redirect", "redirect", "redirect", "redirect"),
-    "logout": row("login", "login", "login", "login", "login", method="POST"),
+    # The site root sends a patient to the portal.
+    "home": row("login", "ok", "ok", "ok", "ok", patient="redirect"),
+    "healthz": row("ok", "ok", "ok", "ok", "ok", patient="ok"),
+    "login": row("ok", "redirect", "redirect", "redirect", "redirect", patient="redirect"),
+    "logout": row("login", "login", "login", "login", "login", method="POST", patient="login"),
     "patients:list": row("login", "ok", "ok", "forbidden", "forbidden"),
     "patients:create": row("login", "ok", "ok", "forbidden", "forbidden"),
     "patients:import": row("login", "ok", "ok", "forbidden", "forbidden"),
@@ -100,6 +106,27 @@ MATRIX: dict[str, dict[str, str]] = {
     # The API's schema and Swagger UI: clinicians and staff (the model admin is staff).
     "remote_care:api_schema": row("login", "ok", "ok", "forbidden", "ok"),
     "remote_care:api_docs": row("login", "ok", "ok", "forbidden", "ok"),
+    # Messaging (care-team side) and the patients' portal accounts.
+    "remote_care:inbox": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "remote_care:thread": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "remote_care:thread_new": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "remote_care:message_photo": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    # Without a model task the POST is refused as bad input (400).
+    "remote_care:message_photo_to_scan": row(
+        "login", "bad_request", "not_found", "forbidden", "forbidden", method="POST"
+    ),
+    "remote_care:portal_access": row(
+        "login", "bad_request", "not_found", "forbidden", "forbidden", method="POST"
+    ),
+    # The patient portal: only the patient's own portal user gets in.
+    "portal:home": row("login", *["forbidden"] * 4, patient="ok"),
+    "portal:messages": row("login", *["forbidden"] * 4, patient="ok"),
+    "portal:thread_new": row("login", *["forbidden"] * 4, patient="ok"),
+    "portal:thread": row("login", *["forbidden"] * 4, patient="ok"),
+    "portal:photo": row("login", *["forbidden"] * 4, patient="ok"),
+    # The set-password link: open to anyone holding it; a wrong token shows "link no
+    # longer works" (200) and changes nothing.
+    "portal:activate": row("ok", "ok", "ok", "ok", "ok", patient="ok"),
     # Admin pages that matter, explicitly:
     "admin:index": row("admin_login", "admin_login", "admin_login", "admin_login", "ok"),
     "admin:registry_modelversion_changelist": row(
@@ -131,6 +158,7 @@ ADMIN_DEFAULT = {
     "clinician_b": "admin_login",
     "researcher": "admin_login",
     "model_admin": "any_staff_outcome",
+    "patient": "forbidden",
 }
 # Admin pages without a login gate (the admin's own sign-in/out and i18n helpers).
 ADMIN_OPEN = {
@@ -240,7 +268,25 @@ def world(users):
     cohort = CohortAnalysis.objects.create(
         trial="gbsg2", covariate="age", created_by=users.researcher
     )
+    from medai_site.patients.services import portal_account_create
+    from remote_care.services import message_send, thread_start
+
+    users.patient = portal_account_create(
+        patient=patient, username="portal_a", email="", created_by=users.clinician_a
+    ).account.user
+    thread = thread_start(
+        patient=patient,
+        subject="Wound",
+        started_by=users.patient,
+        from_patient=True,
+        body="How does it look?",
+        photo=_photo_bytes(),
+    )
+    message = thread.messages.get()
+    message_send(thread=thread, sender=users.clinician_a, from_patient=False, body="Fine.")
     return SimpleNamespace(
+        thread=thread,
+        message=message,
         cohort=cohort,
         device=device,
         alert=alert,
@@ -252,6 +298,16 @@ def world(users):
         training=training,
         assessment=assessment,
     )
+
+
+def _photo_bytes() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 120, 90)).save(buffer, format="JPEG")
+    return buffer.getvalue()
 
 
 def _write_display(scan) -> None:
@@ -290,6 +346,13 @@ ROUTE_OBJECTS = {
     "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},
     "treatment:plan_create": {"patient_pk": "patient", "pk": "assessment"},
     "treatment:cohort_detail": {"pk": "cohort"},
+    "remote_care:thread": {"pk": "thread"},
+    "remote_care:thread_new": {"patient_pk": "patient"},
+    "remote_care:message_photo": {"pk": "message"},
+    "remote_care:message_photo_to_scan": {"pk": "message"},
+    "remote_care:portal_access": {"patient_pk": "patient"},
+    "portal:thread": {"pk": "thread"},
+    "portal:photo": {"pk": "message"},
 }
 
 
@@ -297,7 +360,13 @@ def url_for(name: str, pattern: str, world) -> str | None:
     """Fill a route's converters with objects owned by clinician A."""
     import re
 
-    values = {"pk": world.job.pk, "object_id": world.version.pk, "index": 0}
+    values = {
+        "pk": world.job.pk,
+        "object_id": world.version.pk,
+        "index": 0,
+        "uidb64": "MQ",
+        "token": "not-a-token",
+    }
     for key, attr in ROUTE_OBJECTS.get(name, {}).items():
         values[key] = getattr(world, attr).pk
     url = pattern

@@ -15,6 +15,7 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Patients", "patients:list", (Role.CLINICIAN,)),
     ("Worklist", "diagnosis:worklist", (Role.CLINICIAN,)),
     ("Monitoring", "remote_care:board", (Role.CLINICIAN,)),
+    ("Messages", "remote_care:inbox", (Role.CLINICIAN,)),
     ("Imaging models", "diagnosis:monitoring", (Role.CLINICIAN, Role.MODEL_ADMIN)),
     ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
     ("Treatment models", "treatment:training", (Role.MODEL_ADMIN,)),
@@ -23,12 +24,41 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
 ]
 
 
+# Patients signed in to the portal see only the portal.
+PORTAL_NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
+    ("My health", "portal:home", ()),
+    ("Messages", "portal:messages", ()),
+]
+
+
+def _unread_badges(user: Any, *, portal: bool) -> dict[str, int]:
+    # One aggregate query per page; the badge is what makes a waiting message visible.
+    from medai_site.patients.models import PortalAccount
+    from remote_care.selectors import (
+        portal_patient,
+        unread_total_for_clinician,
+        unread_total_for_patient,
+    )
+
+    if portal:
+        try:
+            patient = portal_patient(user=user)
+        except PortalAccount.DoesNotExist:
+            return {}
+        return {"portal:messages": unread_total_for_patient(patient=patient, user=user)}
+    if has_role(user, Role.CLINICIAN):
+        return {"remote_care:inbox": unread_total_for_clinician(user=user)}
+    return {}
+
+
 def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": [], "user_role_labels": []}
+    portal = has_role(user, Role.PATIENT)
+    badges = _unread_badges(user, portal=portal)
     items = []
-    for label, name, roles in NAVIGATION:
+    for label, name, roles in PORTAL_NAVIGATION if portal else NAVIGATION:
         if roles and not has_role(user, *roles):
             continue
         try:
@@ -40,6 +70,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
                 "label": label,
                 "url": url,
                 "active": request.path == url or (url != "/" and request.path.startswith(url)),
+                "badge": badges.get(name, 0),
             }
         )
     if user.is_staff:

@@ -7,7 +7,9 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 # Sent by static/js/*.js on background refreshes (job progress, live boards).
 POLL_HEADER = "X-MedAI-Poll"
@@ -29,4 +31,30 @@ class IdleTimeoutMiddleware:
                 request.session["medai_idle_signed_out"] = True
             elif request.headers.get(POLL_HEADER) != "1":
                 request.session[SESSION_KEY] = now
+        return self.get_response(request)
+
+
+class PortalBoundaryMiddleware:
+    """Keeps portal (patient-role) users inside the portal.
+
+    Every staff page scopes its data by care team, so a patient would see nothing there
+    anyway; this refuses those pages outright (defence in depth), whatever a future view
+    forgets. The site root sends a patient to the portal's home.
+    """
+
+    ALLOWED_PREFIXES = ("/portal/", "/accounts/", "/healthz/", "/static/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from medai_site.core.roles import Role, has_role
+
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated and has_role(user, Role.PATIENT):
+            path = request.path
+            if path == "/":
+                return redirect("portal:home")
+            if not path.startswith(self.ALLOWED_PREFIXES):
+                raise PermissionDenied("The patient portal gives access to your own record only.")
         return self.get_response(request)

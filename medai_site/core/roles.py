@@ -14,12 +14,16 @@ class Role(StrEnum):
     CLINICIAN = "clinician"
     RESEARCHER = "researcher"
     MODEL_ADMIN = "model_admin"
+    # A patient signed in to the portal: sees only their own record and messages, and
+    # never holds another role (medai_site.core.middleware.PortalBoundaryMiddleware).
+    PATIENT = "patient"
 
 
 ROLE_LABELS = {
     Role.CLINICIAN: "Clinician",
     Role.RESEARCHER: "Researcher",
     Role.MODEL_ADMIN: "Model admin",
+    Role.PATIENT: "Patient",
 }
 
 

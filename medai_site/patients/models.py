@@ -112,3 +112,25 @@ class PatientImport(models.Model):
 
     def __str__(self) -> str:
         return f"Patient import #{self.pk} ({self.original_name or self.source})"
+
+
+class PortalAccount(models.Model):
+    """The patient's own sign-in to the portal: one user per patient, holding only the
+    patient role. Created by a clinician of the care team; revoking deactivates the user."""
+
+    patient = models.OneToOneField(Patient, on_delete=models.PROTECT, related_name="portal_account")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="portal_account"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"Portal account {self.user} for {self.patient.mrn}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -13,7 +16,7 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_create
-from medai_site.patients.models import CareTeamMembership, Patient, PatientImport
+from medai_site.patients.models import CareTeamMembership, Patient, PatientImport, PortalAccount
 from medai_site.patients.sources import BUILTIN_SOURCES, csv_check_header
 
 
@@ -168,3 +171,152 @@ def patient_import_finish(
         },
     )
     return record.imported, record.skipped
+
+
+class PortalAccountError(ValueError):
+    """A portal account request that cannot be carried out; the message says why."""
+
+
+@dataclass(frozen=True)
+class PortalInvitation:
+    account: PortalAccount
+    # Shown once to the clinician (and e-mailed when the patient has an address): the
+    # patient sets their own password there. Django's reset tokens expire after
+    # PASSWORD_RESET_TIMEOUT and stop working once the password has been set.
+    activation_path: str
+
+
+def _activation_path(user: Any) -> str:
+    from django.contrib.auth.tokens import default_token_generator
+    from django.urls import reverse
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    return reverse(
+        "portal:activate",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+    )
+
+
+def _send_portal_link(*, user: Any, link: str) -> None:
+    if not user.email:
+        return
+    send_mail(
+        subject="Your MedAI patient portal",
+        # No clinical content in e-mail: only the link to set a password.
+        message=(
+            "Your care team has opened a MedAI patient portal account for you.\n\n"
+            f"Your user name: {user.get_username()}\n"
+            f"Choose your password here: {link}\n\n"
+            "The link works once and expires in "
+            f"{settings.PASSWORD_RESET_TIMEOUT // 86400} days.\n"
+        ),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        recipient_list=[user.email],
+        fail_silently=True,
+    )
+
+
+def portal_account_create(
+    *,
+    patient: Patient,
+    username: str,
+    email: str,
+    created_by: Any,
+    link_base: str = "",
+    request: Any = None,
+) -> PortalInvitation:
+    """Open the patient's portal account (a user holding only the patient role, with no
+    usable password until the patient sets one through the returned link). PortalAccountError
+    when the patient already has one or the user name is taken."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from medai_site.core.roles import Role
+
+    username = username.strip()
+    user_model = get_user_model()
+    if PortalAccount.objects.filter(patient=patient).exists():
+        raise PortalAccountError(
+            "This patient already has a portal account; issue a new sign-in link instead."
+        )
+    if user_model.objects.filter(username__iexact=username).exists():
+        raise PortalAccountError(f"The user name “{username}” is taken; choose another.")
+    with transaction.atomic():
+        user = user_model(
+            username=username,
+            email=email.strip(),
+            first_name=patient.given_name,
+            last_name=patient.family_name,
+        )
+        user.set_unusable_password()
+        user.save()
+        group, _ = Group.objects.get_or_create(name=str(Role.PATIENT))
+        user.groups.add(group)
+        account = PortalAccount.objects.create(patient=patient, user=user, created_by=created_by)
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=created_by,
+            request=request,
+            obj=account,
+            patient=patient,
+            detail={"portal_account": "created", "username": username},
+        )
+    path = _activation_path(user)
+    transaction.on_commit(lambda: _send_portal_link(user=user, link=link_base + path))
+    return PortalInvitation(account=account, activation_path=path)
+
+
+def portal_link_issue(
+    *, account: PortalAccount, issued_by: Any, link_base: str = "", request: Any = None
+) -> PortalInvitation:
+    """A fresh sign-in link for an existing portal account (first sign-in, or a forgotten
+    password); reopens a revoked account."""
+    with transaction.atomic():
+        account = PortalAccount.objects.select_for_update().get(pk=account.pk)
+        if account.revoked_at is not None:
+            account.revoked_at = None
+            account.save(update_fields=["revoked_at"])
+        user = account.user
+        if not user.is_active:
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=issued_by,
+            request=request,
+            obj=account,
+            patient=account.patient,
+            detail={"portal_account": "link_issued"},
+        )
+    path = _activation_path(account.user)
+    transaction.on_commit(lambda: _send_portal_link(user=account.user, link=link_base + path))
+    return PortalInvitation(account=account, activation_path=path)
+
+
+def portal_account_revoke(
+    *, account: PortalAccount, revoked_by: Any, request: Any = None
+) -> PortalAccount:
+    """Close the portal account: the user is deactivated (their sessions stop working on the
+    next request); idempotent."""
+    with transaction.atomic():
+        account = PortalAccount.objects.select_for_update().get(pk=account.pk)
+        if account.revoked_at is None:
+            account.revoked_at = timezone.now()
+            account.save(update_fields=["revoked_at"])
+        user = account.user
+        if user.is_active:
+            user.is_active = False
+            user.save(update_fields=["is_active"])
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=revoked_by,
+            request=request,
+            obj=account,
+            patient=account.patient,
+            detail={"portal_account": "revoked"},
+        )
+    return account
