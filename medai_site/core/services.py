@@ -16,6 +16,7 @@ from medai_site.core.roles import Role
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.CLINICIAN: [],
     Role.RESEARCHER: [],
+    Role.PATIENT: [],
     Role.MODEL_ADMIN: [
         "diagnosis.view_imagedataset",
         "diagnosis.change_imagedataset",
@@ -94,3 +95,39 @@ def demo_accounts_ensure(*, password_file: Path) -> list[DemoAccount]:
     password_file.write_text("".join(f"{name}: {pw}\n" for name, pw in stored.items()))
     password_file.chmod(0o600)
     return accounts
+
+
+def demo_portal_ensure(*, password_file: Path, clinician_username: str) -> DemoAccount | None:
+    """A portal account ("patient") for one of the clinician's demo patients, its password
+    kept with the other demo accounts; idempotent. Never used by production settings."""
+    from medai_site.patients.models import PortalAccount
+    from medai_site.patients.selectors import patient_list
+    from medai_site.patients.services import portal_account_create
+
+    User = get_user_model()
+    username = "patient"
+    existing = PortalAccount.objects.filter(user__username=username).first()
+    stored: dict[str, str] = {}
+    if password_file.exists():
+        for line in password_file.read_text().splitlines():
+            name, _, pw = line.partition(":")
+            stored[name.strip()] = pw.strip()
+    if existing is None:
+        clinician = User.objects.get(username=clinician_username)
+        # The clinician's last patient by MRN: a fixed, recognisable demo record.
+        patient = patient_list(user=clinician).order_by("-mrn").first()
+        if patient is None:
+            return None
+        user = portal_account_create(
+            patient=patient, username=username, email="", created_by=clinician
+        ).account.user
+    else:
+        user = existing.user
+    password = stored.get(username) or secrets.token_urlsafe(12)
+    if existing is None or username not in stored:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    stored[username] = password
+    password_file.write_text("".join(f"{name}: {pw}\n" for name, pw in stored.items()))
+    password_file.chmod(0o600)
+    return DemoAccount(username, password, "patient", existing is None)

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from medai_site.core.services import demo_accounts_ensure
+from medai_site.core.services import demo_accounts_ensure, demo_portal_ensure
 from medai_site.patients.models import PatientImport
 from medai_site.patients.services import patient_import_finish
 from medai_site.patients.sources import BUILTIN_SOURCES, PatientRow, builtin_rows
@@ -47,6 +47,11 @@ class Command(BaseCommand):
                 )
             if imported:
                 self.stdout.write(f"  {imported} demo patients for {username}")
+        portal = demo_portal_ensure(
+            password_file=settings.VAR_DIR / "demo-accounts.txt", clinician_username="dr.adams"
+        )
+        if portal is not None:
+            accounts.append(portal)
         from diagnosis.services import demo_imaging_ensure
 
         note = demo_imaging_ensure(
