@@ -84,6 +84,8 @@ class BoardRow:
     top_alert_level: str
     sparkline: list[tuple[datetime, int]] = field(default_factory=list)
     spark: dict[str, Any] = field(default_factory=dict)  # SVG geometry, set by the view
+    # The deterioration model's latest score (None without an active model or a score yet).
+    risk: Any = None
 
     @property
     def top_alert_label(self) -> str:
@@ -161,6 +163,9 @@ def board_rows(*, user: Any, now: datetime | None = None) -> list[BoardRow]:
     )
     for item in hourly:
         spark[item["patient_id"]].append((item["hour"], item["worst"]))
+    from remote_care.risk import risk_latest_for
+
+    risks = risk_latest_for([p.pk for p in patients])
     return [
         BoardRow(
             patient=p,
@@ -168,6 +173,7 @@ def board_rows(*, user: Any, now: datetime | None = None) -> list[BoardRow]:
             open_alerts=p.open_alerts,
             top_alert_level=RANK_LEVEL.get(p.alert_rank, ""),
             sparkline=spark[p.pk],
+            risk=risks.get(p.pk),
         )
         for p in patients
     ]

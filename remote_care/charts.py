@@ -177,3 +177,229 @@ def news2_sparkline(
         "band": band,
         "worst": max((v for _, v in points), default=None),
     }
+
+
+# --- Deterioration model ------------------------------------------------------------------------
+
+MEMBER_COLOURS = ("#00695c", "#1565c0", "#6a1b9a", "#ef6c00", "#b3261e")
+
+
+def risk_training_figure(curves: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
+    """Validation AUROC per epoch, one line per ensemble member (drawn live during training)."""
+    members = sorted(set(curves.get("member", [])))
+    data = []
+    for m in members:
+        idx = [i for i, v in enumerate(curves["member"]) if v == m]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": f"member {m}",
+                "x": list(range(1, len(idx) + 1)),
+                "y": [curves["val_auroc"][i] for i in idx],
+                "line": {"color": MEMBER_COLOURS[(m - 1) % len(MEMBER_COLOURS)]},
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            "height": 300,
+            "margin": {"l": 56, "r": 16, "t": 16, "b": 44},
+            "xaxis": {"title": {"text": "epoch"}},
+            "yaxis": {"title": {"text": "validation AUROC"}},
+            "legend": {"orientation": "h"},
+        },
+    }
+
+
+def reliability_figure(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Observed death rate against predicted risk per bin, for every probability score."""
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": "perfect calibration",
+            "x": [0, 1],
+            "y": [0, 1],
+            "line": {"color": "#90a4ae", "dash": "dot"},
+        }
+    ]
+    for i, report in enumerate(r for r in reports if r.get("reliability")):
+        bins = [b for b in report["reliability"] if b.get("count")]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": report["name"],
+                "x": [b["mean_predicted"] for b in bins],
+                "y": [b["observed_rate"] for b in bins],
+                "text": [f"{b['count']} stays" for b in bins],
+                "line": {"color": MEMBER_COLOURS[i % len(MEMBER_COLOURS)]},
+            }
+        )
+    if len(data) == 1:
+        return None
+    return {
+        "data": data,
+        "layout": {
+            "height": 340,
+            "margin": {"l": 56, "r": 16, "t": 16, "b": 44},
+            "xaxis": {"title": {"text": "predicted risk"}, "range": [0, 1]},
+            "yaxis": {"title": {"text": "observed in-hospital death rate"}, "range": [0, 1]},
+            "legend": {"orientation": "h"},
+        },
+    }
+
+
+def risk_history_figure(
+    points: Sequence[tuple[datetime, float]], news2: Sequence[tuple[datetime, int]]
+) -> dict[str, Any] | None:
+    """The patient's model risk over time beside their NEWS2 (second axis)."""
+    if not points:
+        return None
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": "model risk",
+                "x": [_wall(t) for t, _ in points],
+                "y": [round(100 * r, 1) for _, r in points],
+                "line": {"color": "#6a1b9a"},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "NEWS2",
+                "x": [_wall(t) for t, _ in news2],
+                "y": [v for _, v in news2],
+                "yaxis": "y2",
+                "line": {"color": "#263238", "width": 1, "shape": "hv"},
+            },
+        ],
+        "layout": {
+            "height": 280,
+            "margin": {"l": 56, "r": 56, "t": 16, "b": 40},
+            "yaxis": {"title": {"text": "risk (%)"}, "rangemode": "tozero"},
+            "yaxis2": {
+                "title": {"text": "NEWS2"},
+                "overlaying": "y",
+                "side": "right",
+                "range": [0, 20],
+            },
+            "legend": {"orientation": "h"},
+        },
+    }
+
+
+def progression_figure(trajectory: Mapping[str, Any], *, target: str) -> dict[str, Any]:
+    """One pbcseq patient: observed bilirubin by visit, each one-visit-ahead forecast with its
+    prediction interval, and the forecast for the next six months."""
+    years = [d / 365.25 for d in trajectory["days"]]
+    f_years = [d / 365.25 for d in trajectory["forecast_days"]]
+    nxt = trajectory.get("next")
+    if nxt:
+        f_years = [*f_years, nxt["day"] / 365.25]
+    point = [*trajectory["point"], *([nxt["point"]] if nxt else [])]
+    lower = [*trajectory["lower"], *([nxt["lower"]] if nxt else [])]
+    upper = [*trajectory["upper"], *([nxt["upper"]] if nxt else [])]
+    level = int(round(100 * trajectory.get("level", 0.9)))
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": [*f_years, *reversed(f_years)],
+                "y": [*upper, *reversed(lower)],
+                "fill": "toself",
+                "fillcolor": "rgba(106, 27, 154, 0.15)",
+                "line": {"width": 0},
+                "name": f"{level} % prediction interval",
+                "hoverinfo": "skip",
+            },
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": f_years,
+                "y": point,
+                "name": "forecast (from earlier visits)",
+                "line": {"color": "#6a1b9a", "dash": "dash"},
+            },
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "x": years,
+                "y": list(trajectory["observed"]),
+                "name": "observed",
+                "line": {"color": "#263238"},
+            },
+        ],
+        "layout": {
+            "height": 360,
+            "margin": {"l": 60, "r": 16, "t": 16, "b": 44},
+            "xaxis": {"title": {"text": "years since enrolment"}},
+            "yaxis": {"title": {"text": "serum bilirubin (mg/dL)"}, "type": "log"},
+            "legend": {"orientation": "h"},
+        },
+    }
+
+
+def progression_scatter_figure(
+    patients: Mapping[str, Mapping[str, Any]], selected: str | None
+) -> dict[str, Any]:
+    """Diabetes: predicted against observed progression with intervals; one patient marked."""
+    keys = list(patients)
+    obs = [patients[k]["observed"] for k in keys]
+    pred = [patients[k]["point"] for k in keys]
+    low = [patients[k]["point"] - patients[k]["lower"] for k in keys]
+    high = [patients[k]["upper"] - patients[k]["point"] for k in keys]
+    lo, hi = min(obs + pred), max(obs + pred)
+    data: list[dict[str, Any]] = [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "x": obs,
+            "y": pred,
+            "error_y": {
+                "type": "data",
+                "symmetric": False,
+                "array": high,
+                "arrayminus": low,
+                "color": "rgba(106,27,154,0.25)",
+                "thickness": 1,
+            },
+            "marker": {"color": "#6a1b9a", "size": 5},
+            "name": "patients (prediction and interval)",
+            "text": [f"patient {k}" for k in keys],
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": [lo, hi],
+            "y": [lo, hi],
+            "line": {"color": "#90a4ae", "dash": "dot"},
+            "name": "perfect",
+        },
+    ]
+    if selected in patients:
+        p = patients[selected]
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "x": [p["observed"]],
+                "y": [p["point"]],
+                "marker": {"color": "#b3261e", "size": 12, "symbol": "diamond"},
+                "name": f"patient {selected}",
+            }
+        )
+    return {
+        "data": data,
+        "layout": {
+            "height": 380,
+            "margin": {"l": 60, "r": 16, "t": 16, "b": 44},
+            "xaxis": {"title": {"text": "observed progression at one year"}},
+            "yaxis": {"title": {"text": "predicted"}},
+            "legend": {"orientation": "h"},
+        },
+    }

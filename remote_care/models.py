@@ -235,3 +235,61 @@ class ThreadRead(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} read thread {self.thread_id} to {self.last_read_at:%Y-%m-%d %H:%M}"
+
+
+class RiskScore(models.Model):
+    """The deterioration model's risk for a patient as of one observation set (the latest at
+    scoring time), by one model version. Derived data: scoring again stores nothing twice."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="risk_scores"
+    )
+    observation = models.ForeignKey(
+        Observation, on_delete=models.CASCADE, related_name="risk_scores"
+    )
+    model_version = models.ForeignKey(
+        "registry.ModelVersion", on_delete=models.PROTECT, related_name="+"
+    )
+    taken_at = models.DateTimeField(help_text="The observation set's time (denormalised).")
+    risk = models.FloatField()
+    # How much of the model's 48-hour window had data: few hours mean a less certain score.
+    hours_observed = models.PositiveSmallIntegerField()
+    computed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-taken_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["observation", "model_version"], name="one_risk_per_set_and_version"
+            )
+        ]
+        indexes = [models.Index(fields=["patient", "-taken_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} {self.taken_at:%Y-%m-%d %H:%M} risk {self.risk:.2f}"
+
+
+class ProgressionAnalysis(models.Model):
+    """A researcher's comparison of disease-progression models on one data set, with a
+    forecast (and its interval) for every patient of a longitudinal cohort."""
+
+    class Dataset(models.TextChoices):
+        PBCSEQ = "pbcseq", "PBC follow-up visits (Mayo Clinic, serum bilirubin)"
+        DIABETES = "diabetes", "Diabetes progression after one year (Efron et al.)"
+
+    dataset = models.CharField(max_length=20, choices=Dataset.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    settings = models.JSONField(default=dict, blank=True)
+    results = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_dataset_display()} ({self.created_at:%Y-%m-%d})"

@@ -1,7 +1,14 @@
 from django.contrib.auth.decorators import login_not_required
 from django.urls import path
 
-from remote_care import api, board_views, messaging_views, views
+from remote_care import (
+    api,
+    board_views,
+    messaging_views,
+    progression_views,
+    risk_views,
+    views,
+)
 
 app_name = "remote_care"
 urlpatterns = [
@@ -66,5 +73,21 @@ urlpatterns += [
         "patients/<int:patient_pk>/portal/",
         messaging_views.portal_access_view,
         name="portal_access",
+    ),
+]
+
+# The deterioration model: training and comparison (model admins), facts card (clinicians).
+urlpatterns += [
+    path("risk-model/", risk_views.risk_models_view, name="risk_models"),
+    path("risk-model/facts/", risk_views.risk_model_facts_view, name="risk_model_facts"),
+]
+
+# Disease-progression analyses (research).
+urlpatterns += [
+    path("progression/", progression_views.progression_view, name="progression"),
+    path(
+        "progression/<int:pk>/",
+        progression_views.progression_detail_view,
+        name="progression_detail",
     ),
 ]

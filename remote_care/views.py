@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from medai_site.audit.models import AuditEvent
@@ -11,8 +14,10 @@ from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient, PortalAccount
 from medai_site.patients.selectors import patient_get
+from remote_care.charts import risk_history_figure
 from remote_care.messaging_views import PortalInviteForm
 from remote_care.models import Alert, Device
+from remote_care.risk import risk_history
 from remote_care.selectors import (
     alert_get,
     alerts_for,
@@ -56,6 +61,16 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
         patient=patient,
         detail={"page": "remote monitoring"},
     )
+    risk_points = risk_history(patient=patient, since=timezone.now() - timedelta(days=7))
+    news2_points = [
+        (o.taken_at, o.news2_total)
+        for o in patient.observations.filter(
+            taken_at__gte=timezone.now() - timedelta(days=7), news2_total__isnull=False
+        )
+        .order_by("taken_at")
+        .only("taken_at", "news2_total")[:5000]
+    ]
+    risk_figure = risk_history_figure([(r.taken_at, r.risk) for r in risk_points], news2_points)
     return render(
         request,
         "remote_care/patient_monitoring.html",
@@ -73,6 +88,9 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
             # A portal sign-in link is shown once, on the page after it was issued.
             "portal_link": request.session.pop("portal_link", None),
             "portal_form": PortalInviteForm(),
+            "risk_latest": risk_points[-1] if risk_points else None,
+            "risk_chart": risk_figure
+            and {"id": "risk-history", "label": "Model risk and NEWS2", "figure": risk_figure},
         },
         status=status,
     )

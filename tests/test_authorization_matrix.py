@@ -118,6 +118,13 @@ MATRIX: dict[str, dict[str, str]] = {
     "remote_care:portal_access": row(
         "login", "bad_request", "not_found", "forbidden", "forbidden", method="POST"
     ),
+    # The deterioration model: model admins train it; its facts card is for everyone who sees
+    # its scores or studies it.
+    "remote_care:risk_models": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "remote_care:risk_model_facts": row("login", "ok", "ok", "ok", "ok"),
+    # Disease-progression research on public cohorts: researchers and model admins.
+    "remote_care:progression": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "remote_care:progression_detail": row("login", "forbidden", "forbidden", "ok", "ok"),
     # The patient portal: only the patient's own portal user gets in.
     "portal:home": row("login", *["forbidden"] * 4, patient="ok"),
     "portal:messages": row("login", *["forbidden"] * 4, patient="ok"),
@@ -284,7 +291,13 @@ def world(users):
     )
     message = thread.messages.get()
     message_send(thread=thread, sender=users.clinician_a, from_patient=False, body="Fine.")
+    from remote_care.models import ProgressionAnalysis
+
+    progression = ProgressionAnalysis.objects.create(
+        dataset="diabetes", created_by=users.researcher
+    )
     return SimpleNamespace(
+        progression=progression,
         thread=thread,
         message=message,
         cohort=cohort,
@@ -352,6 +365,7 @@ ROUTE_OBJECTS = {
     "remote_care:message_photo_to_scan": {"pk": "message"},
     "remote_care:portal_access": {"patient_pk": "patient"},
     "portal:thread": {"pk": "thread"},
+    "remote_care:progression_detail": {"pk": "progression"},
     "portal:photo": {"pk": "message"},
 }
 

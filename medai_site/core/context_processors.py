@@ -19,7 +19,9 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Imaging models", "diagnosis:monitoring", (Role.CLINICIAN, Role.MODEL_ADMIN)),
     ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
     ("Treatment models", "treatment:training", (Role.MODEL_ADMIN,)),
+    ("Deterioration model", "remote_care:risk_models", (Role.MODEL_ADMIN,)),
     ("Cohorts", "treatment:cohort", (Role.RESEARCHER, Role.MODEL_ADMIN)),
+    ("Progression", "remote_care:progression", (Role.RESEARCHER, Role.MODEL_ADMIN)),
     ("Jobs", "jobs:list", ()),
 ]
 

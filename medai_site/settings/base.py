@@ -234,8 +234,22 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("MEDAI_BROKER_CONNECT_TIMEOUT", "2"))
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "jobs.sweep", "schedule": 30.0, "options": {"queue": "default"}},
+    # Scores patients whose new vital signs lack a deterioration-risk score (idempotent; an
+    # expired run is simply caught up by the next).
+    "risk-refresh": {
+        "task": "remote_care.risk_refresh",
+        "schedule": 15.0,
+        "options": {"queue": "default", "expires": 14},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# Parsed training data cached between jobs (e.g. PhysioNet 2012 as arrays).
+MEDAI_CACHE_DIR = Path(os.environ.get("MEDAI_CACHE_DIR", VAR_DIR / "cache"))
+# The deterioration model's training data (shipped in data/, ODC-BY; see its ATTRIBUTION.md).
+MEDAI_PHYSIONET2012_DIR = Path(
+    os.environ.get("MEDAI_PHYSIONET2012_DIR", BASE_DIR / "data" / "physionet2012")
+)
 
 # --- Jobs -----------------------------------------------------------------------------------------
 # A running job writes a heartbeat every MEDAI_JOB_HEARTBEAT seconds; the sweeper treats one

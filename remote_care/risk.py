@@ -1,0 +1,178 @@
+"""The deterioration-risk model in service: loading the active version, scoring monitored
+patients as their vital signs arrive, and reading the scores back.
+
+Scoring is derived data kept idempotent by the (observation, model version) unique key: the
+beat-driven sweep scores every monitored patient whose latest observation set has no score
+from the active version yet, so a lost message, a dead worker or a new activation is caught
+up on the next sweep and nothing is ever stored twice.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Subquery
+
+from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
+from medai_site.registry.models import ModelVersion
+from medai_site.registry.selectors import model_version_active
+from remote_care.models import Monitoring, Observation, RiskScore
+
+RISK_TASK = "remote_care.deterioration"
+# The model reads at most this much history (its training window: the first 48 h of a stay).
+WINDOW = timedelta(hours=48)
+VITAL_FIELDS = (
+    "taken_at",
+    "heart_rate",
+    "spo2",
+    "respiratory_rate",
+    "temperature",
+    "systolic_bp",
+    "diastolic_bp",
+    "consciousness",
+    "on_oxygen",
+)
+
+
+def risk_model_from_bytes(content: bytes) -> Any:
+    """A RiskModel from artifact bytes (torch weights_only: no code in the file runs)."""
+    import torch
+
+    from remote_care.ml.model import RiskModel
+
+    payload = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
+    return RiskModel.from_payload(payload)
+
+
+def risk_model_to_bytes(model: Any) -> bytes:
+    """Artifact bytes of a RiskModel, as the registry stores them."""
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(model.to_payload(), buffer)
+    return buffer.getvalue()
+
+
+def active_risk_model() -> LoadedModel | None:
+    """The risk model in service, loaded once per process; None when none is active."""
+    try:
+        return load_active_model(RISK_TASK, risk_model_from_bytes)
+    except NoActiveModel:
+        return None
+
+
+@dataclass(frozen=True)
+class PatientRisk:
+    risk: float
+    hours_observed: int
+    observation_id: int
+
+
+def _window_readings(patient_id: int, until: Any) -> list[dict[str, Any]]:
+    return list(
+        Observation.objects.filter(
+            patient_id=patient_id, taken_at__gt=until - WINDOW, taken_at__lte=until
+        )
+        .order_by("taken_at")
+        .values(*VITAL_FIELDS)
+    )
+
+
+def risk_for_readings(
+    model: Any, readings: list[dict[str, Any]], *, age: float | None, sex: str | None
+) -> tuple[float, int]:
+    """(risk at the hour of the latest reading, hours of the window with data)."""
+    from remote_care.ml.physionet import stay_from_vitals
+
+    stay = stay_from_vitals(readings, age=age, sex=sex)
+    trajectory = model.risk_trajectory(stay)
+    latest_minute = (readings[-1]["taken_at"] - readings[0]["taken_at"]).total_seconds() / 60
+    hour = min(int(latest_minute // 60), len(trajectory.risk) - 1)
+    observed = sum(1 for seen in trajectory.observed[: hour + 1] if seen)
+    return float(trajectory.risk[hour]), observed
+
+
+def patients_needing_scores(version: ModelVersion) -> Any:
+    """Monitored patients whose latest observation set has no score from ``version``."""
+    latest = Observation.objects.filter(patient=OuterRef("patient_id")).order_by("-taken_at")
+    return (
+        Monitoring.objects.annotate(latest_obs=Subquery(latest.values("pk")[:1]))
+        .exclude(latest_obs__isnull=True)
+        .exclude(
+            Exists(
+                RiskScore.objects.filter(observation=OuterRef("latest_obs"), model_version=version)
+            )
+        )
+        .values_list("patient_id", "latest_obs")
+    )
+
+
+def risk_scores_refresh(*, limit: int = 2000, patient_ids: list[int] | None = None) -> int:
+    """Score the latest observation set of every monitored patient that lacks a score from the
+    active version (at most ``limit`` per call); idempotent. Returns the number stored."""
+    loaded = active_risk_model()
+    if loaded is None:
+        return 0
+    version, model = loaded.version, loaded.model
+    pending = patients_needing_scores(version)
+    if patient_ids is not None:
+        pending = pending.filter(patient_id__in=patient_ids)
+    from medai_site.patients.models import Patient
+
+    rows = list(pending[:limit])
+    patients = Patient.objects.in_bulk([pid for pid, _ in rows])
+    scores = []
+    for patient_id, observation_id in rows:
+        latest = Observation.objects.only("taken_at").get(pk=observation_id)
+        readings = _window_readings(patient_id, latest.taken_at)
+        patient = patients[patient_id]
+        risk, hours = risk_for_readings(
+            model, readings, age=patient.age_on(latest.taken_at.date()), sex=patient.sex
+        )
+        if not math.isfinite(risk):
+            continue
+        scores.append(
+            RiskScore(
+                patient_id=patient_id,
+                observation_id=observation_id,
+                model_version=version,
+                taken_at=latest.taken_at,
+                risk=risk,
+                hours_observed=hours,
+            )
+        )
+    # A concurrent sweep may have stored some of these already: the unique key keeps one.
+    RiskScore.objects.bulk_create(scores, ignore_conflicts=True)
+    return len(scores)
+
+
+def risk_latest_for(patient_ids: list[int]) -> dict[int, RiskScore]:
+    """Each patient's latest score from the active version (absent when none)."""
+    version = model_version_active(task=RISK_TASK)
+    if version is None or not patient_ids:
+        return {}
+    newest = RiskScore.objects.filter(
+        patient_id=OuterRef("patient_id"), model_version=version
+    ).order_by("-taken_at")
+    # One row per patient, picked in the database (the index on (patient, -taken_at) serves it).
+    scores = (
+        RiskScore.objects.filter(patient_id__in=patient_ids, model_version=version)
+        .filter(pk=Subquery(newest.values("pk")[:1]))
+        .select_related("model_version")
+    )
+    return {score.patient_id: score for score in scores}
+
+
+def risk_history(*, patient: Any, since: Any = None) -> list[RiskScore]:
+    """The patient's scores from the active version, oldest first."""
+    version = model_version_active(task=RISK_TASK)
+    if version is None:
+        return []
+    scores = RiskScore.objects.filter(patient=patient, model_version=version)
+    if since is not None:
+        scores = scores.filter(taken_at__gte=since)
+    return list(scores.order_by("taken_at")[:5000])
