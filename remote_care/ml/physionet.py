@@ -38,6 +38,7 @@ __all__ = [
     "load_outcomes",
     "load_set_a",
     "parse_stay",
+    "restrict_stay",
     "stay_from_vitals",
     "stratified_split",
 ]
@@ -477,3 +478,22 @@ def stratified_split(
         parts[1].extend(idx[n_tr : n_tr + n_va])
         parts[2].extend(idx[n_tr + n_va :])
     return Split(*(np.sort(np.asarray(p, dtype=np.int64)) for p in parts), seed, fractions)
+
+
+def restrict_stay(stay: Stay, variables: Iterable[str], static: Iterable[str]) -> Stay:
+    """A copy of ``stay`` keeping only the named time-series variables and static descriptors
+    (the others become missing): e.g. an ICU stay as a vitals-only device would see it."""
+    keep_idx = [_VAR_INDEX[v] for v in variables]
+    sel = np.isin(stay.var, keep_idx)
+    keep_static = set(static)
+    return Stay(
+        record_id=stay.record_id,
+        static={k: (v if k in keep_static else math.nan) for k, v in stay.static.items()},
+        times=stay.times[sel],
+        var=stay.var[sel],
+        values=stay.values[sel],
+        death=stay.death,
+        saps1=stay.saps1,
+        sofa=stay.sofa,
+        length_of_stay=stay.length_of_stay,
+    )
