@@ -176,3 +176,38 @@ def risk_history(*, patient: Any, since: Any = None) -> list[RiskScore]:
     if since is not None:
         scores = scores.filter(taken_at__gte=since)
     return list(scores.order_by("taken_at")[:5000])
+
+
+def risk_training_start(
+    *, spec: str, members: int, max_epochs: int, activate: bool, user: Any
+) -> Any:
+    """Queue a training run of the deterioration model (ml queue); returns the Job."""
+    from medai_site.jobs.services import job_create
+
+    return job_create(
+        kind="remote_care.risk_training",
+        owner=user,
+        title=f"Train the deterioration model ({spec} inputs, {members} member"
+        f"{'s' if members != 1 else ''})",
+        params={
+            "spec": spec,
+            "members": members,
+            "max_epochs": max_epochs,
+            "activate": activate,
+        },
+    )
+
+
+def demo_risk_ensure(*, user: Any, train: bool) -> str:
+    """If ``train`` and no deterioration model exists or is training, queue a vitals-input run
+    that goes into service when done. Idempotent; returns a line for the console."""
+    from medai_site.jobs.models import Job
+
+    if not train or ModelVersion.objects.filter(task=RISK_TASK).exists():
+        return ""
+    if Job.objects.filter(
+        kind="remote_care.risk_training", status__in=["queued", "running"]
+    ).exists():
+        return ""
+    risk_training_start(spec="vitals", members=3, max_epochs=40, activate=True, user=user)
+    return "queued the deterioration model (GRU on PhysioNet 2012; in service when done)"

@@ -13,12 +13,11 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from medai_site.core.roles import Role, role_required
 from medai_site.jobs.models import Job
-from medai_site.jobs.services import job_create
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_active
 from remote_care.charts import reliability_figure, risk_training_figure
 from remote_care.jobs import RISK_TRAINING_KIND
-from remote_care.risk import RISK_TASK
+from remote_care.risk import RISK_TASK, risk_training_start
 
 
 class RiskTrainingForm(forms.Form):
@@ -72,17 +71,12 @@ def risk_models_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
-            job_create(
-                kind=RISK_TRAINING_KIND,
-                owner=request.user,
-                title=f"Train the deterioration model ({data['spec']} inputs, "
-                f"{data['members']} members)",
-                params={
-                    "spec": data["spec"],
-                    "members": data["members"],
-                    "max_epochs": data["max_epochs"],
-                    "activate": data["activate"],
-                },
+            risk_training_start(
+                spec=data["spec"],
+                members=data["members"],
+                max_epochs=data["max_epochs"],
+                activate=data["activate"],
+                user=request.user,
             )
             messages.success(request, "Training started; its curves appear below as it runs.")
             return redirect("remote_care:risk_models")

@@ -66,6 +66,13 @@ class Command(BaseCommand):
         )
         if note:
             self.stdout.write(f"  {note}")
+        from remote_care.risk import demo_risk_ensure
+
+        note = demo_risk_ensure(
+            user=User.objects.get(username="modeladmin"), train=not options["no_train"]
+        )
+        if note:
+            self.stdout.write(f"  {note}")
         self.stdout.write("")
         self.stdout.write(
             self.style.SUCCESS(

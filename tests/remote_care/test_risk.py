@@ -1,0 +1,141 @@
+"""The deterioration model in the product: a training job on real PhysioNet stays registers a
+version with its held-out comparison; the active version scores monitored patients once per
+new observation set; the score shows on the board, the patient page and the facts card."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from medai_site.jobs.kinds import get_kind
+from medai_site.jobs.models import Job
+from medai_site.jobs.runtime import job_execute
+from medai_site.jobs.services import job_create
+from medai_site.registry.loader import clear_model_cache
+from medai_site.registry.models import ModelVersion
+from remote_care.jobs import RISK_TRAINING_KIND
+from remote_care.models import RiskScore
+from remote_care.risk import RISK_TASK, risk_scores_refresh
+from remote_care.services import device_register, observations_ingest
+from tests.conftest import login
+from tests.factories import patient_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trained_version(users, settings, tmp_path):
+    """A small real training run (300 stays, one member, a few epochs) through the job."""
+    settings.MEDAI_CACHE_DIR = tmp_path / "cache"
+    clear_model_cache()
+    job = job_create(
+        kind=RISK_TRAINING_KIND,
+        owner=users.model_admin,
+        title="train",
+        params={
+            "spec": "vitals",
+            "members": 1,
+            "max_epochs": 4,
+            "limit_stays": 400,
+            "activate": True,
+        },
+    )
+    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    job.refresh_from_db()
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    yield ModelVersion.objects.get(task=RISK_TASK)
+    clear_model_cache()
+
+
+def _vitals(minutes_ago: float, **values):
+    base = {
+        "taken_at": timezone.now() - timedelta(minutes=minutes_ago),
+        "heart_rate": 80.0,
+        "spo2": 97.0,
+        "respiratory_rate": 15.0,
+        "temperature": 36.9,
+        "systolic_bp": 125.0,
+        "diastolic_bp": 80.0,
+        "consciousness": "A",
+        "on_oxygen": False,
+    }
+    return {**base, **values}
+
+
+def test_trained_version_scores_monitored_patients_once_per_new_set(trained_version, users):
+    # One real training run serves both halves of this test (it takes a while on 2 cores).
+    version = trained_version
+    assert version.status == ModelVersion.Status.ACTIVE
+    comparison = version.metrics["comparison"]
+    names = [r["name"] for r in comparison["reports"]]
+    assert names[0] == "GRU (vitals inputs)"
+    assert {"SAPS-I", "Worst NEWS2 (first 48 h)", "GBM on summaries (all variables)"} <= set(names)
+    # Same held-out stays for every score.
+    assert len({r["n"] for r in comparison["reports"]}) == 1
+    assert 0.5 < version.metrics["auroc"] <= 1.0
+    assert version.metrics["curves"]["val_auroc"]
+    page = login(users.model_admin).get(reverse("remote_care:risk_models"))
+    assert page.status_code == 200 and b"data-comparison" in page.content
+    assert b"SAPS-I" in page.content
+
+    patient = patient_for(users.clinician_a)
+    device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
+    observations_ingest(device=device, items=[_vitals(m) for m in (180, 120, 60)])
+    assert risk_scores_refresh() == 1
+    score = RiskScore.objects.get()
+    assert score.model_version == trained_version and 0.0 < score.risk < 1.0
+    assert score.observation == patient.observations.order_by("-taken_at").first()
+    assert score.hours_observed >= 2
+    # Nothing new: nothing stored twice.
+    assert risk_scores_refresh() == 0
+    # The patient deteriorates: the new latest set gets its own, higher score.
+    observations_ingest(
+        device=device,
+        items=[
+            _vitals(
+                30,
+                heart_rate=128,
+                respiratory_rate=28,
+                spo2=88,
+                systolic_bp=88,
+                consciousness="V",
+                on_oxygen=True,
+            )
+        ],
+    )
+    assert risk_scores_refresh() == 1
+    newer = RiskScore.objects.order_by("-taken_at").first()
+    assert newer.risk > score.risk
+    board = login(users.clinician_a).get(reverse("remote_care:board_rows"))
+    assert b"data-risk" in board.content
+    page = login(users.clinician_a).get(
+        reverse("remote_care:patient_monitoring", args=[patient.pk])
+    )
+    assert b'id="risk-history"' in page.content
+    facts = login(users.clinician_a).get(reverse("remote_care:risk_model_facts"))
+    assert f"v{trained_version.version}".encode() in facts.content
+    # Another clinician's board never shows this patient's score.
+    other = login(users.clinician_b).get(reverse("remote_care:board_rows"))
+    assert b"data-risk" not in other.content
+
+
+def test_no_active_model_scores_nothing(users):
+    clear_model_cache()
+    patient = patient_for(users.clinician_a)
+    device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
+    observations_ingest(device=device, items=[_vitals(10)])
+    assert risk_scores_refresh() == 0
+    facts = login(users.clinician_a).get(reverse("remote_care:risk_model_facts"))
+    assert b"No deterioration model is in service" in facts.content
+
+
+def test_training_form_rejects_bad_settings(users):
+    client = login(users.model_admin)
+    response = client.post(
+        reverse("remote_care:risk_models"), {"spec": "labs", "members": 9, "max_epochs": 1}
+    )
+    assert response.status_code == 400
+    assert not Job.objects.filter(kind=RISK_TRAINING_KIND).exists()
