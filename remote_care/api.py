@@ -25,7 +25,12 @@ from rest_framework.views import APIView
 
 from medai_site.core.roles import Role, has_role
 from remote_care.models import Device, Waveform
-from remote_care.serializers import MAX_BATCH, AwareDateTimeField, ObservationSerializer
+from remote_care.serializers import (
+    MAX_BATCH,
+    AwareDateTimeField,
+    ObservationSerializer,
+    observation_fast,
+)
 from remote_care.services import device_authenticate, observation_future_limit, observations_ingest
 from remote_care.waveforms import WaveformRejected, samples_check, waveform_store
 
@@ -140,6 +145,11 @@ class ObservationsView(DeviceAPIView):
             )
         valid, valid_index, rejected = [], [], []
         for index, item in enumerate(items):
+            fast = observation_fast(item)
+            if fast is not None:
+                valid.append(fast)
+                valid_index.append(index)
+                continue
             serializer = ObservationSerializer(data=item if isinstance(item, dict) else {})
             if isinstance(item, dict) and serializer.is_valid():
                 valid.append(serializer.validated_data)

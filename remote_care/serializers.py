@@ -3,6 +3,7 @@ against physiological plausibility, with a message per field."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -79,3 +80,61 @@ class ObservationSerializer(serializers.Serializer):
                 {"diastolic_bp": "must be lower than the systolic pressure"}
             )
         return data
+
+
+_ACVPU = frozenset(value for value, _ in Observation.Consciousness.choices) | {""}
+
+
+def _number(value: Any, name: str) -> float | None:
+    low, high, _ = RANGES[name]
+    if type(value) not in (int, float):  # bool and numeric strings take the full path
+        raise ValueError
+    number = float(value)
+    if not (low <= number <= high):  # also False for NaN
+        raise ValueError
+    return number
+
+
+def observation_fast(item: Any) -> dict[str, Any] | None:
+    """The validated data of a plainly well-formed item, or None to send it through
+    ObservationSerializer (which then gives the exact message per field).
+
+    DRF's per-item validation costs about a millisecond; a device batch of 10,000 readings is
+    almost all well-formed, so this accepts only what the serializer would certainly accept
+    and produce the same values for (numbers in range, an ISO timestamp with a zone, an ACVPU
+    letter, a boolean), and leaves every doubtful item to the serializer.
+    """
+    if type(item) is not dict:
+        return None
+    try:
+        raw_time = item["taken_at"]
+        if type(raw_time) is not str or len(raw_time) > 40:
+            return None
+        taken_at = datetime.fromisoformat(raw_time)
+        if taken_at.tzinfo is None or taken_at > observation_future_limit():
+            return None
+        data: dict[str, Any] = {"taken_at": timezone.localtime(taken_at)}
+        any_vital = False
+        for name in RANGES:
+            if name in item:
+                value = item[name]
+                data[name] = None if value is None else _number(value, name)
+                any_vital = any_vital or value is not None
+        if "consciousness" in item:
+            letter = item["consciousness"]
+            if type(letter) is not str or letter not in _ACVPU:
+                return None
+            data["consciousness"] = letter
+            any_vital = any_vital or letter != ""
+        if "on_oxygen" in item:
+            flag = item["on_oxygen"]
+            if flag is not None and type(flag) is not bool:
+                return None
+            data["on_oxygen"] = flag
+            any_vital = any_vital or flag is not None
+    except (KeyError, ValueError, OverflowError):
+        return None
+    systolic, diastolic = data.get("systolic_bp"), data.get("diastolic_bp")
+    if not any_vital or (systolic is not None and diastolic is not None and diastolic >= systolic):
+        return None
+    return data
