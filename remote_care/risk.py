@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -25,6 +24,8 @@ from remote_care.models import Monitoring, Observation, RiskScore
 RISK_TASK = "remote_care.deterioration"
 # The model reads at most this much history (its training window: the first 48 h of a stay).
 WINDOW = timedelta(hours=48)
+# Patients scored per pass of the model.
+SCORE_BATCH = 256
 VITAL_FIELDS = (
     "taken_at",
     "heart_rate",
@@ -65,35 +66,51 @@ def active_risk_model() -> LoadedModel | None:
         return None
 
 
-@dataclass(frozen=True)
-class PatientRisk:
-    risk: float
-    hours_observed: int
-    observation_id: int
-
-
-def _window_readings(patient_id: int, until: Any) -> list[dict[str, Any]]:
-    return list(
-        Observation.objects.filter(
-            patient_id=patient_id, taken_at__gt=until - WINDOW, taken_at__lte=until
-        )
-        .order_by("taken_at")
-        .values(*VITAL_FIELDS)
+def _windows(rows: list[tuple[int, int]]) -> tuple[dict[int, Any], dict[int, list]]:
+    """For (patient, latest observation) pairs: the latest sets' times and each patient's
+    readings of the 48 h up to that time, in two queries."""
+    latest = dict(
+        Observation.objects.filter(pk__in=[obs for _, obs in rows]).values_list("pk", "taken_at")
     )
+    until = {patient: latest[obs] for patient, obs in rows}
+    earliest = min(until.values()) - WINDOW
+    readings: dict[int, list[dict[str, Any]]] = {patient: [] for patient in until}
+    window_rows = (
+        Observation.objects.filter(patient_id__in=until.keys(), taken_at__gt=earliest)
+        .order_by("patient_id", "taken_at")
+        .values("patient_id", *VITAL_FIELDS)
+    )
+    for row in window_rows.iterator(chunk_size=5000):
+        end = until[row["patient_id"]]
+        if end - WINDOW < row["taken_at"] <= end:
+            readings[row.pop("patient_id")].append(row)
+    return until, readings
 
 
-def risk_for_readings(
-    model: Any, readings: list[dict[str, Any]], *, age: float | None, sex: str | None
-) -> tuple[float, int]:
-    """(risk at the hour of the latest reading, hours of the window with data)."""
+def score_windows(
+    model: Any, windows: list[tuple[list[dict[str, Any]], float | None, str | None]]
+) -> list[tuple[float, int]]:
+    """(risk at the hour of the latest reading, hours with data) for each (readings, age, sex)
+    window, in one batched pass of the model."""
+    import numpy as np
+
+    from remote_care.ml.features import build_batch
     from remote_care.ml.physionet import stay_from_vitals
 
-    stay = stay_from_vitals(readings, age=age, sex=sex)
-    trajectory = model.risk_trajectory(stay)
-    latest_minute = (readings[-1]["taken_at"] - readings[0]["taken_at"]).total_seconds() / 60
-    hour = min(int(latest_minute // 60), len(trajectory.risk) - 1)
-    observed = sum(1 for seen in trajectory.observed[: hour + 1] if seen)
-    return float(trajectory.risk[hour]), observed
+    stays, hours = [], []
+    for readings, age, sex in windows:
+        stays.append(stay_from_vitals(readings, age=age, sex=sex))
+        minutes = (readings[-1]["taken_at"] - readings[0]["taken_at"]).total_seconds() / 60
+        hours.append(min(int(minutes // 60), model.spec.n_hours - 1))
+    x, static = build_batch(stays, model.spec, model.normaliser)
+    risk = model.calibrate(model.logits(x, static))
+    # Channel-major features: every channel's second feature is its "observed this hour" mask.
+    observed = x.reshape(x.shape[0], x.shape[1], len(model.spec.channels), -1)[..., 1] > 0
+    observed = observed.any(-1)
+    return [
+        (float(risk[i, h]), int(np.count_nonzero(observed[i, : h + 1])))
+        for i, h in enumerate(hours)
+    ]
 
 
 def patients_needing_scores(version: ModelVersion) -> Any:
@@ -124,27 +141,29 @@ def risk_scores_refresh(*, limit: int = 2000, patient_ids: list[int] | None = No
     from medai_site.patients.models import Patient
 
     rows = list(pending[:limit])
+    if not rows:
+        return 0
     patients = Patient.objects.in_bulk([pid for pid, _ in rows])
+    until, readings = _windows(rows)
     scores = []
-    for patient_id, observation_id in rows:
-        latest = Observation.objects.only("taken_at").get(pk=observation_id)
-        readings = _window_readings(patient_id, latest.taken_at)
-        patient = patients[patient_id]
-        risk, hours = risk_for_readings(
-            model, readings, age=patient.age_on(latest.taken_at.date()), sex=patient.sex
-        )
-        if not math.isfinite(risk):
-            continue
-        scores.append(
-            RiskScore(
-                patient_id=patient_id,
-                observation_id=observation_id,
-                model_version=version,
-                taken_at=latest.taken_at,
-                risk=risk,
-                hours_observed=hours,
-            )
-        )
+    for chunk_start in range(0, len(rows), SCORE_BATCH):
+        chunk = rows[chunk_start : chunk_start + SCORE_BATCH]
+        windows = [
+            (readings[pid], patients[pid].age_on(until[pid].date()), patients[pid].sex)
+            for pid, _ in chunk
+        ]
+        for (pid, obs), (risk, hours) in zip(chunk, score_windows(model, windows), strict=True):
+            if math.isfinite(risk):
+                scores.append(
+                    RiskScore(
+                        patient_id=pid,
+                        observation_id=obs,
+                        model_version=version,
+                        taken_at=until[pid],
+                        risk=risk,
+                        hours_observed=hours,
+                    )
+                )
     # A concurrent sweep may have stored some of these already: the unique key keeps one.
     RiskScore.objects.bulk_create(scores, ignore_conflicts=True)
     return len(scores)

@@ -18,7 +18,7 @@ from medai_site.registry.loader import clear_model_cache
 from medai_site.registry.models import ModelVersion
 from remote_care.jobs import RISK_TRAINING_KIND
 from remote_care.models import RiskScore
-from remote_care.risk import RISK_TASK, risk_scores_refresh
+from remote_care.risk import RISK_TASK, risk_model_from_bytes, risk_scores_refresh
 from remote_care.services import device_register, observations_ingest
 from tests.conftest import login
 from tests.factories import patient_for
@@ -89,6 +89,27 @@ def test_trained_version_scores_monitored_patients_once_per_new_set(trained_vers
     assert score.model_version == trained_version and 0.0 < score.risk < 1.0
     assert score.observation == patient.observations.order_by("-taken_at").first()
     assert score.hours_observed >= 2
+    # The batched sweep gives what the model gives for this patient's window on its own.
+    from remote_care.ml.physionet import stay_from_vitals
+
+    window = list(
+        patient.observations.order_by("taken_at").values(
+            "taken_at",
+            "heart_rate",
+            "spo2",
+            "respiratory_rate",
+            "temperature",
+            "systolic_bp",
+            "diastolic_bp",
+            "consciousness",
+            "on_oxygen",
+        )
+    )
+    model = risk_model_from_bytes(trained_version.artifact.open("rb").read())
+    alone = model.risk_trajectory(stay_from_vitals(window, age=patient.age, sex=patient.sex)).risk[
+        2
+    ]  # readings at 0, 1 and 2 h: the latest falls in the third hour
+    assert score.risk == pytest.approx(alone, abs=1e-6)
     # Nothing new: nothing stored twice.
     assert risk_scores_refresh() == 0
     # The patient deteriorates: the new latest set gets its own, higher score.

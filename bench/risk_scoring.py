@@ -1,0 +1,209 @@
+"""Batch deterioration-risk scoring: N PhysioNet stays scored (a) by the bare model in one
+batched call and (b) through the product: the stays' vital signs stored as monitored patients'
+observation sets, then one scoring sweep on a real Celery worker (window query per patient,
+the model from the registry's cache, RiskScore rows). Prints stays/second and the ratio.
+
+Runs on the embedded default in a temporary folder (SQLite, filesystem broker, one worker).
+
+    .venv/bin/python bench/risk_scoring.py [--stays 1000] [--artifact PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# GCS back to the ACVPU letter a home device would report (the inverse of the model's map).
+GCS_TO_ACVPU = ((15, "A"), (14, "C"), (9, "V"), (4, "P"), (0, "U"))
+FIELDS = {
+    "HR": "heart_rate",
+    "SaO2": "spo2",
+    "RespRate": "respiratory_rate",
+    "Temp": "temperature",
+    "NISysABP": "systolic_bp",
+    "NIDiasABP": "diastolic_bp",
+}
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stays", type=int, default=1000)
+    parser.add_argument(
+        "--artifact", help="a trained risk-model artifact (default: train a small one here)"
+    )
+    return parser.parse_args()
+
+
+def readings_of(stay, origin: datetime) -> list[dict]:
+    """The stay's vital signs as MedAI observation sets, one per charted minute."""
+    from remote_care.ml.physionet import TIME_SERIES_VARIABLES
+
+    sets: dict[float, dict] = {}
+    for minute, var, value in zip(stay.times, stay.var, stay.values):
+        name = TIME_SERIES_VARIABLES[int(var)]
+        row = sets.setdefault(float(minute), {})
+        if name in FIELDS:
+            row[FIELDS[name]] = float(value)
+        elif name == "GCS":
+            row["consciousness"] = next(letter for low, letter in GCS_TO_ACVPU if value >= low)
+        elif name == "MechVent" and value > 0:
+            row["on_oxygen"] = True
+    return [
+        {"taken_at": origin + timedelta(minutes=minute), **row}
+        for minute, row in sorted(sets.items())
+        if row
+    ]
+
+
+def main() -> None:
+    args = parse()
+    var = Path(tempfile.mkdtemp(prefix="medai-bench-risk-"))
+    os.environ.update(
+        {"DJANGO_SETTINGS_MODULE": "medai_site.settings.local", "MEDAI_VAR_DIR": str(var)}
+    )
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
+        os.environ.pop(key, None)
+    import django
+
+    django.setup()
+    import torch
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from remote_care.ml.physionet import load_set_a, stay_from_vitals, stratified_split
+    from remote_care.ml.train import TrainConfig, train_risk_model
+    from remote_care.risk import risk_model_from_bytes, risk_model_to_bytes
+
+    torch.set_num_threads(1)
+    folder = settings.MEDAI_PHYSIONET2012_DIR
+    stays = load_set_a(folder / "set-a.tar.gz", folder / "Outcomes-a.txt", cache_dir=var / "cache")
+    if args.artifact:
+        content = Path(args.artifact).read_bytes()
+    else:
+        split = stratified_split([s.death for s in stays], seed=2012)
+        model = train_risk_model(
+            [stays[i] for i in split.train[:800]],
+            [stays[i] for i in split.val[:300]],
+            TrainConfig(spec="vitals", seeds=(0,), max_epochs=4, threads=1),
+        )
+        content = risk_model_to_bytes(model)
+    model = risk_model_from_bytes(content)  # the object a worker holds
+    origin = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=48)
+    sample = stays[: args.stays]
+    readings = [readings_of(s, origin) for s in sample]
+    live_stays = [stay_from_vitals(r) for r in readings if r]
+
+    # (a) the bare model: one batched call over every stay's window.
+    start = time.perf_counter()
+    model.predict_proba(live_stays)
+    bare = time.perf_counter() - start
+
+    # (b) the product path.
+    call_command("migrate", verbosity=0)
+    from django.contrib.auth import get_user_model
+
+    from medai_site.patients.models import CareTeamMembership, Patient
+    from medai_site.registry.services import model_version_activate, model_version_register
+    from remote_care.models import Device, Monitoring, Observation, RiskScore
+    from remote_care.risk import RISK_TASK
+
+    user = get_user_model().objects.create_user("bench", password=None)
+    version = model_version_register(task=RISK_TASK, artifact=content, created_by=user)
+    model_version_activate(version=version, user=user)
+
+    def store(pairs) -> int:
+        n_sets = 0
+        for i, (stay, rows) in pairs:
+            if not rows:
+                continue
+            patient = Patient.objects.create(
+                mrn=f"RISK-{i:05d}",
+                given_name="Bench",
+                family_name=f"Stay{stay.record_id}",
+                birth_date=datetime(1950, 1, 1).date(),
+                sex="female" if stay.static.get("Gender") == 0 else "male",
+            )
+            CareTeamMembership.objects.create(patient=patient, user=user)
+            Monitoring.objects.create(patient=patient)
+            device = Device.objects.create(
+                patient=patient,
+                label="bench",
+                token_prefix=f"b{i:05d}",
+                token_hash="-",  # noqa: S106 (not a credential: no token matches it)
+                registered_by=user,
+            )
+            Observation.objects.bulk_create(
+                Observation(patient=patient, device=device, **row) for row in rows
+            )
+            n_sets += len(rows)
+        return n_sets
+
+    pairs = list(enumerate(zip(sample, readings)))
+    warm = next(p for p in pairs if p[1][1])
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "medai_site",
+            "worker",
+            "-Q",
+            "default",
+            "-c",
+            "1",
+            "-n",
+            "benchrisk@%h",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "MEDAI_WORKER_CONCURRENCY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        from remote_care.jobs import risk_refresh
+
+        # Warm the worker (imports, model into its cache) on one patient, untimed.
+        store([warm])
+        risk_refresh.delay()
+        while RiskScore.objects.count() < 1:
+            time.sleep(0.05)
+        n_sets = store([p for p in pairs if p is not warm])
+        expected = len(live_stays)
+        start = time.perf_counter()
+        risk_refresh.delay()
+        while RiskScore.objects.count() < expected:
+            if time.perf_counter() - start > 1800:
+                raise TimeoutError("the worker did not score every patient")
+            time.sleep(0.05)
+        product = time.perf_counter() - start
+    finally:
+        os.killpg(worker.pid, 9)
+    print(
+        f"Deterioration-risk scoring, {len(live_stays)} PhysioNet stays ({n_sets} observation "
+        f"sets, vitals only), model {len(model.networks)} member(s), 1 thread"
+    )
+    print(
+        f"  (a) bare model, one batched call : {bare:8.2f} s  ({len(live_stays) / bare:8.0f} stays/s)"
+    )
+    print(
+        f"  (b) worker sweep (DB + model)    : {product:8.2f} s  "
+        f"({len(live_stays) / product:8.0f} stays/s, warm worker)"
+    )
+    print(f"  ratio (a)/(b) throughput         : {bare / product:8.3f}")
+
+
+if __name__ == "__main__":
+    main()
