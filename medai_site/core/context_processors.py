@@ -19,6 +19,11 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
     ("Treatment models", "treatment:training", (Role.MODEL_ADMIN,)),
     ("Cohorts", "treatment:cohort", (Role.RESEARCHER, Role.MODEL_ADMIN)),
+    (
+        "Population",
+        "remote_care:analytics",
+        (Role.RESEARCHER, Role.MODEL_ADMIN, Role.CLINICIAN),
+    ),
     ("Jobs", "jobs:list", ()),
 ]
 
