@@ -9,7 +9,7 @@ D8 Mon 9 March (the next ISO week). NEWS2 totals (* = one parameter scored 3):
     F2       1950-06-15  A         1         1               0
     F3       1950-06-15  A         2         3               0
     F4       1950-06-15  A         3*        4*              0
-    F5       1946-03-03  A         5         8               0      (turns 80 on D2)
+    F5       1946-03-03  A         5         8               0      (80 from 3 March)
     F6       1950-06-15  A         7         -               -      (SpO2 scale 2)
     M1       1990-01-01  B         2         -               6 (partial)
     M2       1990-01-01  B         4         -               -
@@ -86,6 +86,8 @@ def build_population(users: Any) -> Population:
         patient = patient_for(
             clinician,
             mrn=f"POP-{name}",
+            given_name=f"Given{name}",
+            family_name=f"Family{name}",
             sex=Patient.Sex.FEMALE if name.startswith("F") else Patient.Sex.MALE,
             birth_date=born.get(name, date(1950, 6, 15)),
         )

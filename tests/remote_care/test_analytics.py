@@ -158,22 +158,26 @@ def test_cohorts_by_sex(users, population):
     )
 
 
-def test_cohorts_by_age_use_age_at_the_observation(users, population):
+def test_cohorts_by_age_use_age_on_the_last_day_of_the_range(users, population):
     rows = _cohorts(users, Dimension.AGE)
     assert list(rows) == ["18-39", "65-79", "80+"]
-    # F5 is 79 on D1 and 80 from D2 (born 3 March 1946).
+    # F5 (born 3 March 1946) is 80 on 9 March 2026: all three of her sets count as 80+.
     old = rows["80+"]
-    assert (old.patients, old.sets, old.patient_days, old.alerts, old.median) == (1, 2, 2, 1, 4.0)
+    assert (old.patients, old.sets, old.patient_days, old.alerts, old.median) == (1, 3, 3, 2, 5.0)
     mid = rows["65-79"]
     assert (mid.patients, mid.sets, mid.patient_days, mid.alerts, mid.median, mid.high) == (
-        6,
-        15,
+        5,
         14,
-        4,
+        13,
+        3,
         1.0,
         1,
     )
-    assert population_summary(user=users.researcher, f=f(age_band="80+")).sets == 2
+    assert population_summary(user=users.researcher, f=f(age_band="80+")).sets == 3
+    # Ending the range on 2 March, F5 is still 79.
+    before = _cohorts(users, Dimension.AGE, end=D1)
+    assert (before["65-79"].patients, "80+" in before) == (6, False)
+    assert population_summary(user=users.researcher, f=f(end=D1, age_band="80+")).sets == 0
 
 
 def test_cohorts_by_responsible_clinician_and_scale(users, population):
@@ -272,8 +276,8 @@ def test_cohort_table_hides_small_cohorts_and_one_more_when_only_one_is_small(us
     )
     rows = {row[0]: row for row in by_age.rows}
     assert rows["18-39"][1] == rows["80+"][1] == SUPPRESSED
-    # 65-79: 6 patients, 15 sets, 14 patient-days; 4 alerts and 1 high-risk set are small.
-    assert rows["65-79"] == ["65-79", 6, 15, 14, SUPPRESSED, "", 1.0, SUPPRESSED]
+    # 65-79: 5 patients, 14 sets, 13 patient-days; 3 alerts and 1 high-risk set are small.
+    assert rows["65-79"] == ["65-79", 5, 14, 13, SUPPRESSED, "", 1.0, SUPPRESSED]
 
 
 def test_period_table_shows_only_periods_of_five_patients_or_more(users, population):
@@ -323,7 +327,7 @@ def test_no_table_or_chart_series_shows_a_count_from_one_to_four(users, populati
 def test_dashboard_runs_a_bounded_number_of_queries(
     users, population, django_assert_max_num_queries
 ):
-    # Summary 3, periods 3, histogram 1, bands 1, cohorts 4 (with the clinicians' names),
-    # acknowledge times 1, and the role check: 14 whatever the number of observations.
-    with django_assert_max_num_queries(14):
+    # Periods 3 (sets, patient-days, alerts), distinct patients 1, histogram 1, bands 1,
+    # cohorts 4 (with the clinicians' names), acknowledge times 1, the role check 1.
+    with django_assert_max_num_queries(12):
         population_dashboard(user=users.researcher, f=f(by=Dimension.TEAM, period="week"))

@@ -107,9 +107,9 @@ def test_cohort_export_is_suppressed_and_audited(users, population):
     disposition = response["Content-Disposition"]
     assert 'filename="cohort-comparison_2026-03-02_2026-03-09.csv"' in disposition
     rows = _rows(response)
-    assert rows[0][:3] == ["Age band (at observation)", "Patients", "Observation sets"]
+    assert rows[0][:3] == ["Age band (at end of range)", "Patients", "Observation sets"]
     assert rows[1][:2] == ["18-39", "<5"]
-    assert rows[2] == ["65-79", "6", "15", "14", "<5", "", "1.0", "<5"]
+    assert rows[2] == ["65-79", "5", "14", "13", "<5", "", "1.0", "<5"]
     event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORTED)
     assert event.patient is None
     assert event.detail["table"] == "cohorts"
