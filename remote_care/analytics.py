@@ -550,8 +550,8 @@ def population_periods(
     day_patients: Mapping[date, int] | None = None,
 ) -> list[PeriodRow]:
     """Per day or week: sets, patients, mean and percentiles of ``measure``, high/elevated
-    counts, patient-days and alerts by level (three or four queries, whatever the data
-    size; ``day_patients`` from patient_days_by_day saves one)."""
+    counts, patient-days and alerts by level (two queries per day, three per week, whatever
+    the data size)."""
     obs = population_observations(user=user, f=f)
     bucket = _trunc("taken_at", f.period)
     rows = (
@@ -583,7 +583,12 @@ def population_periods(
         for (bucket_value,), values in portable.items():
             periods[_local_date(bucket_value)].percentiles = values
     if day_patients is None:
-        day_patients = patient_days_by_day(user=user, f=f)
+        # Per day, the distinct patients of the day are its patient-days: no second scan.
+        day_patients = (
+            {k: p.patients for k, p in periods.items()}
+            if f.period == "day"
+            else patient_days_by_day(user=user, f=f)
+        )
     for day, n in day_patients.items():
         key = _period_start(day, f.period)
         periods.setdefault(key, PeriodRow(period=key)).patient_days += n
@@ -611,39 +616,57 @@ def news2_histogram(*, user: Any, f: PopulationFilter) -> list[HistogramRow]:
     return [HistogramRow(r["news2_total"], r["sets"], r["patients"]) for r in rows]
 
 
-def _risk_band() -> Case:
-    # Chart 2 as news2.risk_for: the aggregate thresholds take precedence over a red score.
-    # A single parameter scoring 3 needs a total of at least 3, so the JSON is only read for
-    # totals 3-4.
+def _band_by_total() -> Case:
+    # RCP Chart 2 aggregate thresholds; totals 3-4 are split off because only they can be
+    # low-medium (a single parameter scoring 3 needs a total of at least 3).
     return Case(
         When(news2_total__gte=7, then=Value(ClinicalRisk.HIGH.value)),
         When(news2_total__gte=5, then=Value(ClinicalRisk.MEDIUM.value)),
-        When(
-            Q(news2_total__gte=3, news2__any_single_three=True),
-            then=Value(ClinicalRisk.LOW_MEDIUM.value),
-        ),
+        When(news2_total__gte=3, then=Value("3-4")),
         default=Value(ClinicalRisk.LOW.value),
         output_field=CharField(),
     )
 
 
+#: Low-medium sets: total 3-4 with one parameter scoring 3 (news2.risk_for). This exact
+#: condition is the predicate of the partial index remote_care_obs_red_score, so PostgreSQL
+#: answers it from that small index instead of reading every row's JSON.
+RED_SCORE_BELOW_FIVE = Q(news2_total__gte=3, news2_total__lt=5, news2__any_single_three=True)
+
+
 def news2_bands(*, user: Any, f: PopulationFilter) -> list[BandRow]:
-    """Scored sets, distinct patients and share of sets in each clinical-risk band."""
-    rows = (
-        population_observations(user=user, f=f)
-        .filter(_scored_q(NEWS2_RISK, f))
-        .annotate(band=_risk_band())
+    """Scored sets per clinical-risk band and their share (two index-only queries). Patients
+    per band are exact except for 'low', where they are a lower bound (patients with a set
+    scoring 0-2): used only to decide suppression, which that keeps conservative."""
+    scored = population_observations(user=user, f=f).filter(_scored_q(NEWS2_RISK, f))
+    rows = {
+        r["band"]: r
+        for r in scored.annotate(band=_band_by_total())
         .values("band")
         .annotate(sets=Count("*"), patients=Count("patient", distinct=True))
+    }
+    red = scored.filter(RED_SCORE_BELOW_FIVE).aggregate(
+        sets=Count("*"), patients=Count("patient", distinct=True)
     )
-    found = {r["band"]: r for r in rows}
-    total = sum(r["sets"] for r in found.values())
+
+    def of(key: str) -> tuple[int, int]:
+        row = rows.get(key, {"sets": 0, "patients": 0})
+        return row["sets"], row["patients"]
+
+    (low_sets, low_patients), (mid_sets, _) = of(ClinicalRisk.LOW.value), of("3-4")
+    counts = {
+        ClinicalRisk.LOW: (low_sets + mid_sets - red["sets"], low_patients),
+        ClinicalRisk.LOW_MEDIUM: (red["sets"], red["patients"]),
+        ClinicalRisk.MEDIUM: of(ClinicalRisk.MEDIUM.value),
+        ClinicalRisk.HIGH: of(ClinicalRisk.HIGH.value),
+    }
+    total = sum(r["sets"] for r in rows.values())
     return [
         BandRow(
             band=band.value,
-            sets=found.get(band.value, {}).get("sets", 0),
-            patients=found.get(band.value, {}).get("patients", 0),
-            share=(found.get(band.value, {}).get("sets", 0) / total) if total else None,
+            sets=counts[band][0],
+            patients=counts[band][1],
+            share=counts[band][0] / total if total else None,
         )
         for band in RISK_BANDS
     ]
@@ -899,11 +922,11 @@ def histogram_table(rows: list[HistogramRow]) -> Table:
 def bands_table(rows: list[BandRow]) -> Table:
     """Sets per clinical-risk band with their share of all scored sets."""
     return Table(
-        ["Clinical risk", "Observation sets", "Patients", "Share of sets (%)"],
+        ["Clinical risk", "Observation sets", "Share of sets (%)"],
         [
-            [r.band, SUPPRESSED, SUPPRESSED, ""]
+            [r.band, SUPPRESSED, ""]
             if small(r.patients) or 0 < r.sets < SMALL_CELL
-            else [r.band, r.sets, r.patients, _fmt(_pct(r.share))]
+            else [r.band, r.sets, _fmt(_pct(r.share))]
             for r in rows
         ],
     )
