@@ -895,7 +895,7 @@ def period_table(rows: list[PeriodRow], period: str, measure: RiskMeasure) -> Ta
                 r.patients,
                 suppress(r.sets),
                 _fmt(r.mean, 2),
-                *(_fmt(r.percentiles.get(_pkey(p))) for p in PERCENTILES),
+                *(_fmt(r.percentiles.get(_pkey(p)), 2) for p in PERCENTILES),
                 SUPPRESSED if 0 < r.high < SMALL_CELL else _fmt(_pct(r.share_high)),
                 suppress(r.patient_days),
                 suppress(r.alert_total),

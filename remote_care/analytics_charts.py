@@ -88,8 +88,12 @@ def risk_over_time_figure(periods: Sequence[PeriodRow], measure: RiskMeasure) ->
             },
             {
                 "x": x,
+                # A share of fewer than SMALL_CELL sets would reveal the count: left out.
                 "y": [
-                    None if p.share_high is None else round(100 * p.share_high, 2) for p in periods
+                    None
+                    if p.share_high is None or 0 < p.high < SMALL_CELL
+                    else round(100 * p.share_high, 2)
+                    for p in periods
                 ],
                 "type": "scatter",
                 "mode": "lines",

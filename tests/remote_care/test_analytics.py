@@ -332,3 +332,18 @@ def test_dashboard_runs_a_bounded_number_of_queries(
     # cohorts 4 (with the clinicians' names), acknowledge times 1, the role check 1.
     with django_assert_max_num_queries(13):
         population_dashboard(user=users.researcher, f=f(by=Dimension.TEAM, period="week"))
+
+
+def test_charts_leave_out_small_counts(users, population):
+    from remote_care.analytics_charts import alert_rate_figure, risk_over_time_figure
+
+    dash = population_dashboard(user=users.researcher, f=RANGE)
+    risk = risk_over_time_figure(dash.chart_periods(), dash.measure)
+    high = next(t for t in risk["data"] if t["name"] == "High-risk sets (%)")
+    # D1 and D2 have one high-risk set each (shares would reveal it); D8 has none.
+    assert high["y"] == [None, None, 0.0]
+    median = next(t for t in risk["data"] if t["name"] == "Median NEWS2")
+    assert median["y"] == [2.5, 2.5, 0.0]
+    rates = {t["name"]: t["y"] for t in alert_rate_figure(dash.chart_periods())["data"]}
+    assert rates["Sustained rise"] == [0, 0, 0]
+    assert rates["Emergency (NEWS2 7+)"] == [None, None, 0]
