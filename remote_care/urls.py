@@ -1,5 +1,5 @@
 from django.contrib.auth.decorators import login_not_required
-from django.urls import path
+from django.urls import include, path
 
 from remote_care import (
     api,
@@ -22,6 +22,7 @@ urlpatterns = [
     path("devices/<int:pk>/revoke/", views.device_revoke_view, name="device_revoke"),
     path("alerts/<int:pk>/", views.alert_action_view, name="alert_action"),
     path("board/", board_views.board_view, name="board"),
+    path("analytics/", include("remote_care.analytics_urls")),
     path("board/rows/", board_views.board_rows_view, name="board_rows"),
     path("patients/<int:patient_pk>/vitals/", board_views.vitals_view, name="vitals"),
     path(

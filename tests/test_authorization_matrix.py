@@ -97,6 +97,10 @@ MATRIX: dict[str, dict[str, str]] = {
     ),
     "remote_care:board": row("login", "ok", "ok", "forbidden", "forbidden"),
     "remote_care:board_rows": row("login", "ok", "ok", "forbidden", "forbidden"),
+    # Population analytics: aggregates only. Researchers and model admins over every
+    # monitored patient; clinicians the same dashboard over their own care teams' patients.
+    "remote_care:analytics": row("login", "ok", "ok", "ok", "ok"),
+    "remote_care:analytics_export": row("login", "ok", "ok", "ok", "ok"),
     "remote_care:vitals": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "remote_care:vitals_data": row("login", "ok", "not_found", "forbidden", "forbidden"),
     # FHIR and waveform device endpoints: device tokens only, like the observations API.

@@ -22,6 +22,11 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Deterioration model", "remote_care:risk_models", (Role.MODEL_ADMIN,)),
     ("Cohorts", "treatment:cohort", (Role.RESEARCHER, Role.MODEL_ADMIN)),
     ("Progression", "remote_care:progression", (Role.RESEARCHER, Role.MODEL_ADMIN)),
+    (
+        "Population",
+        "remote_care:analytics",
+        (Role.RESEARCHER, Role.MODEL_ADMIN, Role.CLINICIAN),
+    ),
     ("Jobs", "jobs:list", ()),
 ]
 

@@ -1,0 +1,1085 @@
+"""Population analytics over monitored patients: alert rates, NEWS2 distributions, risk over
+time, cohort comparisons and time to acknowledge alerts.
+
+Every number is a database aggregate (GROUP BY with Count/Avg, ``percentile_cont`` on
+PostgreSQL); Python only ever loops over aggregate rows (a few per day, cohort or NEWS2 value),
+never over observations, so a dashboard stays fast at millions of observation sets. The
+indexes these queries use are in migration 0003_population_indexes.
+
+Definitions (shown on the page):
+- A *patient-day* is one patient with at least one observation set on one calendar day in the
+  site's time zone; alert rates are alerts per 100 patient-days.
+- NEWS2 statistics use scored sets (``news2_total`` present); partial sets (a parameter
+  missing, so the total is a lower bound) are included unless ``complete_only``.
+- Clinical-risk bands are RCP NEWS2 Chart 2, as ``remote_care.news2.risk_for``: 7+ high, 5-6
+  medium, otherwise low-medium when one parameter scored 3, else low.
+- Age is each patient's age on the last day of the range (one band per patient, compared as
+  a birth-date range, so no per-row date arithmetic); a cohort by care team uses the
+  patient's responsible clinicians, so a patient with two counts in both of their cohorts.
+
+Small-cell suppression (see :func:`suppress`): on the dashboard and in its exports no cell
+aggregates fewer than ``SMALL_CELL`` patients, and no count between 1 and ``SMALL_CELL - 1`` is
+shown, so an aggregate cannot single out a patient.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Avg,
+    Case,
+    CharField,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    FilteredRelation,
+    FloatField,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import (
+    TruncDate,
+    TruncWeek,
+)
+from django.utils import timezone
+
+from medai_site.core.roles import Role, has_role
+from medai_site.patients.models import CareTeamMembership, Patient
+from medai_site.patients.selectors import patient_list
+from remote_care.models import Alert, Observation
+from remote_care.news2 import ClinicalRisk
+
+#: Cells that aggregate fewer patients than this, and counts below it, are suppressed.
+SMALL_CELL = 5
+#: The widest range a dashboard may ask for (daily buckets stay a readable chart).
+MAX_RANGE_DAYS = 366
+PERIODS = ("day", "week")
+PERCENTILES = (0.25, 0.5, 0.75, 0.9)
+
+#: (label, lowest age, highest age or None): age in whole years when the set was taken.
+AGE_BANDS: tuple[tuple[str, int, int | None], ...] = (
+    ("0-17", 0, 17),
+    ("18-39", 18, 39),
+    ("40-64", 40, 64),
+    ("65-79", 65, 79),
+    ("80+", 80, None),
+)
+ALERT_LEVELS = tuple(Alert.Level.values)
+RISK_BANDS = (ClinicalRisk.LOW, ClinicalRisk.LOW_MEDIUM, ClinicalRisk.MEDIUM, ClinicalRisk.HIGH)
+
+
+class Dimension(StrEnum):
+    """What the cohort comparison groups patients by."""
+
+    ALL = "all"
+    SEX = "sex"
+    AGE = "age"
+    TEAM = "team"
+    SCALE = "scale"
+
+
+DIMENSION_LABELS = {
+    Dimension.ALL: "All patients",
+    Dimension.SEX: "Sex",
+    Dimension.AGE: "Age band (at end of range)",
+    Dimension.TEAM: "Responsible clinician",
+    Dimension.SCALE: "NEWS2 SpO2 scale",
+}
+
+
+@dataclass(frozen=True)
+class RiskMeasure:
+    """A per-observation risk the dashboard can chart over time. NEWS2 is the only one now;
+    an ML risk column adds an entry to RISK_MEASURES (its field, its high-risk condition)
+    and every risk-over-time query, chart and export works unchanged. ``discrete`` measures
+    (integers) get exact percentiles without ``percentile_cont`` (SQLite) from a histogram."""
+
+    key: str
+    label: str
+    value: str
+    high: Q
+    elevated: Q
+    discrete: bool = True
+
+
+NEWS2_RISK = RiskMeasure(
+    key="news2",
+    label="NEWS2",
+    value="news2_total",
+    # RCP Chart 2: aggregate 7+ is high clinical risk, 5-6 medium (urgent response).
+    high=Q(news2_total__gte=7),
+    elevated=Q(news2_total__gte=5),
+)
+RISK_MEASURES: Mapping[str, RiskMeasure] = {NEWS2_RISK.key: NEWS2_RISK}
+
+
+@dataclass(frozen=True)
+class PopulationFilter:
+    """Which observations and alerts a dashboard aggregates; dates are inclusive, in the
+    site's time zone. Validate with ``remote_care.analytics_forms``."""
+
+    start: date
+    end: date
+    period: str = "day"
+    by: Dimension = Dimension.ALL
+    sex: str = ""
+    age_band: str = ""
+    team: int | None = None
+    spo2_scale: int | None = None
+    complete_only: bool = False
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """[start, end) as aware datetimes: local midnight of start, of the day after end."""
+        tz = timezone.get_current_timezone()
+        return (
+            timezone.make_aware(datetime.combine(self.start, time.min), tz),
+            timezone.make_aware(datetime.combine(self.end + timedelta(days=1), time.min), tz),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, for the audit trail."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "period": self.period,
+            "by": str(self.by),
+            "sex": self.sex,
+            "age_band": self.age_band,
+            "team": self.team,
+            "spo2_scale": self.spo2_scale,
+            "complete_only": self.complete_only,
+        }
+
+
+# --------------------------------------------------------------------------------------------
+# Scope, filters and cohort keys
+# --------------------------------------------------------------------------------------------
+
+
+def population_sees_all(*, user: Any) -> bool:
+    """Researchers and model admins aggregate over every monitored patient; anyone else
+    (clinicians) over their own care teams' patients only."""
+    return has_role(user, Role.RESEARCHER, Role.MODEL_ADMIN)
+
+
+def _scoped(qs: QuerySet, *, user: Any) -> QuerySet:
+    if population_sees_all(user=user):
+        return qs
+    if has_role(user, Role.CLINICIAN):
+        return qs.filter(patient__in=patient_list(user=user).values("pk"))
+    return qs.none()
+
+
+def _years_before(day: date, years: int) -> date:
+    """The latest birth date of someone ``years`` old on ``day`` (29 February -> 28th)."""
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:
+        return day.replace(year=day.year - years, day=28)
+
+
+def _age_band_q(label: str, on: date) -> Q:
+    """Patients whose age on ``on`` is within the band ``label`` (a birth-date range, so
+    the database compares a date per patient, not an age per row)."""
+    for name, low, high in AGE_BANDS:
+        if name == label:
+            q = Q(patient__birth_date__lte=_years_before(on, low))
+            if high is not None:
+                q &= Q(patient__birth_date__gt=_years_before(on, high + 1))
+            return q
+    raise ValueError(f"Unknown age band {label!r}.")
+
+
+def _filtered(qs: QuerySet, f: PopulationFilter, *, user: Any, time_field: str) -> QuerySet:
+    start, end = f.bounds()
+    qs = _scoped(qs, user=user).filter(**{f"{time_field}__gte": start, f"{time_field}__lt": end})
+    if f.sex:
+        qs = qs.filter(patient__sex=f.sex)
+    if f.spo2_scale:
+        qs = qs.filter(patient__monitoring__spo2_scale=f.spo2_scale)
+    if f.team:
+        qs = qs.filter(
+            patient__in=CareTeamMembership.objects.filter(user_id=f.team).values("patient_id")
+        )
+    if f.age_band:
+        qs = qs.filter(_age_band_q(f.age_band, f.end))
+    return qs
+
+
+def _with_cohort(qs: QuerySet, f: PopulationFilter) -> QuerySet:
+    """``qs`` with a ``cohort`` annotation holding the group key of ``f.by`` (not for ALL)."""
+    by = f.by
+    if by == Dimension.SEX:
+        return qs.annotate(cohort=F("patient__sex"))
+    if by == Dimension.SCALE:
+        return qs.annotate(cohort=F("patient__monitoring__spo2_scale"))
+    if by == Dimension.TEAM:
+        return qs.annotate(
+            responsible=FilteredRelation(
+                "patient__memberships",
+                condition=Q(patient__memberships__role=CareTeamMembership.Role.RESPONSIBLE),
+            ),
+            cohort=F("responsible__user_id"),
+        )
+    if by == Dimension.AGE:
+        whens = [
+            When(patient__birth_date__gt=_years_before(f.end, high + 1), then=Value(name))
+            for name, _low, high in AGE_BANDS
+            if high is not None
+        ]
+        return qs.annotate(
+            cohort=Case(*whens, default=Value(AGE_BANDS[-1][0]), output_field=CharField())
+        )
+    raise ValueError(f"No cohort key for {by!r}.")
+
+
+def cohort_labels(by: Dimension, keys: Iterable[Any]) -> dict[Any, str]:
+    """Display names of cohort keys (one query for care teams, none otherwise)."""
+    keys = list(keys)
+    if by == Dimension.SEX:
+        names = dict(Patient.Sex.choices)
+        return {k: names.get(k, str(k)) for k in keys}
+    if by == Dimension.SCALE:
+        return {k: ("Not monitored" if k is None else f"Scale {k}") for k in keys}
+    if by == Dimension.AGE:
+        return {k: str(k) for k in keys}
+    if by == Dimension.TEAM:
+        users = get_user_model().objects.filter(pk__in=[k for k in keys if k is not None])
+        names = {u.pk: (u.get_full_name() or u.get_username()) for u in users}
+        return {k: ("No responsible clinician" if k is None else names.get(k, "?")) for k in keys}
+    return {k: "All patients" for k in keys}
+
+
+def _cohort_order(by: Dimension, key: Any) -> tuple:
+    if by == Dimension.AGE:
+        order = [name for name, _, _ in AGE_BANDS]
+        return (order.index(key) if key in order else -1, "")
+    if by == Dimension.SEX:
+        return (list(Patient.Sex.values).index(key) if key in Patient.Sex.values else 99, "")
+    return (key is None, str(key))
+
+
+# --------------------------------------------------------------------------------------------
+# Percentiles: percentile_cont on PostgreSQL, exact histogram percentiles elsewhere
+# --------------------------------------------------------------------------------------------
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's ordered-set aggregate ``percentile_cont(f) WITHIN GROUP (ORDER BY x)``:
+    the f-quantile with linear interpolation between neighbouring values."""
+
+    function = "percentile_cont"
+    name = "PercentileCont"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression: Any, *, fraction: float, **extra: Any) -> None:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError("fraction must be within [0, 1]")
+        extra.setdefault("output_field", FloatField())
+        # A literal, not a parameter: it is a float we produced, and a parameter's type
+        # would be unknown to percentile_cont.
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+def percentiles_native() -> bool:
+    """True where the database has percentile_cont (PostgreSQL)."""
+    return connection.vendor == "postgresql"
+
+
+def percentile_from_counts(counts: Mapping[float, int], fraction: float) -> float | None:
+    """The ``fraction`` quantile of a multiset given as value -> count, interpolated exactly
+    as percentile_cont does (position fraction * (n - 1) in the sorted values)."""
+    items = sorted((v, n) for v, n in counts.items() if n > 0)
+    total = sum(n for _, n in items)
+    if total == 0:
+        return None
+    position = fraction * (total - 1)
+    low_index = math.floor(position)
+
+    def value_at(index: int) -> float:
+        seen = 0
+        for value, n in items:
+            seen += n
+            if index < seen:
+                return float(value)
+        return float(items[-1][0])
+
+    low = value_at(low_index)
+    if position == low_index:
+        return low
+    return low + (position - low_index) * (value_at(low_index + 1) - low)
+
+
+def _percentile_aggregates(measure: RiskMeasure, scored: Q) -> dict[str, Aggregate]:
+    if not percentiles_native():
+        return {}
+    return {_pkey(p): PercentileCont(measure.value, fraction=p, filter=scored) for p in PERCENTILES}
+
+
+def _pkey(fraction: float) -> str:
+    return f"p{round(fraction * 100)}"
+
+
+def _histogram_percentiles(
+    qs: QuerySet, group: tuple[str, ...], measure: RiskMeasure, scored: Q
+) -> dict[tuple, dict[str, float | None]]:
+    """Per group, the PERCENTILES from one GROUP BY (group, value) query; the portable path
+    for databases without percentile_cont. Needs a discrete measure."""
+    if not measure.discrete:
+        raise ValueError(f"{measure.label} is continuous: percentiles need PostgreSQL.")
+    rows = qs.filter(scored).values(*group, measure.value).annotate(n=Count("pk"))
+    histograms: dict[tuple, dict[float, int]] = defaultdict(dict)
+    for row in rows:
+        histograms[tuple(row[g] for g in group)][row[measure.value]] = row["n"]
+    return {
+        key: {_pkey(p): percentile_from_counts(counts, p) for p in PERCENTILES}
+        for key, counts in histograms.items()
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Selectors (raw, unsuppressed numbers; the dashboard applies suppression)
+# --------------------------------------------------------------------------------------------
+
+
+def _scored_q(measure: RiskMeasure, f: PopulationFilter) -> Q:
+    q = Q(**{f"{measure.value}__isnull": False})
+    if f.complete_only:
+        q &= Q(news2_partial=False)
+    return q
+
+
+def population_observations(*, user: Any, f: PopulationFilter) -> QuerySet[Observation]:
+    """The observation sets a dashboard aggregates: the user's scope, range and filters."""
+    return _filtered(Observation.objects.order_by(), f, user=user, time_field="taken_at")
+
+
+def population_alerts(*, user: Any, f: PopulationFilter) -> QuerySet[Alert]:
+    """The alerts raised within the range, in the user's scope, with the same filters."""
+    return _filtered(Alert.objects.order_by(), f, user=user, time_field="raised_at")
+
+
+@dataclass
+class Summary:
+    patients: int
+    sets: int
+    scored: int
+    patient_days: int
+    alerts: int
+    mean_news2: float | None
+
+
+@dataclass
+class PeriodRow:
+    """One day or week: observation sets, NEWS2 statistics, exposure and alerts."""
+
+    period: date
+    sets: int = 0
+    scored: int = 0
+    patients: int = 0
+    mean: float | None = None
+    percentiles: dict[str, float | None] = field(default_factory=dict)
+    high: int = 0
+    elevated: int = 0
+    patient_days: int = 0
+    alerts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def alert_total(self) -> int:
+        return sum(self.alerts.values())
+
+    @property
+    def share_high(self) -> float | None:
+        return self.high / self.scored if self.scored else None
+
+    @property
+    def share_elevated(self) -> float | None:
+        return self.elevated / self.scored if self.scored else None
+
+    def alert_rate(self, level: str | None = None) -> float | None:
+        """Alerts (of ``level``, or all) per 100 patient-days."""
+        n = self.alert_total if level is None else self.alerts.get(level, 0)
+        return 100 * n / self.patient_days if self.patient_days else None
+
+
+@dataclass
+class HistogramRow:
+    value: int
+    sets: int
+    patients: int
+
+
+@dataclass
+class BandRow:
+    band: str
+    sets: int
+    patients: int
+    share: float | None
+
+
+@dataclass
+class CohortRow:
+    key: Any
+    label: str
+    patients: int = 0
+    sets: int = 0
+    scored: int = 0
+    patient_days: int = 0
+    alerts: int = 0
+    alert_patients: int = 0
+    median: float | None = None
+    high: int = 0
+
+    @property
+    def alert_rate(self) -> float | None:
+        return 100 * self.alerts / self.patient_days if self.patient_days else None
+
+    @property
+    def share_high(self) -> float | None:
+        return self.high / self.scored if self.scored else None
+
+
+@dataclass
+class AcknowledgeRow:
+    level: str
+    alerts: int
+    patients: int
+    acknowledged: int
+    median: timedelta | None
+    p90: timedelta | None
+
+
+def _local_date(value: date | datetime) -> date:
+    if isinstance(value, datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return value.date()
+    return value
+
+
+def _period_start(day: date, period: str) -> date:
+    return day - timedelta(days=day.weekday()) if period == "week" else day
+
+
+def _trunc(time_field: str, period: str) -> Any:
+    return TruncWeek(time_field) if period == "week" else TruncDate(time_field)
+
+
+def _counted(measure: RiskMeasure, f: PopulationFilter, condition: Q | None = None) -> Q | None:
+    # Conditions on columns the covering index holds (news2_total, news2_partial), so the
+    # counts are answered from the index; COUNT(column) already skips unscored sets.
+    q = Q(news2_partial=False) if f.complete_only else Q()
+    if condition is not None:
+        q &= condition
+    return q or None
+
+
+def _news2_aggregates(measure: RiskMeasure, f: PopulationFilter) -> dict[str, Aggregate]:
+    """Sets, scored sets, mean, high and elevated counts: one pass, no heap column read
+    (COUNT(*) rather than COUNT(id), which is not in the covering index)."""
+    return {
+        "sets": Count("*"),
+        "scored": Count(measure.value, filter=_counted(measure, f)),
+        "mean": Avg(measure.value, filter=_counted(measure, f)),
+        "high": Count(measure.value, filter=_counted(measure, f, measure.high)),
+        "elevated": Count(measure.value, filter=_counted(measure, f, measure.elevated)),
+    }
+
+
+def patient_days_by_day(*, user: Any, f: PopulationFilter) -> dict[date, int]:
+    """Patient-days per local day: distinct patients with a set that day."""
+    rows = (
+        population_observations(user=user, f=f)
+        .annotate(day=TruncDate("taken_at"))
+        .values("day")
+        .annotate(n=Count("patient", distinct=True))
+    )
+    return {_local_date(r["day"]): r["n"] for r in rows}
+
+
+def population_summary(
+    *, user: Any, f: PopulationFilter, periods: list[PeriodRow] | None = None
+) -> Summary:
+    """Totals over the whole range: patients, sets, patient-days, alerts, mean NEWS2. Given
+    the range's ``periods`` it adds them up and only counts distinct patients (one query)."""
+    if periods is None:
+        periods = population_periods(user=user, f=f)
+    patients = population_observations(user=user, f=f).values("patient").distinct().count()
+    scored = sum(p.scored for p in periods)
+    return Summary(
+        patients=patients,
+        sets=sum(p.sets for p in periods),
+        scored=scored,
+        patient_days=sum(p.patient_days for p in periods),
+        alerts=sum(p.alert_total for p in periods),
+        mean_news2=(sum(p.mean * p.scored for p in periods if p.scored) / scored)
+        if scored
+        else None,
+    )
+
+
+def _patient_days_by(obs: QuerySet, group: tuple[str, ...]) -> dict[tuple, int]:
+    """Patient-days per group: distinct patients per (group, local day), summed per group;
+    Python sums aggregate rows (groups x days), never observations."""
+    rows = obs.annotate(day=TruncDate("taken_at")).values(*group, "day")
+    rows = rows.annotate(n=Count("patient", distinct=True))
+    days: dict[tuple, int] = defaultdict(int)
+    for row in rows:
+        days[tuple(row[g] for g in group)] += row["n"]
+    return dict(days)
+
+
+def population_periods(
+    *,
+    user: Any,
+    f: PopulationFilter,
+    measure: RiskMeasure = NEWS2_RISK,
+    day_patients: Mapping[date, int] | None = None,
+) -> list[PeriodRow]:
+    """Per day or week: sets, patients, mean and percentiles of ``measure``, high/elevated
+    counts, patient-days and alerts by level (two queries per day, three per week, whatever
+    the data size)."""
+    obs = population_observations(user=user, f=f)
+    bucket = _trunc("taken_at", f.period)
+    rows = (
+        obs.annotate(bucket=bucket)
+        .values("bucket")
+        .annotate(
+            patients=Count("patient", distinct=True),
+            **_news2_aggregates(measure, f),
+            **_percentile_aggregates(measure, _scored_q(measure, f)),
+        )
+    )
+    periods: dict[date, PeriodRow] = {}
+    for row in rows:
+        key = _local_date(row["bucket"])
+        periods[key] = PeriodRow(
+            period=key,
+            sets=row["sets"],
+            scored=row["scored"],
+            patients=row["patients"],
+            mean=row["mean"],
+            percentiles={_pkey(p): row.get(_pkey(p)) for p in PERCENTILES},
+            high=row["high"],
+            elevated=row["elevated"],
+        )
+    if not percentiles_native():
+        portable = _histogram_percentiles(
+            obs.annotate(bucket=bucket), ("bucket",), measure, _scored_q(measure, f)
+        )
+        for (bucket_value,), values in portable.items():
+            periods[_local_date(bucket_value)].percentiles = values
+    if day_patients is None:
+        # Per day, the distinct patients of the day are its patient-days: no second scan.
+        day_patients = (
+            {k: p.patients for k, p in periods.items()}
+            if f.period == "day"
+            else patient_days_by_day(user=user, f=f)
+        )
+    for day, n in day_patients.items():
+        key = _period_start(day, f.period)
+        periods.setdefault(key, PeriodRow(period=key)).patient_days += n
+    alert_rows = (
+        population_alerts(user=user, f=f)
+        .annotate(bucket=_trunc("raised_at", f.period))
+        .values("bucket", "level")
+        .annotate(n=Count("*"))
+    )
+    for row in alert_rows:
+        key = _local_date(row["bucket"])
+        periods.setdefault(key, PeriodRow(period=key)).alerts[row["level"]] = row["n"]
+    return [periods[k] for k in sorted(periods)]
+
+
+def news2_histogram(*, user: Any, f: PopulationFilter) -> list[HistogramRow]:
+    """Scored sets and distinct patients per NEWS2 total, lowest total first."""
+    rows = (
+        population_observations(user=user, f=f)
+        .filter(_scored_q(NEWS2_RISK, f))
+        .values("news2_total")
+        .annotate(sets=Count("*"), patients=Count("patient", distinct=True))
+        .order_by("news2_total")
+    )
+    return [HistogramRow(r["news2_total"], r["sets"], r["patients"]) for r in rows]
+
+
+def _band_by_total() -> Case:
+    # RCP Chart 2 aggregate thresholds; totals 3-4 are split off because only they can be
+    # low-medium (a single parameter scoring 3 needs a total of at least 3).
+    return Case(
+        When(news2_total__gte=7, then=Value(ClinicalRisk.HIGH.value)),
+        When(news2_total__gte=5, then=Value(ClinicalRisk.MEDIUM.value)),
+        When(news2_total__gte=3, then=Value("3-4")),
+        default=Value(ClinicalRisk.LOW.value),
+        output_field=CharField(),
+    )
+
+
+#: Low-medium sets: total 3-4 with one parameter scoring 3 (news2.risk_for). This exact
+#: condition is the predicate of the partial index remote_care_obs_red_score, so PostgreSQL
+#: answers it from that small index instead of reading every row's JSON.
+RED_SCORE_BELOW_FIVE = Q(news2_total__gte=3, news2_total__lt=5, news2__any_single_three=True)
+
+
+def news2_bands(*, user: Any, f: PopulationFilter) -> list[BandRow]:
+    """Scored sets per clinical-risk band and their share (two index-only queries). Patients
+    per band are exact except for 'low', where they are a lower bound (patients with a set
+    scoring 0-2): used only to decide suppression, which that keeps conservative."""
+    scored = population_observations(user=user, f=f).filter(_scored_q(NEWS2_RISK, f))
+    rows = {
+        r["band"]: r
+        for r in scored.annotate(band=_band_by_total())
+        .values("band")
+        .annotate(sets=Count("*"), patients=Count("patient", distinct=True))
+    }
+    red = scored.filter(RED_SCORE_BELOW_FIVE).aggregate(
+        sets=Count("*"), patients=Count("patient", distinct=True)
+    )
+
+    def of(key: str) -> tuple[int, int]:
+        row = rows.get(key, {"sets": 0, "patients": 0})
+        return row["sets"], row["patients"]
+
+    (low_sets, low_patients), (mid_sets, _) = of(ClinicalRisk.LOW.value), of("3-4")
+    counts = {
+        ClinicalRisk.LOW: (low_sets + mid_sets - red["sets"], low_patients),
+        ClinicalRisk.LOW_MEDIUM: (red["sets"], red["patients"]),
+        ClinicalRisk.MEDIUM: of(ClinicalRisk.MEDIUM.value),
+        ClinicalRisk.HIGH: of(ClinicalRisk.HIGH.value),
+    }
+    total = sum(r["sets"] for r in rows.values())
+    return [
+        BandRow(
+            band=band.value,
+            sets=counts[band][0],
+            patients=counts[band][1],
+            share=counts[band][0] / total if total else None,
+        )
+        for band in RISK_BANDS
+    ]
+
+
+def cohort_comparison(*, user: Any, f: PopulationFilter) -> list[CohortRow]:
+    """Per cohort of ``f.by``: patients, sets, patient-days, alerts, alert rate, median NEWS2
+    and share of high-risk sets."""
+    obs = population_observations(user=user, f=f)
+    alerts = population_alerts(user=user, f=f)
+    scored = _scored_q(NEWS2_RISK, f)
+    group: tuple[str, ...] = ()
+    if f.by != Dimension.ALL:
+        obs = _with_cohort(obs, f)
+        alerts = _with_cohort(alerts, f)
+        group = ("cohort",)
+    aggregates: dict[str, Any] = {
+        "patients": Count("patient", distinct=True),
+        **_news2_aggregates(NEWS2_RISK, f),
+    }
+    if percentiles_native():
+        aggregates["median"] = PercentileCont(NEWS2_RISK.value, fraction=0.5, filter=scored)
+    alert_aggregates = {"n": Count("*"), "patients": Count("patient", distinct=True)}
+    if group:
+        obs_rows = list(obs.values(*group).annotate(**aggregates))
+        alert_rows = list(alerts.values(*group).annotate(**alert_aggregates))
+    else:
+        obs_rows = [obs.aggregate(**aggregates)]
+        alert_rows = [alerts.aggregate(**alert_aggregates)]
+
+    def key_of(row: Mapping[str, Any]) -> Any:
+        return row["cohort"] if group else "all"
+
+    cohorts: dict[Any, CohortRow] = {}
+    for row in obs_rows:
+        if not row["sets"]:
+            continue
+        cohorts[key_of(row)] = CohortRow(
+            key=key_of(row),
+            label="",
+            patients=row["patients"],
+            sets=row["sets"],
+            scored=row["scored"],
+            high=row["high"],
+            median=row.get("median"),
+        )
+    if not percentiles_native():
+        portable = _histogram_percentiles(obs, group, NEWS2_RISK, scored)
+        for key, values in portable.items():
+            cohorts[key[0] if group else "all"].median = values["p50"]
+    for key, n in _patient_days_by(obs, group).items():
+        cohorts[key[0] if group else "all"].patient_days = n
+    for row in alert_rows:
+        if row["n"] and key_of(row) in cohorts:
+            cohorts[key_of(row)].alerts = row["n"]
+            cohorts[key_of(row)].alert_patients = row["patients"]
+    labels = cohort_labels(f.by, cohorts)
+    for key, row in cohorts.items():
+        row.label = labels[key]
+    return [cohorts[k] for k in sorted(cohorts, key=lambda k: _cohort_order(f.by, k))]
+
+
+def _ack_delay() -> ExpressionWrapper:
+    return ExpressionWrapper(F("acknowledged_at") - F("raised_at"), output_field=DurationField())
+
+
+def acknowledge_times(*, user: Any, f: PopulationFilter) -> list[AcknowledgeRow]:
+    """Per alert level: alerts, patients, how many were acknowledged, and the median and 90th
+    percentile time from raising to acknowledging."""
+    alerts = population_alerts(user=user, f=f)
+    acked = Q(acknowledged_at__isnull=False)
+    aggregates: dict[str, Any] = {
+        "n": Count("pk"),
+        "patients": Count("patient", distinct=True),
+        "acknowledged": Count("pk", filter=acked),
+    }
+    if percentiles_native():
+        for p, name in ((0.5, "median"), (0.9, "p90")):
+            aggregates[name] = PercentileCont(
+                _ack_delay(), fraction=p, filter=acked, output_field=DurationField()
+            )
+    rows = {r["level"]: r for r in alerts.values("level").annotate(**aggregates)}
+    result = []
+    for level in ALERT_LEVELS:
+        row = rows.get(level)
+        if not row:
+            continue
+        median, p90 = row.get("median"), row.get("p90")
+        if not percentiles_native() and row["acknowledged"]:
+            median, p90 = (
+                _offset_percentile(alerts.filter(acked, level=level), row["acknowledged"], p)
+                for p in (0.5, 0.9)
+            )
+        result.append(
+            AcknowledgeRow(level, row["n"], row["patients"], row["acknowledged"], median, p90)
+        )
+    return result
+
+
+def _offset_percentile(alerts: QuerySet, n: int, fraction: float) -> timedelta:
+    """percentile_cont of the acknowledge delay without it: the two neighbouring values by
+    ORDER BY ... OFFSET (one query) and linear interpolation."""
+    position = fraction * (n - 1)
+    low_index = math.floor(position)
+    values = list(
+        alerts.annotate(delay=_ack_delay())
+        .order_by("delay")
+        .values_list("delay", flat=True)[low_index : low_index + 2]
+    )
+    low = values[0]
+    if position == low_index or len(values) == 1:
+        return low
+    return low + (values[1] - low) * (position - low_index)
+
+
+# --------------------------------------------------------------------------------------------
+# The dashboard: every selector, then small-cell suppression
+# --------------------------------------------------------------------------------------------
+
+SUPPRESSED = f"<{SMALL_CELL}"
+
+
+def suppress(count: int) -> int | str:
+    """A count as it may be shown: 0 and counts of SMALL_CELL or more as they are, counts of
+    1 to SMALL_CELL - 1 as '<5'."""
+    return SUPPRESSED if 0 < count < SMALL_CELL else count
+
+
+def small(patients: int) -> bool:
+    """True when a cell aggregates too few patients for any of its statistics to be shown."""
+    return 0 < patients < SMALL_CELL
+
+
+def _fmt(value: float | None, digits: int = 1) -> str | float:
+    return "" if value is None else round(value, digits)
+
+
+def _minutes(value: timedelta | None) -> str | float:
+    return "" if value is None else round(value.total_seconds() / 60, 1)
+
+
+@dataclass
+class Table:
+    """A suppressed table, ready for the page and for CSV."""
+
+    header: list[str]
+    rows: list[list[Any]]
+
+
+def hidden_cohorts(rows: list[CohortRow]) -> set[Any]:
+    """Keys of cohorts with fewer than SMALL_CELL patients; when exactly one is, the next
+    smallest too, so the totals shown elsewhere cannot reveal it by subtraction."""
+    hidden = {r.key for r in rows if small(r.patients)}
+    if len(hidden) == 1 and len(rows) > 1:
+        shown = sorted((r for r in rows if r.key not in hidden), key=lambda r: r.patients)
+        hidden.add(shown[0].key)
+    return hidden
+
+
+def cohort_table(rows: list[CohortRow], by: Dimension) -> Table:
+    """The cohort comparison with small cells suppressed (see hidden_cohorts)."""
+    hidden = hidden_cohorts(rows)
+    header = [
+        DIMENSION_LABELS[by],
+        "Patients",
+        "Observation sets",
+        "Patient-days",
+        "Alerts",
+        "Alerts per 100 patient-days",
+        "Median NEWS2",
+        "High-risk sets (%)",
+    ]
+    out = []
+    for r in rows:
+        if r.key in hidden:
+            out.append([r.label, SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED, "", "", ""])
+            continue
+        alerts_small = 0 < r.alerts < SMALL_CELL or small(r.alert_patients)
+        high_small = 0 < r.high < SMALL_CELL
+        out.append(
+            [
+                r.label,
+                r.patients,
+                suppress(r.sets),
+                suppress(r.patient_days),
+                SUPPRESSED if alerts_small else r.alerts,
+                "" if alerts_small else _fmt(r.alert_rate, 2),
+                _fmt(r.median),
+                SUPPRESSED if high_small else _fmt(_pct(r.share_high)),
+            ]
+        )
+    return Table(header, out)
+
+
+def _pct(share: float | None) -> float | None:
+    return None if share is None else 100 * share
+
+
+def period_table(rows: list[PeriodRow], period: str, measure: RiskMeasure) -> Table:
+    """Risk and alert rates per period; a period with fewer than SMALL_CELL patients shows
+    no statistics."""
+    levels = list(ALERT_LEVELS)
+    header = [
+        "Week starting" if period == "week" else "Day",
+        "Patients",
+        "Observation sets",
+        f"Mean {measure.label}",
+        *(f"{measure.label} {_pkey(p)}" for p in PERCENTILES),
+        "High-risk sets (%)",
+        "Patient-days",
+        "Alerts",
+        "Alerts per 100 patient-days",
+        *(f"{level} alerts" for level in levels),
+    ]
+    out: list[list[Any]] = []
+    for r in rows:
+        label = r.period.isoformat()
+        if small(r.patients) or r.patients == 0:
+            blank = ["" for _ in header[2:]]
+            out.append([label, suppress(r.patients), *blank])
+            continue
+        alerts_small = 0 < r.alert_total < SMALL_CELL
+        out.append(
+            [
+                label,
+                r.patients,
+                suppress(r.sets),
+                _fmt(r.mean, 2),
+                *(_fmt(r.percentiles.get(_pkey(p)), 2) for p in PERCENTILES),
+                SUPPRESSED if 0 < r.high < SMALL_CELL else _fmt(_pct(r.share_high)),
+                suppress(r.patient_days),
+                suppress(r.alert_total),
+                "" if alerts_small else _fmt(r.alert_rate(), 2),
+                *(suppress(r.alerts.get(level, 0)) for level in levels),
+            ]
+        )
+    return Table(header, out)
+
+
+def histogram_table(rows: list[HistogramRow]) -> Table:
+    """Sets per NEWS2 total; a total seen in fewer than SMALL_CELL patients is suppressed."""
+    return Table(
+        ["NEWS2 total", "Observation sets", "Patients"],
+        [
+            [r.value, SUPPRESSED, SUPPRESSED]
+            if small(r.patients)
+            else [r.value, suppress(r.sets), r.patients]
+            for r in rows
+        ],
+    )
+
+
+def bands_table(rows: list[BandRow]) -> Table:
+    """Sets per clinical-risk band with their share of all scored sets."""
+    return Table(
+        ["Clinical risk", "Observation sets", "Share of sets (%)"],
+        [
+            [r.band, SUPPRESSED, ""]
+            if small(r.patients) or 0 < r.sets < SMALL_CELL
+            else [r.band, r.sets, _fmt(_pct(r.share))]
+            for r in rows
+        ],
+    )
+
+
+def acknowledge_table(rows: list[AcknowledgeRow]) -> Table:
+    """Time to acknowledge per alert level; timings need SMALL_CELL acknowledged alerts from
+    SMALL_CELL patients."""
+    labels = dict(Alert.Level.choices)
+    out = []
+    for r in rows:
+        hidden = small(r.patients) or 0 < r.acknowledged < SMALL_CELL
+        out.append(
+            [
+                labels.get(r.level, r.level),
+                suppress(r.alerts),
+                SUPPRESSED if small(r.patients) else r.patients,
+                suppress(r.acknowledged),
+                "" if hidden else _minutes(r.median),
+                "" if hidden else _minutes(r.p90),
+            ]
+        )
+    return Table(
+        [
+            "Alert level",
+            "Alerts",
+            "Patients",
+            "Acknowledged",
+            "Median minutes to acknowledge",
+            "90th percentile minutes",
+        ],
+        out,
+    )
+
+
+@dataclass
+class Dashboard:
+    """Everything the population page shows, already suppressed, plus the raw series the
+    charts draw (with suppressed periods and bins removed)."""
+
+    filter: PopulationFilter
+    sees_all: bool
+    summary: Summary
+    periods: list[PeriodRow]
+    histogram: list[HistogramRow]
+    bands: list[BandRow]
+    cohorts: list[CohortRow]
+    acknowledge: list[AcknowledgeRow]
+    measure: RiskMeasure = NEWS2_RISK
+
+    @property
+    def summary_cells(self) -> dict[str, Any]:
+        s = self.summary
+        if small(s.patients):
+            return {k: SUPPRESSED for k in ("patients", "sets", "patient_days", "alerts")} | {
+                "mean": "",
+                "alert_rate": "",
+            }
+        return {
+            "patients": s.patients,
+            "sets": suppress(s.sets),
+            "patient_days": suppress(s.patient_days),
+            "alerts": suppress(s.alerts),
+            "mean": _fmt(s.mean_news2, 2),
+            "alert_rate": ""
+            if not s.patient_days or 0 < s.alerts < SMALL_CELL
+            else round(100 * s.alerts / s.patient_days, 2),
+        }
+
+    def tables(self) -> dict[str, Table]:
+        """Every exportable table by key (the keys the CSV export accepts)."""
+        return {
+            "cohorts": cohort_table(self.cohorts, self.filter.by),
+            "periods": period_table(self.periods, self.filter.period, self.measure),
+            "news2": histogram_table(self.histogram),
+            "bands": bands_table(self.bands),
+            "acknowledge": acknowledge_table(self.acknowledge),
+        }
+
+    def chart_periods(self) -> list[PeriodRow]:
+        """Periods whose statistics may be drawn."""
+        return [p for p in self.periods if p.patients >= SMALL_CELL]
+
+    def chart_histogram(self) -> list[HistogramRow]:
+        return [h for h in self.histogram if h.patients >= SMALL_CELL and h.sets >= SMALL_CELL]
+
+    def chart_cohorts(self) -> list[CohortRow]:
+        hidden = hidden_cohorts(self.cohorts)
+        return [c for c in self.cohorts if c.key not in hidden]
+
+    def chart_bands(self) -> list[BandRow]:
+        return [b for b in self.bands if not small(b.patients) and not 0 < b.sets < SMALL_CELL]
+
+
+#: The dashboard's selectors (the benchmark and the scale test time each).
+DASHBOARD_QUERIES: Mapping[str, Callable[..., Any]] = {
+    "periods": population_periods,
+    "distinct_patients": lambda *, user, f: population_summary(user=user, f=f, periods=[]),
+    "news2_histogram": news2_histogram,
+    "news2_bands": news2_bands,
+    "cohorts": cohort_comparison,
+    "acknowledge": acknowledge_times,
+}
+
+
+def population_dashboard(*, user: Any, f: PopulationFilter) -> Dashboard:
+    """Every aggregate of the population page for ``user``'s scope (about a dozen queries,
+    independent of the number of observations)."""
+    periods = population_periods(user=user, f=f)
+    return Dashboard(
+        filter=f,
+        sees_all=population_sees_all(user=user),
+        summary=population_summary(user=user, f=f, periods=periods),
+        periods=periods,
+        histogram=news2_histogram(user=user, f=f),
+        bands=news2_bands(user=user, f=f),
+        cohorts=cohort_comparison(user=user, f=f),
+        acknowledge=acknowledge_times(user=user, f=f),
+    )
+
+
+#: The tables the CSV export offers: key -> (file stem, builder from (user, filter)).
+EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter], Table]]] = {
+    "cohorts": (
+        "cohort-comparison",
+        lambda user, f: cohort_table(cohort_comparison(user=user, f=f), f.by),
+    ),
+    "periods": (
+        "risk-and-alerts-over-time",
+        lambda user, f: period_table(population_periods(user=user, f=f), f.period, NEWS2_RISK),
+    ),
+    "news2": (
+        "news2-distribution",
+        lambda user, f: histogram_table(news2_histogram(user=user, f=f)),
+    ),
+    "bands": ("news2-risk-bands", lambda user, f: bands_table(news2_bands(user=user, f=f))),
+    "acknowledge": (
+        "time-to-acknowledge",
+        lambda user, f: acknowledge_table(acknowledge_times(user=user, f=f)),
+    ),
+}
+
+
+TABLE_TITLES = {
+    "cohorts": "Cohort comparison",
+    "periods": "Risk and alerts per period",
+    "news2": "NEWS2 distribution",
+    "bands": "Clinical-risk bands",
+    "acknowledge": "Time to acknowledge alerts",
+}
+
+
+def population_table(*, user: Any, f: PopulationFilter, table: str) -> Table:
+    """One suppressed dashboard table (only its own queries run); KeyError for an unknown
+    table key."""
+    return EXPORT_TABLES[table][1](user, f)

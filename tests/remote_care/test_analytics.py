@@ -1,0 +1,349 @@
+"""Population analytics: every aggregate on the hand-made population of analytics_data.py
+(numbers worked out by hand there), the portable percentile path, and small-cell suppression."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from remote_care import analytics
+from remote_care.analytics import (
+    SUPPRESSED,
+    Dimension,
+    PopulationFilter,
+    acknowledge_table,
+    acknowledge_times,
+    bands_table,
+    cohort_comparison,
+    cohort_table,
+    histogram_table,
+    news2_bands,
+    news2_histogram,
+    percentile_from_counts,
+    period_table,
+    population_dashboard,
+    population_periods,
+    population_summary,
+)
+from tests.factories import UserFactory
+from tests.remote_care.analytics_data import D1, D2, D8, build_population
+
+pytestmark = pytest.mark.django_db
+
+RANGE = PopulationFilter(start=D1, end=D8)
+
+
+@pytest.fixture
+def population(users):
+    return build_population(users)
+
+
+def f(**kwargs) -> PopulationFilter:
+    return PopulationFilter(**{"start": D1, "end": D8, **kwargs})
+
+
+def test_summary_over_everyone_for_a_researcher(users, population):
+    s = population_summary(user=users.researcher, f=RANGE)
+    assert (s.patients, s.sets, s.scored, s.patient_days, s.alerts) == (8, 20, 20, 19, 6)
+    assert s.mean_news2 == pytest.approx(49 / 20)
+
+
+def test_summary_is_scoped_to_a_clinicians_patients(users, population):
+    a = population_summary(user=users.clinician_a, f=RANGE)
+    assert (a.patients, a.sets, a.alerts) == (6, 17, 5)
+    # Clinician B: M1, M2 and F1 (a care-team member of F1); patient-days M1 x2, M2, F1 x3.
+    b = population_summary(user=users.clinician_b, f=RANGE)
+    assert (b.patients, b.sets, b.patient_days, b.alerts) == (3, 7, 6, 1)
+
+
+def test_no_role_sees_nothing(population):
+    nobody = UserFactory()
+    assert population_summary(user=nobody, f=RANGE).patients == 0
+
+
+def test_range_is_inclusive_in_site_time(users, population):
+    one_day = population_summary(user=users.researcher, f=f(end=D1))
+    assert (one_day.sets, one_day.alerts) == (8, 3)
+    assert population_summary(user=users.researcher, f=f(start=D2, end=D2)).sets == 6
+
+
+def test_daily_risk_and_alert_rates(users, population):
+    rows = {r.period: r for r in population_periods(user=users.researcher, f=RANGE)}
+    assert sorted(rows) == [D1, D2, D8]
+    d1, d2, d8 = rows[D1], rows[D2], rows[D8]
+    assert (d1.sets, d1.patients, d1.patient_days, d1.high, d1.elevated) == (8, 8, 8, 1, 2)
+    assert d1.mean == pytest.approx(3.0)
+    # Sorted D1 totals 0 1 2 2 3 4 5 7: percentile_cont positions p * 7.
+    assert d1.percentiles == pytest.approx({"p25": 1.75, "p50": 2.5, "p75": 4.25, "p90": 5.6})
+    assert d1.alerts == {"EMERGENCY": 1, "URGENT": 1, "RED_SCORE": 1}
+    assert d1.alert_rate() == pytest.approx(37.5)
+    assert d1.alert_rate("EMERGENCY") == pytest.approx(12.5)
+    assert d1.share_high == pytest.approx(1 / 8)
+    assert (d2.sets, d2.patients, d2.patient_days) == (6, 5, 5)
+    assert d2.mean == pytest.approx(19 / 6)
+    assert d2.percentiles == pytest.approx({"p25": 1.25, "p50": 2.5, "p75": 3.75, "p90": 6.0})
+    assert d2.alert_rate() == pytest.approx(40.0)
+    assert (d8.sets, d8.patients, d8.high, d8.elevated) == (6, 6, 0, 1)
+    assert d8.percentiles == pytest.approx({"p25": 0.0, "p50": 0.0, "p75": 0.0, "p90": 3.0})
+    assert d8.alert_rate("URGENT") == pytest.approx(100 / 6)
+
+
+def test_weekly_periods_sum_patient_days_and_alerts(users, population):
+    rows = {r.period: r for r in population_periods(user=users.researcher, f=f(period="week"))}
+    assert sorted(rows) == [D1, D8]  # both Mondays
+    w1 = rows[D1]
+    assert (w1.sets, w1.patients, w1.patient_days, w1.alert_total) == (14, 8, 13, 5)
+    assert w1.mean == pytest.approx(43 / 14)
+    assert w1.percentiles == pytest.approx({"p25": 1.25, "p50": 2.5, "p75": 4.0, "p90": 6.4})
+    assert w1.alerts == {"EMERGENCY": 2, "URGENT": 1, "RED_SCORE": 2}
+    assert w1.alert_rate() == pytest.approx(500 / 13)
+
+
+def test_complete_only_leaves_partial_sets_out_of_news2_statistics(users, population):
+    rows = {r.period: r for r in population_periods(user=users.researcher, f=f(complete_only=True))}
+    assert (rows[D8].sets, rows[D8].scored, rows[D8].elevated) == (6, 5, 0)
+    assert rows[D8].mean == 0
+    assert population_summary(user=users.researcher, f=f(complete_only=True)).scored == 19
+
+
+def test_news2_histogram(users, population):
+    rows = [(r.value, r.sets, r.patients) for r in news2_histogram(user=users.researcher, f=RANGE)]
+    assert rows == [
+        (0, 6, 5),
+        (1, 3, 2),
+        (2, 3, 3),
+        (3, 2, 2),
+        (4, 2, 2),
+        (5, 1, 1),
+        (6, 1, 1),
+        (7, 1, 1),
+        (8, 1, 1),
+    ]
+
+
+def test_risk_bands_follow_news2_chart_2(users, population):
+    rows = {
+        r.band: (r.sets, r.patients, r.share) for r in news2_bands(user=users.researcher, f=RANGE)
+    }
+    # F6's 7 with a single 3 is high (aggregate bands take precedence); F4's 3* and 4* are
+    # low-medium; F3's 3 without a single 3 is low. Low's patients are a lower bound: the 6
+    # with a set scoring 0-2 (M2's only low set scored 4).
+    assert rows == {
+        "low": (14, 6, pytest.approx(0.7)),
+        "low-medium": (2, 1, pytest.approx(0.1)),
+        "medium": (2, 2, pytest.approx(0.1)),
+        "high": (2, 2, pytest.approx(0.1)),
+    }
+
+
+def _cohorts(users, by: Dimension, **kwargs):
+    return {r.label: r for r in cohort_comparison(user=users.researcher, f=f(by=by, **kwargs))}
+
+
+def test_cohorts_by_sex(users, population):
+    rows = _cohorts(users, Dimension.SEX)
+    assert list(rows) == ["Female", "Male"]
+    fem, male = rows["Female"], rows["Male"]
+    assert (fem.patients, fem.sets, fem.patient_days, fem.alerts, fem.high) == (6, 17, 16, 5, 2)
+    assert fem.median == 1.0
+    assert fem.alert_rate == pytest.approx(31.25)
+    assert fem.share_high == pytest.approx(2 / 17)
+    assert (male.patients, male.sets, male.patient_days, male.alerts, male.median) == (
+        2,
+        3,
+        3,
+        1,
+        4.0,
+    )
+
+
+def test_cohorts_by_age_use_age_on_the_last_day_of_the_range(users, population):
+    rows = _cohorts(users, Dimension.AGE)
+    assert list(rows) == ["18-39", "65-79", "80+"]
+    # F5 (born 3 March 1946) is 80 on 9 March 2026: all three of her sets count as 80+.
+    old = rows["80+"]
+    assert (old.patients, old.sets, old.patient_days, old.alerts, old.median) == (1, 3, 3, 2, 5.0)
+    mid = rows["65-79"]
+    assert (mid.patients, mid.sets, mid.patient_days, mid.alerts, mid.median, mid.high) == (
+        5,
+        14,
+        13,
+        3,
+        1.0,
+        1,
+    )
+    assert population_summary(user=users.researcher, f=f(age_band="80+")).sets == 3
+    # Ending the range on 2 March, F5 is still 79.
+    before = _cohorts(users, Dimension.AGE, end=D1)
+    assert (before["65-79"].patients, "80+" in before) == (6, False)
+    assert population_summary(user=users.researcher, f=f(end=D1, age_band="80+")).sets == 0
+
+
+def test_cohorts_by_responsible_clinician_and_scale(users, population):
+    rows = _cohorts(users, Dimension.TEAM)
+    name_a = users.clinician_a.get_full_name()
+    name_b = users.clinician_b.get_full_name()
+    assert {k: (r.patients, r.sets) for k, r in rows.items()} == {name_a: (6, 17), name_b: (2, 3)}
+    scales = _cohorts(users, Dimension.SCALE)
+    assert {k: (r.patients, r.sets, r.alerts) for k, r in scales.items()} == {
+        "Scale 1": (7, 19, 5),
+        "Scale 2": (1, 1, 1),
+    }
+
+
+def test_filters_by_sex_team_and_scale(users, population):
+    summary = population_summary
+    assert summary(user=users.researcher, f=f(sex="male")).sets == 3
+    assert summary(user=users.researcher, f=f(team=users.clinician_b.pk)).patients == 3
+    assert summary(user=users.researcher, f=f(spo2_scale=2)).patients == 1
+
+
+def test_all_patients_is_one_cohort(users, population):
+    (row,) = cohort_comparison(user=users.researcher, f=RANGE)
+    assert (row.label, row.patients, row.sets, row.patient_days, row.alerts) == (
+        "All patients",
+        8,
+        20,
+        19,
+        6,
+    )
+    # Sorted totals: six 0, three 1, three 2, ... -> the 10th and 11th of 20 are 2 and 2.
+    assert row.median == 2.0
+
+
+def test_time_to_acknowledge(users, population):
+    rows = {r.level: r for r in acknowledge_times(user=users.researcher, f=RANGE)}
+    em, ur, red = rows["EMERGENCY"], rows["URGENT"], rows["RED_SCORE"]
+    assert (em.alerts, em.patients, em.acknowledged) == (2, 2, 2)
+    assert em.median == timedelta(minutes=20)
+    assert em.p90 == timedelta(minutes=28)
+    assert (ur.median, ur.p90) == (timedelta(minutes=12.5), timedelta(minutes=18.5))
+    assert (red.alerts, red.patients, red.acknowledged, red.median) == (
+        2,
+        1,
+        1,
+        timedelta(minutes=40),
+    )
+    assert "TREND" not in rows
+
+
+def test_portable_percentiles_match_percentile_cont(users, population, monkeypatch):
+    """The SQLite path (histogram and ORDER BY/OFFSET percentiles), run against PostgreSQL,
+    gives exactly what percentile_cont gives."""
+    native = (
+        population_periods(user=users.researcher, f=f(period="week")),
+        cohort_comparison(user=users.researcher, f=f(by=Dimension.AGE)),
+        acknowledge_times(user=users.researcher, f=RANGE),
+    )
+    monkeypatch.setattr(analytics, "percentiles_native", lambda: False)
+    portable = (
+        population_periods(user=users.researcher, f=f(period="week")),
+        cohort_comparison(user=users.researcher, f=f(by=Dimension.AGE)),
+        acknowledge_times(user=users.researcher, f=RANGE),
+    )
+    assert [p.percentiles for p in native[0]] == [p.percentiles for p in portable[0]]
+    assert [c.median for c in native[1]] == [c.median for c in portable[1]]
+    assert [(a.median, a.p90) for a in native[2]] == [(a.median, a.p90) for a in portable[2]]
+
+
+@pytest.mark.parametrize("fraction", [0, 0.1, 0.25, 0.5, 0.75, 0.9, 1])
+def test_percentile_from_counts_interpolates_like_percentile_cont(fraction):
+    values = [0, 0, 1, 3, 3, 3, 4, 7, 12]
+    counts = {v: values.count(v) for v in set(values)}
+    assert percentile_from_counts(counts, fraction) == pytest.approx(
+        float(np.percentile(values, 100 * fraction, method="linear"))
+    )
+    assert percentile_from_counts({}, fraction) is None
+
+
+# --------------------------------------------------------------------------------------------
+# Small-cell suppression
+# --------------------------------------------------------------------------------------------
+
+
+def test_cohort_table_hides_small_cohorts_and_one_more_when_only_one_is_small(users, population):
+    by_sex = cohort_table(
+        cohort_comparison(user=users.researcher, f=f(by=Dimension.SEX)), Dimension.SEX
+    )
+    # Male has 2 patients; hiding it alone would let 'total - female' reveal it.
+    assert [row[:5] for row in by_sex.rows] == [
+        ["Female", SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED],
+        ["Male", SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED],
+    ]
+    by_age = cohort_table(
+        cohort_comparison(user=users.researcher, f=f(by=Dimension.AGE)), Dimension.AGE
+    )
+    rows = {row[0]: row for row in by_age.rows}
+    assert rows["18-39"][1] == rows["80+"][1] == SUPPRESSED
+    # 65-79: 5 patients, 14 sets, 13 patient-days; 3 alerts and 1 high-risk set are small.
+    assert rows["65-79"] == ["65-79", 5, 14, 13, SUPPRESSED, "", 1.0, SUPPRESSED]
+
+
+def test_period_table_shows_only_periods_of_five_patients_or_more(users, population):
+    rows = population_periods(user=users.researcher, f=RANGE)
+    table = period_table(rows, "day", analytics.NEWS2_RISK)
+    d1 = dict(zip(table.header, table.rows[0]))
+    assert d1["Day"] == "2026-03-02"
+    assert (d1["Patients"], d1["Observation sets"], d1["Mean NEWS2"]) == (8, 8, 3.0)
+    assert (d1["NEWS2 p50"], d1["NEWS2 p90"]) == (2.5, 5.6)
+    assert d1["High-risk sets (%)"] == SUPPRESSED  # one set
+    assert (d1["Alerts"], d1["Alerts per 100 patient-days"]) == (SUPPRESSED, "")
+    # The clinician-B scope has at most 3 patients a day: nothing but '<5'.
+    small_rows = population_periods(user=users.clinician_b, f=RANGE)
+    for row in period_table(small_rows, "day", analytics.NEWS2_RISK).rows:
+        assert row[1] == SUPPRESSED
+        assert set(row[2:]) == {""}
+
+
+def test_histogram_bands_and_acknowledge_tables_suppress_small_cells(users, population):
+    hist = histogram_table(news2_histogram(user=users.researcher, f=RANGE)).rows
+    assert hist[0] == [0, 6, 5]
+    assert all(row[1:] == [SUPPRESSED, SUPPRESSED] for row in hist[1:])
+    bands = {row[0]: row for row in bands_table(news2_bands(user=users.researcher, f=RANGE)).rows}
+    assert bands["low"] == ["low", 14, 70.0]
+    assert bands["high"] == ["high", SUPPRESSED, ""]
+    ack = acknowledge_table(acknowledge_times(user=users.researcher, f=RANGE)).rows
+    assert all(row[4:] == ["", ""] for row in ack)
+    assert [row[:4] for row in ack] == [
+        ["Single parameter scored 3", SUPPRESSED, SUPPRESSED, SUPPRESSED],
+        ["NEWS2 5 or more (urgent)", SUPPRESSED, SUPPRESSED, SUPPRESSED],
+        ["NEWS2 7 or more (emergency)", SUPPRESSED, SUPPRESSED, SUPPRESSED],
+    ]
+
+
+def test_no_table_or_chart_series_shows_a_count_from_one_to_four(users, population):
+    dash = population_dashboard(user=users.researcher, f=RANGE)
+    for table in dash.tables().values():
+        for row in table.rows:
+            for cell in row[1:]:
+                assert not (isinstance(cell, int) and 0 < cell < 5), (table.header, row)
+    assert [p.period for p in dash.chart_periods()] == [D1, D2, D8]
+    assert [h.value for h in dash.chart_histogram()] == [0]
+    assert [b.band for b in dash.chart_bands()] == ["low"]
+    assert dash.chart_cohorts()[0].patients == 8
+
+
+def test_dashboard_runs_a_bounded_number_of_queries(
+    users, population, django_assert_max_num_queries
+):
+    # Periods 3 (sets, patient-days, alerts), distinct patients 1, histogram 1, bands 2,
+    # cohorts 4 (with the clinicians' names), acknowledge times 1, the role check 1.
+    with django_assert_max_num_queries(13):
+        population_dashboard(user=users.researcher, f=f(by=Dimension.TEAM, period="week"))
+
+
+def test_charts_leave_out_small_counts(users, population):
+    from remote_care.analytics_charts import alert_rate_figure, risk_over_time_figure
+
+    dash = population_dashboard(user=users.researcher, f=RANGE)
+    risk = risk_over_time_figure(dash.chart_periods(), dash.measure)
+    high = next(t for t in risk["data"] if t["name"] == "High-risk sets (%)")
+    # D1 and D2 have one high-risk set each (shares would reveal it); D8 has none.
+    assert high["y"] == [None, None, 0.0]
+    median = next(t for t in risk["data"] if t["name"] == "Median NEWS2")
+    assert median["y"] == [2.5, 2.5, 0.0]
+    rates = {t["name"]: t["y"] for t in alert_rate_figure(dash.chart_periods())["data"]}
+    assert rates["Sustained rise"] == [0, 0, 0]
+    assert rates["Emergency (NEWS2 7+)"] == [None, None, 0]

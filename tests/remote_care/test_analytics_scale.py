@@ -1,0 +1,45 @@
+"""The population dashboard on a million observation sets (PostgreSQL, seeded in SQL with
+generate_series in seconds): every query returns within a generous bound, and the number of
+queries does not grow with the data. Timings of record are in bench/analytics.py."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db import connection
+
+from bench.population_seed import seed_population
+from remote_care.analytics import Dimension, PopulationFilter, population_dashboard
+
+# Far above the measured figures (bench/analytics.py), so only a lost index, a plan that
+# reads every row's JSON or a per-row Python loop trips it, not a busy CI machine.
+BOUND_S = 5.0
+MAX_QUERIES = 13
+
+
+@pytest.mark.django_db
+def test_dashboard_on_a_million_observations(users, django_assert_max_num_queries):
+    with connection.cursor() as cursor:
+        # February: GMT, so the UTC-spaced sets fall in the site-time range exactly.
+        seeded = seed_population(
+            cursor,
+            observations=1_000_000,
+            patients=1_000,
+            days=28,
+            end=date(2026, 2, 28),
+            clinician_ids=[users.clinician_a.pk, users.clinician_b.pk],
+            wide=False,
+        )
+    f = PopulationFilter(start=seeded.start, end=seeded.end, by=Dimension.AGE, period="week")
+
+    with django_assert_max_num_queries(MAX_QUERIES) as queries:
+        dashboard = population_dashboard(user=users.researcher, f=f)
+    timed = [(round(float(q["time"]), 2), q["sql"][:200]) for q in queries.captured_queries]
+    slow = [q for q in timed if q[0] > BOUND_S]
+    assert not slow, f"dashboard queries over {BOUND_S} s on 1M observations: {slow}"
+    assert dashboard.summary.sets == 1_000_000
+    assert dashboard.summary.patients == 1_000
+    assert dashboard.summary.patient_days == 28_000
+    assert sum(c.patients for c in dashboard.cohorts) == 1_000
+    assert sum(b.sets for b in dashboard.bands) == 1_000_000
