@@ -6,8 +6,8 @@ width (the NEWS2 JSON as stored) into a scratch database, then time each dashboa
 for a clinician (their care teams), over the whole range and over the last 7 days; print a
 table and the ratios 10M / 1M.
 
-Part 2, bench_risk_scoring(): batch risk scoring of 1,000 stays through the worker vs calling
-the model directly (the lead adds it with the risk model).
+Part 2, bench_risk_scoring(): batch risk scoring of 1,000 PhysioNet stays by the bare model
+(one batched call) vs the product's scoring sweep on a real Celery worker (bench/risk_scoring.py).
 
 Needs the PostgreSQL the test suite uses (127.0.0.1:5432, trust auth); it creates and drops
 its own database `medai_bench_analytics` (--keep leaves it for EXPLAIN).
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -155,13 +156,14 @@ def _print(results: dict[int, dict[str, float]]) -> None:
     sys.stdout.flush()
 
 
-def bench_risk_scoring() -> None:
-    """Batch risk scoring of 1,000 stays: through the worker (a platform Job on the `ml`
-    queue) vs calling the model directly in-process; print both rates and their ratio.
-
-    Left for the lead to fill in with the risk model's scoring service; it runs against the
-    same scratch database as part 1, after it (see main)."""
-    print("bench_risk_scoring: not part of this benchmark yet (risk model pending).")
+def bench_risk_scoring(stays: int = 1000) -> None:
+    """Batch risk scoring of ``stays`` PhysioNet stays: the bare model in one batched call vs
+    the product's scoring sweep on a real Celery worker (bench/risk_scoring.py, run in its own
+    process because it needs the embedded default's settings, not this scratch database)."""
+    subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("risk_scoring.py")), "--stays", str(stays)],
+        check=True,
+    )
 
 
 def main() -> None:
