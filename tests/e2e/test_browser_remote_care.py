@@ -137,10 +137,15 @@ def test_patient_portal_message_with_photo_reaches_the_clinician(embedded_stack,
         clinician.click("nav.mainnav >> text=Messages")
         clinician.click("text=Swollen ankle")
         assert "since yesterday" in clinician.locator(".thread").inner_text()
+        # The photo is served (lazily, audited) from the clinician's side of the thread.
+        clinician.wait_for_function(
+            "document.querySelector('.bubble img').naturalWidth > 0", timeout=30_000
+        )
         assert clinician.locator(".bubble img").evaluate("img => img.naturalWidth") == 320
         clinician.fill("#id_body", "Please keep it raised; we will call you today.")
-        clinician.click("button:has-text('Send')")
-        clinician.wait_for_selector(".bubble.mine")
+        with clinician.expect_navigation(timeout=60_000):
+            clinician.click("button:has-text('Send')")
+        clinician.wait_for_selector(".bubble.mine", timeout=60_000)
         assert clinician.locator("nav.mainnav .nav-badge").count() == 0
         clinician.screenshot(path=shots / "clinician-thread.png", full_page=True)
         assert not clinician.errors, clinician.errors
