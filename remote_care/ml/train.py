@@ -32,7 +32,7 @@ class TrainConfig:
     spec: str = "all"
     hidden: int = 64
     dropout: float = 0.5
-    lr: float = 5e-4
+    lr: float = 1e-3
     weight_decay: float = 1e-2
     batch_size: int = 64
     max_epochs: int = 40
@@ -40,6 +40,7 @@ class TrainConfig:
     aux_weight: float = 0.5
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     threads: int = 1
+    skip: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -75,7 +76,7 @@ def _fit_one(
 ) -> RiskGRU:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = RiskGRU(n_channels, s_tr.shape[1], cfg.hidden, cfg.dropout)
+    net = RiskGRU(n_channels, s_tr.shape[1], cfg.hidden, cfg.dropout, cfg.skip)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
     bce = nn.BCEWithLogitsLoss()
@@ -151,7 +152,7 @@ def train_risk_model(
                 )
 
         nets.append(_fit_one(xt, st, yt, x_va, s_va, y_va, len(spec.channels), cfg, seed, report))
-    model = RiskModel(nets, spec, norm, hidden=cfg.hidden, dropout=cfg.dropout)
+    model = RiskModel(nets, spec, norm, hidden=cfg.hidden, dropout=cfg.dropout, skip=cfg.skip)
     val_logits = model.logits(x_va, s_va)[:, -1]
     model.platt = fit_platt(val_logits, y_va)
     model.config = cfg.to_dict()
