@@ -69,9 +69,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     models = {}
     for path in args.artifact:
         m = load_artifact(path)
-        models[f"GRU ({m.spec.name} variables)"] = (m, m.spec.name == "vitals")
         if m.spec.name == "all":
-            models["GRU (all-variable model, vitals-only input)"] = (m, True)
+            models["GRU, all variables"] = (m, False)
+            models["GRU, all-variable model fed vitals only"] = (m, True)
+        else:
+            models[f"GRU, {m.spec.name}-only model"] = (m, True)
     t0 = time.perf_counter()
     comp = compare_on_test(stays, split, models)
     sys.stdout.write(format_table(comp))

@@ -19,8 +19,8 @@ from remote_care.ml.baselines import (
     summary_features,
     worst_news2,
 )
-from remote_care.ml.evaluate import ScoreReport, paired_bootstrap_diff, score_report
-from remote_care.ml.features import VITALS
+from remote_care.ml.evaluate import ScoreReport, auroc, paired_bootstrap_diff, score_report
+from remote_care.ml.features import VITALS, build_batch
 from remote_care.ml.model import RiskModel
 from remote_care.ml.physionet import Split, Stay, restrict_stay
 
@@ -30,6 +30,8 @@ __all__ = ["ALERT_RATES", "Comparison", "compare_on_test", "format_table", "vita
 #: patients. NEWS2's own triggers are useless as a matched rate in intensive care (the worst
 #: NEWS2 of the first 48 h is >= 7 for about three stays in four), so fixed rates are used.
 ALERT_RATES: Mapping[str, float] = {"top 20%": 0.2, "top 10%": 0.1}
+#: Hours after admission at which the running risk is also scored (risk updated as data arrive).
+UPDATE_HOURS = (6, 12, 24, 36, 48)
 
 
 def vitals_only(stays: Sequence[Stay]) -> list[Stay]:
@@ -73,9 +75,14 @@ def compare_on_test(
     tr, va, te = split.train, split.val, split.test
     test = [stays[i] for i in te]
     test_v = vitals_only(test)
+    yt = y[te]
     scores: dict[str, tuple[np.ndarray, bool]] = {}
+    by_hour: dict[str, dict[int, float]] = {}
     for name, (model, vit) in risk_models.items():
-        scores[name] = (model.predict_proba(test_v if vit else test), True)
+        xs, ss = build_batch(test_v if vit else test, model.spec, model.normaliser)
+        traj = model.calibrate(model.logits(xs, ss))
+        scores[name] = (traj[:, -1], True)
+        by_hour[name] = {h: auroc(yt, traj[:, h - 1]) for h in UPDATE_HOURS}
 
     x = summary_features(stays)
     gbm = fit_summary_gbm(x[tr], y[tr], x[va], y[va], seed=seed)
@@ -90,8 +97,10 @@ def compare_on_test(
     scores["SAPS-I"] = (np.where(np.isnan(saps[te]), fill, saps[te]), False)
     news = np.array([worst_news2(s) for s in test])
     scores["Worst NEWS2 (first 48 h)"] = (news, False)
-
-    yt = y[te]
+    by_hour["Worst NEWS2 so far"] = {
+        h: auroc(yt, np.array([worst_news2(s, until_minute=60 * h) for s in test]))
+        for h in UPDATE_HOURS
+    }
     reports = [
         score_report(name, yt, s, is_probability=prob, alert_rates=ALERT_RATES, n_boot=n_boot)
         for name, (s, prob) in scores.items()
@@ -110,6 +119,7 @@ def compare_on_test(
         "news2_ge5_alert_rate": float((news >= 5).mean()),
         "news2_ge7_alert_rate": float((news >= 7).mean()),
         "gbm_iterations": int(gbm.estimator.n_iter_),
+        "auroc_by_hour": by_hour,
     }
     return Comparison(split.to_dict(), reports, diffs, notes)
 

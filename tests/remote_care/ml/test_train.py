@@ -11,6 +11,7 @@ import torch
 from remote_care.ml.evaluate import auroc, brier
 from remote_care.ml.model import load_artifact, predict, risk_from_vitals, save_artifact
 from remote_care.ml.physionet import stratified_split
+from remote_care.ml.report import compare_on_test, format_table
 from remote_care.ml.train import EpochReport, TrainConfig, train_risk_model
 
 
@@ -100,3 +101,19 @@ def test_live_vitals_are_scored(trained):
     assert sick.final > traj.final
     with pytest.raises(ValueError):
         risk_from_vitals(model, [])
+
+
+def test_comparison_scores_everything_on_the_same_patients(trained, stays_700):
+    model, _, te, _ = trained
+    y = np.array([s.death for s in stays_700])
+    sp = stratified_split(y, seed=7)
+    comp = compare_on_test(stays_700, sp, {"GRU": (model, False)}, n_boot=50)
+    names = [r.name for r in comp.reports]
+    assert names[0] == "GRU" and "SAPS-I" in names and "Worst NEWS2 (first 48 h)" in names
+    assert {r.n for r in comp.reports} == {len(te)}
+    gru = comp.reports[0]
+    assert gru.auroc == pytest.approx(auroc(y[sp.test], model.predict_proba(te)))
+    assert gru.at_rate["top 20%"].n_alerts == round(0.2 * len(te))
+    assert set(comp.notes["auroc_by_hour"]["GRU"]) == {6, 12, 24, 36, 48}
+    table = format_table(comp)
+    assert "| GRU |" in table and "GBM on summaries (vitals only)" in table
