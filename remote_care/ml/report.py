@@ -149,6 +149,14 @@ def format_table(c: Comparison) -> str:
         out += "\n\nPaired bootstrap AUROC differences (same test patients):\n"
         for k, (d, lo, hi) in c.differences.items():
             out += f"- {k}: {d:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})\n"
+    by_hour = c.notes.get("auroc_by_hour", {})
+    if by_hour:
+        out += "\nAUROC of the running risk, by hours since admission:\n"
+        out += "| score | " + " | ".join(f"{h} h" for h in UPDATE_HOURS) + " |\n"
+        out += "|---|" + "---|" * len(UPDATE_HOURS) + "\n"
+        for name, row in by_hour.items():
+            out += f"| {name} | " + " | ".join(_f(row[h]) for h in UPDATE_HOURS) + " |\n"
     n = c.reports[0]
-    out += f"\nTest split: {n.n} stays, {n.n_events} deaths (split {c.split}). Notes: {c.notes}\n"
+    rest = {k: v for k, v in c.notes.items() if k != "auroc_by_hour"}
+    out += f"\nTest split: {n.n} stays, {n.n_events} deaths (split {c.split}). {rest}\n"
     return out

@@ -41,6 +41,9 @@ class TrainConfig:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     threads: int = 1
     skip: bool = True
+    #: probability of hiding a whole channel of a training stay (as if never measured), so the
+    #: model learns to score stays where variables are absent (a vitals-only device)
+    channel_dropout: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -60,6 +63,17 @@ class EpochReport:
     val_auroc: float
     best_val_auroc: float
     elapsed_s: float
+
+
+#: The eight features of a channel that was never observed (delta at its maximum).
+_NEVER_SEEN = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+
+
+def _drop_channels(x: torch.Tensor, n_channels: int, p: float) -> torch.Tensor:
+    b, t, _ = x.shape
+    xc = x.view(b, t, n_channels, -1)
+    drop = (torch.rand(b, 1, n_channels, 1) < p).expand_as(xc)
+    return torch.where(drop, _NEVER_SEEN.expand_as(xc), xc).reshape(b, t, -1)
 
 
 def _fit_one(
@@ -89,7 +103,10 @@ def _fit_one(
         total = 0.0
         for i in range(0, n, cfg.batch_size):
             b = torch.from_numpy(order[i : i + cfg.batch_size])
-            logits = net(x_tr[b], s_tr[b])
+            xb = x_tr[b]
+            if cfg.channel_dropout:
+                xb = _drop_channels(xb, n_channels, cfg.channel_dropout)
+            logits = net(xb, s_tr[b])
             yb = y_tr[b]
             loss = bce(logits[:, -1], yb)
             if cfg.aux_weight:
