@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     tp.add_argument("--seeds", type=int, default=5, help="ensemble members")
     tp.add_argument("--max-epochs", type=int, default=40)
     tp.add_argument("--threads", type=int, default=1)
-    tp.add_argument("--channel-dropout", type=float, default=0.0)
+    tp.add_argument("--channel-dropout", type=float, default=0.2)
     ev = sub.choices["evaluate"]
     ev.add_argument("--artifact", type=Path, action="append", default=[])
     ev.add_argument("--json", type=Path, default=None)

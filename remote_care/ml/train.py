@@ -43,7 +43,7 @@ class TrainConfig:
     skip: bool = True
     #: probability of hiding a whole channel of a training stay (as if never measured), so the
     #: model learns to score stays where variables are absent (a vitals-only device)
-    channel_dropout: float = 0.0
+    channel_dropout: float = 0.2
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
