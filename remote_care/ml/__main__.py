@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,13 @@ from remote_care.ml.model import load_artifact, save_artifact
 from remote_care.ml.physionet import load_set_a, stratified_split
 from remote_care.ml.train import EpochReport, TrainConfig, train_risk_model
 
-DEFAULT_DATA = Path("/work/shared/datasets/physio/physionet2012")
+# The shared data folder sits beside the repository unless $MEDAI_SHARED_DIR says otherwise.
+DEFAULT_DATA = (
+    Path(os.environ.get("MEDAI_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
+    / "datasets"
+    / "physio"
+    / "physionet2012"
+)
 
 
 def _load(args: argparse.Namespace) -> tuple[list, object]:
