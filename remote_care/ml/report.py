@@ -20,7 +20,7 @@ from remote_care.ml.baselines import (
     worst_news2,
 )
 from remote_care.ml.evaluate import ScoreReport, auroc, paired_bootstrap_diff, score_report
-from remote_care.ml.features import VITALS, build_batch
+from remote_care.ml.features import VITALS, VITALS_SOURCES, build_batch
 from remote_care.ml.model import RiskModel
 from remote_care.ml.physionet import Split, Stay, restrict_stay
 
@@ -36,8 +36,7 @@ UPDATE_HOURS = (6, 12, 24, 36, 48)
 
 def vitals_only(stays: Sequence[Stay]) -> list[Stay]:
     """The stays as a MedAI remote device would see them: vital signs, age and sex only."""
-    keep_vars = {s for c in VITALS.channels for s in c.sources}
-    return [restrict_stay(s, keep_vars, VITALS.static) for s in stays]
+    return [restrict_stay(s, VITALS_SOURCES, VITALS.static) for s in stays]
 
 
 @dataclass

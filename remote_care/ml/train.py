@@ -3,6 +3,9 @@
 Loss: binary cross-entropy on the final hour's logit plus ``aux_weight`` times the mean BCE of
 every hour's logit against the stay's outcome ("target replication", Lipton et al., ICLR 2016),
 which both regularises and makes the intermediate hours' risks meaningful for a live trajectory.
+Channel dropout hides whole variables of training stays at random, as if never measured: it
+regularises (validation AUROC .811 -> .817 for all variables, .795 -> .811 for vitals) and
+teaches the model to score stays where variables are absent.
 """
 
 from __future__ import annotations
