@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +24,13 @@ from remote_care.ml.model import load_artifact, save_artifact
 from remote_care.ml.physionet import load_set_a, stratified_split
 from remote_care.ml.train import EpochReport, TrainConfig, train_risk_model
 
-DEFAULT_DATA = Path("/work/shared/datasets/physio/physionet2012")
+# The shared data folder sits beside the repository unless $MEDAI_SHARED_DIR says otherwise.
+DEFAULT_DATA = (
+    Path(os.environ.get("MEDAI_SHARED_DIR", Path(__file__).resolve().parents[3] / "shared"))
+    / "datasets"
+    / "physio"
+    / "physionet2012"
+)
 
 
 def _load(args: argparse.Namespace) -> tuple[list, object]:
@@ -41,6 +48,7 @@ def _train(args: argparse.Namespace) -> int:
         seeds=tuple(range(args.seeds)),
         threads=args.threads,
         max_epochs=args.max_epochs,
+        channel_dropout=args.channel_dropout,
     )
 
     def progress(r: EpochReport) -> None:
@@ -69,9 +77,11 @@ def _evaluate(args: argparse.Namespace) -> int:
     models = {}
     for path in args.artifact:
         m = load_artifact(path)
-        models[f"GRU ({m.spec.name} variables)"] = (m, m.spec.name == "vitals")
         if m.spec.name == "all":
-            models["GRU (all-variable model, vitals-only input)"] = (m, True)
+            models["GRU, all variables"] = (m, False)
+            models["GRU, all-variable model fed vitals only"] = (m, True)
+        else:
+            models[f"GRU, {m.spec.name}-only model"] = (m, True)
     t0 = time.perf_counter()
     comp = compare_on_test(stays, split, models)
     sys.stdout.write(format_table(comp))
@@ -115,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     tp.add_argument("--seeds", type=int, default=5, help="ensemble members")
     tp.add_argument("--max-epochs", type=int, default=40)
     tp.add_argument("--threads", type=int, default=1)
+    tp.add_argument("--channel-dropout", type=float, default=0.2)
     ev = sub.choices["evaluate"]
     ev.add_argument("--artifact", type=Path, action="append", default=[])
     ev.add_argument("--json", type=Path, default=None)

@@ -25,6 +25,7 @@ __all__ = [
     "brier",
     "expected_calibration_error",
     "operating_point",
+    "paired_bootstrap_diff",
     "reliability_bins",
     "score_report",
 ]

@@ -35,6 +35,7 @@ __all__ = [
     "FEATURES_PER_CHANNEL",
     "SPECS",
     "VITALS",
+    "VITALS_SOURCES",
     "Channel",
     "FeatureSpec",
     "Normaliser",

@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ from remote_care.ml.features import (
     build_batch,
     build_inputs,
 )
-from remote_care.ml.physionet import Stay
+from remote_care.ml.physionet import Stay, VitalsReading, stay_from_vitals
 
 __all__ = [
     "ARTIFACT_FORMAT",
@@ -44,6 +45,7 @@ __all__ = [
     "RiskTrajectory",
     "load_artifact",
     "predict",
+    "risk_from_vitals",
     "save_artifact",
 ]
 
@@ -55,15 +57,24 @@ _K = len(FEATURES_PER_CHANNEL)
 class RiskGRU(nn.Module):
     """GRU over hourly feature vectors; returns one logit per hour ``[B, T]``."""
 
-    def __init__(self, n_channels: int, n_static: int, hidden: int = 64, dropout: float = 0.3):
+    def __init__(
+        self,
+        n_channels: int,
+        n_static: int,
+        hidden: int = 64,
+        dropout: float = 0.3,
+        skip: bool = False,
+    ):
         super().__init__()
         self.n_channels = n_channels
+        self.skip = skip
         self.decay = nn.Parameter(torch.zeros(n_channels))
         width = n_channels * (_K + 1) + n_static
         self.inp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.h0 = nn.Linear(n_static, hidden) if n_static else None
         self.gru = nn.GRU(hidden, hidden, batch_first=True)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(hidden + n_static, 1))
+        head_in = hidden + (width if skip else n_static)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(head_in, 1))
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         """``x`` ``[B, T, C*8]``, ``s`` ``[B, S]`` -> logits ``[B, T]``."""
@@ -72,10 +83,14 @@ class RiskGRU(nn.Module):
         gamma = torch.exp(-nn.functional.softplus(self.decay) * xc[..., 2] * 8.0)
         decayed = xc[..., 0] * gamma
         s_rep = s.unsqueeze(1).expand(b, t, s.shape[1])
-        z = self.inp(torch.cat([x, decayed, s_rep], dim=-1))
+        feats = torch.cat([x, decayed, s_rep], dim=-1)
+        z = self.inp(feats)
         h0 = torch.tanh(self.h0(s)).unsqueeze(0) if self.h0 is not None else None
         out, _ = self.gru(z, h0)
-        return self.head(torch.cat([out, s_rep], dim=-1)).squeeze(-1)
+        # With ``skip`` the head also reads the hour's running statistics directly, so the
+        # recurrent state only has to add what the summaries miss.
+        side = feats if self.skip else s_rep
+        return self.head(torch.cat([out, side], dim=-1)).squeeze(-1)
 
 
 @dataclass(frozen=True)
@@ -87,6 +102,7 @@ class RiskTrajectory:
     hours: tuple[int, ...]
     risk: tuple[float, ...]
     observed: tuple[bool, ...]
+    start: datetime | None = None
 
     @property
     def final(self) -> float:
@@ -95,7 +111,19 @@ class RiskTrajectory:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"hours": list(self.hours), "risk": list(self.risk), "observed": list(self.observed)}
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "times": [t.isoformat() for t in self.times()] if self.start else None,
+            "hours": list(self.hours),
+            "risk": list(self.risk),
+            "observed": list(self.observed),
+        }
+
+    def times(self) -> list[datetime]:
+        """Wall-clock end of each hour (live patients only: needs ``start``)."""
+        if self.start is None:
+            raise ValueError("this trajectory has no start time")
+        return [self.start + timedelta(hours=h) for h in self.hours]
 
 
 @dataclass
@@ -109,6 +137,7 @@ class RiskModel:
     platt: tuple[float, float] = (1.0, 0.0)
     hidden: int = 64
     dropout: float = 0.3
+    skip: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     sha256: str | None = None
@@ -156,6 +185,7 @@ class RiskModel:
             "platt": [float(self.platt[0]), float(self.platt[1])],
             "hidden": int(self.hidden),
             "dropout": float(self.dropout),
+            "skip": bool(self.skip),
             "metrics": _plain(self.metrics),
             "config": _plain(self.config),
             "state_dicts": [
@@ -175,7 +205,11 @@ class RiskModel:
         nets = []
         for sd in payload["state_dicts"]:
             net = RiskGRU(
-                len(spec.channels), spec.n_static, int(payload["hidden"]), payload["dropout"]
+                len(spec.channels),
+                spec.n_static,
+                int(payload["hidden"]),
+                float(payload["dropout"]),
+                bool(payload.get("skip", False)),
             )
             net.load_state_dict(sd)
             net.eval()
@@ -187,6 +221,7 @@ class RiskModel:
             platt=(float(payload["platt"][0]), float(payload["platt"][1])),
             hidden=int(payload["hidden"]),
             dropout=float(payload["dropout"]),
+            skip=bool(payload.get("skip", False)),
             metrics=dict(payload.get("metrics", {})),
             config=dict(payload.get("config", {})),
         )
@@ -233,3 +268,36 @@ def predict(model: RiskModel | str | Path, stays: Sequence[Stay]) -> np.ndarray:
     if not isinstance(model, RiskModel):
         model = load_artifact(model)
     return model.predict_proba(stays)
+
+
+def risk_from_vitals(
+    model: RiskModel,
+    readings: Iterable[VitalsReading | Mapping[str, Any]],
+    *,
+    end: datetime | None = None,
+    age: float | None = None,
+    sex: str | None = None,
+) -> RiskTrajectory:
+    """Risk trajectory of a live MedAI patient, hour by hour up to ``end`` (default: the last
+    reading). The model reads at most its window (48 h): the clock starts at the first reading,
+    or ``end`` minus the window when the history is longer, as an ICU stay starts at admission.
+    Readings after ``end`` are ignored. Raises ValueError when there is no reading."""
+    rows = [r if isinstance(r, VitalsReading) else VitalsReading.from_mapping(r) for r in readings]
+    if end is not None:
+        rows = [r for r in rows if r.taken_at <= end]
+    if not rows:
+        raise ValueError("no vital signs to score")
+    end = end or max(r.taken_at for r in rows)
+    window = timedelta(hours=model.spec.n_hours)
+    start = max(min(r.taken_at for r in rows), end - window)
+    stay = stay_from_vitals(rows, start=start, age=age, sex=sex)
+    traj = model.risk_trajectory(stay)
+    # Hours after ``end`` hold no data yet: drop them so ``final`` is the current risk.
+    n = min(int((end - start) / timedelta(hours=1)) + 1, model.spec.n_hours)
+    return replace(
+        traj,
+        hours=traj.hours[:n],
+        risk=traj.risk[:n],
+        observed=traj.observed[:n],
+        start=start,
+    )

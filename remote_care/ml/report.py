@@ -19,8 +19,8 @@ from remote_care.ml.baselines import (
     summary_features,
     worst_news2,
 )
-from remote_care.ml.evaluate import ScoreReport, paired_bootstrap_diff, score_report
-from remote_care.ml.features import VITALS
+from remote_care.ml.evaluate import ScoreReport, auroc, paired_bootstrap_diff, score_report
+from remote_care.ml.features import VITALS, VITALS_SOURCES, build_batch
 from remote_care.ml.model import RiskModel
 from remote_care.ml.physionet import Split, Stay, restrict_stay
 
@@ -30,12 +30,13 @@ __all__ = ["ALERT_RATES", "Comparison", "compare_on_test", "format_table", "vita
 #: patients. NEWS2's own triggers are useless as a matched rate in intensive care (the worst
 #: NEWS2 of the first 48 h is >= 7 for about three stays in four), so fixed rates are used.
 ALERT_RATES: Mapping[str, float] = {"top 20%": 0.2, "top 10%": 0.1}
+#: Hours after admission at which the running risk is also scored (risk updated as data arrive).
+UPDATE_HOURS = (6, 12, 24, 36, 48)
 
 
 def vitals_only(stays: Sequence[Stay]) -> list[Stay]:
     """The stays as a MedAI remote device would see them: vital signs, age and sex only."""
-    keep_vars = {s for c in VITALS.channels for s in c.sources}
-    return [restrict_stay(s, keep_vars, VITALS.static) for s in stays]
+    return [restrict_stay(s, VITALS_SOURCES, VITALS.static) for s in stays]
 
 
 @dataclass
@@ -73,9 +74,14 @@ def compare_on_test(
     tr, va, te = split.train, split.val, split.test
     test = [stays[i] for i in te]
     test_v = vitals_only(test)
+    yt = y[te]
     scores: dict[str, tuple[np.ndarray, bool]] = {}
+    by_hour: dict[str, dict[int, float]] = {}
     for name, (model, vit) in risk_models.items():
-        scores[name] = (model.predict_proba(test_v if vit else test), True)
+        xs, ss = build_batch(test_v if vit else test, model.spec, model.normaliser)
+        traj = model.calibrate(model.logits(xs, ss))
+        scores[name] = (traj[:, -1], True)
+        by_hour[name] = {h: auroc(yt, traj[:, h - 1]) for h in UPDATE_HOURS}
 
     x = summary_features(stays)
     gbm = fit_summary_gbm(x[tr], y[tr], x[va], y[va], seed=seed)
@@ -90,8 +96,10 @@ def compare_on_test(
     scores["SAPS-I"] = (np.where(np.isnan(saps[te]), fill, saps[te]), False)
     news = np.array([worst_news2(s) for s in test])
     scores["Worst NEWS2 (first 48 h)"] = (news, False)
-
-    yt = y[te]
+    by_hour["Worst NEWS2 so far"] = {
+        h: auroc(yt, np.array([worst_news2(s, until_minute=60 * h) for s in test]))
+        for h in UPDATE_HOURS
+    }
     reports = [
         score_report(name, yt, s, is_probability=prob, alert_rates=ALERT_RATES, n_boot=n_boot)
         for name, (s, prob) in scores.items()
@@ -110,6 +118,7 @@ def compare_on_test(
         "news2_ge5_alert_rate": float((news >= 5).mean()),
         "news2_ge7_alert_rate": float((news >= 7).mean()),
         "gbm_iterations": int(gbm.estimator.n_iter_),
+        "auroc_by_hour": by_hour,
     }
     return Comparison(split.to_dict(), reports, diffs, notes)
 
@@ -139,6 +148,14 @@ def format_table(c: Comparison) -> str:
         out += "\n\nPaired bootstrap AUROC differences (same test patients):\n"
         for k, (d, lo, hi) in c.differences.items():
             out += f"- {k}: {d:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})\n"
+    by_hour = c.notes.get("auroc_by_hour", {})
+    if by_hour:
+        out += "\nAUROC of the running risk, by hours since admission:\n"
+        out += "| score | " + " | ".join(f"{h} h" for h in UPDATE_HOURS) + " |\n"
+        out += "|---|" + "---|" * len(UPDATE_HOURS) + "\n"
+        for name, row in by_hour.items():
+            out += f"| {name} | " + " | ".join(_f(row[h]) for h in UPDATE_HOURS) + " |\n"
     n = c.reports[0]
-    out += f"\nTest split: {n.n} stays, {n.n_events} deaths (split {c.split}). Notes: {c.notes}\n"
+    rest = {k: v for k, v in c.notes.items() if k != "auroc_by_hour"}
+    out += f"\nTest split: {n.n} stays, {n.n_events} deaths (split {c.split}). {rest}\n"
     return out

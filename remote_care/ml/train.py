@@ -3,6 +3,9 @@
 Loss: binary cross-entropy on the final hour's logit plus ``aux_weight`` times the mean BCE of
 every hour's logit against the stay's outcome ("target replication", Lipton et al., ICLR 2016),
 which both regularises and makes the intermediate hours' risks meaningful for a live trajectory.
+Channel dropout hides whole variables of training stays at random, as if never measured: it
+regularises (validation AUROC .811 -> .817 for all variables, .795 -> .811 for vitals) and
+teaches the model to score stays where variables are absent.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ class TrainConfig:
     spec: str = "all"
     hidden: int = 64
     dropout: float = 0.5
-    lr: float = 5e-4
+    lr: float = 1e-3
     weight_decay: float = 1e-2
     batch_size: int = 64
     max_epochs: int = 40
@@ -40,6 +43,10 @@ class TrainConfig:
     aux_weight: float = 0.5
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     threads: int = 1
+    skip: bool = True
+    #: probability of hiding a whole channel of a training stay (as if never measured), so the
+    #: model learns to score stays where variables are absent (a vitals-only device)
+    channel_dropout: float = 0.2
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -61,6 +68,17 @@ class EpochReport:
     elapsed_s: float
 
 
+#: The eight features of a channel that was never observed (delta at its maximum).
+_NEVER_SEEN = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+
+
+def _drop_channels(x: torch.Tensor, n_channels: int, p: float) -> torch.Tensor:
+    b, t, _ = x.shape
+    xc = x.view(b, t, n_channels, -1)
+    drop = (torch.rand(b, 1, n_channels, 1) < p).expand_as(xc)
+    return torch.where(drop, _NEVER_SEEN.expand_as(xc), xc).reshape(b, t, -1)
+
+
 def _fit_one(
     x_tr: torch.Tensor,
     s_tr: torch.Tensor,
@@ -75,7 +93,7 @@ def _fit_one(
 ) -> RiskGRU:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = RiskGRU(n_channels, s_tr.shape[1], cfg.hidden, cfg.dropout)
+    net = RiskGRU(n_channels, s_tr.shape[1], cfg.hidden, cfg.dropout, cfg.skip)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
     bce = nn.BCEWithLogitsLoss()
@@ -88,7 +106,10 @@ def _fit_one(
         total = 0.0
         for i in range(0, n, cfg.batch_size):
             b = torch.from_numpy(order[i : i + cfg.batch_size])
-            logits = net(x_tr[b], s_tr[b])
+            xb = x_tr[b]
+            if cfg.channel_dropout:
+                xb = _drop_channels(xb, n_channels, cfg.channel_dropout)
+            logits = net(xb, s_tr[b])
             yb = y_tr[b]
             loss = bce(logits[:, -1], yb)
             if cfg.aux_weight:
@@ -151,7 +172,7 @@ def train_risk_model(
                 )
 
         nets.append(_fit_one(xt, st, yt, x_va, s_va, y_va, len(spec.channels), cfg, seed, report))
-    model = RiskModel(nets, spec, norm, hidden=cfg.hidden, dropout=cfg.dropout)
+    model = RiskModel(nets, spec, norm, hidden=cfg.hidden, dropout=cfg.dropout, skip=cfg.skip)
     val_logits = model.logits(x_va, s_va)[:, -1]
     model.platt = fit_platt(val_logits, y_va)
     model.config = cfg.to_dict()

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from remote_care.ml.evaluate import auroc, brier
-from remote_care.ml.model import load_artifact, predict, save_artifact
-from remote_care.ml.physionet import stay_from_vitals, stratified_split
+from remote_care.ml.model import load_artifact, predict, risk_from_vitals, save_artifact
+from remote_care.ml.physionet import stratified_split
+from remote_care.ml.report import compare_on_test, format_table
 from remote_care.ml.train import EpochReport, TrainConfig, train_risk_model
 
 
@@ -57,22 +58,62 @@ def test_artifact_round_trip(trained, tmp_path):
     np.testing.assert_allclose(predict(path, te[:20]), model.predict_proba(te[:20]), rtol=1e-6)
 
 
+def _hourly_vitals(t0, hours, **vitals):
+    base = dict(
+        heart_rate=72,
+        respiratory_rate=14,
+        spo2=98,
+        temperature=36.8,
+        systolic_bp=125,
+        consciousness="A",
+    )
+    base.update(vitals)
+    return [{"taken_at": t0 + timedelta(hours=h), **base} for h in range(hours)]
+
+
 def test_live_vitals_are_scored(trained):
     model, _, _, _ = trained
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
-    calm = [
-        {
-            "taken_at": t0 + timedelta(hours=h),
-            "heart_rate": 72,
-            "respiratory_rate": 14,
-            "spo2": 98,
-            "temperature": 36.8,
-            "systolic_bp": 125,
-            "consciousness": "A",
-        }
-        for h in range(24)
-    ]
-    stay = stay_from_vitals(calm, age=60, sex="male")
-    traj = model.risk_trajectory(stay)
-    assert traj.observed[:24] == (True,) * 24 and not any(traj.observed[24:])
+    traj = risk_from_vitals(model, _hourly_vitals(t0, 24), age=60, sex="male")
+    # 24 hourly readings: one risk per hour so far, the last one is the current risk.
+    assert traj.hours == tuple(range(1, 25)) and all(traj.observed)
+    assert traj.start == t0 and traj.times()[-1] == t0 + timedelta(hours=24)
     assert all(0 < r < 1 for r in traj.risk)
+    # A 72-hour history is read through the model's 48-hour window ending at the last reading.
+    long = risk_from_vitals(model, _hourly_vitals(t0, 72))
+    assert len(long.risk) == 48 and long.start == t0 + timedelta(hours=71 - 48)
+    # Physiology matters: a shocked, hypoxic, confused patient scores higher than a calm one.
+    sick = risk_from_vitals(
+        model,
+        _hourly_vitals(
+            t0,
+            24,
+            heart_rate=135,
+            respiratory_rate=30,
+            spo2=86,
+            systolic_bp=80,
+            consciousness="V",
+            on_oxygen=True,
+        ),
+        age=60,
+        sex="male",
+    )
+    assert sick.final > traj.final
+    with pytest.raises(ValueError):
+        risk_from_vitals(model, [])
+
+
+def test_comparison_scores_everything_on_the_same_patients(trained, stays_700):
+    model, _, te, _ = trained
+    y = np.array([s.death for s in stays_700])
+    sp = stratified_split(y, seed=7)
+    comp = compare_on_test(stays_700, sp, {"GRU": (model, False)}, n_boot=50)
+    names = [r.name for r in comp.reports]
+    assert names[0] == "GRU" and "SAPS-I" in names and "Worst NEWS2 (first 48 h)" in names
+    assert {r.n for r in comp.reports} == {len(te)}
+    gru = comp.reports[0]
+    assert gru.auroc == pytest.approx(auroc(y[sp.test], model.predict_proba(te)))
+    assert gru.at_rate["top 20%"].n_alerts == round(0.2 * len(te))
+    assert set(comp.notes["auroc_by_hour"]["GRU"]) == {6, 12, 24, 36, 48}
+    table = format_table(comp)
+    assert "| GRU |" in table and "GBM on summaries (vitals only)" in table
