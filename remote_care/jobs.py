@@ -226,8 +226,7 @@ def progression_analyse(job: Job, progress: Progress) -> dict[str, Any]:
         cross_validate,
         diabetes_dataset,
         fit_progression_model,
-        forecast_next,
-        forecast_trajectory,
+        forecast_trajectories,
         pbc_next_visit_dataset,
     )
     from remote_care.models import ProgressionAnalysis
@@ -256,17 +255,16 @@ def progression_analyse(job: Job, progress: Progress) -> dict[str, Any]:
     }
     if analysis.dataset == "pbcseq":
         patients: dict[str, Any] = {}
-        for pid, visits in _pbc_visits().items():
-            visits = sorted(visits, key=lambda r: float(r["day"]))
-            try:
-                trajectory = forecast_trajectory(visits, model, patient_id=pid).to_dict()
-                trajectory["next"] = forecast_next(visits, model).to_dict()
-            except ValueError:
-                continue  # a single visit with a missing value the model cannot fill
-            trajectory["baseline"] = {
-                k: _plain_number(visits[0].get(k)) for k in ("age", "sex", "trt", "stage")
+        visits = _pbc_visits()
+        for pid, (trajectory, nxt) in forecast_trajectories(visits, model).items():
+            first = min(visits[pid], key=lambda r: float(r["day"]))
+            patients[str(pid)] = {
+                **trajectory.to_dict(),
+                "next": nxt.to_dict(),
+                "baseline": {
+                    k: _plain_number(first.get(k)) for k in ("age", "sex", "trt", "stage")
+                },
             }
-            patients[str(pid)] = trajectory
         results["patients"] = patients
     else:
         # Each patient's held-out forecast would need the CV models; the refit model's interval

@@ -60,3 +60,29 @@ def test_diabetes_comparison_and_quantile():
     # ceil((n + 1) * 0.9) = 9th smallest of 9 residuals (|.| sorted: 1..9).
     assert conformal_quantile(np.arange(-9, 0), 0.9) == 9
     assert conformal_quantile(np.arange(1, 20), 0.5) == 10
+
+
+def test_batched_trajectories_equal_one_at_a_time():
+    from remote_care.ml.progression import (
+        fit_progression_model,
+        forecast_next,
+        forecast_trajectories,
+        forecast_trajectory,
+        load_pbcseq,
+        pbc_next_visit_dataset,
+    )
+
+    model = fit_progression_model(pbc_next_visit_dataset(), "linear")
+    frame = load_pbcseq()
+    visits: dict[int, list] = {}
+    for row in frame.to_dict("records"):
+        if row["id"] <= 12:
+            visits.setdefault(int(row["id"]), []).append(row)
+    batched = forecast_trajectories(visits, model)
+    assert set(batched) == set(visits)
+    for pid, rows in visits.items():
+        one = forecast_trajectory(rows, model, patient_id=pid)
+        trajectory, nxt = batched[pid]
+        assert trajectory.point == pytest.approx(one.point)
+        assert trajectory.lower == pytest.approx(one.lower)
+        assert nxt.point == pytest.approx(forecast_next(rows, model).point)
