@@ -16,10 +16,10 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Worklist", "diagnosis:worklist", (Role.CLINICIAN,)),
     ("Monitoring", "remote_care:board", (Role.CLINICIAN,)),
     ("Messages", "remote_care:inbox", (Role.CLINICIAN,)),
-    ("Imaging models", "diagnosis:monitoring", (Role.CLINICIAN, Role.MODEL_ADMIN)),
+    ("Imaging", "diagnosis:monitoring", (Role.CLINICIAN, Role.MODEL_ADMIN)),
     ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
-    ("Treatment models", "treatment:training", (Role.MODEL_ADMIN,)),
-    ("Deterioration model", "remote_care:risk_models", (Role.MODEL_ADMIN,)),
+    ("Treatment", "treatment:training", (Role.MODEL_ADMIN,)),
+    ("Risk model", "remote_care:risk_models", (Role.MODEL_ADMIN,)),
     ("Cohorts", "treatment:cohort", (Role.RESEARCHER, Role.MODEL_ADMIN)),
     ("Progression", "remote_care:progression", (Role.RESEARCHER, Role.MODEL_ADMIN)),
     (
