@@ -9,7 +9,8 @@ if [ ! -x "$ROOT/.venv/bin/python" ]; then
 fi
 REQS=("$ROOT/requirements.txt")
 if [ "${1:-}" = "dev" ]; then REQS+=("$ROOT/requirements-dev.txt"); fi
-STAMP="$ROOT/.venv/.medai-requirements-$(cat "${REQS[@]}" | sha256sum | cut -c1-16)"
+NODEPS="$ROOT/requirements-nodeps.txt"
+STAMP="$ROOT/.venv/.medai-requirements-$(cat "${REQS[@]}" "$NODEPS" | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
   echo "==> installing pinned requirements"
   PIP_ARGS=(--disable-pip-version-check -q)
@@ -18,6 +19,8 @@ if [ ! -f "$STAMP" ]; then
   ARGS=()
   for r in "${REQS[@]}"; do ARGS+=(-r "$r"); done
   "$ROOT/.venv/bin/python" -m pip install "${PIP_ARGS[@]}" "${ARGS[@]}" 2>&1 \
+    | grep -v "^WARNING: Location" || true
+  "$ROOT/.venv/bin/python" -m pip install "${PIP_ARGS[@]}" --no-deps -r "$NODEPS" 2>&1 \
     | grep -v "^WARNING: Location" || true
   "$ROOT/.venv/bin/python" -c "import django, celery, torch" \
     || { echo "requirements failed to install" >&2; exit 1; }
