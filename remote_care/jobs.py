@@ -14,6 +14,7 @@ from medai_site.celery import app
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
+from remote_care.charts import risk_training_figure
 from remote_care.models import Waveform
 from remote_care.risk import RISK_TASK, risk_model_to_bytes, risk_scores_refresh
 from remote_care.serializers import RANGES
@@ -132,7 +133,7 @@ def risk_model_train(job: Job, progress: Progress) -> dict[str, Any]:
             5 + 75 * min(done / total, 1.0),
             f"Member {report.member + 1}/{report.n_members}, epoch {report.epoch}: "
             f"validation AUROC {report.val_auroc:.3f}",
-            live={"curves": curves},
+            live={"curves": curves, "figure": risk_training_figure(curves)},
         )
 
     model = train_risk_model(train, val, config, on_epoch=on_epoch)

@@ -45,4 +45,7 @@ def job_status_payload(job: Job) -> dict[str, Any]:
         "cancel_requested": job.cancel_requested,
         "result_summary": str(job.result.get("summary", "")) if job.result else "",
         "result_url": str(job.result.get("url", "")) if job.result else "",
+        # What the job reports for live display (e.g. training curves so far); pages listen
+        # for the job:progress event and redraw from it.
+        "live": job.live or {},
     }

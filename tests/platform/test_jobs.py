@@ -186,6 +186,10 @@ def test_status_payload(users):
     assert payload["finished"] is True and payload["progress"] == 100
     assert payload["result_summary"] == "Did 2 steps."
     assert payload["elapsed_seconds"] is not None
+    # The live data a job reported (training curves) reach the page's poll.
+    job.live = {"figure": {"data": [], "layout": {}}}
+    job.save(update_fields=["live"])
+    assert job_status_payload(job)["live"] == {"figure": {"data": [], "layout": {}}}
 
 
 def test_status_view_and_cancel_view(users, client_for):
