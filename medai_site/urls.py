@@ -20,6 +20,7 @@ urlpatterns = [
     path("diagnosis/", include("diagnosis.urls")),
     path("remote-care/", include("remote_care.urls")),
     path("treatment/", include("treatment.urls")),
+    path("drugs/", include("drugs.urls")),
     path("admin/", admin.site.urls),
 ]
 

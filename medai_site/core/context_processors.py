@@ -19,6 +19,7 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
     ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
     ("Treatment models", "treatment:training", (Role.MODEL_ADMIN,)),
     ("Cohorts", "treatment:cohort", (Role.RESEARCHER, Role.MODEL_ADMIN)),
+    ("Drug design", "drugs:home", (Role.RESEARCHER, Role.MODEL_ADMIN)),
     ("Jobs", "jobs:list", ()),
 ]
 

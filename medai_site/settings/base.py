@@ -272,6 +272,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 510
 
 INSTALLED_APPS += ["treatment"]
 
+# --- Drug design ----------------------------------------------------------------------------------
+INSTALLED_APPS += ["drugs"]
+DRUGS_MAX_UPLOAD_BYTES = int(os.environ.get("MEDAI_MOLECULE_UPLOAD_MAX_MB", "200")) * 1024 * 1024
+
 # --- Remote care ----------------------------------------------------------------------------------
 INSTALLED_APPS += ["remote_care"]
 REST_FRAMEWORK = {

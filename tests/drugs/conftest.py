@@ -1,0 +1,34 @@
+"""Drug-design fixtures: real molecules (the shipped MOSES 10k subset) and helpers to run jobs
+in the test process."""
+
+from __future__ import annotations
+
+import pytest
+
+from medai_site.jobs.kinds import get_kind
+from medai_site.jobs.models import Job
+from medai_site.jobs.runtime import job_execute
+
+
+def run_job(job: Job) -> Job:
+    """Run a queued job here, the way a worker would, and return it reloaded."""
+    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    job.refresh_from_db()
+    return job
+
+
+@pytest.fixture(scope="session")
+def moses_smiles() -> list[str]:
+    from drugs import sources
+    from drugs.ml.datasets import load_smiles_file
+
+    return load_smiles_file(sources.moses_train_10k())
+
+
+@pytest.fixture
+def moses_dataset(db, users):
+    from drugs.models import MoleculeDataset
+    from drugs.services import MOSES_10K_NAME, dataset_builtin_ensure
+
+    dataset_builtin_ensure(user=users.researcher)
+    return MoleculeDataset.objects.get(name=MOSES_10K_NAME)
