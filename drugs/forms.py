@@ -47,6 +47,12 @@ BASIC = (
     ("pretrain_epochs", "Pre-training epochs", "Maximum-likelihood epochs on the data set."),
     ("adversarial_epochs", "Adversarial epochs", "Epochs of generator vs discriminator."),
     ("temperature", "Sampling temperature", "Above 1: more diverse; below 1: safer."),
+    (
+        "stop_on_collapse",
+        "Stop training on mode collapse",
+        "Collapse: the samples' uniqueness falls (the generator repeats a few molecules). "
+        "Unticked, the run goes on and is flagged.",
+    ),
 )
 ADVANCED = (
     "batch_size",
@@ -54,7 +60,14 @@ ADVANCED = (
     "embed_dim",
     "hidden_dim",
     "layers",
+    "dropout",
     "lr",
+    "adversarial_lr",
+    "discriminator_lr",
+    "pg_steps_per_epoch",
+    "discriminator_steps_per_epoch",
+    "discriminator_pretrain_steps",
+    "mle_weight",
     "max_length",
     "seed",
 )
@@ -100,12 +113,11 @@ class DesignRunForm(forms.Form):
         label="Molecules to sample and evaluate",
         help_text="The MOSES paper scores 30,000; 2,000 evaluates in under a minute on a CPU.",
     )
-    activity_endpoint = forms.ChoiceField(required=False, label="Activity endpoint")
-    on_collapse = forms.ChoiceField(
-        choices=[("warn", "Warn and go on"), ("stop", "Stop training")],
-        initial="warn",
-        label="On mode collapse",
-        help_text="Collapse: the generator keeps producing the same few molecules.",
+    activity_endpoint = forms.ChoiceField(
+        required=False,
+        label="Activity endpoint",
+        help_text="A classification predictor in service; its predicted probability is the "
+        "activity reward.",
     )
     activate = forms.BooleanField(
         required=False,
@@ -121,6 +133,7 @@ class DesignRunForm(forms.Form):
         generators: Any,
         endpoints: list[str],
         can_activate: bool,
+        finetune: bool = True,
         **kwargs: Any,
     ) -> None:
         from drugs.ml.gan import GanConfig
@@ -128,6 +141,8 @@ class DesignRunForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["dataset"].queryset = datasets
         self.fields["base_version"].queryset = generators
+        if not finetune:
+            del self.fields["base_version"]
         self.fields["activity_endpoint"].choices = [("", "—"), *((e, e) for e in endpoints)]
         if not can_activate:
             del self.fields["activate"]
@@ -149,6 +164,15 @@ class DesignRunForm(forms.Form):
 
     def advanced(self) -> list[Any]:
         return [self[name] for name in self.advanced_fields]
+
+    def clean_lr(self) -> float:
+        return self._positive("lr")
+
+    def _positive(self, name: str) -> float:
+        value = self.cleaned_data[name]
+        if value is not None and value <= 0:
+            raise forms.ValidationError("Must be greater than 0.")
+        return value
 
     def gan_config(self) -> dict[str, Any]:
         from drugs.ml.gan import GanConfig

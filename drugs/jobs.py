@@ -152,12 +152,17 @@ def _canonical_training(smiles: list[str]) -> list[str]:
 
 
 def _reference_sets() -> tuple[list[str], list[str]]:
+    """The MOSES test and scaffold-test molecules the metrics compare with (the shipped 10k
+    subsets, cut to DRUGS_METRICS_TEST_SIZE)."""
+    from django.conf import settings
+
     from drugs import sources
     from drugs.ml.datasets import load_smiles_file
 
+    size = settings.DRUGS_METRICS_TEST_SIZE
     return (
-        load_smiles_file(sources.moses_test_10k()),
-        load_smiles_file(sources.moses_test_scaffolds_10k()),
+        load_smiles_file(sources.moses_test_10k(), limit=size),
+        load_smiles_file(sources.moses_test_scaffolds_10k(), limit=size),
     )
 
 
@@ -179,16 +184,17 @@ def dataset_reference(
     test: list[str],
     scaffolds: list[str],
     device: str = "cpu",
+    size: int = 10_000,
 ) -> dict[str, Any]:
-    """The training-set row of the MOSES table and the training-set property sample, computed
-    once per data set and cached on it."""
+    """The training-set row of the MOSES table (``size`` training molecules scored as if
+    generated) and the training-set property sample, computed once per data set and cached."""
     from drugs.ml.chem import properties_many
     from drugs.ml.metrics import moses_metrics
 
     if dataset.reference_metrics.get("metrics"):
         return dataset.reference_metrics
     rng = random.Random(0)
-    sample = rng.sample(train, min(len(train), 10_000))
+    sample = rng.sample(train, min(len(train), size))
     # Scored against an empty training set: a training molecule is not "novel" against itself,
     # so the row's novelty is left blank rather than shown as 0.
     metrics = moses_metrics(
@@ -304,7 +310,6 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
             raise JobError(f"The generator settings are not valid: {exc}") from None
         temperature = float(config.temperature)
         total = max(1, config.pretrain_epochs + config.adversarial_epochs)
-        stop_on_collapse = run.config.get("on_collapse") == "stop"
         activity_fn = _activity_function(run.config.get("activity_endpoint", ""))
         state = {"percent": 5.0, "collapse": False}
 
@@ -337,9 +342,10 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
             )
 
         def should_stop() -> bool:
-            # A progress report is also the cancellation check (it raises JobCancelled).
+            # A progress report is also the cancellation check: it raises JobCancelled, which
+            # ends training at once and marks the job cancelled.
             progress.update(state["percent"])
-            return stop_on_collapse and bool(state["collapse"])
+            return False
 
         base = load_generator(run.base_version) if run.base_version_id else None
         progress.update(5, f"Training on {len(train):,} molecules", force=True)
@@ -352,16 +358,21 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
             on_epoch=on_epoch,
             should_stop=should_stop,
             activity_fn=activity_fn,
-            device=torch_device(),
+            device=str(torch_device()),
             **kwargs,
         )
-        collapse = bool(state["collapse"])
-        if collapse and stop_on_collapse:
-            stopped = "Training stopped early: the generator's samples collapsed."
+        collapse = bool(state["collapse"]) or artifact.stopped_reason == "mode_collapse"
+        if artifact.stopped_reason == "mode_collapse":
+            stopped = (
+                f"Training stopped after {len(history)} epochs: the generator's samples "
+                "collapsed (uniqueness fell)."
+            )
         generator = None
 
     progress.update(82, f"Sampling {run.n_samples:,} molecules", force=True)
-    sampled = artifact.sample(run.n_samples, temperature=temperature, seed=seed)
+    sampled = artifact.sample(
+        run.n_samples, temperature=temperature, seed=seed, device=str(torch_device())
+    )
     progress.update(85, "Computing properties and predicted activity", force=True)
     predictors = active_predictor_models()
     rows, counts = evaluate_sample(sampled, train, predictors)
@@ -384,7 +395,12 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
         ).items()
     }
     dataset_reference(
-        run.dataset, reference_train, test, scaffolds, device=str(torch_device())
+        run.dataset,
+        reference_train,
+        test,
+        scaffolds,
+        device=str(torch_device()),
+        size=run.n_samples,
     )
     if run.kind == DesignRun.Kind.SAMPLE and isinstance(metrics.get("unique@1k"), float):
         # A sample run has no epochs; a collapsed generator shows in its uniqueness.
@@ -407,6 +423,7 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
             else [],
         },
         "train_size": len(train),
+        "test_size": len(test),
         "stopped": stopped,
         "seconds": round(time.monotonic() - started, 1),
         "temperature": temperature,

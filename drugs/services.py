@@ -34,7 +34,6 @@ SNIFF_BYTES = 256 * 1024
 MAX_REPORTED_ERRORS = 1000
 MAX_SAMPLES = 30_000
 MIN_SAMPLES = 100
-ON_COLLAPSE = ("warn", "stop")
 
 
 class DatasetRejected(ValueError):
@@ -228,14 +227,50 @@ def dataset_builtin_ensure(*, user: Any = None) -> list[MoleculeDataset]:
     return created
 
 
+# Bounds that keep a run a sensible size for a shared worker: (low, high) per setting.
+CONFIG_BOUNDS: dict[str, tuple[float, float]] = {
+    "pretrain_epochs": (0, 200),
+    "adversarial_epochs": (0, 200),
+    "batch_size": (2, 4096),
+    "embed_dim": (4, 1024),
+    "hidden_dim": (8, 4096),
+    "layers": (1, 6),
+    "max_length": (10, 300),
+    "samples_per_epoch": (16, 10_000),
+    "pg_steps_per_epoch": (1, 1000),
+    "discriminator_steps_per_epoch": (0, 1000),
+    "discriminator_pretrain_steps": (0, 10_000),
+    "temperature": (0.2, 3.0),
+    "dropout": (0.0, 0.9),
+}
+
+
 def run_config_clean(config: dict[str, Any]) -> dict[str, Any]:
     """The generator settings as the GAN reads them (ValueError naming a bad setting)."""
     from drugs.ml.gan import GanConfig
 
     try:
-        return GanConfig.from_dict(config).to_dict()
+        clean = GanConfig.from_dict(config).to_dict()
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"The generator settings are not valid: {exc}") from None
+    for name, (low, high) in CONFIG_BOUNDS.items():
+        value = clean.get(name)
+        if isinstance(value, (int, float)) and not low <= value <= high:
+            raise ValueError(f"{name.replace('_', ' ')} must be between {low:g} and {high:g}.")
+    if clean.get("pretrain_epochs", 0) + clean.get("adversarial_epochs", 0) < 1:
+        raise ValueError("Train for at least one epoch.")
+    if not any(v > 0 for k, v in clean.items() if k.startswith("w_")):
+        raise ValueError("Give at least one objective a positive weight.")
+    return clean
+
+
+def finetune_supported() -> bool:
+    """Whether the GAN can start from a trained generator (train_gan takes ``init``)."""
+    import inspect
+
+    from drugs.ml.gan import train_gan
+
+    return "init" in inspect.signature(train_gan).parameters
 
 
 def design_run_start(
@@ -246,25 +281,25 @@ def design_run_start(
     user: Any,
     n_samples: int = 2000,
     train_limit: int | None = 10_000,
-    on_collapse: str = "warn",
     activity_endpoint: str = "",
     activate: bool = False,
     base_version: Any = None,
 ) -> DesignRun:
     """Create a design run and the ml job that trains a generator on ``dataset`` (fine-tunes
-    ``base_version`` when given) with the objectives in ``config``, registers it as a
-    ``drugs.generator`` version and evaluates a sample of ``n_samples`` molecules.
+    ``base_version`` when given) with the objectives in ``config`` (GanConfig fields; its
+    ``stop_on_collapse`` stops training on mode collapse, else it is flagged), registers it as
+    a ``drugs.generator`` version and evaluates a sample of ``n_samples`` molecules.
     ValueError naming the problem on bad settings."""
     if not dataset.is_ready:
         raise ValueError(f"The data set {dataset.name} is not ready ({dataset.status}).")
     if not MIN_SAMPLES <= n_samples <= MAX_SAMPLES:
         raise ValueError(f"Sample between {MIN_SAMPLES} and {MAX_SAMPLES:,} molecules.")
-    if on_collapse not in ON_COLLAPSE:
-        raise ValueError("On mode collapse, choose to warn or to stop.")
     if train_limit is not None and train_limit < 100:
         raise ValueError("Train on at least 100 molecules.")
     if base_version is not None and base_version.task != GENERATOR_TASK:
         raise ValueError(f"{base_version} is not a generator.")
+    if base_version is not None and not finetune_supported():
+        raise ValueError("This installation's generator cannot be fine-tuned yet.")
     clean = run_config_clean(config)
     if clean.get("w_activity") and not activity_endpoint:
         raise ValueError("Choose the predictor whose activity the objective rewards.")
@@ -277,7 +312,6 @@ def design_run_start(
             config={
                 "gan": clean,
                 "train_limit": train_limit,
-                "on_collapse": on_collapse,
                 "activity_endpoint": activity_endpoint,
                 "activate": bool(activate),
             },

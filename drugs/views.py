@@ -44,6 +44,7 @@ from drugs.services import (
     dataset_upload,
     design_run_sample_start,
     design_run_start,
+    finetune_supported,
     predictor_train_start,
     run_export,
     shortlist_remove,
@@ -79,8 +80,17 @@ def _can_activate(request: HttpRequest) -> bool:
     return has_role(request.user, Role.MODEL_ADMIN)
 
 
-def _endpoints_in_service() -> list[str]:
-    return [endpoint_of(v) for v in active_predictors()]
+def _activity_endpoints() -> list[str]:
+    """Endpoints whose predictor in service predicts a probability (usable as a reward)."""
+    from drugs.ml.predictors import ENDPOINTS
+
+    found = []
+    for version in active_predictors():
+        endpoint = endpoint_of(version)
+        spec = ENDPOINTS.get(endpoint)
+        if spec is not None and getattr(spec, "task", "") == "classification":
+            found.append(endpoint)
+    return found
 
 
 @require_GET
@@ -156,8 +166,9 @@ def run_create_view(request: HttpRequest) -> HttpResponse:
         initial=initial,
         datasets=datasets,
         generators=generator_versions(),
-        endpoints=_endpoints_in_service(),
+        endpoints=_activity_endpoints(),
         can_activate=_can_activate(request),
+        finetune=finetune_supported(),
     )
     status = 200
     if request.method == "POST":
@@ -170,10 +181,9 @@ def run_create_view(request: HttpRequest) -> HttpResponse:
                     config=form.gan_config(),
                     n_samples=data["n_samples"],
                     train_limit=data["train_limit"],
-                    on_collapse=data["on_collapse"],
                     activity_endpoint=data["activity_endpoint"],
                     activate=bool(data.get("activate")),
-                    base_version=data["base_version"],
+                    base_version=data.get("base_version"),
                     user=request.user,
                 )
             except ValueError as exc:
@@ -295,7 +305,10 @@ def run_molecules_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = _filter_form(request, run)
     if form.is_bound and not form.is_valid():
         return render(
-            request, "drugs/run_molecules.html", {"run": run, "form": form, "page": None}, 400
+            request,
+            "drugs/run_molecules.html",
+            {"run": run, "form": form, "page": None},
+            status=400,
         )
     molecules = molecule_filter(run=run, filters=form.filters(request.user))
     page = Paginator(molecules, PAGE_SIZE).get_page(request.GET.get("page"))

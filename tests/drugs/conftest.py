@@ -32,3 +32,27 @@ def moses_dataset(db, users):
 
     dataset_builtin_ensure(user=users.researcher)
     return MoleculeDataset.objects.get(name=MOSES_10K_NAME)
+
+
+# A generator small enough to train in seconds on a CPU (the product's defaults take minutes).
+TINY_GAN = {
+    "pretrain_epochs": 2,
+    "adversarial_epochs": 1,
+    "batch_size": 32,
+    "embed_dim": 16,
+    "hidden_dim": 48,
+    "layers": 1,
+    "samples_per_epoch": 64,
+    "pg_steps_per_epoch": 2,
+    "discriminator_steps_per_epoch": 2,
+    "discriminator_pretrain_steps": 2,
+    "max_length": 80,
+    "lr": 5e-3,
+    "w_qed": 0.5,
+}
+
+
+@pytest.fixture(autouse=True)
+def _small_metrics_reference(settings):
+    # FCD needs ChemNet activations of every reference molecule: 500 keep a test to seconds.
+    settings.DRUGS_METRICS_TEST_SIZE = 500

@@ -26,7 +26,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-train",
             action="store_true",
-            help="Do not queue the first training runs of the demo imaging and treatment models.",
+            help="Do not queue the first training runs of the demo imaging, treatment and "
+            "drug-property models.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -57,6 +58,13 @@ class Command(BaseCommand):
         from treatment.services import demo_treatment_ensure
 
         note = demo_treatment_ensure(
+            user=User.objects.get(username="modeladmin"), train=not options["no_train"]
+        )
+        if note:
+            self.stdout.write(f"  {note}")
+        from drugs.services import demo_drugs_ensure
+
+        note = demo_drugs_ensure(
             user=User.objects.get(username="modeladmin"), train=not options["no_train"]
         )
         if note:
