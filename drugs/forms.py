@@ -116,8 +116,8 @@ class DesignRunForm(forms.Form):
     activity_endpoint = forms.ChoiceField(
         required=False,
         label="Activity endpoint",
-        help_text="A classification predictor in service; its predicted probability is the "
-        "activity reward.",
+        help_text="A predictor in service; its prediction scaled to 0–1 is the reward (for "
+        "toxicity, lipophilicity and hydration energy, lower scores higher).",
     )
     activate = forms.BooleanField(
         required=False,

@@ -3,6 +3,7 @@ sample a generator and evaluate its molecules, and train property predictors (ml
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
@@ -13,7 +14,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from drugs.models import GENERATOR_TASK, DesignRun, MoleculeDataset
+from drugs.models import GENERATOR_TASK, DesignRun, MoleculeDataset, predictor_task
 from drugs.services import (
     ImportedMolecules,
     dataset_import_store,
@@ -166,8 +167,43 @@ def _reference_sets() -> tuple[list[str], list[str]]:
     )
 
 
+def reference_statistics(smiles: list[str], device: str = "cpu") -> Any:
+    """metrics.ReferenceStats of a test set, kept on disk under MEDIA_ROOT after the first
+    computation: for the 10k subsets it takes minutes on a CPU (ChemNet activations, filters,
+    fragments), and every worker process would otherwise pay it again."""
+    import hashlib
+    import pickle
+
+    from django.conf import settings
+
+    from drugs.ml.metrics import reference_stats
+
+    key = hashlib.sha256("\n".join(smiles).encode()).hexdigest()[:20]
+    path = Path(settings.MEDIA_ROOT) / "drugs" / "cache" / f"reference-{key}.pkl"
+    if path.is_file():
+        try:
+            # Written only by this function, under a name no upload can take.
+            return pickle.loads(path.read_bytes())  # noqa: S301
+        except (OSError, pickle.UnpicklingError, EOFError, AttributeError):
+            path.unlink(missing_ok=True)
+    stats = reference_stats(smiles, n_jobs=1, device=device)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_bytes(pickle.dumps(stats, protocol=pickle.HIGHEST_PROTOCOL))
+    partial.replace(path)
+    return stats
+
+
 def _rounded(value: Any, digits: int = 4) -> Any:
-    return round(float(value), digits) if isinstance(value, (int, float)) else value
+    """A JSON-safe rounded number: NaN (an invalid molecule's prediction) becomes None."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        try:
+            value = float(value)  # numpy scalars
+        except (TypeError, ValueError):
+            return value
+    return round(float(value), digits) if math.isfinite(value) else None
 
 
 def _property_lists(props: list[Any]) -> dict[str, list[float]]:
@@ -181,8 +217,8 @@ def _property_lists(props: list[Any]) -> dict[str, list[float]]:
 def dataset_reference(
     dataset: MoleculeDataset,
     train: list[str],
-    test: list[str],
-    scaffolds: list[str],
+    test: Any,
+    scaffolds: Any,
     device: str = "cpu",
     size: int = 10_000,
 ) -> dict[str, Any]:
@@ -255,13 +291,17 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def _activity_function(endpoint: str) -> Callable[[list[str]], Any] | None:
-    """The active predictor of ``endpoint`` as the GAN's activity reward (JobError if none
-    is in service)."""
+    """The active predictor of ``endpoint`` as the GAN's activity reward in [0, 1] (for an
+    endpoint where lower is better, such as toxicity, lower predictions score higher);
+    JobError if none is in service."""
+    from drugs.ml.predictors import ENDPOINTS
+
     if not endpoint:
         return None
+    spec = ENDPOINTS.get(endpoint)
     for name, _, model in active_predictor_models():
-        if name == endpoint:
-            return model.predict
+        if name == endpoint and spec is not None:
+            return lambda smiles: model.reward(smiles, higher_is_better=spec.higher_is_better)
     raise JobError(
         f"No {endpoint} predictor is in service, so the activity objective cannot be scored. "
         "Train one on the drug-design page first."
@@ -323,22 +363,14 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
                 or uniqueness_collapse([h.get("uniqueness") for h in history])
             )
             state["percent"] = 5 + 75 * len(history) / total
+            # The curves are read from the run's history; the job carries the latest sample.
             design_run_record_history(run=run, history=history)
-            from drugs.charts import losses_figure, quality_figure
-
             progress.update(
                 state["percent"],
                 f"{entry['phase'].capitalize()} epoch {entry['epoch']}: valid "
                 f"{entry['validity']:.0%}, unique {entry['uniqueness']:.0%}, "
                 f"novel {entry['novelty']:.0%}",
-                live={
-                    "figures": {
-                        "curve-losses": losses_figure(history),
-                        "curve-quality": quality_figure(history),
-                    },
-                    "sample": sample,
-                    "collapse": state["collapse"],
-                },
+                live={"sample": sample, "collapse": state["collapse"]},
             )
 
         def should_stop() -> bool:
@@ -376,8 +408,12 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
     progress.update(85, "Computing properties and predicted activity", force=True)
     predictors = active_predictor_models()
     rows, counts = evaluate_sample(sampled, train, predictors)
-    progress.update(89, "Computing the MOSES metrics", force=True)
-    test, scaffolds = _reference_sets()
+    progress.update(88, "Loading the MOSES test-set statistics", force=True)
+    device = str(torch_device())
+    test_smiles, scaffold_smiles = _reference_sets()
+    test = reference_statistics(test_smiles, device)
+    scaffolds = reference_statistics(scaffold_smiles, device)
+    progress.update(90, "Computing the MOSES metrics", force=True)
     reference_train = (
         random.Random(seed).sample(train, METRICS_REFERENCE)
         if len(train) > METRICS_REFERENCE
@@ -423,7 +459,7 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
             else [],
         },
         "train_size": len(train),
-        "test_size": len(test),
+        "test_size": len(test_smiles),
         "stopped": stopped,
         "seconds": round(time.monotonic() - started, 1),
         "temperature": temperature,
@@ -476,6 +512,7 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
 def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
     from drugs import sources
     from drugs.ml.predictors import ENDPOINTS, fit_predictor, load_endpoint
+    from drugs.selectors import predictor_summary
     from medai_site.registry.selectors import model_version_active
     from medai_site.registry.services import model_version_activate, model_version_register
 
@@ -483,10 +520,14 @@ def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
     kind = job.params.get("kind", "random_forest")
     if endpoint not in ENDPOINTS:
         raise JobError(f"Unknown endpoint {endpoint!r}.")
-    task = job.params.get("task") or f"drugs.predictor.{endpoint}"
+    task = job.params.get("task") or predictor_task(endpoint)
     progress.update(3, f"Loading the {endpoint} data set", force=True)
+    spec = ENDPOINTS[endpoint]
+    shipped = sources.moleculenet_dir()
     try:
-        smiles, y, task_type = load_endpoint(endpoint, sources.moleculenet_dir())
+        smiles, y, task_type = load_endpoint(
+            endpoint, shipped if (shipped / spec.file).is_file() else None
+        )
     except (OSError, ValueError) as exc:
         raise JobError(f"The {endpoint} data could not be read: {exc}") from None
 
@@ -494,18 +535,21 @@ def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
         progress.update(5 + 85 * float(fraction), stage or None)
 
     progress.update(5, f"Cross-validating a {kind.replace('_', ' ')} on {len(smiles):,} molecules")
-    artifact, metrics = fit_predictor(
-        smiles,
-        y,
-        task_type,
-        kind=kind,
-        cv_folds=int(job.params.get("cv_folds", 5)),
-        seed=0,
-        on_progress=on_progress,
-    )
+    try:
+        artifact, metrics = fit_predictor(
+            smiles,
+            y,
+            task_type,
+            kind=kind,
+            cv_folds=int(job.params.get("cv_folds", 5)),
+            seed=0,
+            endpoint=endpoint,
+            on_progress=on_progress,
+        )
+    except ValueError as exc:
+        raise JobError(f"The {endpoint} predictor could not be trained: {exc}") from None
     progress.update(94, "Registering the model version", force=True)
     content = _artifact_bytes(artifact.save)
-    spec = ENDPOINTS[endpoint]
     metrics = dict(metrics)
     with progress.finishing() as outcome:
         version = model_version_register(
@@ -517,21 +561,21 @@ def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
                 "endpoint": endpoint,
                 "task_type": task_type,
                 "n": len(smiles),
-                "source": getattr(spec, "source", "") or getattr(spec, "description", ""),
+                "description": spec.description,
+                "units": spec.units,
+                "file": spec.file,
             },
             metrics=metrics,
             notes=f"Trained by job #{job.pk}.",
         )
-        first = model_version_active(task=task) is None
-        if job.params.get("activate") or first:
+        # The first version of an endpoint goes into service, so its predictions appear at
+        # once; later ones wait for a model admin unless asked.
+        activated = bool(job.params.get("activate")) or model_version_active(task=task) is None
+        if activated:
             model_version_activate(version=version, user=job.owner)
-        shown = ", ".join(
-            f"{k} {v:.3f}" for k, v in list(metrics.items())[:3] if isinstance(v, (int, float))
-        )
         outcome.result = {
-            "summary": f"Trained {version}"
-            + (f": cross-validated {shown}" if shown else "")
-            + (" (now in service)." if job.params.get("activate") or first else "."),
+            "summary": f"Trained {version}: {predictor_summary(metrics)}"
+            + (" (now in service)." if activated else "."),
             "url": reverse("drugs:predictors"),
             "model_version": version.pk,
         }

@@ -8,6 +8,7 @@ them back in the Django admin like every other model.
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -18,8 +19,10 @@ PREDICTOR_TASK_PREFIX = "drugs.predictor."
 
 
 def predictor_task(endpoint: str) -> str:
-    """The registry task of ``endpoint``'s property predictor."""
-    return f"{PREDICTOR_TASK_PREFIX}{endpoint}"
+    """The registry task of ``endpoint``'s property predictor ("Tox21 NR-AR" ->
+    drugs.predictor.tox21_nr_ar: task names end up in artifact paths)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", endpoint.lower()).strip("_")
+    return f"{PREDICTOR_TASK_PREFIX}{slug}"
 
 
 def _upload_path(instance: MoleculeDataset, filename: str) -> str:

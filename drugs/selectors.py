@@ -170,7 +170,41 @@ def active_predictors() -> list[ModelVersion]:
 
 
 def endpoint_of(version: ModelVersion) -> str:
-    return version.task.removeprefix(PREDICTOR_TASK_PREFIX)
+    """The endpoint a predictor version predicts (as ENDPOINTS names it)."""
+    return (version.training_data or {}).get("endpoint") or version.task.removeprefix(
+        PREDICTOR_TASK_PREFIX
+    )
+
+
+def predictor_summary(metrics: dict[str, Any]) -> str:
+    """A predictor's cross-validated scores in words, with the baseline a model must beat."""
+
+    def pm(name: str) -> str:
+        mean, sd = metrics.get(f"{name}_mean"), metrics.get(f"{name}_sd")
+        if mean is None:
+            return ""
+        return f"{mean:.3f} ± {sd:.3f}" if sd is not None else f"{mean:.3f}"
+
+    parts = []
+    if metrics.get("roc_auc_mean") is not None:
+        parts.append(f"ROC-AUC {pm('roc_auc')}")
+    if metrics.get("pr_auc_mean") is not None:
+        baseline = metrics.get("baseline_pr_auc")
+        parts.append(
+            f"PR-AUC {pm('pr_auc')}" + (f" (random {baseline:.3f})" if baseline is not None else "")
+        )
+    if metrics.get("rmse_mean") is not None:
+        baseline = metrics.get("baseline_rmse")
+        parts.append(
+            f"RMSE {pm('rmse')}" + (f" (predicting the mean: {baseline:.3f})" if baseline else "")
+        )
+    if metrics.get("r2_mean") is not None:
+        parts.append(f"R² {pm('r2')}")
+    folds = metrics.get("cv_folds")
+    if folds:
+        scheme = "scaffold-grouped " if metrics.get("cv") == "scaffold" else ""
+        parts.append(f"{scheme}{folds}-fold CV, n = {metrics.get('n', '?')}")
+    return "; ".join(parts)
 
 
 def dataset_preview(dataset: MoleculeDataset, *, n: int = 12) -> list[str]:

@@ -9,6 +9,7 @@ urlpatterns = [
     path("datasets/<int:pk>/", views.dataset_detail_view, name="dataset_detail"),
     path("runs/new/", views.run_create_view, name="run_create"),
     path("runs/<int:pk>/", views.run_detail_view, name="run_detail"),
+    path("runs/<int:pk>/live/", views.run_live_view, name="run_live"),
     path("runs/<int:pk>/molecules/", views.run_molecules_view, name="run_molecules"),
     path("runs/<int:pk>/export/", views.run_export_view, name="run_export"),
     path("runs/<int:pk>/generate/", views.run_sample_view, name="run_sample"),

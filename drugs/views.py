@@ -6,7 +6,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.utils.http import urlencode
 from django.views.decorators.cache import cache_control
@@ -32,6 +38,7 @@ from drugs.selectors import (
     generator_versions,
     molecule_filter,
     molecule_get,
+    predictor_summary,
     predictor_versions,
     run_get,
     run_list,
@@ -52,7 +59,6 @@ from drugs.services import (
 )
 from medai_site.core.roles import Role, has_role, role_required
 from medai_site.jobs.models import Job
-from medai_site.registry.selectors import model_version_headline_metrics
 
 RESEARCH_ROLES = (Role.RESEARCHER, Role.MODEL_ADMIN)
 PAGE_SIZE = 48
@@ -81,16 +87,8 @@ def _can_activate(request: HttpRequest) -> bool:
 
 
 def _activity_endpoints() -> list[str]:
-    """Endpoints whose predictor in service predicts a probability (usable as a reward)."""
-    from drugs.ml.predictors import ENDPOINTS
-
-    found = []
-    for version in active_predictors():
-        endpoint = endpoint_of(version)
-        spec = ENDPOINTS.get(endpoint)
-        if spec is not None and getattr(spec, "task", "") == "classification":
-            found.append(endpoint)
-    return found
+    """Endpoints with a predictor in service (each can score the activity objective)."""
+    return [endpoint_of(v) for v in active_predictors()]
 
 
 @require_GET
@@ -102,7 +100,9 @@ def home_view(request: HttpRequest) -> HttpResponse:
         {
             "runs": list(run_list()[:30]),
             "datasets": list(dataset_list()),
-            "predictors": active_predictors(),
+            "predictors": [
+                (v, endpoint_of(v), predictor_summary(v.metrics or {})) for v in active_predictors()
+            ],
             "generators": list(generator_versions()[:10]),
         },
     )
@@ -291,6 +291,29 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "drugs/run_detail.html", context)
 
 
+@require_GET
+@role_required(*RESEARCH_ROLES)
+def run_live_view(request: HttpRequest, pk: int) -> JsonResponse:
+    """The run page's live data while it trains: the curves of the epochs so far and the
+    latest epoch's valid molecules."""
+    run = _run_or_404(pk)
+    live = (run.job.live if run.job else None) or {}
+    response = JsonResponse(
+        {
+            "epochs": len(run.history),
+            "figures": {
+                "curve-losses": charts.losses_figure(run.history),
+                "curve-quality": charts.quality_figure(run.history),
+            },
+            "sample": live.get("sample", []),
+            "collapse": bool(live.get("collapse") or run.collapse),
+            "done": run.is_done,
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def _filter_form(request: HttpRequest, run: DesignRun) -> MoleculeFilterForm:
     endpoints = sorted(run.result.get("predictors", {}))
     return MoleculeFilterForm(request.GET or None, endpoints=endpoints)
@@ -402,7 +425,7 @@ def molecule_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "endpoint": endpoint,
                 "value": (molecule.predictions or {}).get(endpoint),
                 "version": version,
-                "metrics": model_version_headline_metrics(version, limit=3) if version else [],
+                "summary": predictor_summary(version.metrics or {}) if version else "",
             }
         )
     props = mol_properties(molecule.smiles)
@@ -500,7 +523,10 @@ def predictors_view(request: HttpRequest) -> HttpResponse:
         "drugs/predictors.html",
         {
             "form": form,
-            "versions": list(predictor_versions()),
+            "versions": [
+                (v, endpoint_of(v), predictor_summary(v.metrics or {}))
+                for v in predictor_versions()
+            ],
             "endpoints": [(name, spec) for name, spec in ENDPOINTS.items()],
             "jobs": list(jobs),
         },

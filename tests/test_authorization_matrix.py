@@ -75,6 +75,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "drugs:dataset_detail": row("login", "forbidden", "forbidden", "ok", "ok"),
     "drugs:run_create": row("login", "forbidden", "forbidden", "ok", "ok"),
     "drugs:run_detail": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:run_live": row("login", "forbidden", "forbidden", "ok", "ok"),
     "drugs:run_molecules": row("login", "forbidden", "forbidden", "ok", "ok"),
     "drugs:run_export": row("login", "forbidden", "forbidden", "ok", "ok"),
     # Without a sample size the POST goes back to the run with a message.
@@ -336,6 +337,7 @@ ROUTE_OBJECTS = {
     "treatment:cohort_detail": {"pk": "cohort"},
     "drugs:dataset_detail": {"pk": "drug_dataset"},
     "drugs:run_detail": {"pk": "drug_run"},
+    "drugs:run_live": {"pk": "drug_run"},
     "drugs:run_molecules": {"pk": "drug_run"},
     "drugs:run_export": {"pk": "drug_run"},
     "drugs:run_sample": {"pk": "drug_run"},

@@ -1,6 +1,7 @@
-// Drug-design run page. While the run trains, each progress report carries the curves so far
-// and a sample of the current molecules (built on the server): redraw both without reloading.
-// When it is done, a click on a generated point of the chemical-space map opens that molecule.
+// Drug-design run page. While the run trains, each new epoch (a new stage in the job's
+// progress) fetches the run's live data: the curves so far and the latest epoch's molecules,
+// drawn without reloading the page. When it is done, a click on a generated point of the
+// chemical-space map opens that molecule.
 
 const live = document.querySelector("[data-live-run]");
 
@@ -31,19 +32,32 @@ function renderSample(holder, smilesList) {
   if (cards.length) holder.replaceChildren(...cards);
 }
 
+async function refresh(root) {
+  let data;
+  try {
+    const response = await fetch(root.dataset.liveUrl, {
+      headers: { Accept: "application/json", "X-MedAI-Poll": "1" },
+      credentials: "same-origin",
+    });
+    if (!response.ok) return;
+    data = await response.json();
+  } catch (err) {
+    return; // the progress poller reports lost connections
+  }
+  Object.entries(data.figures || {}).forEach(([id, figure]) => drawFigure(id, figure));
+  const sample = root.querySelector("[data-live-sample]");
+  if (sample && data.sample && data.sample.length) renderSample(sample, data.sample);
+  const warning = root.querySelector("[data-collapse-warning]");
+  if (warning) warning.hidden = !data.collapse;
+}
+
 if (live) {
-  const sample = live.querySelector("[data-live-sample]");
-  const warning = live.querySelector("[data-collapse-warning]");
-  let lastSample = "";
+  let lastStage = null;
   live.addEventListener("job:progress", (event) => {
-    const data = event.detail.live || {};
-    Object.entries(data.figures || {}).forEach(([id, figure]) => drawFigure(id, figure));
-    const key = JSON.stringify(data.sample || []);
-    if (sample && data.sample && key !== lastSample) {
-      lastSample = key;
-      renderSample(sample, data.sample);
-    }
-    if (warning) warning.hidden = !data.collapse;
+    const stage = event.detail.stage || "";
+    if (stage === lastStage) return;
+    lastStage = stage;
+    refresh(live);
   });
 }
 

@@ -116,3 +116,50 @@ def test_bad_run_settings_are_refused_before_anything_is_queued(
             user=users.researcher,
         )
     assert not DesignRun.objects.exists() and not Job.objects.exists()
+
+
+@pytest.mark.django_db
+def test_predictor_training_registers_cv_metrics_and_scores_a_design_run(users, moses_dataset):
+    from drugs.models import predictor_task
+    from drugs.services import predictor_train_start
+
+    job = run_job(
+        predictor_train_start(
+            endpoint="FreeSolv", kind="random_forest", cv_folds=2, user=users.researcher
+        )
+    )
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    version = ModelVersion.objects.get(task=predictor_task("FreeSolv"))
+    assert version.task == "drugs.predictor.freesolv"
+    # The first version of an endpoint goes into service by itself.
+    assert version.status == ModelVersion.Status.ACTIVE
+    assert version.metrics["rmse_mean"] > 0 and version.metrics["cv_folds"] == 2
+    assert version.training_data["endpoint"] == "FreeSolv"
+    assert "RMSE" in job.result["summary"] and "now in service" in job.result["summary"]
+
+    # The activity objective rewards the predictor's output; every molecule is scored by it.
+    run = design_run_start(
+        dataset=moses_dataset,
+        name="with activity",
+        config={**TINY_GAN, "w_activity": 0.5},
+        activity_endpoint="FreeSolv",
+        n_samples=200,
+        train_limit=300,
+        user=users.researcher,
+    )
+    job = run_job(run.job)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    run.refresh_from_db()
+    assert run.result["predictors"]["FreeSolv"]["version_id"] == version.pk
+    values = [m.predictions.get("FreeSolv") for m in run.molecules.all()]
+    assert values and all(isinstance(v, float) for v in values)
+    assert run.history[-1]["mean_reward"] is not None
+
+
+@pytest.mark.django_db
+def test_unknown_predictor_endpoint_is_refused(users):
+    from drugs.services import predictor_train_start
+
+    with pytest.raises(ValueError, match="Unknown endpoint"):
+        predictor_train_start(endpoint="Potency", kind="random_forest", user=users.researcher)
+    assert not Job.objects.exists()

@@ -178,3 +178,23 @@ def test_run_page_shows_moses_table_with_training_and_published_rows(users, done
     assert "Training set (100 of" in page
     assert "CharRNN" in page and "This run" in page
     assert 'data-figure="chemical-space"' in page
+
+
+@pytest.mark.django_db
+def test_live_endpoint_draws_the_epochs_so_far_and_the_latest_sample(users, done_run):
+    from medai_site.jobs.models import Job
+
+    done_run.status = DesignRun.Status.PENDING
+    done_run.history = [
+        {"phase": "pretrain", "epoch": 1, "g_loss": 2.5, "d_loss": None, "validity": 0.4},
+        {"phase": "adversarial", "epoch": 1, "g_loss": 1.5, "d_loss": 0.6, "validity": 0.7},
+    ]
+    done_run.job = Job.objects.create(
+        kind="drugs.design", title="t", owner=users.researcher, live={"sample": ["CCO"]}
+    )
+    done_run.save()
+    data = login(users.researcher).get(reverse("drugs:run_live", args=[done_run.pk])).json()
+    assert data["epochs"] == 2 and data["sample"] == ["CCO"] and not data["done"]
+    losses = data["figures"]["curve-losses"]["data"]
+    assert losses[0]["y"] == [2.5, 1.5] and losses[1]["y"] == [None, 0.6]
+    assert data["figures"]["curve-quality"]["data"][0]["y"] == [0.4, 0.7]
