@@ -104,6 +104,7 @@ def home_view(request: HttpRequest) -> HttpResponse:
                 (v, endpoint_of(v), predictor_summary(v.metrics or {})) for v in active_predictors()
             ],
             "generators": list(generator_versions()[:10]),
+            "finetune": finetune_supported(),
         },
     )
 
@@ -146,10 +147,19 @@ def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "drugs/dataset_detail.html",
         {
             "dataset": dataset,
-            "preview": dataset_preview(dataset) if dataset.is_ready else [],
+            "preview": _preview(dataset),
             "runs": list(dataset.runs.select_related("job")[:20]),
         },
     )
+
+
+def _preview(dataset: MoleculeDataset) -> list[str]:
+    if not dataset.is_ready:
+        return []
+    try:
+        return dataset_preview(dataset)
+    except (OSError, ValueError):
+        return []
 
 
 @require_http_methods(["GET", "POST"])
@@ -285,6 +295,7 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "charts": _result_charts(run),
                 "top": list(run.molecules.order_by("-qed", "id")[:12]),
                 "sample_form": SampleForm(),
+                "finetune": finetune_supported(),
                 "predictors": run.result.get("predictors", {}),
             }
         )
@@ -438,13 +449,25 @@ def molecule_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             "run": run,
             "props": props,
             "predictions": predictions,
-            "neighbours": training_neighbours(
-                dataset=run.dataset, smiles=molecule.smiles, k=NEIGHBOURS, limit=NEIGHBOUR_SEARCH
-            ),
+            "neighbours": _neighbours(molecule),
             "entry": entry,
             "form": ShortlistForm(initial={"note": entry.note if entry else ""}),
         },
     )
+
+
+def _neighbours(molecule: GeneratedMolecule) -> list[tuple[str, float]] | None:
+    """Nearest training molecules, or None when the training data can no longer be read (a
+    built-in set whose package was removed)."""
+    try:
+        return training_neighbours(
+            dataset=molecule.run.dataset,
+            smiles=molecule.smiles,
+            k=NEIGHBOURS,
+            limit=NEIGHBOUR_SEARCH,
+        )
+    except (OSError, ValueError):
+        return None
 
 
 @require_POST
