@@ -143,13 +143,14 @@ def chemical_space_figure(
     method: str,
 ) -> dict[str, Any] | None:
     """Training and generated molecules on one 2D projection of their Morgan fingerprints;
-    generated points carry their SMILES and molecule id (a click opens the molecule)."""
+    generated points carry their SMILES and molecule id (a click opens the molecule). SVG
+    scatter, not WebGL: hospital desktops and headless browsers often have no WebGL."""
     if not train_xy and not generated:
         return None
     return {
         "data": [
             {
-                "type": "scattergl",
+                "type": "scatter",
                 "mode": "markers",
                 "name": "training set",
                 "x": [p[0] for p in train_xy],
@@ -158,7 +159,7 @@ def chemical_space_figure(
                 "hoverinfo": "skip",
             },
             {
-                "type": "scattergl",
+                "type": "scatter",
                 "mode": "markers",
                 "name": "generated",
                 "x": [g[0] for g in generated],

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from drugs.selectors import RANGE_FIELDS, SORTS, MoleculeFilters
-from drugs.services import MAX_SAMPLES, MIN_SAMPLES, PREDICTOR_KINDS
+from drugs.services import MAX_SAMPLES, MIN_SAMPLES, MOSES_10K_NAME, PREDICTOR_KINDS
 
 
 class DatasetUploadForm(forms.Form):
@@ -34,7 +34,7 @@ OBJECTIVES = (
     (
         "w_activity",
         "Weight: predicted activity",
-        "Rewards the predicted value of the endpoint chosen below (its predictor must be in "
+        "Rewards the prediction of the activity endpoint chosen below (its predictor must be in "
         "service).",
     ),
     (
@@ -71,6 +71,9 @@ ADVANCED = (
     "max_length",
     "seed",
 )
+
+
+DESIGN_DEFAULTS = {"w_qed": 0.5, "w_sa": 0.25}
 
 
 def _field_for(value: Any, label: str, help_text: str = "") -> forms.Field:
@@ -158,6 +161,17 @@ class DesignRunForm(forms.Form):
                 self.fields[name] = _field_for(defaults[name], name.replace("_", " ").capitalize())
                 self.gan_fields.append(name)
                 self.advanced_fields.append(name)
+        # A design run steers towards drug-like, makeable molecules unless told otherwise
+        # (GanConfig itself rewards realism only).
+        for name, value in DESIGN_DEFAULTS.items():
+            if name in self.fields:
+                self.fields[name].initial = value
+        if "dataset" not in self.initial:
+            preferred = datasets.filter(name=MOSES_10K_NAME).first()
+            if preferred is not None:
+                self.initial["dataset"] = preferred.pk
+        after = [n for n in ("activity_endpoint", "activate") if n in self.fields]
+        self.order_fields([n for n in self.fields if n not in after] + after)
 
     def basic(self) -> list[Any]:
         return [self[name] for name in self.fields if name not in self.advanced_fields]

@@ -66,6 +66,8 @@ NEIGHBOURS = 5
 # Training molecules searched for a molecule's nearest neighbours (a seeded subset of bigger
 # sets keeps the page fast).
 NEIGHBOUR_SEARCH = 10_000
+# Generated molecules drawn on the chemical-space map (an SVG scatter stays responsive).
+MAP_POINTS = 5000
 
 
 def _run_or_404(pk: int) -> DesignRun:
@@ -241,7 +243,7 @@ def _result_charts(run: DesignRun) -> list[dict[str, Any]]:
         for key in values:
             if row[key] is not None:
                 values[key].append(row[key])
-        if row["x"] is not None:
+        if row["x"] is not None and len(points) < MAP_POINTS:
             points.append((row["x"], row["y"], row["smiles"], row["pk"]))
     space = run.result.get("space", {})
     found.append(
