@@ -51,6 +51,7 @@ def losses_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
             "xaxis": {
                 "title": {"text": "epoch (pre-training, then adversarial)"},
                 "tickformat": "d",
+                "dtick": 1,
             },
             "yaxis": {"title": {"text": "loss"}},
             "legend": {"orientation": "h"},
@@ -106,6 +107,7 @@ def quality_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
             "xaxis": {
                 "title": {"text": "epoch (pre-training, then adversarial)"},
                 "tickformat": "d",
+                "dtick": 1,
             },
             "yaxis": {"range": [0, 1.05], "title": {"text": "share / reward"}},
             "legend": {"orientation": "h"},

@@ -7,126 +7,277 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('jobs', '0002_job_live'),
-        ('registry', '0001_initial'),
+        ("jobs", "0002_job_live"),
+        ("registry", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='DesignRun',
+            name="DesignRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=120)),
-                ('kind', models.CharField(choices=[('train', 'Train a generator'), ('finetune', 'Fine-tune a generator'), ('sample', 'Generate from a generator')], default='train', max_length=10)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('done', 'Done')], default='pending', max_length=10)),
-                ('config', models.JSONField(blank=True, default=dict)),
-                ('n_samples', models.PositiveIntegerField(default=2000)),
-                ('history', models.JSONField(blank=True, default=list)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('collapse', models.BooleanField(default=False)),
-                ('n_sampled', models.PositiveIntegerField(default=0)),
-                ('n_valid', models.PositiveIntegerField(default=0)),
-                ('n_unique', models.PositiveIntegerField(default=0)),
-                ('n_novel', models.PositiveIntegerField(default=0)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('base_version', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.modelversion')),
-                ('created_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('generator', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='registry.modelversion')),
-                ('job', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("train", "Train a generator"),
+                            ("finetune", "Fine-tune a generator"),
+                            ("sample", "Generate from a generator"),
+                        ],
+                        default="train",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("pending", "Pending"), ("done", "Done")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("config", models.JSONField(blank=True, default=dict)),
+                ("n_samples", models.PositiveIntegerField(default=2000)),
+                ("history", models.JSONField(blank=True, default=list)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("collapse", models.BooleanField(default=False)),
+                ("n_sampled", models.PositiveIntegerField(default=0)),
+                ("n_valid", models.PositiveIntegerField(default=0)),
+                ("n_unique", models.PositiveIntegerField(default=0)),
+                ("n_novel", models.PositiveIntegerField(default=0)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "base_version",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="registry.modelversion",
+                    ),
+                ),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "generator",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="registry.modelversion",
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="jobs.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='GeneratedMolecule',
+            name="GeneratedMolecule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('smiles', models.CharField(max_length=500)),
-                ('count', models.PositiveIntegerField(default=1, help_text='Times it was sampled.')),
-                ('novel', models.BooleanField(default=True, help_text='Not in the training set.')),
-                ('mw', models.FloatField(null=True)),
-                ('logp', models.FloatField(null=True)),
-                ('tpsa', models.FloatField(null=True)),
-                ('hbd', models.PositiveSmallIntegerField(null=True)),
-                ('hba', models.PositiveSmallIntegerField(null=True)),
-                ('rotatable_bonds', models.PositiveSmallIntegerField(null=True)),
-                ('qed', models.FloatField(null=True)),
-                ('sa_score', models.FloatField(null=True)),
-                ('lipinski_pass', models.BooleanField(default=False)),
-                ('pains_pass', models.BooleanField(default=False)),
-                ('moses_filters_pass', models.BooleanField(default=False)),
-                ('predictions', models.JSONField(blank=True, default=dict)),
-                ('x', models.FloatField(help_text='Chemical-space map coordinates.', null=True)),
-                ('y', models.FloatField(null=True)),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='molecules', to='drugs.designrun')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("smiles", models.CharField(max_length=500)),
+                (
+                    "count",
+                    models.PositiveIntegerField(default=1, help_text="Times it was sampled."),
+                ),
+                ("novel", models.BooleanField(default=True, help_text="Not in the training set.")),
+                ("mw", models.FloatField(null=True)),
+                ("logp", models.FloatField(null=True)),
+                ("tpsa", models.FloatField(null=True)),
+                ("hbd", models.PositiveSmallIntegerField(null=True)),
+                ("hba", models.PositiveSmallIntegerField(null=True)),
+                ("rotatable_bonds", models.PositiveSmallIntegerField(null=True)),
+                ("qed", models.FloatField(null=True)),
+                ("sa_score", models.FloatField(null=True)),
+                ("lipinski_pass", models.BooleanField(default=False)),
+                ("pains_pass", models.BooleanField(default=False)),
+                ("moses_filters_pass", models.BooleanField(default=False)),
+                ("predictions", models.JSONField(blank=True, default=dict)),
+                ("x", models.FloatField(help_text="Chemical-space map coordinates.", null=True)),
+                ("y", models.FloatField(null=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="molecules",
+                        to="drugs.designrun",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', '-qed', 'id'],
+                "ordering": ["run", "-qed", "id"],
             },
         ),
         migrations.CreateModel(
-            name='MoleculeDataset',
+            name="MoleculeDataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('source', models.CharField(choices=[('upload', 'Uploaded file'), ('builtin', 'Built-in')], default='upload', max_length=10)),
-                ('status', models.CharField(choices=[('importing', 'Importing'), ('ready', 'Ready'), ('failed', 'Failed')], default='importing', max_length=10)),
-                ('description', models.TextField(blank=True)),
-                ('attribution', models.TextField(blank=True)),
-                ('original_name', models.CharField(blank=True, max_length=255)),
-                ('upload', models.FileField(blank=True, max_length=300, upload_to=drugs.models._upload_path)),
-                ('smiles_column', models.CharField(blank=True, max_length=100)),
-                ('file', models.FileField(blank=True, max_length=300, upload_to=drugs.models._molecules_path)),
-                ('path', models.CharField(blank=True, help_text='Server path of a built-in set.', max_length=500)),
-                ('n_lines', models.PositiveIntegerField(default=0)),
-                ('n_molecules', models.PositiveIntegerField(default=0)),
-                ('n_invalid', models.PositiveIntegerField(default=0)),
-                ('n_duplicates', models.PositiveIntegerField(default=0)),
-                ('value_columns', models.JSONField(blank=True, default=list)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('reference_metrics', models.JSONField(blank=True, default=dict)),
-                ('sha256', models.CharField(blank=True, max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('job', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='jobs.job')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("upload", "Uploaded file"), ("builtin", "Built-in")],
+                        default="upload",
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("importing", "Importing"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                        ],
+                        default="importing",
+                        max_length=10,
+                    ),
+                ),
+                ("description", models.TextField(blank=True)),
+                ("attribution", models.TextField(blank=True)),
+                ("original_name", models.CharField(blank=True, max_length=255)),
+                (
+                    "upload",
+                    models.FileField(
+                        blank=True, max_length=300, upload_to=drugs.models._upload_path
+                    ),
+                ),
+                ("smiles_column", models.CharField(blank=True, max_length=100)),
+                (
+                    "file",
+                    models.FileField(
+                        blank=True, max_length=300, upload_to=drugs.models._molecules_path
+                    ),
+                ),
+                (
+                    "path",
+                    models.CharField(
+                        blank=True, help_text="Server path of a built-in set.", max_length=500
+                    ),
+                ),
+                ("n_lines", models.PositiveIntegerField(default=0)),
+                ("n_molecules", models.PositiveIntegerField(default=0)),
+                ("n_invalid", models.PositiveIntegerField(default=0)),
+                ("n_duplicates", models.PositiveIntegerField(default=0)),
+                ("value_columns", models.JSONField(blank=True, default=list)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("reference_metrics", models.JSONField(blank=True, default=dict)),
+                ("sha256", models.CharField(blank=True, max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "job",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="jobs.job",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='designrun',
-            name='dataset',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='runs', to='drugs.moleculedataset'),
+            model_name="designrun",
+            name="dataset",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="runs",
+                to="drugs.moleculedataset",
+            ),
         ),
         migrations.CreateModel(
-            name='ShortlistEntry',
+            name="ShortlistEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('molecule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shortlist_entries', to='drugs.generatedmolecule')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "molecule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="shortlist_entries",
+                        to="drugs.generatedmolecule",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at', '-id'],
+                "ordering": ["-updated_at", "-id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='generatedmolecule',
-            constraint=models.UniqueConstraint(fields=('run', 'smiles'), name='unique_molecule_per_run'),
+            model_name="generatedmolecule",
+            constraint=models.UniqueConstraint(
+                fields=("run", "smiles"), name="unique_molecule_per_run"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='shortlistentry',
-            constraint=models.UniqueConstraint(fields=('molecule', 'user'), name='one_shortlist_entry_per_user'),
+            model_name="shortlistentry",
+            constraint=models.UniqueConstraint(
+                fields=("molecule", "user"), name="one_shortlist_entry_per_user"
+            ),
         ),
     ]
