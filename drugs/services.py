@@ -348,6 +348,7 @@ def design_run_sample_start(
         raise ValueError(f"Sample between {MIN_SAMPLES} and {MAX_SAMPLES:,} molecules.")
     if not 0.2 <= temperature <= 3.0:
         raise ValueError("Use a sampling temperature between 0.2 and 3.")
+    trained = version.params or {}
     if dataset is None:
         dataset_id = (version.training_data or {}).get("dataset_id")
         dataset = MoleculeDataset.objects.filter(pk=dataset_id).first()
@@ -358,7 +359,13 @@ def design_run_sample_start(
             name=name.strip() or f"{n_samples:,} molecules from {version}",
             kind=DesignRun.Kind.SAMPLE,
             dataset=dataset,
-            config={"temperature": temperature},
+            # Novelty is judged against the molecules the generator was trained on: the same
+            # seeded subset of its data set (the 1.58M MOSES set trains on a subset).
+            config={
+                "temperature": temperature,
+                "train_limit": trained.get("train_limit", 10_000),
+                "gan": {"seed": (trained.get("gan") or {}).get("seed", 0)},
+            },
             n_samples=n_samples,
             base_version=version,
             generator=version,
