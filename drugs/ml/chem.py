@@ -291,7 +291,7 @@ def _parse_csv(
     header = [h.strip() for h in rows[0]]
     if len(header) < 1 or not any(header):
         raise MoleculeFileError("The CSV file has no header row.")
-    lowered = [h.lower() for h in header]
+    lowered = [h.lower().replace(" ", "_") for h in header]
 
     if smiles_column is not None:
         if smiles_column not in header:

@@ -214,8 +214,8 @@ def _fragments(mol: Chem.Mol) -> list[str]:
     return Chem.MolToSmiles(Chem.FragmentOnBRICSBonds(mol)).split(".")
 
 
-def _features_chunk(args: tuple[list[str], bool]) -> _Features:
-    smiles, full = args
+def _features_chunk(args: tuple[list[str], bool, bool]) -> _Features:
+    smiles, full, with_filters = args
     generator = _morgan_generator()
     canonical: list[str] = []
     fps: list[np.ndarray] = []
@@ -235,19 +235,24 @@ def _features_chunk(args: tuple[list[str], bool]) -> _Features:
             scaffold = _scaffold(mol)
             if scaffold is not None:
                 scaffolds[scaffold] += 1
-            filters.append(passes_moses_filters(mol))
+            if with_filters:
+                filters.append(passes_moses_filters(mol))
     matrix = np.stack(fps) if fps else np.zeros((0, _FINGERPRINT_BITS), np.uint8)
     return _Features(
         canonical, matrix, fragments, scaffolds, np.asarray(filters, bool), len(smiles)
     )
 
 
-def _features(smiles: Sequence[str], n_jobs: int = 1, *, full: bool = True) -> _Features:
+def _features(
+    smiles: Sequence[str], n_jobs: int = 1, *, full: bool = True, with_filters: bool = True
+) -> _Features:
+    """Canonical SMILES of the valid molecules and, if `full`, their fingerprints, fragments,
+    scaffolds and (if `with_filters`, the slowest part: ~500 SMARTS each) filter results."""
     smiles = list(smiles)
     if n_jobs <= 1 or len(smiles) < 2000:
-        return _features_chunk((smiles, full))
+        return _features_chunk((smiles, full, with_filters))
     size = math.ceil(len(smiles) / (n_jobs * 4))
-    chunks = [(smiles[i : i + size], full) for i in range(0, len(smiles), size)]
+    chunks = [(smiles[i : i + size], full, with_filters) for i in range(0, len(smiles), size)]
     with get_context("fork").Pool(n_jobs) as pool:
         parts = pool.map(_features_chunk, chunks)
     fragments: Counter[str] = Counter()
@@ -399,7 +404,7 @@ def reference_stats(
     key = hash((tuple(test), with_fcd))
     if key in _REFERENCE_CACHE:
         return _REFERENCE_CACHE[key]
-    features = _features(test, n_jobs)
+    features = _features(test, n_jobs, with_filters=False)
     gaussian = None
     if with_fcd and chemnet_available() and len(features.canonical) >= 2:
         gaussian = _gaussian(chemnet_activations(features.canonical, device))
