@@ -143,12 +143,17 @@ def chemical_space_figure(
     train_xy: list[list[float]],
     generated: list[tuple[float, float, str, int]],
     method: str,
+    explained: list[float] | None = None,
 ) -> dict[str, Any] | None:
     """Training and generated molecules on one 2D projection of their Morgan fingerprints;
     generated points carry their SMILES and molecule id (a click opens the molecule). SVG
     scatter, not WebGL: hospital desktops and headless browsers often have no WebGL."""
     if not train_xy and not generated:
         return None
+    axis = [
+        f"component {i + 1}" + (f" ({100 * explained[i]:.1f}% of variance)" if explained else "")
+        for i in range(2)
+    ]
     return {
         "data": [
             {
@@ -175,9 +180,9 @@ def chemical_space_figure(
         "layout": {
             **_LAYOUT,
             "height": 480,
-            "title": {"text": f"Chemical space ({method} of Morgan fingerprints)"},
-            "xaxis": {"showticklabels": False, "zeroline": False, "title": {"text": ""}},
-            "yaxis": {"showticklabels": False, "zeroline": False, "title": {"text": ""}},
+            "title": {"text": "Chemical space", "subtitle": {"text": method}},
+            "xaxis": {"showticklabels": False, "zeroline": False, "title": {"text": axis[0]}},
+            "yaxis": {"showticklabels": False, "zeroline": False, "title": {"text": axis[1]}},
             "legend": {"orientation": "h"},
         },
     }

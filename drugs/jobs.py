@@ -454,6 +454,7 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
         },
         "space": {
             "method": space.method if space is not None else "",
+            "explained": [_rounded(v) for v in space.explained_variance] if space else [],
             "train": [[_rounded(x), _rounded(y)] for x, y in space.train_xy]
             if space is not None
             else [],

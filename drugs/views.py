@@ -250,7 +250,12 @@ def _result_charts(run: DesignRun) -> list[dict[str, Any]]:
         (
             "chemical-space",
             "Chemical space: training and generated molecules",
-            charts.chemical_space_figure(space.get("train", []), points, space.get("method", "")),
+            charts.chemical_space_figure(
+                space.get("train", []),
+                points,
+                space.get("method", ""),
+                space.get("explained") or None,
+            ),
         )
     )
     for key, label in charts.PROPERTIES:

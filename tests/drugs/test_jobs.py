@@ -54,6 +54,7 @@ def test_design_run_trains_registers_a_generator_and_stores_evaluated_molecules(
     assert moses_dataset.reference_metrics["metrics"]["novelty"] is None
     assert len(moses_dataset.reference_metrics["properties"]["qed"]) > 100
     assert len(run.result["space"]["train"]) > 100
+    assert len(run.result["space"]["explained"]) == 2
     assert job.result["url"].endswith(f"/drugs/runs/{run.pk}/")
 
     # Generate more from the registered generator: no training, same evaluation.
