@@ -34,6 +34,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+from threadpoolctl import threadpool_limits
 
 from drugs.ml import chem
 from drugs.ml.datasets import moleculenet_dir
@@ -214,7 +215,7 @@ def scaffold_groups(smiles: list[str]) -> np.ndarray:
     return out
 
 
-def _model(task: str, kind: str, seed: int, n_estimators: int) -> Any:
+def _model(task: str, kind: str, seed: int, n_estimators: int, n_jobs: int = 1) -> Any:
     if kind == "random_forest":
         cls = RandomForestClassifier if task == "classification" else RandomForestRegressor
         extra = {"class_weight": "balanced_subsample"} if task == "classification" else {}
@@ -222,7 +223,7 @@ def _model(task: str, kind: str, seed: int, n_estimators: int) -> Any:
             n_estimators=n_estimators,
             min_samples_leaf=1,
             max_features="sqrt",
-            n_jobs=1,
+            n_jobs=n_jobs,
             random_state=seed,
             **extra,
         )
@@ -306,13 +307,34 @@ def fit_predictor(
     seed: int = 0,
     n_estimators: int = 300,
     endpoint: str = "",
+    n_jobs: int = 1,
     on_progress: Callable[[float, str], None] | None = None,
 ) -> tuple[PredictorArtifact, dict[str, Any]]:
     """Cross-validate over scaffold groups, then fit on all the data.
 
     Metrics: classification ROC-AUC (and PR-AUC) mean and SD over folds; regression RMSE, MAE
-    and R2 mean and SD. Invalid SMILES are dropped (counted in `dropped_invalid`).
+    and R2 mean and SD. Invalid SMILES are dropped (counted in `dropped_invalid`). `n_jobs`
+    caps the threads (gradient boosting's OpenMP otherwise takes every core, and on a shared
+    2-core machine ran 7x slower than on one thread).
     """
+    with threadpool_limits(limits=n_jobs):
+        return _fit_predictor(
+            smiles, y, task, kind, cv_folds, seed, n_estimators, endpoint, n_jobs, on_progress
+        )
+
+
+def _fit_predictor(
+    smiles: list[str],
+    y: np.ndarray | list[float],
+    task: str,
+    kind: str,
+    cv_folds: int,
+    seed: int,
+    n_estimators: int,
+    endpoint: str,
+    n_jobs: int,
+    on_progress: Callable[[float, str], None] | None,
+) -> tuple[PredictorArtifact, dict[str, Any]]:
     if task not in ("classification", "regression"):
         raise ValueError("task must be 'classification' or 'regression'")
     y = np.asarray(y, dtype=float)
@@ -341,7 +363,7 @@ def fit_predictor(
     for fold, (tr, te) in enumerate(splitter.split(x, y, groups)):
         if on_progress is not None:
             on_progress(fold / (cv_folds + 1), f"cross-validation fold {fold + 1}/{cv_folds}")
-        model = _model(task, kind, seed + fold, n_estimators)
+        model = _model(task, kind, seed + fold, n_estimators, n_jobs)
         model.fit(x[tr], y[tr])
         if task == "classification":
             p = model.predict_proba(x[te])[:, 1]
@@ -374,7 +396,7 @@ def fit_predictor(
         metrics["baseline_rmse"] = round(float(np.std(y)), 4)
     if on_progress is not None:
         on_progress(cv_folds / (cv_folds + 1), "fitting on all data")
-    final = _model(task, kind, seed, n_estimators)
+    final = _model(task, kind, seed, n_estimators, n_jobs)
     final.fit(x, y)
     if on_progress is not None:
         on_progress(1.0, "done")
