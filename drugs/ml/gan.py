@@ -410,6 +410,7 @@ def train_gan(
     should_stop: Callable[[], bool] | None = None,
     activity_fn: Callable[[list[str]], np.ndarray] | None = None,
     device: str = "cpu",
+    on_pretrained: Callable[[GanArtifact], None] | None = None,
 ) -> GanArtifact:
     """Pre-train the generator by maximum likelihood, then train it adversarially.
 
@@ -417,7 +418,8 @@ def train_gan(
     `config.max_train_molecules` are used). `on_epoch` receives each epoch's stats (an exception
     there stops training); `should_stop` is polled between steps and ends training early with
     `stopped_reason='cancelled'`. With `stop_on_collapse`, the adversarial phase stops when the
-    samples' uniqueness collapses (see `metrics.uniqueness_collapse`).
+    samples' uniqueness collapses (see `metrics.uniqueness_collapse`). `on_pretrained`
+    receives a snapshot of the generator after maximum-likelihood pre-training.
     """
     started = time.monotonic()
     torch.manual_seed(config.seed)
@@ -508,6 +510,22 @@ def train_gan(
             break
         finish_epoch("pretrain", epoch, float(np.mean(losses)), None, None, t0)
 
+    def snapshot() -> GanArtifact:
+        return GanArtifact(
+            vocab=vocab,
+            config=config,
+            generator_state={
+                k: v.detach().cpu().clone() for k, v in generator.state_dict().items()
+            },
+            history=list(history),
+            stopped_reason=stopped,
+            training_seconds=round(time.monotonic() - started, 2),
+            train_size=len(rows),
+        )
+
+    if on_pretrained is not None and stopped == "completed":
+        on_pretrained(snapshot())
+
     # Phase 2: adversarial, policy gradient against the discriminator.
     if stopped == "completed" and config.adversarial_epochs > 0:
         discriminator = Discriminator(len(vocab)).to(device)
@@ -581,15 +599,7 @@ def train_gan(
                 stopped = "mode_collapse"
                 break
 
-    return GanArtifact(
-        vocab=vocab,
-        config=config,
-        generator_state={k: v.detach().cpu().clone() for k, v in generator.state_dict().items()},
-        history=history,
-        stopped_reason=stopped,
-        training_seconds=round(time.monotonic() - started, 2),
-        train_size=len(rows),
-    )
+    return snapshot()
 
 
 def random_character_baseline(
