@@ -114,7 +114,7 @@ class DesignRunForm(forms.Form):
         max_value=MAX_SAMPLES,
         initial=2000,
         label="Molecules to sample and evaluate",
-        help_text="The MOSES paper scores 30,000; 2,000 evaluates in under a minute on a CPU.",
+        help_text="The MOSES paper scores 30,000; 2,000 evaluate in about a minute on a CPU.",
     )
     activity_endpoint = forms.ChoiceField(
         required=False,
