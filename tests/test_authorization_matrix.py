@@ -75,6 +75,30 @@ MATRIX: dict[str, dict[str, str]] = {
     "treatment:cohort_genomics": row(
         "login", "forbidden", "forbidden", "redirect", "redirect", method="POST"
     ),
+    # Drug design: research pages without patient data, for researchers and model admins.
+    "drugs:home": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:dataset_create": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:dataset_detail": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:run_create": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:run_detail": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:run_live": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:run_molecules": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:run_export": row("login", "forbidden", "forbidden", "ok", "ok"),
+    # Without a sample size the POST goes back to the run with a message.
+    "drugs:run_sample": row(
+        "login", "forbidden", "forbidden", "redirect", "redirect", method="POST"
+    ),
+    "drugs:molecule_detail": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:shortlist_save": row(
+        "login", "forbidden", "forbidden", "redirect", "redirect", method="POST"
+    ),
+    "drugs:shortlist_remove": row(
+        "login", "forbidden", "forbidden", "redirect", "redirect", method="POST"
+    ),
+    "drugs:shortlist": row("login", "forbidden", "forbidden", "ok", "ok"),
+    "drugs:predictors": row("login", "forbidden", "forbidden", "ok", "ok"),
+    # Without a ?smiles= the drawing endpoint answers 400.
+    "drugs:structure": row("login", "forbidden", "forbidden", "bad_request", "bad_request"),
     "admin:diagnosis_imagedataset_changelist": row(
         "login", "admin_login", "admin_login", "admin_login", "ok"
     ),
@@ -300,10 +324,14 @@ def world(users):
     progression = ProgressionAnalysis.objects.create(
         dataset="diabetes", created_by=users.researcher
     )
+    drug_dataset, drug_run, molecule = _drug_objects(users)
     return SimpleNamespace(
         progression=progression,
         thread=thread,
         message=message,
+        drug_dataset=drug_dataset,
+        drug_run=drug_run,
+        molecule=molecule,
         cohort=cohort,
         device=device,
         alert=alert,
@@ -325,6 +353,23 @@ def _photo_bytes() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 120, 90)).save(buffer, format="JPEG")
     return buffer.getvalue()
+
+
+def _drug_objects(users):
+    from django.core.files.base import ContentFile
+
+    from drugs.models import DesignRun, GeneratedMolecule, MoleculeDataset
+    from drugs.services import molecules_csv_gz
+
+    dataset = MoleculeDataset(name="tiny", status="ready", n_molecules=2)
+    rows = [("CCO", "ethanol", {}), ("c1ccccc1O", "phenol", {})]
+    dataset.file.save("m.csv.gz", ContentFile(molecules_csv_gz(rows, [])), save=False)
+    dataset.save()
+    run = DesignRun.objects.create(
+        name="run", dataset=dataset, status="done", created_by=users.researcher
+    )
+    molecule = GeneratedMolecule.objects.create(run=run, smiles="CCN", qed=0.4, mw=45.1)
+    return dataset, run, molecule
 
 
 def _write_display(scan) -> None:
@@ -371,6 +416,15 @@ ROUTE_OBJECTS = {
     "portal:thread": {"pk": "thread"},
     "remote_care:progression_detail": {"pk": "progression"},
     "portal:photo": {"pk": "message"},
+    "drugs:dataset_detail": {"pk": "drug_dataset"},
+    "drugs:run_detail": {"pk": "drug_run"},
+    "drugs:run_live": {"pk": "drug_run"},
+    "drugs:run_molecules": {"pk": "drug_run"},
+    "drugs:run_export": {"pk": "drug_run"},
+    "drugs:run_sample": {"pk": "drug_run"},
+    "drugs:molecule_detail": {"pk": "molecule"},
+    "drugs:shortlist_save": {"pk": "molecule"},
+    "drugs:shortlist_remove": {"pk": "molecule"},
 }
 
 

@@ -27,6 +27,7 @@ NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
         "remote_care:analytics",
         (Role.RESEARCHER, Role.MODEL_ADMIN, Role.CLINICIAN),
     ),
+    ("Drug design", "drugs:home", (Role.RESEARCHER, Role.MODEL_ADMIN)),
     ("Jobs", "jobs:list", ()),
 ]
 

@@ -287,6 +287,12 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 510
 
 INSTALLED_APPS += ["treatment"]
 
+# --- Drug design ----------------------------------------------------------------------------------
+INSTALLED_APPS += ["drugs"]
+DRUGS_MAX_UPLOAD_BYTES = int(os.environ.get("MEDAI_MOLECULE_UPLOAD_MAX_MB", "200")) * 1024 * 1024
+# MOSES test molecules the metrics (frag, scaff, SNN, FCD) compare with: the shipped 10k subsets.
+DRUGS_METRICS_TEST_SIZE = int(os.environ.get("MEDAI_DRUGS_METRICS_TEST_SIZE", "10000"))
+
 # --- Remote care ----------------------------------------------------------------------------------
 INSTALLED_APPS += ["remote_care"]
 REST_FRAMEWORK = {

@@ -26,7 +26,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-train",
             action="store_true",
-            help="Do not queue the first training runs of the demo imaging and treatment models.",
+            help="Do not queue the first training runs of the demo imaging, treatment and "
+            "drug-property models.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -66,13 +67,15 @@ class Command(BaseCommand):
         )
         if note:
             self.stdout.write(f"  {note}")
+        from drugs.services import demo_drugs_ensure
         from remote_care.risk import demo_risk_ensure
 
-        note = demo_risk_ensure(
-            user=User.objects.get(username="modeladmin"), train=not options["no_train"]
-        )
-        if note:
-            self.stdout.write(f"  {note}")
+        for ensure in (demo_risk_ensure, demo_drugs_ensure):
+            note = ensure(
+                user=User.objects.get(username="modeladmin"), train=not options["no_train"]
+            )
+            if note:
+                self.stdout.write(f"  {note}")
         self.stdout.write("")
         self.stdout.write(
             self.style.SUCCESS(

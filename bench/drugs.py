@@ -1,0 +1,235 @@
+"""Drug design: (1) molecules generated per second, and valid molecules per second, by the bare
+generator vs the full product path — sample service (run row, job) -> Celery worker on the ml
+queue (generator loaded from the registry, sampling, RDKit properties, predictions, MOSES
+metrics, chemical-space map) -> stored molecules; (2) the time to compute the MOSES metrics of
+10k and 30k generated molecules.
+
+Runs on the embedded default in a temporary folder (SQLite, filesystem broker, one real worker
+process) on the CPU. The generator is trained here first (a few epochs on the MOSES 10k subset;
+--epochs and --hidden to change). Prints times, rates and the ratios.
+
+    .venv/bin/python bench/drugs.py [--n 2000] [--metrics-sizes 10000 30000] [--broker URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=2000, help="molecules per generation")
+    parser.add_argument("--metrics-sizes", type=int, nargs="*", default=[10_000, 30_000])
+    parser.add_argument("--epochs", type=int, default=3, help="pre-training epochs")
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--train", type=int, default=5000, help="training molecules")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (bare and worker)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--test-size", type=int, default=10_000, help="MOSES test molecules")
+    parser.add_argument(
+        "--var",
+        default="",
+        help="reuse this folder (its cached MOSES test statistics) instead of a fresh one",
+    )
+    parser.add_argument("--skip-generation", action="store_true", help="metrics timing only")
+    parser.add_argument("--skip-metrics", action="store_true", help="generation rates only")
+    parser.add_argument(
+        "--broker",
+        default="",
+        help="broker URL (default: the embedded filesystem broker, which polls once a second)",
+    )
+    return parser.parse_args()
+
+
+from harness import wait_for_job  # noqa: E402  (bench/ is on sys.path)
+
+
+def best_of(repeats: int, fn):
+    """(fastest seconds, last result) of ``repeats`` runs."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def main() -> None:
+    args = parse()
+    var = Path(args.var) if args.var else Path(tempfile.mkdtemp(prefix="medai-bench-"))
+    var.mkdir(parents=True, exist_ok=True)
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "medai_site.settings.local",
+            "MEDAI_VAR_DIR": str(var),
+            "MEDAI_TORCH_THREADS": str(args.threads),
+            "MEDAI_DRUGS_METRICS_TEST_SIZE": str(args.test_size),
+        }
+    )
+    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
+        os.environ.pop(key, None)
+    if args.broker:
+        os.environ["CELERY_BROKER_URL"] = args.broker
+    import django
+
+    django.setup()
+    import torch
+
+    from drugs import sources
+    from drugs.jobs import _artifact_bytes
+    from drugs.ml.datasets import load_smiles_file
+    from drugs.ml.gan import GanArtifact, GanConfig, train_gan
+
+    torch.set_num_threads(args.threads)
+    train = load_smiles_file(sources.moses_train_10k())
+    config = GanConfig(
+        pretrain_epochs=args.epochs, adversarial_epochs=0, hidden_dim=args.hidden, seed=0
+    )
+    start = time.perf_counter()
+    artifact = train_gan(config, train[: args.train])
+    trained_in = time.perf_counter() - start
+    content = _artifact_bytes(artifact.save)
+    with tempfile.NamedTemporaryFile(suffix=".bin") as handle:
+        handle.write(content)
+        handle.flush()
+        artifact = GanArtifact.load(handle.name)  # the object a worker holds
+    print(
+        f"Drug design on CPU ({args.threads} torch thread(s)); generator: {args.epochs} "
+        f"pre-training epochs on {args.train:,} MOSES molecules, hidden {args.hidden} "
+        f"(trained in {trained_in:.0f} s); broker {args.broker or 'embedded filesystem'}; "
+        f"{args.test_size:,} MOSES test molecules",
+        flush=True,
+    )
+    if not args.skip_generation:
+        generation(args, artifact, content, train)
+    if not args.skip_metrics:
+        metrics_timing(args, artifact, train)
+
+
+def generation(args: argparse.Namespace, artifact, content: bytes, train: list[str]) -> None:
+    """Molecules per second: the bare generator vs the product path through a worker."""
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+
+    from drugs.jobs import evaluate_sample
+    from drugs.ml.chem import canonical_smiles
+    from drugs.models import GENERATOR_TASK, DesignRun, MoleculeDataset
+    from drugs.services import MOSES_10K_NAME, dataset_builtin_ensure, design_run_sample_start
+    from medai_site.registry.services import model_version_register
+
+    # (a) the bare model.
+    sample_s, sampled = best_of(args.repeats, lambda: artifact.sample(args.n, seed=1))
+    valid = [c for c in (canonical_smiles(s) for s in sampled) if c]
+    check_s, _ = best_of(1, lambda: [canonical_smiles(s) for s in sampled])
+    evaluate_s, _ = best_of(1, lambda: evaluate_sample(sampled, train, []))
+
+    # (b) the product path with a real worker process.
+    call_command("migrate", verbosity=0)
+    user, _ = get_user_model().objects.get_or_create(username="bench")
+    dataset_builtin_ensure(user=user)
+    dataset = MoleculeDataset.objects.get(name=MOSES_10K_NAME)
+    version = model_version_register(
+        task=GENERATOR_TASK,
+        artifact=content,
+        created_by=user,
+        training_data={"dataset_id": dataset.pk},
+    )
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "medai_site",
+            "worker",
+            "-Q",
+            "ml",
+            "-c",
+            "1",
+            "--prefetch-multiplier",
+            "1",
+            "-n",
+            "bench@%h",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "MEDAI_WORKER_CONCURRENCY": "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+    def through_worker() -> DesignRun:
+        run = design_run_sample_start(version=version, n_samples=args.n, user=user)
+        wait_for_job(run.job, timeout=3600)
+        run.refresh_from_db()
+        return run
+
+    try:
+        # Warm: imports, the test-set statistics (then on disk) and the training-set row.
+        warm_start = time.perf_counter()
+        through_worker()
+        warm_s = time.perf_counter() - warm_start
+        product_s, run = best_of(args.repeats, through_worker)
+    finally:
+        os.killpg(worker.pid, 9)
+
+    print(f"{args.n:,} molecules per generation ({len(valid) / len(sampled):.1%} valid):")
+    print(
+        f"  (a) artifact.sample                  : {sample_s:8.2f} s  "
+        f"({args.n / sample_s:8.0f} generated/s, {len(valid) / sample_s:8.0f} valid/s)"
+    )
+    print(f"  (a) + RDKit validity check         : {sample_s + check_s:8.2f} s")
+    print(
+        f"  (a) + properties and novelty       : {sample_s + evaluate_s:8.2f} s  "
+        f"({len(valid) / (sample_s + evaluate_s):8.0f} valid/s)"
+    )
+    print(
+        f"  (b) product path (service+worker)  : {product_s:8.2f} s  "
+        f"({run.n_sampled / product_s:8.0f} generated/s, {run.n_valid / product_s:8.0f} valid/s;"
+        f" first run {warm_s:.1f} s)"
+    )
+    print(f"  ratio (b)/(a) sampling only        : {product_s / sample_s:7.1f}")
+    print(f"  ratio (b)/(a) sampling + evaluation: {product_s / (sample_s + evaluate_s):7.1f}")
+
+
+def metrics_timing(args: argparse.Namespace, artifact, train: list[str]) -> None:
+    """Seconds to compute the MOSES metrics of 10k and 30k generated molecules, as the job
+    computes them (test-set statistics already cached)."""
+    from drugs.jobs import _reference_sets, reference_statistics
+    from drugs.ml.metrics import moses_metrics
+
+    test_smiles, scaffold_smiles = _reference_sets()
+    start = time.perf_counter()
+    test = reference_statistics(test_smiles)
+    scaffolds = reference_statistics(scaffold_smiles)
+    print(
+        f"MOSES test-set statistics, {len(test_smiles):,} + {len(scaffold_smiles):,} molecules "
+        f"(on disk after the first run): {time.perf_counter() - start:.1f} s",
+        flush=True,
+    )
+    moses_metrics(artifact.sample(100, seed=3), train, test, test_scaffolds=scaffolds)
+    rows = []
+    for size in args.metrics_sizes:
+        molecules = artifact.sample(size, seed=2)
+        seconds, _ = best_of(
+            1, lambda m=molecules: moses_metrics(m, train, test, test_scaffolds=scaffolds)
+        )
+        rows.append((size, seconds))
+        print(f"  MOSES metrics of {size:>6,} molecules: {seconds:7.1f} s", flush=True)
+    if len(rows) == 2:
+        print(f"  ratio {rows[1][0]:,}/{rows[0][0]:,}: {rows[1][1] / rows[0][1]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
