@@ -136,7 +136,6 @@ class DesignRunForm(forms.Form):
         generators: Any,
         endpoints: list[str],
         can_activate: bool,
-        finetune: bool = True,
         **kwargs: Any,
     ) -> None:
         from drugs.ml.gan import GanConfig
@@ -144,8 +143,6 @@ class DesignRunForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["dataset"].queryset = datasets
         self.fields["base_version"].queryset = generators
-        if not finetune:
-            del self.fields["base_version"]
         self.fields["activity_endpoint"].choices = [("", "—"), *((e, e) for e in endpoints)]
         if not can_activate:
             del self.fields["activate"]

@@ -264,15 +264,6 @@ def run_config_clean(config: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def finetune_supported() -> bool:
-    """Whether the GAN can start from a trained generator (train_gan takes ``init``)."""
-    import inspect
-
-    from drugs.ml.gan import train_gan
-
-    return "init" in inspect.signature(train_gan).parameters
-
-
 def design_run_start(
     *,
     dataset: MoleculeDataset,
@@ -298,8 +289,6 @@ def design_run_start(
         raise ValueError("Train on at least 100 molecules.")
     if base_version is not None and base_version.task != GENERATOR_TASK:
         raise ValueError(f"{base_version} is not a generator.")
-    if base_version is not None and not finetune_supported():
-        raise ValueError("This installation's generator cannot be fine-tuned yet.")
     clean = run_config_clean(config)
     if clean.get("w_activity") and not activity_endpoint:
         raise ValueError("Choose the predictor whose activity the objective rewards.")

@@ -51,7 +51,6 @@ from drugs.services import (
     dataset_upload,
     design_run_sample_start,
     design_run_start,
-    finetune_supported,
     predictor_train_start,
     run_export,
     shortlist_remove,
@@ -106,7 +105,6 @@ def home_view(request: HttpRequest) -> HttpResponse:
                 (v, endpoint_of(v), predictor_summary(v.metrics or {})) for v in active_predictors()
             ],
             "generators": list(generator_versions()[:10]),
-            "finetune": finetune_supported(),
         },
     )
 
@@ -180,7 +178,6 @@ def run_create_view(request: HttpRequest) -> HttpResponse:
         generators=generator_versions(),
         endpoints=_activity_endpoints(),
         can_activate=_can_activate(request),
-        finetune=finetune_supported(),
     )
     status = 200
     if request.method == "POST":
@@ -302,7 +299,6 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "charts": _result_charts(run),
                 "top": list(run.molecules.order_by("-qed", "id")[:12]),
                 "sample_form": SampleForm(),
-                "finetune": finetune_supported(),
                 "predictors": run.result.get("predictors", {}),
             }
         )

@@ -20,7 +20,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -411,8 +411,14 @@ def train_gan(
     activity_fn: Callable[[list[str]], np.ndarray] | None = None,
     device: str = "cpu",
     on_pretrained: Callable[[GanArtifact], None] | None = None,
+    init: GanArtifact | None = None,
 ) -> GanArtifact:
     """Pre-train the generator by maximum likelihood, then train it adversarially.
+
+    With ``init`` (fine-tuning) the generator starts from that trained generator, keeping its
+    vocabulary and architecture: the maximum-likelihood phase then adapts it to ``smiles`` (a
+    focused set, e.g. known actives) and the adversarial phase optimises the new objectives.
+    Training molecules with a token outside that vocabulary are skipped.
 
     `smiles` are the training molecules (invalid or over-long ones are skipped; at most
     `config.max_train_molecules` are used). `on_epoch` receives each epoch's stats (an exception
@@ -422,6 +428,15 @@ def train_gan(
     receives a snapshot of the generator after maximum-likelihood pre-training.
     """
     started = time.monotonic()
+    if init is not None:
+        # The network's shape is the trained one's; the rest of the settings are this run's.
+        config = replace(
+            config,
+            embed_dim=init.config.embed_dim,
+            hidden_dim=init.config.hidden_dim,
+            layers=init.config.layers,
+            max_length=init.config.max_length,
+        )
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     sample_rng = torch.Generator(device=device)
@@ -432,7 +447,7 @@ def train_gan(
     if len(canonical) > config.max_train_molecules:
         picks = rng.choice(len(canonical), config.max_train_molecules, replace=False)
         canonical = [canonical[i] for i in sorted(picks)]
-    vocab = Vocab.from_smiles(canonical)
+    vocab = init.vocab if init is not None else Vocab.from_smiles(canonical)
     encoded = [e for e in (vocab.encode(s, config.max_length) for s in canonical) if e]
     if len(encoded) < 10:
         raise ValueError(
@@ -443,7 +458,10 @@ def train_gan(
     rows = _rows(vocab, encoded)
     reward_model = RewardModel(config, activity_fn)
 
-    generator = Generator(len(vocab), config).to(device)
+    generator = Generator(len(vocab), config)
+    if init is not None:
+        generator.load_state_dict(init.generator_state)
+    generator = generator.to(device)
     history: list[EpochStats] = []
     uniqueness_history: list[float] = []
     stopped = "completed"
@@ -488,7 +506,9 @@ def train_gan(
 
     # Phase 1: maximum likelihood with teacher forcing.
     optimiser = torch.optim.Adam(generator.parameters(), lr=config.lr)
-    steps = max(config.pretrain_epochs * math.ceil(len(rows) / config.batch_size), 1)
+    # OneCycleLR divides by its warm-up length (10 % of the steps): with fewer than 20 steps
+    # (a small uploaded set) that is zero. Unused steps at the end of a schedule are harmless.
+    steps = max(config.pretrain_epochs * math.ceil(len(rows) / config.batch_size), 20)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimiser, max_lr=config.lr, total_steps=steps, pct_start=0.1
     )

@@ -70,6 +70,24 @@ def test_design_run_trains_registers_a_generator_and_stores_evaluated_molecules(
     assert run_job(Job.objects.get(pk=again.job.pk)).status == Job.Status.SUCCEEDED
     assert again.molecules.count() == DesignRun.objects.get(pk=again.pk).molecules.count()
 
+    # Fine-tuning starts from that generator (its vocabulary and shape) with new objectives.
+    tuned = design_run_start(
+        dataset=moses_dataset,
+        name="tuned",
+        config={**TINY_GAN, "pretrain_epochs": 1, "hidden_dim": 16, "w_sa": 0.5},
+        n_samples=200,
+        train_limit=200,
+        user=users.researcher,
+        base_version=version,
+    )
+    job = run_job(tuned.job)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    tuned.refresh_from_db()
+    assert tuned.kind == DesignRun.Kind.FINETUNE and tuned.generator.version == version.version + 1
+    from drugs.jobs import load_generator
+
+    assert load_generator(tuned.generator).config.hidden_dim == TINY_GAN["hidden_dim"]
+
 
 @pytest.mark.django_db
 def test_cancelling_a_run_stops_training_and_keeps_its_curves(users, moses_dataset, monkeypatch):
