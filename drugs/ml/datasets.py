@@ -32,14 +32,21 @@ def shared_data_dir() -> Path:
     return base / "datasets" / "molecules"
 
 
+# The copies MedAI ships (data/molecules/ATTRIBUTION.md): used when present, so a fresh checkout
+# needs no shared folder.
+SHIPPED = REPO_ROOT / "data" / "molecules"
+
+
 def moses_10k_dir() -> Path:
     """The MOSES authors' 10k subsets (train10k.csv, test_10k.csv, test_scaffolds_10k.csv)."""
-    return shared_data_dir() / "moses_10k"
+    shipped = SHIPPED / "moses_10k"
+    return shipped if shipped.is_dir() else shared_data_dir() / "moses_10k"
 
 
 def moleculenet_dir() -> Path:
     """MoleculeNet property sets (chemprop's copies: BBBP.csv, tox21.csv, delaney.csv, ...)."""
-    return shared_data_dir() / "moleculenet_chemprop"
+    shipped = SHIPPED / "moleculenet"
+    return shipped if shipped.is_dir() else shared_data_dir() / "moleculenet_chemprop"
 
 
 def molsets_file(relative: str) -> Path:

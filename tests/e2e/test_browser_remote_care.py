@@ -123,7 +123,7 @@ def test_patient_portal_message_with_photo_reaches_the_clinician(embedded_stack,
         patient.fill("#id_subject", "Swollen ankle")
         patient.fill("#id_body", "It has been swollen since yesterday.")
         patient.set_input_files("#id_photo", str(photo))
-        patient.click("button:has-text('Send')")
+        patient.get_by_role("button", name="Send", exact=True).click()
         patient.wait_for_selector(".bubble img")
         patient.screenshot(path=shots / "portal-thread.png", full_page=True)
         assert not patient.errors, patient.errors
@@ -144,7 +144,9 @@ def test_patient_portal_message_with_photo_reaches_the_clinician(embedded_stack,
         assert clinician.locator(".bubble img").evaluate("img => img.naturalWidth") == 320
         clinician.fill("#id_body", "Please keep it raised; we will call you today.")
         with clinician.expect_navigation(timeout=60_000):
-            clinician.click("button:has-text('Send')")
+            # Exactly "Send": with an imaging model in service the photo also has a "Send to
+            # diagnosis as a scan" button.
+            clinician.get_by_role("button", name="Send", exact=True).click()
         clinician.wait_for_selector(".bubble.mine", timeout=60_000)
         assert clinician.locator("nav.mainnav .nav-badge").count() == 0
         clinician.screenshot(path=shots / "clinician-thread.png", full_page=True)

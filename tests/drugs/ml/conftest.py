@@ -1,4 +1,4 @@
-"""Real molecules for the drugs ML tests: the MOSES authors' 10k subsets in the shared folder."""
+"""Real molecules for the drugs ML tests: the MOSES authors' 10k subsets shipped in data/molecules."""
 
 from __future__ import annotations
 

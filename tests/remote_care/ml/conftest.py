@@ -10,8 +10,9 @@ from remote_care.ml.physionet import Stay, load_set_a
 
 
 @pytest.fixture(scope="session")
-def set_a_dir(physio_dir: Path) -> Path:
-    path = physio_dir / "physionet2012"
+def set_a_dir() -> Path:
+    # The copy MedAI ships (data/physionet2012, ODC-BY) is the one the product trains on.
+    path = Path(__file__).resolve().parents[3] / "data" / "physionet2012"
     assert (path / "set-a.tar.gz").is_file(), f"set-a.tar.gz not found in {path}"
     return path
 
