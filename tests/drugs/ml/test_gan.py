@@ -12,9 +12,10 @@ from drugs.ml import gan
 from drugs.ml.gan import EpochStats, GanArtifact, GanConfig, train_gan
 from drugs.ml.metrics import fraction_valid
 
-# Three pre-training passes over the 10k subset and one short adversarial epoch: ~40 s on a core.
+# Four pre-training passes over the 10k subset and one short adversarial epoch: ~55 s on a quiet
+# core, where 60 % of samples are valid (51 % after three passes).
 QUICK = GanConfig(
-    pretrain_epochs=3,
+    pretrain_epochs=4,
     adversarial_epochs=1,
     pg_steps_per_epoch=10,
     discriminator_pretrain_steps=10,
@@ -44,8 +45,9 @@ def test_short_training_beats_random_characters(
     baseline_valid = fraction_valid(baseline)
     assert baseline_valid is not None and gan_valid is not None
     assert baseline_valid < 0.05
-    assert gan_valid > 0.3, gan_valid  # ~0.4-0.5 after this short run; 0.8+ with the defaults
-    assert gan_valid > baseline_valid + 0.25
+    # Mostly valid after this short run (0.60 measured; 0.87 with the defaults' 380 s).
+    assert gan_valid > 0.5, gan_valid
+    assert gan_valid > baseline_valid + 0.45
     # The baseline draws the same tokens with the same lengths: only the model differs.
     assert gan.random_character_baseline(moses_train[:2000], 5, seed=1)
 
@@ -58,6 +60,7 @@ def test_epoch_stats_and_history(
         ("pretrain", 1),
         ("pretrain", 2),
         ("pretrain", 3),
+        ("pretrain", 4),
         ("adversarial", 1),
     ]
     pre, adv = seen[0], seen[-1]
@@ -66,7 +69,7 @@ def test_epoch_stats_and_history(
     assert 0 < pre.validity <= 1 and 0 < pre.uniqueness <= 1 and pre.novelty > 0.5
     assert pre.samples and not pre.collapse_warning
     assert artifact.history == seen and artifact.stopped_reason == "completed"
-    assert pretrained.history == seen[:3]
+    assert pretrained.history == seen[:4]
     assert set(pre.to_dict()) >= {"phase", "epoch", "g_loss", "validity", "collapse_warning"}
 
 
