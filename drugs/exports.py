@@ -7,6 +7,8 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from medai_site.core.csv_export import csv_safe_cell
+
 COLUMNS = (
     "smiles",
     "count",
@@ -23,16 +25,6 @@ COLUMNS = (
     "pains_pass",
     "moses_filters_pass",
 )
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection);
-# SMILES can start with "=" rarely, but names and notes are free text.
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_safe(value: Any) -> Any:
-    """Prefix a text cell that a spreadsheet would read as a formula with an apostrophe."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def _row(molecule: Any, endpoints: list[str], notes: dict[int, str]) -> dict[str, Any]:
@@ -52,7 +44,8 @@ def molecules_csv(molecules: Iterable[Any], endpoints: list[str], notes: dict[in
     writer.writeheader()
     for molecule in molecules:
         row = _row(molecule, endpoints, notes)
-        writer.writerow({k: spreadsheet_safe(v) for k, v in row.items()})
+        # Names and notes are free text: cells a spreadsheet would run as formulas are escaped.
+        writer.writerow({k: csv_safe_cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

@@ -9,7 +9,6 @@ up on the next sweep and nothing is ever stored twice.
 
 from __future__ import annotations
 
-import io
 import math
 from datetime import timedelta
 from typing import Any
@@ -40,22 +39,17 @@ VITAL_FIELDS = (
 
 
 def risk_model_from_bytes(content: bytes) -> Any:
-    """A RiskModel from artifact bytes (torch weights_only: no code in the file runs)."""
-    import torch
+    """A RiskModel from the registry's artifact bytes."""
+    from remote_care.ml.model import artifact_load_bytes
 
-    from remote_care.ml.model import RiskModel
-
-    payload = torch.load(io.BytesIO(content), map_location="cpu", weights_only=True)
-    return RiskModel.from_payload(payload)
+    return artifact_load_bytes(content)
 
 
 def risk_model_to_bytes(model: Any) -> bytes:
     """Artifact bytes of a RiskModel, as the registry stores them."""
-    import torch
+    from remote_care.ml.model import artifact_bytes
 
-    buffer = io.BytesIO()
-    torch.save(model.to_payload(), buffer)
-    return buffer.getvalue()
+    return artifact_bytes(model)
 
 
 def active_risk_model() -> LoadedModel | None:

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
+from django.utils.functional import SimpleLazyObject
 
 from medai_site.core.roles import ROLE_LABELS, Role, has_role, user_roles
 
@@ -63,6 +64,16 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {"nav_items": [], "user_role_labels": []}
+    labels = [ROLE_LABELS[Role(r)] for r in sorted(user_roles(user)) if r in set(Role)]
+    # Lazy: partials polled every few seconds (board rows, job status) never draw the
+    # navigation, so they must not pay for its unread-message counts.
+    return {
+        "nav_items": SimpleLazyObject(lambda: _nav_items(request, user)),
+        "user_role_labels": labels,
+    }
+
+
+def _nav_items(request: HttpRequest, user: Any) -> list[dict[str, Any]]:
     portal = has_role(user, Role.PATIENT)
     badges = _unread_badges(user, portal=portal)
     items = []
@@ -83,5 +94,4 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
         )
     if user.is_staff:
         items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
-    labels = [ROLE_LABELS[Role(r)] for r in sorted(user_roles(user)) if r in set(Role)]
-    return {"nav_items": items, "user_role_labels": labels}
+    return items

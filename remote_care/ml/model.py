@@ -43,6 +43,8 @@ __all__ = [
     "RiskGRU",
     "RiskModel",
     "RiskTrajectory",
+    "artifact_bytes",
+    "artifact_load_bytes",
     "load_artifact",
     "predict",
     "risk_from_vitals",
@@ -240,11 +242,24 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def save_artifact(model: RiskModel, path: str | Path) -> str:
-    """Write the artifact atomically; returns its sha256 (also set on ``model.sha256``)."""
+def artifact_bytes(model: RiskModel) -> bytes:
+    """The artifact as bytes (what the model registry stores)."""
     buf = io.BytesIO()
     torch.save(model.to_payload(), buf)
-    data = buf.getvalue()
+    return buf.getvalue()
+
+
+def artifact_load_bytes(data: bytes) -> RiskModel:
+    """Load artifact bytes (``weights_only=True``: no code in the file runs)."""
+    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    model = RiskModel.from_payload(payload)
+    model.sha256 = hashlib.sha256(data).hexdigest()
+    return model
+
+
+def save_artifact(model: RiskModel, path: str | Path) -> str:
+    """Write the artifact atomically; returns its sha256 (also set on ``model.sha256``)."""
+    data = artifact_bytes(model)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -255,12 +270,8 @@ def save_artifact(model: RiskModel, path: str | Path) -> str:
 
 
 def load_artifact(path: str | Path) -> RiskModel:
-    """Load an artifact written by :func:`save_artifact` (``weights_only=True``: no code runs)."""
-    data = Path(path).read_bytes()
-    payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    model = RiskModel.from_payload(payload)
-    model.sha256 = hashlib.sha256(data).hexdigest()
-    return model
+    """Load an artifact written by :func:`save_artifact`."""
+    return artifact_load_bytes(Path(path).read_bytes())
 
 
 def predict(model: RiskModel | str | Path, stays: Sequence[Stay]) -> np.ndarray:
