@@ -33,7 +33,7 @@ def main() -> None:
         {
             "DJANGO_SETTINGS_MODULE": "medai_site.settings.test",
             "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/medai_bench",
-        "DJANGO_ALLOWED_HOSTS": "testserver",
+            "DJANGO_ALLOWED_HOSTS": "testserver",
         }
     )
     import psycopg
@@ -131,9 +131,7 @@ def run(args: argparse.Namespace) -> None:
         "news2",
     )
     with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMP TABLE copy_target (LIKE remote_care_observation INCLUDING ALL)"
-        )
+        cursor.execute("CREATE TEMP TABLE copy_target (LIKE remote_care_observation INCLUDING ALL)")
     rows = io.StringIO()
     now = timezone.now().isoformat()
     for i in range(args.readings):

@@ -51,6 +51,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import (
+    Round,
     TruncDate,
     TruncWeek,
 )
@@ -59,7 +60,7 @@ from django.utils import timezone
 from medai_site.core.roles import Role, has_role
 from medai_site.patients.models import CareTeamMembership, Patient
 from medai_site.patients.selectors import patient_list
-from remote_care.models import Alert, Observation
+from remote_care.models import Alert, Observation, RiskScore
 from remote_care.news2 import ClinicalRisk
 
 #: Cells that aggregate fewer patients than this, and counts below it, are suppressed.
@@ -102,17 +103,22 @@ DIMENSION_LABELS = {
 
 @dataclass(frozen=True)
 class RiskMeasure:
-    """A per-observation risk the dashboard can chart over time. NEWS2 is the only one now;
-    an ML risk column adds an entry to RISK_MEASURES (its field, its high-risk condition)
-    and every risk-over-time query, chart and export works unchanged. ``discrete`` measures
-    (integers) get exact percentiles without ``percentile_cont`` (SQLite) from a histogram."""
+    """A risk the dashboard charts over time: NEWS2 (a column of every observation set) or
+    the deterioration model's risk (``source="model"``: the ``RiskScore`` rows of one model
+    version). ``discrete`` measures (integers, or the model's risk rounded to 0.1 percentage
+    point) get exact percentiles without ``percentile_cont`` (SQLite) from a histogram.
+    ``high``/``elevated`` are None when the measure has no such cut-off."""
 
     key: str
     label: str
     value: str
-    high: Q
-    elevated: Q
+    high: Q | None
+    elevated: Q | None
     discrete: bool = True
+    source: str = "observation"
+    version_id: int | None = None
+    high_label: str = "High-risk sets (%)"
+    description: str = ""
 
 
 NEWS2_RISK = RiskMeasure(
@@ -122,8 +128,61 @@ NEWS2_RISK = RiskMeasure(
     # RCP Chart 2: aggregate 7+ is high clinical risk, 5-6 medium (urgent response).
     high=Q(news2_total__gte=7),
     elevated=Q(news2_total__gte=5),
+    description="NEWS2 per observation set; high risk is an aggregate of 7 or more (RCP Chart 2).",
 )
 RISK_MEASURES: Mapping[str, RiskMeasure] = {NEWS2_RISK.key: NEWS2_RISK}
+MODEL_RISK_KEY = "model"
+MEASURE_CHOICES = (
+    (NEWS2_RISK.key, "NEWS2"),
+    (MODEL_RISK_KEY, "Deterioration model risk (version in service)"),
+)
+
+
+class NoModelRisk(LookupError):
+    """The model-risk measure was asked for but no deterioration model is in service."""
+
+
+def model_risk_measure() -> RiskMeasure:
+    """The risk of the deterioration model version in service, in percent (rounded to 0.1
+    point), from its stored scores; only one version's scores are ever mixed. Its elevated /
+    high cut-offs are the version's operating points (the risks above which the top 20 % / 10 %
+    of its validation stays lie, ``alert_thresholds`` in the version's metrics); a version
+    registered without them has none. Raises NoModelRisk when no version is active."""
+    from medai_site.registry.selectors import model_version_active
+    from remote_care.risk import RISK_TASK
+
+    version = model_version_active(task=RISK_TASK)
+    if version is None:
+        raise NoModelRisk("No deterioration model is in service, so there is no model risk.")
+    cuts = (version.metrics or {}).get("alert_thresholds") or {}
+    high, elevated = cuts.get("high"), cuts.get("elevated")
+    description = (
+        f"Model risk: calibrated risk of in-hospital death from deterioration model "
+        f"{version} (in service), as stored for each scored observation set."
+    )
+    if high is not None:
+        description += (
+            f" High: {100 * high:.1f} % or more (the risk above which its top 10 % of "
+            f"validation stays lie); elevated: {100 * (elevated or high):.1f} % or more (top 20 %)."
+        )
+    return RiskMeasure(
+        key=MODEL_RISK_KEY,
+        label="Model risk (%)",
+        value="risk_pct",
+        high=None if high is None else Q(risk__gte=float(high)),
+        elevated=None if elevated is None else Q(risk__gte=float(elevated)),
+        source="model",
+        version_id=version.pk,
+        high_label="Scores in the model's top-10 % band (%)",
+        description=description,
+    )
+
+
+def measure_for(key: str) -> RiskMeasure:
+    """The measure a filter names ("news2" or "model"); NoModelRisk as model_risk_measure."""
+    if key == MODEL_RISK_KEY:
+        return model_risk_measure()
+    return RISK_MEASURES[key]
 
 
 @dataclass(frozen=True)
@@ -140,6 +199,7 @@ class PopulationFilter:
     team: int | None = None
     spo2_scale: int | None = None
     complete_only: bool = False
+    measure: str = NEWS2_RISK.key
 
     def bounds(self) -> tuple[datetime, datetime]:
         """[start, end) as aware datetimes: local midnight of start, of the day after end."""
@@ -161,6 +221,7 @@ class PopulationFilter:
             "team": self.team,
             "spo2_scale": self.spo2_scale,
             "complete_only": self.complete_only,
+            "measure": self.measure,
         }
 
 
@@ -357,7 +418,7 @@ def _histogram_percentiles(
 
 def _scored_q(measure: RiskMeasure, f: PopulationFilter) -> Q:
     q = Q(**{f"{measure.value}__isnull": False})
-    if f.complete_only:
+    if f.complete_only and measure.source == "observation":
         q &= Q(news2_partial=False)
     return q
 
@@ -365,6 +426,16 @@ def _scored_q(measure: RiskMeasure, f: PopulationFilter) -> Q:
 def population_observations(*, user: Any, f: PopulationFilter) -> QuerySet[Observation]:
     """The observation sets a dashboard aggregates: the user's scope, range and filters."""
     return _filtered(Observation.objects.order_by(), f, user=user, time_field="taken_at")
+
+
+def population_risk_scores(
+    *, user: Any, f: PopulationFilter, measure: RiskMeasure
+) -> QuerySet[RiskScore]:
+    """The model version's stored risk scores in the range, scope and filters, with their risk
+    in percent (``risk_pct``, rounded to 0.1 point)."""
+    qs = RiskScore.objects.order_by().filter(model_version_id=measure.version_id)
+    qs = _filtered(qs, f, user=user, time_field="taken_at")
+    return qs.annotate(risk_pct=Round(F("risk") * 100.0, 1))
 
 
 def population_alerts(*, user: Any, f: PopulationFilter) -> QuerySet[Alert]:
@@ -396,6 +467,8 @@ class PeriodRow:
     elevated: int = 0
     patient_days: int = 0
     alerts: dict[str, int] = field(default_factory=dict)
+    #: False when the measure has no high-risk cut-off (then no share is shown)
+    has_high: bool = True
 
     @property
     def alert_total(self) -> int:
@@ -403,11 +476,11 @@ class PeriodRow:
 
     @property
     def share_high(self) -> float | None:
-        return self.high / self.scored if self.scored else None
+        return self.high / self.scored if self.scored and self.has_high else None
 
     @property
     def share_elevated(self) -> float | None:
-        return self.elevated / self.scored if self.scored else None
+        return self.elevated / self.scored if self.scored and self.has_high else None
 
     def alert_rate(self, level: str | None = None) -> float | None:
         """Alerts (of ``level``, or all) per 100 patient-days."""
@@ -542,16 +615,59 @@ def _patient_days_by(obs: QuerySet, group: tuple[str, ...]) -> dict[tuple, int]:
     return dict(days)
 
 
+def _model_risk_stats(
+    periods: dict[date, PeriodRow], *, user: Any, f: PopulationFilter, measure: RiskMeasure
+) -> None:
+    """Replace the periods' risk statistics by the model's: scores, mean, percentiles and
+    high/elevated counts per period from the version's RiskScore rows (one or two queries)."""
+    scores = population_risk_scores(user=user, f=f, measure=measure)
+    bucket = _trunc("taken_at", f.period)
+    cuts = {
+        name: Count("risk", filter=q)
+        for name, q in (("high", measure.high), ("elevated", measure.elevated))
+        if q is not None
+    }
+    rows = (
+        scores.annotate(bucket=bucket)
+        .values("bucket")
+        .annotate(
+            scored=Count("*"),
+            mean=Avg(measure.value),
+            **cuts,
+            **_percentile_aggregates(measure, Q()),
+        )
+    )
+    for p in periods.values():
+        p.scored, p.mean, p.percentiles = 0, None, {}
+        p.high = p.elevated = 0
+        p.has_high = measure.high is not None
+    for row in rows:
+        key = _local_date(row["bucket"])
+        p = periods.setdefault(key, PeriodRow(period=key, has_high=measure.high is not None))
+        p.scored, p.mean = row["scored"], row["mean"]
+        p.high, p.elevated = row.get("high", 0), row.get("elevated", 0)
+        p.percentiles = {_pkey(q): row.get(_pkey(q)) for q in PERCENTILES}
+    if not percentiles_native():
+        portable = _histogram_percentiles(scores.annotate(bucket=bucket), ("bucket",), measure, Q())
+        for (bucket_value,), values in portable.items():
+            periods[_local_date(bucket_value)].percentiles = values
+
+
 def population_periods(
     *,
     user: Any,
     f: PopulationFilter,
-    measure: RiskMeasure = NEWS2_RISK,
+    measure: RiskMeasure | None = None,
     day_patients: Mapping[date, int] | None = None,
 ) -> list[PeriodRow]:
-    """Per day or week: sets, patients, mean and percentiles of ``measure``, high/elevated
-    counts, patient-days and alerts by level (two queries per day, three per week, whatever
-    the data size)."""
+    """Per day or week: sets, patients, mean and percentiles of ``measure`` (default: the
+    filter's), high/elevated counts, patient-days and alerts by level (two queries per day,
+    three per week, one or two more for the model's risk, whatever the data size)."""
+    if measure is None:
+        measure = measure_for(f.measure)
+    model_measure = measure if measure.source == "model" else None
+    if model_measure is not None:
+        measure = NEWS2_RISK  # sets, patients and exposure still come from the observations
     obs = population_observations(user=user, f=f)
     bucket = _trunc("taken_at", f.period)
     rows = (
@@ -582,6 +698,8 @@ def population_periods(
         )
         for (bucket_value,), values in portable.items():
             periods[_local_date(bucket_value)].percentiles = values
+    if model_measure is not None:
+        _model_risk_stats(periods, user=user, f=f, measure=model_measure)
     if day_patients is None:
         # Per day, the distinct patients of the day are its patient-days: no second scan.
         day_patients = (
@@ -875,7 +993,7 @@ def period_table(rows: list[PeriodRow], period: str, measure: RiskMeasure) -> Ta
         "Observation sets",
         f"Mean {measure.label}",
         *(f"{measure.label} {_pkey(p)}" for p in PERCENTILES),
-        "High-risk sets (%)",
+        measure.high_label,
         "Patient-days",
         "Alerts",
         "Alerts per 100 patient-days",
@@ -1034,8 +1152,10 @@ DASHBOARD_QUERIES: Mapping[str, Callable[..., Any]] = {
 
 def population_dashboard(*, user: Any, f: PopulationFilter) -> Dashboard:
     """Every aggregate of the population page for ``user``'s scope (about a dozen queries,
-    independent of the number of observations)."""
-    periods = population_periods(user=user, f=f)
+    independent of the number of observations). NoModelRisk when ``f`` asks for the model's
+    risk and none is in service."""
+    measure = measure_for(f.measure)
+    periods = population_periods(user=user, f=f, measure=measure)
     return Dashboard(
         filter=f,
         sees_all=population_sees_all(user=user),
@@ -1045,6 +1165,7 @@ def population_dashboard(*, user: Any, f: PopulationFilter) -> Dashboard:
         bands=news2_bands(user=user, f=f),
         cohorts=cohort_comparison(user=user, f=f),
         acknowledge=acknowledge_times(user=user, f=f),
+        measure=measure,
     )
 
 
@@ -1056,7 +1177,11 @@ EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter], Table]]
     ),
     "periods": (
         "risk-and-alerts-over-time",
-        lambda user, f: period_table(population_periods(user=user, f=f), f.period, NEWS2_RISK),
+        lambda user, f: period_table(
+            population_periods(user=user, f=f, measure=measure_for(f.measure)),
+            f.period,
+            measure_for(f.measure),
+        ),
     ),
     "news2": (
         "news2-distribution",

@@ -99,7 +99,7 @@ def risk_over_time_figure(periods: Sequence[PeriodRow], measure: RiskMeasure) ->
                 "mode": "lines",
                 "line": {"color": "#b3261e"},
                 "yaxis": "y2",
-                "name": "High-risk sets (%)",
+                "name": measure.high_label,
             },
         ],
         "layout": _layout(

@@ -15,8 +15,12 @@ from remote_care.analytics import (
     AGE_BANDS,
     DIMENSION_LABELS,
     MAX_RANGE_DAYS,
+    MEASURE_CHOICES,
+    MODEL_RISK_KEY,
     Dimension,
+    NoModelRisk,
     PopulationFilter,
+    model_risk_measure,
 )
 
 DEFAULT_DAYS = 30
@@ -34,6 +38,7 @@ class PopulationFilterForm(forms.Form):
         label="To", widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive."
     )
     period = forms.ChoiceField(label="Per", choices=[("day", "Day"), ("week", "Week")])
+    measure = forms.ChoiceField(label="Risk over time", choices=MEASURE_CHOICES)
     by = forms.ChoiceField(
         label="Compare cohorts by", choices=[(d.value, DIMENSION_LABELS[d]) for d in Dimension]
     )
@@ -68,6 +73,7 @@ class PopulationFilterForm(forms.Form):
             "start": start.isoformat(),
             "end": end.isoformat(),
             "period": "day",
+            "measure": MEASURE_CHOICES[0][0],
             "by": Dimension.ALL.value,
         }
         merged = dict(defaults)
@@ -83,6 +89,15 @@ class PopulationFilterForm(forms.Form):
             ("", "Any clinician"),
             *((str(u.pk), u.get_full_name() or u.get_username()) for u in clinicians),
         ]
+
+    def clean_measure(self) -> str:
+        value = self.cleaned_data["measure"]
+        if value == MODEL_RISK_KEY:
+            try:
+                model_risk_measure()
+            except NoModelRisk as exc:
+                raise forms.ValidationError(str(exc)) from None
+        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -110,6 +125,7 @@ class PopulationFilterForm(forms.Form):
             team=d.get("team"),
             spo2_scale=d.get("spo2_scale"),
             complete_only=bool(d.get("complete_only")),
+            measure=d["measure"],
         )
 
     def error_text(self) -> str:

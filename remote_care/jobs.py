@@ -167,6 +167,7 @@ def risk_model_train(job: Job, progress: Progress) -> dict[str, Any]:
                 "ece": ours["ece"],
                 "val_auroc": model.metrics.get("val_auroc"),
                 "train_seconds": model.metrics.get("train_seconds"),
+                "alert_thresholds": model.metrics.get("alert_thresholds"),
                 "comparison": comparison,
                 "curves": curves,
             },

@@ -8,6 +8,9 @@ Sci Rep 2018): ``last * exp(-rate_c * delta)`` with a learned per-channel rate, 
 stale value towards the training mean (0 after standardisation) the longer it goes unmeasured.
 Static descriptors initialise the hidden state and join every hour's input. A linear head reads
 the hidden state after every hour, so the risk is updated as each hour's observations arrive.
+With ``pool`` the head also reads the running maximum of the hidden states over the hours so
+far (causal max-pooling), so a deterioration earlier in the window is not forgotten when the
+state later recovers.
 
 ``RiskModel`` is a seed ensemble (mean of logits) with Platt scaling fitted on the validation
 split; its artifact is ``torch.save`` of plain types and tensors only, loadable with
@@ -66,16 +69,18 @@ class RiskGRU(nn.Module):
         hidden: int = 64,
         dropout: float = 0.3,
         skip: bool = False,
+        pool: bool = False,
     ):
         super().__init__()
         self.n_channels = n_channels
         self.skip = skip
+        self.pool = pool
         self.decay = nn.Parameter(torch.zeros(n_channels))
         width = n_channels * (_K + 1) + n_static
         self.inp = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Dropout(dropout))
         self.h0 = nn.Linear(n_static, hidden) if n_static else None
         self.gru = nn.GRU(hidden, hidden, batch_first=True)
-        head_in = hidden + (width if skip else n_static)
+        head_in = hidden * (2 if pool else 1) + (width if skip else n_static)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(head_in, 1))
 
     def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
@@ -92,7 +97,10 @@ class RiskGRU(nn.Module):
         # With ``skip`` the head also reads the hour's running statistics directly, so the
         # recurrent state only has to add what the summaries miss.
         side = feats if self.skip else s_rep
-        return self.head(torch.cat([out, side], dim=-1)).squeeze(-1)
+        parts = [out, side]
+        if self.pool:
+            parts.insert(1, torch.cummax(out, dim=1).values)
+        return self.head(torch.cat(parts, dim=-1)).squeeze(-1)
 
 
 @dataclass(frozen=True)
@@ -140,6 +148,7 @@ class RiskModel:
     hidden: int = 64
     dropout: float = 0.3
     skip: bool = False
+    pool: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     sha256: str | None = None
@@ -188,6 +197,7 @@ class RiskModel:
             "hidden": int(self.hidden),
             "dropout": float(self.dropout),
             "skip": bool(self.skip),
+            "pool": bool(self.pool),
             "metrics": _plain(self.metrics),
             "config": _plain(self.config),
             "state_dicts": [
@@ -212,6 +222,7 @@ class RiskModel:
                 int(payload["hidden"]),
                 float(payload["dropout"]),
                 bool(payload.get("skip", False)),
+                bool(payload.get("pool", False)),
             )
             net.load_state_dict(sd)
             net.eval()
@@ -224,6 +235,7 @@ class RiskModel:
             hidden=int(payload["hidden"]),
             dropout=float(payload["dropout"]),
             skip=bool(payload.get("skip", False)),
+            pool=bool(payload.get("pool", False)),
             metrics=dict(payload.get("metrics", {})),
             config=dict(payload.get("config", {})),
         )

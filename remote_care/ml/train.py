@@ -25,7 +25,13 @@ from remote_care.ml.features import SPECS, build_batch, fit_normaliser
 from remote_care.ml.model import RiskGRU, RiskModel
 from remote_care.ml.physionet import Stay
 
-__all__ = ["EpochReport", "TrainConfig", "train_risk_model"]
+__all__ = [
+    "ALERT_THRESHOLD_RATES",
+    "EpochReport",
+    "TrainConfig",
+    "alert_thresholds",
+    "train_risk_model",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class TrainConfig:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     threads: int = 1
     skip: bool = True
+    #: the head also reads the running maximum of the hidden states (see RiskGRU)
+    pool: bool = True
     #: probability of hiding a whole channel of a training stay (as if never measured), so the
     #: model learns to score stays where variables are absent (a vitals-only device)
     channel_dropout: float = 0.2
@@ -93,7 +101,7 @@ def _fit_one(
 ) -> RiskGRU:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    net = RiskGRU(n_channels, s_tr.shape[1], cfg.hidden, cfg.dropout, cfg.skip)
+    net = RiskGRU(n_channels, s_tr.shape[1], cfg.hidden, cfg.dropout, cfg.skip, cfg.pool)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="max", factor=0.5, patience=3)
     bce = nn.BCEWithLogitsLoss()
@@ -138,6 +146,20 @@ def _fit_one(
     return net
 
 
+#: Alert rates whose risk cut-offs a version records: the share of validation stays flagged.
+ALERT_THRESHOLD_RATES = {"elevated": 0.2, "high": 0.1}
+
+
+def alert_thresholds(val_risk: np.ndarray) -> dict[str, float]:
+    """Calibrated risks above which the top 20 % ("elevated") and top 10 % ("high") of
+    validation stays lie: a version's operating points, which the population dashboard uses
+    to count elevated and high model risk."""
+    return {
+        name: float(np.quantile(np.asarray(val_risk, dtype=np.float64), 1.0 - rate))
+        for name, rate in ALERT_THRESHOLD_RATES.items()
+    }
+
+
 def train_risk_model(
     train: Sequence[Stay],
     val: Sequence[Stay],
@@ -172,12 +194,15 @@ def train_risk_model(
                 )
 
         nets.append(_fit_one(xt, st, yt, x_va, s_va, y_va, len(spec.channels), cfg, seed, report))
-    model = RiskModel(nets, spec, norm, hidden=cfg.hidden, dropout=cfg.dropout, skip=cfg.skip)
+    model = RiskModel(
+        nets, spec, norm, hidden=cfg.hidden, dropout=cfg.dropout, skip=cfg.skip, pool=cfg.pool
+    )
     val_logits = model.logits(x_va, s_va)[:, -1]
     model.platt = fit_platt(val_logits, y_va)
     model.config = cfg.to_dict()
     model.metrics = {
         "val_auroc": auroc(y_va, val_logits),
+        "alert_thresholds": alert_thresholds(model.calibrate(val_logits)),
         "train_seconds": time.perf_counter() - t0,
         "n_train": len(train),
         "n_val": len(val),

@@ -347,3 +347,105 @@ def test_charts_leave_out_small_counts(users, population):
     rates = {t["name"]: t["y"] for t in alert_rate_figure(dash.chart_periods())["data"]}
     assert rates["Sustained rise"] == [0, 0, 0]
     assert rates["Emergency (NEWS2 7+)"] == [None, None, 0]
+
+
+# --------------------------------------------------------------------------------------------
+# The deterioration model's risk as the measure over time
+# --------------------------------------------------------------------------------------------
+
+#: D1 model risks by patient (percent): sorted 5 10 15 20 25 30 35 40.
+D1_MODEL_RISK = {"F1": 5, "F2": 10, "F3": 15, "F4": 20, "F5": 25, "F6": 30, "M1": 35, "M2": 40}
+
+
+def _score(patient, version, day, risk):
+    from remote_care.models import RiskScore
+
+    obs = patient.observations.get(taken_at__date=day)
+    return RiskScore.objects.create(
+        patient=patient,
+        observation=obs,
+        model_version=version,
+        taken_at=obs.taken_at,
+        risk=risk,
+        hours_observed=4,
+    )
+
+
+@pytest.fixture
+def model_risk(population):
+    from medai_site.registry.models import ModelVersion
+    from remote_care.risk import RISK_TASK
+    from tests.factories import ModelVersionFactory
+
+    retired = ModelVersionFactory(task=RISK_TASK, status=ModelVersion.Status.RETIRED)
+    active = ModelVersionFactory(
+        task=RISK_TASK,
+        status=ModelVersion.Status.ACTIVE,
+        metrics={"alert_thresholds": {"elevated": 0.2, "high": 0.3}},
+    )
+    for name, pct in D1_MODEL_RISK.items():
+        _score(population.patients[name], active, D1, pct / 100)
+    # Another version's score is never mixed in.
+    _score(population.patients["F1"], retired, D1, 0.99)
+    return active
+
+
+def test_model_risk_over_time_uses_the_active_versions_scores(users, model_risk):
+    rows = {r.period: r for r in population_periods(user=users.researcher, f=f(measure="model"))}
+    d1 = rows[D1]
+    assert (d1.sets, d1.patients, d1.scored) == (8, 8, 8)  # exposure still from observations
+    assert d1.mean == pytest.approx(22.5)
+    # percentile_cont positions p * 7 in 5 10 15 20 25 30 35 40.
+    assert d1.percentiles == pytest.approx({"p25": 13.75, "p50": 22.5, "p75": 31.25, "p90": 36.5})
+    assert (d1.high, d1.elevated) == (3, 5)  # >= 30 %, >= 20 %: the version's cut-offs
+    assert d1.share_high == pytest.approx(3 / 8)
+    # D2 has observation sets but no model scores: no model statistics, not NEWS2's.
+    assert (rows[D2].sets, rows[D2].scored, rows[D2].mean, rows[D2].percentiles) == (6, 0, None, {})
+
+
+def test_model_risk_is_scoped_and_portable(users, model_risk, monkeypatch):
+    b = {r.period: r for r in population_periods(user=users.clinician_b, f=f(measure="model"))}
+    assert b[D1].scored == 3  # F1 (care team), M1, M2
+    assert b[D1].mean == pytest.approx((5 + 35 + 40) / 3)
+    native = [
+        p.percentiles for p in population_periods(user=users.researcher, f=f(measure="model"))
+    ]
+    monkeypatch.setattr(analytics, "percentiles_native", lambda: False)
+    portable = [
+        p.percentiles for p in population_periods(user=users.researcher, f=f(measure="model"))
+    ]
+    assert native == portable
+
+
+def test_model_risk_table_and_version_without_cut_offs(users, model_risk):
+    dashboard = population_dashboard(user=users.researcher, f=f(measure="model"))
+    table = dashboard.tables()["periods"]
+    assert "Mean Model risk (%)" in table.header
+    assert "top-10 % band" in table.header[8]
+    assert table.rows[0][3] == "22.5" or float(table.rows[0][3]) == pytest.approx(22.5)
+    assert "30.0 %" in dashboard.measure.description
+    model_risk.metrics = {}
+    model_risk.save()
+    rows = population_periods(user=users.researcher, f=f(measure="model"))
+    assert rows[0].has_high is False and rows[0].share_high is None
+
+
+def test_model_risk_without_a_model_in_service_is_a_clear_400(client, users, population):
+    client.force_login(users.researcher)
+    response = client.get(
+        "/remote-care/analytics/",
+        {"start": D1.isoformat(), "end": D8.isoformat(), "measure": "model"},
+    )
+    assert response.status_code == 400
+    assert "No deterioration model is in service" in response.content.decode()
+
+
+def test_model_risk_page_and_export(client, users, model_risk):
+    client.force_login(users.researcher)
+    query = {"start": D1.isoformat(), "end": D8.isoformat(), "measure": "model"}
+    page = client.get("/remote-care/analytics/", query)
+    assert page.status_code == 200
+    assert "Model risk (%) over time" in page.content.decode()
+    export = client.get("/remote-care/analytics/export.csv", {**query, "table": "periods"})
+    assert export.status_code == 200
+    assert "Mean Model risk (%)" in export.content.decode()
