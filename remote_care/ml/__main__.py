@@ -3,6 +3,7 @@
     python -m remote_care.ml train-physionet --data DIR --out var/risk-all.pt --spec all
     python -m remote_care.ml evaluate --data DIR --artifact var/risk-all.pt \
         --artifact var/risk-vitals.pt [--json var/comparison.json]
+    python -m remote_care.ml crossval --data DIR --spec all [--folds 5] [--json var/cv.json]
     python -m remote_care.ml progression
 
 DIR holds ``set-a.tar.gz`` and ``Outcomes-a.txt`` (PhysioNet/CinC 2012 set A).
@@ -91,6 +92,25 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _crossval(args: argparse.Namespace) -> int:
+    from remote_care.ml.report import cross_validate, format_cross_validation
+
+    stays = load_set_a(
+        args.data / "set-a.tar.gz", args.data / "Outcomes-a.txt", cache_dir=args.cache
+    )
+    cfg = TrainConfig(spec=args.spec, seeds=tuple(range(args.seeds)), threads=args.threads)
+
+    def progress(row: dict) -> None:
+        sys.stdout.write(json.dumps(row, default=float) + "\n")
+        sys.stdout.flush()
+
+    cv = cross_validate(stays, cfg, n_folds=args.folds, seed=args.split_seed, on_fold=progress)
+    sys.stdout.write(format_cross_validation(cv))
+    if args.json:
+        Path(args.json).write_text(json.dumps(cv.to_dict(), indent=1, default=float))
+    return 0
+
+
 def _progression(args: argparse.Namespace) -> int:
     from remote_care.ml.progression import cross_validate, diabetes_dataset, pbc_next_visit_dataset
 
@@ -114,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the sub-command and run it."""
     parser = argparse.ArgumentParser(prog="python -m remote_care.ml", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("train-physionet", "evaluate"):
+    for name in ("train-physionet", "evaluate", "crossval"):
         p = sub.add_parser(name)
         p.add_argument("--data", type=Path, default=DEFAULT_DATA)
         p.add_argument("--cache", type=Path, default=Path("var/cache"))
@@ -129,11 +149,22 @@ def main(argv: list[str] | None = None) -> int:
     ev = sub.choices["evaluate"]
     ev.add_argument("--artifact", type=Path, action="append", default=[])
     ev.add_argument("--json", type=Path, default=None)
+    cv = sub.choices["crossval"]
+    cv.add_argument("--spec", choices=("all", "vitals"), default="all")
+    cv.add_argument("--seeds", type=int, default=5, help="ensemble members per fold")
+    cv.add_argument("--folds", type=int, default=5)
+    cv.add_argument("--threads", type=int, default=1)
+    cv.add_argument("--json", type=Path, default=None)
     pr = sub.add_parser("progression")
     pr.add_argument("--folds", type=int, default=5)
     pr.add_argument("--level", type=float, default=0.9)
     args = parser.parse_args(argv)
-    handler = {"train-physionet": _train, "evaluate": _evaluate, "progression": _progression}
+    handler = {
+        "train-physionet": _train,
+        "evaluate": _evaluate,
+        "crossval": _crossval,
+        "progression": _progression,
+    }
     return handler[args.command](args)
 
 

@@ -22,9 +22,18 @@ from remote_care.ml.baselines import (
 from remote_care.ml.evaluate import ScoreReport, auroc, paired_bootstrap_diff, score_report
 from remote_care.ml.features import VITALS, VITALS_SOURCES, build_batch
 from remote_care.ml.model import RiskModel
-from remote_care.ml.physionet import Split, Stay, restrict_stay
+from remote_care.ml.physionet import Split, Stay, restrict_stay, stratified_split
 
-__all__ = ["ALERT_RATES", "Comparison", "compare_on_test", "format_table", "vitals_only"]
+__all__ = [
+    "ALERT_RATES",
+    "Comparison",
+    "CrossValidation",
+    "compare_on_test",
+    "cross_validate",
+    "format_cross_validation",
+    "format_table",
+    "vitals_only",
+]
 
 #: Operating points compared at a matched alert rate: every score flags the same share of test
 #: patients. NEWS2's own triggers are useless as a matched rate in intensive care (the worst
@@ -127,14 +136,14 @@ def _f(v: float | None, nd: int = 3) -> str:
     return "-" if v is None or v != v else f"{v:.{nd}f}"
 
 
-def format_table(c: Comparison) -> str:
-    """A Markdown table of the comparison (one row per score)."""
+def report_table(reports: Sequence[ScoreReport]) -> str:
+    """A Markdown table of score reports (one row per score)."""
     rates = list(ALERT_RATES)
     head = ["score", "AUROC (95% CI)", "AUPRC", "Brier", "ECE"] + [
         f"sens / PPV @ {r}" for r in rates
     ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in c.reports:
+    for r in reports:
         cells = [
             r.name,
             f"{_f(r.auroc)} ({_f(r.auroc_ci[0])}-{_f(r.auroc_ci[1])})",
@@ -143,7 +152,13 @@ def format_table(c: Comparison) -> str:
             _f(r.ece),
         ] + [f"{_f(r.at_rate[k].sensitivity, 2)} / {_f(r.at_rate[k].ppv, 2)}" for k in rates]
         lines.append("| " + " | ".join(cells) + " |")
-    out = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def format_table(c: Comparison) -> str:
+    """A Markdown table of the comparison (one row per score) with its differences, the
+    running risk's AUROC by hour and the split."""
+    out = report_table(c.reports)
     if c.differences:
         out += "\n\nPaired bootstrap AUROC differences (same test patients):\n"
         for k, (d, lo, hi) in c.differences.items():
@@ -158,4 +173,130 @@ def format_table(c: Comparison) -> str:
     n = c.reports[0]
     rest = {k: v for k, v in c.notes.items() if k != "auroc_by_hour"}
     out += f"\nTest split: {n.n} stays, {n.n_events} deaths (split {c.split}). {rest}\n"
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-validated comparison: every stay is a held-out patient once
+# --------------------------------------------------------------------------------------------
+
+GRU_CV = "GRU"
+GBM_CV = "GBM on summaries"
+LOGISTIC_CV = "Logistic on summaries"
+
+
+@dataclass
+class CrossValidation:
+    """Out-of-fold comparison of the recurrent model with the summary baselines: per-fold
+    AUROCs, reports on the pooled out-of-fold risks (every stay scored once, by models that
+    never saw it), and the paired bootstrap difference GRU - GBM on those same stays."""
+
+    spec: str
+    n_folds: int
+    folds: list[dict[str, Any]]
+    reports: list[ScoreReport]
+    differences: dict[str, tuple[float, float, float]]
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "spec": self.spec,
+            "n_folds": self.n_folds,
+            "folds": self.folds,
+            "reports": [r.to_dict() for r in self.reports],
+            "differences": {k: list(v) for k, v in self.differences.items()},
+            "seconds": self.seconds,
+        }
+
+
+def stratified_folds(labels: Sequence[int] | np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """Fold number of each stay, with the outcome rate equal across folds (seeded)."""
+    y = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    fold = np.zeros(len(y), dtype=np.int64)
+    for cls in np.unique(y):
+        idx = np.flatnonzero(y == cls)
+        rng.shuffle(idx)
+        fold[idx] = np.arange(len(idx)) % n_folds
+    return fold
+
+
+def cross_validate(
+    stays: Sequence[Stay],
+    config: Any,
+    *,
+    n_folds: int = 5,
+    seed: int = 2012,
+    n_boot: int = 1000,
+    on_fold: Any = None,
+) -> CrossValidation:
+    """``n_folds``-fold cross-validation of the recurrent model (``config``, a TrainConfig)
+    against the summary GBM and logistic regression. In each fold the other stays are split
+    75/25 (stratified) into training and validation, used identically by every model (fit,
+    early stopping and Platt scaling); the fold's stays are scored once. A ``vitals`` model is
+    compared with baselines on vitals-only summaries and scored on vitals-only stays."""
+    import time
+
+    from remote_care.ml.train import train_risk_model
+
+    t0 = time.perf_counter()
+    vit = config.spec == "vitals"
+    y = np.array([s.death for s in stays], dtype=np.int64)
+    fold = stratified_folds(y, n_folds, seed)
+    x = summary_features(vitals_only(stays) if vit else stays)
+    oof = {name: np.full(len(y), np.nan) for name in (GRU_CV, GBM_CV, LOGISTIC_CV)}
+    folds: list[dict[str, Any]] = []
+    for k in range(n_folds):
+        test = np.flatnonzero(fold == k)
+        rest = np.flatnonzero(fold != k)
+        inner = stratified_split(y[rest], seed=seed + k, fractions=(0.75, 0.25, 0.0))
+        tr = rest[np.concatenate([inner.train, inner.test])]
+        va = rest[inner.val]
+        model = train_risk_model([stays[i] for i in tr], [stays[i] for i in va], config)
+        held = [stays[i] for i in test]
+        xs, ss = build_batch(vitals_only(held) if vit else held, model.spec, model.normaliser)
+        oof[GRU_CV][test] = model.calibrate(model.logits(xs, ss)[:, -1])
+        gbm = fit_summary_gbm(x[tr], y[tr], x[va], y[va], seed=seed)
+        oof[GBM_CV][test] = gbm.predict_proba(x[test])
+        lr = fit_summary_logistic(x[tr], y[tr], x[va], y[va])
+        oof[LOGISTIC_CV][test] = lr.predict_proba(x[test])
+        row = {
+            "fold": k,
+            "n": int(len(test)),
+            "deaths": int(y[test].sum()),
+            **{name: auroc(y[test], v[test]) for name, v in oof.items()},
+            "val_auroc_gru": model.metrics["val_auroc"],
+            "seconds": time.perf_counter() - t0,
+        }
+        folds.append(row)
+        if on_fold is not None:
+            on_fold(row)
+    reports = [
+        score_report(name, y, v, is_probability=True, alert_rates=ALERT_RATES, n_boot=n_boot)
+        for name, v in oof.items()
+    ]
+    diffs = {
+        f"{GRU_CV} - {other}": paired_bootstrap_diff(y, oof[GRU_CV], oof[other], n_boot=n_boot)
+        for other in (GBM_CV, LOGISTIC_CV)
+    }
+    return CrossValidation(config.spec, n_folds, folds, reports, diffs, time.perf_counter() - t0)
+
+
+def format_cross_validation(cv: CrossValidation) -> str:
+    """Markdown: per-fold AUROCs, pooled out-of-fold reports and the paired differences."""
+    names = (GRU_CV, GBM_CV, LOGISTIC_CV)
+    out = f"{cv.n_folds}-fold cross-validation, {cv.spec} inputs\n\n"
+    out += "| fold | stays | deaths | " + " | ".join(f"AUROC {n}" for n in names) + " |\n"
+    out += "|---|---|---|" + "---|" * len(names) + "\n"
+    for r in cv.folds:
+        out += f"| {r['fold'] + 1} | {r['n']} | {r['deaths']} | "
+        out += " | ".join(_f(r[n]) for n in names) + " |\n"
+    wins = sum(r[GRU_CV] > r[GBM_CV] for r in cv.folds)
+    out += f"\nGRU above the GBM in {wins} of {cv.n_folds} folds.\n\nPooled out-of-fold:\n\n"
+    out += report_table(cv.reports)
+    out += "\n\nPaired bootstrap AUROC differences (every stay, out of fold):\n"
+    for k, (d, lo, hi) in cv.differences.items():
+        out += f"- {k}: {d:+.3f} (95% CI {lo:+.3f} to {hi:+.3f})\n"
+    out += f"\n({cv.seconds:.0f} s)\n"
     return out

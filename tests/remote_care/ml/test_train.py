@@ -117,3 +117,22 @@ def test_comparison_scores_everything_on_the_same_patients(trained, stays_700):
     assert set(comp.notes["auroc_by_hour"]["GRU"]) == {6, 12, 24, 36, 48}
     table = format_table(comp)
     assert "| GRU |" in table and "GBM on summaries (vitals only)" in table
+
+
+def test_cross_validation_scores_every_stay_once_with_every_model(stays_700):
+    from remote_care.ml.report import GBM_CV, GRU_CV, cross_validate, format_cross_validation
+
+    stays = stays_700[:400]
+    seen: list[dict] = []
+    cfg = TrainConfig(seeds=(0,), max_epochs=2, patience=2, hidden=16)
+    cv = cross_validate(stays, cfg, n_folds=2, n_boot=50, on_fold=seen.append)
+    assert [r["fold"] for r in seen] == [0, 1]
+    assert sum(r["n"] for r in cv.folds) == len(stays)
+    assert sum(r["deaths"] for r in cv.folds) == sum(s.death for s in stays)
+    # Stratified: the folds' death counts differ by at most one.
+    assert abs(cv.folds[0]["deaths"] - cv.folds[1]["deaths"]) <= 1
+    assert [r.name for r in cv.reports][:2] == [GRU_CV, GBM_CV]
+    assert all(r.n == len(stays) for r in cv.reports)  # every stay scored, by every model
+    d, lo, hi = cv.differences[f"{GRU_CV} - {GBM_CV}"]
+    assert lo <= d <= hi
+    assert "GRU above the GBM in" in format_cross_validation(cv)
