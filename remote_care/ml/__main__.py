@@ -50,6 +50,7 @@ def _train(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_epochs=args.max_epochs,
         channel_dropout=args.channel_dropout,
+        severity_weight=args.severity_weight,
     )
 
     def progress(r: EpochReport) -> None:
@@ -98,7 +99,12 @@ def _crossval(args: argparse.Namespace) -> int:
     stays = load_set_a(
         args.data / "set-a.tar.gz", args.data / "Outcomes-a.txt", cache_dir=args.cache
     )
-    cfg = TrainConfig(spec=args.spec, seeds=tuple(range(args.seeds)), threads=args.threads)
+    cfg = TrainConfig(
+        spec=args.spec,
+        seeds=tuple(range(args.seeds)),
+        threads=args.threads,
+        severity_weight=args.severity_weight,
+    )
 
     def progress(row: dict) -> None:
         sys.stdout.write(json.dumps(row, default=float) + "\n")
@@ -155,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("--folds", type=int, default=5)
     cv.add_argument("--threads", type=int, default=1)
     cv.add_argument("--json", type=Path, default=None)
+    for p in (tp, cv):
+        p.add_argument(
+            "--severity-weight",
+            type=float,
+            default=TrainConfig.severity_weight,
+            help="auxiliary SAPS-I/SOFA/length-of-stay regression (training labels only)",
+        )
     pr = sub.add_parser("progression")
     pr.add_argument("--folds", type=int, default=5)
     pr.add_argument("--level", type=float, default=0.9)

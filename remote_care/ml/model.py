@@ -83,8 +83,11 @@ class RiskGRU(nn.Module):
         head_in = hidden * (2 if pool else 1) + (width if skip else n_static)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(head_in, 1))
 
-    def forward(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        """``x`` ``[B, T, C*8]``, ``s`` ``[B, S]`` -> logits ``[B, T]``."""
+    def forward(
+        self, x: torch.Tensor, s: torch.Tensor, *, with_state: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``x`` ``[B, T, C*8]``, ``s`` ``[B, S]`` -> logits ``[B, T]`` (and, ``with_state``,
+        the last hour's hidden state ``[B, hidden]``, which training's auxiliary head reads)."""
         b, t, _ = x.shape
         xc = x.view(b, t, self.n_channels, _K)
         gamma = torch.exp(-nn.functional.softplus(self.decay) * xc[..., 2] * 8.0)
@@ -100,7 +103,8 @@ class RiskGRU(nn.Module):
         parts = [out, side]
         if self.pool:
             parts.insert(1, torch.cummax(out, dim=1).values)
-        return self.head(torch.cat(parts, dim=-1)).squeeze(-1)
+        logits = self.head(torch.cat(parts, dim=-1)).squeeze(-1)
+        return (logits, out[:, -1]) if with_state else logits
 
 
 @dataclass(frozen=True)
