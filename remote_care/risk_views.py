@@ -125,5 +125,14 @@ def risk_model_facts_view(request: HttpRequest) -> HttpResponse:
             "comparison": comparison,
             "comparison_rows": comparison_rows(comparison),
             "reliability_chart": _reliability_chart(comparison),
+            "operating_points": _operating_points(active),
         },
     )
+
+
+def _operating_points(version: Any) -> dict[str, float] | None:
+    """The version's elevated/high risk cut-offs in percent (None when it has none)."""
+    cuts = (version.metrics or {}).get("alert_thresholds") if version is not None else None
+    if not cuts or cuts.get("high") is None or cuts.get("elevated") is None:
+        return None
+    return {"elevated": 100 * float(cuts["elevated"]), "high": 100 * float(cuts["high"])}

@@ -155,6 +155,8 @@ def test_trained_version_scores_monitored_patients_once_per_new_set(trained_vers
     assert b'id="risk-history"' in page.content
     facts = login(users.clinician_a).get(reverse("remote_care:risk_model_facts"))
     assert f"v{trained_version.version}".encode() in facts.content
+    high = 100 * trained_version.metrics["alert_thresholds"]["high"]
+    assert f"high from {high:.1f} %".encode() in facts.content
     # Another clinician's board never shows this patient's score.
     other = login(users.clinician_b).get(reverse("remote_care:board_rows"))
     assert b"data-risk" not in other.content
