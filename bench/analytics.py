@@ -4,7 +4,8 @@ Part 1, bench_population_queries(): seed 1M (and 10M) observation sets with real
 width (the NEWS2 JSON as stored) into a scratch database, then time each dashboard query
 (median of --repeats runs) and the whole dashboard page for researchers (every patient) and
 for a clinician (their care teams), over the whole range and over the last 7 days; print a
-table and the ratios 10M / 1M.
+table and the ratios 10M / 1M. Every set also gets a deterioration-model score (as the
+scoring sweep and its back-fill store them), so the model-risk measure is timed too.
 
 Part 2, bench_risk_scoring(): batch risk scoring of 1,000 PhysioNet stays by the bare model
 (one batched call) vs the product's scoring sweep on a real Celery worker (bench/risk_scoring.py).
@@ -24,6 +25,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,11 +75,21 @@ def _seed(size: int, users: Any, end: date, wide: bool) -> tuple[Any, float]:
             clinician_ids=[u.pk for u in users.clinicians],
             wide=wide,
         )
+    # One score per set from the version in service (risks drawn at random: only the query
+    # plans and row counts matter here).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO remote_care_riskscore (patient_id, observation_id, model_version_id, "
+            "taken_at, risk, hours_observed, computed_at) SELECT patient_id, id, %s, taken_at, "
+            "random() * random(), 24, taken_at FROM remote_care_observation",
+            [users.risk_version.pk],
+        )
     # What autovacuum does to a table at rest: sets the visibility map, so the covering
     # index can answer without visiting the heap.
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE remote_care_observation")
         cursor.execute("VACUUM ANALYZE remote_care_alert")
+        cursor.execute("VACUUM ANALYZE remote_care_riskscore")
     return seeded, time.perf_counter() - began
 
 
@@ -99,7 +111,16 @@ def _users() -> Any:
         clinicians.append(user)
     researcher = user_model.objects.create_user("researcher")
     researcher.groups.add(researcher_group)
-    return SimpleNamespace(clinicians=clinicians, researcher=researcher)
+    from medai_site.registry.models import ModelVersion
+    from remote_care.risk import RISK_TASK
+
+    risk_version = ModelVersion.objects.create(
+        task=RISK_TASK,
+        version=1,
+        status=ModelVersion.Status.ACTIVE,
+        metrics={"alert_thresholds": {"elevated": 0.2, "high": 0.3}},
+    )
+    return SimpleNamespace(clinicians=clinicians, researcher=researcher, risk_version=risk_version)
 
 
 def bench_population_queries(
@@ -109,7 +130,12 @@ def bench_population_queries(
     ``repeats`` runs up to 1M sets, single runs above)."""
     from django.test import Client
 
-    from remote_care.analytics import DASHBOARD_QUERIES, Dimension, PopulationFilter
+    from remote_care.analytics import (
+        DASHBOARD_QUERIES,
+        Dimension,
+        PopulationFilter,
+        population_periods,
+    )
 
     users = _users()
     end = date(2026, 3, 31)
@@ -125,17 +151,28 @@ def bench_population_queries(
                 row[f"{name}, {label}"] = _median_time(
                     lambda q=query, f=f: q(user=users.researcher, f=f), runs
                 )
+            model_f = replace(f, measure="model")
+            row[f"periods (model risk), {label}"] = _median_time(
+                lambda f=model_f: population_periods(user=users.researcher, f=f), runs
+            )
         for who, user in (("researcher", users.researcher), ("clinician", users.clinicians[0])):
             client = Client()
             client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
             for label, start in ((f"{DAYS} d", seeded.start), ("7 d", end - timedelta(days=6))):
-                params = {"start": start.isoformat(), "end": end.isoformat(), "by": "age"}
+                for measure in ("news2", "model"):
+                    params = {
+                        "start": start.isoformat(),
+                        "end": end.isoformat(),
+                        "by": "age",
+                        "measure": measure,
+                    }
 
-                def page(client: Client = client, params: dict = params) -> None:
-                    response = client.get("/remote-care/analytics/", params)
-                    assert response.status_code == 200, response.content[:300]
+                    def page(client: Client = client, params: dict = params) -> None:
+                        response = client.get("/remote-care/analytics/", params)
+                        assert response.status_code == 200, response.content[:300]
 
-                row[f"page ({who}), {label}"] = _median_time(page, runs)
+                    suffix = "" if measure == "news2" else ", model risk"
+                    row[f"page ({who}{suffix}), {label}"] = _median_time(page, runs)
         results[size] = row
         _print(results)
     return results
@@ -177,6 +214,9 @@ def main() -> None:
         help="seed a 3-key NEWS2 JSON instead of the stored 1.1 kB one (faster seeding; the "
         "dashboard reads only indexes, so query timings barely change)",
     )
+    parser.add_argument(
+        "--no-scoring", action="store_true", help="part 1 only (skip the risk-scoring comparison)"
+    )
     args = parser.parse_args()
     os.environ.update(
         {
@@ -199,7 +239,8 @@ def main() -> None:
         call_command("migrate", verbosity=0)
         sizes = [int(s) for s in args.sizes.split(",")]
         bench_population_queries(sizes, args.repeats, wide=not args.narrow)
-        bench_risk_scoring()
+        if not args.no_scoring:
+            bench_risk_scoring()
     finally:
         from django.db import connections
 
