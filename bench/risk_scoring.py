@@ -22,17 +22,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# GCS back to the ACVPU letter a home device would report (the inverse of the model's map).
-GCS_TO_ACVPU = ((15, "A"), (14, "C"), (9, "V"), (4, "P"), (0, "U"))
-FIELDS = {
-    "HR": "heart_rate",
-    "SaO2": "spo2",
-    "RespRate": "respiratory_rate",
-    "Temp": "temperature",
-    "NISysABP": "systolic_bp",
-    "NIDiasABP": "diastolic_bp",
-}
-
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -41,27 +30,6 @@ def parse() -> argparse.Namespace:
         "--artifact", help="a trained risk-model artifact (default: train a small one here)"
     )
     return parser.parse_args()
-
-
-def readings_of(stay, origin: datetime) -> list[dict]:
-    """The stay's vital signs as MedAI observation sets, one per charted minute."""
-    from remote_care.ml.physionet import TIME_SERIES_VARIABLES
-
-    sets: dict[float, dict] = {}
-    for minute, var, value in zip(stay.times, stay.var, stay.values):
-        name = TIME_SERIES_VARIABLES[int(var)]
-        row = sets.setdefault(float(minute), {})
-        if name in FIELDS:
-            row[FIELDS[name]] = float(value)
-        elif name == "GCS":
-            row["consciousness"] = next(letter for low, letter in GCS_TO_ACVPU if value >= low)
-        elif name == "MechVent" and value > 0:
-            row["on_oxygen"] = True
-    return [
-        {"taken_at": origin + timedelta(minutes=minute), **row}
-        for minute, row in sorted(sets.items())
-        if row
-    ]
 
 
 def main() -> None:
@@ -79,7 +47,12 @@ def main() -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    from remote_care.ml.physionet import load_set_a, stay_from_vitals, stratified_split
+    from remote_care.ml.physionet import (
+        load_set_a,
+        stay_from_vitals,
+        stratified_split,
+        vitals_from_stay,
+    )
     from remote_care.ml.train import TrainConfig, train_risk_model
     from remote_care.risk import risk_model_from_bytes, risk_model_to_bytes
 
@@ -99,7 +72,7 @@ def main() -> None:
     model = risk_model_from_bytes(content)  # the object a worker holds
     origin = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=48)
     sample = stays[: args.stays]
-    readings = [readings_of(s, origin) for s in sample]
+    readings = [vitals_from_stay(s, origin) for s in sample]
     live_stays = [stay_from_vitals(r) for r in readings if r]
 
     # (a) the bare model: one batched call over every stay's window.

@@ -470,3 +470,61 @@ def message_photo_to_scan(*, message: Message, user: Any, task: str, request: An
         message.scan = outcome.scans[0]
         message.save(update_fields=["scan"])
     return outcome
+
+
+#: Demo: each clinician's first patients (by MRN) put under remote monitoring by seed_demo.
+DEMO_MONITORED_PER_CLINICIAN = 8
+
+
+def demo_monitoring_ensure(*, clinicians: list[Any]) -> str:
+    """Demo only (seed_demo): put each clinician's first DEMO_MONITORED_PER_CLINICIAN patients
+    (by MRN) under remote monitoring with a home kit, and replay the vital signs of a real
+    PhysioNet 2012 ICU stay, its 48 h ending now, through the device path: every set is
+    validated as the API validates it, then stored, NEWS2-scored and alerted on by
+    ``observations_ingest``. One patient in three gets the stay of a patient who died in
+    hospital. The board, the charts, the risk model and the population page then have real
+    data to show. Idempotent (nothing once any patient is monitored); returns a console line
+    (empty when nothing was done, e.g. PhysioNet 2012 is not installed)."""
+    from pathlib import Path
+
+    from medai_site.patients.selectors import patient_list
+    from remote_care.ml.physionet import load_set_a, vitals_from_stay
+    from remote_care.serializers import ObservationSerializer
+
+    if Monitoring.objects.exists():
+        return ""
+    folder = Path(settings.MEDAI_PHYSIONET2012_DIR)
+    archive, outcomes = folder / "set-a.tar.gz", folder / "Outcomes-a.txt"
+    if not (archive.is_file() and outcomes.is_file()):
+        return ""
+    stays = load_set_a(archive, outcomes, cache_dir=settings.MEDAI_CACHE_DIR)
+    died = iter([s for s in stays if s.death])
+    survived = iter([s for s in stays if not s.death])
+    now = timezone.now().replace(microsecond=0)
+    origin = now - timedelta(hours=48)
+    patients = sets = alerts = 0
+    for clinician in clinicians:
+        for patient in patient_list(user=clinician).order_by("mrn")[:DEMO_MONITORED_PER_CLINICIAN]:
+            stay = next(died) if patients % 3 == 0 else next(survived)
+            items = []
+            for reading in vitals_from_stay(stay, origin):
+                if reading["taken_at"] > now:
+                    continue
+                serializer = ObservationSerializer(
+                    data={**reading, "taken_at": reading["taken_at"].isoformat()}
+                )
+                if serializer.is_valid():  # as a device's batch: invalid sets are refused
+                    items.append(serializer.validated_data)
+            device = device_register(
+                patient=patient, label="Demo home kit", registered_by=clinician
+            ).device
+            result = observations_ingest(device=device, items=items)
+            patients += 1
+            sets += len(result.stored)
+            alerts += len(result.alerts)
+    if not patients:
+        return ""
+    return (
+        f"put {patients} demo patients under remote monitoring ({sets} observation sets "
+        f"replayed from PhysioNet 2012 ICU stays over the last 48 h, {alerts} alerts)"
+    )

@@ -20,7 +20,7 @@ import math
 import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ import numpy as np
 
 __all__ = [
     "ACVPU_TO_GCS",
+    "GCS_TO_ACVPU",
     "PLAUSIBLE",
     "STATIC_VARIABLES",
     "TIME_SERIES_VARIABLES",
@@ -41,6 +42,7 @@ __all__ = [
     "restrict_stay",
     "stay_from_vitals",
     "stratified_split",
+    "vitals_from_stay",
 ]
 
 #: Static descriptors recorded once at 00:00 (Weight recurs later as a time series too).
@@ -375,6 +377,39 @@ VITALS_TO_PHYSIONET: Mapping[str, str] = {
     "systolic_bp": "NISysABP",
     "diastolic_bp": "NIDiasABP",
 }
+
+
+#: GCS back to the ACVPU letter a home device reports (the inverse of ACVPU_TO_GCS's bands).
+GCS_TO_ACVPU: tuple[tuple[float, str], ...] = ((15, "A"), (14, "C"), (9, "V"), (4, "P"), (0, "U"))
+_PHYSIONET_TO_VITALS = {"NISysABP": "systolic_bp", "NIDiasABP": "diastolic_bp"} | {
+    pn: name for name, pn in VITALS_TO_PHYSIONET.items()
+}
+_PHYSIONET_TO_VITALS |= {"SysABP": "systolic_bp", "DiasABP": "diastolic_bp"}
+
+
+def vitals_from_stay(stay: Stay, origin: datetime) -> list[dict[str, Any]]:
+    """A PhysioNet stay's vital signs as MedAI observation sets (one per charted minute, the
+    clock starting at ``origin``): the inverse of :func:`stay_from_vitals`. Cuff pressures are
+    preferred to invasive ones charted at the same minute; GCS becomes an ACVPU letter and
+    charted ventilation supplemental oxygen."""
+    sets: dict[float, dict[str, Any]] = {}
+    for minute, var, value in zip(stay.times, stay.var, stay.values, strict=True):
+        name = TIME_SERIES_VARIABLES[int(var)]
+        row = sets.setdefault(float(minute), {})
+        field_name = _PHYSIONET_TO_VITALS.get(name)
+        if field_name is not None:
+            if name in ("SysABP", "DiasABP") and field_name in row:
+                continue  # the cuff value of this minute wins
+            row[field_name] = float(value)
+        elif name == "GCS":
+            row["consciousness"] = next(letter for low, letter in GCS_TO_ACVPU if value >= low)
+        elif name == "MechVent" and value > 0:
+            row["on_oxygen"] = True
+    return [
+        {"taken_at": origin + timedelta(minutes=minute), **row}
+        for minute, row in sorted(sets.items())
+        if row
+    ]
 
 
 def stay_from_vitals(

@@ -22,7 +22,8 @@ def embedded_stack(tmp_path_factory):
     for command in (
         ["migrate", "--noinput", "-v0"],
         ["collectstatic", "--noinput", "-v0"],
-        ["seed_demo", "--no-train"],
+        # No replayed demo monitoring: the browser tests set up the patients they watch.
+        ["seed_demo", "--no-train", "--no-monitoring"],
     ):
         subprocess.run(
             [sys.executable, "manage.py", *command],

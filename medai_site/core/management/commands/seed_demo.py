@@ -29,6 +29,11 @@ class Command(BaseCommand):
             help="Do not queue the first training runs of the demo imaging, treatment and "
             "drug-property models.",
         )
+        parser.add_argument(
+            "--no-monitoring",
+            action="store_true",
+            help="Do not put demo patients under remote monitoring (replayed PhysioNet vitals).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if settings.SETTINGS_MODULE.endswith(".production"):
@@ -67,6 +72,14 @@ class Command(BaseCommand):
         )
         if note:
             self.stdout.write(f"  {note}")
+        from remote_care.services import demo_monitoring_ensure
+
+        if not options["no_monitoring"]:
+            note = demo_monitoring_ensure(
+                clinicians=[User.objects.get(username=name) for name in DEMO_PATIENTS]
+            )
+            if note:
+                self.stdout.write(f"  {note}")
         from drugs.services import demo_drugs_ensure
         from remote_care.risk import demo_risk_ensure
 
