@@ -121,6 +121,13 @@ def compare_on_test(
         for name, (s, _) in scores.items()
         if name in risk_models
     }
+    # A model scored on vitals only is also compared with the GBM that sees the same inputs.
+    ref_v = scores["GBM on summaries (vitals only)"][0]
+    for name, (_model, vit) in risk_models.items():
+        if vit:
+            diffs[f"{name} - GBM on summaries (vitals only)"] = paired_bootstrap_diff(
+                yt, scores[name][0], ref_v, n_boot=n_boot
+            )
     notes = {
         "test_event_rate": float(yt.mean()),
         "saps1_missing_in_test": int(np.isnan(saps[te]).sum()),
