@@ -474,6 +474,35 @@ def message_photo_to_scan(*, message: Message, user: Any, task: str, request: An
 
 #: Demo: each clinician's first patients (by MRN) put under remote monitoring by seed_demo.
 DEMO_MONITORED_PER_CLINICIAN = 8
+#: How long a charted value stands in a demo set (as a chart's "latest value"): vital signs 4 h,
+#: consciousness and oxygen 12 h.
+_DEMO_CARRY = {"consciousness": timedelta(hours=12), "on_oxygen": timedelta(hours=12)}
+_DEMO_CARRY_DEFAULT = timedelta(hours=4)
+
+
+def _hourly_sets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ICU charting (one parameter or two per charted minute) as a home device's sets: one
+    set per hour with readings, at the hour's last reading, holding each parameter's latest
+    value still within its carry time; oxygen is "air" unless ventilation was charted within
+    12 h (a chart has no row for not ventilated)."""
+    latest: dict[str, tuple[datetime, Any]] = {}
+    by_hour: dict[datetime, datetime] = {}
+    for row in rows:
+        by_hour[row["taken_at"].replace(minute=0, second=0)] = row["taken_at"]
+    out = []
+    i = 0
+    for end in sorted(by_hour.values()):
+        while i < len(rows) and rows[i]["taken_at"] <= end:
+            for key, value in rows[i].items():
+                if key != "taken_at":
+                    latest[key] = (rows[i]["taken_at"], value)
+            i += 1
+        item: dict[str, Any] = {"taken_at": end, "on_oxygen": False}
+        for key, (when, value) in latest.items():
+            if end - when <= _DEMO_CARRY.get(key, _DEMO_CARRY_DEFAULT):
+                item[key] = value
+        out.append(item)
+    return out
 
 
 def demo_monitoring_ensure(*, clinicians: list[Any]) -> str:
@@ -481,10 +510,11 @@ def demo_monitoring_ensure(*, clinicians: list[Any]) -> str:
     (by MRN) under remote monitoring with a home kit, and replay the vital signs of a real
     PhysioNet 2012 ICU stay, its 48 h ending now, through the device path: every set is
     validated as the API validates it, then stored, NEWS2-scored and alerted on by
-    ``observations_ingest``. One patient in three gets the stay of a patient who died in
-    hospital. The board, the charts, the risk model and the population page then have real
-    data to show. Idempotent (nothing once any patient is monitored); returns a console line
-    (empty when nothing was done, e.g. PhysioNet 2012 is not installed)."""
+    ``observations_ingest``. The chart's readings become hourly sets of the latest values, as
+    a home kit sends them (:func:`_hourly_sets`). One patient in three gets the stay of a
+    patient who died in hospital. The board, the charts, the risk model and the population
+    page then have real data to show. Idempotent (nothing once any patient is monitored);
+    returns a console line (empty when nothing was done, e.g. PhysioNet 2012 is missing)."""
     from pathlib import Path
 
     from medai_site.patients.selectors import patient_list
@@ -507,7 +537,7 @@ def demo_monitoring_ensure(*, clinicians: list[Any]) -> str:
         for patient in patient_list(user=clinician).order_by("mrn")[:DEMO_MONITORED_PER_CLINICIAN]:
             stay = next(died) if patients % 3 == 0 else next(survived)
             items = []
-            for reading in vitals_from_stay(stay, origin):
+            for reading in _hourly_sets(vitals_from_stay(stay, origin)):
                 if reading["taken_at"] > now:
                     continue
                 serializer = ObservationSerializer(
