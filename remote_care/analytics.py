@@ -469,6 +469,9 @@ class PeriodRow:
     alerts: dict[str, int] = field(default_factory=dict)
     #: False when the measure has no high-risk cut-off (then no share is shown)
     has_high: bool = True
+    #: NEWS2's scored sets and mean, kept when the period's statistics are another measure's
+    news2_scored: int = 0
+    news2_mean: float | None = None
 
     @property
     def alert_total(self) -> int:
@@ -591,14 +594,14 @@ def population_summary(
     if periods is None:
         periods = population_periods(user=user, f=f)
     patients = population_observations(user=user, f=f).values("patient").distinct().count()
-    scored = sum(p.scored for p in periods)
+    scored = sum(p.news2_scored for p in periods)
     return Summary(
         patients=patients,
         sets=sum(p.sets for p in periods),
         scored=scored,
         patient_days=sum(p.patient_days for p in periods),
         alerts=sum(p.alert_total for p in periods),
-        mean_news2=(sum(p.mean * p.scored for p in periods if p.scored) / scored)
+        mean_news2=(sum(p.news2_mean * p.news2_scored for p in periods if p.news2_scored) / scored)
         if scored
         else None,
     )
@@ -688,6 +691,8 @@ def population_periods(
             scored=row["scored"],
             patients=row["patients"],
             mean=row["mean"],
+            news2_scored=row["scored"],
+            news2_mean=row["mean"],
             percentiles={_pkey(p): row.get(_pkey(p)) for p in PERCENTILES},
             high=row["high"],
             elevated=row["elevated"],

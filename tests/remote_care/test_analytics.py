@@ -424,6 +424,10 @@ def test_model_risk_table_and_version_without_cut_offs(users, model_risk):
     assert "top-10 % band" in table.header[8]
     assert table.rows[0][3] == "22.5" or float(table.rows[0][3]) == pytest.approx(22.5)
     assert "30.0 %" in dashboard.measure.description
+    # The summary's NEWS2 figures do not change with the measure charted over time.
+    news2 = population_dashboard(user=users.researcher, f=f())
+    assert dashboard.summary == news2.summary
+    assert dashboard.summary.mean_news2 == pytest.approx(49 / 20)
     model_risk.metrics = {}
     model_risk.save()
     rows = population_periods(user=users.researcher, f=f(measure="model"))
