@@ -384,10 +384,39 @@ def percentile_from_counts(counts: Mapping[float, int], fraction: float) -> floa
     return low + (position - low_index) * (value_at(low_index + 1) - low)
 
 
+class PercentilesCont(Aggregate):
+    """``percentile_cont(ARRAY[f1, f2, ...]) WITHIN GROUP (ORDER BY x)``: several quantiles
+    from one sort (a float array, in the order of ``fractions``)."""
+
+    function = "percentile_cont"
+    name = "PercentilesCont"
+    template = (
+        "%(function)s(ARRAY[%(fractions)s]::double precision[]) "
+        "WITHIN GROUP (ORDER BY %(expressions)s)"
+    )
+
+    def __init__(self, expression: Any, *, fractions: tuple[float, ...], **extra: Any) -> None:
+        from django.contrib.postgres.fields import ArrayField
+
+        if not fractions or not all(0.0 <= f <= 1.0 for f in fractions):
+            raise ValueError("fractions must be within [0, 1]")
+        extra.setdefault("output_field", ArrayField(FloatField()))
+        # Literals, not parameters, as for PercentileCont.
+        super().__init__(
+            expression, fractions=", ".join(repr(float(f)) for f in fractions), **extra
+        )
+
+
 def _percentile_aggregates(measure: RiskMeasure, scored: Q) -> dict[str, Aggregate]:
     if not percentiles_native():
         return {}
-    return {_pkey(p): PercentileCont(measure.value, fraction=p, filter=scored) for p in PERCENTILES}
+    return {"percentiles": PercentilesCont(measure.value, fractions=PERCENTILES, filter=scored)}
+
+
+def _row_percentiles(row: Mapping[str, Any]) -> dict[str, float | None]:
+    """The PERCENTILES of an aggregate row from _percentile_aggregates (None when absent)."""
+    values = row.get("percentiles") or [None] * len(PERCENTILES)
+    return {_pkey(p): v for p, v in zip(PERCENTILES, values, strict=True)}
 
 
 def _pkey(fraction: float) -> str:
@@ -649,7 +678,7 @@ def _model_risk_stats(
         p = periods.setdefault(key, PeriodRow(period=key, has_high=measure.high is not None))
         p.scored, p.mean = row["scored"], row["mean"]
         p.high, p.elevated = row.get("high", 0), row.get("elevated", 0)
-        p.percentiles = {_pkey(q): row.get(_pkey(q)) for q in PERCENTILES}
+        p.percentiles = _row_percentiles(row)
     if not percentiles_native():
         portable = _histogram_percentiles(scores.annotate(bucket=bucket), ("bucket",), measure, Q())
         for (bucket_value,), values in portable.items():
@@ -693,7 +722,7 @@ def population_periods(
             mean=row["mean"],
             news2_scored=row["scored"],
             news2_mean=row["mean"],
-            percentiles={_pkey(p): row.get(_pkey(p)) for p in PERCENTILES},
+            percentiles=_row_percentiles(row),
             high=row["high"],
             elevated=row["elevated"],
         )
