@@ -149,12 +149,12 @@ def model_risk_measure() -> RiskMeasure:
     of its validation stays lie, ``alert_thresholds`` in the version's metrics); a version
     registered without them has none. Raises NoModelRisk when no version is active."""
     from medai_site.registry.selectors import model_version_active
-    from remote_care.risk import RISK_TASK
+    from remote_care.risk import RISK_TASK, version_cut_offs
 
     version = model_version_active(task=RISK_TASK)
     if version is None:
         raise NoModelRisk("No deterioration model is in service, so there is no model risk.")
-    cuts = (version.metrics or {}).get("alert_thresholds") or {}
+    cuts = version_cut_offs(version) or {}
     high, elevated = cuts.get("high"), cuts.get("elevated")
     description = (
         f"Model risk: calibrated risk of in-hospital death from deterioration model "
@@ -708,7 +708,8 @@ def population_periods(
         .annotate(
             patients=Count("patient", distinct=True),
             **_news2_aggregates(measure, f),
-            **_percentile_aggregates(measure, _scored_q(measure, f)),
+            # NEWS2 percentiles only when NEWS2 is the measure charted (they cost a sort).
+            **({} if model_measure else _percentile_aggregates(measure, _scored_q(measure, f))),
         )
     )
     periods: dict[date, PeriodRow] = {}
@@ -726,14 +727,14 @@ def population_periods(
             high=row["high"],
             elevated=row["elevated"],
         )
-    if not percentiles_native():
+    if model_measure is not None:
+        _model_risk_stats(periods, user=user, f=f, measure=model_measure)
+    elif not percentiles_native():
         portable = _histogram_percentiles(
             obs.annotate(bucket=bucket), ("bucket",), measure, _scored_q(measure, f)
         )
         for (bucket_value,), values in portable.items():
             periods[_local_date(bucket_value)].percentiles = values
-    if model_measure is not None:
-        _model_risk_stats(periods, user=user, f=f, measure=model_measure)
     if day_patients is None:
         # Per day, the distinct patients of the day are its patient-days: no second scan.
         day_patients = (
@@ -1203,6 +1204,11 @@ def population_dashboard(*, user: Any, f: PopulationFilter) -> Dashboard:
     )
 
 
+def _periods_table(user: Any, f: PopulationFilter) -> Table:
+    measure = measure_for(f.measure)
+    return period_table(population_periods(user=user, f=f, measure=measure), f.period, measure)
+
+
 #: The tables the CSV export offers: key -> (file stem, builder from (user, filter)).
 EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter], Table]]] = {
     "cohorts": (
@@ -1211,11 +1217,7 @@ EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter], Table]]
     ),
     "periods": (
         "risk-and-alerts-over-time",
-        lambda user, f: period_table(
-            population_periods(user=user, f=f, measure=measure_for(f.measure)),
-            f.period,
-            measure_for(f.measure),
-        ),
+        lambda user, f: _periods_table(user, f),
     ),
     "news2": (
         "news2-distribution",

@@ -60,6 +60,16 @@ def risk_model_to_bytes(model: Any) -> bytes:
     return artifact_bytes(model)
 
 
+def version_cut_offs(version: ModelVersion | None) -> dict[str, float] | None:
+    """A deterioration version's operating points as probabilities, {"elevated", "high"}: the
+    risks above which the top 20 % / 10 % of its validation stays lie (recorded by training
+    as ``alert_thresholds``); None for a version registered without them."""
+    cuts = (version.metrics or {}).get("alert_thresholds") if version is not None else None
+    if not cuts or cuts.get("high") is None or cuts.get("elevated") is None:
+        return None
+    return {"elevated": float(cuts["elevated"]), "high": float(cuts["high"])}
+
+
 def active_risk_model() -> LoadedModel | None:
     """The risk model in service, loaded once per process; None when none is active."""
     try:

@@ -17,7 +17,7 @@ from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_active
 from remote_care.charts import reliability_figure, risk_training_figure
 from remote_care.jobs import RISK_TRAINING_KIND
-from remote_care.risk import RISK_TASK, risk_training_start
+from remote_care.risk import RISK_TASK, risk_training_start, version_cut_offs
 
 
 class RiskTrainingForm(forms.Form):
@@ -132,7 +132,5 @@ def risk_model_facts_view(request: HttpRequest) -> HttpResponse:
 
 def _operating_points(version: Any) -> dict[str, float] | None:
     """The version's elevated/high risk cut-offs in percent (None when it has none)."""
-    cuts = (version.metrics or {}).get("alert_thresholds") if version is not None else None
-    if not cuts or cuts.get("high") is None or cuts.get("elevated") is None:
-        return None
-    return {"elevated": 100 * float(cuts["elevated"]), "high": 100 * float(cuts["high"])}
+    cuts = version_cut_offs(version)
+    return None if cuts is None else {k: 100 * v for k, v in cuts.items()}
