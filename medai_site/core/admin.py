@@ -35,6 +35,16 @@ class AuditedUserAdmin(PatientBoundAdminMixin, UserAdmin):
     patient_path = "portal_account__patient"
     identifying_fields = ()
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if request.GET.get("model_name") == "careteammembership":
+            # The care-team picker offers staff users only, never a patient's portal user
+            # (whose names are the patient's).
+            queryset = queryset.filter(is_active=True, portal_account__isnull=True)
+        return queryset, may_have_duplicates
+
     def save_model(self, request: HttpRequest, obj: Model, form: ModelForm, change: bool) -> None:
         # Read before the save: roles and permissions are saved later, in save_related.
         form._medai_access_before = user_access_snapshot(user=obj)

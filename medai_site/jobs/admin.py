@@ -28,6 +28,7 @@ class JobAdmin(PatientBoundAdmin):
         "finished_at",
     ]
     list_filter = ["status", "kind"]
+    list_select_related = ["owner", "patient"]
     search_fields = ["title", "kind", "celery_id"]
     readonly_fields = [f.name for f in Job._meta.fields if f.name != "id"]
     actions = ["cancel_jobs", "sweep_now"]

@@ -1,6 +1,7 @@
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest, HttpResponse
 
@@ -21,6 +22,14 @@ class CareTeamInline(admin.TabularInline):
     extra = 0
     autocomplete_fields = ["user"]
     readonly_fields = ["added_at", "added_by"]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "user":
+            # A patient's portal user is never a member of anyone's care team.
+            kwargs["queryset"] = get_user_model()._default_manager.filter(
+                is_active=True, portal_account__isnull=True
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Patient)

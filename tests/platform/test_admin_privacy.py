@@ -475,3 +475,46 @@ def test_role_and_superuser_changes_in_the_admin_are_audited(users, superuser):
     response = client.post(f"/admin/auth/user/{clinician.pk}/change/", user_form(clinician))
     assert response.status_code == 302
     assert AuditEvent.objects.filter(action=AuditEvent.Action.RECORD_CHANGED).count() == count
+
+
+def test_a_portal_user_cannot_join_a_care_team_in_the_admin(users, superuser):
+    from medai_site.patients.services import portal_account_create
+
+    patient = patient_for(users.clinician_a, given_name="Portalina", family_name="Selfsame")
+    portal_user = portal_account_create(
+        patient=patient, username="portal_p", email="", created_by=users.clinician_a
+    ).account.user
+    other = patient_for(users.clinician_a)
+    client = login(superuser)
+    picker = client.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "patients",
+            "model_name": "careteammembership",
+            "field_name": "user",
+            "term": "Selfsame",
+        },
+    )
+    assert picker.status_code == 200 and picker.json()["results"] == []
+    assert client.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "patients",
+            "model_name": "careteammembership",
+            "field_name": "user",
+            "term": "clin_b",
+        },
+    ).json()["results"] == [{"id": str(users.clinician_b.pk), "text": "clin_b"}]
+    kept = CareTeamMembership.objects.get(patient=other)
+    response = client.post(
+        f"/admin/patients/patient/{other.pk}/change/",
+        care_team_form(
+            other,
+            [
+                {"id": str(kept.pk), "user": str(users.clinician_a.pk), "role": "responsible"},
+                {"id": "", "user": str(portal_user.pk), "role": "member"},
+            ],
+        ),
+    )
+    assert response.status_code == 200  # the form comes back with the error
+    assert not CareTeamMembership.objects.filter(user=portal_user).exists()
