@@ -41,7 +41,7 @@ def risk_of(probabilities: np.ndarray) -> float:
     return float(1.0 - probabilities[0]) if len(probabilities) > 1 else float(probabilities[0])
 
 
-@job_task(kind="diagnosis.inference", label="scan classification", queue="ml")
+@job_task(kind="diagnosis.inference", label="scan classification", queue="ml", patient_data=True)
 def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     from diagnosis.ml.predict import predict
     from diagnosis.ml.series import aggregate_series

@@ -198,8 +198,10 @@ def scan_upload(
                     kind="diagnosis.inference",
                     owner=uploaded_by,
                     patient=patient,
+                    # No patient identifier in the title: staff (model admins) see job
+                    # titles; the patient is on the job's own field, scoped and audited.
                     title=f"Classify {len(outcome.scans)} scan"
-                    f"{'s' if len(outcome.scans) != 1 else ''} for {patient.mrn}",
+                    f"{'s' if len(outcome.scans) != 1 else ''}",
                     params={"upload_id": record.pk, "task": task},
                     target=record,
                 )

@@ -25,7 +25,7 @@ from remote_care.waveforms import JOB_KIND, samples_unpack
 RISK_TRAINING_KIND = "remote_care.risk_training"
 
 
-@job_task(kind=JOB_KIND, label="waveform analysis", queue="default")
+@job_task(kind=JOB_KIND, label="waveform analysis", queue="default", patient_data=True)
 def waveform_analyse(job: Job, progress: Progress) -> dict[str, Any]:
     """Beat detection, HR/HRV and quality for one Waveform; stores them on the recording and,
     when the quality allows an HR, a heart-rate Observation at the recording's midpoint."""

@@ -87,7 +87,9 @@ def waveform_store(
         job = job_create(
             kind=JOB_KIND,
             owner=device.registered_by,
-            title=f"{waveform.get_kind_display()} analysis from {device.label}"[:200],
+            # Not the device label: clinicians type it freely (it may name the patient), and
+            # staff see job titles.
+            title=f"{waveform.get_kind_display()} analysis"[:200],
             params={"waveform_id": waveform.pk},
             patient=device.patient,
             target=waveform,

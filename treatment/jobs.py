@@ -99,7 +99,7 @@ def train_treatment_model(job: Job, progress: Progress) -> dict[str, Any]:
     return outcome.result
 
 
-@job_task(kind="treatment.assessment", label="treatment options", queue="ml")
+@job_task(kind="treatment.assessment", label="treatment options", queue="ml", patient_data=True)
 def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
     from treatment.ml.bands import survival_bands
     from treatment.ml.effects import patient_effect

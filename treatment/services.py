@@ -92,7 +92,8 @@ def assessment_start(
         job = job_create(
             kind="treatment.assessment",
             owner=user,
-            title=f"Treatment options ({TRIALS[trial].key}) for {patient.mrn}",
+            # No patient identifier in the title (staff see titles); the patient is job.patient.
+            title=f"Treatment options ({TRIALS[trial].key})",
             params={"assessment_id": assessment.pk},
             patient=patient,
             target=assessment,

@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from medai_site.audit.models import AuditEvent
+from medai_site.patients.admin_access import PatientBoundAdmin
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the trail is append-only, so the admin can search it but never change it."""
+class AuditEventAdmin(PatientBoundAdmin):
+    """Read-only: the trail is append-only, so the admin can search it but never change it.
+    Events name patients, so reading them is audited like any patient-bound admin page."""
 
     list_display = [
         "created_at",

@@ -2,17 +2,25 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from medai_site.jobs.kinds import kinds_without_patient_data
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_cancel, jobs_sweep
+from medai_site.patients.admin_access import PatientBoundAdmin, admin_clinical_access
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(PatientBoundAdmin):
+    """Jobs for model admins: training, research and import-free work only. Jobs about a
+    patient, or of a kind that handles patient data (imports), are for hospital IT alone, and
+    every view of them is audited; their identifying fields never reach other staff."""
+
+    identifying_fields = ("patient",)
     list_display = [
         "id",
         "title",
         "kind",
         "owner",
+        "patient",
         "status",
         "progress",
         "attempts",
@@ -20,9 +28,17 @@ class JobAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status", "kind"]
+    list_select_related = ["owner", "patient"]
     search_fields = ["title", "kind", "celery_id"]
     readonly_fields = [f.name for f in Job._meta.fields if f.name != "id"]
     actions = ["cancel_jobs", "sweep_now"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        jobs = super().get_queryset(request)
+        if not admin_clinical_access(request):
+            # A kind not registered (or flagged as patient data) stays hidden: fail closed.
+            jobs = jobs.filter(kind__in=kinds_without_patient_data())
+        return jobs
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

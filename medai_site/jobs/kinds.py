@@ -13,6 +13,9 @@ class JobKind:
     queue: str
     task: Task
     label: str
+    # The job reads or writes patient data (even when no single patient is on the row, as in
+    # an import): staff without clinical access never see such jobs in the admin.
+    patient_data: bool = False
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -29,6 +32,11 @@ def register_kind(kind: JobKind) -> None:
 def get_kind(name: str) -> JobKind:
     """The registered kind called ``name``; KeyError if no app registered it."""
     return _KINDS[name]
+
+
+def kinds_without_patient_data() -> list[str]:
+    """Names of the registered kinds that never touch patient data (unknown kinds excluded)."""
+    return sorted(name for name, kind in _KINDS.items() if not kind.patient_data)
 
 
 def route_task(

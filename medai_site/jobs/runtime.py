@@ -168,7 +168,12 @@ def _task_time_limit(kind: str) -> int:
 
 
 def job_task(
-    *, kind: str, label: str, queue: str = "default", time_limit: int | None = None
+    *,
+    kind: str,
+    label: str,
+    queue: str = "default",
+    time_limit: int | None = None,
+    patient_data: bool = False,
 ) -> Callable[[JobFunction], Task]:
     """Decorate ``fn(job, progress)`` into the Celery task that runs jobs of ``kind``.
 
@@ -197,7 +202,9 @@ def job_task(
 
         run.__doc__ = f"Run one {label} job by primary key (idempotent: claims before working)."
         run.job_function = fn
-        register_kind(JobKind(name=kind, queue=queue, task=run, label=label))
+        register_kind(
+            JobKind(name=kind, queue=queue, task=run, label=label, patient_data=patient_data)
+        )
         return run
 
     return decorate

@@ -8,13 +8,19 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from medai_site.jobs.models import Job
+from medai_site.patients.models import CareTeamMembership
 
 
 def job_list(*, user: Any, status: str | None = None) -> QuerySet[Job]:
-    """Jobs the user started, plus jobs about patients in the user's care teams."""
-    if not user.is_authenticated:
+    """The user's own jobs about no patient, plus every job about a patient in the user's care
+    teams now (whoever started it); a job about a patient follows the care team, not its owner,
+    so removal from the team ends access at once."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Job.objects.none()
-    jobs = Job.objects.filter(Q(owner=user) | Q(patient__memberships__user=user)).distinct()
+    jobs = Job.objects.filter(
+        Q(patient__isnull=True, owner=user)
+        | Q(patient__in=CareTeamMembership.objects.filter(user=user).values("patient"))
+    )
     if status:
         jobs = jobs.filter(status=status)
     return jobs.select_related("owner", "patient")

@@ -22,7 +22,7 @@ from medai_site.patients.sources import (
 MAX_REPORTED_ERRORS = 200
 
 
-@job_task(kind="patients.import", label="patient import", queue="default")
+@job_task(kind="patients.import", label="patient import", queue="default", patient_data=True)
 def import_patients(job: Job, progress: Progress) -> dict[str, Any]:
     record = PatientImport.objects.filter(pk=job.params.get("import_id")).first()
     if record is None:

@@ -71,20 +71,82 @@ def patient_create(
     return patient
 
 
+@transaction.atomic
 def care_team_add(
-    *, patient: Patient, user: Any, added_by: Any, role: str = CareTeamMembership.Role.MEMBER
+    *,
+    patient: Patient,
+    user: Any,
+    added_by: Any,
+    role: str = CareTeamMembership.Role.MEMBER,
+    request: Any = None,
 ) -> CareTeamMembership:
-    """Add ``user`` to the patient's care team; idempotent."""
+    """Add ``user`` to the patient's care team, audited; idempotent (an existing member keeps
+    their role)."""
     membership, _ = CareTeamMembership.objects.get_or_create(
         patient=patient, user=user, defaults={"role": role, "added_by": added_by}
     )
     audit_record(
         action=AuditEvent.Action.RECORD_CHANGED,
         actor=added_by,
+        request=request,
         obj=membership,
         patient=patient,
-        detail={"care_team_add": user.get_username()},
+        detail={"care_team_add": user.get_username(), "role": membership.role},
     )
+    return membership
+
+
+@transaction.atomic
+def care_team_remove(
+    *, membership: CareTeamMembership, removed_by: Any, request: Any = None
+) -> None:
+    """Remove one member from a patient's care team, audited; their access to the patient (and
+    the patient's jobs) ends with the commit. Idempotent: an already removed row is a no-op."""
+    deleted, _ = CareTeamMembership.objects.filter(pk=membership.pk).delete()
+    if not deleted:
+        return
+    audit_record(
+        action=AuditEvent.Action.RECORD_CHANGED,
+        actor=removed_by,
+        request=request,
+        obj=membership,
+        patient=membership.patient,
+        detail={"care_team_remove": membership.user.get_username(), "role": membership.role},
+    )
+
+
+@transaction.atomic
+def care_team_membership_change(
+    *, membership: CareTeamMembership, user: Any, role: str, changed_by: Any, request: Any = None
+) -> CareTeamMembership:
+    """Give a membership row another member or role, audited as what it means: the old member
+    removed and the new one added, or a role changed. Returns the saved row."""
+    old = (
+        CareTeamMembership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    )
+    membership.user = user
+    membership.role = role
+    membership.save(update_fields=["user", "role"])
+    changes: dict[str, Any] = {}
+    if old.user_id != user.pk:
+        changes["care_team_remove"] = old.user.get_username()
+        changes["care_team_add"] = user.get_username()
+        changes["role"] = role
+    elif old.role != role:
+        changes["care_team_role"] = {
+            "user": user.get_username(),
+            "from": old.role,
+            "to": role,
+        }
+    if changes:
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=changed_by,
+            request=request,
+            obj=membership,
+            patient=membership.patient,
+            detail=changes,
+        )
     return membership
 
 
@@ -112,11 +174,12 @@ def patient_import_start(
         if upload is not None:
             record.file.save("upload.csv", ContentFile(upload), save=False)
         record.save()
-        label = filename if source == "csv" else BUILTIN_SOURCES[source].label
+        # Not the uploaded file's name, which may name patients; it stays on the import record.
+        label = "a CSV file" if source == "csv" else BUILTIN_SOURCES[source].label
         job = job_create(
             kind="patients.import",
             owner=user,
-            title=f"Import patients: {label or source}",
+            title=f"Import patients: {label}",
             params={"import_id": record.pk},
             target=record,
         )

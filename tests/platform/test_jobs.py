@@ -201,3 +201,30 @@ def test_status_view_and_cancel_view(users, client_for):
     assert response.json()["status"] == "cancelled"
     other = client_for(users.clinician_b)
     assert other.get(f"/jobs/{job.pk}/status/").status_code == 404
+
+
+def test_removed_clinician_loses_the_patients_jobs_at_once(users, client_for):
+    from medai_site.patients.models import CareTeamMembership
+    from tests.factories import patient_for
+
+    patient = patient_for(users.clinician_a)
+    CareTeamMembership.objects.create(patient=patient, user=users.clinician_b)
+    # Clinician B started the job while on the care team.
+    job = Job.objects.create(
+        kind="test.slow", title="Classify 1 scan", owner=users.clinician_b, patient=patient
+    )
+    client = client_for(users.clinician_b)
+    assert client.get(f"/jobs/{job.pk}/").status_code == 200
+    CareTeamMembership.objects.filter(patient=patient, user=users.clinician_b).delete()
+
+    assert client.get(f"/jobs/{job.pk}/").status_code == 404
+    assert client.get(f"/jobs/{job.pk}/status/").status_code == 404
+    assert client.post(f"/jobs/{job.pk}/cancel/").status_code == 404
+    assert f"/jobs/{job.pk}/" not in client.get("/jobs/").content.decode()
+    assert list(job_list(user=users.clinician_b)) == []
+    job.refresh_from_db()
+    assert job.status == Job.Status.QUEUED and not job.cancel_requested
+    # The remaining care team still sees it; the clinician's own non-patient jobs stay theirs.
+    assert list(job_list(user=users.clinician_a)) == [job]
+    own = make_job(users.clinician_b)
+    assert list(job_list(user=users.clinician_b)) == [own]
