@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from medai_site.audit import chain
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 
 # Key of the PostgreSQL advisory lock that serialises chain writers ("medaiaud" as bytes).
@@ -79,3 +81,36 @@ def audit_record(
     event.row_hash = chain.row_hash({name: getattr(event, name) for name in chain.HASHED_FIELDS})
     event.save(force_insert=True)
     return event
+
+
+def audit_access_denied(*, request: HttpRequest, refusal: ObjectNotVisible) -> AuditEvent:
+    """Record a refused object (outcome denied), naming it and its patient when they exist."""
+    model = refusal.model
+    manager = model._default_manager
+    obj = patient = None
+    try:
+        obj = manager.filter(pk=refusal.pk).first()
+    except (TypeError, ValueError, OverflowError):
+        obj = None  # an id the database cannot hold: nothing to name
+    if obj is not None:
+        lookup = refusal.patient_lookup or (
+            "pk" if model._meta.label == "patients.Patient" else "patient"
+        )
+        patient_id = manager.filter(pk=obj.pk).values_list(lookup, flat=True).first()
+        if patient_id is not None:
+            patient = apps.get_model("patients", "Patient")._default_manager.get(pk=patient_id)
+    match = getattr(request, "resolver_match", None)
+    return audit_record(
+        action=AuditEvent.Action.ACCESS_DENIED,
+        request=request,
+        obj=obj,
+        patient=patient,
+        outcome=AuditEvent.Outcome.DENIED,
+        detail={
+            "object": model._meta.label,
+            "id": str(refusal.pk)[:64],
+            "exists": obj is not None,
+            "view": match.view_name if match else "",
+            "message": str(refusal)[:200],
+        },
+    )
