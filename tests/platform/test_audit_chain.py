@@ -74,8 +74,10 @@ def test_each_event_links_to_the_previous_one(trail):
 
 
 @pytest.mark.django_db
-def test_an_empty_trail_verifies(db):
+def test_an_empty_trail_verifies_and_its_head_anchors_the_next_run(db):
     assert _verify() == (0, f"OK: 0 audit event(s), chain intact. Head: 0:{chain.GENESIS}\n")
+    audit_record(action=AuditEvent.Action.EXPORTED, username="first")
+    assert _verify("--anchor", f"0:{chain.GENESIS}")[0] == 0
 
 
 @pytest.mark.django_db
