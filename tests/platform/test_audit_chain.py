@@ -265,9 +265,33 @@ def _sqlite_env(tmp_path: Path) -> dict[str, str]:
 
 
 SQLITE_SCRIPT = """
-import sys
+import datetime as dt, io
+import django
+django.setup()
+from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
-from django.core.management import CommandError, call_command
+
+def verify():
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        call_command("audit_verify", stdout=out, stderr=err)
+    except SystemExit as exc:
+        print("exit", exc.code)
+    print("verify:", out.getvalue().strip(), err.getvalue().strip())
+
+# The trail as it was before the chain, with events written the old way.
+call_command("migrate", "audit", "0002", verbosity=0)
+with connection.cursor() as c:
+    for i in range(3):
+        c.execute(
+            "INSERT INTO audit_auditevent (actor_username, action, outcome, object_type,"
+            " object_id, object_repr, ip_address, user_agent, path, detail, created_at)"
+            " VALUES (%s, 'login', 'success', '', '', '', '10.0.0.1', '', '/', %s, %s)",
+            [f"old{i}", '{"k": 1.5}', dt.datetime(2026, 1, 1, 8, i, tzinfo=dt.UTC)],
+        )
+call_command("migrate", "audit", verbosity=0)
+verify()
+
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 
@@ -282,48 +306,30 @@ for sql in ("UPDATE audit_auditevent SET action = 'login' WHERE id = %s",
     else:
         print("ACCEPTED:", sql)
 print("count", AuditEvent.objects.count(), AuditEvent.objects.get(pk=event.pk).action)
+verify()
+# Drop one guard (what a later table rebuild would do): audit_verify says so.
+connection.cursor().execute("DROP TRIGGER audit_event_no_delete")
+verify()
 """
 
 
 @pytest.mark.e2e
 def test_sqlite_refuses_update_and_delete_and_backfills_the_chain(tmp_path):
-    """The embedded default: migrate a fresh SQLite database up to the trail without a chain,
-    add events the old way, migrate (back-fill), then tamper by raw SQL."""
-    env = _sqlite_env(tmp_path)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [*manage, *args], cwd=ROOT, env=env, capture_output=True, text=True, check=check
-        )
-
-    run("migrate", "--no-input", "audit", "0002")
-    old_rows = (
-        "import datetime as dt\n"
-        "from django.db import connection\n"
-        "with connection.cursor() as c:\n"
-        "    for i in range(3):\n"
-        '        c.execute("INSERT INTO audit_auditevent (actor_username, action, outcome,'
-        " object_type, object_id, object_repr, ip_address, user_agent, path, detail,"
-        " created_at) VALUES (%s, 'login', 'success', '', '', '', '10.0.0.1', '', '/',"
-        " '{\\\"k\\\": 1.5}', %s)\", [f'old{i}', dt.datetime(2026, 1, 1, 8, i, tzinfo=dt.UTC)])\n"
+    """The embedded default (SQLite, in a process of its own): events written before the
+    chain are back-filled by the migration, then raw UPDATE/DELETE are refused."""
+    result = subprocess.run(
+        [sys.executable, "-c", SQLITE_SCRIPT],
+        cwd=ROOT,
+        env=_sqlite_env(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    run("shell", "-c", old_rows)
-    run("migrate", "--no-input")
-    verified = run("audit_verify")
-    assert "OK: 3 audit event(s), chain intact" in verified.stdout
-    result = run("shell", "-c", SQLITE_SCRIPT)
-    assert "ACCEPTED" not in result.stdout, result.stdout
-    assert result.stdout.count("refused: audit_auditevent is append-only") == 2
-    assert "count 4 exported" in result.stdout
-    assert "OK: 4 audit event(s)" in run("audit_verify").stdout
-    # Drop the guard (what a later table rebuild would do): audit_verify says so.
-    run(
-        "shell",
-        "-c",
-        "from django.db import connection\n"
-        "connection.cursor().execute('DROP TRIGGER audit_event_no_delete')",
-    )
-    missing = run("audit_verify", check=False)
-    assert missing.returncode == 1
-    assert "GUARD MISSING: the append-only trigger audit_event_no_delete" in missing.stderr
+    out = result.stdout
+    assert "verify: OK: 3 audit event(s), chain intact" in out, out + result.stderr
+    assert "ACCEPTED" not in out
+    assert out.count("refused: audit_auditevent is append-only") == 2
+    assert "count 4 exported" in out
+    assert "verify: OK: 4 audit event(s), chain intact" in out
+    assert "exit 1" in out
+    assert "GUARD MISSING: the append-only trigger audit_event_no_delete" in out
