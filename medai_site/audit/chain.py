@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 GENESIS = "0" * 64
@@ -46,12 +46,14 @@ CHAIN_FIELDS = ("id", *HASHED_FIELDS, "row_hash")
 
 def _number(value: int | float) -> str:
     # PostgreSQL's jsonb keeps numbers as decimals (1e300 comes back as 1000...0, -0.0 as 0),
-    # so numbers are hashed by their decimal value, never by Python's spelling of them.
+    # so numbers are hashed by their exact decimal value, never by Python's spelling of them.
     if isinstance(value, float) and not math.isfinite(value):
         return json.dumps(str(value))
     if value == 0:
         return "0"
-    return str(Decimal(str(value)).normalize())
+    text = str(value)
+    exact = Context(prec=len(text) + 2)  # enough digits that normalising never rounds
+    return str(Decimal(text).normalize(exact))
 
 
 def _json(value: Any) -> str:
@@ -121,6 +123,7 @@ class Verdict:
 def chain_verify(rows: Iterable[Mapping[str, Any]]) -> Verdict:
     """Walk rows in sequence order; stop at the first broken link and classify it."""
     expected_prev, expected_seq, count = GENESIS, 1, 0
+    accepted: Mapping[str, Any] | None = None
     iterator = iter(rows)
     current = next(iterator, None)
     while current is not None:
@@ -132,8 +135,22 @@ def chain_verify(rows: Iterable[Mapping[str, Any]]) -> Verdict:
         if own_ok and link_ok and seq_ok:
             count += 1
             expected_prev, expected_seq = current["row_hash"], expected_seq + 1
-            current = following
+            accepted, current = current, following
             continue
+        if accepted is not None and current["prev_hash"] == accepted["prev_hash"] != expected_prev:
+            # Two rows claim the same predecessor: the one accepted last was slipped in (with
+            # a well-formed hash) in front of the row the chain had written there.
+            broken = Break(
+                accepted["id"],
+                accepted["sequence"],
+                "inserted",
+                accepted["prev_hash"],
+                accepted["prev_hash"],
+                f"row id {accepted['id']} (sequence {accepted['sequence']}) was inserted: "
+                f"row id {current['id']} links to the same predecessor, "
+                f"{accepted['prev_hash']}",
+            )
+            return Verdict(count - 1, expected_seq - 2, accepted["prev_hash"], broken)
         broken = _classify(current, following, computed, expected_prev, expected_seq)
         return Verdict(count, expected_seq - 1, expected_prev, broken)
     return Verdict(count, expected_seq - 1, expected_prev)

@@ -333,3 +333,92 @@ def test_sqlite_refuses_update_and_delete_and_backfills_the_chain(tmp_path):
     assert "verify: OK: 4 audit event(s), chain intact" in out
     assert "exit 1" in out
     assert "GUARD MISSING: the append-only trigger audit_event_no_delete" in out
+
+
+# --- The walk itself, on rows in memory (no database) -----------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+def _chain_rows(details: list) -> list[dict]:
+    import datetime as dt
+
+    rows, prev = [], chain.GENESIS
+    for i, detail in enumerate(details, start=1):
+        row = {
+            "id": 100 + i,
+            "sequence": i,
+            "prev_hash": prev,
+            "actor_id": None,
+            "actor_username": f"u{i}",
+            "action": "exported",
+            "outcome": "success",
+            "object_type": "",
+            "object_id": "",
+            "object_repr": "",
+            "patient_id": i,
+            "ip_address": "10.0.0.1",
+            "user_agent": "",
+            "path": "/",
+            "detail": detail,
+            "created_at": dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=i),
+        }
+        row["row_hash"] = prev = chain.row_hash(row)
+        rows.append(row)
+    return rows
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    details=st.lists(json_values, min_size=2, max_size=8),
+    data=st.data(),
+)
+def test_any_single_tampering_is_found_at_its_row(details, data):
+    rows = _chain_rows(details)
+    assert chain.chain_verify(rows).ok and chain.chain_verify(rows).count == len(rows)
+    victim = data.draw(st.integers(0, len(rows) - 1))
+    kind = data.draw(st.sampled_from(["altered", "deleted", "inserted"]))
+    tampered = [dict(row) for row in rows]
+    if kind == "altered":
+        tampered[victim]["actor_username"] += "x"
+        expected_row = rows[victim]["id"]
+    elif kind == "deleted":
+        del tampered[victim]
+        if victim == len(rows) - 1:
+            # Cutting the newest row leaves an intact, shorter chain: only an anchor sees it.
+            assert chain.chain_verify(tampered).ok
+            return
+        expected_row = rows[victim + 1]["id"]
+    else:
+        forged = dict(rows[victim], id=999, actor_username="forged")
+        forged["row_hash"] = chain.row_hash(forged)
+        tampered.insert(victim, forged)
+        for later in tampered[victim + 1 :]:
+            later["sequence"] += 1  # renumbered to make room, hashes left as they were
+        expected_row = 999
+    verdict = chain.chain_verify(tampered)
+    assert not verdict.ok
+    assert (verdict.broken.row_id, verdict.broken.kind) == (expected_row, kind)
+    assert verdict.count == victim
+
+
+def test_numbers_hash_by_value_as_jsonb_returns_them():
+    # PostgreSQL's jsonb gives 1e300 back as a 301-digit integer and -0.0 as 0.
+    as_written = _chain_rows([{"a": 1e300, "b": -0.0, "c": 1.50, "d": 1e16}])[0]
+    as_read = dict(as_written, detail={"a": 10**300, "b": 0, "c": 1.5, "d": 10**16})
+    assert chain.row_hash(as_read) == as_written["row_hash"]
+    assert (
+        chain.row_hash(dict(as_written, detail={"a": 10**300 + 1, "b": 0, "c": 1.5, "d": 10**16}))
+        != as_written["row_hash"]
+    )
+    # The same address spelt two ways is one address.
+    v6 = _chain_rows([{}])[0] | {"ip_address": "2001:db8::1"}
+    assert chain.row_hash(v6) == chain.row_hash(v6 | {"ip_address": "2001:DB8:0:0:0:0:0:1"})
