@@ -7,6 +7,7 @@ from typing import Any
 
 from django.apps import apps
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import FieldError
 from django.db import connection, models, transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -96,7 +97,10 @@ def audit_access_denied(*, request: HttpRequest, refusal: ObjectNotVisible) -> A
         lookup = refusal.patient_lookup or (
             "pk" if model._meta.label == "patients.Patient" else "patient"
         )
-        patient_id = manager.filter(pk=obj.pk).values_list(lookup, flat=True).first()
+        try:
+            patient_id = manager.filter(pk=obj.pk).values_list(lookup, flat=True).first()
+        except FieldError:
+            patient_id = None  # an object that belongs to no patient
         if patient_id is not None:
             patient = apps.get_model("patients", "Patient")._default_manager.get(pk=patient_id)
     match = getattr(request, "resolver_match", None)
