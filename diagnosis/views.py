@@ -29,6 +29,7 @@ from diagnosis.services import (
     scan_upload,
     training_start,
 )
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -43,14 +44,16 @@ def _patient_or_404(request: HttpRequest, pk: int) -> Patient:
     try:
         return patient_get(user=request.user, pk=pk)
     except Patient.DoesNotExist:
-        raise Http404("No such patient in your care teams.") from None
+        raise ObjectNotVisible(
+            "No such patient in your care teams.", model=Patient, pk=pk
+        ) from None
 
 
 def _scan_or_404(request: HttpRequest, pk: int) -> Scan:
     try:
         return scan_get(user=request.user, pk=pk)
     except Scan.DoesNotExist:
-        raise Http404("No such scan among your patients.") from None
+        raise ObjectNotVisible("No such scan among your patients.", model=Scan, pk=pk) from None
 
 
 def _task_choices() -> list[tuple[str, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import Http404, HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -14,6 +14,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -114,7 +115,9 @@ def patient_fhir_export_view(request: HttpRequest, patient_pk: int) -> JsonRespo
     try:
         patient = patient_get(user=request.user, pk=patient_pk)
     except Patient.DoesNotExist:
-        raise Http404("No such patient in your care teams.") from None
+        raise ObjectNotVisible(
+            "No such patient in your care teams.", model=Patient, pk=patient_pk
+        ) from None
     observations = Observation.objects.filter(patient=patient).order_by("taken_at", "pk")
     bundle = bundle_export(patient=patient, observations=observations)
     audit_record(

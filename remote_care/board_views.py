@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -78,7 +79,9 @@ def _patient_or_404(request: HttpRequest, patient_pk: int) -> Patient:
     try:
         return monitored_patient_get(user=request.user, pk=patient_pk)
     except Patient.DoesNotExist:
-        raise Http404("No such patient in your care teams.") from None
+        raise ObjectNotVisible(
+            "No such patient in your care teams.", model=Patient, pk=patient_pk
+        ) from None
 
 
 @require_GET

@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -127,7 +128,9 @@ def _thread_or_404(request: HttpRequest, pk: int) -> Thread:
     try:
         return thread_get_for_clinician(user=request.user, pk=pk)
     except Thread.DoesNotExist:
-        raise Http404("No such conversation among your patients.") from None
+        raise ObjectNotVisible(
+            "No such conversation among your patients.", model=Thread, pk=pk
+        ) from None
 
 
 @require_GET
@@ -189,7 +192,9 @@ def thread_new_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     try:
         patient = patient_get(user=request.user, pk=patient_pk)
     except Patient.DoesNotExist:
-        raise Http404("No such patient in your care teams.") from None
+        raise ObjectNotVisible(
+            "No such patient in your care teams.", model=Patient, pk=patient_pk
+        ) from None
     form = ThreadForm(request.POST or None, request.FILES or None)
     status = 200
     if request.method == "POST":
@@ -198,6 +203,13 @@ def thread_new_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
             if thread is not None:
                 return redirect("remote_care:thread", pk=thread.pk)
         status = 400
+    audit_record(
+        action=AuditEvent.Action.PATIENT_VIEWED,
+        request=request,
+        obj=patient,
+        patient=patient,
+        detail={"page": "new conversation"},
+    )
     return render(
         request,
         "remote_care/thread_new.html",
@@ -212,7 +224,12 @@ def message_photo_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         message = message_get_for_clinician(user=request.user, pk=pk)
     except Message.DoesNotExist:
-        raise Http404("No such photo among your patients' messages.") from None
+        raise ObjectNotVisible(
+            "No such photo among your patients' messages.",
+            model=Message,
+            pk=pk,
+            patient_lookup="thread__patient",
+        ) from None
     audit_record(
         action=AuditEvent.Action.RECORD_VIEWED,
         request=request,
@@ -229,7 +246,12 @@ def message_photo_to_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         message = message_get_for_clinician(user=request.user, pk=pk)
     except Message.DoesNotExist:
-        raise Http404("No such photo among your patients' messages.") from None
+        raise ObjectNotVisible(
+            "No such photo among your patients' messages.",
+            model=Message,
+            pk=pk,
+            patient_lookup="thread__patient",
+        ) from None
     from diagnosis.selectors import active_versions
 
     tasks = {v.task for v in active_versions()}
@@ -266,7 +288,9 @@ def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     try:
         patient = patient_get(user=request.user, pk=patient_pk)
     except Patient.DoesNotExist:
-        raise Http404("No such patient in your care teams.") from None
+        raise ObjectNotVisible(
+            "No such patient in your care teams.", model=Patient, pk=patient_pk
+        ) from None
     action = request.POST.get("action", "")
     link_base = request.build_absolute_uri("/").rstrip("/")
     account = PortalAccount.objects.filter(patient=patient).select_related("user").first()

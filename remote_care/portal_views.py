@@ -14,6 +14,7 @@ from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET, require_http_methods
 
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -104,7 +105,7 @@ def thread_view(request: HttpRequest, patient: Any, pk: int) -> HttpResponse:
     try:
         thread = thread_get_for_patient(patient=patient, pk=pk)
     except Thread.DoesNotExist:
-        raise Http404("No such conversation.") from None
+        raise ObjectNotVisible("No such conversation.", model=Thread, pk=pk) from None
     form = MessageForm(request.POST or None, request.FILES or None)
     status = 200
     if request.method == "POST":
@@ -129,7 +130,9 @@ def photo_view(request: HttpRequest, patient: Any, pk: int) -> HttpResponse:
     try:
         message = message_get_for_patient(patient=patient, pk=pk)
     except Message.DoesNotExist:
-        raise Http404("No such photo.") from None
+        raise ObjectNotVisible(
+            "No such photo.", model=Message, pk=pk, patient_lookup="thread__patient"
+        ) from None
     _audit(request, patient, "photo", obj=message)
     return photo_response(message)
 

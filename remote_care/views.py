@@ -4,11 +4,12 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -38,7 +39,9 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
     try:
         patient = patient_get(user=request.user, pk=patient_pk)
     except Patient.DoesNotExist:
-        raise Http404("No such patient in your care teams.") from None
+        raise ObjectNotVisible(
+            "No such patient in your care teams.", model=Patient, pk=patient_pk
+        ) from None
     form = DeviceForm(request.POST or None)
     issued = None
     status = 200
@@ -102,7 +105,7 @@ def device_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         device = device_get(user=request.user, pk=pk)
     except Device.DoesNotExist:
-        raise Http404("No such device among your patients.") from None
+        raise ObjectNotVisible("No such device among your patients.", model=Device, pk=pk) from None
     device_revoke(device=device, user=request.user, request=request)
     messages.success(request, f"{device.label}: token revoked; the device can no longer post.")
     return redirect("remote_care:patient_monitoring", patient_pk=device.patient_id)
@@ -114,7 +117,7 @@ def alert_action_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         alert = alert_get(user=request.user, pk=pk)
     except Alert.DoesNotExist:
-        raise Http404("No such alert among your patients.") from None
+        raise ObjectNotVisible("No such alert among your patients.", model=Alert, pk=pk) from None
     action = request.POST.get("action", "")
     if action not in {"acknowledge", "escalate", "resolve"}:
         return HttpResponse("Unknown action; use acknowledge, escalate or resolve.", status=400)

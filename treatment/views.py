@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -46,14 +47,18 @@ def _patient_or_404(request: HttpRequest, pk: int) -> Patient:
     try:
         return patient_get(user=request.user, pk=pk)
     except Patient.DoesNotExist:
-        raise Http404("No such patient in your care teams.") from None
+        raise ObjectNotVisible(
+            "No such patient in your care teams.", model=Patient, pk=pk
+        ) from None
 
 
 def _assessment_or_404(patient: Patient, pk: int) -> TreatmentAssessment:
     try:
         return assessment_get(patient=patient, pk=pk)
     except TreatmentAssessment.DoesNotExist:
-        raise Http404("No such assessment for this patient.") from None
+        raise ObjectNotVisible(
+            "No such assessment for this patient.", model=TreatmentAssessment, pk=pk
+        ) from None
 
 
 def _chosen_trial(request: HttpRequest, patient: Patient, keys: list[str]) -> str | None:

@@ -63,6 +63,12 @@ class AuditEvent(models.Model):
     path = models.CharField(max_length=300, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
+    # The hash chain (see medai_site/audit/chain.py): position in the trail, the hash of the
+    # row before it and this row's own hash over its fields and that previous hash, so an
+    # altered, deleted or inserted row breaks the chain that `manage.py audit_verify` walks.
+    sequence = models.BigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    row_hash = models.CharField(max_length=64)
 
     objects = AuditEventQuerySet.as_manager()
 

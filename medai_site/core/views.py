@@ -10,6 +10,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, has_role
 from medai_site.jobs.selectors import job_list
 from medai_site.patients.selectors import patient_list
@@ -40,9 +42,19 @@ def home_view(request: HttpRequest) -> HttpResponse:
     if context["is_clinician"]:
         patients = patient_list(user=user)
         context["patient_count"] = patients.count()
-        context["patients"] = patients.order_by("-created_at")[:8]
+        context["patients"] = list(patients.order_by("-created_at")[:8])
     if context["is_model_admin"]:
         context["model_versions"] = model_version_list().filter(status="active")
+    context["jobs"] = jobs = list(context["jobs"])
+    shown_patients = [p.pk for p in context.get("patients", [])]
+    patient_jobs = [job.pk for job in jobs if job.patient_id]
+    if context["is_clinician"] or patient_jobs:
+        # The dashboard lists patients (and jobs named after them): audited like the list.
+        audit_record(
+            action=AuditEvent.Action.PATIENT_LIST_VIEWED,
+            request=request,
+            detail={"page": "home", "shown": shown_patients, "jobs": patient_jobs},
+        )
     return render(request, "core/home.html", context)
 
 

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from medai_site.audit.exceptions import ObjectNotVisible
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
 from medai_site.jobs.models import Job
 from medai_site.jobs.selectors import job_get, job_list, job_status_payload
 from medai_site.jobs.services import job_cancel
@@ -14,7 +17,28 @@ def _visible_job(request: HttpRequest, pk: int) -> Job:
     try:
         return job_get(user=request.user, pk=pk)
     except Job.DoesNotExist:
-        raise Http404("No such job.") from None
+        raise ObjectNotVisible("No such job.", model=Job, pk=pk) from None
+
+
+# Job ids already audited in this session: the status endpoint is polled every second or so
+# while a job runs, so only the first view of a job per session writes an event (the job's
+# detail page counts as that view). Bounded, so the session stays small.
+AUDITED_JOBS_KEY = "medai_audited_jobs"
+AUDITED_JOBS_KEPT = 200
+
+
+def _audit_job_view(request: HttpRequest, job: Job, *, always: bool) -> None:
+    seen = request.session.get(AUDITED_JOBS_KEY, [])
+    if always or job.pk not in seen:
+        audit_record(
+            action=AuditEvent.Action.RECORD_VIEWED,
+            request=request,
+            obj=job,
+            patient=job.patient,
+            detail={"view": request.resolver_match.view_name},
+        )
+    if job.pk not in seen:
+        request.session[AUDITED_JOBS_KEY] = [*seen, job.pk][-AUDITED_JOBS_KEPT:]
 
 
 @require_GET
@@ -22,7 +46,20 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     if status and status not in Job.Status.values:
         status = None
-    jobs = job_list(user=request.user, status=status)[:100]
+    jobs = list(job_list(user=request.user, status=status)[:100])
+    patient_jobs = [job for job in jobs if job.patient_id]
+    if patient_jobs:
+        # Job titles name patients (e.g. by MRN): a list showing any is audited.
+        audit_record(
+            action=AuditEvent.Action.RECORD_VIEWED,
+            request=request,
+            detail={
+                "list": "jobs",
+                "status": status or "",
+                "shown": [job.pk for job in patient_jobs],
+                "patients": sorted({job.patient_id for job in patient_jobs}),
+            },
+        )
     return render(
         request,
         "jobs/job_list.html",
@@ -33,12 +70,14 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 def job_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk)
+    _audit_job_view(request, job, always=True)
     return render(request, "jobs/job_detail.html", {"job": job})
 
 
 @require_GET
 def job_status_view(request: HttpRequest, pk: int) -> JsonResponse:
     job = _visible_job(request, pk)
+    _audit_job_view(request, job, always=False)
     response = JsonResponse(job_status_payload(job))
     response["Cache-Control"] = "no-store"
     return response

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
@@ -40,13 +41,9 @@ def patient_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         patient = patient_get(user=request.user, pk=pk)
     except Patient.DoesNotExist:
-        audit_record(
-            action=AuditEvent.Action.ACCESS_DENIED,
-            request=request,
-            outcome=AuditEvent.Outcome.DENIED,
-            detail={"patient_id": pk},
-        )
-        raise Http404("No such patient in your care teams.") from None
+        raise ObjectNotVisible(
+            "No such patient in your care teams.", model=Patient, pk=pk
+        ) from None
     audit_record(
         action=AuditEvent.Action.PATIENT_VIEWED, request=request, obj=patient, patient=patient
     )

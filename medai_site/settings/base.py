@@ -67,6 +67,8 @@ MIDDLEWARE = [
     "medai_site.core.middleware.IdleTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "medai_site.core.middleware.PortalBoundaryMiddleware",
+    # Audits every "not in your care teams" 404 a view raises (ObjectNotVisible).
+    "medai_site.audit.middleware.AccessDeniedAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",

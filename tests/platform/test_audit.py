@@ -83,3 +83,19 @@ def test_audit_admin_is_read_only(users, client_for, django_user_model):
     assert client.get("/admin/audit/auditevent/add/").status_code == 403
     # A model admin is staff but not a privacy officer: no access to the trail.
     assert client_for(users.model_admin).get("/admin/audit/auditevent/").status_code == 403
+
+
+def test_a_refused_object_without_a_patient_is_audited_without_one(users):
+    from django.test import RequestFactory
+
+    from medai_site.audit.exceptions import ObjectNotVisible
+    from medai_site.audit.services import audit_access_denied
+    from tests.factories import ModelVersionFactory
+
+    version = ModelVersionFactory()
+    request = RequestFactory().get(f"/somewhere/{version.pk}/")
+    request.user = users.researcher
+    refusal = ObjectNotVisible("No such version.", model=type(version), pk=version.pk)
+    event = audit_access_denied(request=request, refusal=refusal)
+    assert (event.action, event.outcome, event.patient_id) == ("access_denied", "denied", None)
+    assert event.object_id == str(version.pk) and event.detail["exists"] is True
