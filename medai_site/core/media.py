@@ -182,4 +182,3 @@ def media_orphans_sweep(*, older_than: timedelta, dry_run: bool = False) -> Swee
         verb = "found" if dry_run else "deleted"
         logger.info("media sweep: %s %d orphan file(s)", verb, len(deleted))
     return SweepReport(deleted=deleted, kept_recent=kept_recent, referenced=in_use)
-

@@ -92,14 +92,13 @@ class StorageFullMiddleware:
         if not is_storage_full(exception):
             return None
         # Logged as an error: an operator must free space; the user cannot fix this.
-        logger.error("storage full while serving %s %s", request.method, request.path,
-                     exc_info=exception)
+        logger.error(
+            "storage full while serving %s %s", request.method, request.path, exc_info=exception
+        )
         accept = request.headers.get("Accept", "")
         if request.path.startswith("/api/") or (
             "application/json" in accept and "text/html" not in accept
         ):
             return JsonResponse({"detail": self.MESSAGE}, status=507)
-        response = TemplateResponse(
-            request, "507.html", {"message": self.MESSAGE}, status=507
-        )
+        response = TemplateResponse(request, "507.html", {"message": self.MESSAGE}, status=507)
         return response.render()
