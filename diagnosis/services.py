@@ -352,8 +352,14 @@ def scan_hold_discard(*, scan: Scan, user: Any, request: Any = None) -> bool:
         )
         locked.delete()
         # Only once the row is gone for good; a rollback keeps both.
-        transaction.on_commit(lambda: [default_storage.delete(n) for n in names if n])
+        transaction.on_commit(lambda: _files_delete(names), robust=True)
     return True
+
+
+def _files_delete(names: list[str]) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)
 
 
 def prediction_store(
