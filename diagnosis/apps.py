@@ -7,3 +7,9 @@ class DiagnosisConfig(AppConfig):
 
     def ready(self) -> None:
         from diagnosis import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from medai_site.core.media import media_folder_register
+
+        # Scans, their display frames and heat-maps: the orphan sweep may delete unreferenced
+        # files here.
+        media_folder_register("scans")
+        media_folder_register("predictions")

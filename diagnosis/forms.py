@@ -39,6 +39,29 @@ class ScanUploadForm(forms.Form):
         self.fields["task"].choices = tasks
 
 
+class ScanHoldForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[
+            ("confirm", "No identifying text is visible: classify it"),
+            ("discard", "Identifying text is visible: discard it"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    looked = forms.BooleanField(
+        required=False,
+        label="I have looked at every frame shown, including its edges and corners.",
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("decision") == "confirm" and not cleaned.get("looked"):
+            raise forms.ValidationError(
+                "Tick that you have looked at every frame before confirming that no "
+                "identifying text is visible."
+            )
+        return cleaned
+
+
 class ReviewForm(forms.Form):
     label = forms.ChoiceField(label="Your reading")
     note = forms.CharField(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -44,6 +44,22 @@ def _shrink(array: np.ndarray, side: int) -> np.ndarray:
     return (out[0] if array.ndim == 2 else out.permute(1, 2, 0)).numpy()
 
 
+# Rows windowed at a time: the windowing functions work in float64, so a whole large frame
+# at once costs several 8-byte temporaries per pixel (over 100 MiB for a 2048 x 2048 frame).
+STRIPE_ROWS = 256
+
+
+def _uint8_by_stripes(frame: Frame) -> np.ndarray:
+    """to_uint8(frame), computed a stripe of rows at a time (same result: it is elementwise
+    with the frame's own default window or VOI LUT)."""
+    values = frame.values
+    out = np.empty(values.shape, dtype=np.uint8)
+    for start in range(0, values.shape[0], STRIPE_ROWS):
+        stripe = replace(frame, values=values[start : start + STRIPE_ROWS])
+        out[start : start + STRIPE_ROWS] = to_uint8(stripe)
+    return out
+
+
 def prepare_frames(frames: list[Frame]) -> PreparedFrames:
     """Build the viewer/model arrays for every frame of a scan."""
     count = len(frames)
@@ -57,7 +73,9 @@ def prepare_frames(frames: list[Frame]) -> PreparedFrames:
     inverts = np.zeros(count, dtype=bool)
     for index, frame in enumerate(frames):
         arrays[f"values_{index}"] = _shrink(frame.values, side).astype(np.float16)
-        arrays[f"model_{index}"] = _shrink(to_uint8(frame), MODEL_SIDE).round().astype(np.uint8)
+        arrays[f"model_{index}"] = (
+            _shrink(_uint8_by_stripes(frame), MODEL_SIDE).round().astype(np.uint8)
+        )
         windows[index] = (frame.window.center, frame.window.width)
         inverts[index] = frame.invert
     buffer = io.BytesIO()

@@ -12,6 +12,7 @@ from diagnosis.frames import model_images
 from diagnosis.models import ImageDataset, ScanUpload
 from diagnosis.services import prediction_store
 from medai_site.core.compute import torch_device
+from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
@@ -51,7 +52,12 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
         raise JobError("The upload no longer exists.")
     progress.update(5, "Loading the model in service", force=True)
     loaded = active_classifier(job.params.get("task") or upload.task)
-    scans = list(upload.scans.exclude(predictions__model_version=loaded.version).order_by("pk"))
+    # Held scans (possible burned-in text) wait for a clinician's confirmation.
+    scans = list(
+        upload.scans.filter(held=False)
+        .exclude(predictions__model_version=loaded.version)
+        .order_by("pk")
+    )
     progress.update(15, f"Reading {len(scans)} scan(s)", force=True)
     images: list[np.ndarray] = []
     spans: list[tuple[Any, int, int]] = []
@@ -64,7 +70,8 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     # One batched forward pass over every frame of every file of the upload.
     per_frame = predict(loaded.model, images) if images else []
     progress.update(85, "Saving predictions", force=True)
-    with progress.finishing() as outcome:
+    # Heat-maps written before a failure later in the finishing transaction are deleted.
+    with media_writes(), progress.finishing() as outcome:
         stored = []
         for scan, start, stop in spans:
             series = aggregate_series(loaded.model, per_frame[start:stop])

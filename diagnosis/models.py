@@ -100,6 +100,19 @@ class Scan(models.Model):
     transfer_syntax = models.CharField(max_length=120, blank=True)
     info = models.JSONField(default=dict, blank=True)
     deid_report = models.JSONField(default=dict, blank=True)
+    # Burned-in text: a scan that may show identifying text in its pixels (see
+    # diagnosis/imaging/burned_in.py) is stored de-identified but held, neither classified
+    # nor listed, until a clinician of the care team confirms that none is visible.
+    held = models.BooleanField(default=False, db_index=True)
+    hold_reason = models.TextField(blank=True)
+    hold_confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    hold_confirmed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

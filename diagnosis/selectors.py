@@ -3,12 +3,15 @@ scans of patients in their care teams."""
 
 from __future__ import annotations
 
+import base64
+import io
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from PIL import Image
 
 from diagnosis.models import ImageDataset, Prediction, Review, Scan
 from medai_site.patients.selectors import patient_list
@@ -17,7 +20,8 @@ from medai_site.registry.models import ModelVersion
 
 def scan_list(*, user: Any, patient: Any = None) -> QuerySet[Scan]:
     """Scans the user may see (their patients'), newest first, with predictions prefetched."""
-    scans = Scan.objects.filter(patient__in=patient_list(user=user))
+    # Held scans (possible burned-in text) are shown only on their confirmation screen.
+    scans = Scan.objects.filter(patient__in=patient_list(user=user), held=False)
     if patient is not None:
         scans = scans.filter(patient=patient)
     return scans.select_related("patient").prefetch_related(
@@ -33,6 +37,56 @@ def scan_list(*, user: Any, patient: Any = None) -> QuerySet[Scan]:
 def scan_get(*, user: Any, pk: int) -> Scan:
     """One scan of the user's patients; Scan.DoesNotExist otherwise (no existence leak)."""
     return scan_list(user=user).get(pk=pk)
+
+
+def scan_held_list(*, user: Any, patient: Any = None) -> QuerySet[Scan]:
+    """Scans held for burned-in-text confirmation, of the user's patients (or one of them)."""
+    scans = Scan.objects.filter(patient__in=patient_list(user=user), held=True)
+    if patient is not None:
+        scans = scans.filter(patient=patient)
+    return scans.select_related("patient", "upload")
+
+
+def scan_held_get(*, user: Any, pk: int) -> Scan:
+    """One held scan of the user's patients; Scan.DoesNotExist otherwise."""
+    return (
+        Scan.objects.filter(patient__in=patient_list(user=user), held=True)
+        .select_related("patient", "upload")
+        .get(pk=pk)
+    )
+
+
+# The confirmation screen shows at most this many frames (first, middle, last): burned-in
+# text sits at the same place on every frame of a cine loop.
+HOLD_PREVIEW_FRAMES = 3
+
+
+def scan_hold_previews(*, scan: Scan) -> list[dict[str, Any]]:
+    """PNG data URLs of frames of a held scan, windowed as the viewer would show them."""
+    previews = []
+    with scan.display.open("rb") as handle, np.load(handle) as npz:
+        count = len(npz["windows"])
+        indices = sorted({0, count // 2, count - 1})[:HOLD_PREVIEW_FRAMES]
+        for index in indices:
+            values = npz[f"values_{index}"].astype(np.float32)
+            if scan.is_color:
+                pixels = np.clip(values, 0, 255)
+            else:
+                center, width = (float(v) for v in npz["windows"][index])
+                low = center - width / 2
+                pixels = np.clip((values - low) / max(width, 1e-6), 0, 1) * 255
+                if bool(npz["inverts"][index]):
+                    pixels = 255 - pixels
+            buffer = io.BytesIO()
+            Image.fromarray(pixels.round().astype(np.uint8)).save(buffer, format="PNG")
+            previews.append(
+                {
+                    "index": index,
+                    "src": "data:image/png;base64,"
+                    + base64.b64encode(buffer.getvalue()).decode("ascii"),
+                }
+            )
+    return previews
 
 
 def latest_prediction(scan: Scan) -> Prediction | None:
@@ -191,9 +245,11 @@ def upload_outcome(*, patient: Any, pk: int) -> Any:
     upload = ScanUpload.objects.filter(patient=patient, pk=pk).first()
     if upload is None:
         return None
+    scans = list(upload.scans.all())
     return UploadOutcome(
         upload=upload,
-        scans=list(upload.scans.all()),
+        scans=[s for s in scans if not s.held],
+        held=[s for s in scans if s.held],
         rejected=[FileRejection(r["name"], r["message"]) for r in upload.rejected],
         job=Job.objects.filter(
             kind="diagnosis.inference", target_id=upload.pk, target_type__model="scanupload"

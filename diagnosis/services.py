@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,20 @@ from django.utils import timezone
 from PIL import Image
 
 from diagnosis.frames import prepare_frames
-from diagnosis.imaging import LoadedScan, ScanRejected, deidentify, load_upload, scan_frames
+from diagnosis.imaging import (
+    LoadedScan,
+    RejectCode,
+    ScanInfo,
+    ScanRejected,
+    deidentify,
+    load_upload,
+    scan_frames,
+)
+from diagnosis.imaging.burned_in import Verdict, burned_in_assessment
 from diagnosis.models import ImageDataset, Prediction, Review, Scan, ScanUpload
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.media import MediaWrites, media_writes
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_create
 from medai_site.patients.models import Patient
@@ -43,10 +54,41 @@ class FileRejection:
 
 @dataclass
 class UploadOutcome:
-    upload: ScanUpload
+    # None when no file was accepted: nothing was stored, only the rejections are reported.
+    upload: ScanUpload | None
     scans: list[Scan] = field(default_factory=list)
     rejected: list[FileRejection] = field(default_factory=list)
     job: Job | None = None
+    # Stored de-identified but held until a clinician confirms no identifying text shows.
+    held: list[Scan] = field(default_factory=list)
+
+
+class UploadTooLarge(Exception):
+    """The upload as a whole would decode more values than one request may (HTTP 413);
+    nothing of it was stored."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass
+class _PixelBudget:
+    """The decoded values one upload request may hold in total (defect: a few MB of highly
+    compressible images decoding to gigabytes)."""
+
+    limit: int
+    used: int = 0
+
+    def claim(self, samples: int) -> None:
+        # Called by the intake from the header, before a file is decoded.
+        if self.used + samples > self.limit:
+            raise UploadTooLarge(
+                f"This upload would decode more than {self.limit:,} pixel values in all "
+                f"({self.used + samples:,} with this file), above this server's limit for one "
+                "upload; nothing was stored. Upload the files in smaller batches."
+            )
+        self.used += samples
 
 
 @dataclass
@@ -55,10 +97,11 @@ class _Prepared:
     kind: str
     stored: bytes
     display: bytes
-    loaded: LoadedScan
+    info: ScanInfo
     frames: int
     is_color: bool
     deid_report: dict[str, Any]
+    hold_reason: str
 
 
 def patient_pseudonym(patient: Patient) -> str:
@@ -88,7 +131,10 @@ def _png_bytes(loaded: LoadedScan) -> bytes:
     return buffer.getvalue()
 
 
-def _prepare(upload: UploadedFile, patient: Patient) -> _Prepared:
+def _prepare(
+    upload: UploadedFile, patient: Patient, *, on_declared: Callable[[int], None]
+) -> _Prepared:
+    """Check, decode, de-identify and render one file; ScanRejected with the reason."""
     name = (upload.name or "upload")[:255]
     if upload.size is not None and upload.size > MAX_FILE_BYTES:
         raise ScanRejected(
@@ -96,28 +142,43 @@ def _prepare(upload: UploadedFile, patient: Patient) -> _Prepared:
             f"The file is {upload.size / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB.",
         )
     data = upload.read(MAX_FILE_BYTES + 1)
-    loaded = load_upload(data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_PIXELS)
+    loaded = load_upload(
+        data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_PIXELS, on_declared=on_declared
+    )
+    del data
     report: dict[str, Any] = {}
+    hold_reason = ""
     if loaded.info.kind == "dicom":
+        assessment = burned_in_assessment(loaded.dataset)
+        if assessment.verdict == Verdict.REJECT:
+            raise ScanRejected(RejectCode.BURNED_IN_ANNOTATION, assessment.reason)
+        if assessment.verdict == Verdict.HOLD:
+            hold_reason = assessment.reason
         pseudonym = patient_pseudonym(patient)
-        result = deidentify(
-            loaded, uid_key=_deid_key(), patient_name=pseudonym, patient_id=pseudonym
-        )
+        try:
+            result = deidentify(
+                loaded, uid_key=_deid_key(), patient_name=pseudonym, patient_id=pseudonym
+            )
+        except RecursionError:
+            raise ScanRejected(
+                RejectCode.CORRUPT,
+                "The DICOM file's structure is nested too deeply to be de-identified.",
+            ) from None
         stored = result.data
         report = _plain(result.report)
     else:
         stored = _png_bytes(loaded)
-    frames = scan_frames(loaded)
-    prepared = prepare_frames(frames)
+    prepared = prepare_frames(scan_frames(loaded))
     return _Prepared(
         name=name,
         kind=loaded.info.kind,
         stored=stored,
         display=prepared.npz,
-        loaded=loaded,
+        info=loaded.info,
         frames=prepared.frames,
         is_color=prepared.is_color,
         deid_report=report,
+        hold_reason=hold_reason,
     )
 
 
@@ -136,88 +197,171 @@ def scan_upload(
     task: str,
     request: Any = None,
 ) -> UploadOutcome:
-    """Validate, de-identify and store each file; every rejected file is listed with its
-    reason while the others go through. Accepted scans get one inference job. A failure
-    while storing removes every file this call wrote: no half-written upload remains."""
-    prepared: list[_Prepared] = []
+    """Validate, de-identify and store each file, one at a time; every rejected file is
+    listed with its reason while the others go through. Files that may show burned-in text
+    are stored but held for a clinician's confirmation. Accepted scans get one inference job.
+    UploadTooLarge when the files would decode more than the per-request bound. Any failure
+    (ENOSPC included) leaves no row and no file; when no file is accepted nothing is stored
+    and ``upload`` is None."""
+    budget = _PixelBudget(settings.DIAGNOSIS_MAX_REQUEST_PIXELS)
     rejected: list[FileRejection] = []
-    for upload in files[:MAX_FILES_PER_UPLOAD]:
-        try:
-            prepared.append(_prepare(upload, patient))
-        except ScanRejected as exc:
-            rejected.append(FileRejection(upload.name or "upload", exc.message))
-    for upload in files[MAX_FILES_PER_UPLOAD:]:
-        rejected.append(
-            FileRejection(
-                upload.name or "upload",
-                f"Not accepted: at most {MAX_FILES_PER_UPLOAD} files per upload.",
+    outcome = UploadOutcome(upload=None, rejected=rejected)
+    with media_writes() as writes, transaction.atomic():
+        for upload in files[:MAX_FILES_PER_UPLOAD]:
+            # One file at a time: its decoded pixels are released before the next is read,
+            # so memory is bounded by the largest file, not by the whole upload.
+            try:
+                item = _prepare(upload, patient, on_declared=budget.claim)
+            except ScanRejected as exc:
+                rejected.append(FileRejection(upload.name or "upload", exc.message))
+                continue
+            if outcome.upload is None:
+                outcome.upload = ScanUpload.objects.create(
+                    patient=patient, uploaded_by=uploaded_by, task=task
+                )
+            scan = _scan_store(item=item, record=outcome.upload, writes=writes)
+            (outcome.held if scan.held else outcome.scans).append(scan)
+            del item
+        for upload in files[MAX_FILES_PER_UPLOAD:]:
+            rejected.append(
+                FileRejection(
+                    upload.name or "upload",
+                    f"Not accepted: at most {MAX_FILES_PER_UPLOAD} files per upload.",
+                )
             )
+        record = outcome.upload
+        if record is not None:
+            record.rejected = [{"name": r.name, "message": r.message} for r in rejected]
+            record.save(update_fields=["rejected"])
+        if outcome.scans:
+            outcome.job = _inference_job(record=record, owner=uploaded_by, count=len(outcome.scans))
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=uploaded_by,
+            request=request,
+            obj=record,
+            patient=patient,
+            detail={
+                "scans_uploaded": [s.pk for s in outcome.scans],
+                "scans_held": [s.pk for s in outcome.held],
+                "rejected": len(rejected),
+            },
         )
-    written: list[str] = []
-    try:
-        with transaction.atomic():
-            record = ScanUpload.objects.create(
-                patient=patient,
-                uploaded_by=uploaded_by,
-                task=task,
-                rejected=[{"name": r.name, "message": r.message} for r in rejected],
-            )
-            outcome = UploadOutcome(upload=record, rejected=rejected)
-            for item in prepared:
-                info = item.loaded.info
-                scan = Scan(
-                    patient=patient,
-                    upload=record,
-                    uploaded_by=uploaded_by,
-                    kind=item.kind,
-                    sha256=hashlib.sha256(item.stored).hexdigest(),
-                    original_name=item.name,
-                    modality=(info.modality or "")[:16],
-                    rows=info.rows,
-                    cols=info.cols,
-                    frames=item.frames,
-                    is_color=item.is_color,
-                    transfer_syntax=(info.transfer_syntax_name or "")[:120],
-                    info={
-                        "photometric": info.photometric_interpretation,
-                        "bits_stored": info.bits_stored,
-                        "lossy": info.lossy,
-                        "sop_class": info.sop_class_name,
-                        "display": dict(info.display),
-                    },
-                    deid_report=item.deid_report,
-                )
-                scan.file.save("scan", ContentFile(item.stored), save=False)
-                written.append(scan.file.name)
-                scan.display.save("display", ContentFile(item.display), save=False)
-                written.append(scan.display.name)
-                scan.save()
-                outcome.scans.append(scan)
-            if outcome.scans:
-                outcome.job = job_create(
-                    kind="diagnosis.inference",
-                    owner=uploaded_by,
-                    patient=patient,
-                    # No patient identifier in the title: staff (model admins) see job
-                    # titles; the patient is on the job's own field, scoped and audited.
-                    title=f"Classify {len(outcome.scans)} scan"
-                    f"{'s' if len(outcome.scans) != 1 else ''}",
-                    params={"upload_id": record.pk, "task": task},
-                    target=record,
-                )
-            audit_record(
-                action=AuditEvent.Action.RECORD_CHANGED,
-                actor=uploaded_by,
-                request=request,
-                obj=record,
-                patient=patient,
-                detail={"scans_uploaded": [s.pk for s in outcome.scans], "rejected": len(rejected)},
-            )
-    except Exception:
-        for name in written:
-            default_storage.delete(name)
-        raise
     return outcome
+
+
+def _scan_store(*, item: _Prepared, record: ScanUpload, writes: MediaWrites) -> Scan:
+    """Write one prepared file's stored and display files and its row."""
+    info = item.info
+    scan = Scan(
+        patient=record.patient,
+        upload=record,
+        uploaded_by=record.uploaded_by,
+        kind=item.kind,
+        sha256=hashlib.sha256(item.stored).hexdigest(),
+        original_name=item.name,
+        modality=(info.modality or "")[:16],
+        rows=info.rows,
+        cols=info.cols,
+        frames=item.frames,
+        is_color=item.is_color,
+        transfer_syntax=(info.transfer_syntax_name or "")[:120],
+        info={
+            "photometric": info.photometric_interpretation,
+            "bits_stored": info.bits_stored,
+            "lossy": info.lossy,
+            "sop_class": info.sop_class_name,
+            "display": dict(info.display),
+        },
+        deid_report=item.deid_report,
+        held=bool(item.hold_reason),
+        hold_reason=item.hold_reason,
+    )
+    writes.save(scan.file, "scan", ContentFile(item.stored))
+    writes.save(scan.display, "display", ContentFile(item.display))
+    scan.save()
+    return scan
+
+
+def _inference_job(*, record: ScanUpload, owner: Any, count: int) -> Job:
+    return job_create(
+        kind="diagnosis.inference",
+        owner=owner,
+        patient=record.patient,
+        # No patient identifier in the title: staff (model admins) see job titles; the
+        # patient is on the job's own field, scoped and audited.
+        title=f"Classify {count} scan{'s' if count != 1 else ''}",
+        params={"upload_id": record.pk, "task": record.task},
+        target=record,
+    )
+
+
+def scan_hold_confirm(*, scan: Scan, user: Any, request: Any = None) -> Job | None:
+    """A clinician of the care team confirms that a held scan shows no identifying text:
+    it is released and queued for classification (audited with who and when). Idempotent:
+    a scan no longer held returns None and changes nothing."""
+    with transaction.atomic():
+        locked = (
+            Scan.objects.select_for_update().select_related("upload", "patient").get(pk=scan.pk)
+        )
+        if not locked.held:
+            return None
+        locked.held = False
+        locked.hold_confirmed_by = user
+        locked.hold_confirmed_at = timezone.now()
+        locked.save(update_fields=["held", "hold_confirmed_by", "hold_confirmed_at"])
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=locked,
+            patient=locked.patient,
+            detail={"burned_in_hold": "confirmed no identifying text visible"},
+        )
+        return _inference_job(record=locked.upload, owner=user, count=1)
+
+
+def scan_hold_discard(*, scan: Scan, user: Any, request: Any = None) -> bool:
+    """A clinician discards a held scan (identifying text visible): its row goes and its
+    files are deleted once that commits; the upload keeps a line saying so. Audited.
+    Returns False (nothing done) when the scan is not held any more."""
+    with transaction.atomic():
+        locked = (
+            Scan.objects.select_for_update()
+            .select_related("upload", "patient")
+            .filter(pk=scan.pk, held=True)
+            .first()
+        )
+        if locked is None:
+            return False
+        upload = ScanUpload.objects.select_for_update().get(pk=locked.upload_id)
+        upload.rejected = [
+            *upload.rejected,
+            {
+                "name": locked.original_name,
+                "message": "Discarded by a clinician: identifying text was visible.",
+            },
+        ]
+        upload.save(update_fields=["rejected"])
+        names = [locked.file.name, locked.display.name]
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=upload,
+            patient=locked.patient,
+            detail={"burned_in_hold": "discarded", "scan": locked.pk},
+        )
+        locked.delete()
+        # Only once the row is gone for good; a rollback keeps both.
+        transaction.on_commit(lambda: _files_delete(names), robust=True)
+    return True
+
+
+def _files_delete(names: list[str]) -> None:
+    for name in names:
+        if name:
+            default_storage.delete(name)
 
 
 def prediction_store(
@@ -253,13 +397,11 @@ def prediction_store(
         frames=result.get("frames", []),
         threshold=result.get("threshold"),
     )
-    prediction.heatmaps.save("heatmaps", ContentFile(buffer.getvalue()), save=False)
-    try:
-        with transaction.atomic():
-            prediction.save()
-    except Exception:
-        default_storage.delete(prediction.heatmaps.name)
-        raise
+    # Nested in the caller's media_writes (the job's finishing transaction), the heat-map is
+    # deleted if anything later in that transaction fails.
+    with media_writes() as writes, transaction.atomic():
+        writes.save(prediction.heatmaps, "heatmaps", ContentFile(buffer.getvalue()))
+        prediction.save()
     return prediction
 
 

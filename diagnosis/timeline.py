@@ -14,7 +14,9 @@ from medai_site.patients.timeline import Panel, TimelineEntry, register_entries,
 
 @register_panel
 def imaging_panel(patient: Patient, user: Any) -> Panel:
-    scans = list(Scan.objects.filter(patient=patient).prefetch_related("predictions__review")[:5])
+    # Held scans (possible burned-in text) appear only on the scans page, awaiting confirmation.
+    shown = Scan.objects.filter(patient=patient, held=False)
+    scans = list(shown.prefetch_related("predictions__review")[:5])
     rows = []
     for scan in scans:
         predictions = sorted(scan.predictions.all(), key=lambda p: p.created_at, reverse=True)
@@ -22,14 +24,14 @@ def imaging_panel(patient: Patient, user: Any) -> Panel:
     return Panel(
         title="Imaging",
         template="diagnosis/partials/patient_panel.html",
-        context={"rows": rows, "count": Scan.objects.filter(patient=patient).count()},
+        context={"rows": rows, "count": shown.count()},
         order=10,
     )
 
 
 @register_entries
 def imaging_entries(patient: Patient, user: Any) -> Iterator[TimelineEntry]:
-    for scan in Scan.objects.filter(patient=patient)[:50]:
+    for scan in Scan.objects.filter(patient=patient, held=False)[:50]:
         yield TimelineEntry(
             when=scan.created_at,
             title=f"{scan.get_kind_display()} scan uploaded",

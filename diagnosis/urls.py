@@ -6,6 +6,7 @@ app_name = "diagnosis"
 urlpatterns = [
     path("patients/<int:patient_pk>/scans/", views.patient_scans_view, name="patient_scans"),
     path("scans/<int:pk>/", views.scan_detail_view, name="scan_detail"),
+    path("scans/<int:pk>/hold/", views.scan_hold_view, name="scan_hold"),
     path("scans/<int:pk>/frames/<int:index>/", views.scan_frame_view, name="scan_frame"),
     path("scans/<int:pk>/review/", views.scan_review_view, name="scan_review"),
     path("worklist/", views.worklist_view, name="worklist"),

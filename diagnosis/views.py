@@ -7,7 +7,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import charts
-from diagnosis.forms import DatasetForm, ReviewForm, ScanUploadForm, TrainingForm, WorklistForm
+from diagnosis.forms import (
+    DatasetForm,
+    ReviewForm,
+    ScanHoldForm,
+    ScanUploadForm,
+    TrainingForm,
+    WorklistForm,
+)
 from diagnosis.models import ImageDataset, Scan
 from diagnosis.selectors import (
     active_versions,
@@ -18,14 +25,20 @@ from diagnosis.selectors import (
     prediction_history,
     reviews_per_task,
     scan_get,
+    scan_held_get,
+    scan_held_list,
+    scan_hold_previews,
     scan_list,
     upload_outcome,
     worklist,
 )
 from diagnosis.services import (
+    UploadTooLarge,
     dataset_from_reviews,
     dataset_register,
     review_record,
+    scan_hold_confirm,
+    scan_hold_discard,
     scan_upload,
     training_start,
 )
@@ -67,23 +80,28 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     tasks = _task_choices()
     form = ScanUploadForm(request.POST or None, request.FILES or None, tasks=tasks)
     outcome = None
+    too_large = ""
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            outcome = scan_upload(
-                patient=patient,
-                files=form.cleaned_data["files"],
-                uploaded_by=request.user,
-                task=form.cleaned_data["task"],
-                request=request,
-            )
-            if outcome.scans:
+            try:
+                outcome = scan_upload(
+                    patient=patient,
+                    files=form.cleaned_data["files"],
+                    uploaded_by=request.user,
+                    task=form.cleaned_data["task"],
+                    request=request,
+                )
+            except UploadTooLarge as exc:
+                too_large = exc.message
+                form = ScanUploadForm(tasks=tasks)
+            if outcome is not None and (outcome.scans or outcome.held):
                 # Post/redirect/get: the page reloads itself when the job finishes, which must
                 # never send the files again.
                 url = reverse("diagnosis:patient_scans", args=[patient.pk])
                 return redirect(f"{url}?upload={outcome.upload.pk}#upload-outcome")
             form = ScanUploadForm(tasks=tasks)
-        status = 400
+        status = 413 if too_large else 400
     elif request.GET.get("upload", "").isdigit():
         outcome = upload_outcome(patient=patient, pk=int(request.GET["upload"]))
     audit_record(
@@ -101,6 +119,8 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
             "patient": patient,
             "form": form,
             "outcome": outcome,
+            "too_large": too_large,
+            "held": list(scan_held_list(user=request.user, patient=patient)),
             "has_model": bool(tasks),
             "rows": [(scan, latest_prediction(scan)) for scan in scans],
         },
@@ -111,7 +131,13 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
 @require_GET
 @role_required(Role.CLINICIAN)
 def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    scan = _scan_or_404(request, pk)
+    try:
+        scan = scan_get(user=request.user, pk=pk)
+    except Scan.DoesNotExist:
+        if scan_held_list(user=request.user, patient=None).filter(pk=pk).exists():
+            # A held scan is shown only on its confirmation screen.
+            return redirect("diagnosis:scan_hold", pk=pk)
+        raise Http404("No such scan among your patients.") from None
     prediction = latest_prediction(scan)
     audit_record(
         action=AuditEvent.Action.RECORD_VIEWED, request=request, obj=scan, patient=scan.patient
@@ -148,6 +174,45 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
             }
         )
     return render(request, "diagnosis/scan_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.CLINICIAN)
+def scan_hold_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The care team's confirmation screen for a scan held for possible burned-in text."""
+    try:
+        scan = scan_held_get(user=request.user, pk=pk)
+    except Scan.DoesNotExist:
+        raise Http404("No such held scan among your patients.") from None
+    form = ScanHoldForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            if form.cleaned_data["decision"] == "confirm":
+                scan_hold_confirm(scan=scan, user=request.user, request=request)
+                messages.success(request, f"{scan.original_name} released: it is being classified.")
+                return redirect("diagnosis:scan_detail", pk=scan.pk)
+            scan_hold_discard(scan=scan, user=request.user, request=request)
+            messages.success(request, f"{scan.original_name} discarded and deleted.")
+            return redirect("diagnosis:patient_scans", patient_pk=scan.patient_id)
+    # Showing the pixels is a view of patient data.
+    audit_record(
+        action=AuditEvent.Action.RECORD_VIEWED,
+        request=request,
+        obj=scan,
+        patient=scan.patient,
+        detail={"page": "burned-in text confirmation"},
+    )
+    return render(
+        request,
+        "diagnosis/scan_hold.html",
+        {
+            "scan": scan,
+            "patient": scan.patient,
+            "form": form,
+            "previews": scan_hold_previews(scan=scan),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @require_GET

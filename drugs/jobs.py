@@ -23,6 +23,7 @@ from drugs.services import (
     design_run_record_history,
     design_run_store,
 )
+from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
@@ -122,7 +123,8 @@ def import_dataset(job: Job, progress: Progress) -> dict[str, Any]:
         errors=[{"line": e.line, "text": e.text, "message": e.message} for e in parsed.errors],
         n_invalid=parsed.error_count,
     )
-    with progress.finishing() as outcome:
+    # The stored molecules file goes if the finishing transaction fails after writing it.
+    with media_writes(), progress.finishing() as outcome:
         dataset_import_store(dataset=dataset, imported=imported)
         outcome.result = {
             "summary": f"Imported {len(rows):,} molecules"

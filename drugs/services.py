@@ -24,6 +24,7 @@ from drugs.models import (
     ShortlistEntry,
     predictor_task,
 )
+from medai_site.core.media import media_writes
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_create
 
@@ -43,6 +44,32 @@ class DatasetRejected(ValueError):
     def __init__(self, message: str, field: str = "file") -> None:
         super().__init__(message)
         self.field = field
+
+
+def _check_gzip_bound(data: bytes, filename: str) -> None:
+    """Inflate a gzip upload in chunks, discarding the output, and refuse a gzip bomb (more
+    than the import would accept) or a damaged stream before anything is stored."""
+    from drugs.ml.chem import MAX_DECOMPRESSED_BYTES
+
+    total = 0
+    try:
+        # GzipFile reads every member (a bomb can be many concatenated members) and checks
+        # each member's CRC and length trailer at its end.
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as handle:
+            while chunk := handle.read(1024 * 1024):
+                total += len(chunk)
+                if total > MAX_DECOMPRESSED_BYTES:
+                    raise DatasetRejected(
+                        f"{filename} expands to more than {MAX_DECOMPRESSED_BYTES // 2**20} MiB "
+                        f"when decompressed ({len(data):,} bytes compressed); it was not "
+                        "stored. Split it or upload a smaller file."
+                    )
+    except EOFError:
+        raise DatasetRejected(
+            f"{filename} is an incomplete gzip file: it ends before its compressed data does."
+        ) from None
+    except (OSError, zlib.error) as exc:
+        raise DatasetRejected(f"{filename} is not a valid gzip file ({exc}).") from None
 
 
 def _sniff_head(data: bytes, filename: str) -> tuple[bytes, str]:
@@ -73,6 +100,8 @@ def dataset_check_upload(*, data: bytes, filename: str, smiles_column: str | Non
     if len(data) > settings.DRUGS_MAX_UPLOAD_BYTES:
         limit = settings.DRUGS_MAX_UPLOAD_BYTES // (1024 * 1024)
         raise DatasetRejected(f"The file is larger than the {limit} MB limit.")
+    if filename.lower().endswith(".gz"):
+        _check_gzip_bound(data, filename)
     head, name = _sniff_head(data, filename)
     try:
         parsed = parse_molecule_file(head, name, smiles_column=smiles_column or None)
@@ -104,7 +133,8 @@ def dataset_upload(
     if MoleculeDataset.objects.filter(name=name).exists():
         raise DatasetRejected(f"A data set named “{name}” already exists.", field="name")
     dataset_check_upload(data=data, filename=filename, smiles_column=smiles_column)
-    with transaction.atomic():
+    # No upload file, not even a partial one, outlives a failed store (ENOSPC, a rollback).
+    with media_writes() as writes, transaction.atomic():
         dataset = MoleculeDataset(
             name=name,
             source=MoleculeDataset.Source.UPLOAD,
@@ -115,7 +145,7 @@ def dataset_upload(
             sha256=hashlib.sha256(data).hexdigest(),
             created_by=user,
         )
-        dataset.upload.save("upload.bin", ContentFile(data), save=False)
+        writes.save(dataset.upload, "upload.bin", ContentFile(data))
         dataset.save()
         dataset.job = job_create(
             kind="drugs.dataset_import",
@@ -156,11 +186,12 @@ def dataset_import_store(*, dataset: MoleculeDataset, imported: ImportedMolecule
     locked = MoleculeDataset.objects.select_for_update().get(pk=dataset.pk)
     if locked.status == MoleculeDataset.Status.READY:
         return
-    locked.file.save(
-        "molecules.csv.gz",
-        ContentFile(molecules_csv_gz(imported.rows, imported.value_columns)),
-        save=False,
-    )
+    with media_writes() as writes:
+        writes.save(
+            locked.file,
+            "molecules.csv.gz",
+            ContentFile(molecules_csv_gz(imported.rows, imported.value_columns)),
+        )
     locked.n_lines = imported.n_lines
     locked.n_molecules = len(imported.rows)
     locked.n_invalid = imported.n_invalid

@@ -37,6 +37,18 @@ def photo_normalise(data: bytes) -> Photo:
         raise PhotoRejected(
             f"The photo is {len(data) / 1e6:.1f} MB; the limit is {MAX_PHOTO_BYTES / 1e6:.0f} MB."
         )
+    if data[128:132] == b"DICM":
+        if data.startswith((b"\x89PNG", b"\xff\xd8\xff")):
+            # A polyglot: an image that also parses as DICOM (PS3.10 preamble + 'DICM').
+            # Which one a viewer sees depends on the viewer, so it is refused as ambiguous.
+            raise PhotoRejected(
+                "This file is both an image and a DICOM file (it has a DICOM 'DICM' marker "
+                "at byte 128). Send medical images through the imaging upload, not as a photo."
+            )
+        raise PhotoRejected(
+            "This is a DICOM file, not a photo. Send medical images through the imaging "
+            "upload (a clinician's scans page)."
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -54,7 +66,13 @@ def photo_normalise(data: bytes) -> Photo:
             image.load()
     except PhotoRejected:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Pillow refuses the declared canvas while opening, before our own check can run.
+        raise PhotoRejected(
+            "The photo declares an enormous canvas (far above the limit of "
+            f"{MAX_PIXELS // 1_000_000} megapixels) and was not opened."
+        ) from None
+    except UnidentifiedImageError:
         raise PhotoRejected("This file is not a JPEG or PNG photo.") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise PhotoRejected(f"The photo could not be read (it may be truncated): {exc}") from None

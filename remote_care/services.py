@@ -12,13 +12,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.media import media_writes
 from remote_care.models import Alert, Device, Message, Monitoring, Observation, Thread, ThreadRead
 from remote_care.news2 import (
     AlertState,
@@ -356,41 +356,34 @@ def message_send(
         except PhotoRejected as exc:
             raise MessageRejected(str(exc)) from None
     now = timezone.now()
-    written: list[str] = []
-    try:
-        with transaction.atomic():
-            thread = Thread.objects.select_for_update().get(pk=thread.pk)
-            message = Message(
-                thread=thread,
-                sender=sender,
-                from_patient=from_patient,
-                body=body,
-                sent_at=now,
-                photo_name=(photo_name or "photo")[:255] if normalised else "",
-            )
-            if normalised is not None:
-                message.photo.save("photo.jpg", ContentFile(normalised.data), save=False)
-                written.append(message.photo.name)
-            message.save()
-            thread.last_message_at = now
-            thread.save(update_fields=["last_message_at"])
-            ThreadRead.objects.update_or_create(
-                thread=thread, user=sender, defaults={"last_read_at": now}
-            )
-            audit_record(
-                action=AuditEvent.Action.RECORD_CHANGED,
-                actor=sender,
-                request=request,
-                obj=message,
-                patient=thread.patient,
-                detail={"message_sent": thread.pk, "photo": bool(normalised)},
-            )
-            transaction.on_commit(lambda: _message_notify(message=message))
-    except Exception:
-        # No orphan photo when the row did not commit.
-        for name in written:
-            default_storage.delete(name)
-        raise
+    # No photo, not even a partial one, outlives a failed send (ENOSPC, a rollback).
+    with media_writes() as writes, transaction.atomic():
+        thread = Thread.objects.select_for_update().get(pk=thread.pk)
+        message = Message(
+            thread=thread,
+            sender=sender,
+            from_patient=from_patient,
+            body=body,
+            sent_at=now,
+            photo_name=(photo_name or "photo")[:255] if normalised else "",
+        )
+        if normalised is not None:
+            writes.save(message.photo, "photo.jpg", ContentFile(normalised.data))
+        message.save()
+        thread.last_message_at = now
+        thread.save(update_fields=["last_message_at"])
+        ThreadRead.objects.update_or_create(
+            thread=thread, user=sender, defaults={"last_read_at": now}
+        )
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=sender,
+            request=request,
+            obj=message,
+            patient=thread.patient,
+            detail={"message_sent": thread.pk, "photo": bool(normalised)},
+        )
+        transaction.on_commit(lambda: _message_notify(message=message))
     return message
 
 
@@ -410,7 +403,7 @@ def thread_start(
     subject = subject.strip()
     if not subject:
         raise MessageRejected("Give the conversation a subject.")
-    with transaction.atomic():
+    with media_writes(), transaction.atomic():
         thread = Thread.objects.create(
             patient=patient,
             subject=subject[:200],

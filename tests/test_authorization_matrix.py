@@ -52,6 +52,8 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:patient_scans": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:scan_detail": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:scan_frame": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    # A scan held for possible burned-in text: only its patient's care team sees it.
+    "diagnosis:scan_hold": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:scan_review": row(
         "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
     ),
@@ -245,6 +247,20 @@ def world(users):
         cols=4,
     )
     _write_display(scan)
+    held_scan = Scan.objects.create(
+        patient=patient,
+        upload=upload,
+        uploaded_by=users.clinician_a,
+        kind="dicom",
+        file="scans/held.dcm",
+        display="scans/display/held.npz",
+        sha256="1" * 64,
+        rows=4,
+        cols=4,
+        held=True,
+        hold_reason="Held for confirmation.",
+    )
+    _write_display(held_scan)
     Prediction.objects.create(
         scan=scan,
         model_version=version,
@@ -340,6 +356,7 @@ def world(users):
         version=version,
         client_for=client_for,
         scan=scan,
+        held_scan=held_scan,
         training=training,
         assessment=assessment,
     )
@@ -403,6 +420,7 @@ ROUTE_OBJECTS = {
     "diagnosis:scan_detail": {"pk": "scan"},
     "diagnosis:scan_frame": {"pk": "scan"},
     "diagnosis:scan_review": {"pk": "scan"},
+    "diagnosis:scan_hold": {"pk": "held_scan"},
     "diagnosis:training_job": {"pk": "training"},
     "treatment:patient_options": {"patient_pk": "patient"},
     "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},

@@ -26,6 +26,7 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID
 
+from diagnosis.imaging.burned_in import Verdict, burned_in_assessment
 from diagnosis.imaging.dicom_intake import element_label, is_part10, looks_like_bare_dataset
 from diagnosis.imaging.errors import RejectCode, ScanRejected
 from diagnosis.imaging.ps3_15 import basic_profile
@@ -217,19 +218,17 @@ def deidentify(
     patient_name: str,
     patient_id: str,
 ) -> DeidResult:
-    """Return the de-identified file and report; ScanRejected if burned-in text or not DICOM."""
+    """Return the de-identified file and report; ScanRejected if the header declares burned-in
+    text or recognisable features, or it is not DICOM. Images that only *may* carry text are
+    de-identified here; burned_in.burned_in_assessment tells the caller to hold them."""
     # `source` should already have passed intake.load_upload; a bad key or pseudonym is a
     # programming error (ValueError), not a rejected scan.
     _check_key(uid_key)
     _check_pseudonym(patient_name, patient_id)
     original = _as_dataset(source)
-    if str(original.get("BurnedInAnnotation", "") or "").strip().upper() == "YES":
-        raise ScanRejected(
-            RejectCode.BURNED_IN_ANNOTATION,
-            "This image is held back: its header says text is burned into the pixels "
-            "(Burned In Annotation = YES), which may show the patient's name or other "
-            "identifiers. It cannot be de-identified automatically.",
-        )
+    assessment = burned_in_assessment(original)
+    if assessment.verdict == Verdict.REJECT:
+        raise ScanRejected(RejectCode.BURNED_IN_ANNOTATION, assessment.reason)
     transfer_syntax = _transfer_syntax(original)
 
     tally = _Tally()

@@ -10,7 +10,7 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from pydicom.encaps import generate_fragments
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import get_decoder
 from pydicom.pixels.decoders import JPEGExtended12BitDecoder
+from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag, Tag
 
 from diagnosis.imaging import gdcm_jpeg12
@@ -36,6 +37,9 @@ DICM_PREFIX = b"DICM"
 # PS3.5 A.4 / PS3.3 C.7.6.3: the pixel data elements (integer, float, double float).
 PIXEL_DATA_TAGS = (Tag(0x7FE0, 0x0010), Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009))
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+# Real objects nest a handful of levels (enhanced multi-frame functional groups: 3-4); the
+# bound keeps recursive walks of hostile files far from Python's recursion limit.
+MAX_SEQUENCE_DEPTH = 32
 
 # PS3.3 C.7.6.3.1.2: photometric interpretations this intake can turn into display frames.
 SUPPORTED_PHOTOMETRIC = frozenset(
@@ -112,14 +116,20 @@ def misplaced_dataset_offset(data: bytes) -> int | None:
     return match.start() if match else None
 
 
-def load_dicom(data: bytes, *, max_pixels: int) -> DecodedDicom:
-    """Validate DICOM `data`, enforce the pixel cap, and decode its frames; else ScanRejected."""
+def load_dicom(
+    data: bytes, *, max_pixels: int, on_declared: Callable[[int], None] | None = None
+) -> DecodedDicom:
+    """Validate DICOM `data`, enforce the pixel cap, and decode its frames; else ScanRejected.
+
+    ``on_declared`` is called with the declared sample count just before decoding, so a
+    caller can enforce a budget across files (it raises to stop)."""
     part10 = is_part10(data)
     transfer_syntax = _check_file_meta(data) if part10 else None
     if transfer_syntax == dicom_uid.DeflatedExplicitVRLittleEndian:
         _check_deflate_bound(data, max_pixels=max_pixels)
 
     header = _read(data, stop_before_pixels=True)
+    _check_sequence_depth(header)
     if not part10:
         _check_bare_dataset_is_plausible(header)
     geometry: ImageGeometry | None = None
@@ -144,6 +154,8 @@ def load_dicom(data: bytes, *, max_pixels: int) -> DecodedDicom:
         _check_native_length(dataset, pixel_tag, geometry)
     else:
         _check_encapsulated_frames(dataset, transfer_syntax, geometry, max_pixels)
+    if on_declared is not None:
+        on_declared(geometry.sample_count)
     pixels, photometric = _decode(dataset, transfer_syntax, geometry)
     return DecodedDicom(dataset, transfer_syntax, pixels, photometric)
 
@@ -230,6 +242,34 @@ def _read(data: bytes, *, stop_before_pixels: bool) -> Dataset:
             "but its compressed data set is damaged.",
             detail=repr(exc),
         ) from exc
+    except RecursionError:
+        # pydicom parses sequences recursively; thousands of nested levels exhaust the stack.
+        raise _too_deep() from None
+
+
+def _too_deep() -> ScanRejected:
+    return ScanRejected(
+        RejectCode.CORRUPT,
+        f"The DICOM file nests sequences more than {MAX_SEQUENCE_DEPTH} levels deep; no real "
+        "image needs that many, so the file is damaged or crafted and was not opened.",
+    )
+
+
+def _check_sequence_depth(dataset: Dataset) -> None:
+    """Reject data sets whose sequences nest deeper than MAX_SEQUENCE_DEPTH.
+
+    Checked once after parsing, without recursion, so that everything downstream that walks
+    the data set recursively (de-identification, writing) stays far from Python's stack limit.
+    """
+    stack: list[tuple[Dataset, int]] = [(dataset, 1)]
+    while stack:
+        current, depth = stack.pop()
+        for tag in list(current.keys()):
+            value = getattr(current.get_item(tag, keep_deferred=True), "value", None)
+            if isinstance(value, Sequence):
+                if depth > MAX_SEQUENCE_DEPTH:
+                    raise _too_deep()
+                stack.extend((item, depth + 1) for item in value if isinstance(item, Dataset))
 
 
 def _meta_end(data: bytes) -> int:

@@ -6,6 +6,7 @@ Never looks at file names: a PNG renamed .dcm is a PNG, a text file renamed .dcm
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -109,12 +110,39 @@ def detect_kind(data: bytes) -> ScanKind:
     )
 
 
-def load_upload(source: UploadSource, *, max_bytes: int, max_pixels: int) -> LoadedScan:
-    """Return the validated, decoded upload; max_pixels caps rows*cols*frames*samples pre-decode."""
+def load_upload(
+    source: UploadSource,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    on_declared: Callable[[int], None] | None = None,
+) -> LoadedScan:
+    """Return the validated, decoded upload; max_pixels caps rows*cols*frames*samples pre-decode.
+
+    ``on_declared(samples)`` runs after the header checks and before any decoding: a caller
+    decoding several files bounds their total there (by raising its own exception).
+    """
+    try:
+        return _load(source, max_bytes=max_bytes, max_pixels=max_pixels, on_declared=on_declared)
+    except RecursionError:
+        # Last line of defence for structures nested past the explicit depth checks.
+        raise ScanRejected(
+            RejectCode.CORRUPT,
+            "The file's structure is nested too deeply to be read; it is damaged or crafted.",
+        ) from None
+
+
+def _load(
+    source: UploadSource,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    on_declared: Callable[[int], None] | None,
+) -> LoadedScan:
     data = read_upload(source, max_bytes=max_bytes)
     kind = detect_kind(data)
     if kind == "dicom":
-        decoded = load_dicom(data, max_pixels=max_pixels)
+        decoded = load_dicom(data, max_pixels=max_pixels, on_declared=on_declared)
         scan = LoadedScan(
             info=_dicom_info(decoded.dataset, decoded.transfer_syntax, decoded.pixels, len(data)),
             pixels=decoded.pixels,
@@ -125,7 +153,7 @@ def load_upload(source: UploadSource, *, max_bytes: int, max_pixels: int) -> Loa
         # rather than failing later in a worker.
         frame_presentations(scan)
         return scan
-    raster = load_raster(data, kind, max_pixels=max_pixels)
+    raster = load_raster(data, kind, max_pixels=max_pixels, on_declared=on_declared)
     _, rows, cols = raster.pixels.shape[:3]
     info = ScanInfo(
         kind=kind,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,8 +38,15 @@ class DecodedRaster:
     bits: int
 
 
-def load_raster(data: bytes, kind: RasterKind, *, max_pixels: int) -> DecodedRaster:
-    """Open `data` as `kind`, enforce the pixel cap from the header, then decode; else reject."""
+def load_raster(
+    data: bytes,
+    kind: RasterKind,
+    *,
+    max_pixels: int,
+    on_declared: Callable[[int], None] | None = None,
+) -> DecodedRaster:
+    """Open `data` as `kind`, enforce the pixel cap from the header, then decode; else reject.
+    ``on_declared`` gets the declared sample count before decoding (see load_dicom)."""
     label = _LABEL[kind]
     declared = _declared_size(data, kind)
     if declared is not None and declared[0] * declared[1] * declared[2] > max_pixels:
@@ -70,6 +78,8 @@ def load_raster(data: bytes, kind: RasterKind, *, max_pixels: int) -> DecodedRas
         # The cap is checked on the header's dimensions, before a single pixel is decoded.
         if width * height * samples > max_pixels:
             raise _bomb(label, (width, height, samples), max_pixels)
+        if on_declared is not None:
+            on_declared(width * height * samples)
         if getattr(image, "n_frames", 1) > 1:
             raise ScanRejected(
                 RejectCode.ANIMATED,

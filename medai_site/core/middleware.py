@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -12,6 +13,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
 # Sent by static/js/*.js on background refreshes (job progress, live boards).
+logger = logging.getLogger(__name__)
+
 POLL_HEADER = "X-MedAI-Poll"
 SESSION_KEY = "medai_last_activity"
 
@@ -58,3 +61,44 @@ class PortalBoundaryMiddleware:
             if not path.startswith(self.ALLOWED_PREFIXES):
                 raise PermissionDenied("The patient portal gives access to your own record only.")
         return self.get_response(request)
+
+
+class StorageFullMiddleware:
+    """Answers a full disk or quota (OSError ENOSPC/EDQUOT from any write) with a 507 and a
+    message instead of a 500.
+
+    The services that write files clean up their own partial files and roll back their rows
+    (``medai_site.core.media.media_writes`` around ``transaction.atomic``) before the error
+    reaches this point, so the answer can honestly say nothing was saved.
+    """
+
+    MESSAGE = (
+        "The server's storage is full, so nothing from this request was saved. "
+        "Please try again later; the MedAI administrators have been alerted."
+    )
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from django.http import JsonResponse
+        from django.template.response import TemplateResponse
+
+        from medai_site.core.media import is_storage_full
+
+        if not is_storage_full(exception):
+            return None
+        # Logged as an error: an operator must free space; the user cannot fix this.
+        logger.error(
+            "storage full while serving %s %s", request.method, request.path, exc_info=exception
+        )
+        accept = request.headers.get("Accept", "")
+        if request.path.startswith("/api/") or (
+            "application/json" in accept and "text/html" not in accept
+        ):
+            return JsonResponse({"detail": self.MESSAGE}, status=507)
+        response = TemplateResponse(request, "507.html", {"message": self.MESSAGE}, status=507)
+        return response.render()

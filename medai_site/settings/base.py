@@ -70,6 +70,8 @@ MIDDLEWARE = [
     # Audits every "not in your care teams" 404 a view raises (ObjectNotVisible).
     "medai_site.audit.middleware.AccessDeniedAuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Maps a full disk (ENOSPC/EDQUOT) to a 507 with a message instead of a 500.
+    "medai_site.core.middleware.StorageFullMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     # Axes last, as its documentation requires, so it sees the final authentication outcome.
@@ -236,6 +238,12 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = float(os.environ.get("MEDAI_BROKER_CONNECT_TIMEOUT", "2"))
 CELERY_BEAT_SCHEDULE = {
     "jobs-sweep": {"task": "jobs.sweep", "schedule": 30.0, "options": {"queue": "default"}},
+    # Deletes media files left by requests or jobs killed before their transaction committed.
+    "media-sweep": {
+        "task": "core.media_sweep",
+        "schedule": 3600.0,
+        "options": {"queue": "default", "expires": 3500},
+    },
     # Scores patients whose new vital signs lack a deterioration-risk score (idempotent; an
     # expired run is simply caught up by the next).
     "risk-refresh": {
@@ -284,6 +292,16 @@ DIAGNOSIS_MAX_FILE_BYTES = int(os.environ.get("MEDAI_SCAN_MAX_MB", "200")) * 102
 # Rows x columns x frames x samples, checked from the header before any pixel is decoded.
 DIAGNOSIS_MAX_PIXELS = int(os.environ.get("MEDAI_SCAN_MAX_PIXELS", str(400_000_000)))
 # Keyed replacement of DICOM UIDs: stable for a deployment so a series stays linked.
+# Decoded values (rows x columns x frames x samples) one upload request may decode in all;
+# beyond it the request is refused with a 413 (the per-file cap above still applies).
+DIAGNOSIS_MAX_REQUEST_PIXELS = int(
+    os.environ.get("MEDAI_SCAN_MAX_REQUEST_PIXELS", str(1_000_000_000))
+)
+# Media files no row references are deleted by the hourly sweep once older than this; it must
+# exceed the longest request or job that could still be about to commit them.
+MEDAI_ORPHAN_MEDIA_GRACE = timedelta(
+    hours=float(os.environ.get("MEDAI_ORPHAN_MEDIA_GRACE_HOURS", "6"))
+)
 MEDAI_DEID_UID_KEY = os.environ.get("MEDAI_DEID_UID_KEY", "")
 DATA_UPLOAD_MAX_NUMBER_FILES = 510
 
