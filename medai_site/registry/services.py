@@ -27,27 +27,35 @@ def model_version_register(
     metrics: dict[str, Any] | None = None,
     notes: str = "",
 ) -> ModelVersion:
-    """Store a new version (status ready) with the next version number for ``task``."""
+    """Store a new version (status ready) with the next version number for ``task``. The
+    artifact file and the row exist together or not at all: a failure while saving either
+    removes the file it wrote."""
     content = Path(artifact).read_bytes() if isinstance(artifact, Path) else artifact
-    with transaction.atomic():
-        # Lock the task's existing versions so two training runs finishing together do not
-        # both take the same number (the unique constraint is the backstop).
-        existing = ModelVersion.objects.select_for_update().filter(task=task)
-        number = (existing.aggregate(top=Max("version"))["top"] or 0) + 1
-        version = ModelVersion(
-            task=task,
-            version=number,
-            status=ModelVersion.Status.READY,
-            sha256=hashlib.sha256(content).hexdigest() if content else "",
-            params=params or {},
-            training_data=training_data or {},
-            metrics=metrics or {},
-            notes=notes,
-            created_by=created_by,
-        )
-        if content:
-            version.artifact.save("artifact.bin", ContentFile(content), save=False)
-        version.save()
+    version = ModelVersion(
+        task=task,
+        status=ModelVersion.Status.READY,
+        sha256=hashlib.sha256(content).hexdigest() if content else "",
+        params=params or {},
+        training_data=training_data or {},
+        metrics=metrics or {},
+        notes=notes,
+        created_by=created_by,
+    )
+    try:
+        with transaction.atomic():
+            # Lock the task's existing versions so two training runs finishing together do
+            # not both take the same number (the unique constraint is the backstop).
+            existing = ModelVersion.objects.select_for_update().filter(task=task)
+            version.version = (existing.aggregate(top=Max("version"))["top"] or 0) + 1
+            if content:
+                version.artifact.save("artifact.bin", ContentFile(content), save=False)
+            version.save()
+    except BaseException:
+        # The row was rolled back, so the file it would have pointed to must go too.
+        if version.artifact.name:
+            version.artifact.storage.delete(version.artifact.name)
+        version.pk = None
+        raise
     return version
 
 

@@ -177,3 +177,15 @@ def test_evaluation_charts_from_classification_metrics(users):
     assert calibration["x"] == [0.2, 0.9]  # empty bins are left out, not drawn as zero
     v1.metrics = {"auc": 0.9}
     assert evaluation_figures(v1) == []
+
+
+def test_a_failed_row_save_leaves_no_artifact_file(users, settings, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise IntegrityError("the database refused the row")
+
+    monkeypatch.setattr(ModelVersion, "save", refuse)
+    with pytest.raises(IntegrityError):
+        register(users.model_admin, b"weights")
+    models_dir = settings.MEDIA_ROOT / "models"
+    left = [p for p in models_dir.rglob("*") if p.is_file()] if models_dir.exists() else []
+    assert left == [] and not ModelVersion.objects.exists()
