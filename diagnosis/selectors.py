@@ -11,6 +11,7 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from diagnosis.models import ImageDataset, Prediction, Review, Scan
+from medai_site.jobs.models import Job
 from medai_site.patients.selectors import patient_list
 from medai_site.registry.models import ModelVersion
 
@@ -211,3 +212,17 @@ def reviews_per_task() -> list[tuple[str, int]]:
         .values_list("prediction__model_version__task", "n")
     )
     return [(v.task, counts.get(v.task, 0)) for v in active_versions()]
+
+
+def dataset_list() -> list[tuple[ImageDataset, Job | None]]:
+    """Every image data set with the latest job that checked it (None when none did, e.g.
+    reviewed-scan sets), newest data sets first."""
+    datasets = list(ImageDataset.objects.select_related("created_by").order_by("-created_at"))
+    jobs: dict[int, Job] = {}
+    for job in Job.objects.filter(
+        kind="diagnosis.dataset_check",
+        target_type__model="imagedataset",
+        target_id__in=[d.pk for d in datasets],
+    ).order_by("pk"):
+        jobs[job.target_id] = job
+    return [(dataset, jobs.get(dataset.pk)) for dataset in datasets]
