@@ -7,3 +7,9 @@ class DiagnosisConfig(AppConfig):
 
     def ready(self) -> None:
         from diagnosis import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis.selectors import imaging_model_tasks
+        from medai_site.registry.catalogue import model_kind_register
+
+        model_kind_register(
+            label="imaging classifier", tasks=imaging_model_tasks, load=jobs.artifact_check
+        )

@@ -29,6 +29,14 @@ def _load_bundle(content: bytes) -> Any:
     return load_artifact(content, device=torch_device())
 
 
+def artifact_check(content: bytes) -> Any:
+    """An imaging artifact loaded on the CPU; ValueError for bytes of any other kind (the
+    registry's import refuses those)."""
+    from diagnosis.ml.artifact import load_artifact
+
+    return load_artifact(content)
+
+
 def active_classifier(task: str) -> LoadedModel:
     """The active model of ``task`` from this worker's cache (JobError if none is active)."""
     try:

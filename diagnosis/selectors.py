@@ -226,3 +226,19 @@ def dataset_list() -> list[tuple[ImageDataset, Job | None]]:
     ).order_by("pk"):
         jobs[job.target_id] = job
     return [(dataset, jobs.get(dataset.pk)) for dataset in datasets]
+
+
+def imaging_model_tasks() -> set[str]:
+    """The imaging tasks this deployment knows: the shipped demo's, those data sets train
+    and those model versions already serve."""
+    from diagnosis.services import DEMO_TASK
+
+    return (
+        {DEMO_TASK}
+        | set(ImageDataset.objects.values_list("task", flat=True))
+        | set(
+            ModelVersion.objects.filter(task__startswith="diagnosis.").values_list(
+                "task", flat=True
+            )
+        )
+    )

@@ -6,4 +6,10 @@ class RemoteCareConfig(AppConfig):
     verbose_name = "Remote care"
 
     def ready(self) -> None:
+        from medai_site.registry.catalogue import model_kind_register
         from remote_care import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from remote_care.risk import RISK_TASK, risk_model_from_bytes
+
+        model_kind_register(
+            label="deterioration risk model", tasks=lambda: [RISK_TASK], load=risk_model_from_bytes
+        )

@@ -148,3 +148,54 @@ def model_version_retire(*, version: ModelVersion, user: Any, request: Any = Non
                 detail={"status": "retired"},
             )
     return version
+
+
+def model_version_import(
+    *,
+    task: str,
+    artifact: bytes,
+    created_by: Any,
+    activate: bool = False,
+    notes: str = "",
+    source_name: str = "",
+) -> ModelVersion:
+    """Register (and optionally activate) an artifact trained elsewhere as a new version of
+    ``task``. ValidationError when no app declares ``task`` (the message lists those that
+    do) or the artifact does not load as that task's model; on any failure no row and no
+    file remain."""
+    from medai_site.registry.catalogue import model_kind_of, model_task_names
+
+    kind = model_kind_of(task)
+    if kind is None:
+        known = ", ".join(model_task_names()) or "none"
+        raise ValidationError(f"No app declares the model task {task!r}. Known tasks: {known}.")
+    try:
+        model = kind.load(artifact)
+    except Exception as exc:  # loaders raise many types for bytes of another kind
+        raise ValidationError(
+            f"The artifact does not load as a {kind.label} ({task}): {exc}"
+        ) from None
+    classes = getattr(model, "class_names", None)
+    written = ""
+    try:
+        with transaction.atomic():
+            version = model_version_register(
+                task=task,
+                artifact=artifact,
+                created_by=created_by,
+                params=dict(getattr(model, "config", None) or {}),
+                notes=notes,
+                training_data={
+                    "imported_from": source_name,
+                    **({"classes": list(classes)} if classes else {}),
+                },
+            )
+            written = version.artifact.name
+            if activate:
+                model_version_activate(version=version, user=created_by)
+    except BaseException:
+        # The version's transaction rolled back (e.g. activation failed): its file goes too.
+        if written:
+            ModelVersion.artifact.field.storage.delete(written)
+        raise
+    return version
