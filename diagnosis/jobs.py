@@ -147,7 +147,11 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     from diagnosis.ml.artifact import artifact_bytes
     from diagnosis.ml.train import TrainConfig, train
     from diagnosis.training import load_dataset
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import (
+        model_artifacts_guard,
+        model_version_activate,
+        model_version_register,
+    )
 
     dataset = ImageDataset.objects.filter(pk=job.params.get("dataset_id")).first()
     if dataset is None:
@@ -176,7 +180,8 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     result = train(data, config, on_epoch, device=torch_device())
     progress.update(96, "Evaluating on the test split and saving the model", force=True)
     content = artifact_bytes(result.to_bundle())
-    with progress.finishing() as outcome:
+    # The version row commits with the job's success; if that rolls back, so does the file.
+    with model_artifacts_guard(), progress.finishing() as outcome:
         version = model_version_register(
             task=dataset.task,
             artifact=content,

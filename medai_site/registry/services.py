@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +18,9 @@ from django.utils import timezone
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.registry.models import ModelActivation, ModelVersion
+
+# Artifact files written inside a caller's transaction, per thread, while a guard watches.
+_guarded = threading.local()
 
 
 def model_version_register(
@@ -56,7 +62,31 @@ def model_version_register(
             version.artifact.storage.delete(version.artifact.name)
         version.pk = None
         raise
+    names = getattr(_guarded, "names", None)
+    if names is not None and version.artifact.name and transaction.get_connection().in_atomic_block:
+        names.append(version.artifact.name)
     return version
+
+
+@contextmanager
+def model_artifacts_guard() -> Iterator[None]:
+    """Wrap a transaction that registers versions (e.g. a job's finishing block): if it rolls
+    back, the artifact files those versions wrote are removed too. Django has no rollback
+    hook, so the files are collected while the guard is open."""
+    outer = getattr(_guarded, "names", None)
+    _guarded.names = []
+    try:
+        yield
+    except BaseException:
+        for name in _guarded.names:
+            if not ModelVersion.objects.filter(artifact=name).exists():
+                ModelVersion.artifact.field.storage.delete(name)
+        raise
+    else:
+        if outer is not None:
+            outer.extend(_guarded.names)
+    finally:
+        _guarded.names = outer
 
 
 def _activate(*, version: ModelVersion, user: Any, reason: str) -> ModelVersion:

@@ -23,6 +23,7 @@ from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import job_execute
 from medai_site.registry.models import ModelVersion
+from tests.diagnosis import archives
 from tests.diagnosis.conftest import PNEUMONIA_NPZ, TASK
 from tests.diagnosis.files import NEMA, chest_png, pydicom_bytes, upload
 from tests.factories import patient_for
@@ -365,3 +366,49 @@ def test_reviews_become_a_training_data_set(users, active_model):
     labels = np.concatenate([data.split(s)[1] for s in ("train", "val", "test")])
     assert sorted(labels.tolist()) == [0, 0, 0, 0, 1, 1, 1, 1]
     assert data.train_images.shape[1:] == (28, 28, 1)
+
+
+def test_the_demo_data_set_is_checked_then_trained(users):
+    from diagnosis.services import demo_imaging_ensure
+
+    note = demo_imaging_ensure(user=users.model_admin, train=True)
+    assert "registered the PneumoniaMNIST data set" in note
+    dataset = ImageDataset.objects.get(name="PneumoniaMNIST")
+    assert not Job.objects.filter(kind="diagnosis.training").exists()
+    run(check_job(dataset))
+    dataset.refresh_from_db()
+    assert dataset.status == "ready"
+    training = Job.objects.get(kind="diagnosis.training")
+    assert training.params["dataset_id"] == dataset.pk and training.params["activate"]
+    # Idempotent: a second seed neither registers nor queues anything.
+    assert demo_imaging_ensure(user=users.model_admin, train=True) == ""
+    assert Job.objects.filter(kind="diagnosis.training").count() == 1
+
+
+def test_a_training_run_whose_finish_fails_leaves_no_artifact(
+    users, settings, tmp_path, monkeypatch
+):
+    from medai_site.registry import services as registry
+
+    small = tmp_path / "small.npz"
+    small.write_bytes(archives.small_npz())
+    settings.MEDAI_DATASET_ROOTS = [tmp_path]
+    dataset = register(users, small, class_names=["normal", "pneumonia"])
+    run(check_job(dataset))
+    dataset.refresh_from_db()
+
+    def refuse(**kwargs):
+        raise RuntimeError("activation failed")
+
+    # The version row is saved, then its activation fails: the job's transaction rolls back.
+    monkeypatch.setattr(registry, "model_version_activate", refuse)
+    job = training_start(
+        dataset=dataset,
+        config={"epochs": 1, "width": 8, "batch_size": 64},
+        activate=True,
+        user=users.model_admin,
+    )
+    assert run(job).status == Job.Status.FAILED
+    models = settings.MEDIA_ROOT / "models"
+    assert not ModelVersion.objects.exists()
+    assert not models.exists() or not [p for p in models.rglob("*") if p.is_file()]
