@@ -367,3 +367,21 @@ def test_an_upload_whose_images_do_not_decode_fails_its_check(users, client_for,
     assert not (settings.MEDIA_ROOT / "datasets" / str(dataset.pk)).exists()
     page = client_for(users.model_admin).get("/diagnosis/training/").content.decode()
     assert "Failed its check" in page and "broken.png" in page
+
+
+def test_the_upload_still_needs_the_csrf_token(users, settings):
+    """The view reads no body before its size cap is installed, so it checks CSRF itself."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users.model_admin, backend="django.contrib.auth.backends.ModelBackend")
+
+    def post(**extra):
+        data = {"name": "a", "task": "diagnosis.a", **extra}
+        data["file"] = SimpleUploadedFile("d.npz", archives.small_npz())
+        return client.post("/diagnosis/datasets/upload/", data)
+
+    assert post().status_code == 403 and nothing_left(settings)
+    token = client.get("/diagnosis/training/").cookies["csrftoken"].value
+    assert post(csrfmiddlewaretoken=token).status_code == 302
