@@ -1,7 +1,9 @@
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from diagnosis.models import ImageDataset
+from diagnosis.services import dataset_delete
 
 
 @admin.register(ImageDataset)
@@ -32,3 +34,11 @@ class ImageDatasetAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: ImageDataset) -> None:
+        # Through the service, so an uploaded data set's files go with its row.
+        dataset_delete(dataset=obj, user=request.user, request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for dataset in queryset:
+            dataset_delete(dataset=dataset, user=request.user, request=request)

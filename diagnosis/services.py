@@ -496,6 +496,23 @@ def dataset_check_failed(*, dataset: ImageDataset, message: str) -> bool:
     return bool(changed)
 
 
+def dataset_delete(*, dataset: ImageDataset, user: Any, request: Any = None) -> None:
+    """Delete a data set; an uploaded one's files under MEDIA_ROOT/datasets/<id>/ go once the
+    deletion commits (never before: a rolled-back deletion keeps its files). Audited."""
+    folder = Path(settings.MEDIA_ROOT) / "datasets" / str(dataset.pk) if dataset.uploaded else None
+    with transaction.atomic():
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=dataset,
+            detail={"dataset_deleted": dataset.name},
+        )
+        dataset.delete()
+        if folder is not None:
+            transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
 @transaction.atomic
 def dataset_check_passed(
     *, dataset: ImageDataset, data: Any, preview: dict[str, Any], sha256: str

@@ -385,3 +385,23 @@ def test_the_upload_still_needs_the_csrf_token(users, settings):
     assert post().status_code == 403 and nothing_left(settings)
     token = client.get("/diagnosis/training/").cookies["csrftoken"].value
     assert post(csrfmiddlewaretoken=token).status_code == 302
+
+
+def test_deleting_an_uploaded_data_set_in_the_admin_removes_its_files(
+    users, client_for, settings, django_capture_on_commit_callbacks
+):
+    from diagnosis.models import ImageDataset
+
+    client = client_for(users.model_admin)
+    assert upload_post(client, "d.npz", archives.small_npz()).status_code == 302
+    dataset = ImageDataset.objects.get()
+    folder = settings.MEDIA_ROOT / "datasets" / str(dataset.pk)
+    assert (folder / "data.npz").is_file()
+    users.model_admin.is_superuser = True
+    users.model_admin.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/admin/diagnosis/imagedataset/{dataset.pk}/delete/", {"post": "yes"}
+        )
+    assert response.status_code == 302
+    assert not ImageDataset.objects.exists() and not folder.exists()
