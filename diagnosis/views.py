@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 from typing import Any
 
 from django.conf import settings
@@ -336,7 +337,19 @@ class _UploadCap(FileUploadHandler):
 def dataset_upload_view(request: HttpRequest) -> HttpResponse:
     cap = _UploadCap(request, settings.MEDAI_DATASET_UPLOAD_MAX_BYTES)
     request.upload_handlers.insert(0, cap)
-    return _dataset_upload(request, cap)
+    try:
+        return _dataset_upload(request, cap)
+    except OSError as exc:
+        # The body is received into a temporary file before any view code runs; a full disk
+        # there is the server's condition, not the user's input, but it gets an answer.
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        messages.error(
+            request,
+            "The server ran out of disk space while receiving the file; nothing was kept. "
+            "Ask your MedAI administrator to free space, then upload it again.",
+        )
+        return _training_page(request, status=507)
 
 
 @csrf_protect

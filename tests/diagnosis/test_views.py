@@ -405,3 +405,17 @@ def test_deleting_an_uploaded_data_set_in_the_admin_removes_its_files(
         )
     assert response.status_code == 302
     assert not ImageDataset.objects.exists() and not folder.exists()
+
+
+def test_a_full_disk_while_receiving_the_upload_is_507(users, client_for, settings, monkeypatch):
+    import errno
+
+    from diagnosis import views
+
+    def full(self, raw_data, start):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(views._UploadCap, "receive_data_chunk", full)
+    response = upload_post(client_for(users.model_admin), "d.npz", archives.small_npz())
+    assert response.status_code == 507 and "ran out of disk space" in response.content.decode()
+    assert nothing_left(settings)
