@@ -1,20 +1,28 @@
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from diagnosis.models import ImageDataset
+from diagnosis.services import dataset_delete
 
 
 @admin.register(ImageDataset)
 class ImageDatasetAdmin(admin.ModelAdmin):
     """Data sets for training; registered through the training page (which checks them)."""
 
-    list_display = ["name", "task", "kind", "class_names", "split_sizes", "created_at"]
-    list_filter = ["kind", "task"]
+    list_display = ["name", "task", "kind", "status", "class_names", "split_sizes", "created_at"]
+    list_filter = ["kind", "status", "task"]
+    # Status, place and preview come only from the check job: editing them here would let a
+    # data set skip its check or point somewhere it was never checked.
     readonly_fields = [
         "name",
         "task",
         "kind",
+        "status",
+        "message",
         "path",
+        "uploaded",
+        "preview",
         "file",
         "class_names",
         "split_sizes",
@@ -26,3 +34,11 @@ class ImageDatasetAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: ImageDataset) -> None:
+        # Through the service, so an uploaded data set's files go with its row.
+        dataset_delete(dataset=obj, user=request.user, request=request)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for dataset in queryset:
+            dataset_delete(dataset=dataset, user=request.user, request=request)

@@ -7,9 +7,15 @@ class DiagnosisConfig(AppConfig):
 
     def ready(self) -> None:
         from diagnosis import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis.selectors import imaging_model_tasks
         from medai_site.core.media import media_folder_register
+        from medai_site.registry.catalogue import model_kind_register
 
         # Scans, their display frames and heat-maps: the orphan sweep may delete unreferenced
         # files here.
         media_folder_register("scans")
         media_folder_register("predictions")
+
+        model_kind_register(
+            label="imaging classifier", tasks=imaging_model_tasks, load=jobs.artifact_check
+        )

@@ -102,7 +102,9 @@ class WorklistForm(forms.Form):
         )
 
 
-class DatasetForm(forms.Form):
+class _DatasetDetailsForm(forms.Form):
+    """Name, task, classes and provenance: the same for a server path and an upload."""
+
     name = forms.CharField(max_length=100)
     task = forms.RegexField(
         regex=r"^diagnosis\.[a-z0-9_]+$",
@@ -111,18 +113,17 @@ class DatasetForm(forms.Form):
         help_text="Registry task the models trained on it serve, e.g. diagnosis.pneumonia.",
         error_messages={"invalid": "Use diagnosis.<name> with lowercase letters, digits, _."},
     )
-    kind = forms.ChoiceField(
-        choices=[
-            (ImageDataset.Kind.NPZ, "MedMNIST-style .npz file"),
-            (ImageDataset.Kind.FOLDER, "Folder of labelled images"),
-        ]
-    )
-    path = forms.CharField(max_length=500, help_text="Path on the server (shared storage).")
     class_names = forms.CharField(
-        required=False, help_text="For .npz files: class names in label order, comma-separated."
+        required=False,
+        max_length=2000,
+        help_text="For .npz files: class names in label order, comma-separated.",
     )
-    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    attribution = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    description = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    attribution = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -132,12 +133,43 @@ class DatasetForm(forms.Form):
 
     def clean_class_names(self) -> list[str]:
         raw = self.cleaned_data.get("class_names") or ""
-        return [c.strip() for c in raw.split(",") if c.strip()]
+        names = [c.strip() for c in raw.split(",") if c.strip()]
+        if len(set(names)) != len(names):
+            raise forms.ValidationError("Each class name may appear only once.")
+        return names
+
+
+class DatasetForm(_DatasetDetailsForm):
+    kind = forms.ChoiceField(
+        choices=[
+            (ImageDataset.Kind.NPZ, "MedMNIST-style .npz file"),
+            (ImageDataset.Kind.FOLDER, "Folder of labelled images"),
+        ]
+    )
+    path = forms.CharField(
+        max_length=500,
+        help_text="Absolute path on the server, inside one of the data-set folders it is "
+        "configured with (MEDAI_DATASET_ROOTS).",
+    )
+    field_order = ["name", "task", "kind", "path", "class_names", "description", "attribution"]
+
+
+class DatasetUploadForm(_DatasetDetailsForm):
+    file = forms.FileField(
+        label="Data set file",
+        help_text="A MedMNIST-style .npz, or a .zip with one folder of PNG/JPEG images per "
+        "class (optionally inside train/ val/ test/).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".npz,.zip"}),
+    )
+    field_order = ["name", "task", "file", "class_names", "description", "attribution"]
 
 
 class TrainingForm(forms.Form):
     dataset = forms.ModelChoiceField(
-        label="Data set", queryset=ImageDataset.objects.all(), empty_label=None
+        label="Data set",
+        # Only data sets that passed their check can be trained on.
+        queryset=ImageDataset.objects.filter(status=ImageDataset.Status.READY),
+        empty_label=None,
     )
     arch = forms.ChoiceField(
         label="Architecture",

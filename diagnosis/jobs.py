@@ -10,7 +10,12 @@ from django.urls import reverse
 from diagnosis.charts import training_curves_figure
 from diagnosis.frames import model_images
 from diagnosis.models import ImageDataset, ScanUpload
-from diagnosis.services import prediction_store
+from diagnosis.services import (
+    dataset_check_failed,
+    dataset_check_passed,
+    prediction_store,
+    training_start,
+)
 from medai_site.core.compute import torch_device
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
@@ -23,6 +28,14 @@ def _load_bundle(content: bytes) -> Any:
     from diagnosis.ml.artifact import load_artifact
 
     return load_artifact(content, device=torch_device())
+
+
+def artifact_check(content: bytes) -> Any:
+    """An imaging artifact loaded on the CPU; ValueError for bytes of any other kind (the
+    registry's import refuses those)."""
+    from diagnosis.ml.artifact import load_artifact
+
+    return load_artifact(content)
 
 
 def active_classifier(task: str) -> LoadedModel:
@@ -97,16 +110,61 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     return outcome.result
 
 
+@job_task(kind="diagnosis.dataset_check", label="data-set check", queue="ml")
+def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
+    from diagnosis.training import dataset_digest, dataset_preview, load_dataset
+
+    dataset = ImageDataset.objects.filter(pk=job.params.get("dataset_id")).first()
+    if dataset is None:
+        raise JobError("The data set no longer exists.")
+    if dataset.status != ImageDataset.Status.CHECKING:
+        return {"summary": f"{dataset.name} was already checked ({dataset.get_status_display()})."}
+    progress.update(5, f"Loading {dataset.name}", force=True)
+    try:
+        data = load_dataset(dataset)
+        digest = dataset_digest(dataset)
+    except (OSError, ValueError) as exc:
+        message = f"The data could not be used: {exc}"
+        dataset_check_failed(dataset=dataset, message=message)
+        raise JobError(f"{dataset.name}: {message}") from None
+    progress.update(80, "Making the preview", force=True)
+    preview = dataset_preview(data)
+    plan = job.params.get("train")
+    with progress.finishing() as outcome:
+        dataset_check_passed(dataset=dataset, data=data, preview=preview, sha256=digest)
+        dataset.refresh_from_db()
+        if plan:
+            training_start(
+                dataset=dataset,
+                config=plan["config"],
+                activate=bool(plan.get("activate")),
+                user=job.owner,
+            )
+        outcome.result = {
+            "summary": f"{dataset.name} is ready: classes {', '.join(dataset.class_names)}; "
+            + " / ".join(str(dataset.split_sizes[s]) for s in ("train", "val", "test"))
+            + " train / val / test images.",
+            "url": reverse("diagnosis:training"),
+        }
+    return outcome.result
+
+
 @job_task(kind="diagnosis.training", label="model training", queue="ml")
 def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     from diagnosis.ml.artifact import artifact_bytes
     from diagnosis.ml.train import TrainConfig, train
     from diagnosis.training import load_dataset
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import (
+        model_artifacts_guard,
+        model_version_activate,
+        model_version_register,
+    )
 
     dataset = ImageDataset.objects.filter(pk=job.params.get("dataset_id")).first()
     if dataset is None:
         raise JobError("The data set no longer exists.")
+    if dataset.status != ImageDataset.Status.READY:
+        raise JobError(f"The data set {dataset.name} has not passed its check.")
     progress.update(2, f"Loading {dataset.name}", force=True)
     try:
         data = load_dataset(dataset)
@@ -129,7 +187,8 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     result = train(data, config, on_epoch, device=torch_device())
     progress.update(96, "Evaluating on the test split and saving the model", force=True)
     content = artifact_bytes(result.to_bundle())
-    with progress.finishing() as outcome:
+    # The version row commits with the job's success; if that rolls back, so does the file.
+    with model_artifacts_guard(), progress.finishing() as outcome:
         version = model_version_register(
             task=dataset.task,
             artifact=content,

@@ -23,12 +23,28 @@ class ImageDataset(models.Model):
         FOLDER = "folder", "Folder of labelled images"
         REVIEWS = "reviews", "Clinicians' reviewed scans"
 
+    class Status(models.TextChoices):
+        CHECKING = "checking", "Being checked"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed its check"
+
     name = models.CharField(max_length=100, unique=True)
     task = models.CharField(
         max_length=80, help_text="The model-registry task it trains, e.g. diagnosis.pneumonia."
     )
     kind = models.CharField(max_length=10, choices=Kind.choices)
-    path = models.CharField(max_length=500, blank=True, help_text="Server path of the data.")
+    path = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Server path of the data, or its place under MEDIA_ROOT when uploaded.",
+    )
+    uploaded = models.BooleanField(
+        default=False, help_text="Uploaded from the browser and kept under MEDIA_ROOT/datasets/."
+    )
+    # New data sets are loaded and checked by a job before anything may train on them.
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.CHECKING)
+    message = models.TextField(blank=True, help_text="Why the check failed.")
+    preview = models.JSONField(default=dict, blank=True)
     file = models.FileField(upload_to="datasets/", blank=True)
     class_names = models.JSONField(default=list)
     split_sizes = models.JSONField(default=dict)

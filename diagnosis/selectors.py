@@ -14,6 +14,7 @@ from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from PIL import Image
 
 from diagnosis.models import ImageDataset, Prediction, Review, Scan
+from medai_site.jobs.models import Job
 from medai_site.patients.selectors import patient_list
 from medai_site.registry.models import ModelVersion
 
@@ -267,3 +268,33 @@ def reviews_per_task() -> list[tuple[str, int]]:
         .values_list("prediction__model_version__task", "n")
     )
     return [(v.task, counts.get(v.task, 0)) for v in active_versions()]
+
+
+def dataset_list() -> list[tuple[ImageDataset, Job | None]]:
+    """Every image data set with the latest job that checked it (None when none did, e.g.
+    reviewed-scan sets), newest data sets first."""
+    datasets = list(ImageDataset.objects.select_related("created_by").order_by("-created_at"))
+    jobs: dict[int, Job] = {}
+    for job in Job.objects.filter(
+        kind="diagnosis.dataset_check",
+        target_type__model="imagedataset",
+        target_id__in=[d.pk for d in datasets],
+    ).order_by("pk"):
+        jobs[job.target_id] = job
+    return [(dataset, jobs.get(dataset.pk)) for dataset in datasets]
+
+
+def imaging_model_tasks() -> set[str]:
+    """The imaging tasks this deployment knows: the shipped demo's, those data sets train
+    and those model versions already serve."""
+    from diagnosis.services import DEMO_TASK
+
+    return (
+        {DEMO_TASK}
+        | set(ImageDataset.objects.values_list("task", flat=True))
+        | set(
+            ModelVersion.objects.filter(task__startswith="diagnosis.").values_list(
+                "task", flat=True
+            )
+        )
+    )

@@ -3,12 +3,16 @@ reviews, data sets and training runs."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import io
 import logging
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -16,7 +20,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
@@ -442,6 +446,34 @@ def review_record(
     return review
 
 
+class DatasetRejected(ValueError):
+    """A data set refused with a message for the model admin and the HTTP status to answer
+    with (400 malformed, 413 over a cap, 507 out of disk space)."""
+
+    def __init__(self, message: str, *, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _dataset_check_queue(*, dataset: ImageDataset, user: Any, train: dict[str, Any] | None) -> Job:
+    return job_create(
+        kind="diagnosis.dataset_check",
+        owner=user,
+        title=f"Check the data set {dataset.name}",
+        params={"dataset_id": dataset.pk, "train": train},
+        target=dataset,
+    )
+
+
+def _dataset_create(**fields: Any) -> ImageDataset:
+    try:
+        with transaction.atomic():
+            return ImageDataset.objects.create(status=ImageDataset.Status.CHECKING, **fields)
+    except IntegrityError:
+        raise DatasetRejected("A data set with this name is already registered.") from None
+
+
 def dataset_register(
     *,
     name: str,
@@ -452,34 +484,196 @@ def dataset_register(
     description: str = "",
     attribution: str = "",
     class_names: list[str] | None = None,
+    train: dict[str, Any] | None = None,
+    request: Any = None,
 ) -> ImageDataset:
-    """Register a data set after loading it once to check it; ValueError with the loader's
-    message when the data are not of the right shape."""
-    from diagnosis.ml.data import load_folder, load_npz
+    """Register a data set on a server path inside MEDAI_DATASET_ROOTS (never MEDIA_ROOT):
+    the row starts "checking" and a job loads and checks it. DatasetRejected, with one
+    message whether or not the path exists, for any other path. ``train`` (a training
+    config plus "activate") queues a training run once the check has passed."""
+    from diagnosis.training import DatasetPathRefused, dataset_path_confine
 
-    if kind == ImageDataset.Kind.NPZ:
-        data = load_npz(path, class_names=class_names or None)
-        with open(path, "rb") as handle:
-            digest = hashlib.sha256(handle.read()).hexdigest()
-    elif kind == ImageDataset.Kind.FOLDER:
-        data = load_folder(path)
-        digest = ""
-    else:
-        raise ValueError("Reviewed-scan data sets are built with dataset_from_reviews.")
-    dataset = ImageDataset.objects.create(
-        name=name,
-        task=task,
-        kind=kind,
-        path=path,
-        class_names=list(data.class_names),
-        split_sizes={split: int(len(data.split(split)[1])) for split in ("train", "val", "test")},
-        image_shape=[*data.image_size, data.channels],
-        sha256=digest,
-        description=description,
-        attribution=attribution,
-        created_by=created_by,
-    )
+    if kind not in (ImageDataset.Kind.NPZ, ImageDataset.Kind.FOLDER):
+        raise DatasetRejected("Reviewed-scan data sets are built with dataset_from_reviews.")
+    try:
+        resolved = dataset_path_confine(path)
+    except DatasetPathRefused as exc:
+        raise DatasetRejected(str(exc)) from None
+    with transaction.atomic():
+        dataset = _dataset_create(
+            name=name,
+            task=task,
+            kind=kind,
+            path=str(resolved),
+            class_names=list(class_names or []),
+            description=description,
+            attribution=attribution,
+            created_by=created_by,
+        )
+        _dataset_check_queue(dataset=dataset, user=created_by, train=train)
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=created_by,
+            request=request,
+            obj=dataset,
+            detail={"dataset_registered": name, "path": str(resolved)},
+        )
     return dataset
+
+
+def _copy_capped(source: UploadedFile, target: Path, cap: int) -> int:
+    """Copy an upload to ``target`` chunk by chunk; DatasetRejected (413) past ``cap`` bytes."""
+    written = 0
+    with open(target, "xb") as handle:
+        for chunk in source.chunks():
+            written += len(chunk)
+            if written > cap:
+                raise DatasetRejected(_too_big(cap), status=413)
+            handle.write(chunk)
+    return written
+
+
+def _too_big(cap: int) -> str:
+    return f"The file is larger than the {cap / 1e6:,.0f} MB limit for data-set uploads."
+
+
+def dataset_upload(
+    *,
+    name: str,
+    task: str,
+    file: UploadedFile,
+    created_by: Any,
+    class_names: list[str] | None = None,
+    description: str = "",
+    attribution: str = "",
+    request: Any = None,
+) -> ImageDataset:
+    """Store a data set uploaded from the browser (a MedMNIST-style .npz, or a .zip of one
+    folder of PNG/JPEG images per class) under MEDIA_ROOT/datasets/<id>/ after checking the
+    archive's directory and headers, and queue the job that loads and checks it. Raises
+    DatasetRejected (400/413/507); on any failure no row and no file remain."""
+    from diagnosis.imaging.dataset_archive import ArchiveRejected, check_npz, extract_image_zip
+    from diagnosis.training import archive_limits
+
+    suffix = Path(file.name or "").suffix.lower()
+    if suffix not in (".npz", ".zip"):
+        raise DatasetRejected(
+            "Upload a MedMNIST-style .npz file or a .zip of one folder of images per class."
+        )
+    kind = ImageDataset.Kind.NPZ if suffix == ".npz" else ImageDataset.Kind.FOLDER
+    cap = settings.MEDAI_DATASET_UPLOAD_MAX_BYTES
+    if file.size is not None and file.size > cap:
+        raise DatasetRejected(_too_big(cap), status=413)
+    if file.size == 0:
+        raise DatasetRejected("The uploaded file is empty.")
+    base = Path(settings.MEDIA_ROOT) / "datasets"
+    staging: Path | None = None
+    stored: Path | None = None
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        # Staged next to its final place (same file system), so moving it in is one rename.
+        staging = Path(tempfile.mkdtemp(prefix=".upload-", dir=base))
+        fields: dict[str, Any] = {}
+        if kind == ImageDataset.Kind.NPZ:
+            _copy_capped(file, staging / "data.npz", cap)
+            summary = check_npz(staging / "data.npz", archive_limits())
+            relative = "data.npz"
+            fields = {"split_sizes": summary.split_sizes, "image_shape": list(summary.image_shape)}
+        else:
+            _copy_capped(file, staging / "upload.zip", cap)
+            extract_image_zip(staging / "upload.zip", staging / "images", archive_limits())
+            (staging / "upload.zip").unlink()
+            relative = "images"
+        with transaction.atomic():
+            dataset = _dataset_create(
+                name=name,
+                task=task,
+                kind=kind,
+                uploaded=True,
+                class_names=list(class_names or []),
+                description=description,
+                attribution=attribution,
+                created_by=created_by,
+                **fields,
+            )
+            stored = base / str(dataset.pk)
+            if stored.exists():  # left by a crash; the id is new, so no row owns it
+                shutil.rmtree(stored)
+            staging.rename(stored)
+            staging = None
+            dataset.path = f"datasets/{dataset.pk}/{relative}"
+            dataset.save(update_fields=["path"])
+            _dataset_check_queue(dataset=dataset, user=created_by, train=None)
+            audit_record(
+                action=AuditEvent.Action.RECORD_CHANGED,
+                actor=created_by,
+                request=request,
+                obj=dataset,
+                detail={"dataset_uploaded": name, "file": (file.name or "")[:200]},
+            )
+    except BaseException as exc:
+        for folder in (staging, stored):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, ArchiveRejected):
+            raise DatasetRejected(exc.message, status=413 if exc.too_large else 400) from None
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DatasetRejected(
+                "The server ran out of disk space while storing the data set; nothing was "
+                "kept. Ask your MedAI administrator to free space, then upload it again.",
+                status=507,
+            ) from exc
+        raise
+    return dataset
+
+
+def dataset_check_failed(*, dataset: ImageDataset, message: str) -> bool:
+    """Mark a data set that is still being checked as failed with ``message`` (an uploaded
+    one's files are removed); idempotent, returns whether this call changed it."""
+    with transaction.atomic():
+        changed = ImageDataset.objects.filter(
+            pk=dataset.pk, status=ImageDataset.Status.CHECKING
+        ).update(status=ImageDataset.Status.FAILED, message=message[:2000])
+    if changed and dataset.uploaded:
+        # Removed once the failure is recorded: the files are of no further use.
+        shutil.rmtree(Path(settings.MEDIA_ROOT) / "datasets" / str(dataset.pk), ignore_errors=True)
+    return bool(changed)
+
+
+def dataset_delete(*, dataset: ImageDataset, user: Any, request: Any = None) -> None:
+    """Delete a data set; an uploaded one's files under MEDIA_ROOT/datasets/<id>/ go once the
+    deletion commits (never before: a rolled-back deletion keeps its files). Audited."""
+    folder = Path(settings.MEDIA_ROOT) / "datasets" / str(dataset.pk) if dataset.uploaded else None
+    with transaction.atomic():
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=dataset,
+            detail={"dataset_deleted": dataset.name},
+        )
+        dataset.delete()
+        if folder is not None:
+            transaction.on_commit(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+@transaction.atomic
+def dataset_check_passed(
+    *, dataset: ImageDataset, data: Any, preview: dict[str, Any], sha256: str
+) -> bool:
+    """Mark a data set that is still being checked as ready, with the classes, split sizes
+    and image shape read from ``data``; idempotent, returns whether this call changed it."""
+    return bool(
+        ImageDataset.objects.filter(pk=dataset.pk, status=ImageDataset.Status.CHECKING).update(
+            status=ImageDataset.Status.READY,
+            message="",
+            class_names=list(data.class_names),
+            split_sizes={s: int(len(data.split(s)[1])) for s in ("train", "val", "test")},
+            image_shape=[*data.image_size, data.channels],
+            sha256=sha256,
+            preview=preview,
+        )
+    )
 
 
 def training_start(
@@ -491,9 +685,14 @@ def training_start(
     request: Any = None,
 ) -> Job:
     """Queue a training run on the ml queue; the finished run becomes a model version
-    (activated when ``activate``). Raises ValueError on settings the trainer rejects."""
+    (activated when ``activate``). Raises ValueError on settings the trainer rejects or a
+    data set that has not passed its check."""
     from diagnosis.ml.train import TrainConfig
 
+    if dataset.status != ImageDataset.Status.READY:
+        raise ValueError(
+            f"{dataset.name} is not ready to train on ({dataset.get_status_display().lower()})."
+        )
     TrainConfig.from_dict(config)  # reject bad settings before anything is queued
     with transaction.atomic():
         job = job_create(
@@ -514,32 +713,46 @@ def demo_imaging_ensure(*, user: Any, train: bool) -> str:
     """Register the shipped PneumoniaMNIST data set and, if no model of its task exists yet
     and ``train``, queue the first training run (put into service when it finishes).
     Idempotent; returns a line for the console ("" when nothing was done)."""
+    from diagnosis.ml.train import TrainConfig
     from medai_site.registry.models import ModelVersion
 
     dataset = ImageDataset.objects.filter(name=DEMO_DATASET).first()
+    busy = Job.objects.filter(
+        kind__in=["diagnosis.training", "diagnosis.dataset_check"],
+        status__in=[Job.Status.QUEUED, Job.Status.RUNNING],
+    )
+    wanted = (
+        train and not ModelVersion.objects.filter(task=DEMO_TASK).exists() and not busy.exists()
+    )
+    plan = {"config": TrainConfig().to_dict(), "activate": True}
+    queued = (
+        "queued the first training run of the pneumonia model (a few minutes on CPU; it goes "
+        "into service when done)"
+    )
     notes = []
     if dataset is None:
-        dataset = dataset_register(
-            name=DEMO_DATASET,
-            task=DEMO_TASK,
-            kind=ImageDataset.Kind.NPZ,
-            path=str(settings.BASE_DIR / "data" / "medmnist" / "pneumoniamnist.npz"),
-            class_names=["normal", "pneumonia"],
-            created_by=user,
-            description="Paediatric chest X-rays, 28x28 (MedMNIST v2).",
-            attribution="MedMNIST v2 (CC BY 4.0): Yang et al., Scientific Data 10:41 (2023); "
-            "Kermany et al., Cell 2018.",
-        )
-        notes.append(f"registered the {DEMO_DATASET} data set")
-    busy = Job.objects.filter(kind="diagnosis.training", status__in=["queued", "running"])
-    if train and not ModelVersion.objects.filter(task=DEMO_TASK).exists() and not busy.exists():
-        from diagnosis.ml.train import TrainConfig
-
-        training_start(dataset=dataset, config=TrainConfig().to_dict(), activate=True, user=user)
-        notes.append(
-            "queued the first training run of the pneumonia model (a few minutes on "
-            "CPU; it goes into service when done)"
-        )
+        try:
+            dataset = dataset_register(
+                name=DEMO_DATASET,
+                task=DEMO_TASK,
+                kind=ImageDataset.Kind.NPZ,
+                path=str(settings.BASE_DIR / "data" / "medmnist" / "pneumoniamnist.npz"),
+                class_names=["normal", "pneumonia"],
+                created_by=user,
+                description="Paediatric chest X-rays, 28x28 (MedMNIST v2).",
+                attribution="MedMNIST v2 (CC BY 4.0): Yang et al., Scientific Data 10:41 (2023); "
+                "Kermany et al., Cell 2018.",
+                # The check job queues the run once the data set has passed.
+                train=plan if wanted else None,
+            )
+        except DatasetRejected as exc:
+            return f"the {DEMO_DATASET} data set was not registered: {exc.message}"
+        notes.append(f"registered the {DEMO_DATASET} data set (a job checks it)")
+        if wanted:
+            notes.append(queued + " after the check")
+    elif wanted and dataset.status == ImageDataset.Status.READY:
+        training_start(dataset=dataset, config=plan["config"], activate=True, user=user)
+        notes.append(queued)
     return "; ".join(notes)
 
 
@@ -569,6 +782,9 @@ def dataset_from_reviews(*, task: str, created_by: Any) -> ImageDataset:
         defaults={
             "task": task,
             "kind": ImageDataset.Kind.REVIEWS,
+            # Loaded and checked just above, so ready at once.
+            "status": ImageDataset.Status.READY,
+            "message": "",
             "class_names": list(classes),
             "image_shape": shape,
             "created_by": created_by,

@@ -1,24 +1,159 @@
-"""Turning a registered data set into arrays the trainer reads."""
+"""Turning a registered data set into arrays the trainer reads, from where it may be read."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import io
+import os
+from pathlib import Path
+
 import numpy as np
+from django.conf import settings
 
 from diagnosis.models import ImageDataset as DatasetRecord
 from diagnosis.models import Review
 
+# One message for every refused server path, whether or not it exists, so the form cannot be
+# used to learn which paths exist on the server.
+PATH_REFUSED = (
+    "This path cannot be registered: give the absolute path of a .npz file or image folder "
+    "inside a data-set folder this server is configured with (MEDAI_DATASET_ROOTS)."
+)
+PREVIEW_PER_CLASS = 4
+PREVIEW_MAX_CLASSES = 12
+
+
+class DatasetPathRefused(ValueError):
+    """A server path outside the configured data-set roots (or inside MEDIA_ROOT)."""
+
+    def __init__(self) -> None:
+        super().__init__(PATH_REFUSED)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def dataset_path_confine(path: str) -> Path:
+    """The resolved ``path`` if it lies inside one of MEDAI_DATASET_ROOTS and outside
+    MEDIA_ROOT after following every symbolic link; DatasetPathRefused otherwise."""
+    if not path or "\x00" in path or not os.path.isabs(path):
+        raise DatasetPathRefused()
+    try:
+        resolved = Path(path).resolve(strict=False)
+        media = Path(settings.MEDIA_ROOT).resolve(strict=False)
+        roots = [Path(root).resolve(strict=False) for root in settings.MEDAI_DATASET_ROOTS]
+    except (OSError, RuntimeError, ValueError):  # a link loop, an unreadable component
+        raise DatasetPathRefused() from None
+    if _inside(resolved, media) or not any(_inside(resolved, root) for root in roots):
+        raise DatasetPathRefused()
+    return resolved
+
+
+def _confine_tree(folder: Path) -> None:
+    """Refuse a folder in which a symbolic link leads outside the data-set roots (or into
+    MEDIA_ROOT): the loader follows links to class folders and images."""
+    for current, dirs, files in os.walk(folder, followlinks=False):
+        for name in [*dirs, *files]:
+            entry = Path(current) / name
+            if entry.is_symlink():
+                try:
+                    dataset_path_confine(str(entry))
+                except DatasetPathRefused:
+                    raise ValueError(
+                        f"{entry.relative_to(folder)} is a link to a place outside the "
+                        "configured data-set folders."
+                    ) from None
+
+
+def archive_limits() -> object:
+    """The caps on uploaded and registered archives, from settings."""
+    from diagnosis.imaging.dataset_archive import ArchiveLimits
+
+    return ArchiveLimits(
+        max_uncompressed_bytes=settings.MEDAI_DATASET_MAX_UNCOMPRESSED_BYTES,
+        max_entries=settings.MEDAI_DATASET_MAX_ENTRIES,
+        max_ratio=settings.MEDAI_DATASET_MAX_RATIO,
+        max_pixels=settings.DIAGNOSIS_MAX_PIXELS,
+    )
+
+
+def dataset_location(record: DatasetRecord) -> Path:
+    """Where the data set's file or folder is: under MEDIA_ROOT/datasets/ for uploads, else
+    its server path, confined again (roots and links may have changed since registration)."""
+    if record.uploaded:
+        base = (Path(settings.MEDIA_ROOT) / "datasets").resolve()
+        location = (base / Path(record.path).relative_to("datasets")).resolve()
+        if not _inside(location, base):
+            raise ValueError("The uploaded data set's files are not where MedAI keeps them.")
+        return location
+    return dataset_path_confine(record.path)
+
 
 def load_dataset(record: DatasetRecord) -> object:
-    """Load a registered data set as diagnosis.ml.data.ImageDataset (ValueError if unusable)."""
+    """Load a registered data set as diagnosis.ml.data.ImageDataset (ValueError if unusable,
+    OSError if its files cannot be read)."""
+    from diagnosis.imaging.dataset_archive import ArchiveRejected, check_npz
     from diagnosis.ml.data import load_folder, load_npz
 
+    if record.kind == DatasetRecord.Kind.REVIEWS:
+        return reviewed_scans_dataset(record)
+    location = dataset_location(record)
     if record.kind == DatasetRecord.Kind.NPZ:
-        return load_npz(
-            record.file.path if record.file else record.path, class_names=record.class_names or None
+        if not location.is_file():
+            raise ValueError(f"no .npz file at {location}")
+        try:
+            # The headers first: no pickled object, no array bigger than the caps is loaded.
+            check_npz(location, archive_limits())
+        except ArchiveRejected as exc:
+            raise ValueError(exc.message) from None
+        return load_npz(location, class_names=record.class_names or None)
+    if not location.is_dir():
+        raise ValueError(f"no folder at {location}")
+    if not record.uploaded:
+        _confine_tree(location)
+    return load_folder(location, max_pixels=settings.DIAGNOSIS_MAX_PIXELS)
+
+
+def dataset_digest(record: DatasetRecord) -> str:
+    """sha256 of a data set's .npz file ("" for folders and reviewed scans)."""
+    if record.kind != DatasetRecord.Kind.NPZ:
+        return ""
+    digest = hashlib.sha256()
+    with open(dataset_location(record), "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def dataset_preview(data: object) -> dict:
+    """Per-split counts per class and a few training images of each class as small PNG data
+    URLs, for the model admin to see what the data set holds."""
+    from PIL import Image
+
+    names = list(data.class_names)
+    counts = {
+        split: dict(
+            zip(
+                names, np.bincount(data.split(split)[1], minlength=len(names)).tolist(), strict=True
+            )
         )
-    if record.kind == DatasetRecord.Kind.FOLDER:
-        return load_folder(record.path)
-    return reviewed_scans_dataset(record)
+        for split in ("train", "val", "test")
+    }
+    images, labels = data.split("train")
+    samples = []
+    for index, name in enumerate(names[:PREVIEW_MAX_CLASSES]):
+        urls = []
+        for i in np.flatnonzero(labels == index)[:PREVIEW_PER_CLASS]:
+            pixels = images[i][..., 0] if images.shape[-1] == 1 else images[i]
+            image = Image.fromarray(pixels)
+            image.thumbnail((96, 96))
+            buffer = io.BytesIO()
+            image.save(buffer, format="PNG")
+            urls.append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode())
+        samples.append({"class": name, "images": urls})
+    return {"counts": counts, "samples": samples}
 
 
 def reviewed_scans_dataset(record: DatasetRecord) -> object:

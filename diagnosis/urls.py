@@ -14,5 +14,6 @@ urlpatterns = [
     path("training/", views.training_view, name="training"),
     path("training/<int:pk>/", views.training_job_view, name="training_job"),
     path("datasets/new/", views.dataset_create_view, name="dataset_create"),
+    path("datasets/upload/", views.dataset_upload_view, name="dataset_upload"),
     path("datasets/from-reviews/", views.dataset_from_reviews_view, name="dataset_from_reviews"),
 ]

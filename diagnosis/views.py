@@ -1,14 +1,21 @@
 from __future__ import annotations
 
+import errno
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
+from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import charts
 from diagnosis.forms import (
     DatasetForm,
+    DatasetUploadForm,
     ReviewForm,
     ScanHoldForm,
     ScanUploadForm,
@@ -19,6 +26,7 @@ from diagnosis.models import ImageDataset, Scan
 from diagnosis.selectors import (
     active_versions,
     agreement_by_version,
+    dataset_list,
     frame_payload,
     latest_prediction,
     monitoring_scope,
@@ -33,9 +41,11 @@ from diagnosis.selectors import (
     worklist,
 )
 from diagnosis.services import (
+    DatasetRejected,
     UploadTooLarge,
     dataset_from_reviews,
     dataset_register,
+    dataset_upload,
     review_record,
     scan_hold_confirm,
     scan_hold_discard,
@@ -303,32 +313,131 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_http_methods(["GET", "POST"])
-@role_required(Role.MODEL_ADMIN)
-def training_view(request: HttpRequest) -> HttpResponse:
-    form = TrainingForm(request.POST or None)
-    status = 200
-    if request.method == "POST":
-        if form.is_valid():
-            data = dict(form.cleaned_data)
-            dataset, activate = data.pop("dataset"), data.pop("activate")
-            job = training_start(
-                dataset=dataset, config=data, activate=activate, user=request.user, request=request
-            )
-            return redirect("diagnosis:training_job", pk=job.pk)
-        status = 400
+def _training_page(
+    request: HttpRequest,
+    *,
+    form: TrainingForm | None = None,
+    upload_form: DatasetUploadForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
     jobs = Job.objects.filter(kind="diagnosis.training").select_related("owner")[:20]
+    datasets = dataset_list()
     return render(
         request,
         "diagnosis/training.html",
         {
-            "form": form,
+            "form": form or TrainingForm(),
+            "upload_form": upload_form or DatasetUploadForm(),
             "jobs": jobs,
-            "datasets": ImageDataset.objects.all(),
+            "datasets": datasets,
+            "ready_count": sum(d.status == ImageDataset.Status.READY for d, _ in datasets),
             "review_counts": reviews_per_task(),
+            "upload_limit_mb": settings.MEDAI_DATASET_UPLOAD_MAX_BYTES // (1 << 20),
         },
         status=status,
     )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.MODEL_ADMIN)
+def training_view(request: HttpRequest) -> HttpResponse:
+    form = TrainingForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            data = dict(form.cleaned_data)
+            dataset, activate = data.pop("dataset"), data.pop("activate")
+            try:
+                job = training_start(
+                    dataset=dataset,
+                    config=data,
+                    activate=activate,
+                    user=request.user,
+                    request=request,
+                )
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+            else:
+                return redirect("diagnosis:training_job", pk=job.pk)
+        return _training_page(request, form=form, status=400)
+    return _training_page(request, form=form)
+
+
+class _UploadCap(FileUploadHandler):
+    """Stops reading an upload once it passes the data-set cap, so an oversized body is never
+    written to the server's temporary folder in full."""
+
+    def __init__(self, request: HttpRequest, cap: int) -> None:
+        super().__init__(request)
+        self.cap, self.received, self.exceeded = cap, 0, False
+
+    def handle_raw_input(
+        self,
+        input_data: Any,
+        META: dict[str, Any],  # noqa: N803  (Django's parameter name)
+        content_length: int,
+        boundary: bytes,
+        encoding: str | None = None,
+    ) -> None:
+        # Fields before the file (the CSRF token among them) are still read; the file's
+        # first chunk then stops the upload.
+        self.exceeded = bool(content_length and content_length > self.cap + 64 * 1024)
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.exceeded or self.received > self.cap:
+            self.exceeded = True
+            raise StopUpload(connection_reset=False)
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+@csrf_exempt  # the body must not be read (by the CSRF check) before the cap is in place
+@require_POST
+@role_required(Role.MODEL_ADMIN)
+def dataset_upload_view(request: HttpRequest) -> HttpResponse:
+    cap = _UploadCap(request, settings.MEDAI_DATASET_UPLOAD_MAX_BYTES)
+    request.upload_handlers.insert(0, cap)
+    try:
+        return _dataset_upload(request, cap)
+    except OSError as exc:
+        # The body is received into a temporary file before any view code runs; a full disk
+        # there is the server's condition, not the user's input, but it gets an answer.
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        messages.error(
+            request,
+            "The server ran out of disk space while receiving the file; nothing was kept. "
+            "Ask your MedAI administrator to free space, then upload it again.",
+        )
+        return _training_page(request, status=507)
+
+
+@csrf_protect
+def _dataset_upload(request: HttpRequest, cap: _UploadCap) -> HttpResponse:
+    form = DatasetUploadForm(request.POST, request.FILES)
+    if cap.exceeded:
+        limit = settings.MEDAI_DATASET_UPLOAD_MAX_BYTES / 1e6
+        form = DatasetUploadForm(request.POST)
+        form.add_error(None, f"The file is larger than the {limit:,.0f} MB limit for data sets.")
+        return _training_page(request, upload_form=form, status=413)
+    if not form.is_valid():
+        return _training_page(request, upload_form=form, status=400)
+    data = dict(form.cleaned_data)
+    try:
+        dataset = dataset_upload(
+            file=data.pop("file"), created_by=request.user, request=request, **data
+        )
+    except DatasetRejected as exc:
+        form.add_error("file", exc.message)
+        return _training_page(request, upload_form=form, status=exc.status)
+    messages.success(
+        request,
+        f"Uploaded {dataset.name}; a job is checking it (classes, shapes, counts). It can be "
+        "trained on once it shows Ready.",
+    )
+    return redirect(f"{reverse('diagnosis:training')}#datasets")
 
 
 @require_POST
@@ -376,13 +485,17 @@ def dataset_create_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             try:
-                dataset = dataset_register(created_by=request.user, **form.cleaned_data)
-            except (OSError, ValueError) as exc:
-                form.add_error("path", f"The data could not be used: {exc}")
+                dataset = dataset_register(
+                    created_by=request.user, request=request, **form.cleaned_data
+                )
+            except DatasetRejected as exc:
+                form.add_error("path", exc.message)
             else:
                 messages.success(
-                    request, f"Registered {dataset.name}: classes {', '.join(dataset.class_names)}."
+                    request,
+                    f"Registered {dataset.name}; a job is loading and checking it. It can be "
+                    "trained on once it shows Ready.",
                 )
-                return redirect("diagnosis:training")
+                return redirect(f"{reverse('diagnosis:training')}#datasets")
         status = 400
     return render(request, "diagnosis/dataset_form.html", {"form": form}, status=status)

@@ -62,6 +62,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "diagnosis:training_job": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "diagnosis:dataset_create": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    # Without a file the upload is refused as bad input (400).
+    "diagnosis:dataset_upload": row(
+        "login", "forbidden", "forbidden", "forbidden", "bad_request", method="POST"
+    ),
     "diagnosis:dataset_from_reviews": row(
         "login", "forbidden", "forbidden", "forbidden", "redirect", method="POST"
     ),

@@ -6,4 +6,13 @@ class TreatmentConfig(AppConfig):
     verbose_name = "Treatment options"
 
     def ready(self) -> None:
+        from medai_site.registry.catalogue import model_kind_register
         from treatment import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from treatment.ml.trials import TRIALS
+        from treatment.services import task_name
+
+        model_kind_register(
+            label="treatment model",
+            tasks=lambda: [task_name(trial) for trial in TRIALS],
+            load=jobs.TreatmentModel.from_bytes,
+        )

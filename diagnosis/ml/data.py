@@ -205,12 +205,14 @@ def load_folder(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     seed: int = 0,
+    max_pixels: int | None = None,
 ) -> ImageDataset:
     """Load PNG/JPEG images from one sub-folder per class (or train/val/test/<class>/) into an
     ImageDataset; without split folders, makes a stratified split seeded by `seed`.
 
     `image_size` (H, W) defaults to the size of the first image; `channels` defaults to 1 when
-    every image is greyscale, else 3.
+    every image is greyscale, else 3. With `max_pixels`, every image's header is read first
+    and one declaring more than `max_pixels` values is refused before any is decoded.
     """
     root = Path(path)
     if not root.is_dir():
@@ -244,6 +246,14 @@ def load_folder(
             raise ValueError(f"{root}: split {split!r} has no images")
 
     all_files = [f for split in SPLITS for f, _ in per_split[split]]
+    if max_pixels is not None:
+        for f in all_files:
+            mode, (height, width) = _header(f)
+            if height * width * _bands(mode) > max_pixels:
+                raise ValueError(
+                    f"image {f} is {width:,} x {height:,} pixels, above the limit of "
+                    f"{max_pixels:,} values (a decompression bomb?)"
+                )
     if channels is None:
         modes = {_header(f)[0] for f in all_files}
         channels = 1 if modes <= _GREY_MODES else 3
@@ -477,8 +487,16 @@ def _header(path: Path) -> tuple[str, tuple[int, int]]:
     try:
         with Image.open(path) as img:
             return img.mode, (img.height, img.width)
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"image {path} is too large to decode: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
+
+
+def _bands(mode: str) -> int:
+    from PIL import Image
+
+    return Image.getmodebands(mode)
 
 
 def _read_image(path: Path, image_size: tuple[int, int], channels: int) -> np.ndarray:
@@ -491,7 +509,9 @@ def _read_image(path: Path, image_size: tuple[int, int], channels: int) -> np.nd
             if img.mode not in ("L", "RGB", "I", "I;16", "I;16B", "I;16L", "F"):
                 img = img.convert("L" if img.mode in _GREY_MODES else "RGB")
             array = np.asarray(img)
-    except (UnidentifiedImageError, OSError) as exc:
+    except Image.DecompressionBombError as exc:
+        raise ValueError(f"image {path} is too large to decode: {exc}") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, EOFError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
     # Same conversion as inference, so training and prediction see identical pixels.
     t = _unit_tensor(array, image_size, channels)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,9 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.registry.models import ModelActivation, ModelVersion
 
+# Artifact files written inside a caller's transaction, per thread, while a guard watches.
+_guarded = threading.local()
+
 
 def model_version_register(
     *,
@@ -27,28 +33,60 @@ def model_version_register(
     metrics: dict[str, Any] | None = None,
     notes: str = "",
 ) -> ModelVersion:
-    """Store a new version (status ready) with the next version number for ``task``."""
+    """Store a new version (status ready) with the next version number for ``task``. The
+    artifact file and the row exist together or not at all: a failure while saving either
+    removes the file it wrote."""
     content = Path(artifact).read_bytes() if isinstance(artifact, Path) else artifact
-    with transaction.atomic():
-        # Lock the task's existing versions so two training runs finishing together do not
-        # both take the same number (the unique constraint is the backstop).
-        existing = ModelVersion.objects.select_for_update().filter(task=task)
-        number = (existing.aggregate(top=Max("version"))["top"] or 0) + 1
-        version = ModelVersion(
-            task=task,
-            version=number,
-            status=ModelVersion.Status.READY,
-            sha256=hashlib.sha256(content).hexdigest() if content else "",
-            params=params or {},
-            training_data=training_data or {},
-            metrics=metrics or {},
-            notes=notes,
-            created_by=created_by,
-        )
-        if content:
-            version.artifact.save("artifact.bin", ContentFile(content), save=False)
-        version.save()
+    version = ModelVersion(
+        task=task,
+        status=ModelVersion.Status.READY,
+        sha256=hashlib.sha256(content).hexdigest() if content else "",
+        params=params or {},
+        training_data=training_data or {},
+        metrics=metrics or {},
+        notes=notes,
+        created_by=created_by,
+    )
+    try:
+        with transaction.atomic():
+            # Lock the task's existing versions so two training runs finishing together do
+            # not both take the same number (the unique constraint is the backstop).
+            existing = ModelVersion.objects.select_for_update().filter(task=task)
+            version.version = (existing.aggregate(top=Max("version"))["top"] or 0) + 1
+            if content:
+                version.artifact.save("artifact.bin", ContentFile(content), save=False)
+            version.save()
+    except BaseException:
+        # The row was rolled back, so the file it would have pointed to must go too.
+        if version.artifact.name:
+            version.artifact.storage.delete(version.artifact.name)
+        version.pk = None
+        raise
+    names = getattr(_guarded, "names", None)
+    if names is not None and version.artifact.name and transaction.get_connection().in_atomic_block:
+        names.append(version.artifact.name)
     return version
+
+
+@contextmanager
+def model_artifacts_guard() -> Iterator[None]:
+    """Wrap a transaction that registers versions (e.g. a job's finishing block): if it rolls
+    back, the artifact files those versions wrote are removed too. Django has no rollback
+    hook, so the files are collected while the guard is open."""
+    outer = getattr(_guarded, "names", None)
+    _guarded.names = []
+    try:
+        yield
+    except BaseException:
+        for name in _guarded.names:
+            if not ModelVersion.objects.filter(artifact=name).exists():
+                ModelVersion.artifact.field.storage.delete(name)
+        raise
+    else:
+        if outer is not None:
+            outer.extend(_guarded.names)
+    finally:
+        _guarded.names = outer
 
 
 def _activate(*, version: ModelVersion, user: Any, reason: str) -> ModelVersion:
@@ -139,4 +177,55 @@ def model_version_retire(*, version: ModelVersion, user: Any, request: Any = Non
                 obj=version,
                 detail={"status": "retired"},
             )
+    return version
+
+
+def model_version_import(
+    *,
+    task: str,
+    artifact: bytes,
+    created_by: Any,
+    activate: bool = False,
+    notes: str = "",
+    source_name: str = "",
+) -> ModelVersion:
+    """Register (and optionally activate) an artifact trained elsewhere as a new version of
+    ``task``. ValidationError when no app declares ``task`` (the message lists those that
+    do) or the artifact does not load as that task's model; on any failure no row and no
+    file remain."""
+    from medai_site.registry.catalogue import model_kind_of, model_task_names
+
+    kind = model_kind_of(task)
+    if kind is None:
+        known = ", ".join(model_task_names()) or "none"
+        raise ValidationError(f"No app declares the model task {task!r}. Known tasks: {known}.")
+    try:
+        model = kind.load(artifact)
+    except Exception as exc:  # loaders raise many types for bytes of another kind
+        raise ValidationError(
+            f"The artifact does not load as a {kind.label} ({task}): {exc}"
+        ) from None
+    classes = getattr(model, "class_names", None)
+    written = ""
+    try:
+        with transaction.atomic():
+            version = model_version_register(
+                task=task,
+                artifact=artifact,
+                created_by=created_by,
+                params=dict(getattr(model, "config", None) or {}),
+                notes=notes,
+                training_data={
+                    "imported_from": source_name,
+                    **({"classes": list(classes)} if classes else {}),
+                },
+            )
+            written = version.artifact.name
+            if activate:
+                model_version_activate(version=version, user=created_by)
+    except BaseException:
+        # The version's transaction rolled back (e.g. activation failed): its file goes too.
+        if written:
+            ModelVersion.artifact.field.storage.delete(written)
+        raise
     return version

@@ -303,6 +303,22 @@ MEDAI_ORPHAN_MEDIA_GRACE = timedelta(
     hours=float(os.environ.get("MEDAI_ORPHAN_MEDIA_GRACE_HOURS", "6"))
 )
 MEDAI_DEID_UID_KEY = os.environ.get("MEDAI_DEID_UID_KEY", "")
+# Server folders a model admin may register data sets from (os.pathsep-separated). A path is
+# accepted only if it resolves inside one of them, and never inside MEDIA_ROOT, where patient
+# scans live in exactly the "folder of labelled images" shape.
+MEDAI_DATASET_ROOTS = [
+    Path(p)
+    for p in os.environ.get("MEDAI_DATASET_ROOTS", str(BASE_DIR / "data")).split(os.pathsep)
+    if p.strip()
+]
+# Data sets uploaded from the browser: the upload itself, what its archive may expand to, how
+# many entries it may have and how far one entry may expand (zip bombs).
+MEDAI_DATASET_UPLOAD_MAX_BYTES = int(os.environ.get("MEDAI_DATASET_UPLOAD_MAX_MB", "500")) << 20
+MEDAI_DATASET_MAX_UNCOMPRESSED_BYTES = (
+    int(os.environ.get("MEDAI_DATASET_MAX_UNCOMPRESSED_MB", "4096")) << 20
+)
+MEDAI_DATASET_MAX_ENTRIES = int(os.environ.get("MEDAI_DATASET_MAX_ENTRIES", "200000"))
+MEDAI_DATASET_MAX_RATIO = float(os.environ.get("MEDAI_DATASET_MAX_RATIO", "100"))
 DATA_UPLOAD_MAX_NUMBER_FILES = 510
 
 INSTALLED_APPS += ["treatment"]

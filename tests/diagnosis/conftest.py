@@ -27,6 +27,7 @@ def active_model(db, users, tiny_artifact):
         class_names=["normal", "pneumonia"],
         split_sizes={"train": 4708, "val": 524, "test": 624},
         image_shape=[28, 28, 1],
+        status="ready",
     )
     version = model_version_register(
         task=TASK,

@@ -23,6 +23,7 @@ from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import job_execute
 from medai_site.registry.models import ModelVersion
+from tests.diagnosis import archives
 from tests.diagnosis.conftest import PNEUMONIA_NPZ, TASK
 from tests.diagnosis.files import NEMA, chest_png, pydicom_bytes, upload
 from tests.factories import patient_for
@@ -194,38 +195,110 @@ def test_review_accept_and_correct_are_audited(users, active_model):
         review_record(prediction=prediction, reviewer=users.clinician_a, label="fracture")
 
 
-def test_dataset_registration_checks_the_data(users, tmp_path):
-    dataset = dataset_register(
-        name="pneu",
+def register(users, path, name="pneu", kind="npz", **kwargs) -> ImageDataset:
+    return dataset_register(
+        name=name,
         task="diagnosis.pneu",
-        kind="npz",
-        path=str(PNEUMONIA_NPZ),
+        kind=kind,
+        path=str(path),
         created_by=users.model_admin,
+        **kwargs,
     )
+
+
+def check_job(dataset: ImageDataset) -> Job:
+    return Job.objects.get(kind="diagnosis.dataset_check", target_id=dataset.pk)
+
+
+def test_registration_checks_the_data_in_a_job(users, settings, tmp_path):
+    settings.MEDAI_DATASET_ROOTS = [PNEUMONIA_NPZ.parent]
+    dataset = register(users, PNEUMONIA_NPZ, class_names=["normal", "pneumonia"])
+    # Nothing is loaded in the request: the row waits for its job.
+    assert dataset.status == "checking" and dataset.split_sizes == {}
+    with pytest.raises(ValueError, match="not ready to train on"):
+        training_start(dataset=dataset, config={}, activate=False, user=users.model_admin)
+    job = run(check_job(dataset))
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    dataset.refresh_from_db()
+    assert dataset.status == "ready"
     assert dataset.split_sizes == {"train": 4708, "val": 524, "test": 624}
-    assert dataset.image_shape == [28, 28, 1] and len(dataset.class_names) == 2
+    assert dataset.image_shape == [28, 28, 1] and dataset.class_names == ["normal", "pneumonia"]
+    assert dataset.preview["counts"]["test"] == {"normal": 234, "pneumonia": 390}
+    assert [s["class"] for s in dataset.preview["samples"]] == ["normal", "pneumonia"]
+    assert dataset.preview["samples"][0]["images"][0].startswith("data:image/png;base64,")
+    assert len(dataset.sha256) == 64
+
+
+def test_a_data_set_that_fails_its_check_says_why(users, settings, tmp_path):
+    settings.MEDAI_DATASET_ROOTS = [tmp_path]
     bad = tmp_path / "bad.npz"
     np.savez(bad, train_images=np.zeros((2, 8, 8), np.uint8))
-    with pytest.raises(ValueError):
-        dataset_register(
-            name="bad",
-            task="diagnosis.bad",
-            kind="npz",
-            path=str(bad),
-            created_by=users.model_admin,
-        )
-    with pytest.raises((OSError, ValueError)):
-        dataset_register(
-            name="missing",
-            task="diagnosis.x",
-            kind="folder",
-            path=str(tmp_path / "nope"),
-            created_by=users.model_admin,
-        )
-    assert ImageDataset.objects.count() == 1
+    dataset = register(users, bad)
+    job = run(check_job(dataset))
+    dataset.refresh_from_db()
+    assert job.status == Job.Status.FAILED and dataset.status == "failed"
+    assert "missing the array(s) train_labels" in dataset.message
+    with pytest.raises(ValueError, match="not ready"):
+        training_start(dataset=dataset, config={}, activate=False, user=users.model_admin)
 
 
-def test_training_job_registers_a_version_with_metrics_and_live_curves(users, tmp_path):
+def test_server_paths_outside_the_data_roots_are_refused_alike(users, settings, tmp_path):
+    """Patient scans live under MEDIA_ROOT in the "folder of labelled images" shape; a path
+    there, outside the roots, through a link, or that does not exist gets the same answer."""
+    roots = tmp_path / "roots"
+    roots.mkdir()
+    settings.MEDAI_DATASET_ROOTS = [roots, tmp_path / "media"]
+    scans = settings.MEDIA_ROOT / "scans" / "normal"
+    scans.mkdir(parents=True)
+    (roots / "to-media").symlink_to(settings.MEDIA_ROOT)
+    (roots / "to-etc").symlink_to("/etc")
+    refused = [
+        settings.MEDIA_ROOT / "scans",
+        roots / "to-media" / "scans",
+        roots / "to-etc",
+        "/etc",
+        "/etc/no-such-folder",
+        roots / ".." / "roots" / ".." / "elsewhere",
+        "relative/path",
+        "",
+    ]
+    messages = set()
+    for index, path in enumerate(refused):
+        with pytest.raises(ValueError) as caught:
+            register(users, path, name=f"x{index}", kind="folder")
+        messages.add(str(caught.value))
+    assert len(messages) == 1 and "MEDAI_DATASET_ROOTS" in messages.pop()
+    assert not ImageDataset.objects.exists() and not Job.objects.exists()
+
+
+def test_a_link_inside_a_registered_folder_cannot_lead_out(users, settings, tmp_path):
+    from PIL import Image
+
+    roots = tmp_path / "roots"
+    for name in ("a", "b"):
+        (roots / "set" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.new("L", (8, 8), i * 40).save(roots / "set" / name / f"{i}.png")
+    outside = tmp_path / "media" / "scans" / "c"
+    outside.mkdir(parents=True)
+    for i in range(3):
+        Image.new("L", (8, 8), i).save(outside / f"{i}.png")
+    settings.MEDAI_DATASET_ROOTS = [roots]
+    (roots / "set" / "c").symlink_to(outside)
+    dataset = register(users, roots / "set", kind="folder")
+    run(check_job(dataset))
+    dataset.refresh_from_db()
+    assert dataset.status == "failed" and "outside the configured data-set folders" in (
+        dataset.message
+    )
+    (roots / "set" / "c").unlink()
+    ok = register(users, roots / "set", name="ok", kind="folder")
+    run(check_job(ok))
+    ok.refresh_from_db()
+    assert ok.status == "ready" and ok.class_names == ["a", "b"]
+
+
+def test_training_job_registers_a_version_with_metrics_and_live_curves(users, settings, tmp_path):
     from diagnosis.ml.data import load_npz
 
     small = load_npz(PNEUMONIA_NPZ).subset(train=300, val=100, test=100, seed=1)
@@ -238,6 +311,7 @@ def test_training_job_registers_a_version_with_metrics_and_live_curves(users, tm
             for k in ("images", "labels")
         },
     )
+    settings.MEDAI_DATASET_ROOTS = [tmp_path]
     dataset = dataset_register(
         name="small",
         task="diagnosis.small",
@@ -246,6 +320,8 @@ def test_training_job_registers_a_version_with_metrics_and_live_curves(users, tm
         class_names=["normal", "pneumonia"],
         created_by=users.model_admin,
     )
+    run(check_job(dataset))
+    dataset.refresh_from_db()
     job = training_start(
         dataset=dataset,
         config={"epochs": 2, "width": 8, "batch_size": 64},
@@ -290,3 +366,49 @@ def test_reviews_become_a_training_data_set(users, active_model):
     labels = np.concatenate([data.split(s)[1] for s in ("train", "val", "test")])
     assert sorted(labels.tolist()) == [0, 0, 0, 0, 1, 1, 1, 1]
     assert data.train_images.shape[1:] == (28, 28, 1)
+
+
+def test_the_demo_data_set_is_checked_then_trained(users):
+    from diagnosis.services import demo_imaging_ensure
+
+    note = demo_imaging_ensure(user=users.model_admin, train=True)
+    assert "registered the PneumoniaMNIST data set" in note
+    dataset = ImageDataset.objects.get(name="PneumoniaMNIST")
+    assert not Job.objects.filter(kind="diagnosis.training").exists()
+    run(check_job(dataset))
+    dataset.refresh_from_db()
+    assert dataset.status == "ready"
+    training = Job.objects.get(kind="diagnosis.training")
+    assert training.params["dataset_id"] == dataset.pk and training.params["activate"]
+    # Idempotent: a second seed neither registers nor queues anything.
+    assert demo_imaging_ensure(user=users.model_admin, train=True) == ""
+    assert Job.objects.filter(kind="diagnosis.training").count() == 1
+
+
+def test_a_training_run_whose_finish_fails_leaves_no_artifact(
+    users, settings, tmp_path, monkeypatch
+):
+    from medai_site.registry import services as registry
+
+    small = tmp_path / "small.npz"
+    small.write_bytes(archives.small_npz())
+    settings.MEDAI_DATASET_ROOTS = [tmp_path]
+    dataset = register(users, small, class_names=["normal", "pneumonia"])
+    run(check_job(dataset))
+    dataset.refresh_from_db()
+
+    def refuse(**kwargs):
+        raise RuntimeError("activation failed")
+
+    # The version row is saved, then its activation fails: the job's transaction rolls back.
+    monkeypatch.setattr(registry, "model_version_activate", refuse)
+    job = training_start(
+        dataset=dataset,
+        config={"epochs": 1, "width": 8, "batch_size": 64},
+        activate=True,
+        user=users.model_admin,
+    )
+    assert run(job).status == Job.Status.FAILED
+    models = settings.MEDIA_ROOT / "models"
+    assert not ModelVersion.objects.exists()
+    assert not models.exists() or not [p for p in models.rglob("*") if p.is_file()]

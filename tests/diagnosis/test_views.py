@@ -3,6 +3,7 @@ monitoring, training; and that clinician B never reaches clinician A's scans."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from diagnosis.models import Prediction, Scan
@@ -11,7 +12,8 @@ from medai_site.audit.models import AuditEvent
 from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import job_execute
-from tests.diagnosis.conftest import TASK
+from tests.diagnosis import archives
+from tests.diagnosis.conftest import PNEUMONIA_NPZ, TASK
 from tests.diagnosis.files import chest_png, pydicom_bytes, upload
 from tests.factories import patient_for
 
@@ -186,10 +188,234 @@ def test_training_page_validates_and_queues(users, active_model, client_for):
     assert 'data-live-chart="training-curves"' in page
 
 
-def test_dataset_form_reports_unusable_data(users, client_for, tmp_path):
-    response = client_for(users.model_admin).post(
+def test_dataset_form_refuses_paths_outside_the_data_roots(users, client_for, settings, tmp_path):
+    settings.MEDAI_DATASET_ROOTS = [tmp_path / "roots"]
+    client = client_for(users.model_admin)
+    answers = [
+        client.post(
+            "/diagnosis/datasets/new/",
+            {"name": "x", "task": "diagnosis.x", "kind": "folder", "path": str(path)},
+        )
+        for path in (settings.MEDIA_ROOT, tmp_path / "no.npz", "/etc", "/etc/no-such")
+    ]
+    assert {a.status_code for a in answers} == {400}
+    bodies = {a.content.decode().split("field-error")[1][:300] for a in answers}
+    assert len(bodies) == 1 and "MEDAI_DATASET_ROOTS" in bodies.pop()
+
+
+def test_dataset_form_registers_and_the_page_shows_the_check(users, client_for, settings):
+    from diagnosis.models import ImageDataset
+
+    settings.MEDAI_DATASET_ROOTS = [PNEUMONIA_NPZ.parent]
+    client = client_for(users.model_admin)
+    response = client.post(
         "/diagnosis/datasets/new/",
-        {"name": "x", "task": "diagnosis.x", "kind": "npz", "path": str(tmp_path / "no.npz")},
+        {"name": "pneu", "task": "diagnosis.pneu", "kind": "npz", "path": str(PNEUMONIA_NPZ)},
     )
-    assert response.status_code == 400
-    assert "The data could not be used" in response.content.decode()
+    assert response.status_code == 302
+    dataset = ImageDataset.objects.get()
+    page = client.get("/diagnosis/training/").content.decode()
+    assert "Being checked" in page and "data-job-progress" in page
+    assert "No data set is ready to train on yet" in page
+    job = Job.objects.get(kind="diagnosis.dataset_check")
+    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    page = client.get("/diagnosis/training/").content.decode()
+    assert "Ready" in page and "4708 / 524 / 624" in page and 'src="data:image/png' in page
+    assert f'<option value="{dataset.pk}"' in page
+
+
+def upload_post(client, name, data, **fields):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return client.post(
+        "/diagnosis/datasets/upload/",
+        {"name": "up", "task": "diagnosis.up", "file": SimpleUploadedFile(name, data), **fields},
+    )
+
+
+def nothing_left(settings) -> bool:
+    from diagnosis.models import ImageDataset
+
+    folder = settings.MEDIA_ROOT / "datasets"
+    files = [p for p in folder.rglob("*")] if folder.exists() else []
+    return files == [] and not ImageDataset.objects.exists() and not Job.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "status", "message"),
+    [
+        ("cut.zip", lambda: archives.class_folders_zip()[:300], 400, "damaged, truncated"),
+        ("bomb.zip", lambda: archives.bomb_zip(20), 413, "zip bomb"),
+        (
+            "up.zip",
+            lambda: archives.class_folders_zip(**{"../../x.png": archives.png()}),
+            400,
+            "outside the archive",
+        ),
+        (
+            "abs.zip",
+            lambda: archives.class_folders_zip(**{"/tmp/x.png": archives.png()}),
+            400,
+            "absolute path",
+        ),
+        ("link.zip", archives.symlink_zip, 400, "symbolic link"),
+        ("empty.zip", lambda: archives.zip_bytes({}), 400, "no PNG or JPEG"),
+        ("pickle.npz", archives.pickled_npz, 400, "Python objects"),
+        ("keys.npz", lambda: archives.small_npz(val_labels=None), 400, "missing the array"),
+        (
+            "shape.npz",
+            lambda: archives.small_npz(test_labels=np.zeros(3, np.int64)),
+            400,
+            "40 images but 3 labels",
+        ),
+        ("renamed.npz", lambda: b"%PDF-1.4 not numpy", 400, "not a .npz archive"),
+        ("data.csv", lambda: b"a,b\n1,2\n", 400, "Upload a MedMNIST-style .npz"),
+    ],
+)
+def test_hostile_uploads_get_a_specific_4xx_and_leave_nothing(
+    users, client_for, settings, name, make, status, message
+):
+    response = upload_post(client_for(users.model_admin), name, make())
+    assert response.status_code == status
+    assert message in response.content.decode()
+    assert nothing_left(settings)
+
+
+def test_an_upload_over_the_size_cap_is_413(users, client_for, settings):
+    settings.MEDAI_DATASET_UPLOAD_MAX_BYTES = 10_000
+    response = upload_post(
+        client_for(users.model_admin), "big.zip", archives.class_folders_zip(per_class=60)
+    )
+    assert response.status_code == 413 and "limit for data sets" in response.content.decode()
+    assert nothing_left(settings)
+
+
+def test_a_full_disk_is_507_and_leaves_nothing(users, client_for, settings, monkeypatch):
+    import errno
+
+    from diagnosis import services
+
+    def full(source, target, cap):
+        target.write_bytes(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(services, "_copy_capped", full)
+    response = upload_post(client_for(users.model_admin), "d.npz", archives.small_npz())
+    assert response.status_code == 507 and "ran out of disk space" in response.content.decode()
+    assert nothing_left(settings)
+
+
+def test_a_failing_row_save_leaves_no_files(users, client_for, settings, monkeypatch):
+    from diagnosis import services
+
+    def boom(**kwargs):
+        raise RuntimeError("the job table refused the row")
+
+    monkeypatch.setattr(services, "_dataset_check_queue", boom)
+    with pytest.raises(RuntimeError):
+        services.dataset_upload(
+            name="x",
+            task="diagnosis.x",
+            file=upload("d.npz", archives.small_npz()),
+            created_by=users.model_admin,
+        )
+    assert nothing_left(settings)
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "classes", "shape"),
+    [
+        ("d.npz", archives.small_npz, ["normal", "pneumonia"], [28, 28, 1]),
+        # Mixed sizes, modes and formats are supported: resized to one size (of the first
+        # image read), colour kept.
+        ("mixed.zip", archives.mixed_zip, ["a", "b"], [20, 30, 3]),
+    ],
+)
+def test_uploads_are_stored_by_the_product_and_checked_by_a_job(
+    users, client_for, settings, name, make, classes, shape
+):
+    from diagnosis.models import ImageDataset
+
+    client = client_for(users.model_admin)
+    fields = {"class_names": "normal, pneumonia"} if name.endswith(".npz") else {}
+    response = upload_post(client, name, make(), **fields)
+    assert response.status_code == 302
+    dataset = ImageDataset.objects.get()
+    assert dataset.uploaded and dataset.status == "checking"
+    folder = settings.MEDIA_ROOT / "datasets" / str(dataset.pk)
+    assert folder.is_dir() and sorted(
+        p.name for p in (settings.MEDIA_ROOT / "datasets").iterdir()
+    ) == [str(dataset.pk)]
+    job = Job.objects.get(kind="diagnosis.dataset_check")
+    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    dataset.refresh_from_db()
+    assert dataset.status == "ready", dataset.message
+    assert dataset.class_names == classes and dataset.image_shape == shape
+
+
+def test_an_upload_whose_images_do_not_decode_fails_its_check(users, client_for, settings):
+    from diagnosis.models import ImageDataset
+
+    broken = archives.png(1)[:60]  # a valid header, then the data stops
+    data = archives.class_folders_zip(**{"normal/broken.png": broken})
+    assert upload_post(client_for(users.model_admin), "b.zip", data).status_code == 302
+    job = Job.objects.get(kind="diagnosis.dataset_check")
+    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    dataset = ImageDataset.objects.get()
+    assert dataset.status == "failed" and "broken.png" in dataset.message
+    # The unusable files are not kept.
+    assert not (settings.MEDIA_ROOT / "datasets" / str(dataset.pk)).exists()
+    page = client_for(users.model_admin).get("/diagnosis/training/").content.decode()
+    assert "Failed its check" in page and "broken.png" in page
+
+
+def test_the_upload_still_needs_the_csrf_token(users, settings):
+    """The view reads no body before its size cap is installed, so it checks CSRF itself."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(users.model_admin, backend="django.contrib.auth.backends.ModelBackend")
+
+    def post(**extra):
+        data = {"name": "a", "task": "diagnosis.a", **extra}
+        data["file"] = SimpleUploadedFile("d.npz", archives.small_npz())
+        return client.post("/diagnosis/datasets/upload/", data)
+
+    assert post().status_code == 403 and nothing_left(settings)
+    token = client.get("/diagnosis/training/").cookies["csrftoken"].value
+    assert post(csrfmiddlewaretoken=token).status_code == 302
+
+
+def test_deleting_an_uploaded_data_set_in_the_admin_removes_its_files(
+    users, client_for, settings, django_capture_on_commit_callbacks
+):
+    from diagnosis.models import ImageDataset
+
+    client = client_for(users.model_admin)
+    assert upload_post(client, "d.npz", archives.small_npz()).status_code == 302
+    dataset = ImageDataset.objects.get()
+    folder = settings.MEDIA_ROOT / "datasets" / str(dataset.pk)
+    assert (folder / "data.npz").is_file()
+    users.model_admin.is_superuser = True
+    users.model_admin.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            f"/admin/diagnosis/imagedataset/{dataset.pk}/delete/", {"post": "yes"}
+        )
+    assert response.status_code == 302
+    assert not ImageDataset.objects.exists() and not folder.exists()
+
+
+def test_a_full_disk_while_receiving_the_upload_is_507(users, client_for, settings, monkeypatch):
+    import errno
+
+    from diagnosis import views
+
+    def full(self, raw_data, start):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(views._UploadCap, "receive_data_chunk", full)
+    response = upload_post(client_for(users.model_admin), "d.npz", archives.small_npz())
+    assert response.status_code == 507 and "ran out of disk space" in response.content.decode()
+    assert nothing_left(settings)

@@ -177,3 +177,77 @@ def test_evaluation_charts_from_classification_metrics(users):
     assert calibration["x"] == [0.2, 0.9]  # empty bins are left out, not drawn as zero
     v1.metrics = {"auc": 0.9}
     assert evaluation_figures(v1) == []
+
+
+def test_a_failed_row_save_leaves_no_artifact_file(users, settings, monkeypatch):
+    def refuse(self, *args, **kwargs):
+        raise IntegrityError("the database refused the row")
+
+    monkeypatch.setattr(ModelVersion, "save", refuse)
+    with pytest.raises(IntegrityError):
+        register(users.model_admin, b"weights")
+    models_dir = settings.MEDIA_ROOT / "models"
+    left = [p for p in models_dir.rglob("*") if p.is_file()] if models_dir.exists() else []
+    assert left == [] and not ModelVersion.objects.exists()
+
+
+def artifact_files(settings) -> list:
+    folder = settings.MEDIA_ROOT / "models"
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def import_command(task, path, *extra):
+    from django.core.management import call_command
+
+    call_command("import_model_version", task, str(path), "--user", "madmin", *extra)
+
+
+def test_import_refuses_a_task_no_app_declares(users, tiny_artifact, settings, tmp_path):
+    from django.core.management import CommandError
+
+    path = tmp_path / "model.bin"
+    path.write_bytes(tiny_artifact)
+    with pytest.raises(CommandError, match="No app declares the model task 'anything.at_all'") as e:
+        import_command("anything.at_all", path)
+    # The message lists what can be imported, from every app that declares tasks.
+    assert "diagnosis.pneumonia" in str(e.value) and "remote_care.deterioration" in str(e.value)
+    assert not ModelVersion.objects.exists() and artifact_files(settings) == []
+
+
+def test_import_refuses_an_artifact_of_another_kind(users, tiny_artifact, settings, tmp_path):
+    from django.core.management import CommandError
+
+    path = tmp_path / "model.bin"
+    path.write_bytes(tiny_artifact)  # an imaging classifier
+    with pytest.raises(CommandError, match="does not load as a deterioration risk model"):
+        import_command("remote_care.deterioration", path, "--activate")
+    path.write_bytes(b"not a model at all")
+    with pytest.raises(CommandError, match="does not load as a imaging classifier|does not load"):
+        import_command("diagnosis.pneumonia", path)
+    assert not ModelVersion.objects.exists() and artifact_files(settings) == []
+
+
+def test_import_registers_and_activates(users, tiny_artifact, settings, tmp_path):
+    path = tmp_path / "model.bin"
+    path.write_bytes(tiny_artifact)
+    import_command("diagnosis.pneumonia", path, "--activate")
+    version = ModelVersion.objects.get()
+    assert version.status == ModelVersion.Status.ACTIVE
+    assert version.training_data["classes"] == ["normal", "pneumonia"]
+    assert len(artifact_files(settings)) == 1
+
+
+def test_a_failed_activation_on_import_leaves_no_row_and_no_file(
+    users, tiny_artifact, settings, tmp_path, monkeypatch
+):
+    from medai_site.registry import services
+
+    def refuse(**kwargs):
+        raise ValidationError("activation refused")
+
+    monkeypatch.setattr(services, "model_version_activate", refuse)
+    path = tmp_path / "model.bin"
+    path.write_bytes(tiny_artifact)
+    with pytest.raises(Exception, match="activation refused"):
+        import_command("diagnosis.pneumonia", path, "--activate")
+    assert not ModelVersion.objects.exists() and artifact_files(settings) == []

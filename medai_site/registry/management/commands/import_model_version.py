@@ -6,13 +6,17 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from medai_site.registry.services import model_version_activate, model_version_register
+from medai_site.registry.services import model_version_import
 
 
 class Command(BaseCommand):
-    help = "Import a diagnosis model artifact into the registry (optionally activating it)."
+    help = (
+        "Import a model artifact into the registry as a new version of TASK (optionally "
+        "activating it). TASK must be one an app declares; the artifact must load as its model."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("task", help="Registry task, e.g. diagnosis.pneumonia")
@@ -22,27 +26,21 @@ class Command(BaseCommand):
         parser.add_argument("--notes", default="")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from diagnosis.ml.artifact import load_artifact
-
         path: Path = options["artifact"]
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
-        content = path.read_bytes()
-        try:
-            bundle = load_artifact(content)
-        except (ValueError, RuntimeError) as exc:
-            raise CommandError(f"{path} is not a MedAI image-model artifact: {exc}") from None
         user = get_user_model().objects.filter(username=options["user"]).first()
         if user is None:
             raise CommandError(f"No user {options['user']!r}.")
-        version = model_version_register(
-            task=options["task"],
-            artifact=content,
-            created_by=user,
-            params=dict(bundle.config),
-            notes=options["notes"] or f"Imported from {path.name}.",
-            training_data={"classes": list(bundle.class_names), "imported_from": path.name},
-        )
-        if options["activate"]:
-            model_version_activate(version=version, user=user)
+        try:
+            version = model_version_import(
+                task=options["task"],
+                artifact=path.read_bytes(),
+                created_by=user,
+                activate=options["activate"],
+                notes=options["notes"] or f"Imported from {path.name}.",
+                source_name=path.name,
+            )
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         self.stdout.write(f"{version.pk} {version}")
