@@ -147,7 +147,7 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         if scan_held_list(user=request.user, patient=None).filter(pk=pk).exists():
             # A held scan is shown only on its confirmation screen.
             return redirect("diagnosis:scan_hold", pk=pk)
-        raise Http404("No such scan among your patients.") from None
+        raise ObjectNotVisible("No such scan among your patients.", model=Scan, pk=pk) from None
     prediction = latest_prediction(scan)
     audit_record(
         action=AuditEvent.Action.RECORD_VIEWED, request=request, obj=scan, patient=scan.patient
@@ -193,7 +193,9 @@ def scan_hold_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         scan = scan_held_get(user=request.user, pk=pk)
     except Scan.DoesNotExist:
-        raise Http404("No such held scan among your patients.") from None
+        raise ObjectNotVisible(
+            "No such held scan among your patients.", model=Scan, pk=pk
+        ) from None
     form = ScanHoldForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
