@@ -10,7 +10,6 @@ from django.views.decorators.http import require_GET
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,7 +18,7 @@ from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
-from remote_care.api import DeviceAPIView
+from remote_care.api import DeviceAPIView, DeviceJSONParser
 from remote_care.fhir import FhirInvalid, bundle_export, bundle_observation_sets, bundle_parse
 from remote_care.models import Observation
 from remote_care.serializers import MAX_BATCH, ObservationSerializer
@@ -30,7 +29,7 @@ FHIR_JSON = "application/fhir+json"
 MAX_ENTRIES = 6 * MAX_BATCH
 
 
-class FhirJSONParser(JSONParser):
+class FhirJSONParser(DeviceJSONParser):
     """``application/fhir+json`` bodies (plain ``application/json`` is accepted too)."""
 
     media_type = FHIR_JSON
@@ -39,7 +38,7 @@ class FhirJSONParser(JSONParser):
 class FhirBundleView(DeviceAPIView):
     """POST a FHIR R4 Bundle (batch, transaction or collection) of vital-sign Observations."""
 
-    parser_classes = [JSONParser, FhirJSONParser]
+    parser_classes = [DeviceJSONParser, FhirJSONParser]
 
     @extend_schema(
         summary="Post vital signs as a FHIR R4 Bundle",
@@ -68,13 +67,13 @@ class FhirBundleView(DeviceAPIView):
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         try:
-            bundle = bundle_parse(data)
+            checked = bundle_parse(data)
         except FhirInvalid as exc:
             return Response(
                 {"detail": "Not a valid FHIR R4 Bundle.", "fhir_errors": str(exc)},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        parsed = bundle_observation_sets(bundle)
+        parsed = bundle_observation_sets(checked, device=request.auth)
         rejected = list(parsed.rejected)
         valid: list[dict[str, Any]] = []
         valid_entries: list[list[int]] = []

@@ -3,6 +3,7 @@ against physiological plausibility, with a message per field."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -22,18 +23,44 @@ RANGES = {
     "systolic_bp": (40, 300, "mmHg"),
     "diastolic_bp": (20, 200, "mmHg"),
 }
+LABELS = {
+    "heart_rate": "Heart (pulse) rate",
+    "spo2": "Oxygen saturation (SpO2)",
+    "respiratory_rate": "Respiratory rate",
+    "temperature": "Body temperature",
+    "systolic_bp": "Systolic blood pressure",
+    "diastolic_bp": "Diastolic blood pressure",
+}
 VITALS = tuple(RANGES) + ("consciousness", "on_oxygen")
 MAX_BATCH = 10_000
 
 
-def _ranged(name: str) -> serializers.FloatField:
+class FiniteFloatField(serializers.FloatField):
+    """A float that must be finite: ``float("NaN")`` and ``float("inf")`` parse, and NaN even
+    passes min/max checks (every comparison with it is false), but no measurement is either,
+    and NEWS2 scoring refuses them. Too-large integers get the same message, not a 500."""
+
+    default_error_messages = {
+        "non_finite": "must be a finite number (not NaN or Infinity)",
+        "overflow": "must be a finite number (this one is too large)",
+    }
+
+    def to_internal_value(self, data: Any) -> float:
+        value = super().to_internal_value(data)
+        if not math.isfinite(value):
+            self.fail("non_finite")
+        return value
+
+
+def _ranged(name: str) -> FiniteFloatField:
     low, high, unit = RANGES[name]
     message = f"must be between {low} and {high} {unit}"
-    return serializers.FloatField(
+    return FiniteFloatField(
         required=False,
         allow_null=True,
         min_value=low,
         max_value=high,
+        help_text=f"{LABELS[name]} in {unit}, {low} to {high}; null or absent if not measured.",
         error_messages={"min_value": message, "max_value": message},
     )
 
@@ -62,9 +89,15 @@ class ObservationSerializer(serializers.Serializer):
         choices=Observation.Consciousness.choices,
         required=False,
         allow_blank=True,
+        help_text="Level of consciousness on the ACVPU scale: A alert, C new confusion, "
+        "V responds to voice, P to pain, U unresponsive; empty if not assessed.",
         error_messages={"invalid_choice": "must be one of A, C, V, P, U (ACVPU)"},
     )
-    on_oxygen = serializers.BooleanField(required=False, allow_null=True)
+    on_oxygen = serializers.BooleanField(
+        required=False,
+        allow_null=True,
+        help_text="Whether the patient is on supplemental oxygen (scores 2 in NEWS2).",
+    )
 
     def validate_taken_at(self, value: Any) -> Any:
         if value > observation_future_limit():
@@ -138,3 +171,68 @@ def observation_fast(item: Any) -> dict[str, Any] | None:
     if not any_vital or (systolic is not None and diastolic is not None and diastolic >= systolic):
         return None
     return data
+
+
+# ------------------------------------------------- the API's documented shapes (OpenAPI only)
+# These describe requests and responses exactly for the schema (and so for fuzzers and vendors'
+# generated clients); the views validate with the serializers above and the FHIR library.
+
+
+class ObservationBatchSerializer(serializers.Serializer):
+    observations = ObservationSerializer(
+        many=True,
+        min_length=1,
+        max_length=MAX_BATCH,
+        help_text=f"1 to {MAX_BATCH:,} observation sets, each validated on its own.",
+    )
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    detail = serializers.CharField(help_text="What was wrong with the request, in words.")
+
+
+class RejectedItemSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="Position of the item in the request (0-based).")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="Messages per field; 'non_field_errors' for the item as a whole.",
+    )
+
+
+class AlertRaisedSerializer(serializers.Serializer):
+    level = serializers.CharField(help_text="Alert level (e.g. SINGLE_PARAMETER, MEDIUM, HIGH).")
+    news2_total = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField()
+
+
+class News2ScoreSerializer(serializers.Serializer):
+    taken_at = serializers.DateTimeField()
+    total = serializers.IntegerField(allow_null=True, help_text="NEWS2 total (0 to 20).")
+    partial = serializers.BooleanField(help_text="True when some NEWS2 parameters were missing.")
+
+
+class ObservationsResultSerializer(serializers.Serializer):
+    stored = serializers.IntegerField(help_text="Observation sets stored by this request.")
+    duplicates = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Indices of items already stored before."
+    )
+    rejected = RejectedItemSerializer(many=True)
+    alerts = AlertRaisedSerializer(many=True)
+    news2 = News2ScoreSerializer(many=True)
+
+
+class WaveformAcceptedSerializer(serializers.Serializer):
+    waveform = serializers.IntegerField(help_text="Id of the stored recording.")
+    job = serializers.IntegerField(help_text="Id of its analysis job.")
+    samples = serializers.IntegerField()
+    duration_s = serializers.FloatField(help_text="Seconds.")
+
+
+class FieldErrorsSerializer(serializers.Serializer):
+    """``{"<field>": ["message", ...]}``: DRF's shape for a refused envelope."""
+
+    samples = serializers.ListField(child=serializers.CharField(), required=False)
+    kind = serializers.ListField(child=serializers.CharField(), required=False)
+    sampling_rate = serializers.ListField(child=serializers.CharField(), required=False)
+    started_at = serializers.ListField(child=serializers.CharField(), required=False)
+    detail = serializers.CharField(required=False)
