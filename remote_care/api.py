@@ -38,8 +38,9 @@ from remote_care.serializers import (
     ObservationsResultSerializer,
     WaveformAcceptedSerializer,
     observation_fast,
+    taken_at_check,
 )
-from remote_care.services import device_authenticate, observation_future_limit, observations_ingest
+from remote_care.services import device_authenticate, observations_ingest
 from remote_care.waveforms import (
     MAX_FS,
     MAX_SAMPLES,
@@ -286,9 +287,7 @@ class WaveformEnvelopeSerializer(serializers.Serializer):
     started_at = AwareDateTimeField(help_text="First sample's time (ISO 8601 with a time zone).")
 
     def validate_started_at(self, value: Any) -> Any:
-        if value > observation_future_limit():
-            raise serializers.ValidationError("is in the future")
-        return value
+        return taken_at_check(value)
 
 
 class WaveformSerializer(WaveformEnvelopeSerializer):
@@ -357,6 +356,36 @@ class WaveformsView(DeviceAPIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+# FHIR's JSON format has no room for unknown elements (the library refuses them), so the
+# documented FHIR request shapes say so: a client generated from the schema, or a fuzzer,
+# then sends what the API reads rather than elements that are refused anyway.
+_CLOSED_COMPONENTS = (
+    "FhirBundle",
+    "FhirBundleEntry",
+    "FhirObservation",
+    "FhirCodeableConcept",
+    "FhirCoding",
+    "FhirQuantity",
+    "FhirComponent",
+    "FhirIdentifier",
+    "FhirPatientReference",
+    "FhirDeviceReference",
+    "FhirCategory",
+    "FhirCategoryCoding",
+    "FhirEntryRequest",
+    "FhirEntrySearch",
+)
+
+
+def schema_close_fhir_shapes(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: no additional properties in the FHIR shapes."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for name in _CLOSED_COMPONENTS:
+        if name in schemas:
+            schemas[name]["additionalProperties"] = False
+    return result
 
 
 def _docs_reader(request: HttpRequest) -> None:

@@ -7,8 +7,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -18,10 +17,17 @@ from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
-from remote_care.api import DeviceAPIView, DeviceJSONParser
+from remote_care.api import DEVICE_ERRORS, DeviceAPIView, DeviceJSONParser
 from remote_care.fhir import FhirInvalid, bundle_export, bundle_observation_sets, bundle_parse
 from remote_care.models import Observation
-from remote_care.serializers import MAX_BATCH, ObservationSerializer
+from remote_care.serializers import (
+    MAX_BATCH,
+    ErrorDetailSerializer,
+    FhirBundleSerializer,
+    FhirInvalidSerializer,
+    FhirResultSerializer,
+    ObservationSerializer,
+)
 from remote_care.services import observations_ingest
 
 FHIR_JSON = "application/fhir+json"
@@ -45,14 +51,26 @@ class FhirBundleView(DeviceAPIView):
         description=(
             "Observations with LOINC 8867-4 (HR), 59408-5 or 2708-6 (SpO2), 9279-1 (RR), "
             "8310-5 (temperature), 8480-6/8462-4 (BP) or the 85354-9 BP panel, grouped by "
-            "effectiveDateTime into observation sets. Rejected entries are listed by index."
+            "effectiveDateTime into observation sets, each checked like a set posted to "
+            "/observations/. Observation.subject and .device are optional; when given they "
+            "must name the token's patient (Patient/<id> or the MRN as identifier) and device "
+            "(Device/<id> or the token prefix as identifier). Every entry is checked on its "
+            "own; rejected entries are listed by index with their reasons."
         ),
-        request=OpenApiTypes.OBJECT,
+        request={FHIR_JSON: FhirBundleSerializer, "application/json": FhirBundleSerializer},
         responses={
-            201: OpenApiResponse(OpenApiTypes.OBJECT, description="Some sets stored."),
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="All sets already stored."),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid Bundle or no set."),
-            413: OpenApiResponse(OpenApiTypes.OBJECT, description="Too many entries."),
+            201: OpenApiResponse(FhirResultSerializer, description="Some sets stored."),
+            200: OpenApiResponse(FhirResultSerializer, description="All sets already stored."),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="FhirBundleRefused",
+                    serializers=[FhirResultSerializer, FhirInvalidSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="Not a Bundle of an accepted type, or no valid set.",
+            ),
+            **DEVICE_ERRORS,
+            413: OpenApiResponse(ErrorDetailSerializer, description="Too many entries or sets."),
         },
     )
     def post(self, request: Request) -> Response:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from remote_care.models import Observation
-from remote_care.services import observation_future_limit
+from remote_care.services import OBSERVATIONS_FROM, observation_future_limit
 
 # Plausible ranges for a living patient's measurement; outside them a value is a device or
 # transmission error, not a reading to score. (Scoring extremes still fall inside.)
@@ -65,6 +65,17 @@ def _ranged(name: str) -> FiniteFloatField:
     )
 
 
+def taken_at_check(value: datetime) -> datetime:
+    """The device's timestamp, or a ValidationError when its clock cannot be right."""
+    if value > observation_future_limit():
+        raise serializers.ValidationError("is in the future")
+    if value < OBSERVATIONS_FROM:
+        raise serializers.ValidationError(
+            f"is before {OBSERVATIONS_FROM:%Y-%m-%d}: is the device's clock set?"
+        )
+    return value
+
+
 class AwareDateTimeField(serializers.DateTimeField):
     """A timestamp that must carry its time zone: a device's local wall-clock time without
     one is ambiguous (and wrong twice a year), so it is refused rather than guessed."""
@@ -100,9 +111,7 @@ class ObservationSerializer(serializers.Serializer):
     )
 
     def validate_taken_at(self, value: Any) -> Any:
-        if value > observation_future_limit():
-            raise serializers.ValidationError("is in the future")
-        return value
+        return taken_at_check(value)
 
     def validate(self, data: dict[str, Any]) -> dict[str, Any]:
         if not any(data.get(name) not in (None, "") for name in VITALS):
@@ -144,7 +153,10 @@ def observation_fast(item: Any) -> dict[str, Any] | None:
         if type(raw_time) is not str or len(raw_time) > 40:
             return None
         taken_at = datetime.fromisoformat(raw_time)
-        if taken_at.tzinfo is None or taken_at > observation_future_limit():
+        if (
+            taken_at.tzinfo is None
+            or not OBSERVATIONS_FROM <= taken_at <= observation_future_limit()
+        ):
             return None
         data: dict[str, Any] = {"taken_at": timezone.localtime(taken_at)}
         any_vital = False
@@ -179,8 +191,8 @@ def observation_fast(item: Any) -> dict[str, Any] | None:
 
 
 class ObservationBatchSerializer(serializers.Serializer):
-    observations = ObservationSerializer(
-        many=True,
+    observations = serializers.ListField(
+        child=ObservationSerializer(),
         min_length=1,
         max_length=MAX_BATCH,
         help_text=f"1 to {MAX_BATCH:,} observation sets, each validated on its own.",
@@ -236,3 +248,163 @@ class FieldErrorsSerializer(serializers.Serializer):
     sampling_rate = serializers.ListField(child=serializers.CharField(), required=False)
     started_at = serializers.ListField(child=serializers.CharField(), required=False)
     detail = serializers.CharField(required=False)
+
+
+# FHIR R4: the parts of a Bundle of vital-sign Observations that the API reads. fhir.resources
+# validates the rest of the resource as FHIR; these shapes only document it.
+_LOINC_READ = ["8867-4", "59408-5", "2708-6", "9279-1", "8310-5", "8480-6", "8462-4", "85354-9"]
+
+
+class FhirCodingSerializer(serializers.Serializer):
+    system = serializers.ChoiceField(choices=["http://loinc.org"])
+    code = serializers.ChoiceField(
+        choices=_LOINC_READ,
+        help_text="8867-4 heart rate, 59408-5 or 2708-6 SpO2, 9279-1 respiratory rate, "
+        "8310-5 body temperature, 8480-6 systolic / 8462-4 diastolic BP (components of the "
+        "85354-9 BP panel, or on their own).",
+    )
+    display = serializers.CharField(required=False)
+
+
+class FhirCodeableConceptSerializer(serializers.Serializer):
+    coding = serializers.ListField(child=FhirCodingSerializer(), min_length=1)
+    text = serializers.CharField(required=False)
+
+
+class FhirQuantitySerializer(serializers.Serializer):
+    value = FiniteFloatField(
+        help_text="A finite number in the unit below, within the vital's plausible range: "
+        "heart and respiratory rate /min, SpO2 %, temperature Cel (or [degF]), BP mm[Hg]."
+    )
+    unit = serializers.CharField(required=False)
+    system = serializers.ChoiceField(choices=["http://unitsofmeasure.org"], required=False)
+    code = serializers.CharField(required=False, help_text="UCUM: /min, %, Cel or [degF], mm[Hg].")
+
+
+class FhirComponentSerializer(serializers.Serializer):
+    code = FhirCodeableConceptSerializer()
+    valueQuantity = FhirQuantitySerializer()
+
+
+class FhirIdentifierSerializer(serializers.Serializer):
+    system = serializers.CharField(required=False)
+    value = serializers.CharField()
+
+
+class FhirPatientReferenceSerializer(serializers.Serializer):
+    reference = serializers.RegexField(
+        r"^Patient/[A-Za-z0-9.\-]{1,64}$",
+        required=False,
+        help_text="Patient/<the patient's id in MedAI> (as in MedAI's FHIR export).",
+    )
+    identifier = FhirIdentifierSerializer(
+        required=False, help_text="The patient's MRN as identifier.value."
+    )
+    type = serializers.ChoiceField(choices=["Patient"], required=False)
+
+
+class FhirDeviceReferenceSerializer(serializers.Serializer):
+    reference = serializers.RegexField(
+        r"^Device/[A-Za-z0-9.\-]{1,64}$",
+        required=False,
+        help_text="Device/<the device's id>, shown when the device was registered.",
+    )
+    identifier = FhirIdentifierSerializer(
+        required=False,
+        help_text="The device's token prefix (the part after 'mdv_') as identifier.value.",
+    )
+    type = serializers.ChoiceField(choices=["Device"], required=False)
+
+
+class FhirCategoryCodingSerializer(serializers.Serializer):
+    system = serializers.URLField(required=False)
+    code = serializers.RegexField(r"^[^\s]+(\s[^\s]+)*$", required=False)
+    display = serializers.CharField(required=False)
+
+
+class FhirCategorySerializer(serializers.Serializer):
+    coding = serializers.ListField(child=FhirCategoryCodingSerializer(), required=False)
+    text = serializers.CharField(required=False)
+
+
+class FhirEntryRequestSerializer(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["POST", "PUT"])
+    url = serializers.CharField()
+
+
+class FhirEntrySearchSerializer(serializers.Serializer):
+    mode = serializers.ChoiceField(choices=["match", "include", "outcome"], required=False)
+
+
+class FhirObservationSerializer(serializers.Serializer):
+    resourceType = serializers.ChoiceField(choices=["Observation"])
+    id = serializers.RegexField(r"^[A-Za-z0-9.\-]{1,64}$", required=False)
+    category = serializers.ListField(
+        child=FhirCategorySerializer(),
+        required=False,
+        help_text="e.g. the vital-signs category; not read.",
+    )
+    status = serializers.ChoiceField(
+        choices=["final", "amended", "corrected", "preliminary"],
+        help_text="entered-in-error, cancelled and registered are refused.",
+    )
+    code = FhirCodeableConceptSerializer()
+    subject = FhirPatientReferenceSerializer(
+        required=False,
+        help_text="Optional (the token names the patient); when given it must be the "
+        "device's own patient, or the entry is refused.",
+    )
+    device = FhirDeviceReferenceSerializer(
+        required=False,
+        help_text="Optional; when given it must be this device, or the entry is refused.",
+    )
+    effectiveDateTime = serializers.DateTimeField(
+        help_text="When it was measured, with a time zone; entries of one time form one set."
+    )
+    valueQuantity = FhirQuantitySerializer(
+        required=False, help_text="Required except for the BP panel 85354-9."
+    )
+    component = FhirComponentSerializer(
+        many=True, required=False, help_text="The BP panel's 8480-6 and 8462-4 values."
+    )
+
+
+class FhirBundleEntrySerializer(serializers.Serializer):
+    fullUrl = serializers.CharField(required=False)
+    resource = FhirObservationSerializer()
+    request = FhirEntryRequestSerializer(
+        required=False, help_text="Bundle.entry.request of a batch or transaction; not read."
+    )
+    search = FhirEntrySearchSerializer(required=False, help_text="As in MedAI's export; not read.")
+
+
+class FhirBundleSerializer(serializers.Serializer):
+    resourceType = serializers.ChoiceField(choices=["Bundle"])
+    id = serializers.RegexField(r"^[A-Za-z0-9.\-]{1,64}$", required=False)
+    total = serializers.IntegerField(min_value=0, required=False)
+    type = serializers.ChoiceField(choices=["batch", "transaction", "collection"])
+    entry = serializers.ListField(
+        child=FhirBundleEntrySerializer(),
+        max_length=6 * MAX_BATCH,
+        help_text=f"At most {6 * MAX_BATCH:,} entries and {MAX_BATCH:,} observation sets.",
+    )
+
+
+class FhirRejectedEntrySerializer(serializers.Serializer):
+    entry = serializers.IntegerField(help_text="Position of the entry in Bundle.entry.")
+    errors = serializers.JSONField(help_text="Messages: a list, or a list per field.")
+
+
+class FhirResultSerializer(serializers.Serializer):
+    sets = serializers.IntegerField(help_text="Valid observation sets in the Bundle.")
+    stored = serializers.IntegerField()
+    duplicates = serializers.ListField(
+        child=serializers.IntegerField(), help_text="Entries already stored before."
+    )
+    rejected = FhirRejectedEntrySerializer(many=True)
+    alerts = AlertRaisedSerializer(many=True)
+
+
+class FhirInvalidSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    fhir_errors = serializers.CharField(required=False, help_text="The FHIR library's words.")
