@@ -252,6 +252,18 @@ class FieldErrorsSerializer(serializers.Serializer):
 
 # FHIR R4: the parts of a Bundle of vital-sign Observations that the API reads. fhir.resources
 # validates the rest of the resource as FHIR; these shapes only document it.
+# FHIR's primitive types: a string is non-empty and starts with a printable character or
+# ordinary white space; a code has no leading, trailing or double white space; a uri has none.
+# (Written in ASCII classes: JSON Schema's and Python's notions of \s differ beyond ASCII.)
+_FHIR_STRING = r"^[ -~\t\r\n]"
+_FHIR_CODE = r"^[!-~]+( [!-~]+)*$"
+_FHIR_URI = r"^[!-~]+$"
+
+
+def _fhir_string(**kwargs: Any) -> serializers.RegexField:
+    return serializers.RegexField(_FHIR_STRING, **kwargs)
+
+
 _LOINC_READ = ["8867-4", "59408-5", "2708-6", "9279-1", "8310-5", "8480-6", "8462-4", "85354-9"]
 
 
@@ -263,12 +275,12 @@ class FhirCodingSerializer(serializers.Serializer):
         "8310-5 body temperature, 8480-6 systolic / 8462-4 diastolic BP (components of the "
         "85354-9 BP panel, or on their own).",
     )
-    display = serializers.CharField(required=False)
+    display = _fhir_string(required=False)
 
 
 class FhirCodeableConceptSerializer(serializers.Serializer):
     coding = serializers.ListField(child=FhirCodingSerializer(), min_length=1)
-    text = serializers.CharField(required=False)
+    text = _fhir_string(required=False)
 
 
 class FhirQuantitySerializer(serializers.Serializer):
@@ -276,9 +288,11 @@ class FhirQuantitySerializer(serializers.Serializer):
         help_text="A finite number in the unit below, within the vital's plausible range: "
         "heart and respiratory rate /min, SpO2 %, temperature Cel (or [degF]), BP mm[Hg]."
     )
-    unit = serializers.CharField(required=False)
+    unit = _fhir_string(required=False)
     system = serializers.ChoiceField(choices=["http://unitsofmeasure.org"], required=False)
-    code = serializers.CharField(required=False, help_text="UCUM: /min, %, Cel or [degF], mm[Hg].")
+    code = serializers.RegexField(
+        _FHIR_CODE, required=False, help_text="UCUM: /min, %, Cel or [degF], mm[Hg]."
+    )
 
 
 class FhirComponentSerializer(serializers.Serializer):
@@ -287,8 +301,8 @@ class FhirComponentSerializer(serializers.Serializer):
 
 
 class FhirIdentifierSerializer(serializers.Serializer):
-    system = serializers.CharField(required=False)
-    value = serializers.CharField()
+    system = serializers.RegexField(_FHIR_URI, required=False)
+    value = _fhir_string()
 
 
 class FhirPatientReferenceSerializer(serializers.Serializer):
@@ -317,19 +331,19 @@ class FhirDeviceReferenceSerializer(serializers.Serializer):
 
 
 class FhirCategoryCodingSerializer(serializers.Serializer):
-    system = serializers.URLField(required=False)
-    code = serializers.RegexField(r"^[^\s]+(\s[^\s]+)*$", required=False)
-    display = serializers.CharField(required=False)
+    system = serializers.RegexField(_FHIR_URI, required=False)
+    code = serializers.RegexField(_FHIR_CODE, required=False)
+    display = _fhir_string(required=False)
 
 
 class FhirCategorySerializer(serializers.Serializer):
     coding = serializers.ListField(child=FhirCategoryCodingSerializer(), required=False)
-    text = serializers.CharField(required=False)
+    text = _fhir_string(required=False)
 
 
 class FhirEntryRequestSerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=["POST", "PUT"])
-    url = serializers.CharField()
+    url = serializers.RegexField(_FHIR_URI)
 
 
 class FhirEntrySearchSerializer(serializers.Serializer):
@@ -370,7 +384,7 @@ class FhirObservationSerializer(serializers.Serializer):
 
 
 class FhirBundleEntrySerializer(serializers.Serializer):
-    fullUrl = serializers.CharField(required=False)
+    fullUrl = serializers.RegexField(_FHIR_URI, required=False)
     resource = FhirObservationSerializer()
     request = FhirEntryRequestSerializer(
         required=False, help_text="Bundle.entry.request of a batch or transaction; not read."
@@ -385,6 +399,7 @@ class FhirBundleSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["batch", "transaction", "collection"])
     entry = serializers.ListField(
         child=FhirBundleEntrySerializer(),
+        min_length=1,
         max_length=6 * MAX_BATCH,
         help_text=f"At most {6 * MAX_BATCH:,} entries and {MAX_BATCH:,} observation sets.",
     )

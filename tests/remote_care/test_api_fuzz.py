@@ -41,7 +41,7 @@ from remote_care.services import device_register
 from tests.factories import patient_for
 
 pytestmark = pytest.mark.django_db
-EXAMPLES = int(os.environ.get("MEDAI_FUZZ_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("MEDAI_FUZZ_EXAMPLES", "6"))
 SEED = int(os.environ.get("MEDAI_FUZZ_SEED", "12"))
 SCHEMA = "/remote-care/api/schema/"
 DEVICE_PATHS = (
@@ -52,11 +52,13 @@ DEVICE_PATHS = (
 
 
 def _name_the_other_patient(body: Any, patient_pk: int, patient_mrn: str, device_pk: int) -> Any:
-    """The body with every FHIR Observation naming ``patient`` and its device, and every JSON
-    object carrying a ``patient`` key: what a device posting for someone else would send."""
+    """The body with every FHIR Observation naming ``patient`` and its device, and every other
+    JSON object carrying a ``patient`` key: what a device posting for someone else would send
+    (FHIR has no room for unknown keys, so a Bundle gets only the references)."""
     body = copy.deepcopy(body)
     if isinstance(body, dict):
-        body.setdefault("patient", patient_pk)
+        if body.get("resourceType") != "Bundle":
+            body.setdefault("patient", patient_pk)
         for entry in body.get("entry") or [] if isinstance(body.get("entry"), list) else []:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict):
