@@ -252,3 +252,21 @@ def test_rate_limit_is_a_setting_and_can_be_turned_off(device, settings):
     assert limited.status_code == 429 and "throttled" in limited.json()["detail"]
     settings.MEDAI_DEVICE_RATE_LIMIT = None
     assert [post(device.token, vitals(3 + i)).status_code for i in range(3)] == [201] * 3
+
+
+def test_readings_from_an_unset_clock_are_refused(device):
+    response = post(
+        device.token,
+        {
+            "observations": [
+                vitals(1),
+                {**vitals(1), "taken_at": "1970-01-01T00:00:12Z"},
+                {**vitals(1), "taken_at": "0547-04-05T01:48:25Z"},
+            ]
+        },
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["stored"] == 1
+    assert [r["index"] for r in body["rejected"]] == [1, 2]
+    assert "is the device's clock set?" in body["rejected"][0]["errors"]["taken_at"][0]
