@@ -10,7 +10,7 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
-from remote_care.models import Observation
+from remote_care.models import Alert, Observation
 from remote_care.services import OBSERVATIONS_FROM, observation_future_limit
 
 # Plausible ranges for a living patient's measurement; outside them a value is a device or
@@ -212,8 +212,11 @@ class RejectedItemSerializer(serializers.Serializer):
 
 
 class AlertRaisedSerializer(serializers.Serializer):
-    level = serializers.CharField(help_text="Alert level (e.g. SINGLE_PARAMETER, MEDIUM, HIGH).")
-    news2_total = serializers.IntegerField(allow_null=True)
+    level = serializers.ChoiceField(
+        choices=Alert.Level.values,
+        help_text="Single parameter scored 3, NEWS2 >= 5, NEWS2 >= 7, or a sustained rise.",
+    )
+    news2_total = serializers.IntegerField(min_value=0, max_value=20)
     reason = serializers.CharField()
 
 
