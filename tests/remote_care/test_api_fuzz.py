@@ -135,9 +135,13 @@ def _fuzz(
     rewrite: Any,
     statuses: Counter,
     errors: list[str],
+    stored_for_token: Any = None,
 ) -> None:
     """Send EXAMPLES generated cases of one operation and mode with ``token``: a 5xx is
-    collected in ``errors``; any other answer must match the documented responses."""
+    collected in ``errors``; any other answer must match the documented responses. With
+    ``stored_for_token`` (a count of the token's rows), a case must store nothing at all: its
+    readings claim to be another patient's, and filing them under the token's patient would
+    put one patient's data in another's record."""
 
     @seed(SEED)
     @hypothesis_settings(
@@ -153,7 +157,11 @@ def _fuzz(
         if rewrite is not None:
             case.body = rewrite(case.body)
         case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+        before = stored_for_token() if stored_for_token else 0
         response = _send(case)
+        if stored_for_token and stored_for_token() != before:
+            body = response.request.body or b""
+            errors.append(f"{label} {operation.path}: cross-patient write for {body[:300]!r}")
         statuses[(operation.path, label, response.status_code)] += 1
         if response.status_code >= 500:
             body = response.request.body or b""
@@ -201,7 +209,22 @@ def test_device_apis_survive_fuzzing_and_never_write_across_patients(client, use
                         device_pk=own.device.pk,
                     )
                 )
-                _fuzz(operation, mode, f"{mode.value} {who}", token, rewrite, statuses, errors)
+                # A FHIR entry names its patient: naming another one must store nothing.
+                guard = (
+                    Observation.objects.filter(device=other.device).count
+                    if rewrite is not None and "fhir" in operation.path
+                    else None
+                )
+                _fuzz(
+                    operation,
+                    mode,
+                    f"{mode.value} {who}",
+                    token,
+                    rewrite,
+                    statuses,
+                    errors,
+                    stored_for_token=guard,
+                )
 
     for key, count in sorted(statuses.items()):
         print(*key, count)
