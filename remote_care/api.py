@@ -110,8 +110,6 @@ class DeviceJSONParser(JSONParser):
     database. Nesting too deep for the decoder is a 400, not a RecursionError.
     """
 
-    strict = False
-
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
