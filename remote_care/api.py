@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import codecs
+import json
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -28,11 +30,27 @@ from remote_care.models import Device, Waveform
 from remote_care.serializers import (
     MAX_BATCH,
     AwareDateTimeField,
+    ErrorDetailSerializer,
+    FieldErrorsSerializer,
+    FiniteFloatField,
+    ObservationBatchSerializer,
     ObservationSerializer,
+    ObservationsResultSerializer,
+    WaveformAcceptedSerializer,
     observation_fast,
+    taken_at_check,
 )
-from remote_care.services import device_authenticate, observation_future_limit, observations_ingest
-from remote_care.waveforms import WaveformRejected, samples_check, waveform_store
+from remote_care.services import device_authenticate, observations_ingest
+from remote_care.waveforms import (
+    MAX_FS,
+    MAX_SAMPLES,
+    MAX_SECONDS,
+    MIN_FS,
+    MIN_SECONDS,
+    WaveformRejected,
+    samples_check,
+    waveform_store,
+)
 
 
 class DevicePrincipal:
@@ -81,21 +99,63 @@ class DeviceTokenScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "mdv_<prefix>_<secret>"}
 
 
+class DeviceJSONParser(JSONParser):
+    """JSON from devices, parsed so that one bad number costs only the item holding it.
+
+    ``NaN``/``Infinity`` literals (not JSON, but what many devices' serialisers write for a
+    missing reading) parse as non-finite floats, which the per-item validation then refuses
+    with a message; DRF's strict parser would refuse the whole batch instead. Integers longer
+    than 20 digits parse as floats (infinite past 1e308): no measurement has that many digits,
+    Python refuses int strings over 4300 digits, and a huge int overflows float and the
+    database. Nesting too deep for the decoder is a 400, not a RecursionError.
+    """
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            return json.load(codecs.getreader(encoding)(stream), parse_int=_json_int)
+        except ValueError as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+        except RecursionError:
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+
+
+def _json_int(text: str) -> int | float:
+    return int(text) if len(text) <= 20 else float(text)
+
+
 class DeviceThrottle(SimpleRateThrottle):
-    """Per-device request rate (a batch counts once), so one faulty device cannot flood us."""
+    """Per-device request rate (a batch counts once), so one faulty device cannot flood us.
+
+    The rate is ``settings.MEDAI_DEVICE_RATE_LIMIT`` (e.g. "120/min"; None turns it off, as
+    the API fuzz test does so that its cases reach the validation). Counts live in Django's
+    default cache, so with a shared cache (``CACHE_URL``) every web process counts together.
+    """
 
     scope = "device"
-    rate = "120/min"
+
+    def get_rate(self) -> str | None:
+        return settings.MEDAI_DEVICE_RATE_LIMIT or None
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         device = getattr(request, "auth", None)
         return f"throttle_device_{device.token_prefix}" if isinstance(device, Device) else None
 
 
+DEVICE_ERRORS = {
+    401: OpenApiResponse(ErrorDetailSerializer, description="No, unknown or revoked token."),
+    415: OpenApiResponse(ErrorDetailSerializer, description="The body is not JSON."),
+    429: OpenApiResponse(
+        ErrorDetailSerializer, description="Over the device's rate limit; see Retry-After."
+    ),
+}
+
+
 class DeviceAPIView(APIView):
     authentication_classes = [DeviceTokenAuthentication]
     throttle_classes = [DeviceThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [DeviceJSONParser]
     renderer_classes = [JSONRenderer]
     # Read by the OpenAPI schema (no anonymous access); the check itself is below.
     permission_classes = [IsAuthenticated]
@@ -117,12 +177,33 @@ class ObservationsView(DeviceAPIView):
 
     @extend_schema(
         summary="Post observation sets",
-        request=ObservationSerializer(many=True),
+        description=(
+            'One observation set, or {"observations": [...]} with 1 to '
+            f"{MAX_BATCH:,} sets. Each set needs `taken_at` and at least one vital sign; "
+            "diastolic must be below systolic. Non-finite numbers (NaN, Infinity, 1e400) are "
+            "refused per item. At most the device's rate limit of requests "
+            "(MEDAI_DEVICE_RATE_LIMIT, 120 a minute by default; a batch counts once)."
+        ),
+        request=PolymorphicProxySerializer(
+            component_name="ObservationPost",
+            serializers=[ObservationSerializer, ObservationBatchSerializer],
+            resource_type_field_name=None,
+        ),
         responses={
-            201: OpenApiTypes.OBJECT,
-            200: OpenApiTypes.OBJECT,
-            400: OpenApiTypes.OBJECT,
-            413: OpenApiTypes.OBJECT,
+            201: OpenApiResponse(ObservationsResultSerializer, description="Some sets stored."),
+            200: OpenApiResponse(
+                ObservationsResultSerializer, description="Every valid set was already stored."
+            ),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="ObservationsRefused",
+                    serializers=[ObservationsResultSerializer, ErrorDetailSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="No valid set (rejected items listed by index), or not JSON.",
+            ),
+            **DEVICE_ERRORS,
+            413: OpenApiResponse(ErrorDetailSerializer, description=f"Over {MAX_BATCH:,} sets."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -185,20 +266,38 @@ class ObservationsView(DeviceAPIView):
         return Response(body, status=code)
 
 
-class WaveformSerializer(serializers.Serializer):
-    """The envelope of a posted recording (the samples are checked by ``samples_check``)."""
+_FS_MESSAGE = f"must be between {MIN_FS:g} and {MAX_FS:g} Hz"
 
-    kind = serializers.ChoiceField(choices=Waveform.Kind.choices)
-    sampling_rate = serializers.FloatField(help_text="Hz (25 to 2000).")
-    started_at = AwareDateTimeField(help_text="First sample's time (ISO 8601 with a time zone).")
-    samples = serializers.ListField(
-        child=serializers.FloatField(), help_text="At most 300,000 samples and 600 s."
+
+class WaveformEnvelopeSerializer(serializers.Serializer):
+    """The envelope of a posted recording; the samples are checked by ``samples_check``: a
+    per-item serializer field would cost seconds on 300,000 numbers, numpy does it at once."""
+
+    kind = serializers.ChoiceField(
+        choices=Waveform.Kind.choices, help_text="ecg (electrocardiogram) or ppg (pulse wave)."
     )
+    sampling_rate = FiniteFloatField(
+        min_value=MIN_FS,
+        max_value=MAX_FS,
+        help_text=f"Samples per second, Hz ({MIN_FS:g} to {MAX_FS:g}).",
+        error_messages={"min_value": _FS_MESSAGE, "max_value": _FS_MESSAGE},
+    )
+    started_at = AwareDateTimeField(help_text="First sample's time (ISO 8601 with a time zone).")
 
     def validate_started_at(self, value: Any) -> Any:
-        if value > observation_future_limit():
-            raise serializers.ValidationError("is in the future")
-        return value
+        return taken_at_check(value)
+
+
+class WaveformSerializer(WaveformEnvelopeSerializer):
+    """The whole request as documented (the view validates the samples with numpy)."""
+
+    samples = serializers.ListField(
+        child=FiniteFloatField(),
+        min_length=int(MIN_SECONDS * MIN_FS),
+        max_length=MAX_SAMPLES,
+        help_text=f"Finite numbers, {MIN_SECONDS:g} to {MAX_SECONDS:g} s at sampling_rate "
+        f"(so at least {MIN_SECONDS:g} x sampling_rate) and at most {MAX_SAMPLES:,}.",
+    )
 
 
 class WaveformsView(DeviceAPIView):
@@ -206,19 +305,27 @@ class WaveformsView(DeviceAPIView):
 
     @extend_schema(
         summary="Post an ECG or PPG recording",
+        description=(
+            f"{MIN_SECONDS:g} to {MAX_SECONDS:g} s of samples (at most {MAX_SAMPLES:,}) at "
+            f"{MIN_FS:g} to {MAX_FS:g} Hz, every sample a finite number in the device's unit "
+            "(ECG mV, PPG arbitrary units). Stored, then analysed by a background job."
+        ),
         request=WaveformSerializer,
         responses={
-            202: OpenApiResponse(OpenApiTypes.OBJECT, description="Stored; analysis queued."),
-            400: OpenApiTypes.OBJECT,
-            413: OpenApiTypes.OBJECT,
+            202: OpenApiResponse(
+                WaveformAcceptedSerializer, description="Stored; analysis queued."
+            ),
+            400: OpenApiResponse(FieldErrorsSerializer, description="Messages per field."),
+            **DEVICE_ERRORS,
+            413: OpenApiResponse(
+                FieldErrorsSerializer, description="Too many samples or seconds; split it."
+            ),
         },
     )
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         samples = data.get("samples")
-        # The envelope is validated without the samples: a per-item serializer field would
-        # cost seconds on 300,000 numbers; samples_check does it with numpy.
-        envelope = WaveformSerializer(data={**data, "samples": []})
+        envelope = WaveformEnvelopeSerializer(data=data)
         if not envelope.is_valid():
             return Response(envelope.errors, status=status.HTTP_400_BAD_REQUEST)
         fields = envelope.validated_data
@@ -247,6 +354,36 @@ class WaveformsView(DeviceAPIView):
             },
             status=status.HTTP_202_ACCEPTED,
         )
+
+
+# FHIR's JSON format has no room for unknown elements (the library refuses them), so the
+# documented FHIR request shapes say so: a client generated from the schema, or a fuzzer,
+# then sends what the API reads rather than elements that are refused anyway.
+_CLOSED_COMPONENTS = (
+    "FhirBundle",
+    "FhirBundleEntry",
+    "FhirObservation",
+    "FhirCodeableConcept",
+    "FhirCoding",
+    "FhirQuantity",
+    "FhirComponent",
+    "FhirIdentifier",
+    "FhirPatientReference",
+    "FhirDeviceReference",
+    "FhirCategory",
+    "FhirCategoryCoding",
+    "FhirEntryRequest",
+    "FhirEntrySearch",
+)
+
+
+def schema_close_fhir_shapes(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular post-processing hook: no additional properties in the FHIR shapes."""
+    schemas = result.get("components", {}).get("schemas", {})
+    for name in _CLOSED_COMPONENTS:
+        if name in schemas:
+            schemas[name]["additionalProperties"] = False
+    return result
 
 
 def _docs_reader(request: HttpRequest) -> None:

@@ -7,10 +7,8 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework import status
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -20,10 +18,17 @@ from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
-from remote_care.api import DeviceAPIView
+from remote_care.api import DEVICE_ERRORS, DeviceAPIView, DeviceJSONParser
 from remote_care.fhir import FhirInvalid, bundle_export, bundle_observation_sets, bundle_parse
 from remote_care.models import Observation
-from remote_care.serializers import MAX_BATCH, ObservationSerializer
+from remote_care.serializers import (
+    MAX_BATCH,
+    ErrorDetailSerializer,
+    FhirBundleSerializer,
+    FhirInvalidSerializer,
+    FhirResultSerializer,
+    ObservationSerializer,
+)
 from remote_care.services import observations_ingest
 
 FHIR_JSON = "application/fhir+json"
@@ -31,7 +36,7 @@ FHIR_JSON = "application/fhir+json"
 MAX_ENTRIES = 6 * MAX_BATCH
 
 
-class FhirJSONParser(JSONParser):
+class FhirJSONParser(DeviceJSONParser):
     """``application/fhir+json`` bodies (plain ``application/json`` is accepted too)."""
 
     media_type = FHIR_JSON
@@ -40,21 +45,33 @@ class FhirJSONParser(JSONParser):
 class FhirBundleView(DeviceAPIView):
     """POST a FHIR R4 Bundle (batch, transaction or collection) of vital-sign Observations."""
 
-    parser_classes = [JSONParser, FhirJSONParser]
+    parser_classes = [DeviceJSONParser, FhirJSONParser]
 
     @extend_schema(
         summary="Post vital signs as a FHIR R4 Bundle",
         description=(
             "Observations with LOINC 8867-4 (HR), 59408-5 or 2708-6 (SpO2), 9279-1 (RR), "
             "8310-5 (temperature), 8480-6/8462-4 (BP) or the 85354-9 BP panel, grouped by "
-            "effectiveDateTime into observation sets. Rejected entries are listed by index."
+            "effectiveDateTime into observation sets, each checked like a set posted to "
+            "/observations/. Observation.subject and .device are optional; when given they "
+            "must name the token's patient (Patient/<id> or the MRN as identifier) and device "
+            "(Device/<id> or the token prefix as identifier). Every entry is checked on its "
+            "own; rejected entries are listed by index with their reasons."
         ),
-        request=OpenApiTypes.OBJECT,
+        request={FHIR_JSON: FhirBundleSerializer, "application/json": FhirBundleSerializer},
         responses={
-            201: OpenApiResponse(OpenApiTypes.OBJECT, description="Some sets stored."),
-            200: OpenApiResponse(OpenApiTypes.OBJECT, description="All sets already stored."),
-            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Invalid Bundle or no set."),
-            413: OpenApiResponse(OpenApiTypes.OBJECT, description="Too many entries."),
+            201: OpenApiResponse(FhirResultSerializer, description="Some sets stored."),
+            200: OpenApiResponse(FhirResultSerializer, description="All sets already stored."),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="FhirBundleRefused",
+                    serializers=[FhirResultSerializer, FhirInvalidSerializer],
+                    resource_type_field_name=None,
+                ),
+                description="Not a Bundle of an accepted type, or no valid set.",
+            ),
+            **DEVICE_ERRORS,
+            413: OpenApiResponse(ErrorDetailSerializer, description="Too many entries or sets."),
         },
     )
     def post(self, request: Request) -> Response:
@@ -69,13 +86,13 @@ class FhirBundleView(DeviceAPIView):
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
         try:
-            bundle = bundle_parse(data)
+            checked = bundle_parse(data)
         except FhirInvalid as exc:
             return Response(
                 {"detail": "Not a valid FHIR R4 Bundle.", "fhir_errors": str(exc)},
                 status=status.HTTP_400_BAD_REQUEST,
             )
-        parsed = bundle_observation_sets(bundle)
+        parsed = bundle_observation_sets(checked, device=request.auth)
         rejected = list(parsed.rejected)
         valid: list[dict[str, Any]] = []
         valid_entries: list[list[int]] = []

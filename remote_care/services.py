@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -287,6 +287,12 @@ def alert_transition(*, alert: Alert, action: str, user: Any, request: Any = Non
             detail={"alert": action},
         )
     return alert
+
+
+# Devices whose clock was never set report 1970 (Unix epoch) or their clock chip's default
+# (1980, 2000); no reading from before this is a real one, and dates centuries back also
+# fall outside what time zones and RFC 3339 can express.
+OBSERVATIONS_FROM = datetime(2001, 1, 1, tzinfo=UTC)
 
 
 def observation_future_limit() -> datetime:

@@ -62,9 +62,15 @@ def samples_check(samples: Any, fs: float) -> NDArray[np.float64]:
         raise WaveformRejected(f"A recording must last at least {MIN_SECONDS:g} s.")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in samples):
         raise WaveformRejected("samples must contain numbers only.")
-    array = np.asarray(samples, dtype=np.float64)
+    try:
+        array = np.asarray(samples, dtype=np.float64)
+    except OverflowError:  # an int beyond float's range
+        raise WaveformRejected("samples must be finite numbers (one is too large).") from None
     if not np.isfinite(array).all():
-        raise WaveformRejected("samples must be finite numbers.")
+        bad = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise WaveformRejected(
+            f"samples must be finite numbers (not NaN or Infinity); sample {bad} is not."
+        )
     return array
 
 

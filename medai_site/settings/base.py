@@ -7,12 +7,14 @@ transport, media in a local folder. ``production`` requires PostgreSQL, Redis an
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 import plotly
 from csp.constants import NONE, SELF, UNSAFE_INLINE
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(os.environ.get("MEDAI_VAR_DIR", BASE_DIR / "var"))
@@ -336,6 +338,16 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
+# Requests per device ("120/min", "10/s", ...); "off" turns the limit off. Counted in the
+# default cache, so set CACHE_URL for several web processes to share the count.
+MEDAI_DEVICE_RATE_LIMIT = os.environ.get("MEDAI_DEVICE_RATE_LIMIT", "120/min")
+if MEDAI_DEVICE_RATE_LIMIT.strip().lower() in {"", "off", "none", "0"}:
+    MEDAI_DEVICE_RATE_LIMIT = None
+elif not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", MEDAI_DEVICE_RATE_LIMIT.strip()):
+    raise ImproperlyConfigured(
+        "MEDAI_DEVICE_RATE_LIMIT must look like '120/min' or 'off'; "
+        f"got {MEDAI_DEVICE_RATE_LIMIT!r}"
+    )
 
 # --- Remote-care API schema (drf-spectacular; Swagger UI from the sidecar package, no CDN) -----
 INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
@@ -347,4 +359,8 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/remote-care/api/v1",
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "remote_care.api.schema_close_fhir_shapes",
+    ],
 }

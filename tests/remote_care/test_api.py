@@ -174,11 +174,99 @@ def test_alert_lifecycle_is_audited(device, users):
 
 
 def test_device_requests_are_throttled(device, settings):
-    from remote_care.api import DeviceThrottle
-
-    DeviceThrottle.rate = "3/min"
-    try:
-        codes = [post(device.token, vitals(10 + i)).status_code for i in range(5)]
-    finally:
-        DeviceThrottle.rate = "120/min"
+    settings.MEDAI_DEVICE_RATE_LIMIT = "3/min"
+    codes = [post(device.token, vitals(10 + i)).status_code for i in range(5)]
     assert codes[:3] == [201, 201, 201] and codes[3] == 429
+
+
+def post_raw(token: str, text: str) -> object:
+    """Post JSON text as written (NaN literals and huge numbers survive no serialiser)."""
+    return Client().post(
+        URL, text, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+
+
+def test_non_finite_numbers_are_refused_per_item_and_the_rest_stored(device):
+    import json
+
+    items = [json.dumps(vitals(1))]
+    for minutes, value in enumerate(['"NaN"', '"Infinity"', '"-inf"', "NaN", "-Infinity", "1e400"]):
+        items.append(
+            json.dumps(vitals(2 + minutes, heart_rate=0)).replace(
+                '"heart_rate": 0', f'"heart_rate": {value}'
+            )
+        )
+    items.append(json.dumps(vitals(20, spo2=0)).replace('"spo2": 0', '"spo2": NaN'))
+    items.append(json.dumps(vitals(21)))
+    response = post_raw(device.token, '{"observations": [' + ", ".join(items) + "]}")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["stored"] == 2 and Observation.objects.count() == 2
+    rejected = {r["index"]: r["errors"] for r in body["rejected"]}
+    assert sorted(rejected) == [1, 2, 3, 4, 5, 6, 7]
+    for index in range(1, 7):
+        assert rejected[index] == {"heart_rate": ["must be a finite number (not NaN or Infinity)"]}
+    assert rejected[7] == {"spo2": ["must be a finite number (not NaN or Infinity)"]}
+    # The valid readings were scored (and could alert) as usual.
+    assert all(o.news2_total is not None for o in Observation.objects.all())
+
+
+def test_huge_integers_are_refused_per_item_with_a_message(device):
+    import json
+
+    good = json.dumps(vitals(1))
+    hundreds = json.dumps(vitals(2, heart_rate=0)).replace(
+        '"heart_rate": 0', '"heart_rate": ' + "9" * 400
+    )
+    thousands = json.dumps(vitals(3, systolic_bp=0)).replace(
+        '"systolic_bp": 0', '"systolic_bp": -' + "7" * 5000
+    )
+    response = post_raw(
+        device.token, '{"observations": [' + f"{good}, {hundreds}, {thousands}" + "]}"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["stored"] == 1
+    assert [r["index"] for r in body["rejected"]] == [1, 2]
+    assert "finite number" in body["rejected"][0]["errors"]["heart_rate"][0]
+    assert "finite number" in body["rejected"][1]["errors"]["systolic_bp"][0]
+    alone = post_raw(
+        device.token,
+        json.dumps(vitals(4, heart_rate=0)).replace(
+            '"heart_rate": 0', '"heart_rate": ' + "1" * 9000
+        ),
+    )
+    assert alone.status_code == 400 and alone.json()["rejected"][0]["index"] == 0
+
+
+def test_json_nested_too_deeply_is_a_400(device):
+    response = post_raw(device.token, "[" * 100_000 + "]" * 100_000)
+    assert response.status_code == 400
+    assert "nested too deeply" in response.json()["detail"]
+
+
+def test_rate_limit_is_a_setting_and_can_be_turned_off(device, settings):
+    settings.MEDAI_DEVICE_RATE_LIMIT = "1/min"
+    assert post(device.token, vitals(1)).status_code == 201
+    limited = post(device.token, vitals(2))
+    assert limited.status_code == 429 and "throttled" in limited.json()["detail"]
+    settings.MEDAI_DEVICE_RATE_LIMIT = None
+    assert [post(device.token, vitals(3 + i)).status_code for i in range(3)] == [201] * 3
+
+
+def test_readings_from_an_unset_clock_are_refused(device):
+    response = post(
+        device.token,
+        {
+            "observations": [
+                vitals(1),
+                {**vitals(1), "taken_at": "1970-01-01T00:00:12Z"},
+                {**vitals(1), "taken_at": "0547-04-05T01:48:25Z"},
+            ]
+        },
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert body["stored"] == 1
+    assert [r["index"] for r in body["rejected"]] == [1, 2]
+    assert "is the device's clock set?" in body["rejected"][0]["errors"]["taken_at"][0]

@@ -110,9 +110,11 @@ def test_invalid_bundle_is_refused_with_the_library_message(patient, users):
     broken = bundle(observation("8867-4", 70, timezone.now().isoformat()))
     del broken["entry"][0]["resource"]["status"]  # required by FHIR
     response = post(issued.token, broken)
+    # A malformed entry is refused on its own, with the library's message.
     assert response.status_code == 400
-    assert "status" in response.json()["fhir_errors"]
-    assert "field required" in response.json()["fhir_errors"]
+    (rejected,) = response.json()["rejected"]
+    assert rejected["entry"] == 0
+    assert "resource.status: field required" in rejected["errors"]
     not_bundle = post(issued.token, {"resourceType": "Patient"}, "application/json")
     assert not_bundle.status_code == 400 and "Bundle" in not_bundle.json()["fhir_errors"]
     wrong_type = post(issued.token, bundle(kind="searchset"))
@@ -191,3 +193,130 @@ def test_export_is_scoped_to_the_care_team(client, patient, users):
     assert client.get(f"/remote-care/patients/{patient.pk}/fhir/").status_code == 404
     client.force_login(users.researcher)
     assert client.get(f"/remote-care/patients/{patient.pk}/fhir/").status_code == 403
+
+
+def post_raw(token: str, text: str):
+    return Client().post(
+        URL, text, content_type="application/fhir+json", HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+
+
+def test_non_finite_value_quantity_is_refused_per_entry(patient, users):
+    import json
+
+    issued = register(patient, users.clinician_a)
+    good = observation("8867-4", 70, (timezone.now() - timedelta(minutes=1)).isoformat())
+    entries = [json.dumps(good)]
+    for minutes, value in enumerate(
+        ['"NaN"', '"Infinity"', "NaN", "-Infinity", "1e400", '"1e400"', "9" * 400]
+    ):
+        when = (timezone.now() - timedelta(minutes=2 + minutes)).isoformat()
+        text = json.dumps(observation("9279-1", 0, when)).replace('"value": 0', f'"value": {value}')
+        entries.append(text)
+    response = post_raw(
+        issued.token,
+        '{"resourceType": "Bundle", "type": "batch", "entry": [' + ", ".join(entries) + "]}",
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["stored"] == 1 and Observation.objects.get().heart_rate == 70
+    rejected = {r["entry"]: " ".join(map(str, r["errors"])) for r in body["rejected"]}
+    assert sorted(rejected) == [1, 2, 3, 4, 5, 6, 7]
+    assert all("finite number" in message for message in rejected.values()), rejected
+
+
+def test_malformed_entries_are_refused_per_entry_never_a_500(patient, users):
+    issued = register(patient, users.clinician_a)
+    good = observation("8867-4", 70, (timezone.now() - timedelta(minutes=1)).isoformat())
+    response = post(
+        issued.token,
+        bundle(good, {"resource": {"resourceType": "NoSuchResource"}}, {"resource": 5}, [1], 7),
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["stored"] == 1
+    assert [r["entry"] for r in body["rejected"]] == [1, 2, 3, 4]
+    assert all(r["errors"] for r in body["rejected"])
+    not_a_list = post(issued.token, {"resourceType": "Bundle", "type": "batch", "entry": 5})
+    assert (
+        not_a_list.status_code == 400 and "entry must be a list" in not_a_list.json()["fhir_errors"]
+    )
+
+
+def test_subject_and_device_must_be_the_tokens_patient_and_device(patient, users):
+    issued = register(patient, users.clinician_a)
+    other_patient = patient_for(users.clinician_b)
+    other = register(other_patient, users.clinician_b, label="other kit")
+    device = issued.device
+
+    def entry(minutes: int, **extra) -> dict:
+        when = (timezone.now() - timedelta(minutes=minutes)).isoformat()
+        return observation("8867-4", 60 + minutes, when, **extra)
+
+    matching = [
+        entry(1),  # neither: the token names both
+        entry(2, subject={"reference": f"Patient/{patient.pk}"}),
+        entry(3, subject={"identifier": {"system": "urn:hospital:mrn", "value": patient.mrn}}),
+        entry(4, device={"reference": f"Device/{device.pk}"}),
+        entry(5, device={"identifier": {"value": device.token_prefix}}),
+        entry(
+            6,
+            subject={"reference": f"Patient/{patient.pk}", "type": "Patient"},
+            device={"reference": f"Device/{device.pk}", "display": "home kit"},
+        ),
+    ]
+    mismatching = [
+        entry(11, subject={"reference": f"Patient/{other_patient.pk}"}),
+        entry(12, subject={"identifier": {"value": other_patient.mrn}}),
+        entry(
+            13,
+            subject={
+                "reference": f"Patient/{patient.pk}",
+                "identifier": {"value": other_patient.mrn},
+            },
+        ),
+        entry(14, device={"reference": f"Device/{other.device.pk}"}),
+        entry(15, device={"identifier": {"value": other.device.token_prefix}}),
+        entry(16, subject={"reference": f"Group/{patient.pk}"}),
+        entry(17, subject={"reference": f"https://elsewhere.example/fhir/Patient/{patient.pk}"}),
+        entry(18, subject={"display": "the patient"}),
+        entry(
+            19,
+            subject={"reference": f"Patient/{patient.pk}"},
+            device={"reference": f"Device/{other.device.pk}"},
+        ),
+    ]
+    # Mixed in one Bundle: the matching entries are stored, each mismatching one is refused.
+    response = post(issued.token, bundle(*mismatching[:4], *matching, *mismatching[4:]))
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["stored"] == len(matching)
+    rejected = {r["entry"]: r["errors"][0] for r in body["rejected"]}
+    assert sorted(rejected) == [0, 1, 2, 3, 10, 11, 12, 13, 14]
+    assert (
+        rejected[0]
+        == f"subject Patient/{other_patient.pk} is not the patient this device is registered to"
+    )
+    assert rejected[1].startswith(
+        "subject identifier is not the patient this device is registered to"
+    )
+    assert rejected[2].startswith("subject identifier is not")
+    assert rejected[3] == f"device Device/{other.device.pk} is not this device"
+    assert rejected[10].startswith("device identifier is not this device")
+    assert "must be a relative 'Patient/<id>'" in rejected[11]
+    assert "must be a relative 'Patient/<id>'" in rejected[12]
+    assert "must give a reference or an identifier" in rejected[13]
+    assert rejected[14] == f"device Device/{other.device.pk} is not this device"
+    assert sorted(Observation.objects.values_list("heart_rate", flat=True)) == [
+        61,
+        62,
+        63,
+        64,
+        65,
+        66,
+    ]
+    assert not Observation.objects.filter(patient=other_patient).exists()
+    # The other patient's device may name its own patient; nothing crosses over either way.
+    theirs = post(other.token, bundle(entry(30, subject={"reference": f"Patient/{patient.pk}"})))
+    assert theirs.status_code == 400 and theirs.json()["stored"] == 0
+    assert Observation.objects.filter(patient=patient).count() == 6

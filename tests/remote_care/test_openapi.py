@@ -62,3 +62,65 @@ def test_who_may_read_the_docs(client, users, who, status):
 def test_docs_need_a_session(client):
     for url in (SCHEMA, DOCS):
         assert client.get(url).status_code == 302
+
+
+def test_schema_describes_every_device_field_exactly(client, users):
+    """A vendor generating a client (or a fuzzer) learns the real contract from the schema."""
+    client.force_login(users.clinician_a)
+    schema = client.get(SCHEMA, {"format": "json"}).json()
+    components = schema["components"]["schemas"]
+    paths = schema["paths"]
+
+    observations = paths["/remote-care/api/v1/observations/"]["post"]
+    request = observations["requestBody"]["content"]["application/json"]["schema"]
+    post = components[request["$ref"].rsplit("/", 1)[1]]
+    assert post["oneOf"] == [
+        {"$ref": "#/components/schemas/Observation"},
+        {"$ref": "#/components/schemas/ObservationBatch"},
+    ]
+    batch = components["ObservationBatch"]["properties"]["observations"]
+    assert (batch["minItems"], batch["maxItems"]) == (1, 10_000)
+    fields = components["Observation"]["properties"]
+    assert components["Observation"]["required"] == ["taken_at"]
+    assert fields["taken_at"] == {**fields["taken_at"], "type": "string", "format": "date-time"}
+    assert (fields["heart_rate"]["minimum"], fields["heart_rate"]["maximum"]) == (20, 300)
+    assert "beats/min" in fields["heart_rate"]["description"]
+    assert (fields["spo2"]["minimum"], fields["spo2"]["maximum"]) == (50, 100)
+    assert (fields["temperature"]["minimum"], fields["temperature"]["maximum"]) == (25, 45)
+    assert "°C" in fields["temperature"]["description"]
+    assert components["ConsciousnessEnum"]["enum"] == ["A", "C", "V", "P", "U"]
+    for code in ("200", "201", "400", "401", "413", "415", "429"):
+        assert "application/json" in observations["responses"][code]["content"], code
+    result = components["ObservationsResult"]["properties"]
+    assert {"stored", "duplicates", "rejected", "alerts", "news2"} <= set(result)
+
+    fhir = paths["/remote-care/api/v1/fhir/Bundle/"]["post"]
+    body = fhir["requestBody"]["content"]
+    assert body["application/fhir+json"]["schema"] == {"$ref": "#/components/schemas/FhirBundle"}
+    bundle = components["FhirBundle"]
+    assert bundle["additionalProperties"] is False
+    assert components["FhirBundleTypeEnum"]["enum"] == ["batch", "transaction", "collection"]
+    assert bundle["properties"]["entry"]["maxItems"] == 60_000
+    observation = components["FhirObservation"]["properties"]
+    assert {"code", "subject", "device", "effectiveDateTime", "valueQuantity", "component"} <= set(
+        observation
+    )
+    assert observation["effectiveDateTime"]["format"] == "date-time"
+    subject = components["FhirPatientReference"]["properties"]["reference"]
+    assert subject["pattern"].startswith("^Patient/")
+    codes = components["FhirCoding"]["properties"]["code"]
+    code_enum = components[codes["allOf"][0]["$ref"].rsplit("/", 1)[1]]["enum"]
+    assert {"8867-4", "59408-5", "9279-1", "8310-5", "85354-9"} <= set(code_enum)
+    for code in ("200", "201", "400", "401", "413", "429"):
+        assert code in fhir["responses"], code
+
+    waveform = components["Waveform"]["properties"]
+    assert (waveform["sampling_rate"]["minimum"], waveform["sampling_rate"]["maximum"]) == (
+        25,
+        2000,
+    )
+    assert waveform["samples"]["maxItems"] == 300_000
+    assert waveform["samples"]["items"]["type"] == "number"
+    responses = paths["/remote-care/api/v1/waveforms/"]["post"]["responses"]
+    for code in ("202", "400", "401", "413", "429"):
+        assert code in responses, code

@@ -22,6 +22,10 @@ def test_register_device_shows_its_token_once(users, client_for):
     device = Device.objects.get()
     token = html.split('<code class="token">')[1].split("</code>")[0]
     assert device_authenticate(token) == device
+    # The FHIR references the device must use (README: FHIR R4) are shown with the token.
+    assert (
+        f"<code>Device/{device.pk}</code>" in html and f"<code>Patient/{patient.pk}</code>" in html
+    )
     assert token not in client.get(f"/remote-care/patients/{patient.pk}/").content.decode()
     assert client.post(f"/remote-care/patients/{patient.pk}/", {"label": ""}).status_code == 400
     assert "Remote monitoring" in client.get(f"/patients/{patient.pk}/").content.decode()

@@ -153,3 +153,35 @@ def test_samples_round_trip_compactly():
     blob = samples_pack(samples)
     assert len(blob) < samples.size * 4
     assert np.allclose(samples_unpack(blob), samples, atol=1e-6)
+
+
+def test_non_finite_and_huge_samples_are_a_400_with_a_message(issued):
+    started = (timezone.now() - timedelta(minutes=5)).isoformat()
+    head = '{"kind": "ecg", "sampling_rate": %s, "started_at": "%s", "samples": [%s]}'
+    ones = ", ".join(["0.1"] * 2_500)
+    cases = {
+        "NaN": ("samples", "not NaN or Infinity"),
+        "-Infinity": ("samples", "not NaN or Infinity"),
+        "1e400": ("samples", "not NaN or Infinity"),
+        "9" * 400: ("samples", "not NaN or Infinity"),
+        "9" * 5000: ("samples", "not NaN or Infinity"),
+    }
+    for value, (key, message) in cases.items():
+        response = Client().post(
+            URL,
+            head % (250, started, f"{ones}, {value}"),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {issued.token}",
+        )
+        assert response.status_code == 400, (value[:10], response.content[:200])
+        assert message in response.json()[key][0], response.json()
+    for rate in ('"NaN"', "Infinity", "9" * 400):
+        response = Client().post(
+            URL,
+            head % (rate, started, ones),
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {issued.token}",
+        )
+        assert response.status_code == 400
+        assert "finite number" in response.json()["sampling_rate"][0], response.json()
+    assert not Waveform.objects.exists()
