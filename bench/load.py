@@ -108,7 +108,12 @@ def run(
 
     from remote_care.models import Observation
 
-    print(f"Load bench: {args.users} users, {args.devices} devices, {args.duration} s", flush=True)
+    # The load is measured on this machine, whatever else runs on it: say how busy it was.
+    print(
+        f"Load bench: {args.users} users, {args.devices} devices, {args.duration} s "
+        f"({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before seeding)",
+        flush=True,
+    )
     began = time.perf_counter()
     call_command("migrate", verbosity=0)
     manifest = STATIC_CACHE / "staticfiles.json"
@@ -214,6 +219,7 @@ def run(
     if not sent_file.exists():
         print(result.stdout[-3000:], result.stderr[-3000:], sep="\n")
         raise SystemExit("locust did not finish; see its output above")
+    print(f"  load average {os.getloadavg()[0]:.1f} at the end of the run", flush=True)
     sent = json.loads(sent_file.read_text())
     stored = Observation.objects.count() - seeded
     report(work / "locust_stats.csv", work / "locust_failures.csv", sent, stored, args)
