@@ -42,6 +42,7 @@ HISTORY_HOURS = 24  # seeded readings per device: one set every 15 minutes
 # once and reused while static/ is unchanged.
 STATIC_CACHE = ROOT / "var" / "bench-load-static"
 GUNICORN_WORKERS, GUNICORN_THREADS = 2, 4  # the Procfile's web process shape
+DRAIN_S = 20
 
 
 def main() -> None:
@@ -179,10 +180,11 @@ def run(
     counts = plan["counts"]
     total = counts["clinicians"] + counts["researchers"] + counts["devices"]
     # Everyone arrives within 10 s; statistics restart then (--reset-stats) and cover
-    # --duration. Devices stop posting 5 s before the end so no reading is cut off in flight.
+    # --duration. Devices stop posting DRAIN_S before the end so no reading is cut off in
+    # flight, even when a saturated server answers in seconds.
     spawn_rate = max(1, total // 10)
     ramp = total / spawn_rate
-    plan["devices_stop_at"] = time.time() + ramp + args.duration - 5
+    plan["devices_stop_at"] = time.time() + ramp + args.duration - min(DRAIN_S, args.duration / 3)
     (work / "plan.json").write_text(json.dumps(plan))
     command = [
         str(BIN / "locust"),
@@ -198,7 +200,7 @@ def run(
         "--run-time",
         f"{int(ramp + args.duration)}s",
         "--stop-timeout",
-        "15",
+        "30",
         "--csv",
         str(work / "locust"),
         "--only-summary",
