@@ -313,9 +313,20 @@ def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
             messages.error(request, str(exc))
     elif action in {"link", "revoke"} and account is not None:
         if action == "link":
-            invitation = portal_link_issue(
-                account=account, issued_by=request.user, link_base=link_base, request=request
-            )
+            try:
+                invitation = portal_link_issue(
+                    account=account, issued_by=request.user, link_base=link_base, request=request
+                )
+            except PortalAccountError as exc:
+                return HttpResponse(
+                    f"No sign-in link issued: {exc}", status=400, content_type="text/plain"
+                )
+            if not invitation.activation_path:
+                messages.success(
+                    request,
+                    "A new sign-in link was e-mailed to the patient's address on file. It is "
+                    "not shown here because the patient has already activated the account.",
+                )
         else:
             portal_account_revoke(account=account, revoked_by=request.user, request=request)
             messages.success(request, "Portal access revoked; the patient can no longer sign in.")
@@ -323,7 +334,8 @@ def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
         return HttpResponse(
             "Unknown portal action; use create (with a user name), link or revoke.", status=400
         )
-    if invitation is not None:
-        # Shown once, on the next page only (like a device token).
+    if invitation is not None and invitation.activation_path:
+        # Shown once, on the next page only (like a device token), and only while the
+        # account has never been activated (portal_link_issue decides).
         request.session["portal_link"] = link_base + invitation.activation_path
     return redirect("remote_care:patient_monitoring", patient_pk=patient.pk)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -18,7 +19,10 @@ from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
+from medai_site.patients.activation import portal_activation_tokens
 from medai_site.patients.models import PortalAccount
+from medai_site.patients.selectors import portal_account_for_activation
+from medai_site.patients.services import portal_account_activate
 from remote_care.messaging_views import MessageForm, ThreadForm, photo_response, send_from_form
 from remote_care.models import Message, Thread
 from remote_care.selectors import (
@@ -139,18 +143,27 @@ def photo_view(request: HttpRequest, patient: Any, pk: int) -> HttpResponse:
 
 @method_decorator(login_not_required, name="dispatch")
 class ActivateView(auth_views.PasswordResetConfirmView):
-    """The link a clinician hands the patient: choose a password, then straight in."""
+    """The link a clinician hands the patient: choose a password, then straight in.
+
+    Only portal accounts can be activated here, and only with a token of the account's
+    newest link; anything else (a staff or clinician reset token, a deactivated user, an
+    older link) gets the same generic "link no longer works" page."""
 
     template_name = "portal/activate.html"
+    token_generator = portal_activation_tokens
     post_reset_login = True
     post_reset_login_backend = "django.contrib.auth.backends.ModelBackend"
     success_url = reverse_lazy("portal:home")
 
+    def get_user(self, uidb64: str) -> Any:
+        user = super().get_user(uidb64)
+        if user is None or portal_account_for_activation(user=user) is None:
+            return None
+        return user
+
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        audit_record(
-            action=AuditEvent.Action.RECORD_CHANGED,
-            actor=form.user,
-            detail={"portal_account": "password set"},
-        )
+        # The password and the activation record are written together or not at all.
+        with transaction.atomic():
+            response = super().form_valid(form)
+            portal_account_activate(user=form.user, request=self.request)
         return response

@@ -65,14 +65,15 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
         detail={"page": "remote monitoring"},
     )
     risk_points = risk_history(patient=patient, since=timezone.now() - timedelta(days=7))
-    news2_points = [
-        (o.taken_at, o.news2_total)
-        for o in patient.observations.filter(
+    # Plain tuples: model instances from .only() through the related manager re-read their
+    # deferred patient_id one query per reading (672 queries for a week at 15 minutes).
+    news2_points = list(
+        patient.observations.filter(
             taken_at__gte=timezone.now() - timedelta(days=7), news2_total__isnull=False
         )
         .order_by("taken_at")
-        .only("taken_at", "news2_total")[:5000]
-    ]
+        .values_list("taken_at", "news2_total")[:5000]
+    )
     risk_figure = risk_history_figure([(r.taken_at, r.risk) for r in risk_points], news2_points)
     return render(
         request,

@@ -127,6 +127,10 @@ class PortalAccount(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Set when the patient first chooses a password through a link; from then on a new link
+    # goes only to the patient's own e-mail address (a clinician must not be able to sign in
+    # as the patient).
+    activated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Portal account {self.user} for {self.patient.mrn}"
@@ -134,3 +138,36 @@ class PortalAccount(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def is_activated(self) -> bool:
+        # Accounts activated before activated_at existed (or given a password by the demo
+        # seed) count as activated too.
+        return self.activated_at is not None or self.user.has_usable_password()
+
+
+class PortalLink(models.Model):
+    """One set-password link issued for a portal account: who issued it, when, and how it
+    reached the patient. Only the newest link of an account works (the activation token
+    is bound to it)."""
+
+    class Channel(models.TextChoices):
+        SHOWN = "shown", "Shown once to the issuing clinician"
+        EMAIL = "email", "E-mailed to the patient only"
+
+    account = models.ForeignKey(PortalAccount, on_delete=models.CASCADE, related_name="links")
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    issued_at = models.DateTimeField(auto_now_add=True)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    # The address the link was sent to, if any (a SHOWN link is also e-mailed when the
+    # patient has an address).
+    emailed_to = models.EmailField(blank=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-issued_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Portal link #{self.pk} for {self.account.user} ({self.get_channel_display()})"

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from medai_site.patients.models import CareTeamMembership, Patient
+from medai_site.patients.models import CareTeamMembership, Patient, PortalAccount
 
 
 def patient_list(*, user: Any, query: str = "") -> QuerySet[Patient]:
@@ -30,3 +30,19 @@ def patient_get(*, user: Any, pk: int) -> Patient:
 def patient_care_team(*, patient: Patient) -> QuerySet[CareTeamMembership]:
     """The patient's care team, responsible clinicians first."""
     return patient.memberships.select_related("user").order_by("role", "user__last_name")
+
+
+def portal_account_for_activation(*, user: Any) -> PortalAccount | None:
+    """The user's open portal account when they may set a password through a portal link
+    (an active user holding only the patient role, neither staff nor superuser); else None."""
+    from medai_site.core.roles import Role
+
+    if user is None or not user.is_active or user.is_staff or user.is_superuser:
+        return None
+    if set(user.groups.values_list("name", flat=True)) != {str(Role.PATIENT)}:
+        return None
+    return (
+        PortalAccount.objects.filter(user=user, revoked_at__isnull=True)
+        .select_related("patient")
+        .first()
+    )

@@ -16,7 +16,13 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_create
-from medai_site.patients.models import CareTeamMembership, Patient, PatientImport, PortalAccount
+from medai_site.patients.models import (
+    CareTeamMembership,
+    Patient,
+    PatientImport,
+    PortalAccount,
+    PortalLink,
+)
 from medai_site.patients.sources import BUILTIN_SOURCES, csv_check_header
 
 
@@ -243,35 +249,44 @@ class PortalAccountError(ValueError):
 @dataclass(frozen=True)
 class PortalInvitation:
     account: PortalAccount
-    # Shown once to the clinician (and e-mailed when the patient has an address): the
-    # patient sets their own password there. Django's reset tokens expire after
-    # PASSWORD_RESET_TIMEOUT and stop working once the password has been set.
+    link: PortalLink
+    # Shown once to the clinician (and e-mailed when the patient has an address) while the
+    # account has never been activated; "" once it has been: then the link goes only to the
+    # patient's address on file. Portal tokens expire after PASSWORD_RESET_TIMEOUT, stop
+    # working once the password has been set, and when a newer link is issued.
     activation_path: str
 
 
 def _activation_path(user: Any) -> str:
-    from django.contrib.auth.tokens import default_token_generator
     from django.urls import reverse
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
+
+    from medai_site.patients.activation import portal_activation_tokens
 
     return reverse(
         "portal:activate",
         kwargs={
             "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
+            "token": portal_activation_tokens.make_token(user),
         },
     )
 
 
-def _send_portal_link(*, user: Any, link: str) -> None:
+def _send_portal_link(*, user: Any, link: str, renewal: bool) -> None:
     if not user.email:
         return
+    opening = (
+        "A new sign-in link for your MedAI patient portal account was issued by your care "
+        "team. If you did not ask for one, ignore this message: your password stays as it is."
+        if renewal
+        else "Your care team has opened a MedAI patient portal account for you."
+    )
     send_mail(
         subject="Your MedAI patient portal",
         # No clinical content in e-mail: only the link to set a password.
         message=(
-            "Your care team has opened a MedAI patient portal account for you.\n\n"
+            f"{opening}\n\n"
             f"Your user name: {user.get_username()}\n"
             f"Choose your password here: {link}\n\n"
             "The link works once and expires in "
@@ -281,6 +296,31 @@ def _send_portal_link(*, user: Any, link: str) -> None:
         recipient_list=[user.email],
         fail_silently=True,
     )
+
+
+def _portal_link_record(
+    *, account: PortalAccount, issued_by: Any, channel: str, request: Any
+) -> PortalLink:
+    link = PortalLink.objects.create(
+        account=account,
+        issued_by=issued_by,
+        channel=channel,
+        emailed_to=account.user.email,
+    )
+    audit_record(
+        action=AuditEvent.Action.RECORD_CHANGED,
+        actor=issued_by,
+        request=request,
+        obj=account,
+        patient=account.patient,
+        detail={
+            "portal_account": "link_issued",
+            "link": link.pk,
+            "channel": channel,
+            "emailed": bool(link.emailed_to),
+        },
+    )
+    return link
 
 
 def portal_account_create(
@@ -293,8 +333,9 @@ def portal_account_create(
     request: Any = None,
 ) -> PortalInvitation:
     """Open the patient's portal account (a user holding only the patient role, with no
-    usable password until the patient sets one through the returned link). PortalAccountError
-    when the patient already has one or the user name is taken."""
+    usable password until the patient sets one through the returned link, which is recorded
+    as issued by ``created_by``). PortalAccountError when the patient already has one or the
+    user name is taken."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
 
@@ -328,36 +369,82 @@ def portal_account_create(
             patient=patient,
             detail={"portal_account": "created", "username": username},
         )
-    path = _activation_path(user)
-    transaction.on_commit(lambda: _send_portal_link(user=user, link=link_base + path))
-    return PortalInvitation(account=account, activation_path=path)
+        link = _portal_link_record(
+            account=account,
+            issued_by=created_by,
+            channel=PortalLink.Channel.SHOWN,
+            request=request,
+        )
+        # The token binds the newest link, so it is made after the link row exists.
+        path = _activation_path(user)
+    transaction.on_commit(
+        lambda: _send_portal_link(user=user, link=link_base + path, renewal=False)
+    )
+    return PortalInvitation(account=account, link=link, activation_path=path)
 
 
 def portal_link_issue(
     *, account: PortalAccount, issued_by: Any, link_base: str = "", request: Any = None
 ) -> PortalInvitation:
-    """A fresh sign-in link for an existing portal account (first sign-in, or a forgotten
-    password); reopens a revoked account."""
+    """A fresh set-password link that replaces every earlier one of the account (reopens a
+    revoked account); recorded with issuer, time and channel, and audited. Before the first
+    activation the link is returned to show once (and e-mailed when there is an address);
+    after it, the link is only e-mailed to the patient's address on file and activation_path
+    is "". PortalAccountError when the account is activated and has no address."""
     with transaction.atomic():
-        account = PortalAccount.objects.select_for_update().get(pk=account.pk)
+        account = (
+            PortalAccount.objects.select_for_update()
+            .select_related("user", "patient")
+            .get(pk=account.pk)
+        )
+        user = account.user
+        activated = account.is_activated
+        if activated and not user.email:
+            raise PortalAccountError(
+                "The patient has already activated this portal account, so a new sign-in "
+                "link can only be e-mailed to the patient, and there is no e-mail address "
+                "on file. The patient can ask the hospital's IT service to reset access."
+            )
         if account.revoked_at is not None:
             account.revoked_at = None
             account.save(update_fields=["revoked_at"])
-        user = account.user
         if not user.is_active:
             user.is_active = True
             user.save(update_fields=["is_active"])
-        audit_record(
-            action=AuditEvent.Action.RECORD_CHANGED,
-            actor=issued_by,
+        link = _portal_link_record(
+            account=account,
+            issued_by=issued_by,
+            channel=PortalLink.Channel.EMAIL if activated else PortalLink.Channel.SHOWN,
             request=request,
-            obj=account,
-            patient=account.patient,
-            detail={"portal_account": "link_issued"},
         )
-    path = _activation_path(account.user)
-    transaction.on_commit(lambda: _send_portal_link(user=account.user, link=link_base + path))
-    return PortalInvitation(account=account, activation_path=path)
+        path = _activation_path(user)
+    transaction.on_commit(lambda: _send_portal_link(user=user, link=link_base + path, renewal=True))
+    return PortalInvitation(account=account, link=link, activation_path="" if activated else path)
+
+
+@transaction.atomic
+def portal_account_activate(*, user: Any, request: Any = None) -> PortalAccount:
+    """Record that the patient set their password through their newest link: the link is
+    marked used and the account activated (first time only); audited. Caller has already
+    checked the token."""
+    account = PortalAccount.objects.select_for_update().select_related("patient").get(user=user)
+    now = timezone.now()
+    if account.activated_at is None:
+        account.activated_at = now
+        account.save(update_fields=["activated_at"])
+    link = account.links.order_by("-pk").first()
+    if link is not None and link.used_at is None:
+        link.used_at = now
+        link.save(update_fields=["used_at"])
+    audit_record(
+        action=AuditEvent.Action.RECORD_CHANGED,
+        actor=user,
+        request=request,
+        obj=account,
+        patient=account.patient,
+        detail={"portal_account": "password set", "link": link.pk if link else None},
+    )
+    return account
 
 
 def portal_account_revoke(

@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -200,6 +202,17 @@ def csv_check_header(content: bytes) -> list[str]:
     rows = text.count("\n")
     if rows > MAX_IMPORT_ROWS + 1:
         raise CsvRejected(f"The file has about {rows} rows; the limit is {MAX_IMPORT_ROWS}.")
+    # The csv module refuses some files only part-way (a field over its size limit, a stray
+    # NUL): find that now, on the form, rather than as an opaque failure of the import job.
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for _ in reader:
+            pass
+    except csv.Error as exc:
+        raise CsvRejected(
+            f"Line {reader.line_num} of the file cannot be read as CSV ({exc}); "
+            "check its quotes and separators."
+        ) from None
     return columns
 
 
@@ -216,16 +229,113 @@ _SEX = {
 }
 
 
+# Numbers as the CSV writes them: ASCII digits only. Python's float() would also read "nan",
+# "inf", "1_000" and other scripts' digits ("١٢٣"), none of which a clinical fact should
+# silently become.
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NON_FINITE = {"nan", "inf", "infinity"}
+# Beyond 2**53 an integer no longer survives a round trip through a JSON number (a double).
+MAX_EXACT_INTEGER = 2**53
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# PostgreSQL cannot store NUL in text or JSON; other C0 controls are never meant in a cell.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+class CellRejected(ValueError):
+    """One cell cannot be imported; the message names the value and says why."""
+
+
+def cell_text(column: str, value: str) -> str:
+    """The cell unchanged; CellRejected when it holds a control character."""
+    if match := _CONTROL.search(value):
+        raise CellRejected(f"{column} contains a control character (U+{ord(match.group()):04X})")
+    return value
+
+
+def fact_value(column: str, value: str) -> int | float | str:
+    """A clinical-fact cell: an int or a finite float when written as an ASCII number (ints
+    only while exact in JSON), otherwise the text. CellRejected for values that look like
+    numbers but cannot be kept faithfully (nan, infinities, overflow, other scripts'
+    digits) or that hold control characters."""
+    cell_text(column, value)
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    if value.lower().lstrip("+-") in _NON_FINITE:
+        raise CellRejected(
+            f"{column} {shown!r} is not a number (leave the cell empty if the value is missing)"
+        )
+    if _INTEGER.fullmatch(value):
+        digits = value.lstrip("+-")
+        if len(digits) > 16 or int(value) > MAX_EXACT_INTEGER or -int(value) > MAX_EXACT_INTEGER:
+            raise CellRejected(
+                f"{column} {shown!r} is too large to keep exactly "
+                f"(whole numbers up to {MAX_EXACT_INTEGER:,} in size)"
+            )
+        return int(value)
+    if _NUMBER.fullmatch(value):
+        number = float(value)
+        if not math.isfinite(number):
+            raise CellRejected(f"{column} {shown!r} is too large a number")
+        if number.is_integer() and abs(number) <= MAX_EXACT_INTEGER:
+            return int(number)
+        return number
+    if any(ch.isdigit() and not ch.isascii() for ch in value):
+        try:
+            float(value)
+        except ValueError:
+            return value  # text that merely contains such digits
+        raise CellRejected(f"{column} {shown!r} is written with non-ASCII digits; use 0-9")
+    return value
+
+
+def birth_date_value(value: str, *, today: date) -> date:
+    """The birth date of a YYYY-MM-DD cell; CellRejected with the reason otherwise."""
+    shown = value if len(value) <= 40 else value[:37] + "..."
+    if not _ISO_DATE.fullmatch(value):
+        raise CellRejected(f"birth_date {shown!r} is not YYYY-MM-DD")
+    try:
+        birth = date.fromisoformat(value)
+    except ValueError as exc:
+        raise CellRejected(f"birth_date {shown!r} is not a valid YYYY-MM-DD date ({exc})") from None
+    if birth > today:
+        raise CellRejected(f"birth_date {shown!r} is in the future")
+    if birth.year < today.year - 130:
+        raise CellRejected(f"birth_date {shown!r} is more than 130 years ago")
+    return birth
+
+
 def csv_rows(content: bytes) -> Iterator[PatientRow | RowError]:
-    """Rows of an uploaded CSV (already header-checked), each a patient or a row error."""
+    """Rows of an uploaded CSV (already header-checked), each a patient or a row error whose
+    message names every bad cell's column and why."""
     text = content.decode("utf-8-sig")
     reader = csv.DictReader(io.StringIO(text))
     reader.fieldnames = [f.strip().lower() for f in reader.fieldnames or []]
+    width = len(reader.fieldnames)
     today = timezone.localdate()
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # csv_check_header found none; kept so a file changed on disk still reports.
+            yield RowError(
+                line=reader.line_num,
+                message=f"the file cannot be read as CSV from here on ({exc})",
+            )
+            return
         line = reader.line_num
-        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
         problems = []
+        if None in row:
+            problems.append(
+                f"the row has {width + len(row[None])} cells but the header has {width} columns"
+            )
+        values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+        for name in REQUIRED_COLUMNS:
+            try:
+                cell_text(name, values.get(name, ""))
+            except CellRejected as exc:
+                problems.append(str(exc))
         mrn = values.get("mrn", "")
         if not mrn:
             problems.append("MRN is empty")
@@ -238,21 +348,23 @@ def csv_rows(content: bytes) -> Iterator[PatientRow | RowError]:
                 problems.append(f"{name.replace('_', ' ')} is longer than 100 characters")
         birth = None
         try:
-            birth = date.fromisoformat(values.get("birth_date", ""))
-        except ValueError:
-            problems.append(f"birth date {values.get('birth_date')!r} is not YYYY-MM-DD")
-        else:
-            if birth > today:
-                problems.append("birth date is in the future")
-            elif birth.year < today.year - 130:
-                problems.append("birth date is more than 130 years ago")
+            birth = birth_date_value(values.get("birth_date", ""), today=today)
+        except CellRejected as exc:
+            problems.append(str(exc))
         sex = _SEX.get(values.get("sex", "").lower())
         if sex is None:
             problems.append(f"sex {values.get('sex')!r} is not one of female, male, other, unknown")
+        facts: dict[str, Any] = {}
+        for column, value in values.items():
+            if column in REQUIRED_COLUMNS or not value:
+                continue
+            try:
+                facts[column] = fact_value(column, value)
+            except CellRejected as exc:
+                problems.append(str(exc))
         if problems:
             yield RowError(line=line, message="; ".join(problems))
             continue
-        facts = {k: _number(v) for k, v in values.items() if k not in REQUIRED_COLUMNS and v}
         yield PatientRow(
             line=line,
             mrn=mrn,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import job_execute
@@ -131,7 +133,7 @@ def test_csv_import_keeps_valid_rows_and_reports_bad_ones(users):
     ada = Patient.objects.get(mrn="H001")
     assert ada.clinical_facts == {"hba1c": 6.1} and ada.sex == "female"
     rejected = {row["line"]: row["message"] for row in job.result["rejected"]}
-    assert "not YYYY-MM-DD" in rejected[4]
+    assert "not a valid YYYY-MM-DD date (month must be in 1..12)" in rejected[4]
     assert "given name is empty" in rejected[5]
     assert "appears twice" in rejected[6]
     assert "in the future" in rejected[7] and "not one of female" in rejected[7]
@@ -156,3 +158,108 @@ def test_patient_page_shows_timeline(users, client_for):
     patient = patient_for(users.clinician_a)
     page = client_for(users.clinician_a).get(f"/patients/{patient.pk}/").content.decode()
     assert "Registered in MedAI" in page and patient.mrn in page
+
+
+# --- CSV import: bad cells get their own message (issue #12, defect 14) ---------------------
+
+HOSTILE_CSV = (
+    "mrn,given_name,family_name,birth_date,sex,hba1c,note\n"
+    "N001,Good,Row,1970-01-01,F,6.1,ok\n"  # line 2
+    "N002,Not,Anumber,1970-01-01,F,nan,x\n"  # line 3
+    "N003,In,Finite,1970-01-01,F,-Infinity,x\n"  # line 4
+    "N004,Over,Flow,1970-01-01,F,1e400,x\n"  # line 5
+    "N005,Big,Integer,1970-01-01,F,12345678901234567890,x\n"  # line 6
+    "N006,Arabic,Digits,1970-01-01,F,\u0661\u0662\u0663,x\n"  # line 7
+    "N007,Wide,Digits,\uff12\uff10\uff12\uff10-01-01,F,\uff17,x\n"  # line 8
+    "N008,First,Day,0001-01-01,F,5,x\n"  # line 9
+    "N009,Last,Day,9999-12-31,F,5,x\n"  # line 10
+    "N010,No,Feb30,2020-02-30,F,5,x\n"  # line 11
+    "N011,Basic,Format,20200101,F,5,x\n"  # line 12
+    "N012,Bell\x07Char,Name,1970-01-01,F,5,x\n"  # line 13
+    "N013,Too,Many,1970-01-01,F,5,x,extra\n"  # line 14
+    "N014,Still,Good,1980-05-05,male,1.5e3,\u0661\u0662 mm\n"  # line 15
+).encode()
+
+
+def test_csv_import_with_bad_numbers_and_dates_reports_each_cell_and_keeps_good_rows(users):
+    job = patient_import_start(
+        user=users.clinician_a, source="csv", upload=HOSTILE_CSV, filename="h.csv"
+    )
+    job = run_job(job)
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert set(patient_list(user=users.clinician_a).values_list("mrn", flat=True)) == {
+        "N001",
+        "N014",
+    }
+    assert Patient.objects.get(mrn="N014").clinical_facts == {"hba1c": 1500, "note": "١٢ mm"}
+    rejected = {row["line"]: row["message"] for row in job.result["rejected"]}
+    assert set(rejected) == set(range(3, 15))
+    assert "hba1c 'nan' is not a number" in rejected[3]
+    assert "hba1c '-Infinity' is not a number" in rejected[4]
+    assert "hba1c '1e400' is too large" in rejected[5]
+    assert "hba1c '12345678901234567890' is too large to keep exactly" in rejected[6]
+    assert "hba1c '١٢٣' is written with non-ASCII digits" in rejected[7]
+    assert "birth_date '２０２０-01-01' is not YYYY-MM-DD" in rejected[8]
+    assert "hba1c '７' is written with non-ASCII digits" in rejected[8]
+    assert "more than 130 years ago" in rejected[9]
+    assert "birth_date '9999-12-31' is in the future" in rejected[10]
+    assert "birth_date '2020-02-30' is not a valid YYYY-MM-DD date" in rejected[11]
+    assert "birth_date '20200101' is not YYYY-MM-DD" in rejected[12]
+    assert "given_name contains a control character (U+0007)" in rejected[13]
+    assert "the row has 8 cells but the header has 7 columns" in rejected[14]
+    assert job.result["summary"] == "Imported 2 patients; 12 rows rejected."
+
+
+def test_csv_import_reports_a_nul_byte_past_the_sniffed_start_as_a_row_error(users):
+    # The upload check looks for binary data in the first 4 KB only; PostgreSQL cannot store
+    # NUL, so a later one must still be a row error, not a failed import.
+    header = b"mrn,given_name,family_name,birth_date,sex,note\n"
+    filler = b"".join(b"F%04d,Fill,Er,1970-01-01,F,x\n" % i for i in range(200))
+    content = header + filler + b"Z1,A,B,1970-01-01,F,a\x00b\n"
+    job = run_job(patient_import_start(user=users.clinician_a, source="csv", upload=content))
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert job.result["imported"] == 200
+    assert job.result["rejected"] == [
+        {"line": 202, "message": "note contains a control character (U+0000)"}
+    ]
+
+
+def test_csv_that_the_csv_reader_refuses_part_way_is_refused_on_the_form(users, client_for):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    content = (
+        b"mrn,given_name,family_name,birth_date,sex,note\n"
+        b"M1,A,B,1970-01-01,F,ok\n" + b'M2,A,B,1970-01-01,F,"' + b"x" * 200_000 + b'"\n'
+    )
+    with pytest.raises(CsvRejected, match="Line 3 of the file cannot be read as CSV"):
+        csv_check_header(content)
+    upload = SimpleUploadedFile("p.csv", content, content_type="text/csv")
+    response = client_for(users.clinician_a).post(
+        "/patients/import/", {"source": "csv", "file": upload}
+    )
+    assert response.status_code == 400
+    assert "cannot be read as CSV" in response.content.decode()
+    assert not PatientImport.objects.exists() and not Job.objects.exists()
+
+
+@given(st.text(max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_any_fact_cell_is_stored_faithfully_or_refused_with_its_column(value):
+    import json
+    import math
+
+    from medai_site.patients.sources import CellRejected, fact_value
+
+    try:
+        kept = fact_value("lab", value)
+    except CellRejected as exc:
+        assert str(exc).startswith("lab ")
+        return
+    # What is kept is valid JSON for PostgreSQL's jsonb (no NaN/Infinity, no NUL) ...
+    json.dumps(kept, allow_nan=False)
+    assert "\x00" not in str(kept)
+    # ... and a number only where the cell wrote that number in ASCII.
+    if isinstance(kept, int | float):
+        assert value.isascii() and math.isclose(kept, float(value))
+    else:
+        assert kept == value

@@ -7,6 +7,7 @@ import io
 import pytest
 from django.core import mail
 from django.core.files.storage import default_storage
+from django.test import Client
 from django.urls import reverse
 from PIL import Image
 
@@ -293,3 +294,133 @@ def _upload(data: bytes | None = None, name: str = "ankle.jpg"):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, data or jpeg_with_exif(), content_type="image/jpeg")
+
+
+# --- Portal takeover (issue #12, defect 6) -------------------------------------------------
+
+
+def _set_password_via(client, path: str, password: str = "Sunny-meadow-4821"):  # noqa: S107
+    """Open an activation link and submit a new password; the final response."""
+    response = client.get(path, follow=True)
+    if b'name="new_password1"' not in response.content:
+        return response
+    return client.post(
+        response.redirect_chain[-1][0], {"new_password1": password, "new_password2": password}
+    )
+
+
+def _activation_paths(text: str) -> list[str]:
+    import re
+
+    return re.findall(r"/portal/activate/[^/\s]+/[^/\s]+/", text)
+
+
+def test_clinician_cannot_see_or_use_a_reissued_link_of_an_activated_account(
+    users, portal, django_capture_on_commit_callbacks
+):
+    patient, user, _, _ = portal  # activated: the patient has set a password
+    client = login(users.clinician_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("remote_care:portal_access", args=[patient.pk]), {"action": "link"}
+        )
+    assert response.status_code == 302
+    page = client.get(reverse("remote_care:patient_monitoring", args=[patient.pk]))
+    assert _activation_paths(page.content.decode()) == []
+    assert "e-mailed to the patient" in page.content.decode()
+    # The link went to the patient's address on file, and only there.
+    assert [m.to for m in mail.outbox] == [["pat@example.org"]]
+    (emailed,) = _activation_paths(mail.outbox[0].body)
+    user.refresh_from_db()
+    assert user.check_password("a-long-portal-password-1")
+
+
+def test_reissue_for_an_activated_account_without_address_is_refused(users, portal):
+    patient, user, _, _ = portal
+    user.email = ""
+    user.save(update_fields=["email"])
+    client = login(users.clinician_a)
+    response = client.post(
+        reverse("remote_care:portal_access", args=[patient.pk]), {"action": "link"}
+    )
+    assert response.status_code == 400
+    assert "no e-mail address on file" in response.content.decode()
+    page = client.get(reverse("remote_care:patient_monitoring", args=[patient.pk]))
+    assert _activation_paths(page.content.decode()) == []
+    assert not mail.outbox
+    user.refresh_from_db()
+    assert user.check_password("a-long-portal-password-1")
+
+
+@pytest.mark.parametrize("whose", ["clinician_a", "model_admin", "superuser"])
+def test_activation_refuses_reset_tokens_of_users_who_are_not_portal_accounts(users, whose):
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from tests.factories import UserFactory
+
+    if whose == "superuser":
+        victim = UserFactory(username="it_admin", is_staff=True, is_superuser=True)
+    else:
+        victim = getattr(users, whose)
+    victim.set_password("the-real-owners-password-9")
+    victim.save()
+    path = reverse(
+        "portal:activate",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(victim.pk)),
+            "token": default_token_generator.make_token(victim),
+        },
+    )
+    response = _set_password_via(Client(), path, "attacker-chosen-pass-77")
+    assert b"no longer works" in response.content
+    victim.refresh_from_db()
+    assert victim.check_password("the-real-owners-password-9")
+
+
+def test_activation_refuses_a_deactivated_portal_user_with_a_valid_looking_token(users):
+    patient = patient_for(users.clinician_a)
+    invitation = portal_account_create(
+        patient=patient, username="lee", email="", created_by=users.clinician_a
+    )
+    portal_account_revoke(account=invitation.account, revoked_by=users.clinician_a)
+    response = _set_password_via(Client(), invitation.activation_path)
+    assert b"no longer works" in response.content
+    invitation.account.user.refresh_from_db()
+    assert not invitation.account.user.has_usable_password()
+
+
+def test_a_newer_link_replaces_older_ones_and_every_issue_is_recorded(users, client):
+    from medai_site.patients.models import PortalLink
+    from medai_site.patients.services import portal_link_issue
+
+    patient = patient_for(users.clinician_a)
+    first = portal_account_create(
+        patient=patient, username="sam", email="", created_by=users.clinician_a
+    )
+    # Never activated: the clinician may still be shown a link (to hand to the patient).
+    second = portal_link_issue(account=first.account, issued_by=users.clinician_b)
+    assert second.activation_path and second.activation_path != first.activation_path
+    response = _set_password_via(type(client)(), first.activation_path)
+    assert b"no longer works" in response.content
+    response = _set_password_via(client, second.activation_path)
+    assert response.status_code == 302 and response["Location"] == reverse("portal:home")
+
+    links = list(PortalLink.objects.filter(account=first.account).order_by("pk"))
+    assert [(link.issued_by, link.channel) for link in links] == [
+        (users.clinician_a, PortalLink.Channel.SHOWN),
+        (users.clinician_b, PortalLink.Channel.SHOWN),
+    ]
+    assert links[0].used_at is None and links[1].used_at is not None
+    first.account.refresh_from_db()
+    assert first.account.activated_at is not None
+    issued = AuditEvent.objects.filter(detail__portal_account="link_issued").order_by("pk")
+    assert [(e.actor_id, e.detail["channel"]) for e in issued] == [
+        (users.clinician_a.pk, "shown"),
+        (users.clinician_b.pk, "shown"),
+    ]
+    # Once activated, a further link is e-mail only: with no address it is refused.
+    with pytest.raises(PortalAccountError, match="no e-mail address on file"):
+        portal_link_issue(account=first.account, issued_by=users.clinician_a)
+    assert PortalLink.objects.filter(account=first.account).count() == 2

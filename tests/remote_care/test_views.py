@@ -55,3 +55,34 @@ def test_revoke_and_alert_actions(users, client_for):
     other = client_for(users.clinician_b)
     assert other.get(f"/remote-care/patients/{patient.pk}/").status_code == 404
     assert other.post(f"/remote-care/alerts/{alert.pk}/", {"action": "resolve"}).status_code == 404
+
+
+def test_monitoring_page_reads_a_weeks_readings_in_a_fixed_number_of_queries(users, client_for):
+    # Found by bench/load.py: the NEWS2 history chart re-read each reading's patient with a
+    # query of its own, so the page slowed with every reading stored.
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    patient = patient_for(users.clinician_a)
+    issued = device_register(patient=patient, label="kit", registered_by=users.clinician_a)
+    client = client_for(users.clinician_a)
+    url = f"/remote-care/patients/{patient.pk}/"
+
+    def queries_with(readings: int) -> int:
+        Observation.objects.bulk_create(
+            Observation(
+                patient=patient,
+                device=issued.device,
+                taken_at=timezone.now() - timedelta(hours=1, minutes=15 * k),
+                heart_rate=80,
+                news2_total=1,
+            )
+            for k in range(Observation.objects.count(), readings)
+        )
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(url).status_code == 200
+        return len(captured.captured_queries)
+
+    assert queries_with(60) == queries_with(5 * 60)
