@@ -10,13 +10,14 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
+from medai_site.core.client_address import request_client_ip
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The client address as axes resolved it (proxy-aware in production), else REMOTE_ADDR."""
+    """The client address the lockout also uses (DJANGO_PROXY_COUNT trusted hops resolved)."""
     if request is None:
         return None
-    return getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR") or None
+    return request_client_ip(request)
 
 
 def audit_record(

@@ -58,3 +58,17 @@ class PortalBoundaryMiddleware:
             if not path.startswith(self.ALLOWED_PREFIXES):
                 raise PermissionDenied("The patient portal gives access to your own record only.")
         return self.get_response(request)
+
+
+class ClientAddressMiddleware:
+    """Resolves the client address once (from DJANGO_PROXY_COUNT trusted hops) into
+    request.client_ip, for the lockout and every audit event of the request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from medai_site.core.client_address import request_client_ip
+
+        request_client_ip(request)
+        return self.get_response(request)

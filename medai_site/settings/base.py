@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware, view and audit event sees the same client address.
+    "medai_site.core.middleware.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -152,7 +154,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=30)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# The lockout is keyed on the address core.client_address resolves (the same one the audit
+# trail records), never on the load balancer's.
+AXES_CLIENT_IP_CALLABLE = "medai_site.core.client_address.request_client_ip"
+# Trusted proxies (load balancer, reverse proxy) in front of the web nodes; each appends one
+# X-Forwarded-For entry. 0: the embedded default is reached directly (REMOTE_ADDR).
+MEDAI_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "0"))
 
 # --- Static and media -------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -24,7 +24,6 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 SECURE_REDIRECT_EXEMPT = [r"^healthz/$"]
-# Several web nodes behind a load balancer: the client address is the proxy's; trust the
-# first X-Forwarded-For hop for lockout and audit.
-AXES_IPWARE_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "1"))
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+# Web nodes sit behind one HTTPS load balancer unless DJANGO_PROXY_COUNT says otherwise; the
+# client is the entry that balancer appended to X-Forwarded-For (core.client_address).
+MEDAI_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "1"))

@@ -123,3 +123,47 @@ def test_healthz_is_public_and_reveals_nothing(client):
     response = client.get("/healthz/")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok"}
+
+
+@pytest.mark.django_db
+def test_lockout_behind_a_proxy_is_keyed_on_the_client_not_the_balancer(users, settings):
+    settings.MEDAI_PROXY_COUNT = 1
+    attacker = Client(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="203.0.113.66")
+    for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+        attacker.post("/accounts/login/", {"username": "clin_a", "password": "nope"})
+    # The attacker is locked out; the clinician, through the same balancer, is not.
+    response = attacker.post("/accounts/login/", {"username": "clin_a", "password": PASSWORD})
+    assert response.status_code == 429
+    clinician = Client(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="198.51.100.20")
+    response = clinician.post("/accounts/login/", {"username": "clin_a", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    failures = AuditEvent.objects.filter(action="login_failed", actor_username="clin_a")
+    assert set(failures.values_list("ip_address", flat=True)) == {"203.0.113.66"}
+    login = AuditEvent.objects.get(action="login", actor_username="clin_a")
+    assert login.ip_address == "198.51.100.20"
+
+
+@pytest.mark.django_db
+def test_a_forged_forwarded_for_neither_dodges_nor_redirects_the_lockout(users, settings):
+    settings.MEDAI_PROXY_COUNT = 1
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        # A new forged entry each time; the balancer appends the attacker's real address.
+        attacker = Client(
+            REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR=f"198.51.100.20, 203.0.113.{n}, 6.6.6.6"
+        )
+        attacker.post("/accounts/login/", {"username": "clin_a", "password": "nope"})
+    response = attacker.post("/accounts/login/", {"username": "clin_a", "password": PASSWORD})
+    assert response.status_code == 429
+    # The victim's address, named in every forged header, is not locked.
+    victim = Client(REMOTE_ADDR="10.0.0.5", HTTP_X_FORWARDED_FOR="198.51.100.20")
+    response = victim.post("/accounts/login/", {"username": "clin_a", "password": PASSWORD})
+    assert response.status_code == 302
+
+
+@pytest.mark.django_db
+def test_without_proxies_a_forwarded_for_header_is_ignored(users, settings):
+    settings.MEDAI_PROXY_COUNT = 0
+    client = Client(REMOTE_ADDR="192.0.2.44", HTTP_X_FORWARDED_FOR="1.2.3.4")
+    client.post("/accounts/login/", {"username": "clin_a", "password": "nope"})
+    event = AuditEvent.objects.get(action="login_failed")
+    assert event.ip_address == "192.0.2.44"
