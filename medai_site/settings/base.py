@@ -269,9 +269,22 @@ MEDAI_JOB_MAX_ATTEMPTS = int(os.environ.get("MEDAI_JOB_MAX_ATTEMPTS", "3"))
 # Torch threads per worker process: the cores divided among the concurrent processes.
 MEDAI_TORCH_THREADS = int(os.environ.get("MEDAI_TORCH_THREADS", "0")) or None
 
-EMAIL_BACKEND = os.environ.get(
-    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+# Mail carries set-password links: it goes to a relay ("smtp") or to a private spool folder
+# ("spool", files readable by the service account only), never to the console, whose output
+# ends up in shared logs. The production settings refuse anything else.
+EMAIL_BACKEND_ALIASES = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "spool": "medai_site.core.mail_spool.PrivateSpoolEmailBackend",
+}
+EMAIL_BACKEND = EMAIL_BACKEND_ALIASES.get(
+    os.environ.get("DJANGO_EMAIL_BACKEND", "spool"), os.environ.get("DJANGO_EMAIL_BACKEND", "")
 )
+EMAIL_FILE_PATH = os.environ.get("DJANGO_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "medai@localhost")
 
 LOGGING = {

@@ -23,6 +23,7 @@ def production_env(**extra: str) -> dict[str, str]:
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "DJANGO_SECRET_KEY"}
+        and not k.startswith(("DJANGO_EMAIL_", "MEDAI_DEID_"))
     }
     env.update(
         {
@@ -32,6 +33,9 @@ def production_env(**extra: str) -> dict[str, str]:
             "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
             "CACHE_URL": "redis://127.0.0.1:6379/1",
             "DJANGO_ALLOWED_HOSTS": "medai.hospital.example",
+            "DJANGO_EMAIL_BACKEND": "smtp",
+            "DJANGO_EMAIL_HOST": "mail.hospital.example",
+            "MEDAI_DEID_UID_KEY": "k" * 16 + "a-stable-deployment-uid-key-0123456789",
         }
     )
     env.update(extra)
@@ -64,6 +68,38 @@ def test_production_refuses_to_start_without_secrets():
     assert "DATABASE_URL must point at PostgreSQL" in result.stderr
     result = manage("seed_demo", env=production_env())
     assert result.returncode != 0 and "Refusing" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"DJANGO_EMAIL_BACKEND": None}, "DJANGO_EMAIL_BACKEND must be 'smtp'"),
+        (
+            {"DJANGO_EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"},
+            "DJANGO_EMAIL_BACKEND must be 'smtp'",
+        ),
+        ({"DJANGO_EMAIL_HOST": None}, "DJANGO_EMAIL_HOST must name the mail relay"),
+        ({"DJANGO_EMAIL_BACKEND": "spool"}, "DJANGO_EMAIL_FILE_PATH must name"),
+        ({"MEDAI_DEID_UID_KEY": None}, "MEDAI_DEID_UID_KEY must be set in production"),
+        ({"MEDAI_DEID_UID_KEY": "short"}, "MEDAI_DEID_UID_KEY must be set in production"),
+        ({"CACHE_URL": None}, "CACHE_URL must point at a shared Redis cache"),
+    ],
+)
+def test_production_refuses_unsafe_mail_cache_and_deid_configuration(change, message):
+    env = production_env()
+    for name, value in change.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    result = manage("check", env=env)
+    assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+
+
+def test_production_accepts_a_private_mail_spool(tmp_path):
+    env = production_env(DJANGO_EMAIL_BACKEND="spool", DJANGO_EMAIL_FILE_PATH=str(tmp_path))
+    result = manage("check", env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 @pytest.mark.django_db
