@@ -50,6 +50,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "medai_site.core",
     "medai_site.audit",
     "medai_site.patients",
@@ -66,8 +69,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "medai_site.core.middleware.IdleTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # After sign-in and idle checks: a session still owing its second factor reaches only
+    # the enrolment, verification and sign-out pages (the admin included).
+    "medai_site.core.middleware.TwoFactorMiddleware",
     "medai_site.core.middleware.PortalBoundaryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -160,6 +167,17 @@ AXES_CLIENT_IP_CALLABLE = "medai_site.core.client_address.request_client_ip"
 # Trusted proxies (load balancer, reverse proxy) in front of the web nodes; each appends one
 # X-Forwarded-For entry. 0: the embedded default is reached directly (REMOTE_ADDR).
 MEDAI_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "0"))
+
+# Staff two-factor sign-in (django-otp TOTP + single-use recovery codes): superusers, staff
+# and model admins always; clinicians too with MEDAI_2FA_CLINICIANS=1. Wrong codes wait
+# 1, 2, 4, 8 ... seconds (doubling per failure, per user).
+MEDAI_2FA_CLINICIANS = env_bool("MEDAI_2FA_CLINICIANS", False)
+OTP_TOTP_ISSUER = os.environ.get("MEDAI_2FA_ISSUER", "MedAI")
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# The admin may list and delete a user's devices (hospital IT resets a lost phone), never
+# show a key or QR code: that would hand an administrator someone else's second factor.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Static and media -------------------------------------------------------------------------
 STATIC_URL = "/static/"

@@ -203,3 +203,11 @@ def test_without_proxies_a_forwarded_for_header_is_ignored(users, settings):
     client.post("/accounts/login/", {"username": "clin_a", "password": "nope"})
     event = AuditEvent.objects.get(action="login_failed")
     assert event.ip_address == "192.0.2.44"
+
+
+@pytest.mark.django_db
+def test_force_login_in_tests_passes_the_second_factor_with_a_real_device(users, client_for):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    assert client_for(users.model_admin).get("/admin/").status_code == 200
+    assert TOTPDevice.objects.filter(user=users.model_admin, confirmed=True).count() == 1
