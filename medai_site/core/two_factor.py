@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import segno
@@ -66,7 +67,7 @@ def totp_device_confirmed(*, user: Any) -> TOTPDevice | None:
 
 def totp_secret_text(*, device: TOTPDevice) -> str:
     """The device's secret in base32, in groups of four, for typing into an app."""
-    secret = base64.b32encode(device.bin_key).decode().rstrip("=")
+    secret = _b32(device)
     return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
 
 
@@ -226,16 +227,31 @@ def second_factor_verify(*, request: HttpRequest, token: str) -> Verification:
     raise SecondFactorRejected("That code did not match. Enter the current 6-digit code.")
 
 
+def demo_totp_key_name(username: str) -> str:
+    """The line of var/demo-accounts.txt that holds a demo user's authenticator key."""
+    return f"{username}.totp"
+
+
 @transaction.atomic
-def demo_two_factor_ensure(*, user: AbstractBaseUser, secret_b32: str | None) -> str:
-    """The demo model admin's enrolled authenticator: kept when its key matches the stored
-    secret, else a new confirmed one. Returns the base32 secret. Never in production."""
+def demo_two_factor_ensure(*, user: AbstractBaseUser, password_file: Path) -> str:
+    """The demo user's enrolled authenticator, its base32 key kept in ``password_file`` (mode
+    600) beside the demo passwords; kept while the stored key matches the enrolled one, else
+    a new confirmed one. Returns the key. Never used by production settings."""
+    lines = password_file.read_text().splitlines() if password_file.exists() else []
+    stored = dict(line.split(": ", 1) for line in lines if ": " in line)
+    name = demo_totp_key_name(user.get_username())
     device = totp_device_confirmed(user=user)
-    if device is not None and secret_b32:
-        if base64.b32encode(device.bin_key).decode().rstrip("=") == secret_b32:
-            return secret_b32
+    if device is not None and stored.get(name) == _b32(device):
+        return stored[name]
     TOTPDevice.objects.filter(user=user).delete()
     device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=True)
     if not StaticDevice.objects.filter(user=user).exists():
         recovery_codes_regenerate(user=user)
+    stored[name] = _b32(device)
+    password_file.write_text("".join(f"{key}: {value}\n" for key, value in stored.items()))
+    password_file.chmod(0o600)
+    return stored[name]
+
+
+def _b32(device: TOTPDevice) -> str:
     return base64.b32encode(device.bin_key).decode().rstrip("=")
