@@ -211,3 +211,15 @@ def test_force_login_in_tests_passes_the_second_factor_with_a_real_device(users,
 
     assert client_for(users.model_admin).get("/admin/").status_code == 200
     assert TOTPDevice.objects.filter(user=users.model_admin, confirmed=True).count() == 1
+
+
+def test_the_private_mail_spool_is_readable_by_the_service_account_only(tmp_path, settings):
+    from django.core import mail
+
+    settings.EMAIL_BACKEND = "medai_site.core.mail_spool.PrivateSpoolEmailBackend"
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    mail.send_mail("Your MedAI patient portal", "link /portal/activate/x/y/", None, ["p@x.org"])
+    files = list((tmp_path / "mail").iterdir())
+    assert len(files) == 1 and "/portal/activate/x/y/" in files[0].read_text()
+    assert (tmp_path / "mail").stat().st_mode & 0o777 == 0o700
+    assert files[0].stat().st_mode & 0o777 == 0o600
