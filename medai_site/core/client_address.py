@@ -43,7 +43,7 @@ def client_ip_resolve(
     peer = _normalise(remote_addr or "")
     if proxy_count <= 0:
         return peer
-    hops = [hop for hop in (forwarded_for or "").split(",")]
+    hops = (forwarded_for or "").split(",")
     if not forwarded_for or len(hops) < proxy_count:
         # Fewer hops than trusted proxies: the request did not come through all of them (or a
         # proxy is misconfigured); whatever the header says may be the client's own invention.
