@@ -294,9 +294,8 @@ EMAIL_BACKEND_ALIASES = {
     "smtp": "django.core.mail.backends.smtp.EmailBackend",
     "spool": "medai_site.core.mail_spool.PrivateSpoolEmailBackend",
 }
-EMAIL_BACKEND = EMAIL_BACKEND_ALIASES.get(
-    os.environ.get("DJANGO_EMAIL_BACKEND", "spool"), os.environ.get("DJANGO_EMAIL_BACKEND", "")
-)
+_email_backend = os.environ.get("DJANGO_EMAIL_BACKEND") or "spool"
+EMAIL_BACKEND = EMAIL_BACKEND_ALIASES.get(_email_backend, _email_backend)
 EMAIL_FILE_PATH = os.environ.get("DJANGO_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
