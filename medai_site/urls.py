@@ -15,6 +15,13 @@ urlpatterns = [
     path("healthz/", core_views.healthz_view, name="healthz"),
     path("accounts/login/", core_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/2fa/", core_views.two_factor_verify_view, name="two_factor_verify"),
+    path("accounts/2fa/enrol/", core_views.two_factor_enrol_view, name="two_factor_enrol"),
+    path(
+        "accounts/2fa/recovery-codes/",
+        core_views.two_factor_recovery_codes_view,
+        name="two_factor_recovery_codes",
+    ),
     path("patients/", include("medai_site.patients.urls")),
     path("jobs/", include("medai_site.jobs.urls")),
     path("diagnosis/", include("diagnosis.urls")),

@@ -239,9 +239,14 @@ def alerts_notify(*, alerts: list[Alert]) -> None:
         recipients = [m.user.email for m in team if m.user.email]
         if not recipients:
             continue
+        # Mail leaves the hospital's systems (and is often previewed on lock screens): no MRN
+        # or name, only enough for the team to sign in and open the patient's alerts.
         send_mail(
-            subject=f"MedAI alert: {alert.get_level_display()} — {alert.patient.mrn}",
-            message=f"{alert.reason}\n\nRecommended response: {alert.response}\n",
+            subject=f"MedAI alert: {alert.get_level_display()}",
+            message=(
+                f"{alert.reason}\n\nRecommended response: {alert.response}\n\n"
+                "Sign in to MedAI (Monitoring) to see the patient.\n"
+            ),
             from_email=settings.DEFAULT_FROM_EMAIL,
             recipient_list=recipients,
             fail_silently=True,
@@ -315,7 +320,7 @@ def _message_notify(*, message: Message) -> None:
     if message.from_patient:
         team = thread.patient.memberships.select_related("user")
         recipients = [m.user.email for m in team if m.user.email and m.user.is_active]
-        subject = f"MedAI: new message from patient {thread.patient.mrn}"
+        subject = "MedAI: new message from a patient in your care team"
         body = "A patient in your care team has sent a message. Sign in to MedAI to read it.\n"
     else:
         account = getattr(thread.patient, "portal_account", None)

@@ -15,6 +15,40 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+def totp_device_for(user):
+    """The user's confirmed authenticator (a test one is enrolled if they have none)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first() or (
+        TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
+    )
+
+
+@pytest.fixture(autouse=True)
+def _force_login_passes_the_second_factor(request, monkeypatch):
+    """Signing a test client in (force_login / login) also passes the second factor, with a
+    real confirmed TOTP device, for users who need one (model admins, staff, superusers):
+    tests of other features then see what a fully signed-in user sees. Tests of the 2FA
+    flow itself opt out with @pytest.mark.real_second_factor."""
+    if request.node.get_closest_marker("real_second_factor"):
+        return
+    from django.test.client import ClientMixin
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from medai_site.core.two_factor import two_factor_required
+
+    original = ClientMixin._login
+
+    def _login(self, user, backend=None):
+        original(self, user, backend)
+        if two_factor_required(user=user):
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = totp_device_for(user).persistent_id
+            session.save()
+
+    monkeypatch.setattr(ClientMixin, "_login", _login)
+
+
 @pytest.fixture
 def users(db):
     """One user per role: two clinicians (A, B), a researcher and a model admin."""

@@ -41,6 +41,11 @@ MATRIX: dict[str, dict[str, str]] = {
     "healthz": row("ok", "ok", "ok", "ok", "ok", patient="ok"),
     "login": row("ok", "redirect", "redirect", "redirect", "redirect", patient="redirect"),
     "logout": row("login", "login", "login", "login", "login", method="POST", patient="login"),
+    # Two-factor pages are for users who need a second factor (model admins here; clinicians
+    # too with MEDAI_2FA_CLINICIANS). A verified model admin is sent on from the verify step.
+    "two_factor_verify": row("login", "forbidden", "forbidden", "forbidden", "redirect"),
+    "two_factor_enrol": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "two_factor_recovery_codes": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "patients:list": row("login", "ok", "ok", "forbidden", "forbidden"),
     "patients:create": row("login", "ok", "ok", "forbidden", "forbidden"),
     "patients:import": row("login", "ok", "ok", "forbidden", "forbidden"),

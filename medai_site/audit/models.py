@@ -39,6 +39,11 @@ class AuditEvent(models.Model):
         ACCESS_DENIED = "access_denied", "Access denied"
         RECORD_VIEWED = "record_viewed", "Viewed record"
         RECORD_CHANGED = "record_changed", "Changed record"
+        TWO_FACTOR_ENROLLED = "2fa_enrolled", "Set up two-factor sign-in"
+        TWO_FACTOR_VERIFIED = "2fa_verified", "Passed two-factor sign-in"
+        TWO_FACTOR_FAILED = "2fa_failed", "Failed two-factor code"
+        TWO_FACTOR_RECOVERY_USED = "2fa_recovery_used", "Signed in with a recovery code"
+        TWO_FACTOR_CODES_REGENERATED = "2fa_codes_regenerated", "Made new recovery codes"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

@@ -15,16 +15,17 @@ from django.utils import timezone
 from medai_site.audit import chain
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
+from medai_site.core.client_address import request_client_ip
 
 # Key of the PostgreSQL advisory lock that serialises chain writers ("medaiaud" as bytes).
 CHAIN_LOCK_KEY = int.from_bytes(b"medaiaud", "big") >> 1
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The client address as axes resolved it (proxy-aware in production), else REMOTE_ADDR."""
+    """The client address the lockout also uses (DJANGO_PROXY_COUNT trusted hops resolved)."""
     if request is None:
         return None
-    return getattr(request, "axes_ip_address", None) or request.META.get("REMOTE_ADDR") or None
+    return request_client_ip(request)
 
 
 def _chain_head_lock() -> tuple[int, str]:

@@ -102,3 +102,55 @@ class StorageFullMiddleware:
             return JsonResponse({"detail": self.MESSAGE}, status=507)
         response = TemplateResponse(request, "507.html", {"message": self.MESSAGE}, status=507)
         return response.render()
+
+
+class ClientAddressMiddleware:
+    """Resolves the client address once (from DJANGO_PROXY_COUNT trusted hops) into
+    request.client_ip, for the lockout and every audit event of the request."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from medai_site.core.client_address import request_client_ip
+
+        request_client_ip(request)
+        return self.get_response(request)
+
+
+class TwoFactorMiddleware:
+    """A user who must pass a second factor reaches only enrolment, verification and
+    sign-out (the Django admin included) until this session has passed it."""
+
+    OPEN_PREFIXES = ("/static/", "/healthz/")
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.urls import reverse
+        from django.utils.http import urlencode
+
+        from medai_site.core.two_factor import (
+            totp_device_confirmed,
+            two_factor_required,
+            two_factor_verified,
+        )
+
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and two_factor_required(user=user)
+            and not two_factor_verified(request=request)
+        ):
+            open_paths = {
+                reverse("two_factor_verify"),
+                reverse("two_factor_enrol"),
+                reverse("logout"),
+            }
+            if request.path not in open_paths and not request.path.startswith(self.OPEN_PREFIXES):
+                step = (
+                    "two_factor_verify" if totp_device_confirmed(user=user) else "two_factor_enrol"
+                )
+                return redirect(f"{reverse(step)}?{urlencode({'next': request.get_full_path()})}")
+        return self.get_response(request)

@@ -2,17 +2,35 @@ from __future__ import annotations
 
 import logging
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.forms import SecondFactorForm
 from medai_site.core.roles import Role, has_role
+from medai_site.core.two_factor import (
+    SecondFactorRejected,
+    SecondFactorThrottled,
+    recovery_codes_regenerate,
+    second_factor_verify,
+    totp_device_confirm,
+    totp_device_confirmed,
+    totp_device_start,
+    totp_qr_svg,
+    totp_secret_text,
+    two_factor_required,
+    two_factor_verified,
+)
 from medai_site.jobs.selectors import job_list
 from medai_site.patients.selectors import patient_list
 from medai_site.registry.selectors import model_version_list
@@ -82,3 +100,117 @@ def permission_denied_view(
 ) -> HttpResponse:
     message = str(exception) if exception and str(exception) else ""
     return render(request, "403.html", {"message": message}, status=403)
+
+
+# --- Two-factor sign-in -------------------------------------------------------------------------
+
+
+def _next_url(request: HttpRequest) -> str:
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return reverse("home")
+
+
+def _two_factor_user_required(request: HttpRequest) -> None:
+    if not two_factor_required(user=request.user):
+        raise PermissionDenied("Two-factor sign-in is not required for your account.")
+
+
+def _rejected_status(error: SecondFactorRejected) -> int:
+    return 429 if isinstance(error, SecondFactorThrottled) else 400
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def two_factor_verify_view(request: HttpRequest) -> HttpResponse:
+    """The second step of sign-in: a code from the authenticator app or a recovery code."""
+    _two_factor_user_required(request)
+    next_url = _next_url(request)
+    if two_factor_verified(request=request):
+        return redirect(next_url)
+    if totp_device_confirmed(user=request.user) is None:
+        return redirect(f"{reverse('two_factor_enrol')}?{urlencode({'next': next_url})}")
+    form = SecondFactorForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = second_factor_verify(request=request, token=form.cleaned_data["code"])
+        except SecondFactorRejected as error:
+            form.add_error("code", str(error))
+            status = _rejected_status(error)
+        else:
+            if result.recovery_code_used:
+                messages.warning(
+                    request,
+                    f"You signed in with a recovery code ({result.recovery_codes_left} left). "
+                    "If your phone is lost, set up a new authenticator and new codes.",
+                )
+            return redirect(next_url)
+    elif request.method == "POST":
+        status = 400
+    return render(
+        request,
+        "registration/two_factor_verify.html",
+        {"form": form, "next": next_url},
+        status=status,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def two_factor_enrol_view(request: HttpRequest) -> HttpResponse:
+    """Set up an authenticator: QR code and secret, confirmed by one code; then the recovery
+    codes, shown once. Replacing an enrolled authenticator needs a verified session."""
+    _two_factor_user_required(request)
+    next_url = _next_url(request)
+    if totp_device_confirmed(user=request.user) and not two_factor_verified(request=request):
+        # A password alone must never replace the second factor.
+        return redirect(f"{reverse('two_factor_verify')}?{urlencode({'next': next_url})}")
+    device = totp_device_start(user=request.user)
+    form = SecondFactorForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            codes = totp_device_confirm(
+                request=request, device=device, token=form.cleaned_data["code"]
+            )
+        except SecondFactorRejected as error:
+            form.add_error("code", str(error))
+            status = _rejected_status(error)
+        else:
+            return render(
+                request,
+                "registration/two_factor_recovery_codes.html",
+                {"codes": codes, "next": next_url, "enrolled": True},
+            )
+    elif request.method == "POST":
+        status = 400
+    return render(
+        request,
+        "registration/two_factor_enrol.html",
+        {
+            "form": form,
+            "next": next_url,
+            "qr_svg": totp_qr_svg(device=device),
+            "secret": totp_secret_text(device=device),
+        },
+        status=status,
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def two_factor_recovery_codes_view(request: HttpRequest) -> HttpResponse:
+    """Regenerate the recovery codes (the old ones stop working); shown once."""
+    _two_factor_user_required(request)
+    codes = None
+    if request.method == "POST":
+        codes = recovery_codes_regenerate(user=request.user, request=request)
+    return render(
+        request,
+        "registration/two_factor_recovery_codes.html",
+        {"codes": codes, "next": reverse("home"), "enrolled": False},
+    )

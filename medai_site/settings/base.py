@@ -52,6 +52,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "medai_site.core",
     "medai_site.audit",
     "medai_site.patients",
@@ -60,14 +63,20 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every later middleware, view and audit event sees the same client address.
+    "medai_site.core.middleware.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "medai_site.core.middleware.IdleTimeoutMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    # After sign-in and idle checks: a session still owing its second factor reaches only
+    # the enrolment, verification and sign-out pages (the admin included).
+    "medai_site.core.middleware.TwoFactorMiddleware",
     "medai_site.core.middleware.PortalBoundaryMiddleware",
     # Audits every "not in your care teams" 404 a view raises (ObjectNotVisible).
     "medai_site.audit.middleware.AccessDeniedAuditMiddleware",
@@ -158,7 +167,23 @@ AXES_COOLOFF_TIME = timedelta(minutes=30)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
-AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+# The lockout is keyed on the address core.client_address resolves (the same one the audit
+# trail records), never on the load balancer's.
+AXES_CLIENT_IP_CALLABLE = "medai_site.core.client_address.request_client_ip"
+# Trusted proxies (load balancer, reverse proxy) in front of the web nodes; each appends one
+# X-Forwarded-For entry. 0: the embedded default is reached directly (REMOTE_ADDR).
+MEDAI_PROXY_COUNT = int(os.environ.get("DJANGO_PROXY_COUNT", "0"))
+
+# Staff two-factor sign-in (django-otp TOTP + single-use recovery codes): superusers, staff
+# and model admins always; clinicians too with MEDAI_2FA_CLINICIANS=1. Wrong codes wait
+# 1, 2, 4, 8 ... seconds (doubling per failure, per user).
+MEDAI_2FA_CLINICIANS = env_bool("MEDAI_2FA_CLINICIANS", False)
+OTP_TOTP_ISSUER = os.environ.get("MEDAI_2FA_ISSUER", "MedAI")
+OTP_TOTP_THROTTLE_FACTOR = 1
+OTP_STATIC_THROTTLE_FACTOR = 1
+# The admin may list and delete a user's devices (hospital IT resets a lost phone), never
+# show a key or QR code: that would hand an administrator someone else's second factor.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Static and media -------------------------------------------------------------------------
 STATIC_URL = "/static/"
@@ -274,18 +299,51 @@ MEDAI_JOB_MAX_ATTEMPTS = int(os.environ.get("MEDAI_JOB_MAX_ATTEMPTS", "3"))
 # Torch threads per worker process: the cores divided among the concurrent processes.
 MEDAI_TORCH_THREADS = int(os.environ.get("MEDAI_TORCH_THREADS", "0")) or None
 
-EMAIL_BACKEND = os.environ.get(
-    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
-)
+# Mail carries set-password links: it goes to a relay ("smtp") or to a private spool folder
+# ("spool", files readable by the service account only), never to the console, whose output
+# ends up in shared logs. The production settings refuse anything else.
+EMAIL_BACKEND_ALIASES = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "spool": "medai_site.core.mail_spool.PrivateSpoolEmailBackend",
+}
+_email_backend = os.environ.get("DJANGO_EMAIL_BACKEND") or "spool"
+EMAIL_BACKEND = EMAIL_BACKEND_ALIASES.get(_email_backend, _email_backend)
+EMAIL_FILE_PATH = os.environ.get("DJANGO_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
+EMAIL_HOST = os.environ.get("DJANGO_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("DJANGO_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("DJANGO_EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "medai@localhost")
 
+# Every handler redacts URLs (set-password tokens, ?q= patient searches): Django's request
+# logger and runserver's request lines carry them. Gunicorn's access log is redacted by
+# core.access_log.RedactingAccessLogger (Procfile, README).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"redact": {"()": "medai_site.core.log_redaction.RedactSecretsFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]},
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact"],
+        },
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("MEDAI_LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+    },
 }
 
 # --- Diagnosis ------------------------------------------------------------------------------------

@@ -37,7 +37,13 @@ def test_model_admin_sees_charts_and_activates_a_version(embedded_stack):
     ).stdout.split()[-1]
     base = embedded_stack.base_url
     with browser_page() as page:
-        sign_in(page, base, "modeladmin", embedded_stack.passwords["modeladmin"])
+        sign_in(
+            page,
+            base,
+            "modeladmin",
+            embedded_stack.passwords["modeladmin"],
+            totp_secret=embedded_stack.passwords["modeladmin.totp"],
+        )
         page.goto(f"{base}/admin/registry/modelversion/{pk}/change/")
         page.wait_for_selector(".medai-charts .chart .main-svg", state="attached")
         assert page.locator(".medai-charts .chart .main-svg").count() >= 2

@@ -15,7 +15,13 @@ def test_train_assess_and_record_a_plan(embedded_stack):
     base = stack.base_url
     shots = screenshot_dir()
     with browser_page() as page:
-        sign_in(page, base, "modeladmin", stack.passwords["modeladmin"])
+        sign_in(
+            page,
+            base,
+            "modeladmin",
+            stack.passwords["modeladmin"],
+            totp_secret=stack.passwords["modeladmin.totp"],
+        )
         page.goto(base + "/treatment/training/")
         page.select_option("#id_trial", "gbsg2")
         page.select_option("#id_kind", "cox")

@@ -154,6 +154,11 @@ def test_deterioration_raises_alerts_server_side_with_cooldown_and_email(
     assert len(mail.outbox) == 2  # the cooled-down third set sent nothing
     assert "(emergency)" in mail.outbox[1].subject and "(urgent)" in mail.outbox[0].subject
     assert mail.outbox[0].to == ["a@hospital.example"]
+    # No identifier in any alert mail (subjects show on lock screens and in mail logs).
+    patient = Alert.objects.first().patient
+    for message in mail.outbox:
+        for identifier in (patient.mrn, patient.given_name, patient.family_name):
+            assert identifier not in message.subject and identifier not in message.body
 
 
 def test_alert_lifecycle_is_audited(device, users):

@@ -192,6 +192,9 @@ def test_conversation_with_unread_counts_photos_and_audit(
     # The care team is told by e-mail, without clinical content.
     notices = [m for m in mail.outbox if m.to == ["dr.a@example.org"]]
     assert len(notices) == 2 and "ankle" not in notices[0].body
+    for notice in notices:
+        for identifier in (patient.mrn, patient.given_name, patient.family_name):
+            assert identifier not in notice.subject and identifier not in notice.body
     clinician = users.clinician_a
     assert unread_total_for_clinician(user=clinician) == 2
     inbox = login(clinician).get(reverse("remote_care:inbox"))

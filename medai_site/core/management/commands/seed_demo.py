@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from medai_site.core.services import demo_accounts_ensure, demo_portal_ensure
+from medai_site.core.two_factor import demo_two_factor_ensure
 from medai_site.patients.models import PatientImport
 from medai_site.patients.services import patient_import_finish
 from medai_site.patients.sources import BUILTIN_SOURCES, PatientRow, builtin_rows
@@ -40,6 +41,12 @@ class Command(BaseCommand):
             raise CommandError("Refusing to create demo accounts under production settings.")
         accounts = demo_accounts_ensure(password_file=settings.VAR_DIR / "demo-accounts.txt")
         User = get_user_model()
+        # The demo model admin signs in with a second factor like any staff account; its
+        # authenticator is enrolled here so the key can be printed beside the password.
+        totp_key = demo_two_factor_ensure(
+            user=User.objects.get(username="modeladmin"),
+            password_file=settings.VAR_DIR / "demo-accounts.txt",
+        )
         source = BUILTIN_SOURCES["gbsg2"]
         for username, (start, stop) in DEMO_PATIENTS.items():
             user = User.objects.get(username=username)
@@ -97,4 +104,8 @@ class Command(BaseCommand):
         )
         for account in accounts:
             self.stdout.write(f"  {account.username:<12} {account.password:<20} {account.role}")
+        self.stdout.write(
+            f"  modeladmin's second factor: add the key {totp_key} to an authenticator app "
+            "(time-based, 6 digits, 30 s), or run: oathtool --totp -b " + totp_key
+        )
         self.stdout.write("")
