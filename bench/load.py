@@ -61,7 +61,7 @@ def main() -> None:
     port = _free_port()
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.load_settings",
+        "DJANGO_SETTINGS_MODULE": "medai_site.settings.production",
         "PYTHONPATH": str(ROOT),
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
@@ -69,9 +69,9 @@ def main() -> None:
         "CACHE_URL": REDIS,
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
         "MEDAI_DEID_UID_KEY": secrets.token_urlsafe(48),
-        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        # The private mail spool (0600 files in a 0700 folder), a mail backend production accepts.
+        "DJANGO_EMAIL_BACKEND": "spool",
         "DJANGO_EMAIL_FILE_PATH": str(work / "mail"),
-        "EMAIL_FILE_PATH": str(work / "mail"),
         # The bench speaks plain HTTP to gunicorn and sends X-Forwarded-Proto: https the way
         # the TLS load balancer does; no redirect is needed on 127.0.0.1.
         "DJANGO_SECURE_SSL_REDIRECT": "0",
