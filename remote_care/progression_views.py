@@ -83,7 +83,7 @@ def progression_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     results = analysis.results or {}
     patients = results.get("patients") or {}
     selected = request.GET.get("patient") or (next(iter(patients), None))
-    if patients and selected not in patients:
+    if selected is not None and selected not in patients:
         # Plain text that does not quote the value: it came from the query string.
         return bad_request("No such patient in this data set; choose one from the list.")
     chart = None

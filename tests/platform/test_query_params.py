@@ -118,3 +118,25 @@ def test_design_run_form_with_a_non_ascii_digit_is_a_400(users, param):
 def test_structure_size_with_non_ascii_digits_is_a_400(users):
     response = login(users.researcher).get(reverse("drugs:structure"), {"smiles": "CCO", "w": "²"})
     assert response.status_code == 400
+
+
+def test_progression_patient_before_results_is_a_400(users):
+    # Found by the URL fuzzer: an analysis without results drew a chart of no patients (500).
+    analysis = ProgressionAnalysis.objects.create(dataset="diabetes", created_by=users.researcher)
+    response = login(users.researcher).get(
+        reverse("remote_care:progression_detail", args=[analysis.pk]), {"patient": "²"}
+    )
+    assert response.status_code == 400
+
+
+def test_shortlist_next_that_is_not_a_path_goes_back_to_the_molecule(users):
+    # Found by the URL fuzzer: redirect() read "next" as a URL pattern name (NoReverseMatch).
+    from tests.test_authorization_matrix import _drug_objects
+
+    _, _, molecule = _drug_objects(users)
+    for name in ("drugs:shortlist_save", "drugs:shortlist_remove"):
+        response = login(users.researcher).post(
+            reverse(name, args=[molecule.pk]), {"next": "²", "note": "x"}
+        )
+        assert response.status_code == 302
+        assert response["Location"] == reverse("drugs:molecule_detail", args=[molecule.pk])
