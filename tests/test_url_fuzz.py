@@ -8,8 +8,10 @@ very long strings and repeated keys. Path converters are fuzzed too (huge ints f
 ``<int:pk>``). The keys are the parameter names the project's views and forms read, so the
 values reach the parsing code rather than being ignored.
 
-Budget: ``MEDAI_FUZZ_EXAMPLES`` examples per URL, role and method (default 2: about a minute
-in CI); e.g. ``MEDAI_FUZZ_EXAMPLES=200`` for a deep run.
+Budget: ``MEDAI_FUZZ_EXAMPLES`` examples per URL, role and method (default 1: every parameter
+name set to a non-ASCII digit, a few minutes in CI); e.g. ``MEDAI_FUZZ_EXAMPLES=50`` for a deep
+run, ``MEDAI_FUZZ_ONLY=remote_care`` (a regular expression on URL names) to focus it, and
+``MEDAI_FUZZ_REPORT=file`` to append URLs x roles x examples and every 5xx to a file.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ from tests.test_authorization_matrix import ADMIN_DEFAULT, MATRIX, ROLES, all_pa
 #: The matrix's objects (a patient, scan, job, ... of clinician A's), as this module's fixture.
 world = matrix.world
 
-EXAMPLES = int(os.environ.get("MEDAI_FUZZ_EXAMPLES", "2"))
+EXAMPLES = int(os.environ.get("MEDAI_FUZZ_EXAMPLES", "1"))
+#: Only URL names matching this regular expression (a deep run on part of the site).
+ONLY = re.compile(os.environ.get("MEDAI_FUZZ_ONLY", ""))
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("medai_site", "diagnosis", "drugs", "treatment", "remote_care")
 
@@ -158,7 +162,7 @@ def _routes(objects, role: str) -> list[tuple[str, str, str]]:
         if name in SKIP or name is None:
             continue
         expected = MATRIX.get(name) or (ADMIN_DEFAULT if name.startswith("admin:") else None)
-        if expected is None or expected[role] in GATED:
+        if expected is None or expected[role] in GATED or not ONLY.search(name):
             continue
         url = url_for(name, route, objects)
         if url is not None:
@@ -213,8 +217,22 @@ def fuzz_route(objects, role: str, name: str, route: str, url: str, names: list[
         if status >= 500:
             failures.append(f"{role} POST {get_url[:300]} body={body[:300]} ({name}) -> {error}")
 
-    run()
+    try:
+        run()
+    except AssertionError as exc:
+        # run() records failures instead of raising, so an AssertionError here comes from
+        # Hypothesis's own engine (seen once in its mutator); one more run with fresh choices.
+        if "hypothesis" not in _origin(exc):
+            raise
+        run()
     return failures
+
+
+def _origin(exc: BaseException) -> str:
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb.tb_frame.f_code.co_filename if tb is not None else ""
 
 
 @pytest.mark.django_db

@@ -40,7 +40,7 @@ def parse_int(raw: str, *, name: str, min_value: int = 0, max_value: int = MAX_I
     otherwise (non-ASCII digits, hundreds of digits, signs where negatives are out of range)."""
     text = raw.strip() if isinstance(raw, str) else ""
     if not _ASCII_INT.fullmatch(text):
-        raise BadParameter(f"{name} must be a whole number written with the digits 0-9.")
+        raise BadParameter(f"{name} must be a whole number (an integer) in the digits 0-9.")
     value = int(text)
     if not min_value <= value <= max_value:
         raise BadParameter(f"{name} must be between {min_value} and {max_value}.")

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 
+from medai_site.core.query_params import BoundedDateField
 from medai_site.patients.models import Patient
 from medai_site.patients.sources import BUILTIN_SOURCES, size_problem
 
@@ -15,7 +16,7 @@ class PatientForm(forms.Form):
     mrn = forms.CharField(label="MRN", max_length=32)
     given_name = forms.CharField(max_length=100)
     family_name = forms.CharField(max_length=100)
-    birth_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    birth_date = BoundedDateField(widget=forms.DateInput(attrs={"type": "date"}))
     sex = forms.ChoiceField(choices=Patient.Sex.choices)
 
     def clean_birth_date(self) -> object:

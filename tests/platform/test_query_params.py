@@ -140,3 +140,36 @@ def test_shortlist_next_that_is_not_a_path_goes_back_to_the_molecule(users):
         )
         assert response.status_code == 302
         assert response["Location"] == reverse("drugs:molecule_detail", args=[molecule.pk])
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"start": "9999-12-25", "end": "9999-12-31"},
+        {"start": "0001-01-01", "end": "0001-01-05", "by": "age"},
+        {"start": "0001-01-01", "end": "0001-01-05", "age_band": "80+"},
+    ],
+)
+def test_analytics_dates_at_the_limits_of_datetime_are_a_400(users, query):
+    for name in ("remote_care:analytics", "remote_care:analytics_export"):
+        response = login(users.researcher).get(reverse(name), query)
+        assert response.status_code == 400, name
+        assert b"between 1900-01-01" in response.content
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"end": "0001-01-01T00:00:00"},
+        {"end": "0001-01-01T00:00:00+14:00"},
+        {"start": "9999-12-31T23:00:00", "end": "9999-12-31T23:59:59"},
+        {"points": "١٢٠٠"},
+    ],
+)
+def test_vitals_data_at_the_limits_of_datetime_is_a_400(users, query):
+    patient = patient_for(users.clinician_a)
+    response = login(users.clinician_a).get(
+        reverse("remote_care:vitals_data", args=[patient.pk]), query
+    )
+    assert response.status_code == 400
+    assert "error" in response.json()
