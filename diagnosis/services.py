@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
@@ -298,6 +298,10 @@ def review_record(
     return review
 
 
+class DatasetNameTaken(ValueError):
+    """Another data set took the name (between the form's check and the insert)."""
+
+
 def dataset_register(
     *,
     name: str,
@@ -310,7 +314,8 @@ def dataset_register(
     class_names: list[str] | None = None,
 ) -> ImageDataset:
     """Register a data set after loading it once to check it; ValueError with the loader's
-    message when the data are not of the right shape."""
+    message when the data are not of the right shape, DatasetNameTaken when the name is
+    registered meanwhile (the unique name decides, not the form's earlier check)."""
     from diagnosis.ml.data import load_folder, load_npz
 
     if kind == ImageDataset.Kind.NPZ:
@@ -322,19 +327,25 @@ def dataset_register(
         digest = ""
     else:
         raise ValueError("Reviewed-scan data sets are built with dataset_from_reviews.")
-    dataset = ImageDataset.objects.create(
-        name=name,
-        task=task,
-        kind=kind,
-        path=path,
-        class_names=list(data.class_names),
-        split_sizes={split: int(len(data.split(split)[1])) for split in ("train", "val", "test")},
-        image_shape=[*data.image_size, data.channels],
-        sha256=digest,
-        description=description,
-        attribution=attribution,
-        created_by=created_by,
-    )
+    try:
+        with transaction.atomic():
+            dataset = ImageDataset.objects.create(
+                name=name,
+                task=task,
+                kind=kind,
+                path=path,
+                class_names=list(data.class_names),
+                split_sizes={
+                    split: int(len(data.split(split)[1])) for split in ("train", "val", "test")
+                },
+                image_shape=[*data.image_size, data.channels],
+                sha256=digest,
+                description=description,
+                attribution=attribution,
+                created_by=created_by,
+            )
+    except IntegrityError:
+        raise DatasetNameTaken("A data set with this name is already registered.") from None
     return dataset
 
 

@@ -23,6 +23,7 @@ from diagnosis.selectors import (
     worklist,
 )
 from diagnosis.services import (
+    DatasetNameTaken,
     dataset_from_reviews,
     dataset_register,
     review_record,
@@ -314,6 +315,8 @@ def dataset_create_view(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 dataset = dataset_register(created_by=request.user, **form.cleaned_data)
+            except DatasetNameTaken as exc:
+                form.add_error("name", str(exc))
             except (OSError, ValueError) as exc:
                 form.add_error("path", f"The data could not be used: {exc}")
             else:

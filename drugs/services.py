@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from drugs.models import (
@@ -104,27 +104,34 @@ def dataset_upload(
     if MoleculeDataset.objects.filter(name=name).exists():
         raise DatasetRejected(f"A data set named “{name}” already exists.", field="name")
     dataset_check_upload(data=data, filename=filename, smiles_column=smiles_column)
-    with transaction.atomic():
-        dataset = MoleculeDataset(
-            name=name,
-            source=MoleculeDataset.Source.UPLOAD,
-            status=MoleculeDataset.Status.IMPORTING,
-            description=description.strip(),
-            original_name=filename[:255],
-            smiles_column=smiles_column.strip()[:100],
-            sha256=hashlib.sha256(data).hexdigest(),
-            created_by=user,
-        )
-        dataset.upload.save("upload.bin", ContentFile(data), save=False)
-        dataset.save()
-        dataset.job = job_create(
-            kind="drugs.dataset_import",
-            owner=user,
-            title=f"Import molecules: {name}",
-            params={"dataset_id": dataset.pk},
-            target=dataset,
-        )
-        dataset.save(update_fields=["job"])
+    dataset = MoleculeDataset(
+        name=name,
+        source=MoleculeDataset.Source.UPLOAD,
+        status=MoleculeDataset.Status.IMPORTING,
+        description=description.strip(),
+        original_name=filename[:255],
+        smiles_column=smiles_column.strip()[:100],
+        sha256=hashlib.sha256(data).hexdigest(),
+        created_by=user,
+    )
+    try:
+        with transaction.atomic():
+            dataset.upload.save("upload.bin", ContentFile(data), save=False)
+            dataset.save()
+            dataset.job = job_create(
+                kind="drugs.dataset_import",
+                owner=user,
+                title=f"Import molecules: {name}",
+                params={"dataset_id": dataset.pk},
+                target=dataset,
+            )
+            dataset.save(update_fields=["job"])
+    except IntegrityError:
+        # Another upload took the name after the check above: the unique name decides, and
+        # the file stored for this one must not stay behind as an orphan.
+        if dataset.upload.name:
+            dataset.upload.storage.delete(dataset.upload.name)
+        raise DatasetRejected(f"A data set named “{name}” already exists.", field="name") from None
     return dataset
 
 
