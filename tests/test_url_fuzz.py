@@ -130,8 +130,10 @@ def params(names: list[str]) -> st.SearchStrategy[list[tuple[str, str]]]:
     Hypothesis's simplest example is every name set to a non-ASCII digit) or a few pairs,
     keys repeating."""
     every = st.fixed_dictionaries({n: values() for n in names}).map(lambda d: list(d.items()))
+    # One hostile value everywhere reaches pairs such as start=end=9999-12-31.
+    same = st.sampled_from(HOSTILE).map(lambda v: [(n, v) for n in names])
     key = st.one_of(st.sampled_from(names), st.text(max_size=12))
-    return st.one_of(every, st.lists(st.tuples(key, values()), min_size=1, max_size=8))
+    return st.one_of(every, same, st.lists(st.tuples(key, values()), min_size=1, max_size=8))
 
 
 def path_value(converter: str) -> st.SearchStrategy[str]:
