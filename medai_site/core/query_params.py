@@ -63,11 +63,13 @@ def int_param(
     return parse_int(raw, name=name, min_value=min_value, max_value=max_value)
 
 
-def check_date(value: date, *, name: str) -> date:
-    """``value`` if within [EARLIEST_DATE, LATEST_DATE]; BadParameter otherwise."""
-    if not EARLIEST_DATE <= value <= LATEST_DATE:
+def check_date(
+    value: date, *, name: str, earliest: date = EARLIEST_DATE, latest: date = LATEST_DATE
+) -> date:
+    """``value`` if within [earliest, latest]; BadParameter otherwise."""
+    if not earliest <= value <= latest:
         raise BadParameter(
-            f"{name} must be between {EARLIEST_DATE.isoformat()} and {LATEST_DATE.isoformat()}."
+            f"{name} must be between {earliest.isoformat()} and {latest.isoformat()}."
         )
     return value
 
@@ -110,7 +112,12 @@ def parse_aware_datetime(raw: str, *, name: str) -> datetime:
 
 class BoundedDateField(forms.DateField):
     """A DateField that refuses dates outside [EARLIEST_DATE, LATEST_DATE] with a message,
-    so the views behind it never compute with year 1 or 9999."""
+    so the views behind it never compute with year 1 or 9999. A form with its own check on
+    one side (a birth date in the future) may widen the other with ``latest``."""
+
+    def __init__(self, *, latest: date = LATEST_DATE, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.latest = latest
 
     def to_python(self, value: Any) -> date | None:
         if isinstance(value, str) and not value.isascii():
@@ -119,7 +126,7 @@ class BoundedDateField(forms.DateField):
         if result is None:
             return None
         try:
-            return check_date(result, name="The date")
+            return check_date(result, name="The date", latest=self.latest)
         except BadParameter as exc:
             raise forms.ValidationError(str(exc)) from None
 
