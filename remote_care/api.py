@@ -28,6 +28,7 @@ from remote_care.models import Device, Waveform
 from remote_care.serializers import (
     MAX_BATCH,
     AwareDateTimeField,
+    FiniteFloatField,
     ObservationSerializer,
     observation_fast,
 )
@@ -189,10 +190,10 @@ class WaveformSerializer(serializers.Serializer):
     """The envelope of a posted recording (the samples are checked by ``samples_check``)."""
 
     kind = serializers.ChoiceField(choices=Waveform.Kind.choices)
-    sampling_rate = serializers.FloatField(help_text="Hz (25 to 2000).")
+    sampling_rate = FiniteFloatField(help_text="Hz (25 to 2000).")
     started_at = AwareDateTimeField(help_text="First sample's time (ISO 8601 with a time zone).")
     samples = serializers.ListField(
-        child=serializers.FloatField(), help_text="At most 300,000 samples and 600 s."
+        child=FiniteFloatField(), help_text="At most 300,000 samples and 600 s."
     )
 
     def validate_started_at(self, value: Any) -> Any:

@@ -3,6 +3,7 @@ against physiological plausibility, with a message per field."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +27,24 @@ VITALS = tuple(RANGES) + ("consciousness", "on_oxygen")
 MAX_BATCH = 10_000
 
 
+class FiniteFloatField(serializers.FloatField):
+    """A FloatField for JSON numbers of any size: DRF's lets float()'s OverflowError (an
+    integer of hundreds of digits) escape as a 500, and takes 1e400 as infinity."""
+
+    def to_internal_value(self, data: Any) -> float:
+        try:
+            value = super().to_internal_value(data)
+        except OverflowError:
+            self.fail("invalid")
+        if not math.isfinite(value):
+            self.fail("invalid")
+        return value
+
+
 def _ranged(name: str) -> serializers.FloatField:
     low, high, unit = RANGES[name]
     message = f"must be between {low} and {high} {unit}"
-    return serializers.FloatField(
+    return FiniteFloatField(
         required=False,
         allow_null=True,
         min_value=low,

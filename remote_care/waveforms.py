@@ -62,7 +62,11 @@ def samples_check(samples: Any, fs: float) -> NDArray[np.float64]:
         raise WaveformRejected(f"A recording must last at least {MIN_SECONDS:g} s.")
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in samples):
         raise WaveformRejected("samples must contain numbers only.")
-    array = np.asarray(samples, dtype=np.float64)
+    try:
+        array = np.asarray(samples, dtype=np.float64)
+    except OverflowError:
+        # A JSON integer of hundreds of digits: Python reads it, a float cannot hold it.
+        raise WaveformRejected("samples must be finite numbers.") from None
     if not np.isfinite(array).all():
         raise WaveformRejected("samples must be finite numbers.")
     return array
