@@ -6,6 +6,7 @@ from django import forms
 
 from diagnosis.models import ImageDataset
 from diagnosis.selectors import WorklistFilters
+from medai_site.core.query_params import BoundedDateField, BoundedIntegerField
 from medai_site.registry.models import ModelVersion
 
 
@@ -75,8 +76,8 @@ class ReviewForm(forms.Form):
 
 class WorklistForm(forms.Form):
     q = forms.CharField(required=False, label="Patient", max_length=100)
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = BoundedDateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = BoundedDateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     status = forms.ChoiceField(
         required=False,
         initial="awaiting",
@@ -178,7 +179,8 @@ class TrainingForm(forms.Form):
     epochs = forms.IntegerField(min_value=1, max_value=200, initial=20)
     batch_size = forms.IntegerField(min_value=8, max_value=1024, initial=128)
     lr = forms.FloatField(label="Learning rate", min_value=1e-6, max_value=1.0, initial=3e-3)
-    seed = forms.IntegerField(min_value=0, initial=0)
+    # NumPy and torch seeds are 32-bit: a bigger one failed in the worker, not on the form.
+    seed = BoundedIntegerField(min_value=0, max_value=2**32 - 1, initial=0)
     activate = forms.BooleanField(
         required=False,
         label="Put into service when training finishes",

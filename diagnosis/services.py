@@ -450,10 +450,11 @@ class DatasetRejected(ValueError):
     """A data set refused with a message for the model admin and the HTTP status to answer
     with (400 malformed, 413 over a cap, 507 out of disk space)."""
 
-    def __init__(self, message: str, *, status: int = 400) -> None:
+    def __init__(self, message: str, *, status: int = 400, field: str = "path") -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.field = field  # the form field the message belongs to
 
 
 def _dataset_check_queue(*, dataset: ImageDataset, user: Any, train: dict[str, Any] | None) -> Job:
@@ -471,7 +472,10 @@ def _dataset_create(**fields: Any) -> ImageDataset:
         with transaction.atomic():
             return ImageDataset.objects.create(status=ImageDataset.Status.CHECKING, **fields)
     except IntegrityError:
-        raise DatasetRejected("A data set with this name is already registered.") from None
+        # The unique name decides a race with another registration, not the form's check.
+        raise DatasetRejected(
+            "A data set with this name is already registered.", field="name"
+        ) from None
 
 
 def dataset_register(

@@ -55,6 +55,7 @@ from diagnosis.services import (
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, role_required
 from medai_site.jobs.models import Job
 from medai_site.patients.models import Patient
@@ -112,8 +113,12 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 return redirect(f"{url}?upload={outcome.upload.pk}#upload-outcome")
             form = ScanUploadForm(tasks=tasks)
         status = 413 if too_large else 400
-    elif request.GET.get("upload", "").isdigit():
-        outcome = upload_outcome(patient=patient, pk=int(request.GET["upload"]))
+    elif request.GET.get("upload"):
+        try:
+            upload_pk = int_param(request.GET, "upload")
+        except BadParameter as exc:
+            return bad_request(str(exc))
+        outcome = upload_outcome(patient=patient, pk=upload_pk)
     audit_record(
         action=AuditEvent.Action.PATIENT_VIEWED,
         request=request,
@@ -491,7 +496,7 @@ def dataset_create_view(request: HttpRequest) -> HttpResponse:
                     created_by=request.user, request=request, **form.cleaned_data
                 )
             except DatasetRejected as exc:
-                form.add_error("path", exc.message)
+                form.add_error(exc.field, exc.message)
             else:
                 messages.success(
                     request,

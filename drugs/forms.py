@@ -6,6 +6,7 @@ from django import forms
 
 from drugs.selectors import RANGE_FIELDS, SORTS, MoleculeFilters
 from drugs.services import MAX_SAMPLES, MIN_SAMPLES, MOSES_10K_NAME, PREDICTOR_KINDS
+from medai_site.core.query_params import BoundedIntegerField
 
 
 class DatasetUploadForm(forms.Form):
@@ -80,7 +81,7 @@ def _field_for(value: Any, label: str, help_text: str = "") -> forms.Field:
     if isinstance(value, bool):
         return forms.BooleanField(label=label, required=False, initial=value, help_text=help_text)
     if isinstance(value, int):
-        return forms.IntegerField(label=label, initial=value, min_value=0, help_text=help_text)
+        return BoundedIntegerField(label=label, initial=value, min_value=0, help_text=help_text)
     return forms.FloatField(
         label=label,
         initial=value,

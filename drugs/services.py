@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from drugs.models import (
@@ -133,28 +133,33 @@ def dataset_upload(
     if MoleculeDataset.objects.filter(name=name).exists():
         raise DatasetRejected(f"A data set named “{name}” already exists.", field="name")
     dataset_check_upload(data=data, filename=filename, smiles_column=smiles_column)
-    # No upload file, not even a partial one, outlives a failed store (ENOSPC, a rollback).
-    with media_writes() as writes, transaction.atomic():
-        dataset = MoleculeDataset(
-            name=name,
-            source=MoleculeDataset.Source.UPLOAD,
-            status=MoleculeDataset.Status.IMPORTING,
-            description=description.strip(),
-            original_name=filename[:255],
-            smiles_column=smiles_column.strip()[:100],
-            sha256=hashlib.sha256(data).hexdigest(),
-            created_by=user,
-        )
-        writes.save(dataset.upload, "upload.bin", ContentFile(data))
-        dataset.save()
-        dataset.job = job_create(
-            kind="drugs.dataset_import",
-            owner=user,
-            title=f"Import molecules: {name}",
-            params={"dataset_id": dataset.pk},
-            target=dataset,
-        )
-        dataset.save(update_fields=["job"])
+    try:
+        # No upload file, not even a partial one, outlives a failed store (ENOSPC, a rollback).
+        with media_writes() as writes, transaction.atomic():
+            dataset = MoleculeDataset(
+                name=name,
+                source=MoleculeDataset.Source.UPLOAD,
+                status=MoleculeDataset.Status.IMPORTING,
+                description=description.strip(),
+                original_name=filename[:255],
+                smiles_column=smiles_column.strip()[:100],
+                sha256=hashlib.sha256(data).hexdigest(),
+                created_by=user,
+            )
+            writes.save(dataset.upload, "upload.bin", ContentFile(data))
+            dataset.save()
+            dataset.job = job_create(
+                kind="drugs.dataset_import",
+                owner=user,
+                title=f"Import molecules: {name}",
+                params={"dataset_id": dataset.pk},
+                target=dataset,
+            )
+            dataset.save(update_fields=["job"])
+    except IntegrityError:
+        # Another upload took the name after the check above: the unique name decides
+        # (media_writes has already removed the file stored for this one).
+        raise DatasetRejected(f"A data set named “{name}” already exists.", field="name") from None
     return dataset
 
 

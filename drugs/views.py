@@ -10,7 +10,6 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
-    HttpResponseBadRequest,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -56,6 +55,7 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
+from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, has_role, role_required
 from medai_site.jobs.models import Job
 
@@ -167,10 +167,12 @@ def _preview(dataset: MoleculeDataset) -> list[str]:
 def run_create_view(request: HttpRequest) -> HttpResponse:
     datasets = dataset_ready_list()
     initial: dict[str, Any] = {}
-    if request.GET.get("dataset", "").isdigit():
-        initial["dataset"] = int(request.GET["dataset"])
-    if request.GET.get("base", "").isdigit():
-        initial["base_version"] = int(request.GET["base"])
+    try:
+        for param, key in (("dataset", "dataset"), ("base", "base_version")):
+            if (value := int_param(request.GET, param)) is not None:
+                initial[key] = value
+    except BadParameter as exc:
+        return bad_request(str(exc))
     form = DesignRunForm(
         request.POST or None,
         initial=initial,
@@ -377,10 +379,10 @@ def run_molecules_view(request: HttpRequest, pk: int) -> HttpResponse:
 def run_export_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run_or_404(pk)
     if not run.is_done:
-        return HttpResponseBadRequest("This run has no molecules yet.")
+        return bad_request("This run has no molecules yet.")
     form = _filter_form(request, run)
     if form.is_bound and not form.is_valid():
-        return HttpResponseBadRequest("The filters are not valid.")
+        return bad_request("The filters are not valid.")
     try:
         content, filename, content_type = run_export(
             run=run,
@@ -390,7 +392,7 @@ def run_export_view(request: HttpRequest, pk: int) -> HttpResponse:
             request=request,
         )
     except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
+        return bad_request(str(exc))
     response = HttpResponse(content, content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -501,7 +503,8 @@ def _back(request: HttpRequest, name: str, pk: int) -> str:
     from django.utils.http import url_has_allowed_host_and_scheme
 
     target = request.POST.get("next", "")
-    if target and url_has_allowed_host_and_scheme(
+    # A path only: redirect() reads anything else as a URL pattern name (NoReverseMatch).
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
@@ -574,16 +577,17 @@ def structure_view(request: HttpRequest) -> HttpResponse:
 
     smiles = request.GET.get("smiles", "")
     try:
-        width = int(request.GET.get("w", 240))
-        height = int(request.GET.get("h", 180))
-    except ValueError:
-        return HttpResponseBadRequest("Width and height must be whole numbers.")
+        width = int_param(request.GET, "w", default=240, min_value=1, max_value=100_000)
+        height = int_param(request.GET, "h", default=180, min_value=1, max_value=100_000)
+    except BadParameter as exc:
+        return bad_request(str(exc))
     if not smiles or len(smiles) > 500:
-        return HttpResponseBadRequest("Give a SMILES of up to 500 characters.")
+        return bad_request("Give a SMILES of up to 500 characters.")
     try:
         svg = draw_svg(smiles, width=width, height=height)
     except ValueError as exc:
-        return HttpResponseBadRequest(str(exc))
+        # Plain text: RDKit's message may quote the SMILES from the query string.
+        return bad_request(str(exc))
     response = HttpResponse(svg, content_type="image/svg+xml")
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response

@@ -20,6 +20,16 @@ Definitions (shown on the page):
 Small-cell suppression (see :func:`suppress`): on the dashboard and in its exports no cell
 aggregates fewer than ``SMALL_CELL`` patients, and no count between 1 and ``SMALL_CELL - 1`` is
 shown, so an aggregate cannot single out a patient.
+
+Differencing (see :func:`population_unsafe_cells`): the filters (sex, age band, care team,
+SpO2 scale, complete sets only) and the cohort dimension cut the population into *atoms*, one
+per combination of the values of the attributes a request constrains. Two filtered tables can
+be subtracted (everyone minus sex=F is sex=M plus any other sex), and any combination of
+requests is a sum of atoms. So a cell (a day, a NEWS2 total, a cohort, an alert level) is
+shown only when every atom of the attributes the request constrains has 0 or at least
+``SMALL_CELL`` patients in that cell; whatever an attacker subtracts is then a union of such
+atoms. A request whose whole range has an atom of 1 to ``SMALL_CELL - 1`` patients is refused
+entirely (every table suppressed).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from typing import Any
@@ -41,10 +51,12 @@ from django.db.models import (
     CharField,
     Count,
     DurationField,
+    Exists,
     ExpressionWrapper,
     F,
     FilteredRelation,
     FloatField,
+    OuterRef,
     Q,
     QuerySet,
     Value,
@@ -296,15 +308,18 @@ def _with_cohort(qs: QuerySet, f: PopulationFilter) -> QuerySet:
             cohort=F("responsible__user_id"),
         )
     if by == Dimension.AGE:
-        whens = [
-            When(patient__birth_date__gt=_years_before(f.end, high + 1), then=Value(name))
-            for name, _low, high in AGE_BANDS
-            if high is not None
-        ]
-        return qs.annotate(
-            cohort=Case(*whens, default=Value(AGE_BANDS[-1][0]), output_field=CharField())
-        )
+        return qs.annotate(cohort=_age_band_case(f.end))
     raise ValueError(f"No cohort key for {by!r}.")
+
+
+def _age_band_case(on: date) -> Case:
+    """The age band (AGE_BANDS label) of the patient's age on ``on``."""
+    whens = [
+        When(patient__birth_date__gt=_years_before(on, high + 1), then=Value(name))
+        for name, _low, high in AGE_BANDS
+        if high is not None
+    ]
+    return Case(*whens, default=Value(AGE_BANDS[-1][0]), output_field=CharField())
 
 
 def cohort_labels(by: Dimension, keys: Iterable[Any]) -> dict[Any, str]:
@@ -936,6 +951,130 @@ def _offset_percentile(alerts: QuerySet, n: int, fraction: float) -> timedelta:
 
 
 # --------------------------------------------------------------------------------------------
+# Differencing: atoms of the constrained attributes per cell
+# --------------------------------------------------------------------------------------------
+
+
+class _Everything(frozenset):
+    """The unsafe cells of a refused request: every key is in it."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+EVERYTHING: frozenset = _Everything()
+
+
+def _unconstrained(f: PopulationFilter) -> PopulationFilter:
+    return replace(f, sex="", age_band="", team=None, spo2_scale=None)
+
+
+def _atom_fields(f: PopulationFilter, *, observations: bool) -> dict[str, Any]:
+    """One annotation per attribute ``f`` constrains, whose values cut the population into
+    the atoms that requests differing in that attribute can be subtracted down to."""
+    fields: dict[str, Any] = {}
+    if f.sex:
+        fields["atom_sex"] = F("patient__sex")
+    if f.spo2_scale:
+        fields["atom_scale"] = F("patient__monitoring__spo2_scale")
+    if f.team:
+        fields["atom_team"] = Exists(
+            CareTeamMembership.objects.filter(user_id=f.team, patient_id=OuterRef("patient_id"))
+        )
+    if f.age_band:
+        fields["atom_age"] = _age_band_case(f.end)
+    if f.complete_only and observations:
+        # complete_only and not: their difference is the partial sets' patients.
+        fields["atom_partial"] = F("news2_partial")
+    return fields
+
+
+def _unsafe_keys(qs: QuerySet, keys: Mapping[str, Any], atoms: Mapping[str, Any]) -> set[tuple]:
+    """Cell keys (tuples of ``keys``' values) where an atom has 1 to SMALL_CELL - 1 patients
+    (one GROUP BY cell x atom query)."""
+    if not keys and not atoms:
+        n = qs.aggregate(atom_patients=Count("patient", distinct=True))["atom_patients"]
+        return {()} if 0 < n < SMALL_CELL else set()
+    rows = (
+        qs.annotate(**keys, **atoms)
+        .values(*keys, *atoms)
+        .annotate(atom_patients=Count("patient", distinct=True))
+    )
+    return {
+        tuple(_local_date(r[k]) if k == "bucket" else r[k] for k in keys)
+        for r in rows
+        if 0 < r["atom_patients"] < SMALL_CELL
+    }
+
+
+def _unsafe_for(base: QuerySet, f: PopulationFilter, keys: Mapping[str, Any], **kw: Any) -> set:
+    unsafe = _unsafe_keys(base, keys, _atom_fields(f, **kw))
+    return {k[0] if len(k) == 1 else k for k in unsafe}  # () for a range-wide cell
+
+
+def population_refused(*, user: Any, f: PopulationFilter) -> bool:
+    """True when the filter combination could single out a patient over its whole range: an
+    atom of its constrained attributes (or the whole population) has 1 to SMALL_CELL - 1
+    patients. Such a request shows no figure at all."""
+    base = _filtered(
+        Observation.objects.order_by(), _unconstrained(f), user=user, time_field="taken_at"
+    )
+    return bool(_unsafe_keys(base, {}, _atom_fields(f, observations=True)))
+
+
+def population_unsafe_cells(
+    *, user: Any, f: PopulationFilter, table: str, refused: bool | None = None
+) -> dict[str, Any]:
+    """The cells of one dashboard table that must be suppressed so no subtraction of offered
+    requests reveals fewer than SMALL_CELL patients: {"cells": keys of cells whose figures are
+    hidden, "alerts": keys whose alert figures are hidden}. Every key when the request is
+    refused (population_refused; pass ``refused`` when already known)."""
+    if population_refused(user=user, f=f) if refused is None else refused:
+        return {"cells": EVERYTHING, "alerts": EVERYTHING}
+    u = _unconstrained(f)
+    obs = _filtered(Observation.objects.order_by(), u, user=user, time_field="taken_at")
+    alerts = _filtered(Alert.objects.order_by(), u, user=user, time_field="raised_at")
+    if table == "summary":
+        # The range's alert total, subtracted between requests, is an alert atom's total.
+        return {"cells": set(), "alerts": _unsafe_for(alerts, f, {}, observations=False)}
+    if table == "periods":
+        return {
+            "cells": _unsafe_for(
+                obs, f, {"bucket": _trunc("taken_at", f.period)}, observations=True
+            ),
+            "alerts": _unsafe_for(
+                alerts, f, {"bucket": _trunc("raised_at", f.period)}, observations=False
+            ),
+        }
+    if table == "news2":
+        scored = obs.filter(_scored_q(NEWS2_RISK, f))
+        return {"cells": _unsafe_for(scored, f, {"total": F("news2_total")}, observations=True)}
+    if table == "bands":
+        # Per clinical-risk band as published (low takes in the 3-4 totals without a red
+        # score), so its atoms are exactly what a subtraction can reach.
+        band = Case(
+            When(news2_total__gte=7, then=Value(ClinicalRisk.HIGH.value)),
+            When(news2_total__gte=5, then=Value(ClinicalRisk.MEDIUM.value)),
+            When(RED_SCORE_BELOW_FIVE, then=Value(ClinicalRisk.LOW_MEDIUM.value)),
+            default=Value(ClinicalRisk.LOW.value),
+            output_field=CharField(),
+        )
+        scored = obs.filter(_scored_q(NEWS2_RISK, f))
+        return {"cells": _unsafe_for(scored, f, {"band": band}, observations=True)}
+    if table == "cohorts":
+        if f.by == Dimension.ALL:
+            return {"cells": set(), "alerts": set()}
+        key = {"key": F("cohort")}
+        return {
+            "cells": _unsafe_for(_with_cohort(obs, f), f, key, observations=True),
+            "alerts": _unsafe_for(_with_cohort(alerts, f), f, key, observations=False),
+        }
+    if table == "acknowledge":
+        return {"cells": _unsafe_for(alerts, f, {"key": F("level")}, observations=False)}
+    raise KeyError(table)
+
+
+# --------------------------------------------------------------------------------------------
 # The dashboard: every selector, then small-cell suppression
 # --------------------------------------------------------------------------------------------
 
@@ -969,19 +1108,27 @@ class Table:
     rows: list[list[Any]]
 
 
-def hidden_cohorts(rows: list[CohortRow]) -> set[Any]:
-    """Keys of cohorts with fewer than SMALL_CELL patients; when exactly one is, the next
-    smallest too, so the totals shown elsewhere cannot reveal it by subtraction."""
-    hidden = {r.key for r in rows if small(r.patients)}
+#: Unsafe cells of one table, as population_unsafe_cells returns them.
+Unsafe = Mapping[str, Any]
+NO_UNSAFE: Unsafe = {}
+
+
+def hidden_cohorts(rows: list[CohortRow], unsafe: Unsafe = NO_UNSAFE) -> set[Any]:
+    """Keys of cohorts with fewer than SMALL_CELL patients or an unsafe atom; when exactly
+    one is, the next smallest too, so the totals shown elsewhere cannot reveal it by
+    subtraction."""
+    cells = unsafe.get("cells", ())
+    hidden = {r.key for r in rows if small(r.patients) or r.key in cells}
     if len(hidden) == 1 and len(rows) > 1:
         shown = sorted((r for r in rows if r.key not in hidden), key=lambda r: r.patients)
         hidden.add(shown[0].key)
     return hidden
 
 
-def cohort_table(rows: list[CohortRow], by: Dimension) -> Table:
+def cohort_table(rows: list[CohortRow], by: Dimension, unsafe: Unsafe = NO_UNSAFE) -> Table:
     """The cohort comparison with small cells suppressed (see hidden_cohorts)."""
-    hidden = hidden_cohorts(rows)
+    hidden = hidden_cohorts(rows, unsafe)
+    alert_cells = unsafe.get("alerts", ())
     header = [
         DIMENSION_LABELS[by],
         "Patients",
@@ -997,7 +1144,7 @@ def cohort_table(rows: list[CohortRow], by: Dimension) -> Table:
         if r.key in hidden:
             out.append([r.label, SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED, "", "", ""])
             continue
-        alerts_small = 0 < r.alerts < SMALL_CELL or small(r.alert_patients)
+        alerts_small = 0 < r.alerts < SMALL_CELL or small(r.alert_patients) or r.key in alert_cells
         high_small = 0 < r.high < SMALL_CELL
         out.append(
             [
@@ -1018,9 +1165,12 @@ def _pct(share: float | None) -> float | None:
     return None if share is None else 100 * share
 
 
-def period_table(rows: list[PeriodRow], period: str, measure: RiskMeasure) -> Table:
-    """Risk and alert rates per period; a period with fewer than SMALL_CELL patients shows
-    no statistics."""
+def period_table(
+    rows: list[PeriodRow], period: str, measure: RiskMeasure, unsafe: Unsafe = NO_UNSAFE
+) -> Table:
+    """Risk and alert rates per period; a period with fewer than SMALL_CELL patients, or an
+    unsafe atom, shows no statistics (its alerts none when their atoms are unsafe)."""
+    cells, alert_cells = unsafe.get("cells", ()), unsafe.get("alerts", ())
     levels = list(ALERT_LEVELS)
     header = [
         "Week starting" if period == "week" else "Day",
@@ -1037,11 +1187,12 @@ def period_table(rows: list[PeriodRow], period: str, measure: RiskMeasure) -> Ta
     out: list[list[Any]] = []
     for r in rows:
         label = r.period.isoformat()
-        if small(r.patients) or r.patients == 0:
+        if small(r.patients) or r.patients == 0 or r.period in cells:
             blank = ["" for _ in header[2:]]
-            out.append([label, suppress(r.patients), *blank])
+            shown = SUPPRESSED if r.period in cells and r.patients else suppress(r.patients)
+            out.append([label, shown, *blank])
             continue
-        alerts_small = 0 < r.alert_total < SMALL_CELL
+        alerts_small = 0 < r.alert_total < SMALL_CELL or r.period in alert_cells
         out.append(
             [
                 label,
@@ -1051,46 +1202,58 @@ def period_table(rows: list[PeriodRow], period: str, measure: RiskMeasure) -> Ta
                 *(_fmt(r.percentiles.get(_pkey(p)), 2) for p in PERCENTILES),
                 SUPPRESSED if 0 < r.high < SMALL_CELL else _fmt(_pct(r.share_high)),
                 suppress(r.patient_days),
-                suppress(r.alert_total),
+                SUPPRESSED if alerts_small and r.alert_total else suppress(r.alert_total),
                 "" if alerts_small else _fmt(r.alert_rate(), 2),
-                *(suppress(r.alerts.get(level, 0)) for level in levels),
+                *(
+                    SUPPRESSED
+                    if alerts_small and r.alerts.get(level)
+                    else suppress(r.alerts.get(level, 0))
+                    for level in levels
+                ),
             ]
         )
     return Table(header, out)
 
 
-def histogram_table(rows: list[HistogramRow]) -> Table:
-    """Sets per NEWS2 total; a total seen in fewer than SMALL_CELL patients is suppressed."""
+def histogram_table(rows: list[HistogramRow], unsafe: Unsafe = NO_UNSAFE) -> Table:
+    """Sets per NEWS2 total; a total seen in fewer than SMALL_CELL patients (or with an
+    unsafe atom) is suppressed."""
+    cells = unsafe.get("cells", ())
     return Table(
         ["NEWS2 total", "Observation sets", "Patients"],
         [
             [r.value, SUPPRESSED, SUPPRESSED]
-            if small(r.patients)
+            if small(r.patients) or r.value in cells
             else [r.value, suppress(r.sets), r.patients]
             for r in rows
         ],
     )
 
 
-def bands_table(rows: list[BandRow]) -> Table:
+def bands_table(rows: list[BandRow], unsafe: Unsafe = NO_UNSAFE) -> Table:
     """Sets per clinical-risk band with their share of all scored sets."""
+    cells = unsafe.get("cells", ())
     return Table(
         ["Clinical risk", "Observation sets", "Share of sets (%)"],
         [
             [r.band, SUPPRESSED, ""]
-            if small(r.patients) or 0 < r.sets < SMALL_CELL
+            if small(r.patients) or 0 < r.sets < SMALL_CELL or r.band in cells
             else [r.band, r.sets, _fmt(_pct(r.share))]
             for r in rows
         ],
     )
 
 
-def acknowledge_table(rows: list[AcknowledgeRow]) -> Table:
+def acknowledge_table(rows: list[AcknowledgeRow], unsafe: Unsafe = NO_UNSAFE) -> Table:
     """Time to acknowledge per alert level; timings need SMALL_CELL acknowledged alerts from
-    SMALL_CELL patients."""
+    SMALL_CELL patients, and safe atoms."""
     labels = dict(Alert.Level.choices)
+    cells = unsafe.get("cells", ())
     out = []
     for r in rows:
+        if r.level in cells:
+            out.append([labels.get(r.level, r.level), SUPPRESSED, SUPPRESSED, SUPPRESSED, "", ""])
+            continue
         hidden = small(r.patients) or 0 < r.acknowledged < SMALL_CELL
         out.append(
             [
@@ -1129,11 +1292,16 @@ class Dashboard:
     cohorts: list[CohortRow]
     acknowledge: list[AcknowledgeRow]
     measure: RiskMeasure = NEWS2_RISK
+    #: table key -> its unsafe cells (population_unsafe_cells)
+    unsafe: Mapping[str, Unsafe] = field(default_factory=dict)
+    #: True when the filters could single out a patient: no figure is shown
+    refused: bool = False
 
     @property
     def summary_cells(self) -> dict[str, Any]:
         s = self.summary
-        if small(s.patients):
+        alerts_hidden = () in self._cells("summary", "alerts")
+        if small(s.patients) or self.refused:
             return {k: SUPPRESSED for k in ("patients", "sets", "patient_days", "alerts")} | {
                 "mean": "",
                 "alert_rate": "",
@@ -1142,36 +1310,58 @@ class Dashboard:
             "patients": s.patients,
             "sets": suppress(s.sets),
             "patient_days": suppress(s.patient_days),
-            "alerts": suppress(s.alerts),
+            "alerts": SUPPRESSED if alerts_hidden and s.alerts else suppress(s.alerts),
             "mean": _fmt(s.mean_news2, 2),
             "alert_rate": ""
-            if not s.patient_days or 0 < s.alerts < SMALL_CELL
+            if not s.patient_days or 0 < s.alerts < SMALL_CELL or alerts_hidden
             else round(100 * s.alerts / s.patient_days, 2),
         }
 
     def tables(self) -> dict[str, Table]:
         """Every exportable table by key (the keys the CSV export accepts)."""
+        u = self.unsafe
         return {
-            "cohorts": cohort_table(self.cohorts, self.filter.by),
-            "periods": period_table(self.periods, self.filter.period, self.measure),
-            "news2": histogram_table(self.histogram),
-            "bands": bands_table(self.bands),
-            "acknowledge": acknowledge_table(self.acknowledge),
+            "cohorts": cohort_table(self.cohorts, self.filter.by, u.get("cohorts", NO_UNSAFE)),
+            "periods": period_table(
+                self.periods, self.filter.period, self.measure, u.get("periods", NO_UNSAFE)
+            ),
+            "news2": histogram_table(self.histogram, u.get("news2", NO_UNSAFE)),
+            "bands": bands_table(self.bands, u.get("bands", NO_UNSAFE)),
+            "acknowledge": acknowledge_table(self.acknowledge, u.get("acknowledge", NO_UNSAFE)),
         }
 
+    def _cells(self, table: str, kind: str = "cells") -> Any:
+        return self.unsafe.get(table, NO_UNSAFE).get(kind, ())
+
     def chart_periods(self) -> list[PeriodRow]:
-        """Periods whose statistics may be drawn."""
-        return [p for p in self.periods if p.patients >= SMALL_CELL]
+        """Periods whose statistics may be drawn (the alert-rate chart also needs their
+        alerts' atoms safe: chart_alert_periods)."""
+        cells = self._cells("periods")
+        return [p for p in self.periods if p.patients >= SMALL_CELL and p.period not in cells]
+
+    def chart_alert_periods(self) -> list[PeriodRow]:
+        cells = self._cells("periods", "alerts")
+        return [p for p in self.chart_periods() if p.period not in cells]
 
     def chart_histogram(self) -> list[HistogramRow]:
-        return [h for h in self.histogram if h.patients >= SMALL_CELL and h.sets >= SMALL_CELL]
+        cells = self._cells("news2")
+        return [
+            h
+            for h in self.histogram
+            if h.patients >= SMALL_CELL and h.sets >= SMALL_CELL and h.value not in cells
+        ]
 
     def chart_cohorts(self) -> list[CohortRow]:
-        hidden = hidden_cohorts(self.cohorts)
+        hidden = hidden_cohorts(self.cohorts, self.unsafe.get("cohorts", NO_UNSAFE))
         return [c for c in self.cohorts if c.key not in hidden]
 
     def chart_bands(self) -> list[BandRow]:
-        return [b for b in self.bands if not small(b.patients) and not 0 < b.sets < SMALL_CELL]
+        cells = self._cells("bands")
+        return [
+            b
+            for b in self.bands
+            if not small(b.patients) and not 0 < b.sets < SMALL_CELL and b.band not in cells
+        ]
 
 
 #: The dashboard's selectors (the benchmark and the scale test time each).
@@ -1191,7 +1381,14 @@ def population_dashboard(*, user: Any, f: PopulationFilter) -> Dashboard:
     risk and none is in service."""
     measure = measure_for(f.measure)
     periods = population_periods(user=user, f=f, measure=measure)
+    refused = population_refused(user=user, f=f)
+    unsafe = {
+        table: population_unsafe_cells(user=user, f=f, table=table, refused=refused)
+        for table in (*EXPORT_TABLES, "summary")
+    }
     return Dashboard(
+        unsafe=unsafe,
+        refused=refused,
         filter=f,
         sees_all=population_sees_all(user=user),
         summary=population_summary(user=user, f=f, periods=periods),
@@ -1206,14 +1403,25 @@ def population_dashboard(*, user: Any, f: PopulationFilter) -> Dashboard:
 
 def _periods_table(user: Any, f: PopulationFilter) -> Table:
     measure = measure_for(f.measure)
-    return period_table(population_periods(user=user, f=f, measure=measure), f.period, measure)
+    return period_table(
+        population_periods(user=user, f=f, measure=measure),
+        f.period,
+        measure,
+        population_unsafe_cells(user=user, f=f, table="periods"),
+    )
+
+
+def _unsafe(user: Any, f: PopulationFilter, table: str) -> Unsafe:
+    return population_unsafe_cells(user=user, f=f, table=table)
 
 
 #: The tables the CSV export offers: key -> (file stem, builder from (user, filter)).
 EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter], Table]]] = {
     "cohorts": (
         "cohort-comparison",
-        lambda user, f: cohort_table(cohort_comparison(user=user, f=f), f.by),
+        lambda user, f: cohort_table(
+            cohort_comparison(user=user, f=f), f.by, _unsafe(user, f, "cohorts")
+        ),
     ),
     "periods": (
         "risk-and-alerts-over-time",
@@ -1221,12 +1429,17 @@ EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter], Table]]
     ),
     "news2": (
         "news2-distribution",
-        lambda user, f: histogram_table(news2_histogram(user=user, f=f)),
+        lambda user, f: histogram_table(news2_histogram(user=user, f=f), _unsafe(user, f, "news2")),
     ),
-    "bands": ("news2-risk-bands", lambda user, f: bands_table(news2_bands(user=user, f=f))),
+    "bands": (
+        "news2-risk-bands",
+        lambda user, f: bands_table(news2_bands(user=user, f=f), _unsafe(user, f, "bands")),
+    ),
     "acknowledge": (
         "time-to-acknowledge",
-        lambda user, f: acknowledge_table(acknowledge_times(user=user, f=f)),
+        lambda user, f: acknowledge_table(
+            acknowledge_times(user=user, f=f), _unsafe(user, f, "acknowledge")
+        ),
     ),
 }
 

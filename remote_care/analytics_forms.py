@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from medai_site.core.query_params import BoundedDateField
 from medai_site.core.roles import Role
 from medai_site.patients.models import Patient
 from remote_care.analytics import (
@@ -31,10 +32,10 @@ def _default_range(today: date) -> tuple[date, date]:
 
 
 class PopulationFilterForm(forms.Form):
-    start = forms.DateField(
+    start = BoundedDateField(
         label="From", widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive."
     )
-    end = forms.DateField(
+    end = BoundedDateField(
         label="To", widget=forms.DateInput(attrs={"type": "date"}), help_text="Inclusive."
     )
     period = forms.ChoiceField(label="Per", choices=[("day", "Day"), ("week", "Week")])

@@ -65,7 +65,7 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
         (
             "alert-rate",
             "Alerts per 100 patient-days",
-            charts.alert_rate_figure(dashboard.chart_periods()),
+            charts.alert_rate_figure(dashboard.chart_alert_periods()),
         ),
         (
             "news2-histogram",

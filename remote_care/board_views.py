@@ -9,12 +9,12 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.http import require_GET
 
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.query_params import BadParameter, int_param, parse_aware_datetime
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from remote_care.board import (
@@ -109,14 +109,9 @@ class BadQuery(ValueError):
 
 def _parse_time(raw: str, name: str) -> datetime:
     try:
-        value = parse_datetime(raw)
-    except ValueError:
-        value = None
-    if value is None:
-        raise BadQuery(f"{name} must be an ISO 8601 date-time, e.g. 2026-01-31T08:00:00Z.")
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value)
-    return value
+        return parse_aware_datetime(raw, name=name)
+    except BadParameter as exc:
+        raise BadQuery(str(exc)) from None
 
 
 def vitals_window_parse(params: Any, *, now: datetime | None = None) -> VitalsWindow:
@@ -136,13 +131,12 @@ def vitals_window_parse(params: Any, *, now: datetime | None = None) -> VitalsWi
         raise BadQuery("start must be before end.")
     if end - start > MAX_SPAN:
         raise BadQuery(f"The range may span at most {MAX_SPAN.days} days.")
-    raw_points = params.get("points") or str(DEFAULT_POINTS)
     try:
-        points = int(raw_points)
-    except ValueError:
-        raise BadQuery("points must be an integer.") from None
-    if not MIN_POINTS <= points <= MAX_POINTS:
-        raise BadQuery(f"points must be between {MIN_POINTS} and {MAX_POINTS}.")
+        points = int_param(
+            params, "points", default=DEFAULT_POINTS, min_value=MIN_POINTS, max_value=MAX_POINTS
+        )
+    except BadParameter as exc:
+        raise BadQuery(str(exc)) from None
     method = params.get("method") or "lttb"
     if method not in {"lttb", "minmax"}:
         raise BadQuery("method must be 'lttb' or 'minmax'.")

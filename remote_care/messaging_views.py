@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient, PortalAccount
 from medai_site.patients.selectors import patient_get
@@ -257,9 +258,7 @@ def message_photo_to_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
     tasks = {v.task for v in active_versions()}
     task = request.POST.get("task", "")
     if task not in tasks:
-        return HttpResponse(
-            "Choose an imaging model in service to classify the photo with.", status=400
-        )
+        return bad_request("Choose an imaging model in service to classify the photo with.")
     try:
         outcome = message_photo_to_scan(
             message=message, user=request.user, task=task, request=request
@@ -299,7 +298,7 @@ def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
         form = PortalInviteForm(request.POST)
         if not form.is_valid():
             errors = "; ".join(e for errs in form.errors.values() for e in errs)
-            return HttpResponse(f"Portal account not created: {errors}", status=400)
+            return bad_request(f"Portal account not created: {errors}")
         try:
             invitation = portal_account_create(
                 patient=patient,
@@ -318,9 +317,7 @@ def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
                     account=account, issued_by=request.user, link_base=link_base, request=request
                 )
             except PortalAccountError as exc:
-                return HttpResponse(
-                    f"No sign-in link issued: {exc}", status=400, content_type="text/plain"
-                )
+                return bad_request(f"No sign-in link issued: {exc}")
             if not invitation.activation_path:
                 messages.success(
                     request,
@@ -331,9 +328,7 @@ def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
             portal_account_revoke(account=account, revoked_by=request.user, request=request)
             messages.success(request, "Portal access revoked; the patient can no longer sign in.")
     else:
-        return HttpResponse(
-            "Unknown portal action; use create (with a user name), link or revoke.", status=400
-        )
+        return bad_request("Unknown portal action; use create (with a user name), link or revoke.")
     if invitation is not None and invitation.activation_path:
         # Shown once, on the next page only (like a device token), and only while the
         # account has never been activated (portal_link_issue decides).

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from medai_site.jobs.services import job_create
 from remote_care.charts import progression_figure, progression_scatter_figure
@@ -82,10 +83,9 @@ def progression_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     results = analysis.results or {}
     patients = results.get("patients") or {}
     selected = request.GET.get("patient") or (next(iter(patients), None))
-    if patients and selected not in patients:
-        return HttpResponse(
-            f"No patient {selected!r} in this data set; choose one from the list.", status=400
-        )
+    if selected is not None and selected not in patients:
+        # Plain text that does not quote the value: it came from the query string.
+        return bad_request("No such patient in this data set; choose one from the list.")
     chart = None
     if selected and analysis.dataset == "pbcseq":
         chart = {

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient, PortalAccount
 from medai_site.patients.selectors import patient_get
@@ -121,7 +122,7 @@ def alert_action_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise ObjectNotVisible("No such alert among your patients.", model=Alert, pk=pk) from None
     action = request.POST.get("action", "")
     if action not in {"acknowledge", "escalate", "resolve"}:
-        return HttpResponse("Unknown action; use acknowledge, escalate or resolve.", status=400)
+        return bad_request("Unknown action; use acknowledge, escalate or resolve.")
     try:
         alert_transition(alert=alert, action=action, user=request.user, request=request)
     except ValueError as exc:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
 from django.utils import timezone
 
+from medai_site.core.query_params import BoundedDateField
 from medai_site.patients.models import Patient
 from medai_site.patients.sources import BUILTIN_SOURCES, size_problem
 
@@ -15,7 +18,8 @@ class PatientForm(forms.Form):
     mrn = forms.CharField(label="MRN", max_length=32)
     given_name = forms.CharField(max_length=100)
     family_name = forms.CharField(max_length=100)
-    birth_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    # The form says "in the future" itself; the field keeps year 1 out.
+    birth_date = BoundedDateField(latest=date.max, widget=forms.DateInput(attrs={"type": "date"}))
     sex = forms.ChoiceField(choices=Patient.Sex.choices)
 
     def clean_birth_date(self) -> object:

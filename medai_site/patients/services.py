@@ -349,34 +349,44 @@ def portal_account_create(
         )
     if user_model.objects.filter(username__iexact=username).exists():
         raise PortalAccountError(f"The user name “{username}” is taken; choose another.")
-    with transaction.atomic():
-        user = user_model(
-            username=username,
-            email=email.strip(),
-            first_name=patient.given_name,
-            last_name=patient.family_name,
-        )
-        user.set_unusable_password()
-        user.save()
-        group, _ = Group.objects.get_or_create(name=str(Role.PATIENT))
-        user.groups.add(group)
-        account = PortalAccount.objects.create(patient=patient, user=user, created_by=created_by)
-        audit_record(
-            action=AuditEvent.Action.RECORD_CHANGED,
-            actor=created_by,
-            request=request,
-            obj=account,
-            patient=patient,
-            detail={"portal_account": "created", "username": username},
-        )
-        link = _portal_link_record(
-            account=account,
-            issued_by=created_by,
-            channel=PortalLink.Channel.SHOWN,
-            request=request,
-        )
-        # The token binds the newest link, so it is made after the link row exists.
-        path = _activation_path(user)
+    try:
+        with transaction.atomic():
+            user = user_model(
+                username=username,
+                email=email.strip(),
+                first_name=patient.given_name,
+                last_name=patient.family_name,
+            )
+            user.set_unusable_password()
+            user.save()
+            group, _ = Group.objects.get_or_create(name=str(Role.PATIENT))
+            user.groups.add(group)
+            account = PortalAccount.objects.create(
+                patient=patient, user=user, created_by=created_by
+            )
+            audit_record(
+                action=AuditEvent.Action.RECORD_CHANGED,
+                actor=created_by,
+                request=request,
+                obj=account,
+                patient=patient,
+                detail={"portal_account": "created", "username": username},
+            )
+            link = _portal_link_record(
+                account=account,
+                issued_by=created_by,
+                channel=PortalLink.Channel.SHOWN,
+                request=request,
+            )
+            # The token binds the newest link, so it is made after the link row exists.
+            path = _activation_path(user)
+    except IntegrityError:
+        # Another request opened an account for this patient, or took the user name, after
+        # the checks above: the unique constraints decide.
+        raise PortalAccountError(
+            "This patient's portal account or the user name was just created by someone else; "
+            "reload the page."
+        ) from None
     transaction.on_commit(
         lambda: _send_portal_link(user=user, link=link_base + path, renewal=False)
     )

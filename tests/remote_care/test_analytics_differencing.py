@@ -1,0 +1,198 @@
+"""Differencing attack on population analytics: for random small cohorts, every offered filter
+combination (sex x age band x care team x SpO2 scale) is published as the dashboard and its
+CSV exports publish it; then every nested pair is subtracted (everyone minus sex=F), every
+set of siblings is subtracted from their parent (everyone minus sex=F minus sex=M), and two
+filters are combined by inclusion-exclusion (everyone - F - scale 2 + F & scale 2). The group
+of patients behind each derived cell is known from the cohort itself; none may have 1 to 4
+patients."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import pytest
+
+from medai_site.patients.models import CareTeamMembership, Patient
+from remote_care.analytics import (
+    AGE_BANDS,
+    SMALL_CELL,
+    PopulationFilter,
+    population_dashboard,
+    population_table,
+)
+from remote_care.models import Monitoring, Observation
+from remote_care.services import device_register
+from tests.factories import patient_for
+from tests.remote_care.analytics_data import at
+
+pytestmark = pytest.mark.django_db
+
+START = date(2026, 3, 2)
+DAYS = [START + timedelta(days=i) for i in range(3)]
+END = DAYS[-1]
+SEXES = (Patient.Sex.FEMALE, Patient.Sex.MALE, Patient.Sex.OTHER)
+#: Birth dates well inside three bands on END.
+BIRTHS = {"18-39": date(1995, 5, 1), "40-64": date(1970, 5, 1), "65-79": date(1950, 5, 1)}
+
+
+@dataclass(frozen=True)
+class Person:
+    pk: int
+    sex: str
+    band: str
+    teams: frozenset[int]
+    scale: int
+    #: (day, NEWS2 total) per set
+    sets: tuple[tuple[date, int], ...]
+
+
+def _cohort(users, seed: int) -> list[Person]:
+    rng = random.Random(seed)
+    people = []
+    for i in range(rng.randint(20, 40)):
+        owner = users.clinician_a if rng.random() < 0.7 else users.clinician_b
+        band = rng.choice(list(BIRTHS))
+        # Skewed, so that some atoms are small and others are not.
+        sex = rng.choices(SEXES, weights=(12, 8, 1))[0]
+        patient = patient_for(owner, mrn=f"D{seed}-{i}", sex=sex, birth_date=BIRTHS[band])
+        teams = {owner.pk}
+        if rng.random() < 0.3:
+            other = users.clinician_b if owner == users.clinician_a else users.clinician_a
+            CareTeamMembership.objects.create(
+                patient=patient, user=other, role=CareTeamMembership.Role.MEMBER
+            )
+            teams.add(other.pk)
+        device = device_register(patient=patient, label="kit", registered_by=owner).device
+        scale = 2 if rng.random() < 0.2 else 1
+        Monitoring.objects.filter(patient=patient).update(spo2_scale=scale)
+        sets = []
+        for day in DAYS:
+            if rng.random() < 0.75:
+                total = rng.choice([0, 1, 2, 3, 5, 7])
+                Observation.objects.create(
+                    patient=patient,
+                    device=device,
+                    taken_at=at(day, 10),
+                    news2_total=total,
+                    news2={"total": total, "any_single_three": False, "is_partial": False},
+                )
+                sets.append((day, total))
+        people.append(Person(patient.pk, sex, band, frozenset(teams), scale, tuple(sets)))
+    return people
+
+
+ATTRIBUTES = ("sex", "age_band", "team", "spo2_scale")
+
+
+def _values(users) -> dict[str, list]:
+    return {
+        "sex": list(SEXES),
+        "age_band": [name for name, _, _ in AGE_BANDS if name in BIRTHS],
+        "team": [users.clinician_a.pk, users.clinician_b.pk],
+        "spo2_scale": [1, 2],
+    }
+
+
+def _matches(p: Person, combo: dict) -> bool:
+    return (
+        combo.get("sex") in (None, p.sex)
+        and combo.get("age_band") in (None, p.band)
+        and (combo.get("team") is None or combo["team"] in p.teams)
+        and combo.get("spo2_scale") in (None, p.scale)
+    )
+
+
+def _group(people: list[Person], combo: dict, table: str, key) -> set[int]:
+    """The patients behind one cell of one table, from the cohort itself."""
+    out = set()
+    for p in people:
+        if not _matches(p, combo):
+            continue
+        if table == "summary" and p.sets:
+            out.add(p.pk)
+        elif table == "periods" and any(day.isoformat() == key for day, _ in p.sets):
+            out.add(p.pk)
+        elif table == "news2" and any(total == key for _, total in p.sets):
+            out.add(p.pk)
+    return out
+
+
+def _published(users, combo: dict) -> dict[tuple[str, object], bool]:
+    """(table, cell key) -> whether the request for ``combo`` shows a figure for that cell,
+    on the page (the dashboard) and in the CSV exports."""
+    f = PopulationFilter(start=START, end=END, **{k: v for k, v in combo.items()})
+    dashboard = population_dashboard(user=users.researcher, f=f)
+    tables = dashboard.tables()
+    shown: dict[tuple[str, object], bool] = {}
+
+    def numeric(cells) -> bool:
+        return any(isinstance(c, int | float) and not isinstance(c, bool) for c in cells)
+
+    for row in tables["periods"].rows:
+        shown["periods", row[0]] = numeric(row[1:3])
+    for row in tables["news2"].rows:
+        shown["news2", row[0]] = numeric(row[1:])
+    cells = dashboard.summary_cells
+    shown["summary", None] = numeric([cells["patients"], cells["sets"]])
+    for table in ("periods", "news2"):
+        export = population_table(user=users.researcher, f=f, table=table)
+        assert export.rows == tables[table].rows  # the CSV publishes what the page does
+    return shown
+
+
+def _check(derived: set[int], what: str) -> None:
+    assert len(derived) == 0 or len(derived) >= SMALL_CELL, (
+        f"{what} singles out {len(derived)} patient(s)"
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_subtraction_of_offered_filters_reveals_fewer_than_five_patients(users, seed):
+    people = _cohort(users, seed)
+    values = _values(users)
+    combos: list[dict] = []
+    for chosen in itertools.product(*([None, *values[a]] for a in ATTRIBUTES)):
+        combo = {a: v for a, v in zip(ATTRIBUTES, chosen, strict=True) if v is not None}
+        if len(combo) <= 2:
+            combos.append(combo)
+    published = {frozenset(c.items()): _published(users, c) for c in combos}
+
+    def shown(combo: dict, cell) -> bool:
+        return published.get(frozenset(combo.items()), {}).get(cell, False)
+
+    cells = {cell for p in published.values() for cell in p}
+    checked = 0
+    for cell in cells:
+        table, key = cell
+        for combo in combos:
+            if not shown(combo, cell):
+                continue
+            _check(_group(people, combo, table, key), f"{combo} {cell}")
+            parent = _group(people, combo, table, key)
+            free = [a for a in ATTRIBUTES if a not in combo]
+            for a in free:
+                children = [{**combo, a: v} for v in values[a]]
+                shown_children = [c for c in children if shown(c, cell)]
+                # Parent minus each shown child, and minus all of them.
+                for child in shown_children:
+                    checked += 1
+                    _check(parent - _group(people, child, table, key), f"{combo} - {child}")
+                if shown_children:
+                    rest = parent - set().union(
+                        *(_group(people, c, table, key) for c in shown_children)
+                    )
+                    _check(rest, f"{combo} - {shown_children} {cell}")
+            # Inclusion-exclusion over two attributes: parent - A - B + (A and B).
+            for a, b in itertools.combinations(free, 2):
+                for va, vb in itertools.product(values[a], values[b]):
+                    parts = [{**combo, a: va}, {**combo, b: vb}, {**combo, a: va, b: vb}]
+                    if all(shown(c, cell) for c in parts):
+                        checked += 1
+                        rest = parent - _group(people, parts[0], table, key)
+                        rest -= _group(people, parts[1], table, key)
+                        _check(rest, f"{combo} - {parts[0]} - {parts[1]} + {parts[2]} {cell}")
+    # The cohorts are big enough that some subtractions are possible at all.
+    assert checked > 0
