@@ -80,8 +80,9 @@ def _seed(size: int, users: Any, end: date, wide: bool) -> tuple[Any, float]:
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO remote_care_riskscore (patient_id, observation_id, model_version_id, "
-            "taken_at, risk, hours_observed, computed_at) SELECT patient_id, id, %s, taken_at, "
-            "random() * random(), 24, taken_at FROM remote_care_observation",
+            "taken_at, risk, hours_observed, inputs, insufficient_reason, computed_at) "
+            "SELECT patient_id, id, %s, taken_at, random() * random(), 24, '{}'::jsonb, '', "
+            "taken_at FROM remote_care_observation",
             [users.risk_version.pk],
         )
     # What autovacuum does to a table at rest: sets the visibility map, so the covering

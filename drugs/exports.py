@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterable
 from typing import Any
 
+from drugs.ml.domain import domain_text
 from medai_site.core.csv_export import csv_safe_cell
 
 COLUMNS = (
@@ -31,6 +32,9 @@ def _row(molecule: Any, endpoints: list[str], notes: dict[int, str]) -> dict[str
     row = {c: getattr(molecule, c) for c in COLUMNS}
     for endpoint in endpoints:
         row[f"predicted_{endpoint}"] = (molecule.predictions or {}).get(endpoint)
+        # Shipped beside every value, so a spreadsheet or a chemistry tool never sees a
+        # prediction without whether the predictor had seen anything like the molecule.
+        row[f"domain_{endpoint}"] = domain_text((molecule.applicability or {}).get(endpoint))
     row["id"] = molecule.pk
     row["note"] = notes.get(molecule.pk, "")
     return row
@@ -38,7 +42,8 @@ def _row(molecule: Any, endpoints: list[str], notes: dict[int, str]) -> dict[str
 
 def molecules_csv(molecules: Iterable[Any], endpoints: list[str], notes: dict[int, str]) -> str:
     """CSV of the molecules, one row each, with predictions and the researcher's notes."""
-    header = ["id", *COLUMNS, *(f"predicted_{e}" for e in endpoints), "note"]
+    predicted = [c for e in endpoints for c in (f"predicted_{e}", f"domain_{e}")]
+    header = ["id", *COLUMNS, *predicted, "note"]
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=header, lineterminator="\n")
     writer.writeheader()

@@ -264,8 +264,11 @@ def evaluate_sample(
     known = set(train)
     props = properties_many(unique)
     predicted: dict[str, Any] = {}
+    domains: dict[str, list[dict[str, Any]]] = {}
     for endpoint, _, model in predictors:
         predicted[endpoint] = model.predict(unique) if unique else []
+        # Artifacts loaded from before the domain existed lack the method's data: "unknown".
+        domains[endpoint] = model.applicability(unique) if unique else []
     rows = []
     for i, smiles in enumerate(unique):
         p = props[i]
@@ -274,6 +277,7 @@ def evaluate_sample(
             "count": counts[smiles],
             "novel": smiles not in known,
             "predictions": {e: _rounded(values[i]) for e, values in predicted.items()},
+            "applicability": {e: verdicts[i] for e, verdicts in domains.items()},
         }
         if p is not None:
             row.update({k: v for k, v in p.to_dict().items() if k not in {"lipinski_violations"}})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -158,6 +159,12 @@ class GeneratedMolecule(models.Model):
     pains_pass = models.BooleanField(default=False)
     moses_filters_pass = models.BooleanField(default=False)
     predictions = models.JSONField(default=dict, blank=True)
+    applicability = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per endpoint: the prediction's applicability domain (max Tanimoto similarity "
+        "to the predictor's training molecules against its threshold).",
+    )
     x = models.FloatField(null=True, help_text="Chemical-space map coordinates.")
     y = models.FloatField(null=True)
 
@@ -169,6 +176,22 @@ class GeneratedMolecule(models.Model):
 
     def __str__(self) -> str:
         return self.smiles
+
+    @property
+    def prediction_rows(self) -> list[dict[str, Any]]:
+        """(endpoint, value, domain status and sentence) per prediction, for the grid."""
+        from drugs.ml.domain import domain_text
+
+        domains = self.applicability or {}
+        return [
+            {
+                "endpoint": endpoint,
+                "value": value,
+                "domain_status": (domains.get(endpoint) or {}).get("status", "unknown"),
+                "domain": domain_text(domains.get(endpoint)),
+            }
+            for endpoint, value in (self.predictions or {}).items()
+        ]
 
     @property
     def filters_passed(self) -> int:

@@ -204,6 +204,19 @@ def predictor_summary(metrics: dict[str, Any]) -> str:
     if folds:
         scheme = "scaffold-grouped " if metrics.get("cv") == "scaffold" else ""
         parts.append(f"{scheme}{folds}-fold CV, n = {metrics.get('n', '?')}")
+    threshold = metrics.get("applicability_threshold")
+    if threshold is not None:
+        outside = metrics.get("applicability_cv_outside_rate")
+        parts.append(
+            f"applicability domain: max Tanimoto similarity to training ≥ {threshold:.2f}"
+            + (
+                f" ({outside:.0%} of held-out molecules fell outside)"
+                if outside is not None
+                else ""
+            )
+        )
+    else:
+        parts.append("applicability domain unknown (trained before it was recorded)")
     return "; ".join(parts)
 
 

@@ -424,6 +424,7 @@ def run_sample_view(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(*RESEARCH_ROLES)
 def molecule_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     from drugs.ml.chem import mol_properties
+    from drugs.ml.domain import domain_text
     from medai_site.registry.models import ModelVersion
 
     molecule = _molecule_or_404(pk)
@@ -436,10 +437,13 @@ def molecule_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     predictions = []
     for endpoint, info in sorted(used.items()):
         version = versions.get(info["version_id"])
+        domain = (molecule.applicability or {}).get(endpoint) or {}
         predictions.append(
             {
                 "endpoint": endpoint,
                 "value": (molecule.predictions or {}).get(endpoint),
+                "domain_status": domain.get("status", "unknown"),
+                "domain": domain_text(domain),
                 "version": version,
                 "summary": predictor_summary(version.metrics or {}) if version else "",
             }

@@ -475,9 +475,13 @@ def population_observations(*, user: Any, f: PopulationFilter) -> QuerySet[Obser
 def population_risk_scores(
     *, user: Any, f: PopulationFilter, measure: RiskMeasure
 ) -> QuerySet[RiskScore]:
-    """The model version's stored risk scores in the range, scope and filters, with their risk
-    in percent (``risk_pct``, rounded to 0.1 point)."""
-    qs = RiskScore.objects.order_by().filter(model_version_id=measure.version_id)
+    """The model version's stored risk scores in the range, scope and filters (sets with
+    insufficient data left out), with their risk in percent (``risk_pct``, rounded to 0.1
+    point)."""
+    # "Insufficient data" sets carry no risk: they are not part of any population figure.
+    qs = RiskScore.objects.order_by().filter(
+        model_version_id=measure.version_id, risk__isnull=False
+    )
     qs = _filtered(qs, f, user=user, time_field="taken_at")
     return qs.annotate(risk_pct=Round(F("risk") * 100.0, 1))
 

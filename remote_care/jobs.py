@@ -168,6 +168,12 @@ def risk_model_train(job: Job, progress: Progress) -> dict[str, Any]:
                 "val_auroc": model.metrics.get("val_auroc"),
                 "train_seconds": model.metrics.get("train_seconds"),
                 "alert_thresholds": model.metrics.get("alert_thresholds"),
+                "input_contract": {
+                    **(model.input_contract or {}),
+                    # How often the contract refuses the training population itself (whole
+                    # 48-h ICU stays): its false "insufficient data" rate.
+                    "flagged_share_of_stays": _flagged_share(model, stays),
+                },
                 "comparison": comparison,
                 "curves": curves,
             },
@@ -292,3 +298,13 @@ def progression_analyse(job: Job, progress: Progress) -> dict[str, Any]:
             "url": reverse("remote_care:progression_detail", args=[analysis.pk]),
         }
     return outcome.result
+
+
+def _flagged_share(model: Any, stays: list[Any]) -> float | None:
+    """Share of PhysioNet stays the model's input contract would answer 'insufficient data'."""
+    from remote_care.ml.applicability import check_inputs
+
+    if not stays:
+        return None
+    flagged = sum(not check_inputs(s, model.input_contract)["sufficient"] for s in stays)
+    return round(flagged / len(stays), 4)

@@ -251,9 +251,20 @@ class RiskScore(models.Model):
         "registry.ModelVersion", on_delete=models.PROTECT, related_name="+"
     )
     taken_at = models.DateTimeField(help_text="The observation set's time (denormalised).")
-    risk = models.FloatField()
+    # None when the set could not be scored: see insufficient_reason.
+    risk = models.FloatField(null=True, blank=True)
     # How much of the model's 48-hour window had data: few hours mean a less certain score.
     hours_observed = models.PositiveSmallIntegerField()
+    inputs = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the score had: hours covered, hours with data, vital signs present.",
+    )
+    insufficient_reason = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Why no risk was given (too little data, a value outside the training ranges).",
+    )
     computed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -266,7 +277,21 @@ class RiskScore(models.Model):
         indexes = [models.Index(fields=["patient", "-taken_at"])]
 
     def __str__(self) -> str:
+        if self.risk is None:
+            return f"{self.patient_id} {self.taken_at:%Y-%m-%d %H:%M} insufficient data"
         return f"{self.patient_id} {self.taken_at:%Y-%m-%d %H:%M} risk {self.risk:.2f}"
+
+    @property
+    def inputs_summary(self) -> str:
+        """'6 h covered, 4 h with data; heart rate, SpO2, ...': what the score had."""
+        i = self.inputs or {}
+        if not i:
+            return f"{self.hours_observed} h of data in its 48-h window"
+        channels = ", ".join(i.get("channels", [])) or "no vital signs"
+        return (
+            f"{i.get('hours_covered', 0):g} h covered, {i.get('hours_with_data', 0)} h with "
+            f"data in its 48-h window; {channels}"
+        )
 
 
 class ProgressionAnalysis(models.Model):

@@ -70,6 +70,28 @@ def version_cut_offs(version: ModelVersion | None) -> dict[str, float] | None:
     return {"elevated": float(cuts["elevated"]), "high": float(cuts["high"])}
 
 
+def version_input_contract(version: ModelVersion | None) -> dict[str, Any]:
+    """A deterioration version's input contract for its facts card: training ranges per vital
+    sign (labelled), the minimum-data rule, where they come from and how often they refused the
+    training stays; the stated fallback for versions trained before contracts were recorded."""
+    from remote_care.ml.applicability import FALLBACK_CONTRACT, LABELS
+
+    recorded = (version.metrics or {}).get("input_contract") if version is not None else None
+    contract = recorded if recorded and recorded.get("ranges") else FALLBACK_CONTRACT
+    return {
+        "recorded": contract is not FALLBACK_CONTRACT,
+        "source": contract.get("source", ""),
+        "min_hours": contract["min_hours"],
+        "min_channels": contract["min_channels"],
+        "flagged_share_of_stays": contract.get("flagged_share_of_stays"),
+        "ranges": [
+            {"label": LABELS[ch][0], "low": lo, "high": hi, "unit": LABELS[ch][1]}
+            for ch, (lo, hi) in contract["ranges"].items()
+            if ch in LABELS
+        ],
+    }
+
+
 def active_risk_model() -> LoadedModel | None:
     """The risk model in service, loaded once per process; None when none is active."""
     try:
@@ -108,11 +130,14 @@ def _windows(sets: list[tuple[int, int]]) -> tuple[dict[int, Any], dict[int, lis
 
 def score_windows(
     model: Any, windows: list[tuple[list[dict[str, Any]], float | None, str | None]]
-) -> list[tuple[float, int]]:
-    """(risk at the hour of the latest reading, hours with data) for each (readings, age, sex)
-    window, in one batched pass of the model."""
+) -> list[tuple[float | None, int, dict[str, Any]]]:
+    """(risk at the hour of the latest reading, hours with data, inputs) for each (readings,
+    age, sex) window, in one batched pass of the model. ``inputs`` says what the window had
+    (hours covered, channels present); a window with too little data or a value outside the
+    training ranges gets risk None and ``inputs["reason"]`` (ml/applicability.py)."""
     import numpy as np
 
+    from remote_care.ml.applicability import check_inputs
     from remote_care.ml.features import build_batch
     from remote_care.ml.physionet import stay_from_vitals
 
@@ -121,13 +146,19 @@ def score_windows(
         stays.append(stay_from_vitals(readings, age=age, sex=sex))
         minutes = (readings[-1]["taken_at"] - readings[0]["taken_at"]).total_seconds() / 60
         hours.append(min(int(minutes // 60), model.spec.n_hours - 1))
+    contract = getattr(model, "input_contract", None)
+    inputs = [check_inputs(stay, contract) for stay in stays]
     x, static = build_batch(stays, model.spec, model.normaliser)
     risk = model.calibrate(model.logits(x, static))
     # Channel-major features: every channel's second feature is its "observed this hour" mask.
     observed = x.reshape(x.shape[0], x.shape[1], len(model.spec.channels), -1)[..., 1] > 0
     observed = observed.any(-1)
     return [
-        (float(risk[i, h]), int(np.count_nonzero(observed[i, : h + 1])))
+        (
+            float(risk[i, h]) if inputs[i]["sufficient"] else None,
+            int(np.count_nonzero(observed[i, : h + 1])),
+            inputs[i],
+        )
         for i, h in enumerate(hours)
     ]
 
@@ -175,18 +206,24 @@ def _score_sets(version: ModelVersion, model: Any, sets: list[tuple[int, int]]) 
             (readings[obs], patients[pid].age_on(taken[obs].date()), patients[pid].sex)
             for pid, obs in chunk
         ]
-        for (pid, obs), (risk, hours) in zip(chunk, score_windows(model, windows), strict=True):
-            if math.isfinite(risk):
-                scores.append(
-                    RiskScore(
-                        patient_id=pid,
-                        observation_id=obs,
-                        model_version=version,
-                        taken_at=taken[obs],
-                        risk=risk,
-                        hours_observed=hours,
-                    )
+        scored = score_windows(model, windows)
+        for (pid, obs), (risk, hours, inputs) in zip(chunk, scored, strict=True):
+            if risk is not None and not math.isfinite(risk):
+                continue
+            # An "insufficient data" row is stored too: it is the answer for that set (the
+            # board shows its reason) and keeps the sweep from trying the set again.
+            scores.append(
+                RiskScore(
+                    patient_id=pid,
+                    observation_id=obs,
+                    model_version=version,
+                    taken_at=taken[obs],
+                    risk=risk,
+                    hours_observed=hours,
+                    inputs={k: v for k, v in inputs.items() if k not in ("reason", "sufficient")},
+                    insufficient_reason=inputs["reason"][:500],
                 )
+            )
     # A concurrent sweep may have stored some of these already: the unique key keeps one.
     RiskScore.objects.bulk_create(scores, ignore_conflicts=True)
     return len(scores)

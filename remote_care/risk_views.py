@@ -17,7 +17,12 @@ from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_active
 from remote_care.charts import reliability_figure, risk_training_figure
 from remote_care.jobs import RISK_TRAINING_KIND
-from remote_care.risk import RISK_TASK, risk_training_start, version_cut_offs
+from remote_care.risk import (
+    RISK_TASK,
+    risk_training_start,
+    version_cut_offs,
+    version_input_contract,
+)
 
 
 class RiskTrainingForm(forms.Form):
@@ -126,6 +131,7 @@ def risk_model_facts_view(request: HttpRequest) -> HttpResponse:
             "comparison_rows": comparison_rows(comparison),
             "reliability_chart": _reliability_chart(comparison),
             "operating_points": _operating_points(active),
+            "contract": version_input_contract(active),
         },
     )
 

@@ -75,7 +75,11 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
         .order_by("taken_at")
         .values_list("taken_at", "news2_total")[:5000]
     )
-    risk_figure = risk_history_figure([(r.taken_at, r.risk) for r in risk_points], news2_points)
+    # "Insufficient data" sets have no risk to plot; the page lists them instead.
+    risk_figure = risk_history_figure(
+        [(r.taken_at, r.risk) for r in risk_points if r.risk is not None], news2_points
+    )
+    risk_insufficient = [r for r in reversed(risk_points) if r.risk is None]
     return render(
         request,
         "remote_care/patient_monitoring.html",
@@ -94,6 +98,8 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
             "portal_link": request.session.pop("portal_link", None),
             "portal_form": PortalInviteForm(),
             "risk_latest": risk_points[-1] if risk_points else None,
+            "risk_insufficient": risk_insufficient,
+            "risk_count": len(risk_points),
             "risk_chart": risk_figure
             and {"id": "risk-history", "label": "Model risk and NEWS2", "figure": risk_figure},
         },

@@ -101,6 +101,7 @@ def train_treatment_model(job: Job, progress: Progress) -> dict[str, Any]:
 
 @job_task(kind="treatment.assessment", label="treatment options", queue="ml", patient_data=True)
 def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
+    from treatment.ml.applicability import trial_distance
     from treatment.ml.bands import survival_bands
     from treatment.ml.effects import patient_effect
     from treatment.ml.explain import explain_patient, model_facts
@@ -120,6 +121,11 @@ def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
         progress.update(60, "Explaining which features drive the difference", force=True)
         explanation = explain_patient(loaded.model, assessment.inputs, horizon=assessment.horizon)
         bands = survival_bands(loaded.model, assessment.inputs, effect.curve_times or [])
+        applicability = trial_distance(
+            loaded.model.trial_key,
+            loaded.model.training.get("trial_distance"),
+            assessment.inputs,
+        )
     except PatientValidationError as exc:
         raise JobError(f"The patient's values were refused by the model: {exc}") from None
     except ValueError as exc:
@@ -133,9 +139,12 @@ def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
             result={**effect.to_dict(), "bands": bands},
             explanation=explanation.to_dict(),
             facts=facts,
+            applicability=applicability,
         )
+        unlike = applicability["status"] == "unlike"
         outcome.result = {
-            "summary": effect.recommendation.statement,
+            "summary": effect.recommendation.statement
+            + (" Unlike the patients in this trial." if unlike else ""),
             "url": url,
             "assessment": assessment.pk,
         }

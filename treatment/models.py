@@ -28,6 +28,11 @@ class TreatmentAssessment(models.Model):
     result = models.JSONField(default=dict, blank=True)
     explanation = models.JSONField(default=dict, blank=True)
     facts = models.JSONField(default=dict, blank=True)
+    applicability = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Distance of the patient to the trial population and whether it is unlike it.",
+    )
     job = models.ForeignKey("jobs.Job", null=True, on_delete=models.SET_NULL, related_name="+")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

@@ -110,6 +110,7 @@ def assessment_store(
     result: dict[str, Any],
     explanation: dict[str, Any],
     facts: dict[str, Any],
+    applicability: dict[str, Any] | None = None,
 ) -> TreatmentAssessment:
     """Write a finished assessment's results (called inside the job's finishing transaction);
     a second call for a done assessment changes nothing."""
@@ -120,8 +121,11 @@ def assessment_store(
     locked.result = result
     locked.explanation = explanation
     locked.facts = facts
+    locked.applicability = applicability or {}
     locked.status = TreatmentAssessment.Status.DONE
-    locked.save(update_fields=["model_version", "result", "explanation", "facts", "status"])
+    locked.save(
+        update_fields=["model_version", "result", "explanation", "facts", "applicability", "status"]
+    )
     return locked
 
 

@@ -37,6 +37,7 @@ from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
 from threadpoolctl import threadpool_limits
 
 from drugs.ml import chem
+from drugs.ml import domain as applicability_domain
 from drugs.ml.datasets import moleculenet_dir
 
 FINGERPRINT_BITS = 2048
@@ -251,6 +252,31 @@ class PredictorArtifact:
     fingerprint: dict[str, int] = field(
         default_factory=lambda: {"radius": FINGERPRINT_RADIUS, "bits": FINGERPRINT_BITS}
     )
+    # Applicability domain (domain.py): packed training fingerprints, threshold, CV bins.
+    # None for artifacts saved before it existed: their domain is "unknown".
+    domain: dict[str, Any] | None = None
+    _reference: list[Any] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def applicability(self, smiles: list[str]) -> list[dict[str, Any]]:
+        """Per molecule, its domain verdict (domain.describe): the maximum Tanimoto similarity
+        to the training molecules against the threshold; 'unknown' for invalid SMILES or an
+        artifact without training fingerprints."""
+        if not smiles:
+            return []
+        if not self.domain:
+            return [applicability_domain.describe(None, None) for _ in smiles]
+        if self._reference is None:
+            packed = np.asarray(self.domain["fingerprints"], dtype=np.uint8)
+            bits = np.unpackbits(packed, axis=1, count=int(self.domain["n_bits"]))
+            self._reference = applicability_domain.bitvects(bits)
+        x, valid = featurize(list(smiles))
+        queries = applicability_domain.bitvects(x[valid])
+        sims = iter(applicability_domain.max_similarity(queries, self._reference))
+        threshold = float(self.domain["threshold"])
+        describe = applicability_domain.describe
+        return [
+            describe(float(next(sims)), threshold) if ok else describe(None, None) for ok in valid
+        ]
 
     def predict(self, smiles: list[str]) -> np.ndarray:
         """Probability of the positive class, or the predicted value; NaN for invalid SMILES."""
@@ -278,7 +304,8 @@ class PredictorArtifact:
         return np.nan_to_num(p, nan=0.0)
 
     def save(self, path: str | Path) -> None:
-        joblib.dump({"format": ARTIFACT_FORMAT, **self.__dict__}, Path(path), compress=3)
+        state = {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+        joblib.dump({"format": ARTIFACT_FORMAT, **state}, Path(path), compress=3)
 
     @classmethod
     def load(cls, path: str | Path) -> PredictorArtifact:
@@ -360,7 +387,8 @@ def _fit_predictor(
     )
     scores: dict[str, list[float]] = {}
     oof = np.full(len(y), np.nan)
-    for fold, (tr, te) in enumerate(splitter.split(x, y, groups)):
+    folds = list(splitter.split(x, y, groups))
+    for fold, (tr, te) in enumerate(folds):
         if on_progress is not None:
             on_progress(fold / (cv_folds + 1), f"cross-validation fold {fold + 1}/{cv_folds}")
         model = _model(task, kind, seed + fold, n_estimators, n_jobs)
@@ -394,6 +422,13 @@ def _fit_predictor(
     else:
         # A model that always predicts the mean: the RMSE to beat.
         metrics["baseline_rmse"] = round(float(np.std(y)), 4)
+    # Applicability domain: the CV error against each held-out molecule's similarity to the
+    # molecules its fold was trained on sets the threshold (rule in domain.py).
+    rows, sims = applicability_domain.cv_similarity(x, folds, seed)
+    fitted_domain = applicability_domain.choose_threshold(sims, np.abs(y[rows] - oof[rows]))
+    fitted_domain.update(fingerprints=np.packbits(x.astype(bool), axis=1), n_bits=x.shape[1])
+    metrics["applicability_threshold"] = fitted_domain["threshold"]
+    metrics["applicability_cv_outside_rate"] = fitted_domain["cv_outside_rate"]
     if on_progress is not None:
         on_progress(cv_folds / (cv_folds + 1), "fitting on all data")
     final = _model(task, kind, seed, n_estimators, n_jobs)
@@ -407,5 +442,6 @@ def _fit_predictor(
         metrics=metrics,
         endpoint=endpoint,
         y_range=(float(np.min(y)), float(np.max(y))),
+        domain=fitted_domain,
     )
     return artifact, metrics

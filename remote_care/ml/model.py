@@ -155,6 +155,9 @@ class RiskModel:
     pool: bool = False
     metrics: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+    # Training ranges per vital channel and the minimum-data rule (ml/applicability.py);
+    # None for artifacts trained before it was recorded (the fallback contract applies).
+    input_contract: dict[str, Any] | None = None
     sha256: str | None = None
 
     def logits(self, x: np.ndarray, s: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -204,6 +207,7 @@ class RiskModel:
             "pool": bool(self.pool),
             "metrics": _plain(self.metrics),
             "config": _plain(self.config),
+            "input_contract": _plain(self.input_contract),
             "state_dicts": [
                 {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                 for net in self.networks
@@ -242,6 +246,7 @@ class RiskModel:
             pool=bool(payload.get("pool", False)),
             metrics=dict(payload.get("metrics", {})),
             config=dict(payload.get("config", {})),
+            input_contract=payload.get("input_contract"),
         )
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from remote_care.ml.applicability import fit_input_contract
 from remote_care.ml.baselines import fit_platt
 from remote_care.ml.evaluate import auroc
 from remote_care.ml.features import SPECS, build_batch, fit_normaliser
@@ -245,6 +246,7 @@ def train_risk_model(
     val_logits = model.logits(x_va, s_va)[:, -1]
     model.platt = fit_platt(val_logits, y_va)
     model.config = cfg.to_dict()
+    model.input_contract = fit_input_contract(train, "PhysioNet 2012 training stays")
     model.metrics = {
         "val_auroc": auroc(y_va, val_logits),
         "alert_thresholds": alert_thresholds(model.calibrate(val_logits)),

@@ -172,6 +172,12 @@ def test_predictor_training_registers_cv_metrics_and_scores_a_design_run(users, 
     assert run.result["predictors"]["FreeSolv"]["version_id"] == version.pk
     values = [m.predictions.get("FreeSolv") for m in run.molecules.all()]
     assert values and all(isinstance(v, float) for v in values)
+    # Every prediction carries its applicability domain against the predictor's threshold.
+    verdicts = [m.applicability["FreeSolv"] for m in run.molecules.all()]
+    assert all(v["status"] in ("inside", "outside") for v in verdicts)
+    assert all(
+        v["threshold"] == round(version.metrics["applicability_threshold"], 2) for v in verdicts
+    )
     assert run.history[-1]["mean_reward"] is not None
 
 

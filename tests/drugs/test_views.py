@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 
 import pytest
@@ -198,3 +199,34 @@ def test_live_endpoint_draws_the_epochs_so_far_and_the_latest_sample(users, done
     losses = data["figures"]["curve-losses"]["data"]
     assert losses[0]["y"] == [2.5, 1.5] and losses[1]["y"] == [None, 0.6]
     assert data["figures"]["curve-quality"]["data"][0]["y"] == [0.4, 0.7]
+
+
+@pytest.mark.django_db
+def test_predictions_outside_the_domain_are_marked_in_grid_page_and_exports(users, done_run):
+    outside = {"status": "outside", "max_similarity": 0.23, "threshold": 0.35}
+    outside["text"] = "outside the applicability domain (max similarity 0.23 < 0.35)"
+    done_run.result = {**done_run.result, "predictors": {"BBBP": {"version_id": 0, "label": "v"}}}
+    done_run.save(update_fields=["result"])
+    done_run.molecules.filter(smiles="CCO").update(
+        predictions={"BBBP": 0.91}, applicability={"BBBP": outside}
+    )
+    # Scored by a predictor trained before domains were recorded: no verdict stored.
+    done_run.molecules.filter(smiles="c1ccc2ccccc2c1").update(predictions={"BBBP": 0.4})
+    client = login(users.researcher)
+    grid = client.get(reverse("drugs:run_molecules", args=[done_run.pk])).content.decode()
+    grid = html.unescape(grid)
+    assert grid.count('data-domain="outside"') == 1 and outside["text"] in grid
+    assert grid.count('data-domain="unknown"') == 1 and "applicability domain unknown" in grid
+
+    ethanol = done_run.molecules.get(smiles="CCO")
+    page = client.get(reverse("drugs:molecule_detail", args=[ethanol.pk])).content.decode()
+    page = html.unescape(page)
+    assert 'data-domain="outside"' in page and outside["text"] in page
+
+    url = reverse("drugs:run_export", args=[done_run.pk])
+    rows = list(csv.DictReader(io.StringIO(client.get(url, {"format": "csv"}).content.decode())))
+    by_smiles = {r["smiles"]: r for r in rows}
+    assert by_smiles["CCO"]["domain_BBBP"] == outside["text"]
+    assert by_smiles["c1ccc2ccccc2c1"]["domain_BBBP"] == "applicability domain unknown"
+    sdf = client.get(url, {"format": "sdf"}).content.decode()
+    assert ">  <domain_BBBP>" in sdf and outside["text"] in sdf

@@ -455,3 +455,16 @@ def test_model_risk_page_and_export(client, users, model_risk):
     export = client.get("/remote-care/analytics/export.csv", {**query, "table": "periods"})
     assert export.status_code == 200
     assert "Mean Model risk (%)" in export.content.decode()
+
+
+def test_insufficient_data_sets_are_left_out_of_model_risk(users, model_risk):
+    from remote_care.models import RiskScore
+
+    # M2's 40 % becomes "insufficient data": no risk, so no part of the figures.
+    RiskScore.objects.filter(model_version=model_risk, patient__family_name__isnull=False).filter(
+        risk=0.40
+    ).update(risk=None, insufficient_reason="1 of 6 vital signs present")
+    rows = {r.period: r for r in population_periods(user=users.researcher, f=f(measure="model"))}
+    d1 = rows[D1]
+    assert d1.scored == 7 and d1.mean == pytest.approx(20.0)
+    assert (d1.high, d1.elevated) == (2, 4)

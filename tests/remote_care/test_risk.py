@@ -119,14 +119,20 @@ def test_trained_version_scores_monitored_patients_once_per_new_set(trained_vers
         2
     ]  # readings at 0, 1 and 2 h: the latest falls in the third hour
     assert score.risk == pytest.approx(alone, abs=1e-6)
-    # A back-filled set is scored on the readings up to it only (no later reading leaks in).
+    # What the score had is stored with it, from the contract recorded at training.
+    contract = trained_version.metrics["input_contract"]
+    assert set(contract["ranges"]) == {"HR", "SaO2", "RespRate", "Temp", "NISysABP", "NIDiasABP"}
+    assert 0 <= contract["flagged_share_of_stays"] < 0.5
+    assert model.input_contract["ranges"] == contract["ranges"]
+    assert score.inputs["hours_with_data"] == 3 and "heart rate" in score.inputs["channels"]
+    assert score.insufficient_reason == ""
+    # A back-filled set is judged on the readings up to it only (no later reading leaks in):
+    # one reading is too little data for a score.
     first = patient.observations.order_by("taken_at").first()
     back = RiskScore.objects.get(observation=first)
-    only_first = model.risk_trajectory(
-        stay_from_vitals(window[:1], age=patient.age, sex=patient.sex)
-    ).risk[0]
     assert back.taken_at == first.taken_at and back.hours_observed == 1
-    assert back.risk == pytest.approx(only_first, abs=1e-6)
+    assert back.risk is None
+    assert back.insufficient_reason.startswith("readings in 1 hour of the 48-h window")
     # Nothing new: nothing stored twice.
     assert risk_scores_refresh() == 0
     # The patient deteriorates: the new latest set gets its own, higher score.
@@ -179,3 +185,50 @@ def test_training_form_rejects_bad_settings(users):
     )
     assert response.status_code == 400
     assert not Job.objects.filter(kind=RISK_TRAINING_KIND).exists()
+
+
+def test_insufficient_data_shows_its_reason_instead_of_a_risk(users):
+    from remote_care.models import RiskScore
+    from tests.factories import ModelVersionFactory
+
+    version = ModelVersionFactory(
+        task=RISK_TASK,
+        status=ModelVersion.Status.ACTIVE,
+        metrics={"alert_thresholds": {"elevated": 0.2, "high": 0.3}},
+    )
+    patient = patient_for(users.clinician_a)
+    device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
+    observations_ingest(device=device, items=[_vitals(m) for m in (120, 60)])
+    older, latest = patient.observations.order_by("taken_at")
+    RiskScore.objects.create(
+        patient=patient,
+        observation=older,
+        model_version=version,
+        taken_at=older.taken_at,
+        risk=0.12,
+        hours_observed=2,
+        inputs={"hours_covered": 2, "hours_with_data": 2, "channels": ["heart rate", "SpO2"]},
+    )
+    reason = "heart rate 230 /min is outside the training range 41–162 /min"
+    RiskScore.objects.create(
+        patient=patient,
+        observation=latest,
+        model_version=version,
+        taken_at=latest.taken_at,
+        risk=None,
+        hours_observed=2,
+        inputs={"hours_covered": 1, "hours_with_data": 2, "channels": ["heart rate"]},
+        insufficient_reason=reason,
+    )
+    client = login(users.clinician_a)
+    board = client.get(reverse("remote_care:board_rows")).content.decode()
+    assert f"insufficient data: {reason}" in board
+    assert "data-risk>" not in board  # no number for this patient
+    page = client.get(reverse("remote_care:patient_monitoring", args=[patient.pk]))
+    html = page.content.decode()
+    assert f"Insufficient data: {reason}" in html and "No risk is given" in html
+    assert "1 of 2 sets in the last 7 days had insufficient data" in html
+    facts = client.get(reverse("remote_care:risk_model_facts")).content.decode()
+    # A version without a recorded contract says its ranges are the stated fallback.
+    assert "Trained on ICU stays (PhysioNet 2012" in facts and "home-monitoring" in facts
+    assert "trained before ranges were recorded" in facts and "heart rate 41.0–162.0 /min" in facts

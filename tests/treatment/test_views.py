@@ -160,3 +160,33 @@ def test_clinician_can_switch_to_another_trial_in_service(
     response = client.post(options_url(patient), {"trial": "actg175", "age": "40"})
     assert response.status_code == 400
     assert "CD4 count at baseline is required" in response.content.decode()
+
+
+def test_a_patient_unlike_the_trial_is_flagged_on_the_result_page(
+    users, client_for, active_treatment, gbsg2_facts
+):
+    from tests.treatment.ml.test_applicability import ATYPICAL
+
+    client = client_for(users.clinician_a)
+    facts = {**gbsg2_facts, **ATYPICAL}
+    patient = patient_for(users.clinician_a, clinical_facts=facts)
+    assert client.post(options_url(patient), form_data(facts)).status_code == 302
+    assessment = TreatmentAssessment.objects.get()
+    run(assessment.job)
+    html = client.get(reverse("treatment:assessment", args=[patient.pk, assessment.pk])).content
+    html = html.decode()
+    assert 'data-applicability="unlike"' in html
+    assert "Unlike the patients in this trial." in html
+    assessment.refresh_from_db()
+    assert assessment.applicability["distance"] > assessment.applicability["threshold"]
+
+
+def test_a_typical_patient_is_not_flagged(users, client_for, active_treatment, gbsg2_facts):
+    client = client_for(users.clinician_a)
+    patient = patient_for(users.clinician_a, clinical_facts=gbsg2_facts)
+    client.post(options_url(patient), form_data(gbsg2_facts))
+    assessment = TreatmentAssessment.objects.get()
+    run(assessment.job)
+    html = client.get(reverse("treatment:assessment", args=[patient.pk, assessment.pk])).content
+    assert 'data-applicability="like"' in html.decode()
+    assert "Unlike the patients in this trial" not in html.decode()

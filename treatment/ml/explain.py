@@ -277,6 +277,12 @@ def model_facts(model: TreatmentModel) -> dict[str, Any]:
                 if k in t
             },
             "covariate_ranges_seen": t["covariate_ranges"],
+            "trial_distance": {
+                k: t["trial_distance"][k]
+                for k in ("method", "threshold", "percentile", "flag_rate_out_of_fold")
+            }
+            if t.get("trial_distance")
+            else None,
             "metrics": model.metrics,
             "known_limits": limits,
         }

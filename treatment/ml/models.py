@@ -41,6 +41,7 @@ from sksurv.ensemble import RandomSurvivalForest
 from sksurv.linear_model import CoxPHSurvivalAnalysis
 from sksurv.svm import FastSurvivalSVM
 
+from treatment.ml.applicability import fit_trial_distance
 from treatment.ml.trials import TrialData, TrialDefinition, get_trial
 
 FORMAT = "medai.treatment.effect-model"
@@ -459,6 +460,8 @@ def fit_treatment_model(
         "arm_counts": counts.tolist(),
         "arm_probabilities": (counts / counts.sum()).tolist(),
         "covariate_ranges": _ranges(data),
+        # The multivariate "is this patient like the trial's?" check (applicability.py).
+        "trial_distance": fit_trial_distance(defn, data.X.to_numpy(dtype=float)),
         "fit_seconds_main": round(main_seconds, 3),
         "fit_seconds_total": round(_time.perf_counter() - started, 3),
     }

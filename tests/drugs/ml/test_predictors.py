@@ -52,11 +52,30 @@ def test_bbbp_random_forest_beats_chance(tmp_path: Path) -> None:
     reward = artifact.reward(["CN1CCC[C@H]1c1cccnc1", "not a smiles"])
     assert reward[1] == 0.0
 
+    # Applicability domain: the threshold read from cross-validation; a training molecule is
+    # inside, an inorganic salt nothing like the training set is outside.
+    threshold = artifact.domain["threshold"]
+    assert 0.1 <= threshold <= 0.9 and metrics["applicability_threshold"] == threshold
+    assert 0 < metrics["applicability_cv_outside_rate"] < 0.6
+    inside, salt, invalid = artifact.applicability([smiles[0], "[Fe+2].[Cl-].[Cl-]", "C1CC("])
+    assert inside["status"] == "inside" and inside["max_similarity"] == 1.0
+    assert salt["status"] == "outside" and salt["max_similarity"] < threshold
+    assert salt["text"].startswith("outside the applicability domain (max similarity 0.")
+    assert invalid["status"] == "unknown"
+
     path = tmp_path / "bbbp.joblib"
     artifact.save(path)
     loaded = PredictorArtifact.load(path)
     np.testing.assert_array_equal(loaded.predict(smiles[:50]), artifact.predict(smiles[:50]))
     assert loaded.metrics == metrics and loaded.task == "classification"
+    assert loaded.applicability(["[Fe+2].[Cl-].[Cl-]"]) == [salt]
+
+    # An artifact saved before the domain existed says so instead of guessing.
+    old = PredictorArtifact(model=artifact.model, task="classification", kind="rf", metrics={})
+    old.save(path)
+    assert PredictorArtifact.load(path).applicability(["CCO"])[0]["text"] == (
+        "applicability domain unknown"
+    )
 
 
 def test_esol_regression_beats_predicting_the_mean() -> None:
