@@ -54,6 +54,9 @@ PATIENT_BOUND: dict[str, tuple[str, str, str | None]] = {
 
 # URL name -> why it shows no patient-bound data (or is audited by another test).
 NOT_PATIENT_BOUND: dict[str, str] = {
+    "two_factor_verify": "the staff second-factor step (the sign-in itself is audited)",
+    "two_factor_enrol": "enrolling an authenticator (audited by the service)",
+    "two_factor_recovery_codes": "recovery codes of one's own account (audited by the service)",
     "healthz": "liveness only",
     "login": "sign-in form (its outcome is audited by the auth signals)",
     "logout": "sign-out (audited by the auth signals)",
