@@ -211,13 +211,17 @@ MEDMNIST_CONTRACTS: dict[str, InputContract] = {
 
 
 def contract_for_dataset(
-    *, source: str | Path, channels: int, image_size: Sequence[int]
+    *,
+    source: str | Path,
+    channels: int,
+    image_size: Sequence[int],
+    collection: str | None = None,
 ) -> InputContract:
-    """The default contract for a training set: the MedMNIST collection's when the file is one
-    (matched by its name, e.g. pneumoniamnist.npz or pneumoniamnist_64.npz), else a contract
-    that checks only channels and size ("images like its training data")."""
-    stem = Path(str(source)).stem.lower()
-    collection = re.sub(r"(_\d+)?$", "", stem)
+    """The default contract for a training set: the MedMNIST `collection`'s (by default matched
+    by the file's name, e.g. pneumoniamnist.npz or pneumoniamnist_64.npz), else a contract that
+    checks only channels and size ("images like its training data")."""
+    if collection is None:
+        collection = re.sub(r"(_\d+)?$", "", Path(str(source)).stem.lower())
     rows, cols = (int(v) for v in image_size)
     known = MEDMNIST_CONTRACTS.get(collection)
     if known is not None and known.channels in (None, channels):
@@ -306,9 +310,13 @@ def _describe(
     if view and contract.views and view not in contract.views:
         what += f", view {view}"
     extras = []
+    # Once the modality is wrong, storage class and pixel format only repeat it.
+    modality_wrong = any(p.startswith("modality") for p in problems)
     if "image type" in " ".join(problems):
         extras.append(f"image type {'/'.join(image_type)}")
     for problem in problems:
+        if modality_wrong and problem.startswith(("photometric", "colour", "grey", "SOP")):
+            continue
         if problem.startswith(("photometric", "colour", "greyscale", "SOP class")):
             extras.append(problem)
         elif problem.endswith("pixels"):
