@@ -71,7 +71,9 @@ def test_ct_is_refused_with_the_reason() -> None:
     assert "modality CT" in result.problems
 
 
-@pytest.mark.parametrize(("name", "words"), [("MR1_UNC", "an MR image"), ("US1_UNC", "an ultrasound image")])
+@pytest.mark.parametrize(
+    ("name", "words"), [("MR1_UNC", "an MR image"), ("US1_UNC", "an ultrasound image")]
+)
 def test_other_modalities_are_refused(name: str, words: str) -> None:
     scan = _nema(name)
     result = contract_check(CHEST, info=scan.info, dataset=scan.dataset)
