@@ -40,7 +40,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from diagnosis.applicability import Assessment, Prepared, files_under, safe_prepare, scan_assess
+from diagnosis.applicability import Assessment, files_under, paths_assess
 from diagnosis.imaging.contract import InputContract, contract_for_dataset
 from diagnosis.ml.artifact import ModelBundle, load_artifact, save_artifact
 from diagnosis.ml.data import ImageDataset, load_npz
@@ -118,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         flagged = [r for r in images if r.outcome == "out_of_scope"]
         _line(folder.name, len(images), len(flagged))
         rejected = len(results) - len(images)
-        by_gate = sum(1 for r in flagged if r.gate is not None and not r.gate.fits)
+        gated = [r for r in flagged if r.gate is not None and not r.gate.fits]
+        by_gate = len(gated) if not args.no_gate else 0
         _note(
             f"{folder.name}: {rejected} file(s) refused by intake; flagged by gate {by_gate}, "
             f"by learned score {len(flagged) - by_gate}"
@@ -129,21 +130,17 @@ def main(argv: list[str] | None = None) -> int:
 def assess_folder(
     folder: Path, *, bundle: ModelBundle, contract: InputContract | None, gate: bool
 ) -> list[Assessment]:
-    """Every file under `folder` through intake, gate and model (in batches of files)."""
-    out: list[Assessment] = []
-    batch: list[Prepared] = []
-    for path in files_under(folder):
-        item = safe_prepare(path, contract=contract, max_bytes=MAX_BYTES, max_pixels=MAX_PIXELS)
-        if isinstance(item, Assessment):
-            out.append(item)
-            continue
-        batch.append(item)
-        if sum(len(p.images) for p in batch) >= 256:
-            out.extend(scan_assess(batch, bundle=bundle, use_gate=gate))
-            batch = []
-    if batch:
-        out.extend(scan_assess(batch, bundle=bundle, use_gate=gate))
-    return out
+    """Every file under `folder` through intake, gate and model, as the product reads it."""
+    return list(
+        paths_assess(
+            [folder],
+            bundle=bundle,
+            contract=contract,
+            max_bytes=MAX_BYTES,
+            max_pixels=MAX_PIXELS,
+            use_gate=gate,
+        )
+    )
 
 
 def make_sets(root: Path, dataset: ImageDataset) -> list[Path]:

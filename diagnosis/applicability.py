@@ -211,3 +211,44 @@ def safe_prepare(path: Path, **kwargs: Any) -> Prepared | Assessment:
             outcome="rejected",
             message=f"the intake failed on this file ({type(exc).__name__})",
         )
+
+
+def paths_assess(
+    paths: list[Path],
+    *,
+    bundle: ModelBundle,
+    contract: InputContract | None,
+    max_bytes: int,
+    max_pixels: int,
+    use_gate: bool = True,
+    deid_key: bytes | None = None,
+    batch_frames: int = 256,
+) -> Iterator[Assessment]:
+    """Every file at or under `paths`, in order, through intake, gate and model; files are
+    scored in batches of about `batch_frames` frames so a large folder never sits in memory."""
+    batch: list[Prepared | Assessment] = []
+
+    def flush() -> Iterator[Assessment]:
+        scored = iter(
+            scan_assess(
+                [b for b in batch if isinstance(b, Prepared)], bundle=bundle, use_gate=use_gate
+            )
+        )
+        for entry in batch:
+            yield entry if isinstance(entry, Assessment) else next(scored)
+
+    for root in paths:
+        for path in files_under(root):
+            batch.append(
+                safe_prepare(
+                    path,
+                    contract=contract,
+                    max_bytes=max_bytes,
+                    max_pixels=max_pixels,
+                    deid_key=deid_key,
+                )
+            )
+            if sum(len(b.images) for b in batch if isinstance(b, Prepared)) >= batch_frames:
+                yield from flush()
+                batch = []
+    yield from flush()

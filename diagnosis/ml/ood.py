@@ -22,7 +22,8 @@ stays loadable with torch.load(weights_only=True).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,29 @@ def stage_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
         if all(n in children for n in names):
             return [(n, children[n]) for n in names]
     raise ValueError(f"no known feature stages in {type(model).__name__}")
+
+
+@contextmanager
+def stage_capture(model: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+    """Record each stage's pooled activations (detached) during whatever forward pass runs
+    inside the block, so prediction scores OOD from the pass it already makes."""
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda _m, _i, out, name=name: captured.__setitem__(name, out.detach().mean(dim=(2, 3)))
+        )
+        for name, module in stage_modules(model)
+    ]
+    try:
+        yield captured
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def captured_features(model: nn.Module, captured: dict[str, torch.Tensor]) -> list[np.ndarray]:
+    """The stage features `stage_capture` recorded, in stage order (float64 numpy)."""
+    return [captured[name].double().cpu().numpy() for name, _m in stage_modules(model)]
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ from torch import nn
 from diagnosis.ml.artifact import ModelBundle
 from diagnosis.ml.data import TTA_VIEWS, prepare_images, tta_views
 from diagnosis.ml.metrics import predict_labels
+from diagnosis.ml.ood import captured_features, stage_capture
 
 
 @dataclass
@@ -143,23 +144,33 @@ def predict(
             channels=bundle.in_channels,
             normalisation=bundle.normalisation,
         ).to(bundle.device)
-        ood = bundle.ood.score_model(bundle.model, x) if bundle.ood is not None else None
-        if tta:
-            view_logits = _view_logits(bundle.model, x)  # (V, N, K); view 0 is the plain image
-            logits = view_logits.mean(dim=0) if averaged else view_logits[0]
-            probs = _calibrated(logits, bundle.temperature)
-            pred = predict_labels(probs, bundle.threshold)
-            _, cams = _grad_cam(bundle.model, x, lambda _logits, p=pred: p)
-            views = np.stack([_calibrated(v, bundle.temperature) for v in view_logits])
-        else:
+        # The OOD score reads the plain view's stage features from the Grad-CAM pass, so
+        # scoring scope costs no extra forward pass.
+        with stage_capture(bundle.model) as captured:
+            if tta:
+                view_logits = _view_logits(bundle.model, x)  # (V, N, K); view 0 is plain
+                logits = view_logits.mean(dim=0) if averaged else view_logits[0]
+                probs = _calibrated(logits, bundle.temperature)
+                pred = predict_labels(probs, bundle.threshold)
+                plain, cams = _grad_cam(bundle.model, x, lambda _logits, p=pred: p)
+                views = np.stack([_calibrated(v, bundle.temperature) for v in view_logits])
+            else:
 
-            def choose(logits: torch.Tensor) -> np.ndarray:
-                return predict_labels(_calibrated(logits, bundle.temperature), bundle.threshold)
+                def choose(logits: torch.Tensor) -> np.ndarray:
+                    return predict_labels(_calibrated(logits, bundle.temperature), bundle.threshold)
 
-            logits, cams = _grad_cam(bundle.model, x, choose)
-            probs = _calibrated(logits, bundle.temperature)
-            pred = choose(logits)
-            views = probs[None]
+                logits, cams = _grad_cam(bundle.model, x, choose)
+                plain = logits
+                probs = _calibrated(logits, bundle.temperature)
+                pred = choose(logits)
+                views = probs[None]
+            # The last forward pass run was Grad-CAM's on the plain images.
+            feats = captured_features(bundle.model, captured) if bundle.ood is not None else []
+        ood = (
+            bundle.ood.score(feats, plain.double().cpu().numpy())
+            if bundle.ood is not None
+            else None
+        )
         for i, (p, k) in enumerate(zip(probs, pred, strict=True)):
             height, width = sizes[start + i]
             out.append(
