@@ -151,6 +151,7 @@ def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
 
 @job_task(kind="diagnosis.training", label="model training", queue="ml")
 def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
+    from diagnosis.imaging.contract import contract_for_dataset
     from diagnosis.ml.artifact import artifact_bytes
     from diagnosis.ml.train import TrainConfig, train
     from diagnosis.training import load_dataset
@@ -186,7 +187,14 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
 
     result = train(data, config, on_epoch, device=torch_device())
     progress.update(96, "Evaluating on the test split and saving the model", force=True)
-    content = artifact_bytes(result.to_bundle())
+    bundle = result.to_bundle()
+    # The input contract travels with the weights (and is recorded on the version), so any
+    # worker that loads the artifact applies the same metadata gate.
+    bundle.contract = contract_for_dataset(
+        source=dataset.path or dataset.name, channels=data.channels, image_size=data.image_size
+    ).to_dict()
+    content = artifact_bytes(bundle)
+    metrics = {**training_metrics(result), "contract": bundle.contract}
     # The version row commits with the job's success; if that rolls back, so does the file.
     with model_artifacts_guard(), progress.finishing() as outcome:
         version = model_version_register(
@@ -202,7 +210,7 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
                 "splits": dataset.split_sizes,
                 "classes": dataset.class_names,
             },
-            metrics=training_metrics(result),
+            metrics=metrics,
             notes=f"Trained by job #{job.pk}.",
         )
         if job.params.get("activate"):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from diagnosis.imaging.contract import contract_for_dataset
 from diagnosis.ml.artifact import save_artifact
 from diagnosis.ml.data import ImageDataset, load_folder, load_npz
 from diagnosis.ml.train import EpochReport, TrainConfig, train
@@ -57,10 +58,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
 
     result = train(dataset, config, report, device=args.device)
-    sha = save_artifact(result.to_bundle(), args.out)
+    bundle = result.to_bundle()
+    bundle.contract = contract_for_dataset(
+        source=dataset.source, channels=dataset.channels, image_size=dataset.image_size
+    ).to_dict()
+    sha = save_artifact(bundle, args.out)
     metrics = result.metrics()
     metrics["artifact_sha256"] = sha
     metrics["data"] = dataset.describe()
+    metrics["contract"] = bundle.contract
     args.out.with_suffix(".metrics.json").write_text(json.dumps(metrics, allow_nan=False))
     summary = {"best_epoch": result.best_epoch, "sha256": sha, **result.test.summary()}
     sys.stdout.write(json.dumps(summary) + "\n")

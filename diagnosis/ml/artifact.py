@@ -2,6 +2,12 @@
 
 The file is `torch.save` of plain types and tensors only, so `torch.load(weights_only=True)` can
 read it without executing code from the file.
+
+Two optional entries were added without a format bump (older readers ignore unknown keys, and
+older artifacts simply lack them): "ood", the out-of-distribution detector fitted at training
+time (diagnosis.ml.ood), and "contract", the input contract of diagnosis.imaging.contract as a
+plain dict. An artifact without "ood" loads with `ood=None`: the model has no detector and every
+image it scores is reported as unchecked, never as in scope.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from torch import nn
 
 from diagnosis.ml.data import Normalisation
 from diagnosis.ml.models import build_model
+from diagnosis.ml.ood import OodDetector
 
 FORMAT = "medai.diagnosis.image-classifier"
 FORMAT_VERSION = 1
@@ -55,6 +62,8 @@ class ModelBundle:
     threshold: float | None
     config: dict[str, Any] = field(default_factory=dict)
     sha256: str | None = None
+    ood: OodDetector | None = None
+    contract: dict[str, Any] | None = None
 
     @property
     def device(self) -> torch.device:
@@ -81,6 +90,14 @@ class ModelBundle:
             "temperature": float(self.temperature),
             "threshold": None if self.threshold is None else float(self.threshold),
         }
+        if self.contract is not None:
+            meta["contract"] = dict(self.contract)
+        ood_tensors: dict[str, Any] = {}
+        if self.ood is not None:
+            ood = self.ood.to_payload()
+            tensor_keys = ("means", "precisions", "knn_bank")
+            ood_tensors = {k: ood.pop(k) for k in tensor_keys}
+            meta["ood"] = ood
         state = self.model.state_dict()
         # Pickle output depends on which equal strings are the same object (memo references), so
         # everything but the tensors goes through JSON: equal content then gives equal bytes, and
@@ -90,6 +107,8 @@ class ModelBundle:
         payload["state_dict"] = {
             k: v.detach().to("cpu").clone() for k, v in zip(keys, state.values(), strict=True)
         }
+        if self.ood is not None:
+            payload["ood"].update(ood_tensors)
         return payload
 
 
@@ -107,6 +126,8 @@ def bundle_from_state(
     config: dict[str, Any] | None = None,
     device: str | torch.device = "cpu",
     sha256: str | None = None,
+    ood: OodDetector | None = None,
+    contract: dict[str, Any] | None = None,
 ) -> ModelBundle:
     """Rebuild the model by name, load `state_dict` strictly, and return an eval-mode bundle."""
     model = build_model(
@@ -126,6 +147,8 @@ def bundle_from_state(
         threshold=None if threshold is None else float(threshold),
         config=dict(config or {}),
         sha256=sha256,
+        ood=ood,
+        contract=None if contract is None else dict(contract),
     )
 
 
@@ -201,6 +224,10 @@ def load_artifact(
             f"{path}: artifact format version {payload['format_version']} is newer than "
             f"supported ({FORMAT_VERSION})"
         )
+    ood = payload.get("ood")
+    contract = payload.get("contract")
+    if contract is not None and not isinstance(contract, dict):
+        raise ValueError(f"{path}: the artifact's input contract is malformed")
     return bundle_from_state(
         arch=payload["arch"],
         arch_kwargs=payload["arch_kwargs"],
@@ -214,4 +241,6 @@ def load_artifact(
         config=payload["config"],
         device=device,
         sha256=sha,
+        ood=None if ood is None else OodDetector.from_payload(ood),
+        contract=contract,
     )

@@ -15,6 +15,7 @@ from torch import nn
 from diagnosis.ml.artifact import ModelBundle
 from diagnosis.ml.data import TTA_VIEWS, prepare_images, tta_views
 from diagnosis.ml.metrics import predict_labels
+from diagnosis.ml.ood import captured_features, stage_capture
 
 
 @dataclass
@@ -30,6 +31,10 @@ class Prediction:
     normalised entropy of the probabilities averaged over those views, i.e. the total predictive
     uncertainty including the spread between views. `heatmap` is Grad-CAM for the predicted class
     at the input image's original (H, W), scaled to [0, 1].
+
+    `ood_score` is the model's out-of-distribution score of the plain image (diagnosis.ml.ood)
+    and `in_scope` is whether it is at or under `ood_threshold`; all three are None when the
+    model version has no detector (an artifact from before detectors): unchecked, not in scope.
     """
 
     class_names: tuple[str, ...]
@@ -41,6 +46,9 @@ class Prediction:
     tta_std: float
     uncertainty: float
     heatmap: np.ndarray
+    ood_score: float | None = None
+    ood_threshold: float | None = None
+    in_scope: bool | None = None
 
     def to_dict(self, *, include_heatmap: bool = False) -> dict[str, Any]:
         """Return plain JSON-ready values; the heat-map (a nested list) only when asked."""
@@ -53,6 +61,9 @@ class Prediction:
             "entropy": self.entropy,
             "tta_std": self.tta_std,
             "uncertainty": self.uncertainty,
+            "ood_score": self.ood_score,
+            "ood_threshold": self.ood_threshold,
+            "in_scope": self.in_scope,
         }
         if include_heatmap:
             out["heatmap"] = self.heatmap.tolist()
@@ -67,6 +78,9 @@ class SeriesPrediction:
     `key_frame` is the index of the frame giving the series' predicted class the highest
     probability, the one a reviewer should look at first. `uncertainty` is the normalised
     entropy of the mean probabilities, so disagreement between frames raises it.
+
+    `ood_score` is the highest frame score and `in_scope` holds only when every frame is in
+    scope: one frame unlike the training data is enough to question the whole series.
     """
 
     class_names: tuple[str, ...]
@@ -77,6 +91,9 @@ class SeriesPrediction:
     uncertainty: float
     key_frame: int
     frames: list[Prediction] = field(default_factory=list)
+    ood_score: float | None = None
+    ood_threshold: float | None = None
+    in_scope: bool | None = None
 
     @property
     def heatmaps(self) -> list[np.ndarray]:
@@ -93,6 +110,9 @@ class SeriesPrediction:
             "confidence": self.confidence,
             "uncertainty": self.uncertainty,
             "key_frame": self.key_frame,
+            "ood_score": self.ood_score,
+            "ood_threshold": self.ood_threshold,
+            "in_scope": self.in_scope,
             "frames": [f.to_dict(include_heatmap=include_heatmaps) for f in self.frames],
         }
 
@@ -124,22 +144,33 @@ def predict(
             channels=bundle.in_channels,
             normalisation=bundle.normalisation,
         ).to(bundle.device)
-        if tta:
-            view_logits = _view_logits(bundle.model, x)  # (V, N, K); view 0 is the plain image
-            logits = view_logits.mean(dim=0) if averaged else view_logits[0]
-            probs = _calibrated(logits, bundle.temperature)
-            pred = predict_labels(probs, bundle.threshold)
-            _, cams = _grad_cam(bundle.model, x, lambda _logits, p=pred: p)
-            views = np.stack([_calibrated(v, bundle.temperature) for v in view_logits])
-        else:
+        # The OOD score reads the plain view's stage features from the Grad-CAM pass, so
+        # scoring scope costs no extra forward pass.
+        with stage_capture(bundle.model) as captured:
+            if tta:
+                view_logits = _view_logits(bundle.model, x)  # (V, N, K); view 0 is plain
+                logits = view_logits.mean(dim=0) if averaged else view_logits[0]
+                probs = _calibrated(logits, bundle.temperature)
+                pred = predict_labels(probs, bundle.threshold)
+                plain, cams = _grad_cam(bundle.model, x, lambda _logits, p=pred: p)
+                views = np.stack([_calibrated(v, bundle.temperature) for v in view_logits])
+            else:
 
-            def choose(logits: torch.Tensor) -> np.ndarray:
-                return predict_labels(_calibrated(logits, bundle.temperature), bundle.threshold)
+                def choose(logits: torch.Tensor) -> np.ndarray:
+                    return predict_labels(_calibrated(logits, bundle.temperature), bundle.threshold)
 
-            logits, cams = _grad_cam(bundle.model, x, choose)
-            probs = _calibrated(logits, bundle.temperature)
-            pred = choose(logits)
-            views = probs[None]
+                logits, cams = _grad_cam(bundle.model, x, choose)
+                plain = logits
+                probs = _calibrated(logits, bundle.temperature)
+                pred = choose(logits)
+                views = probs[None]
+            # The last forward pass run was Grad-CAM's on the plain images.
+            feats = captured_features(bundle.model, captured) if bundle.ood is not None else []
+        ood = (
+            bundle.ood.score(feats, plain.double().cpu().numpy())
+            if bundle.ood is not None
+            else None
+        )
         for i, (p, k) in enumerate(zip(probs, pred, strict=True)):
             height, width = sizes[start + i]
             out.append(
@@ -153,6 +184,7 @@ def predict(
                     tta_std=float(views[:, i, k].std()),
                     uncertainty=normalised_entropy(views[:, i].mean(axis=0)),
                     heatmap=_resize_cam(cams[i], (height, width)),
+                    **_scope(ood, i, bundle),
                 )
             )
     return out
@@ -190,6 +222,14 @@ def aggregate_series(
     stacked = np.stack([f.probabilities for f in per_frame])
     mean = stacked.mean(axis=0)
     k = int(predict_labels(mean[None], model_bundle.threshold)[0])
+    scores = [f.ood_score for f in per_frame]
+    scope: dict[str, Any] = {}
+    if all(s is not None for s in scores):
+        scope = {
+            "ood_score": float(max(scores)),  # type: ignore[type-var]
+            "ood_threshold": per_frame[0].ood_threshold,
+            "in_scope": all(bool(f.in_scope) for f in per_frame),
+        }
     return SeriesPrediction(
         class_names=model_bundle.class_names,
         probabilities=mean,
@@ -199,6 +239,7 @@ def aggregate_series(
         uncertainty=normalised_entropy(mean),
         key_frame=int(stacked[:, k].argmax()),
         frames=list(per_frame),
+        **scope,
     )
 
 
@@ -206,6 +247,14 @@ def normalised_entropy(p: np.ndarray) -> float:
     """Shannon entropy of a probability vector divided by log(K), in [0, 1]."""
     p = np.clip(np.asarray(p, dtype=np.float64), 1e-12, 1.0)
     return float(min(1.0, max(0.0, -(p * np.log(p)).sum() / math.log(len(p)))))
+
+
+def _scope(scores: np.ndarray | None, i: int, bundle: ModelBundle) -> dict[str, Any]:
+    if scores is None or bundle.ood is None:
+        return {}
+    score = float(scores[i])
+    threshold = bundle.ood.threshold
+    return {"ood_score": score, "ood_threshold": threshold, "in_scope": score <= threshold}
 
 
 def _calibrated(logits: torch.Tensor, temperature: float) -> np.ndarray:

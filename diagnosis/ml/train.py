@@ -31,6 +31,13 @@ from diagnosis.ml.metrics import (
     youden_threshold,
 )
 from diagnosis.ml.models import build_model
+from diagnosis.ml.ood import (
+    DEFAULT_METHOD,
+    DEFAULT_QUANTILE,
+    OodDetector,
+    fit_detector,
+    parse_method,
+)
 
 THRESHOLD_RULES = ("youden", "accuracy")
 
@@ -69,6 +76,10 @@ class TrainConfig:
     threshold_rule: str = "youden"
     seed: int = 0
     eval_batch_size: int = 512
+    # Out-of-distribution detector fitted on the final weights' features of the training split,
+    # threshold at this quantile of the validation split's scores (diagnosis.ml.ood).
+    ood_method: str = DEFAULT_METHOD
+    ood_quantile: float = DEFAULT_QUANTILE
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -77,6 +88,9 @@ class TrainConfig:
             raise ValueError(f"threshold_rule must be one of {THRESHOLD_RULES}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError("ema_decay must be in [0, 1)")
+        parse_method(self.ood_method)
+        if not 0.5 <= self.ood_quantile < 1.0:
+            raise ValueError("ood_quantile must be in [0.5, 1)")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as a plain dict."""
@@ -134,6 +148,7 @@ class TrainResult:
     test: Evaluation
     train_seconds: float
     extra: dict[str, Any] = field(default_factory=dict)
+    ood: OodDetector | None = None
 
     def to_bundle(self, device: str | torch.device = "cpu") -> ModelBundle:
         """Return an eval-mode ModelBundle for `predict` or `save_artifact`."""
@@ -149,6 +164,7 @@ class TrainResult:
             threshold=self.threshold,
             config=self.config.to_dict(),
             device=device,
+            ood=self.ood,
         )
 
     def metrics(self) -> dict[str, Any]:
@@ -162,6 +178,7 @@ class TrainResult:
             "train_seconds": self.train_seconds,
             "history": [h.to_dict() for h in self.history],
             "config": self.config.to_dict(),
+            "ood": None if self.ood is None else self.ood.summary(),
         }
 
 
@@ -268,6 +285,7 @@ def train(
         threshold = _choose_threshold(softmax(val_logits, temperature)[:, 1], y_val, config)
     x_test = _uint8_nchw(dataset.test_images, device)
     test_logits = _logits(model, x_test, normalisation, config.eval_batch_size, config.tta)
+    ood = ood_fit_for(model, dataset, normalisation, config, device)
     common = {
         "class_names": dataset.class_names,
         "temperature": temperature,
@@ -287,7 +305,46 @@ def train(
         val=evaluate(val_logits, y_val, split="val", **common),
         test=evaluate(test_logits, dataset.test_labels, split="test", **common),
         train_seconds=time.perf_counter() - started,
+        ood=ood,
     )
+
+
+def ood_fit_for(
+    model: nn.Module,
+    dataset: ImageDataset,
+    normalisation: Normalisation,
+    config: TrainConfig,
+    device: str | torch.device = "cpu",
+) -> OodDetector:
+    """Fit the OOD detector of `config` on `model`'s features of the training split (threshold
+    from validation) and measure its flag rate on the test split, the false-flag rate a user
+    will see on in-distribution images."""
+    device = torch.device(device)
+    was_training = model.training
+    model.eval()
+
+    def prepare(batch: torch.Tensor) -> torch.Tensor:
+        return normalise(batch.to(device).float().div_(255.0), normalisation)
+
+    def raw(images: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+
+    detector = fit_detector(
+        model,
+        raw(dataset.train_images),
+        dataset.train_labels,
+        raw(dataset.val_images),
+        num_classes=dataset.num_classes,
+        method=config.ood_method,
+        quantile=config.ood_quantile,
+        seed=config.seed,
+        prepare=prepare,
+    )
+    test_scores = detector.score_model(model, raw(dataset.test_images), prepare=prepare)
+    detector.rates["test_flag_rate"] = float((test_scores > detector.threshold).mean())
+    detector.rates["test_images"] = int(len(test_scores))
+    model.train(was_training)
+    return detector
 
 
 def _one_cycle(

@@ -1,0 +1,357 @@
+"""Out-of-distribution detection on a classifier's own features, fitted at training time.
+
+A softmax probability says nothing about whether the input resembles the training data: a
+brain MRI fed to a chest X-ray CNN routinely gets p(pneumonia) = .97. The detector here asks
+instead how far the image's internal representation lies from the training images'.
+
+Components (each a score where higher = less like the training data):
+  * "maha": class-conditional Mahalanobis distance with a shared covariance (Lee et al.,
+    NeurIPS 2018) on globally pooled activations of the last conv stage (the penultimate
+    features the classifier's linear layer reads).
+  * "maha-layers": the same on every conv stage; early stages see low-level statistics (noise,
+    blank frames, inverted contrast) that the last stage may map close to a class mean.
+  * "knn": distance to the k-th nearest training image on L2-normalised penultimate features
+    (Sun et al., ICML 2022), which needs no Gaussian assumption.
+  * "energy": -logsumexp(logits) (Liu et al., NeurIPS 2020).
+Each component is standardised by its mean and standard deviation on the validation split
+(in-distribution data the weights never trained on) and the score is the largest of them; the
+threshold is a high quantile of the validation scores, so about (1 - quantile) of in-distribution
+images are flagged by construction. Everything is stored as plain lists/tensors so an artifact
+stays loadable with torch.load(weights_only=True).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+COMPONENTS: tuple[str, ...] = ("maha", "maha-layers", "knn", "energy")
+DEFAULT_METHOD = "maha-layers+knn"
+DEFAULT_QUANTILE = 0.99
+KNN_K = 10
+KNN_MAX_BANK = 2048
+# Shrinkage towards a scaled identity keeps the shared covariance invertible when a stage has
+# more channels than the data pins down (and for tiny test data sets).
+SHRINKAGE = 0.05
+# The stages whose pooled activations are scored, in order; the last is the penultimate layer.
+STAGE_NAMES: tuple[tuple[str, ...], ...] = (
+    ("block1", "block2", "block3"),  # SmallCNN
+    ("layer1", "layer2", "layer3", "layer4"),  # ResNet18
+)
+
+
+def parse_method(method: str) -> tuple[str, ...]:
+    """Split "maha-layers+knn" into its components; raises ValueError on an unknown one."""
+    parts = tuple(p.strip() for p in method.split("+") if p.strip())
+    unknown = [p for p in parts if p not in COMPONENTS]
+    if not parts or unknown:
+        raise ValueError(f"unknown OOD method {method!r}; combine {', '.join(COMPONENTS)} with '+'")
+    return parts
+
+
+def stage_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The model's conv stages whose pooled activations are features (last = penultimate)."""
+    children = dict(model.named_children())
+    for names in STAGE_NAMES:
+        if all(n in children for n in names):
+            return [(n, children[n]) for n in names]
+    raise ValueError(f"no known feature stages in {type(model).__name__}")
+
+
+@contextmanager
+def stage_capture(model: nn.Module) -> Iterator[dict[str, torch.Tensor]]:
+    """Record each stage's pooled activations (detached) during whatever forward pass runs
+    inside the block, so prediction scores OOD from the pass it already makes."""
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda _m, _i, out, name=name: captured.__setitem__(name, out.detach().mean(dim=(2, 3)))
+        )
+        for name, module in stage_modules(model)
+    ]
+    try:
+        yield captured
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+
+def captured_features(model: nn.Module, captured: dict[str, torch.Tensor]) -> list[np.ndarray]:
+    """The stage features `stage_capture` recorded, in stage order (float64 numpy)."""
+    return [captured[name].double().cpu().numpy() for name, _m in stage_modules(model)]
+
+
+@torch.no_grad()
+def extract_features(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    batch_size: int = 512,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Run the model once on a batch (N, C, H, W): per-stage globally average-pooled activations
+    (each (N, D_stage), float64) and the logits (N, K). `x` is normalised, or raw with `prepare`
+    turning each slice into the model's input (so a large uint8 set is never all float)."""
+    model.eval()
+    stages = stage_modules(model)
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [
+        module.register_forward_hook(
+            lambda _m, _i, out, name=name: captured.__setitem__(name, out.mean(dim=(2, 3)))
+        )
+        for name, module in stages
+    ]
+    feats: list[list[np.ndarray]] = [[] for _ in stages]
+    logits: list[np.ndarray] = []
+    try:
+        for start in range(0, len(x), batch_size):
+            chunk = x[start : start + batch_size]
+            out = model(prepare(chunk) if prepare is not None else chunk)
+            logits.append(out.double().cpu().numpy())
+            for i, (name, _m) in enumerate(stages):
+                feats[i].append(captured[name].double().cpu().numpy())
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if not logits:
+        return [np.zeros((0, 1)) for _ in stages], np.zeros((0, 1))
+    return [np.concatenate(f) for f in feats], np.concatenate(logits)
+
+
+@dataclass
+class _Gaussian:
+    """Class means and a shared precision matrix of one stage's features."""
+
+    means: np.ndarray  # (K, D)
+    precision: np.ndarray  # (D, D)
+
+    @classmethod
+    def fit(cls, features: np.ndarray, labels: np.ndarray, num_classes: int) -> _Gaussian:
+        dim = features.shape[1]
+        means = np.zeros((num_classes, dim))
+        centred = np.empty_like(features)
+        for k in range(num_classes):
+            rows = labels == k
+            if rows.any():
+                means[k] = features[rows].mean(axis=0)
+                centred[rows] = features[rows] - means[k]
+            else:
+                # A class absent from training has no mean; it must never be the nearest one.
+                means[k] = np.inf
+        cov = centred.T @ centred / max(len(features) - 1, 1)
+        scale = float(np.trace(cov)) / dim or 1.0
+        cov = (1 - SHRINKAGE) * cov + SHRINKAGE * scale * np.eye(dim)
+        return cls(means=means, precision=np.linalg.pinv(cov, hermitian=True))
+
+    def distance(self, features: np.ndarray) -> np.ndarray:
+        best = np.full(len(features), np.inf)
+        for mean in self.means:
+            if not np.isfinite(mean).all():
+                continue
+            d = features - mean
+            best = np.minimum(best, np.einsum("nd,de,ne->n", d, self.precision, d))
+        # Square root so the scale grows like a distance, which standardises more evenly.
+        return np.sqrt(np.maximum(best, 0.0))
+
+
+@dataclass
+class OodDetector:
+    """A fitted detector: `score(features, logits)` gives one number per image; above
+    `threshold` the image is outside what the model was trained on.
+
+    `rates` holds the measured flag rates: val (by construction about 1 - quantile) and test
+    (the honest estimate of the false-flag rate on in-distribution images), set by the caller
+    that has a test split.
+    """
+
+    method: str
+    quantile: float
+    threshold: float
+    gaussians: list[_Gaussian]
+    knn_bank: np.ndarray | None  # (M, D) L2-normalised penultimate training features
+    knn_k: int
+    standardise: dict[str, tuple[float, float]]
+    rates: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The method's components, e.g. ("maha-layers", "knn")."""
+        return parse_method(self.method)
+
+    def component_scores(self, feats: Sequence[np.ndarray], logits: np.ndarray) -> dict[str, Any]:
+        """Raw (unstandardised) score per component; "maha-layers" gives one column per stage."""
+        raw: dict[str, Any] = {}
+        parts = self.components
+        if "maha" in parts:
+            raw["maha"] = self.gaussians[-1].distance(feats[-1])
+        if "maha-layers" in parts:
+            raw["maha-layers"] = np.stack(
+                [g.distance(f) for g, f in zip(self.gaussians, feats, strict=True)], axis=1
+            )
+        if "knn" in parts:
+            assert self.knn_bank is not None
+            raw["knn"] = _knn_distance(_l2(feats[-1]), self.knn_bank, self.knn_k)
+        if "energy" in parts:
+            raw["energy"] = -_logsumexp(logits)
+        return raw
+
+    def score(self, feats: Sequence[np.ndarray], logits: np.ndarray) -> np.ndarray:
+        """One score per image: the largest standardised component (float64, (N,))."""
+        columns: list[np.ndarray] = []
+        for name, value in self.component_scores(feats, logits).items():
+            value = np.asarray(value, dtype=np.float64)
+            if value.ndim == 1:
+                value = value[:, None]
+            for j in range(value.shape[1]):
+                mean, std = self.standardise[f"{name}:{j}"]
+                columns.append((value[:, j] - mean) / std)
+        return np.max(np.stack(columns, axis=1), axis=1)
+
+    def score_model(
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        *,
+        prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> np.ndarray:
+        """Score a batch through `model` (one forward pass; `prepare` as in extract_features)."""
+        feats, logits = extract_features(model, x, prepare=prepare)
+        return self.score(feats, logits)
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-ready facts for metrics and a model card: method, quantile, threshold, rates."""
+        return _plain(
+            {
+                "method": self.method,
+                "quantile": self.quantile,
+                "threshold": self.threshold,
+                **self.rates,
+            }
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        """Plain lists and tensors only, for a weights_only artifact."""
+        return {
+            "method": self.method,
+            "quantile": float(self.quantile),
+            "threshold": float(self.threshold),
+            "means": [torch.from_numpy(g.means.astype(np.float64)) for g in self.gaussians],
+            "precisions": [
+                torch.from_numpy(g.precision.astype(np.float64)) for g in self.gaussians
+            ],
+            "knn_bank": None
+            if self.knn_bank is None
+            else torch.from_numpy(self.knn_bank.astype(np.float32)),
+            "knn_k": int(self.knn_k),
+            "standardise": {k: [float(m), float(s)] for k, (m, s) in self.standardise.items()},
+            "rates": _plain(self.rates),
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> OodDetector:
+        """Rebuild from `to_payload()` output; raises ValueError on a malformed detector."""
+        try:
+            parse_method(str(data["method"]))
+            gaussians = [
+                _Gaussian(means=m.double().numpy(), precision=p.double().numpy())
+                for m, p in zip(data["means"], data["precisions"], strict=True)
+            ]
+            bank = data.get("knn_bank")
+            return cls(
+                method=str(data["method"]),
+                quantile=float(data["quantile"]),
+                threshold=float(data["threshold"]),
+                gaussians=gaussians,
+                knn_bank=None if bank is None else bank.float().numpy().astype(np.float64),
+                knn_k=int(data["knn_k"]),
+                standardise={k: (float(v[0]), float(v[1])) for k, v in data["standardise"].items()},
+                rates=dict(data.get("rates") or {}),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"the artifact's OOD detector is malformed: {exc}") from None
+
+
+def fit_detector(
+    model: nn.Module,
+    x_train: torch.Tensor,
+    y_train: np.ndarray,
+    x_val: torch.Tensor,
+    *,
+    num_classes: int,
+    method: str = DEFAULT_METHOD,
+    quantile: float = DEFAULT_QUANTILE,
+    seed: int = 0,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> OodDetector:
+    """Fit on the model's features of the training images and set the threshold at `quantile`
+    of the validation images' scores (`prepare` as in extract_features)."""
+    parse_method(method)
+    if not 0.5 <= quantile < 1.0:
+        raise ValueError("the OOD quantile must be in [0.5, 1)")
+    train_feats, _ = extract_features(model, x_train, prepare=prepare)
+    y_train = np.asarray(y_train)
+    gaussians = [_Gaussian.fit(f, y_train, num_classes) for f in train_feats]
+    bank = _l2(train_feats[-1])
+    if len(bank) > KNN_MAX_BANK:
+        # A stratified-enough random subset keeps the artifact small (2048 x D floats).
+        rng = np.random.default_rng(seed)
+        bank = bank[np.sort(rng.choice(len(bank), KNN_MAX_BANK, replace=False))]
+    detector = OodDetector(
+        method=method,
+        quantile=quantile,
+        threshold=0.0,
+        gaussians=gaussians,
+        knn_bank=bank,
+        knn_k=min(KNN_K, len(bank)),
+        standardise={},
+    )
+    val_feats, val_logits = extract_features(model, x_val, prepare=prepare)
+    for name, value in detector.component_scores(val_feats, val_logits).items():
+        value = np.asarray(value, dtype=np.float64)
+        if value.ndim == 1:
+            value = value[:, None]
+        for j in range(value.shape[1]):
+            std = float(value[:, j].std())
+            detector.standardise[f"{name}:{j}"] = (float(value[:, j].mean()), std or 1.0)
+    if "knn" not in detector.components:
+        detector.knn_bank = None  # nothing reads it, so the artifact does not carry it
+    val_scores = detector.score(val_feats, val_logits)
+    detector.threshold = float(np.quantile(val_scores, quantile))
+    detector.rates = {"val_flag_rate": float((val_scores > detector.threshold).mean())}
+    return detector
+
+
+def _l2(features: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norm, 1e-12)
+
+
+def _knn_distance(query: np.ndarray, bank: np.ndarray, k: int) -> np.ndarray:
+    out = np.empty(len(query))
+    for start in range(0, len(query), 1024):
+        q = query[start : start + 1024]
+        # For unit vectors, squared distance = 2 - 2 cos.
+        d2 = np.maximum(2.0 - 2.0 * (q @ bank.T), 0.0)
+        out[start : start + len(q)] = np.sqrt(np.partition(d2, k - 1, axis=1)[:, k - 1])
+    return out
+
+
+def _logsumexp(logits: np.ndarray) -> np.ndarray:
+    top = logits.max(axis=1, keepdims=True)
+    return (top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True)))[:, 0]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
