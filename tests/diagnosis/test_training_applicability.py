@@ -17,9 +17,10 @@ from tests.diagnosis.conftest import PNEUMONIA_NPZ
 pytestmark = pytest.mark.django_db
 
 
-def test_training_records_contract_and_detector_rates(users, tmp_path) -> None:
+def test_training_records_contract_and_detector_rates(users, tmp_path, settings) -> None:
     from diagnosis.ml.data import load_npz
 
+    settings.MEDAI_DATASET_ROOTS = [tmp_path]
     small = load_npz(PNEUMONIA_NPZ).subset(train=300, val=100, test=100, seed=1)
     # Named like the MedMNIST file, so the collection's default contract applies.
     path = tmp_path / "pneumoniamnist.npz"
@@ -39,6 +40,10 @@ def test_training_records_contract_and_detector_rates(users, tmp_path) -> None:
         class_names=["normal", "pneumonia"],
         created_by=users.model_admin,
     )
+    check = Job.objects.get(kind="diagnosis.dataset_check", target_id=dataset.pk)
+    job_execute(job_id=check.pk, fn=get_kind(check.kind).task.job_function)
+    dataset.refresh_from_db()
+    assert dataset.status == "ready", dataset.message
     job = training_start(
         dataset=dataset,
         config={"epochs": 1, "width": 8, "batch_size": 64},
