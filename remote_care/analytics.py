@@ -30,6 +30,17 @@ shown only when every atom of the attributes the request constrains has 0 or at 
 ``SMALL_CELL`` patients in that cell; whatever an attacker subtracts is then a union of such
 atoms. A request whose whole range has an atom of 1 to ``SMALL_CELL - 1`` patients is refused
 entirely (every table suppressed).
+
+Date ranges (see :func:`_unsafe_for`): any two ranges can be subtracted too, so the elementary
+cell is one calendar day. (1) Every cell is checked per day: a cell of a range-level table
+(summary, NEWS2 histogram, bands, cohorts, time to acknowledge; a week of the per-period
+table) is shown only when, on EVERY day of the range, every atom in it has 0 or at least
+``SMALL_CELL`` patients. (2) Every published count is additive over days: observation sets,
+alerts and patient-days (distinct patients per day, summed), never distinct patients over
+several days, whose difference between nested ranges (patients seen on the added days and
+not before) could be one patient even when every day is safe. Any difference of ranges and
+filters is then a sum over (day, atom) cells that each hold none or at least ``SMALL_CELL``
+patients, so its group of patients is empty or has at least ``SMALL_CELL``.
 """
 
 from __future__ import annotations
@@ -993,15 +1004,19 @@ def _atom_fields(f: PopulationFilter, *, observations: bool) -> dict[str, Any]:
     return fields
 
 
-def _unsafe_keys(qs: QuerySet, keys: Mapping[str, Any], atoms: Mapping[str, Any]) -> set[tuple]:
+def _unsafe_keys(
+    qs: QuerySet, keys: Mapping[str, Any], atoms: Mapping[str, Any], day_field: str = ""
+) -> set[tuple]:
     """Cell keys (tuples of ``keys``' values) where an atom has 1 to SMALL_CELL - 1 patients
-    (one GROUP BY cell x atom query)."""
-    if not keys and not atoms:
+    (one GROUP BY cell x atom query); with ``day_field``, on any local day of that field
+    (grouped by day as well, so one unsafe day makes the cell unsafe)."""
+    if not keys and not atoms and not day_field:
         n = qs.aggregate(atom_patients=Count("patient", distinct=True))["atom_patients"]
         return {()} if 0 < n < SMALL_CELL else set()
+    days = {"atom_day": TruncDate(day_field)} if day_field else {}
     rows = (
-        qs.annotate(**keys, **atoms)
-        .values(*keys, *atoms)
+        qs.annotate(**keys, **atoms, **days)
+        .values(*keys, *atoms, *days)
         .annotate(atom_patients=Count("patient", distinct=True))
     )
     return {
@@ -1011,8 +1026,13 @@ def _unsafe_keys(qs: QuerySet, keys: Mapping[str, Any], atoms: Mapping[str, Any]
     }
 
 
-def _unsafe_for(base: QuerySet, f: PopulationFilter, keys: Mapping[str, Any], **kw: Any) -> set:
-    unsafe = _unsafe_keys(base, keys, _atom_fields(f, **kw))
+def _unsafe_for(
+    base: QuerySet, f: PopulationFilter, keys: Mapping[str, Any], *, observations: bool
+) -> set:
+    """Keys of the cells of ``keys`` with an unsafe atom on any day of the range: a cell that
+    sums several days is only as safe as its least safe day (see the module docstring)."""
+    day_field = "taken_at" if observations else "raised_at"
+    unsafe = _unsafe_keys(base, keys, _atom_fields(f, observations=observations), day_field)
     return {k[0] if len(k) == 1 else k for k in unsafe}  # () for a range-wide cell
 
 
@@ -1039,8 +1059,12 @@ def population_unsafe_cells(
     obs = _filtered(Observation.objects.order_by(), u, user=user, time_field="taken_at")
     alerts = _filtered(Alert.objects.order_by(), u, user=user, time_field="raised_at")
     if table == "summary":
-        # The range's alert total, subtracted between requests, is an alert atom's total.
-        return {"cells": set(), "alerts": _unsafe_for(alerts, f, {}, observations=False)}
+        # The range's totals, subtracted between requests (filters or ranges), are sums of
+        # (day, atom) totals.
+        return {
+            "cells": _unsafe_for(obs, f, {}, observations=True),
+            "alerts": _unsafe_for(alerts, f, {}, observations=False),
+        }
     if table == "periods":
         return {
             "cells": _unsafe_for(
@@ -1133,9 +1157,10 @@ def cohort_table(rows: list[CohortRow], by: Dimension, unsafe: Unsafe = NO_UNSAF
     """The cohort comparison with small cells suppressed (see hidden_cohorts)."""
     hidden = hidden_cohorts(rows, unsafe)
     alert_cells = unsafe.get("alerts", ())
+    # No distinct-patient count: over a range it is not additive over days, so two ranges
+    # could be subtracted down to one patient (module docstring); patient-days are.
     header = [
         DIMENSION_LABELS[by],
-        "Patients",
         "Observation sets",
         "Patient-days",
         "Alerts",
@@ -1146,14 +1171,13 @@ def cohort_table(rows: list[CohortRow], by: Dimension, unsafe: Unsafe = NO_UNSAF
     out = []
     for r in rows:
         if r.key in hidden:
-            out.append([r.label, SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED, "", "", ""])
+            out.append([r.label, SUPPRESSED, SUPPRESSED, SUPPRESSED, "", "", ""])
             continue
         alerts_small = 0 < r.alerts < SMALL_CELL or small(r.alert_patients) or r.key in alert_cells
         high_small = 0 < r.high < SMALL_CELL
         out.append(
             [
                 r.label,
-                r.patients,
                 suppress(r.sets),
                 suppress(r.patient_days),
                 SUPPRESSED if alerts_small else r.alerts,
@@ -1188,19 +1212,24 @@ def period_table(
         "Alerts per 100 patient-days",
         *(f"{level} alerts" for level in levels),
     ]
+    if period == "week":
+        # A week clipped to the range: its distinct patients differ between ranges ending on
+        # different days of it, so a week shows its (additive) patient-days.
+        header[1] = "Patient-days"
     out: list[list[Any]] = []
     for r in rows:
         label = r.period.isoformat()
+        head = r.patient_days if period == "week" else r.patients
         if small(r.patients) or r.patients == 0 or r.period in cells:
             blank = ["" for _ in header[2:]]
-            shown = SUPPRESSED if r.period in cells and r.patients else suppress(r.patients)
+            shown = SUPPRESSED if r.period in cells and r.patients else suppress(head)
             out.append([label, shown, *blank])
             continue
         alerts_small = 0 < r.alert_total < SMALL_CELL or r.period in alert_cells
         out.append(
             [
                 label,
-                r.patients,
+                head,
                 suppress(r.sets),
                 _fmt(r.mean, 2),
                 *(_fmt(r.percentiles.get(_pkey(p)), 2) for p in PERCENTILES),
@@ -1221,14 +1250,15 @@ def period_table(
 
 def histogram_table(rows: list[HistogramRow], unsafe: Unsafe = NO_UNSAFE) -> Table:
     """Sets per NEWS2 total; a total seen in fewer than SMALL_CELL patients (or with an
-    unsafe atom) is suppressed."""
+    unsafe atom on a day) is suppressed. No distinct patients: they are not additive over
+    days (module docstring)."""
     cells = unsafe.get("cells", ())
     return Table(
-        ["NEWS2 total", "Observation sets", "Patients"],
+        ["NEWS2 total", "Observation sets"],
         [
-            [r.value, SUPPRESSED, SUPPRESSED]
+            [r.value, SUPPRESSED]
             if small(r.patients) or r.value in cells
-            else [r.value, suppress(r.sets), r.patients]
+            else [r.value, suppress(r.sets)]
             for r in rows
         ],
     )
@@ -1256,14 +1286,13 @@ def acknowledge_table(rows: list[AcknowledgeRow], unsafe: Unsafe = NO_UNSAFE) ->
     out = []
     for r in rows:
         if r.level in cells:
-            out.append([labels.get(r.level, r.level), SUPPRESSED, SUPPRESSED, SUPPRESSED, "", ""])
+            out.append([labels.get(r.level, r.level), SUPPRESSED, SUPPRESSED, "", ""])
             continue
         hidden = small(r.patients) or 0 < r.acknowledged < SMALL_CELL
         out.append(
             [
                 labels.get(r.level, r.level),
-                suppress(r.alerts),
-                SUPPRESSED if small(r.patients) else r.patients,
+                SUPPRESSED if small(r.patients) else suppress(r.alerts),
                 suppress(r.acknowledged),
                 "" if hidden else _minutes(r.median),
                 "" if hidden else _minutes(r.p90),
@@ -1273,7 +1302,6 @@ def acknowledge_table(rows: list[AcknowledgeRow], unsafe: Unsafe = NO_UNSAFE) ->
         [
             "Alert level",
             "Alerts",
-            "Patients",
             "Acknowledged",
             "Median minutes to acknowledge",
             "90th percentile minutes",
@@ -1305,13 +1333,13 @@ class Dashboard:
     def summary_cells(self) -> dict[str, Any]:
         s = self.summary
         alerts_hidden = () in self._cells("summary", "alerts")
-        if small(s.patients) or self.refused:
-            return {k: SUPPRESSED for k in ("patients", "sets", "patient_days", "alerts")} | {
+        # No distinct patients over the range (not additive over days: module docstring).
+        if small(s.patients) or self.refused or () in self._cells("summary"):
+            return {k: SUPPRESSED for k in ("sets", "patient_days", "alerts")} | {
                 "mean": "",
                 "alert_rate": "",
             }
         return {
-            "patients": s.patients,
             "sets": suppress(s.sets),
             "patient_days": suppress(s.patient_days),
             "alerts": SUPPRESSED if alerts_hidden and s.alerts else suppress(s.alerts),
