@@ -285,6 +285,8 @@ def _in_cell(s: Set, table: str, key) -> bool:
         return dict(Patient.Sex.choices)[s.sex] == key
     if table == "acknowledge":
         return s.total in ALERT_OF_TOTAL and ALERT_OF_TOTAL[s.total].label == key
+    if table == "periods":
+        return s.day - timedelta(days=s.day.weekday()) == date.fromisoformat(key)
     return True  # summary
 
 
@@ -307,8 +309,8 @@ def _items(sets: list[Set], rng: tuple[date, date], figure: tuple[str, object, s
 
 def _published_over(users, rng: tuple[date, date]) -> set[tuple[str, object, str]]:
     """The figures (table, cell, what it counts) the page and the CSV exports show for one
-    date range, comparing cohorts by sex."""
-    f = PopulationFilter(start=rng[0], end=rng[1], by=Dimension.SEX)
+    date range, comparing cohorts by sex, per week (a week clipped to the range)."""
+    f = PopulationFilter(start=rng[0], end=rng[1], by=Dimension.SEX, period="week")
     dashboard = population_dashboard(user=users.researcher, f=f)
     tables = dashboard.tables()
     shown = set()
@@ -316,7 +318,7 @@ def _published_over(users, rng: tuple[date, date]) -> set[tuple[str, object, str
     def numeric(value) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool)
 
-    for table in ("news2", "bands", "cohorts", "acknowledge"):
+    for table in ("news2", "bands", "cohorts", "acknowledge", "periods"):
         header = tables[table].header
         assert population_table(user=users.researcher, f=f, table=table).rows == (
             tables[table].rows
