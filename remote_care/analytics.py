@@ -13,9 +13,11 @@ Definitions (shown on the page):
   missing, so the total is a lower bound) are included unless ``complete_only``.
 - Clinical-risk bands are RCP NEWS2 Chart 2, as ``remote_care.news2.risk_for``: 7+ high, 5-6
   medium, otherwise low-medium when one parameter scored 3, else low.
-- Age is each patient's age on the last day of the range (one band per patient, compared as
-  a birth-date range, so no per-row date arithmetic); a cohort by care team uses the
-  patient's responsible clinicians, so a patient with two counts in both of their cohorts.
+- Age is the patient's age on the day of each observation set (or alert), so a patient whose
+  birthday crosses a band boundary inside the range counts in both bands, each for their own
+  days. Not the age at the end of the range: two ranges with different ends would put that
+  patient in different bands, and subtracting them would single the patient out. A cohort by
+  care team uses the patient's responsible clinicians, so a patient with two counts in both.
 
 Small-cell suppression (see :func:`suppress`): on the dashboard and in its exports no cell
 aggregates fewer than ``SMALL_CELL`` patients, and no count between 1 and ``SMALL_CELL - 1`` is
@@ -61,12 +63,14 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateField,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
     FilteredRelation,
     FloatField,
+    Func,
     OuterRef,
     Q,
     QuerySet,
@@ -118,7 +122,7 @@ class Dimension(StrEnum):
 DIMENSION_LABELS = {
     Dimension.ALL: "All patients",
     Dimension.SEX: "Sex",
-    Dimension.AGE: "Age band (at end of range)",
+    Dimension.AGE: "Age band (on the day)",
     Dimension.TEAM: "Responsible clinician",
     Dimension.SCALE: "NEWS2 SpO2 scale",
 }
@@ -267,22 +271,32 @@ def _scoped(qs: QuerySet, *, user: Any) -> QuerySet:
     return qs.none()
 
 
-def _years_before(day: date, years: int) -> date:
-    """The latest birth date of someone ``years`` old on ``day`` (29 February -> 28th)."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)
+class _YearsBefore(Func):
+    """The date ``years`` years before a date expression (29 February -> 28th on PostgreSQL),
+    so an age band is a birth-date range per row's day."""
+
+    template = "CAST((%(expressions)s - make_interval(years => %(years)s)) AS date)"
+    output_field = DateField()
+
+    def __init__(self, expression: Any, *, years: int) -> None:
+        # A literal: an int we produced, as make_interval wants it.
+        super().__init__(expression, years=int(years))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="date(%(expressions)s, '-%(years)s years')", **extra
+        )
 
 
-def _age_band_q(label: str, on: date) -> Q:
-    """Patients whose age on ``on`` is within the band ``label`` (a birth-date range, so
-    the database compares a date per patient, not an age per row)."""
+def _age_band_q(label: str, time_field: str) -> Q:
+    """Rows whose patient's age on the row's local day (of ``time_field``) is within the
+    band ``label``."""
+    day = TruncDate(time_field)
     for name, low, high in AGE_BANDS:
         if name == label:
-            q = Q(patient__birth_date__lte=_years_before(on, low))
+            q = Q(patient__birth_date__lte=_YearsBefore(day, years=low))
             if high is not None:
-                q &= Q(patient__birth_date__gt=_years_before(on, high + 1))
+                q &= Q(patient__birth_date__gt=_YearsBefore(day, years=high + 1))
             return q
     raise ValueError(f"Unknown age band {label!r}.")
 
@@ -299,12 +313,13 @@ def _filtered(qs: QuerySet, f: PopulationFilter, *, user: Any, time_field: str) 
             patient__in=CareTeamMembership.objects.filter(user_id=f.team).values("patient_id")
         )
     if f.age_band:
-        qs = qs.filter(_age_band_q(f.age_band, f.end))
+        qs = qs.filter(_age_band_q(f.age_band, time_field))
     return qs
 
 
-def _with_cohort(qs: QuerySet, f: PopulationFilter) -> QuerySet:
-    """``qs`` with a ``cohort`` annotation holding the group key of ``f.by`` (not for ALL)."""
+def _with_cohort(qs: QuerySet, f: PopulationFilter, *, time_field: str) -> QuerySet:
+    """``qs`` with a ``cohort`` annotation holding the group key of ``f.by`` (not for ALL);
+    ages on the local day of ``time_field``."""
     by = f.by
     if by == Dimension.SEX:
         return qs.annotate(cohort=F("patient__sex"))
@@ -319,14 +334,15 @@ def _with_cohort(qs: QuerySet, f: PopulationFilter) -> QuerySet:
             cohort=F("responsible__user_id"),
         )
     if by == Dimension.AGE:
-        return qs.annotate(cohort=_age_band_case(f.end))
+        return qs.annotate(cohort=_age_band_case(time_field))
     raise ValueError(f"No cohort key for {by!r}.")
 
 
-def _age_band_case(on: date) -> Case:
-    """The age band (AGE_BANDS label) of the patient's age on ``on``."""
+def _age_band_case(time_field: str) -> Case:
+    """The age band (AGE_BANDS label) of the patient's age on the row's local day."""
+    day = TruncDate(time_field)
     whens = [
-        When(patient__birth_date__gt=_years_before(on, high + 1), then=Value(name))
+        When(patient__birth_date__gt=_YearsBefore(day, years=high + 1), then=Value(name))
         for name, _low, high in AGE_BANDS
         if high is not None
     ]
@@ -863,8 +879,8 @@ def cohort_comparison(*, user: Any, f: PopulationFilter) -> list[CohortRow]:
     scored = _scored_q(NEWS2_RISK, f)
     group: tuple[str, ...] = ()
     if f.by != Dimension.ALL:
-        obs = _with_cohort(obs, f)
-        alerts = _with_cohort(alerts, f)
+        obs = _with_cohort(obs, f, time_field="taken_at")
+        alerts = _with_cohort(alerts, f, time_field="raised_at")
         group = ("cohort",)
     aggregates: dict[str, Any] = {
         "patients": Count("patient", distinct=True),
@@ -997,7 +1013,7 @@ def _atom_fields(f: PopulationFilter, *, observations: bool) -> dict[str, Any]:
             CareTeamMembership.objects.filter(user_id=f.team, patient_id=OuterRef("patient_id"))
         )
     if f.age_band:
-        fields["atom_age"] = _age_band_case(f.end)
+        fields["atom_age"] = _age_band_case("taken_at" if observations else "raised_at")
     if f.complete_only and observations:
         # complete_only and not: their difference is the partial sets' patients.
         fields["atom_partial"] = F("news2_partial")
@@ -1094,8 +1110,12 @@ def population_unsafe_cells(
             return {"cells": set(), "alerts": set()}
         key = {"key": F("cohort")}
         return {
-            "cells": _unsafe_for(_with_cohort(obs, f), f, key, observations=True),
-            "alerts": _unsafe_for(_with_cohort(alerts, f), f, key, observations=False),
+            "cells": _unsafe_for(
+                _with_cohort(obs, f, time_field="taken_at"), f, key, observations=True
+            ),
+            "alerts": _unsafe_for(
+                _with_cohort(alerts, f, time_field="raised_at"), f, key, observations=False
+            ),
         }
     if table == "acknowledge":
         return {"cells": _unsafe_for(alerts, f, {"key": F("level")}, observations=False)}

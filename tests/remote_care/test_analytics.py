@@ -159,22 +159,23 @@ def test_cohorts_by_sex(users, population):
     )
 
 
-def test_cohorts_by_age_use_age_on_the_last_day_of_the_range(users, population):
+def test_cohorts_by_age_use_age_on_the_day_of_each_set(users, population):
     rows = _cohorts(users, Dimension.AGE)
     assert list(rows) == ["18-39", "65-79", "80+"]
-    # F5 (born 3 March 1946) is 80 on 9 March 2026: all three of her sets count as 80+.
+    # F5 (born 3 March 1946) turns 80 on 3 March 2026: her set of 2 March (total 5, an
+    # urgent alert) is 65-79, those of 3 March (8, an emergency alert) and 9 March (0) 80+.
     old = rows["80+"]
-    assert (old.patients, old.sets, old.patient_days, old.alerts, old.median) == (1, 3, 3, 2, 5.0)
+    assert (old.patients, old.sets, old.patient_days, old.alerts, old.median) == (1, 2, 2, 1, 4.0)
     mid = rows["65-79"]
     assert (mid.patients, mid.sets, mid.patient_days, mid.alerts, mid.median, mid.high) == (
-        5,
+        6,
+        15,
         14,
-        13,
-        3,
+        4,
         1.0,
         1,
     )
-    assert population_summary(user=users.researcher, f=f(age_band="80+")).sets == 3
+    assert population_summary(user=users.researcher, f=f(age_band="80+")).sets == 2
     # Ending the range on 2 March, F5 is still 79.
     before = _cohorts(users, Dimension.AGE, end=D1)
     assert (before["65-79"].patients, "80+" in before) == (6, False)
@@ -277,9 +278,9 @@ def test_cohort_table_hides_small_cohorts_and_one_more_when_only_one_is_small(us
     )
     rows = {row[0]: row for row in by_age.rows}
     assert rows["18-39"][1] == rows["80+"][1] == SUPPRESSED
-    # 65-79: 5 patients, 14 sets, 13 patient-days; 3 alerts and 1 high-risk set are small.
+    # 65-79: 6 patients, 15 sets, 14 patient-days; 4 alerts and 1 high-risk set are small.
     # No distinct-patient column: it could be differenced across date ranges.
-    assert rows["65-79"] == ["65-79", 14, 13, SUPPRESSED, "", 1.0, SUPPRESSED]
+    assert rows["65-79"] == ["65-79", 15, 14, SUPPRESSED, "", 1.0, SUPPRESSED]
 
 
 def test_period_table_shows_only_periods_of_five_patients_or_more(users, population):

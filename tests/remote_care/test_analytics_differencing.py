@@ -355,3 +355,52 @@ def test_no_subtraction_of_date_ranges_reveals_fewer_than_five_patients(users, s
             patients = {item[0] for item in derived}
             _check(patients, f"{figure} over {how}")
     assert checked > 0
+
+
+def test_a_birthday_inside_the_range_cannot_be_subtracted_out(users):
+    """A patient turning 40 on the third day: were ages taken at the end of the range, the
+    band 18-39 over days 1-2 (with her) plus day 3 minus days 1-3 (without her) would be her
+    sets alone. Every published count must add up over adjacent ranges instead."""
+    days = WINDOW[:3]
+    forty_on_day_3 = days[2].replace(year=days[2].year - 40)
+    births = [date(1996, 1, 1)] * 6 + [date(1976, 1, 1)] * 6 + [forty_on_day_3]
+    for i, birth in enumerate(births):
+        patient = patient_for(users.clinician_a, mrn=f"B{i}", birth_date=birth)
+        device = device_register(patient=patient, label="kit", registered_by=users.clinician_a)
+        for day in days:
+            Observation.objects.create(
+                patient=patient,
+                device=device.device,
+                taken_at=at(day, 10),
+                news2_total=1,
+                news2={"total": 1, "any_single_three": False, "is_partial": False},
+            )
+
+    def figures(start: date, end: date) -> dict[tuple, object]:
+        out: dict[tuple, object] = {}
+        for band in ("18-39", "40-64"):
+            f = PopulationFilter(start=start, end=end, age_band=band)
+            cells = population_dashboard(user=users.researcher, f=f).summary_cells
+            out.update({(band, k): cells[k] for k in ("sets", "patient_days")})
+        f = PopulationFilter(start=start, end=end, by=Dimension.AGE)
+        table = population_table(user=users.researcher, f=f, table="cohorts")
+        for row in table.rows:
+            for name, value in zip(table.header, row, strict=True):
+                if name in ("Observation sets", "Patient-days"):
+                    out[row[0], name] = value
+        return out
+
+    checked = 0
+    for split in range(1, len(days)):
+        first = figures(days[0], days[split - 1])
+        second = figures(days[split], days[-1])
+        whole = figures(days[0], days[-1])
+        for key, value in whole.items():
+            parts = (first.get(key, 0), second.get(key, 0))
+            if all(isinstance(v, int) for v in (value, *parts)):
+                checked += 1
+                assert parts[0] + parts[1] == value, (
+                    f"{key}: {parts} over {split} + {len(days) - split} days, {value} over "
+                    f"all {len(days)}: the difference singles out the patient with the birthday"
+                )
+    assert checked > 0

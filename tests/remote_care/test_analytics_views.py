@@ -109,7 +109,7 @@ def test_cohort_export_is_suppressed_and_audited(users, population):
     disposition = response["Content-Disposition"]
     assert 'filename="cohort-comparison_2026-03-02_2026-03-09.csv"' in disposition
     rows = _rows(response)
-    assert rows[0][:3] == ["Age band (at end of range)", "Observation sets", "Patient-days"]
+    assert rows[0][:3] == ["Age band (on the day)", "Observation sets", "Patient-days"]
     assert rows[1][:2] == ["18-39", "<5"]
     # 65-79 has 5 patients over the range but 4 on 9 March, which the range ending on the
     # 8th would subtract out: hidden too.
