@@ -13,9 +13,11 @@ Definitions (shown on the page):
   missing, so the total is a lower bound) are included unless ``complete_only``.
 - Clinical-risk bands are RCP NEWS2 Chart 2, as ``remote_care.news2.risk_for``: 7+ high, 5-6
   medium, otherwise low-medium when one parameter scored 3, else low.
-- Age is each patient's age on the last day of the range (one band per patient, compared as
-  a birth-date range, so no per-row date arithmetic); a cohort by care team uses the
-  patient's responsible clinicians, so a patient with two counts in both of their cohorts.
+- Age is the patient's age on the day of each observation set (or alert), so a patient whose
+  birthday crosses a band boundary inside the range counts in both bands, each for their own
+  days. Not the age at the end of the range: two ranges with different ends would put that
+  patient in different bands, and subtracting them would single the patient out. A cohort by
+  care team uses the patient's responsible clinicians, so a patient with two counts in both.
 
 Small-cell suppression (see :func:`suppress`): on the dashboard and in its exports no cell
 aggregates fewer than ``SMALL_CELL`` patients, and no count between 1 and ``SMALL_CELL - 1`` is
@@ -30,6 +32,17 @@ shown only when every atom of the attributes the request constrains has 0 or at 
 ``SMALL_CELL`` patients in that cell; whatever an attacker subtracts is then a union of such
 atoms. A request whose whole range has an atom of 1 to ``SMALL_CELL - 1`` patients is refused
 entirely (every table suppressed).
+
+Date ranges (see :func:`_unsafe_for`): any two ranges can be subtracted too, so the elementary
+cell is one calendar day. (1) Every cell is checked per day: a cell of a range-level table
+(summary, NEWS2 histogram, bands, cohorts, time to acknowledge; a week of the per-period
+table) is shown only when, on EVERY day of the range, every atom in it has 0 or at least
+``SMALL_CELL`` patients. (2) Every published count is additive over days: observation sets,
+alerts and patient-days (distinct patients per day, summed), never distinct patients over
+several days, whose difference between nested ranges (patients seen on the added days and
+not before) could be one patient even when every day is safe. Any difference of ranges and
+filters is then a sum over (day, atom) cells that each hold none or at least ``SMALL_CELL``
+patients, so its group of patients is empty or has at least ``SMALL_CELL``.
 """
 
 from __future__ import annotations
@@ -50,12 +63,14 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateField,
     DurationField,
     Exists,
     ExpressionWrapper,
     F,
     FilteredRelation,
     FloatField,
+    Func,
     OuterRef,
     Q,
     QuerySet,
@@ -107,7 +122,7 @@ class Dimension(StrEnum):
 DIMENSION_LABELS = {
     Dimension.ALL: "All patients",
     Dimension.SEX: "Sex",
-    Dimension.AGE: "Age band (at end of range)",
+    Dimension.AGE: "Age band (on the day)",
     Dimension.TEAM: "Responsible clinician",
     Dimension.SCALE: "NEWS2 SpO2 scale",
 }
@@ -256,22 +271,32 @@ def _scoped(qs: QuerySet, *, user: Any) -> QuerySet:
     return qs.none()
 
 
-def _years_before(day: date, years: int) -> date:
-    """The latest birth date of someone ``years`` old on ``day`` (29 February -> 28th)."""
-    try:
-        return day.replace(year=day.year - years)
-    except ValueError:
-        return day.replace(year=day.year - years, day=28)
+class _YearsBefore(Func):
+    """The date ``years`` years before a date expression (29 February -> 28th on PostgreSQL),
+    so an age band is a birth-date range per row's day."""
+
+    template = "CAST((%(expressions)s - make_interval(years => %(years)s)) AS date)"
+    output_field = DateField()
+
+    def __init__(self, expression: Any, *, years: int) -> None:
+        # A literal: an int we produced, as make_interval wants it.
+        super().__init__(expression, years=int(years))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="date(%(expressions)s, '-%(years)s years')", **extra
+        )
 
 
-def _age_band_q(label: str, on: date) -> Q:
-    """Patients whose age on ``on`` is within the band ``label`` (a birth-date range, so
-    the database compares a date per patient, not an age per row)."""
+def _age_band_q(label: str, time_field: str) -> Q:
+    """Rows whose patient's age on the row's local day (of ``time_field``) is within the
+    band ``label``."""
+    day = TruncDate(time_field)
     for name, low, high in AGE_BANDS:
         if name == label:
-            q = Q(patient__birth_date__lte=_years_before(on, low))
+            q = Q(patient__birth_date__lte=_YearsBefore(day, years=low))
             if high is not None:
-                q &= Q(patient__birth_date__gt=_years_before(on, high + 1))
+                q &= Q(patient__birth_date__gt=_YearsBefore(day, years=high + 1))
             return q
     raise ValueError(f"Unknown age band {label!r}.")
 
@@ -288,12 +313,13 @@ def _filtered(qs: QuerySet, f: PopulationFilter, *, user: Any, time_field: str) 
             patient__in=CareTeamMembership.objects.filter(user_id=f.team).values("patient_id")
         )
     if f.age_band:
-        qs = qs.filter(_age_band_q(f.age_band, f.end))
+        qs = qs.filter(_age_band_q(f.age_band, time_field))
     return qs
 
 
-def _with_cohort(qs: QuerySet, f: PopulationFilter) -> QuerySet:
-    """``qs`` with a ``cohort`` annotation holding the group key of ``f.by`` (not for ALL)."""
+def _with_cohort(qs: QuerySet, f: PopulationFilter, *, time_field: str) -> QuerySet:
+    """``qs`` with a ``cohort`` annotation holding the group key of ``f.by`` (not for ALL);
+    ages on the local day of ``time_field``."""
     by = f.by
     if by == Dimension.SEX:
         return qs.annotate(cohort=F("patient__sex"))
@@ -308,14 +334,15 @@ def _with_cohort(qs: QuerySet, f: PopulationFilter) -> QuerySet:
             cohort=F("responsible__user_id"),
         )
     if by == Dimension.AGE:
-        return qs.annotate(cohort=_age_band_case(f.end))
+        return qs.annotate(cohort=_age_band_case(time_field))
     raise ValueError(f"No cohort key for {by!r}.")
 
 
-def _age_band_case(on: date) -> Case:
-    """The age band (AGE_BANDS label) of the patient's age on ``on``."""
+def _age_band_case(time_field: str) -> Case:
+    """The age band (AGE_BANDS label) of the patient's age on the row's local day."""
+    day = TruncDate(time_field)
     whens = [
-        When(patient__birth_date__gt=_years_before(on, high + 1), then=Value(name))
+        When(patient__birth_date__gt=_YearsBefore(day, years=high + 1), then=Value(name))
         for name, _low, high in AGE_BANDS
         if high is not None
     ]
@@ -852,8 +879,8 @@ def cohort_comparison(*, user: Any, f: PopulationFilter) -> list[CohortRow]:
     scored = _scored_q(NEWS2_RISK, f)
     group: tuple[str, ...] = ()
     if f.by != Dimension.ALL:
-        obs = _with_cohort(obs, f)
-        alerts = _with_cohort(alerts, f)
+        obs = _with_cohort(obs, f, time_field="taken_at")
+        alerts = _with_cohort(alerts, f, time_field="raised_at")
         group = ("cohort",)
     aggregates: dict[str, Any] = {
         "patients": Count("patient", distinct=True),
@@ -986,22 +1013,26 @@ def _atom_fields(f: PopulationFilter, *, observations: bool) -> dict[str, Any]:
             CareTeamMembership.objects.filter(user_id=f.team, patient_id=OuterRef("patient_id"))
         )
     if f.age_band:
-        fields["atom_age"] = _age_band_case(f.end)
+        fields["atom_age"] = _age_band_case("taken_at" if observations else "raised_at")
     if f.complete_only and observations:
         # complete_only and not: their difference is the partial sets' patients.
         fields["atom_partial"] = F("news2_partial")
     return fields
 
 
-def _unsafe_keys(qs: QuerySet, keys: Mapping[str, Any], atoms: Mapping[str, Any]) -> set[tuple]:
+def _unsafe_keys(
+    qs: QuerySet, keys: Mapping[str, Any], atoms: Mapping[str, Any], day_field: str = ""
+) -> set[tuple]:
     """Cell keys (tuples of ``keys``' values) where an atom has 1 to SMALL_CELL - 1 patients
-    (one GROUP BY cell x atom query)."""
-    if not keys and not atoms:
+    (one GROUP BY cell x atom query); with ``day_field``, on any local day of that field
+    (grouped by day as well, so one unsafe day makes the cell unsafe)."""
+    if not keys and not atoms and not day_field:
         n = qs.aggregate(atom_patients=Count("patient", distinct=True))["atom_patients"]
         return {()} if 0 < n < SMALL_CELL else set()
+    days = {"atom_day": TruncDate(day_field)} if day_field else {}
     rows = (
-        qs.annotate(**keys, **atoms)
-        .values(*keys, *atoms)
+        qs.annotate(**keys, **atoms, **days)
+        .values(*keys, *atoms, *days)
         .annotate(atom_patients=Count("patient", distinct=True))
     )
     return {
@@ -1011,8 +1042,13 @@ def _unsafe_keys(qs: QuerySet, keys: Mapping[str, Any], atoms: Mapping[str, Any]
     }
 
 
-def _unsafe_for(base: QuerySet, f: PopulationFilter, keys: Mapping[str, Any], **kw: Any) -> set:
-    unsafe = _unsafe_keys(base, keys, _atom_fields(f, **kw))
+def _unsafe_for(
+    base: QuerySet, f: PopulationFilter, keys: Mapping[str, Any], *, observations: bool
+) -> set:
+    """Keys of the cells of ``keys`` with an unsafe atom on any day of the range: a cell that
+    sums several days is only as safe as its least safe day (see the module docstring)."""
+    day_field = "taken_at" if observations else "raised_at"
+    unsafe = _unsafe_keys(base, keys, _atom_fields(f, observations=observations), day_field)
     return {k[0] if len(k) == 1 else k for k in unsafe}  # () for a range-wide cell
 
 
@@ -1039,8 +1075,12 @@ def population_unsafe_cells(
     obs = _filtered(Observation.objects.order_by(), u, user=user, time_field="taken_at")
     alerts = _filtered(Alert.objects.order_by(), u, user=user, time_field="raised_at")
     if table == "summary":
-        # The range's alert total, subtracted between requests, is an alert atom's total.
-        return {"cells": set(), "alerts": _unsafe_for(alerts, f, {}, observations=False)}
+        # The range's totals, subtracted between requests (filters or ranges), are sums of
+        # (day, atom) totals.
+        return {
+            "cells": _unsafe_for(obs, f, {}, observations=True),
+            "alerts": _unsafe_for(alerts, f, {}, observations=False),
+        }
     if table == "periods":
         return {
             "cells": _unsafe_for(
@@ -1070,8 +1110,12 @@ def population_unsafe_cells(
             return {"cells": set(), "alerts": set()}
         key = {"key": F("cohort")}
         return {
-            "cells": _unsafe_for(_with_cohort(obs, f), f, key, observations=True),
-            "alerts": _unsafe_for(_with_cohort(alerts, f), f, key, observations=False),
+            "cells": _unsafe_for(
+                _with_cohort(obs, f, time_field="taken_at"), f, key, observations=True
+            ),
+            "alerts": _unsafe_for(
+                _with_cohort(alerts, f, time_field="raised_at"), f, key, observations=False
+            ),
         }
     if table == "acknowledge":
         return {"cells": _unsafe_for(alerts, f, {"key": F("level")}, observations=False)}
@@ -1133,9 +1177,10 @@ def cohort_table(rows: list[CohortRow], by: Dimension, unsafe: Unsafe = NO_UNSAF
     """The cohort comparison with small cells suppressed (see hidden_cohorts)."""
     hidden = hidden_cohorts(rows, unsafe)
     alert_cells = unsafe.get("alerts", ())
+    # No distinct-patient count: over a range it is not additive over days, so two ranges
+    # could be subtracted down to one patient (module docstring); patient-days are.
     header = [
         DIMENSION_LABELS[by],
-        "Patients",
         "Observation sets",
         "Patient-days",
         "Alerts",
@@ -1146,14 +1191,13 @@ def cohort_table(rows: list[CohortRow], by: Dimension, unsafe: Unsafe = NO_UNSAF
     out = []
     for r in rows:
         if r.key in hidden:
-            out.append([r.label, SUPPRESSED, SUPPRESSED, SUPPRESSED, SUPPRESSED, "", "", ""])
+            out.append([r.label, SUPPRESSED, SUPPRESSED, SUPPRESSED, "", "", ""])
             continue
         alerts_small = 0 < r.alerts < SMALL_CELL or small(r.alert_patients) or r.key in alert_cells
         high_small = 0 < r.high < SMALL_CELL
         out.append(
             [
                 r.label,
-                r.patients,
                 suppress(r.sets),
                 suppress(r.patient_days),
                 SUPPRESSED if alerts_small else r.alerts,
@@ -1188,19 +1232,24 @@ def period_table(
         "Alerts per 100 patient-days",
         *(f"{level} alerts" for level in levels),
     ]
+    if period == "week":
+        # A week clipped to the range: its distinct patients differ between ranges ending on
+        # different days of it, so a week shows its (additive) patient-days.
+        header[1] = "Patient-days"
     out: list[list[Any]] = []
     for r in rows:
         label = r.period.isoformat()
+        head = r.patient_days if period == "week" else r.patients
         if small(r.patients) or r.patients == 0 or r.period in cells:
             blank = ["" for _ in header[2:]]
-            shown = SUPPRESSED if r.period in cells and r.patients else suppress(r.patients)
+            shown = SUPPRESSED if r.period in cells and r.patients else suppress(head)
             out.append([label, shown, *blank])
             continue
         alerts_small = 0 < r.alert_total < SMALL_CELL or r.period in alert_cells
         out.append(
             [
                 label,
-                r.patients,
+                head,
                 suppress(r.sets),
                 _fmt(r.mean, 2),
                 *(_fmt(r.percentiles.get(_pkey(p)), 2) for p in PERCENTILES),
@@ -1221,14 +1270,15 @@ def period_table(
 
 def histogram_table(rows: list[HistogramRow], unsafe: Unsafe = NO_UNSAFE) -> Table:
     """Sets per NEWS2 total; a total seen in fewer than SMALL_CELL patients (or with an
-    unsafe atom) is suppressed."""
+    unsafe atom on a day) is suppressed. No distinct patients: they are not additive over
+    days (module docstring)."""
     cells = unsafe.get("cells", ())
     return Table(
-        ["NEWS2 total", "Observation sets", "Patients"],
+        ["NEWS2 total", "Observation sets"],
         [
-            [r.value, SUPPRESSED, SUPPRESSED]
+            [r.value, SUPPRESSED]
             if small(r.patients) or r.value in cells
-            else [r.value, suppress(r.sets), r.patients]
+            else [r.value, suppress(r.sets)]
             for r in rows
         ],
     )
@@ -1256,14 +1306,13 @@ def acknowledge_table(rows: list[AcknowledgeRow], unsafe: Unsafe = NO_UNSAFE) ->
     out = []
     for r in rows:
         if r.level in cells:
-            out.append([labels.get(r.level, r.level), SUPPRESSED, SUPPRESSED, SUPPRESSED, "", ""])
+            out.append([labels.get(r.level, r.level), SUPPRESSED, SUPPRESSED, "", ""])
             continue
         hidden = small(r.patients) or 0 < r.acknowledged < SMALL_CELL
         out.append(
             [
                 labels.get(r.level, r.level),
-                suppress(r.alerts),
-                SUPPRESSED if small(r.patients) else r.patients,
+                SUPPRESSED if small(r.patients) else suppress(r.alerts),
                 suppress(r.acknowledged),
                 "" if hidden else _minutes(r.median),
                 "" if hidden else _minutes(r.p90),
@@ -1273,7 +1322,6 @@ def acknowledge_table(rows: list[AcknowledgeRow], unsafe: Unsafe = NO_UNSAFE) ->
         [
             "Alert level",
             "Alerts",
-            "Patients",
             "Acknowledged",
             "Median minutes to acknowledge",
             "90th percentile minutes",
@@ -1305,13 +1353,13 @@ class Dashboard:
     def summary_cells(self) -> dict[str, Any]:
         s = self.summary
         alerts_hidden = () in self._cells("summary", "alerts")
-        if small(s.patients) or self.refused:
-            return {k: SUPPRESSED for k in ("patients", "sets", "patient_days", "alerts")} | {
+        # No distinct patients over the range (not additive over days: module docstring).
+        if small(s.patients) or self.refused or () in self._cells("summary"):
+            return {k: SUPPRESSED for k in ("sets", "patient_days", "alerts")} | {
                 "mean": "",
                 "alert_rate": "",
             }
         return {
-            "patients": s.patients,
             "sets": suppress(s.sets),
             "patient_days": suppress(s.patient_days),
             "alerts": SUPPRESSED if alerts_hidden and s.alerts else suppress(s.alerts),

@@ -167,8 +167,7 @@ def news2_histogram_figure(rows: Sequence[HistogramRow]) -> dict[str, Any]:
                 "type": "bar",
                 "marker": {"color": [BAND_COLOURS[_band_of(r.value)] for r in rows]},
                 "name": "Observation sets",
-                "customdata": [r.patients for r in rows],
-                "hovertemplate": "NEWS2 %{x}: %{y} sets, %{customdata} patients<extra></extra>",
+                "hovertemplate": "NEWS2 %{x}: %{y} sets<extra></extra>",
             }
         ],
         "layout": _layout(

@@ -19,11 +19,12 @@ from medai_site.patients.models import CareTeamMembership, Patient
 from remote_care.analytics import (
     AGE_BANDS,
     SMALL_CELL,
+    Dimension,
     PopulationFilter,
     population_dashboard,
     population_table,
 )
-from remote_care.models import Monitoring, Observation
+from remote_care.models import Alert, Monitoring, Observation
 from remote_care.services import device_register
 from tests.factories import patient_for
 from tests.remote_care.analytics_data import at
@@ -136,7 +137,7 @@ def _published(users, combo: dict) -> dict[tuple[str, object], bool]:
     for row in tables["news2"].rows:
         shown["news2", row[0]] = numeric(row[1:])
     cells = dashboard.summary_cells
-    shown["summary", None] = numeric([cells["patients"], cells["sets"]])
+    shown["summary", None] = numeric([cells["patient_days"], cells["sets"]])
     for table in ("periods", "news2"):
         export = population_table(user=users.researcher, f=f, table=table)
         assert export.rows == tables[table].rows  # the CSV publishes what the page does
@@ -144,6 +145,7 @@ def _published(users, combo: dict) -> dict[tuple[str, object], bool]:
 
 
 def _check(derived: set[int], what: str) -> None:
+    """A derived group of patients is empty or has at least SMALL_CELL patients."""
     assert len(derived) == 0 or len(derived) >= SMALL_CELL, (
         f"{what} singles out {len(derived)} patient(s)"
     )
@@ -195,4 +197,210 @@ def test_no_subtraction_of_offered_filters_reveals_fewer_than_five_patients(user
                         rest -= _group(people, parts[1], table, key)
                         _check(rest, f"{combo} - {parts[0]} - {parts[1]} + {parts[2]} {cell}")
     # The cohorts are big enough that some subtractions are possible at all.
+    assert checked > 0
+
+
+# --------------------------------------------------------------------------------------------
+# Differencing date ranges
+# --------------------------------------------------------------------------------------------
+
+WINDOW = [START + timedelta(days=i) for i in range(4)]
+#: Every range a researcher can ask for inside the window.
+RANGES = [(a, b) for a in WINDOW for b in WINDOW if a <= b]
+BAND_OF_TOTAL = {0: "low", 1: "low", 2: "low", 3: "low", 5: "medium", 7: "high"}
+ALERT_OF_TOTAL = {5: Alert.Level.URGENT, 7: Alert.Level.EMERGENCY}
+#: What a published column counts, so a figure's items can be rebuilt from the cohort.
+COLUMN_KINDS = {
+    "Patients": "patients",
+    "Patient-days": "patient_days",
+    "Observation sets": "sets",
+    "Alerts": "alerts",
+    "Acknowledged": "acknowledged",
+}
+SUMMARY_KINDS = {
+    "patients": "patients",
+    "patient_days": "patient_days",
+    "sets": "sets",
+    "alerts": "alerts",
+}
+
+
+@dataclass(frozen=True)
+class Set:
+    pk: int
+    sex: str
+    day: date
+    number: int
+    total: int
+    #: None without an alert, else whether it was acknowledged
+    acknowledged: bool | None
+
+
+def _cohort_over_window(users, seed: int) -> list[Set]:
+    rng = random.Random(seed)
+    sets = []
+    for i in range(rng.randint(25, 40)):
+        sex = rng.choices(SEXES[:2], weights=(3, 2))[0]
+        patient = patient_for(
+            users.clinician_a, mrn=f"R{seed}-{i}", sex=sex, birth_date=BIRTHS["40-64"]
+        )
+        device = device_register(
+            patient=patient, label="kit", registered_by=users.clinician_a
+        ).device
+        for day in WINDOW:
+            if rng.random() >= 0.6:
+                continue
+            total = rng.choice(list(BAND_OF_TOTAL))
+            obs = Observation.objects.create(
+                patient=patient,
+                device=device,
+                taken_at=at(day, 10),
+                news2_total=total,
+                news2={"total": total, "any_single_three": False, "is_partial": False},
+            )
+            acknowledged = None
+            if total in ALERT_OF_TOTAL:
+                acknowledged = rng.random() < 0.7
+                Alert.objects.create(
+                    patient=patient,
+                    observation=obs,
+                    level=ALERT_OF_TOTAL[total],
+                    status=Alert.Status.ACKNOWLEDGED if acknowledged else Alert.Status.OPEN,
+                    news2_total=total,
+                    reason="test",
+                    raised_at=at(day, 10),
+                    acknowledged_by=users.clinician_a if acknowledged else None,
+                    acknowledged_at=at(day, 11) if acknowledged else None,
+                )
+            sets.append(Set(patient.pk, sex, day, len(sets), total, acknowledged))
+    return sets
+
+
+def _in_cell(s: Set, table: str, key) -> bool:
+    if table == "news2":
+        return s.total == key
+    if table == "bands":
+        return BAND_OF_TOTAL[s.total] == key
+    if table == "cohorts":
+        return dict(Patient.Sex.choices)[s.sex] == key
+    if table == "acknowledge":
+        return s.total in ALERT_OF_TOTAL and ALERT_OF_TOTAL[s.total].label == key
+    if table == "periods":
+        return s.day - timedelta(days=s.day.weekday()) == date.fromisoformat(key)
+    return True  # summary
+
+
+def _items(sets: list[Set], rng: tuple[date, date], figure: tuple[str, object, str]) -> set:
+    """What one published figure counts, from the cohort: tuples whose first item is the
+    patient (distinct patients, patient-days, sets or alerts)."""
+    table, key, kind = figure
+    chosen = [s for s in sets if rng[0] <= s.day <= rng[1] and _in_cell(s, table, key)]
+    if kind == "patients":
+        return {(s.pk,) for s in chosen}
+    if kind == "patient_days":
+        return {(s.pk, s.day) for s in chosen}
+    if kind == "sets":
+        return {(s.pk, s.number) for s in chosen}
+    alerts = [s for s in chosen if s.acknowledged is not None]
+    if kind == "acknowledged":
+        alerts = [s for s in alerts if s.acknowledged]
+    return {(s.pk, s.number) for s in alerts}
+
+
+def _published_over(users, rng: tuple[date, date]) -> set[tuple[str, object, str]]:
+    """The figures (table, cell, what it counts) the page and the CSV exports show for one
+    date range, comparing cohorts by sex, per week (a week clipped to the range)."""
+    f = PopulationFilter(start=rng[0], end=rng[1], by=Dimension.SEX, period="week")
+    dashboard = population_dashboard(user=users.researcher, f=f)
+    tables = dashboard.tables()
+    shown = set()
+
+    def numeric(value) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+
+    for table in ("news2", "bands", "cohorts", "acknowledge", "periods"):
+        header = tables[table].header
+        assert population_table(user=users.researcher, f=f, table=table).rows == (
+            tables[table].rows
+        )
+        for row in tables[table].rows:
+            for name, value in zip(header[1:], row[1:], strict=True):
+                if name in COLUMN_KINDS and numeric(value):
+                    shown.add((table, row[0], COLUMN_KINDS[name]))
+    for name, value in dashboard.summary_cells.items():
+        if name in SUMMARY_KINDS and numeric(value):
+            shown.add(("summary", None, SUMMARY_KINDS[name]))
+    return shown
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_subtraction_of_date_ranges_reveals_fewer_than_five_patients(users, seed):
+    sets = _cohort_over_window(users, seed)
+    published = {rng: _published_over(users, rng) for rng in RANGES}
+    checked = 0
+    for r1, r2 in itertools.product(RANGES, RANGES):
+        if r1 == r2 or r1[0] > r2[1] or r2[0] > r1[1]:
+            continue  # the same range, or disjoint ones: nothing to subtract
+        for figure in published[r1] & published[r2]:
+            a, b = _items(sets, r1, figure), _items(sets, r2, figure)
+            if r2[0] <= r1[0] and r1[1] <= r2[1]:
+                derived, how = b - a, f"{r2} minus {r1}"  # r1 inside r2
+            else:
+                # Overlapping: r1 + r2 - (r1 or r2) is what they have in common.
+                union = (min(r1[0], r2[0]), max(r1[1], r2[1]))
+                if figure not in published[union]:
+                    continue
+                derived, how = a & b, f"{r1} + {r2} - {union}"
+            checked += 1
+            patients = {item[0] for item in derived}
+            _check(patients, f"{figure} over {how}")
+    assert checked > 0
+
+
+def test_a_birthday_inside_the_range_cannot_be_subtracted_out(users):
+    """A patient turning 40 on the third day: were ages taken at the end of the range, the
+    band 18-39 over days 1-2 (with her) plus day 3 minus days 1-3 (without her) would be her
+    sets alone. Every published count must add up over adjacent ranges instead."""
+    days = WINDOW[:3]
+    forty_on_day_3 = days[2].replace(year=days[2].year - 40)
+    births = [date(1996, 1, 1)] * 6 + [date(1976, 1, 1)] * 6 + [forty_on_day_3]
+    for i, birth in enumerate(births):
+        patient = patient_for(users.clinician_a, mrn=f"B{i}", birth_date=birth)
+        device = device_register(patient=patient, label="kit", registered_by=users.clinician_a)
+        for day in days:
+            Observation.objects.create(
+                patient=patient,
+                device=device.device,
+                taken_at=at(day, 10),
+                news2_total=1,
+                news2={"total": 1, "any_single_three": False, "is_partial": False},
+            )
+
+    def figures(start: date, end: date) -> dict[tuple, object]:
+        out: dict[tuple, object] = {}
+        for band in ("18-39", "40-64"):
+            f = PopulationFilter(start=start, end=end, age_band=band)
+            cells = population_dashboard(user=users.researcher, f=f).summary_cells
+            out.update({(band, k): cells[k] for k in ("sets", "patient_days")})
+        f = PopulationFilter(start=start, end=end, by=Dimension.AGE)
+        table = population_table(user=users.researcher, f=f, table="cohorts")
+        for row in table.rows:
+            for name, value in zip(table.header, row, strict=True):
+                if name in ("Observation sets", "Patient-days"):
+                    out[row[0], name] = value
+        return out
+
+    checked = 0
+    for split in range(1, len(days)):
+        first = figures(days[0], days[split - 1])
+        second = figures(days[split], days[-1])
+        whole = figures(days[0], days[-1])
+        for key, value in whole.items():
+            parts = (first.get(key, 0), second.get(key, 0))
+            if all(isinstance(v, int) for v in (value, *parts)):
+                checked += 1
+                assert parts[0] + parts[1] == value, (
+                    f"{key}: {parts} over {split} + {len(days) - split} days, {value} over "
+                    f"all {len(days)}: the difference singles out the patient with the birthday"
+                )
     assert checked > 0

@@ -32,9 +32,10 @@ def _rows(response) -> list[list[str]]:
 @pytest.mark.parametrize(
     ("role", "patients", "scope"),
     [
-        ("researcher", "8", "all monitored patients"),
-        ("model_admin", "8", "all monitored patients"),
-        ("clinician_a", "6", "own patients"),
+        # Patient-days: no distinct patients over a range (they could be differenced).
+        ("researcher", "19", "all monitored patients"),
+        ("model_admin", "19", "all monitored patients"),
+        ("clinician_a", "16", "own patients"),
         ("clinician_b", "<5", "own patients"),
     ],
 )
@@ -42,7 +43,8 @@ def test_each_role_sees_its_scope_and_is_audited(users, population, role, patien
     response = login(getattr(users, role)).get(URL, RANGE)
     assert response.status_code == 200
     html = response.content.decode()
-    assert f'<dd data-summary="patients">{patients.replace("<", "&lt;")}</dd>' in html
+    shown = patients.replace("<", "&lt;")
+    assert f'<dd data-summary="patient_days">{shown}</dd>' in html
     assert "Small-cell suppression" in html
     # Aggregates only: no patient identifier reaches the page.
     for patient in population.patients.values():
@@ -107,9 +109,11 @@ def test_cohort_export_is_suppressed_and_audited(users, population):
     disposition = response["Content-Disposition"]
     assert 'filename="cohort-comparison_2026-03-02_2026-03-09.csv"' in disposition
     rows = _rows(response)
-    assert rows[0][:3] == ["Age band (at end of range)", "Patients", "Observation sets"]
+    assert rows[0][:3] == ["Age band (on the day)", "Observation sets", "Patient-days"]
     assert rows[1][:2] == ["18-39", "<5"]
-    assert rows[2] == ["65-79", "5", "14", "13", "<5", "", "1.0", "<5"]
+    # 65-79 has 5 patients over the range but 4 on 9 March, which the range ending on the
+    # 8th would subtract out: hidden too.
+    assert rows[2] == ["65-79", "<5", "<5", "<5", "", "", ""]
     event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORTED)
     assert event.patient is None
     assert event.detail["table"] == "cohorts"
