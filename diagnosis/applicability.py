@@ -21,7 +21,7 @@ from diagnosis.ml.artifact import ModelBundle
 from diagnosis.ml.predict import aggregate_series, predict
 
 Outcome = Literal["rejected", "out_of_scope", "scored"]
-# A placeholder identity for the de-identification check only: nothing is stored.
+# The pseudonym the de-identification dry run writes into the header (nothing is stored).
 _CHECK_PSEUDONYM = "MEDAI-SCAN-CHECK"
 
 
@@ -101,12 +101,12 @@ def scan_assess(
 ) -> list[Assessment]:
     """Score every prepared file the gate lets through in one batched pass and decide each
     file's outcome; a file the gate refuses is never shown a probability."""
-    todo = [p for p in items if p.gate.fits or not use_gate]
-    flat = [image for p in todo for image in p.images]
+    to_score = [p for p in items if p.gate.fits or not use_gate]
+    flat = [image for p in to_score for image in p.images]
     per_frame = predict(bundle, flat) if flat else []
     results: dict[int, Assessment] = {}
     start = 0
-    for item in todo:
+    for item in to_score:
         stop = start + len(item.images)
         series = aggregate_series(bundle, per_frame[start:stop])
         start = stop

@@ -111,11 +111,12 @@ class _Prepared:
 def patient_pseudonym(patient: Patient) -> str:
     """A stable pseudonym written into stored DICOM headers instead of the patient's identity;
     the link back lives only in MedAI's database."""
-    digest = hmac.new(_deid_key(), f"patient:{patient.pk}".encode(), hashlib.sha256).hexdigest()
+    digest = hmac.new(deid_uid_key(), f"patient:{patient.pk}".encode(), hashlib.sha256).hexdigest()
     return f"MEDAI-{digest[:16].upper()}"
 
 
-def _deid_key() -> bytes:
+def deid_uid_key() -> bytes:
+    """The key that replaces DICOM UIDs consistently (uploads and `scan_classify` alike)."""
     # Configured per deployment, else derived from the secret key (also stable per install).
     if settings.MEDAI_DEID_UID_KEY:
         return settings.MEDAI_DEID_UID_KEY.encode()
@@ -161,7 +162,7 @@ def _prepare(
         pseudonym = patient_pseudonym(patient)
         try:
             result = deidentify(
-                loaded, uid_key=_deid_key(), patient_name=pseudonym, patient_id=pseudonym
+                loaded, uid_key=deid_uid_key(), patient_name=pseudonym, patient_id=pseudonym
             )
         except RecursionError:
             raise ScanRejected(

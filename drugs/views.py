@@ -504,15 +504,10 @@ def shortlist_remove_view(request: HttpRequest, pk: int) -> HttpResponse:
 def _back(request: HttpRequest, name: str, pk: int) -> str:
     """Where to go after a shortlist change: a same-site "next" path, else the molecule."""
     from django.urls import reverse
-    from django.utils.http import url_has_allowed_host_and_scheme
 
-    target = request.POST.get("next", "")
-    # A path only: redirect() reads anything else as a URL pattern name (NoReverseMatch).
-    if target.startswith("/") and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse(name, args=[pk])
+    from medai_site.core.query_params import next_path
+
+    return next_path(request, default=reverse(name, args=[pk]))
 
 
 @require_GET

@@ -219,11 +219,9 @@ def thread_new_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     )
 
 
-@require_GET
-@role_required(Role.CLINICIAN)
-def message_photo_view(request: HttpRequest, pk: int) -> HttpResponse:
+def _photo_message_or_404(request: HttpRequest, pk: int) -> Message:
     try:
-        message = message_get_for_clinician(user=request.user, pk=pk)
+        return message_get_for_clinician(user=request.user, pk=pk)
     except Message.DoesNotExist:
         raise ObjectNotVisible(
             "No such photo among your patients' messages.",
@@ -231,6 +229,12 @@ def message_photo_view(request: HttpRequest, pk: int) -> HttpResponse:
             pk=pk,
             patient_lookup="thread__patient",
         ) from None
+
+
+@require_GET
+@role_required(Role.CLINICIAN)
+def message_photo_view(request: HttpRequest, pk: int) -> HttpResponse:
+    message = _photo_message_or_404(request, pk)
     audit_record(
         action=AuditEvent.Action.RECORD_VIEWED,
         request=request,
@@ -244,15 +248,7 @@ def message_photo_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(Role.CLINICIAN)
 def message_photo_to_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        message = message_get_for_clinician(user=request.user, pk=pk)
-    except Message.DoesNotExist:
-        raise ObjectNotVisible(
-            "No such photo among your patients' messages.",
-            model=Message,
-            pk=pk,
-            patient_lookup="thread__patient",
-        ) from None
+    message = _photo_message_or_404(request, pk)
     from diagnosis.selectors import active_versions
 
     tasks = {v.task for v in active_versions()}

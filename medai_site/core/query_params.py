@@ -148,6 +148,20 @@ class BoundedIntegerField(forms.IntegerField):
         return super().to_python(value)
 
 
+def next_path(request: Any, *, default: str) -> str:
+    """The request's "next" (POST, then GET) when it is a path on this site, else ``default``.
+    A path only: redirect() reads any other string as a URL pattern name (NoReverseMatch), and
+    another host would be an open redirect."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    candidate = request.POST.get("next") or request.GET.get("next") or ""
+    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
 def bad_request(message: str, *, status: int = 400) -> HttpResponse:
     """A 4xx answer carrying ``message`` as plain text: a browser never renders it as HTML,
     so a message that quotes the request cannot inject markup."""

@@ -10,13 +10,14 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.forms import SecondFactorForm
+from medai_site.core.query_params import next_path
 from medai_site.core.roles import Role, has_role
 from medai_site.core.two_factor import (
     SecondFactorRejected,
@@ -106,13 +107,7 @@ def permission_denied_view(
 
 
 def _next_url(request: HttpRequest) -> str:
-    candidate = request.POST.get("next") or request.GET.get("next") or ""
-    # Only a path on this site: redirect() would take any other string for a view name.
-    if candidate.startswith("/") and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return candidate
-    return reverse("home")
+    return next_path(request, default=reverse("home"))
 
 
 def _two_factor_user_required(request: HttpRequest) -> None:

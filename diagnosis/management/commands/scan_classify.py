@@ -33,7 +33,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         from diagnosis.jobs import _load_bundle
-        from diagnosis.services import _deid_key
+        from diagnosis.services import deid_uid_key
         from medai_site.registry.loader import ArtifactCorrupt, NoActiveModel, load_active_model
 
         paths: list[Path] = options["paths"]
@@ -59,7 +59,7 @@ class Command(BaseCommand):
             max_pixels=settings.DIAGNOSIS_MAX_PIXELS,
             # The upload's own de-identification runs and its output is thrown away, so a file
             # the upload would hold back (burned-in annotation) is refused here too.
-            deid_key=_deid_key(),
+            deid_key=deid_uid_key(),
         ):
             if options["json"]:
                 self.stdout.write(
