@@ -102,7 +102,8 @@ def burned_in_assessment(dataset: Dataset) -> BurnedInAssessment:
     sop_class = _flag(dataset, "SOPClassUID")
     what = None
     if sop_class in RISKY_SOP_CLASSES:
-        what = f"a {RISKY_SOP_CLASSES[sop_class]}"
+        name = RISKY_SOP_CLASSES[sop_class]
+        what = f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
     elif modality in RISKY_MODALITIES:
         what = f"{RISKY_MODALITIES[modality]} (modality {modality})"
     if what is None:
