@@ -144,22 +144,58 @@ def heatmap_path(instance: Prediction, filename: str) -> str:
 
 
 class Prediction(models.Model):
+    """One model version's answer for one scan. An answer outside the model's scope (refused by
+    the input contract's metadata gate or by the learned out-of-distribution score) carries the
+    reason and no probabilities; a clinician may ask for a score anyway, which fills the
+    probabilities and records who asked, when and why (the override)."""
+
+    class Scope(models.TextChoices):
+        IN_SCOPE = "in_scope", "In scope"
+        OUT_OF_SCOPE = "out_of_scope", "Outside the model's scope"
+        # Versions trained before detectors existed, and rows stored before this field.
+        UNCHECKED = "unchecked", "Scope not checked"
+
+    class ScopeCheck(models.TextChoices):
+        GATE = "gate", "Input contract (metadata)"
+        OOD = "ood", "Learned out-of-distribution score"
+
     scan = models.ForeignKey(Scan, on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey(
         "registry.ModelVersion", on_delete=models.PROTECT, related_name="+"
     )
     job = models.ForeignKey("jobs.Job", null=True, on_delete=models.SET_NULL, related_name="+")
     class_names = models.JSONField()
-    probabilities = models.JSONField()
-    predicted_class = models.CharField(max_length=100)
-    predicted_index = models.PositiveIntegerField()
+    # Empty (and predicted_class blank, risk/confidence/uncertainty None) for an out-of-scope
+    # answer until a clinician overrides.
+    probabilities = models.JSONField(default=list, blank=True)
+    predicted_class = models.CharField(max_length=100, blank=True)
+    predicted_index = models.PositiveIntegerField(null=True, blank=True)
     # The probability of the first class that is not the data set's first ("normal") class:
-    # the number the worklist sorts by.
-    risk = models.FloatField(db_index=True)
-    confidence = models.FloatField()
+    # the number the worklist sorts by (None: not scored, never sorted by risk).
+    risk = models.FloatField(db_index=True, null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
     uncertainty = models.FloatField(
-        help_text="Normalised predictive entropy, 0 certain, 1 uniform."
+        null=True, blank=True, help_text="Normalised predictive entropy, 0 certain, 1 uniform."
     )
+    scope = models.CharField(
+        max_length=12, choices=Scope.choices, default=Scope.UNCHECKED, db_index=True
+    )
+    scope_check = models.CharField(max_length=8, choices=ScopeCheck.choices, blank=True)
+    scope_reason = models.TextField(
+        blank=True, help_text="Why the scan is outside the model's scope, in a clinician's words."
+    )
+    ood_score = models.FloatField(null=True, blank=True)
+    ood_threshold = models.FloatField(null=True, blank=True)
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The clinician who asked for a score outside the model's scope.",
+    )
+    override_at = models.DateTimeField(null=True, blank=True)
+    override_reason = models.TextField(blank=True)
     # The binary decision threshold the model version applied (None: arg-max of classes).
     threshold = models.FloatField(null=True, blank=True)
     key_frame = models.PositiveIntegerField(default=0)
@@ -178,7 +214,18 @@ class Prediction(models.Model):
         ]
 
     def __str__(self) -> str:
+        if not self.scored:
+            return f"outside the model's scope for scan #{self.scan_id}"
         return f"{self.predicted_class} ({self.confidence:.0%}) for scan #{self.scan_id}"
+
+    @property
+    def scored(self) -> bool:
+        """Whether this answer has probabilities (in scope, unchecked, or overridden)."""
+        return self.risk is not None
+
+    @property
+    def overridden(self) -> bool:
+        return self.override_at is not None
 
 
 class Review(models.Model):
