@@ -9,6 +9,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
 from medai_site.core.roles import ROLE_LABELS, Role, has_role, user_roles
+from medai_site.core.two_factor import two_factor_required, two_factor_verified
 
 # (label, url name, roles that see it). Clinical apps add their sections here.
 NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
@@ -65,6 +66,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     if user is None or not user.is_authenticated:
         return {"nav_items": [], "user_role_labels": []}
     labels = [ROLE_LABELS[Role(r)] for r in sorted(user_roles(user)) if r in set(Role)]
+    # Before the second factor is passed, every page but the sign-in steps redirects there, so
+    # links to them would only mislead (and the badges would count patient messages).
+    if two_factor_required(user=user) and not two_factor_verified(request=request):
+        return {"nav_items": [], "user_role_labels": labels}
     # Lazy: partials polled every few seconds (board rows, job status) never draw the
     # navigation, so they must not pay for its unread-message counts.
     return {

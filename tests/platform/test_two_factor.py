@@ -213,3 +213,17 @@ def test_superusers_need_a_second_factor(db):
     assert response.status_code == 302 and response["Location"].startswith("/accounts/2fa/")
     # Sign-out stays open.
     assert client.post("/accounts/logout/").status_code == 302
+
+
+def test_the_second_step_shows_no_navigation_until_it_is_passed(users, settings):
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0
+    device, _ = enrolled(users.model_admin)
+    client = password_sign_in("madmin")
+    html = client.get("/accounts/2fa/?next=/admin/").content.decode()
+    nav = re.search(r'<nav class="mainnav"[^>]*>(.*?)</nav>', html, re.S)
+    assert nav is not None and "<a " not in nav.group(1)
+    assert "Sign out" in html  # leaving is still possible
+    client.post("/accounts/2fa/", {"code": code_for(device), "next": "/"})
+    html = client.get("/").content.decode()
+    nav = re.search(r'<nav class="mainnav"[^>]*>(.*?)</nav>', html, re.S)
+    assert nav is not None and 'href="/admin/"' in nav.group(1)
