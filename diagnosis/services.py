@@ -34,7 +34,7 @@ from diagnosis.imaging import (
     load_upload,
     scan_frames,
 )
-from diagnosis.imaging.burned_in import Verdict, burned_in_assessment
+from diagnosis.imaging.burned_in import Verdict, burned_in_assessment, raster_assessment
 from diagnosis.models import ImageDataset, Prediction, Review, Scan, ScanUpload
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
@@ -172,6 +172,9 @@ def _prepare(
         stored = result.data
         report = _plain(result.report)
     else:
+        assessment = raster_assessment(loaded.pixels[0])
+        if assessment.verdict == Verdict.HOLD:
+            hold_reason = assessment.reason
         stored = _png_bytes(loaded)
     prepared = prepare_frames(scan_frames(loaded))
     return _Prepared(

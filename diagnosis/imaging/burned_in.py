@@ -8,7 +8,8 @@ machines print the patient's name and the date on every frame, screen captures s
 viewer's patient banner, endoscopy video overlays the patient data), an absent attribute is
 not evidence of a clean image: such scans are held for a clinician to confirm.
 
-The lists are data, so the policy can be read (and extended) in one place.
+The lists are data, so the policy can be read (and extended) in one place. PNG and JPEG have no
+header at all; their pixels are searched for lines of printed text instead (text_marks.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import numpy as np
 from pydicom.dataset import Dataset
+
+from diagnosis.imaging.text_marks import text_lines
 
 # PS3.3 C.7.3.1.1.1 Modality defined terms whose images commonly carry burned-in text.
 RISKY_MODALITIES: dict[str, str] = {
@@ -114,4 +118,22 @@ def burned_in_assessment(dataset: Dataset) -> BurnedInAssessment:
         "patient's name or other identifiers burned into its pixels, and its header does not "
         "say whether it has (Burned In Annotation is absent). A clinician of the care team "
         "must confirm that no identifying text is visible before it is classified.",
+    )
+
+
+def raster_assessment(pixels: np.ndarray) -> BurnedInAssessment:
+    """Decide from the pixels of a PNG/JPEG frame (which has no header to ask) whether it may
+    show identifying text: a line of printed text holds it for a clinician's look."""
+    lines = text_lines(pixels)
+    if not lines:
+        return BurnedInAssessment(Verdict.CLEAN)
+    top, left, bottom, right = lines[0].box
+    where = f"{len(lines)} line{'s' if len(lines) != 1 else ''} of text-like marks"
+    return BurnedInAssessment(
+        Verdict.HOLD,
+        f"Held for confirmation: the image shows {where} (the first at rows {top}-{bottom}, "
+        f"columns {left}-{right}), which may be the patient's name, a date or another "
+        "identifier printed on it (screenshots and photos of a viewer usually are). PNG and "
+        "JPEG files have no header to say otherwise. A clinician of the care team must confirm "
+        "that no identifying text is visible before it is classified.",
     )

@@ -211,3 +211,33 @@ def test_explicit_no_burned_in_text_is_trusted(users, active_model, client_for):
     assert response.status_code == 302
     assert not Scan.objects.get().held
     assert Job.objects.filter(kind="diagnosis.inference").exists()
+
+
+def _png_with_banner() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    canvas = Image.open(io.BytesIO(chest_png())).convert("L")
+    ImageDraw.Draw(canvas).text(
+        (6, 6), "DOE^JANE 7723401 03/12/1950", fill=255, font=ImageFont.load_default(size=12)
+    )
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_png_showing_printed_text_is_held_and_a_plain_film_is_not(
+    users, active_model, client_for
+):
+    patient = patient_for(users.clinician_a)
+    client = client_for(users.clinician_a)
+    files = [upload("shot.png", _png_with_banner()), upload("film.png", chest_png())]
+    response = _post(client, patient, files)
+    assert response.status_code == 302
+    page = unescape(client.get(response["Location"]).content.decode())
+    assert "1 file held until a clinician confirms" in page and "shot.png" in page
+    held = Scan.objects.get(original_name="shot.png")
+    assert held.held and "text-like marks" in held.hold_reason
+    assert not Scan.objects.get(original_name="film.png").held
