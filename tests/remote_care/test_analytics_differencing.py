@@ -537,8 +537,10 @@ def _equations(users, unknowns: list[Unknown]) -> list[tuple[list[int], int]]:
             assert population_table(user=users.researcher, f=f, table=name).rows == table.rows
         rows["summary"] = [(None, dashboard.summary_cells)]
 
-        def in_request(u: Unknown) -> bool:
-            return start <= u.day <= end and stratum.get("sex", u.sex) == u.sex
+        sex = stratum.get("sex")
+
+        def in_request(u: Unknown, start=start, end=end, sex=sex) -> bool:
+            return start <= u.day <= end and sex in (None, u.sex)
 
         for name, table_rows in rows.items():
             for key, cells in table_rows:
