@@ -605,21 +605,29 @@ def exposed_cells(users, sets: list[Set]) -> list[str]:
         b_eq[row] = value
     # The published numbers are the cohort's: the truth satisfies every equation.
     assert np.allclose(a_eq @ truth, b_eq), "a published count is not what the model adds up"
-    exposed = []
+    # Not a vacuous pass: the pages still publish counts of these days.
+    assert sum(1 for indices, value in equations if indices and value) > len(RANGES)
+    exposed, sensitive = [], 0
     for name, indices in _targets(unknowns).items():
         value = int(truth[indices].sum())
         if not 0 < value < SMALL_CELL:
             continue
+        sensitive += 1
         c = np.zeros(len(unknowns))
         c[indices] = 1
         bounds = []
         for sign in (1, -1):
             result = linprog(sign * c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+            if result.status == 3:  # unbounded: nothing published caps the cell
+                bounds.append(math.inf)
+                continue
             assert result.status == 0, result.message
             bounds.append(sign * result.fun)
-        low, high = math.ceil(bounds[0] - 1e-6), math.floor(bounds[1] + 1e-6)
+        low = math.ceil(bounds[0] - 1e-6)
+        high = bounds[1] if math.isinf(bounds[1]) else math.floor(bounds[1] + 1e-6)
         if high - low < SMALL_CELL:
             exposed.append(f"{name} = {value}, published counts pin it to [{low}, {high}]")
+    assert sensitive > 0  # the cohort has cells of 1 to 4 patients to protect
     return exposed
 
 
