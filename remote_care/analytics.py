@@ -43,6 +43,20 @@ several days, whose difference between nested ranges (patients seen on the added
 not before) could be one patient even when every day is safe. Any difference of ranges and
 filters is then a sum over (day, atom) cells that each hold none or at least ``SMALL_CELL``
 patients, so its group of patients is empty or has at least ``SMALL_CELL``.
+
+Complementary suppression (see :func:`_whole`, :func:`hidden_cohorts`): the rows of a table
+add up to a figure shown elsewhere (the histogram, bands and cohorts to the sets, alert levels
+to the alerts, a period's levels to its alert total, high-risk and other sets to the sets),
+so hiding only the unsafe rows lets "total minus shown rows" recover them. The hidden rows
+must therefore hold none or at least ``SMALL_CELL`` patients in every atom on every day, and
+the choice must depend on the day alone (two ranges that hid different complements of the
+same day could be combined). Both hold for one rule: one unsafe cell on one day hides every
+row of the table (or every level of the period) for every range containing that day. Then
+what any set of requests publishes is a linear combination of whole safe (day, atom) tables
+and of totals over hidden ones, and no cell of 1 to ``SMALL_CELL - 1`` patients is pinned
+within fewer than ``SMALL_CELL`` values; tests/remote_care/test_analytics_differencing.py
+solves every published count of every range as linear programmes to check it. Not covered:
+means, percentiles and medians (not counts, but a mean times its shown set count is a sum).
 """
 
 from __future__ import annotations
