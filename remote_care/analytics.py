@@ -43,6 +43,20 @@ several days, whose difference between nested ranges (patients seen on the added
 not before) could be one patient even when every day is safe. Any difference of ranges and
 filters is then a sum over (day, atom) cells that each hold none or at least ``SMALL_CELL``
 patients, so its group of patients is empty or has at least ``SMALL_CELL``.
+
+Complementary suppression (see :func:`_whole`, :func:`hidden_cohorts`): the rows of a table
+add up to a figure shown elsewhere (the histogram, bands and cohorts to the sets, alert levels
+to the alerts, a period's levels to its alert total, high-risk and other sets to the sets),
+so hiding only the unsafe rows lets "total minus shown rows" recover them. The hidden rows
+must therefore hold none or at least ``SMALL_CELL`` patients in every atom on every day, and
+the choice must depend on the day alone (two ranges that hid different complements of the
+same day could be combined). Both hold for one rule: one unsafe cell on one day hides every
+row of the table (or every level of the period) for every range containing that day. Then
+what any set of requests publishes is a linear combination of whole safe (day, atom) tables
+and of totals over hidden ones, and no cell of 1 to ``SMALL_CELL - 1`` patients is pinned
+within fewer than ``SMALL_CELL`` values; tests/remote_care/test_analytics_differencing.py
+solves every published count of every range as linear programmes to check it. Not covered:
+means, percentiles and medians (not counts, but a mean times its shown set count is a sum).
 """
 
 from __future__ import annotations
@@ -1052,6 +1066,38 @@ def _unsafe_for(
     return {k[0] if len(k) == 1 else k for k in unsafe}  # () for a range-wide cell
 
 
+def _unsafe_split(
+    base: QuerySet,
+    f: PopulationFilter,
+    keys: Mapping[str, Any],
+    parts: Mapping[str, Q],
+    *,
+    observations: bool,
+) -> dict[str, set]:
+    """As _unsafe_for, for each cell as a whole (key "") and for each of its ``parts`` (a
+    condition on its rows, e.g. high-risk sets, or alerts of one level), from one GROUP BY
+    query with one filtered distinct count per part: {"": keys, part: keys}."""
+    day_field = "taken_at" if observations else "raised_at"
+    atoms = _atom_fields(f, observations=observations)
+    counts = {
+        "atom_patients": Count("patient", distinct=True),
+        **{f"part_{n}": Count("patient", distinct=True, filter=q) for n, q in parts.items()},
+    }
+    rows = (
+        base.annotate(**keys, **atoms, atom_day=TruncDate(day_field))
+        .values(*keys, *atoms, "atom_day")
+        .annotate(**counts)
+    )
+    out: dict[str, set] = {"": set(), **{n: set() for n in parts}}
+    for r in rows:
+        key = tuple(_local_date(r[k]) if k == "bucket" else r[k] for k in keys)
+        key = key[0] if len(key) == 1 else key
+        for name, column in (("", "atom_patients"), *((n, f"part_{n}") for n in parts)):
+            if 0 < r[column] < SMALL_CELL:
+                out[name].add(key)
+    return out
+
+
 def population_refused(*, user: Any, f: PopulationFilter) -> bool:
     """True when the filter combination could single out a patient over its whole range: an
     atom of its constrained attributes (or the whole population) has 1 to SMALL_CELL - 1
@@ -1062,18 +1108,35 @@ def population_refused(*, user: Any, f: PopulationFilter) -> bool:
     return bool(_unsafe_keys(base, {}, _atom_fields(f, observations=True)))
 
 
+def _whole(unsafe: set) -> frozenset:
+    """Complementary suppression of a table whose rows partition the sets (or alerts) of
+    every day: one unsafe cell on one day hides every row (see the module docstring)."""
+    return EVERYTHING if unsafe else frozenset()
+
+
+def _high_parts(f: PopulationFilter) -> dict[str, Q]:
+    """NEWS2's high-risk scored sets and the other scored sets (a share of high-risk sets,
+    times the sets, counts both)."""
+    scored = _scored_q(NEWS2_RISK, f)
+    assert NEWS2_RISK.high is not None
+    return {"high": NEWS2_RISK.high & scored, "rest": ~NEWS2_RISK.high & scored}
+
+
 def population_unsafe_cells(
     *, user: Any, f: PopulationFilter, table: str, refused: bool | None = None
 ) -> dict[str, Any]:
-    """The cells of one dashboard table that must be suppressed so no subtraction of offered
-    requests reveals fewer than SMALL_CELL patients: {"cells": keys of cells whose figures are
-    hidden, "alerts": keys whose alert figures are hidden}. Every key when the request is
-    refused (population_refused; pass ``refused`` when already known)."""
+    """The cells of one dashboard table that must be suppressed so no linear combination of
+    offered requests (filters, ranges, tables, margins) reveals fewer than SMALL_CELL
+    patients: {"cells": keys of cells whose figures are hidden, "alerts": keys whose alert
+    figures are hidden, "levels": periods whose alerts per level are hidden, "high": keys
+    whose share of high-risk sets is hidden}. Every key when the request is refused
+    (population_refused; pass ``refused`` when already known)."""
     if population_refused(user=user, f=f) if refused is None else refused:
-        return {"cells": EVERYTHING, "alerts": EVERYTHING}
+        return {k: EVERYTHING for k in ("cells", "alerts", "levels", "high")}
     u = _unconstrained(f)
     obs = _filtered(Observation.objects.order_by(), u, user=user, time_field="taken_at")
     alerts = _filtered(Alert.objects.order_by(), u, user=user, time_field="raised_at")
+    scored = obs.filter(_scored_q(NEWS2_RISK, f))
     if table == "summary":
         # The range's totals, subtracted between requests (filters or ranges), are sums of
         # (day, atom) totals.
@@ -1082,17 +1145,44 @@ def population_unsafe_cells(
             "alerts": _unsafe_for(alerts, f, {}, observations=False),
         }
     if table == "periods":
+        bucket = {"bucket": _trunc("taken_at", f.period)}
+        alert_bucket = {"bucket": _trunc("raised_at", f.period)}
+        measure = measure_for(f.measure)
+        # A period's share of high-risk sets splits its scored sets in two, and its alerts
+        # per level partition its alert total: each part needs safe atoms on every day.
+        news2_high = measure.source != "model" and measure.high is not None
+        sets = _unsafe_split(
+            obs, f, bucket, _high_parts(f) if news2_high else {}, observations=True
+        )
+        by_level = _unsafe_split(
+            alerts,
+            f,
+            alert_bucket,
+            {level: Q(level=level) for level in ALERT_LEVELS},
+            observations=False,
+        )
+        high = set().union(*(keys for name, keys in sets.items() if name))
+        if measure.source == "model" and measure.high is not None:
+            # Scores carry no partial flag: complete_only does not change them.
+            risk = population_risk_scores(user=user, f=u, measure=measure)
+            split = _unsafe_split(
+                risk,
+                replace(f, complete_only=False),
+                bucket,
+                {"high": measure.high, "rest": ~measure.high},
+                observations=True,
+            )
+            high = split["high"] | split["rest"]
         return {
-            "cells": _unsafe_for(
-                obs, f, {"bucket": _trunc("taken_at", f.period)}, observations=True
-            ),
-            "alerts": _unsafe_for(
-                alerts, f, {"bucket": _trunc("raised_at", f.period)}, observations=False
-            ),
+            "cells": sets[""],
+            "alerts": by_level[""],
+            "levels": set().union(*(keys for name, keys in by_level.items() if name)),
+            "high": high,
         }
     if table == "news2":
-        scored = obs.filter(_scored_q(NEWS2_RISK, f))
-        return {"cells": _unsafe_for(scored, f, {"total": F("news2_total")}, observations=True)}
+        return {
+            "cells": _whole(_unsafe_for(scored, f, {"total": F("news2_total")}, observations=True))
+        }
     if table == "bands":
         # Per clinical-risk band as published (low takes in the 3-4 totals without a red
         # score), so its atoms are exactly what a subtraction can reach.
@@ -1103,22 +1193,26 @@ def population_unsafe_cells(
             default=Value(ClinicalRisk.LOW.value),
             output_field=CharField(),
         )
-        scored = obs.filter(_scored_q(NEWS2_RISK, f))
-        return {"cells": _unsafe_for(scored, f, {"band": band}, observations=True)}
+        return {"cells": _whole(_unsafe_for(scored, f, {"band": band}, observations=True))}
     if table == "cohorts":
-        if f.by == Dimension.ALL:
-            return {"cells": set(), "alerts": set()}
-        key = {"key": F("cohort")}
+        key: dict[str, Any] = {}
+        if f.by != Dimension.ALL:
+            obs = _with_cohort(obs, f, time_field="taken_at")
+            alerts = _with_cohort(alerts, f, time_field="raised_at")
+            key = {"key": F("cohort")}
+        sets = _unsafe_split(obs, f, key, _high_parts(f), observations=True)
         return {
-            "cells": _unsafe_for(
-                _with_cohort(obs, f, time_field="taken_at"), f, key, observations=True
-            ),
-            "alerts": _unsafe_for(
-                _with_cohort(alerts, f, time_field="raised_at"), f, key, observations=False
-            ),
+            "cells": _whole(sets[""]),
+            "alerts": _whole(_unsafe_for(alerts, f, key, observations=False)),
+            "high": _whole(sets["high"] | sets["rest"]),
         }
     if table == "acknowledge":
-        return {"cells": _unsafe_for(alerts, f, {"key": F("level")}, observations=False)}
+        # Acknowledged and not: the column and the alerts minus it.
+        acked = Q(acknowledged_at__isnull=False)
+        split = _unsafe_split(
+            alerts, f, {"key": F("level")}, {"acked": acked, "open": ~acked}, observations=False
+        )
+        return {"cells": _whole(set().union(*split.values()))}
     raise KeyError(table)
 
 
@@ -1161,22 +1255,41 @@ Unsafe = Mapping[str, Any]
 NO_UNSAFE: Unsafe = {}
 
 
+def _hides_any(cells: Any, keys: Iterable[Any]) -> bool:
+    return any(k in cells for k in keys)
+
+
 def hidden_cohorts(rows: list[CohortRow], unsafe: Unsafe = NO_UNSAFE) -> set[Any]:
-    """Keys of cohorts with fewer than SMALL_CELL patients or an unsafe atom; when exactly
-    one is, the next smallest too, so the totals shown elsewhere cannot reveal it by
-    subtraction."""
+    """Keys of the cohorts whose figures are hidden: all of them when one has fewer than
+    SMALL_CELL patients or an unsafe atom on a day. The cohorts add up to the totals shown
+    elsewhere, so the hidden ones must hold at least SMALL_CELL patients on every day; only
+    the whole table does on every day of every range (module docstring)."""
     cells = unsafe.get("cells", ())
-    hidden = {r.key for r in rows if small(r.patients) or r.key in cells}
-    if len(hidden) == 1 and len(rows) > 1:
-        shown = sorted((r for r in rows if r.key not in hidden), key=lambda r: r.patients)
-        hidden.add(shown[0].key)
-    return hidden
+    if any(small(r.patients) for r in rows) or _hides_any(cells, (r.key for r in rows)):
+        return {r.key for r in rows}
+    return set()
+
+
+def _cohort_alerts_hidden(rows: list[CohortRow], unsafe: Unsafe) -> bool:
+    """The cohorts' alert counts, all or none (they add up to the alert total)."""
+    return _hides_any(unsafe.get("alerts", ()), (r.key for r in rows)) or any(
+        0 < r.alerts < SMALL_CELL or small(r.alert_patients) for r in rows
+    )
+
+
+def _cohort_high_hidden(rows: list[CohortRow], unsafe: Unsafe) -> bool:
+    """The cohorts' shares of high-risk sets, all or none: share x sets is a count of
+    high-risk sets, and sets minus it a count of the others."""
+    return _hides_any(unsafe.get("high", ()), (r.key for r in rows)) or any(
+        0 < r.high < SMALL_CELL or 0 < r.scored - r.high < SMALL_CELL for r in rows
+    )
 
 
 def cohort_table(rows: list[CohortRow], by: Dimension, unsafe: Unsafe = NO_UNSAFE) -> Table:
     """The cohort comparison with small cells suppressed (see hidden_cohorts)."""
     hidden = hidden_cohorts(rows, unsafe)
-    alert_cells = unsafe.get("alerts", ())
+    alerts_hidden = _cohort_alerts_hidden(rows, unsafe)
+    high_hidden = _cohort_high_hidden(rows, unsafe)
     # No distinct-patient count: over a range it is not additive over days, so two ranges
     # could be subtracted down to one patient (module docstring); patient-days are.
     header = [
@@ -1193,17 +1306,15 @@ def cohort_table(rows: list[CohortRow], by: Dimension, unsafe: Unsafe = NO_UNSAF
         if r.key in hidden:
             out.append([r.label, SUPPRESSED, SUPPRESSED, SUPPRESSED, "", "", ""])
             continue
-        alerts_small = 0 < r.alerts < SMALL_CELL or small(r.alert_patients) or r.key in alert_cells
-        high_small = 0 < r.high < SMALL_CELL
         out.append(
             [
                 r.label,
                 suppress(r.sets),
                 suppress(r.patient_days),
-                SUPPRESSED if alerts_small else r.alerts,
-                "" if alerts_small else _fmt(r.alert_rate, 2),
+                SUPPRESSED if alerts_hidden and r.alerts else r.alerts,
+                "" if alerts_hidden else _fmt(r.alert_rate, 2),
                 _fmt(r.median),
-                SUPPRESSED if high_small else _fmt(_pct(r.share_high)),
+                SUPPRESSED if high_hidden and r.scored else _fmt(_pct(r.share_high)),
             ]
         )
     return Table(header, out)
@@ -1219,6 +1330,7 @@ def period_table(
     """Risk and alert rates per period; a period with fewer than SMALL_CELL patients, or an
     unsafe atom, shows no statistics (its alerts none when their atoms are unsafe)."""
     cells, alert_cells = unsafe.get("cells", ()), unsafe.get("alerts", ())
+    level_cells, high_cells = unsafe.get("levels", ()), unsafe.get("high", ())
     levels = list(ALERT_LEVELS)
     header = [
         "Week starting" if period == "week" else "Day",
@@ -1246,6 +1358,8 @@ def period_table(
             out.append([label, shown, *blank])
             continue
         alerts_small = 0 < r.alert_total < SMALL_CELL or r.period in alert_cells
+        levels_hidden = alerts_small or period_levels_hidden(r, level_cells)
+        high_hidden = period_high_hidden(r, high_cells)
         out.append(
             [
                 label,
@@ -1253,14 +1367,12 @@ def period_table(
                 suppress(r.sets),
                 _fmt(r.mean, 2),
                 *(_fmt(r.percentiles.get(_pkey(p)), 2) for p in PERCENTILES),
-                SUPPRESSED if 0 < r.high < SMALL_CELL else _fmt(_pct(r.share_high)),
+                SUPPRESSED if high_hidden else _fmt(_pct(r.share_high)),
                 suppress(r.patient_days),
                 SUPPRESSED if alerts_small and r.alert_total else suppress(r.alert_total),
                 "" if alerts_small else _fmt(r.alert_rate(), 2),
                 *(
-                    SUPPRESSED
-                    if alerts_small and r.alerts.get(level)
-                    else suppress(r.alerts.get(level, 0))
+                    SUPPRESSED if levels_hidden and r.alerts.get(level) else r.alerts.get(level, 0)
                     for level in levels
                 ),
             ]
@@ -1268,30 +1380,56 @@ def period_table(
     return Table(header, out)
 
 
+def period_levels_hidden(row: PeriodRow, level_cells: Any = ()) -> bool:
+    """A period's alerts per level, all or none: they add up to its alert total."""
+    return row.period in level_cells or any(0 < n < SMALL_CELL for n in row.alerts.values())
+
+
+def period_high_hidden(row: PeriodRow, high_cells: Any = ()) -> bool:
+    """A period's share of high-risk sets: share x scored sets counts the high-risk ones and
+    the rest, so both need safe atoms on every day."""
+    return (
+        row.period in high_cells
+        or 0 < row.high < SMALL_CELL
+        or 0 < row.scored - row.high < SMALL_CELL
+    )
+
+
 def histogram_table(rows: list[HistogramRow], unsafe: Unsafe = NO_UNSAFE) -> Table:
     """Sets per NEWS2 total; a total seen in fewer than SMALL_CELL patients (or with an
     unsafe atom on a day) is suppressed. No distinct patients: they are not additive over
     days (module docstring)."""
-    cells = unsafe.get("cells", ())
+    hidden = histogram_hidden(rows, unsafe)
     return Table(
         ["NEWS2 total", "Observation sets"],
-        [
-            [r.value, SUPPRESSED]
-            if small(r.patients) or r.value in cells
-            else [r.value, suppress(r.sets)]
-            for r in rows
-        ],
+        [[r.value, SUPPRESSED] if hidden else [r.value, suppress(r.sets)] for r in rows],
+    )
+
+
+def histogram_hidden(rows: list[HistogramRow], unsafe: Unsafe = NO_UNSAFE) -> bool:
+    """The histogram, all or none: its rows add up to the scored sets, so one hidden row
+    needs others hidden on each of its days, and only all of them always are."""
+    return any(small(r.patients) for r in rows) or _hides_any(
+        unsafe.get("cells", ()), (r.value for r in rows)
+    )
+
+
+def bands_hidden(rows: list[BandRow], unsafe: Unsafe = NO_UNSAFE) -> bool:
+    """The clinical-risk bands, all or none (as histogram_hidden)."""
+    return any(small(r.patients) or 0 < r.sets < SMALL_CELL for r in rows) or _hides_any(
+        unsafe.get("cells", ()), (r.band for r in rows)
     )
 
 
 def bands_table(rows: list[BandRow], unsafe: Unsafe = NO_UNSAFE) -> Table:
-    """Sets per clinical-risk band with their share of all scored sets."""
-    cells = unsafe.get("cells", ())
+    """Sets per clinical-risk band with their share of all scored sets (all or none:
+    bands_hidden)."""
+    hidden = bands_hidden(rows, unsafe)
     return Table(
         ["Clinical risk", "Observation sets", "Share of sets (%)"],
         [
-            [r.band, SUPPRESSED, ""]
-            if small(r.patients) or 0 < r.sets < SMALL_CELL or r.band in cells
+            [r.band, SUPPRESSED if r.sets else 0, ""]
+            if hidden
             else [r.band, r.sets, _fmt(_pct(r.share))]
             for r in rows
         ],
@@ -1302,12 +1440,20 @@ def acknowledge_table(rows: list[AcknowledgeRow], unsafe: Unsafe = NO_UNSAFE) ->
     """Time to acknowledge per alert level; timings need SMALL_CELL acknowledged alerts from
     SMALL_CELL patients, and safe atoms."""
     labels = dict(Alert.Level.choices)
-    cells = unsafe.get("cells", ())
+    # All or none: the levels add up to the alert total, and acknowledged and not to a
+    # level's alerts.
+    if _hides_any(unsafe.get("cells", ()), (r.level for r in rows)) or any(
+        small(r.patients)
+        or 0 < r.acknowledged < SMALL_CELL
+        or 0 < r.alerts - r.acknowledged < SMALL_CELL
+        for r in rows
+    ):
+        return Table(
+            ACKNOWLEDGE_HEADER,
+            [[labels.get(r.level, r.level), SUPPRESSED, SUPPRESSED, "", ""] for r in rows],
+        )
     out = []
     for r in rows:
-        if r.level in cells:
-            out.append([labels.get(r.level, r.level), SUPPRESSED, SUPPRESSED, "", ""])
-            continue
         hidden = small(r.patients) or 0 < r.acknowledged < SMALL_CELL
         out.append(
             [
@@ -1318,16 +1464,16 @@ def acknowledge_table(rows: list[AcknowledgeRow], unsafe: Unsafe = NO_UNSAFE) ->
                 "" if hidden else _minutes(r.p90),
             ]
         )
-    return Table(
-        [
-            "Alert level",
-            "Alerts",
-            "Acknowledged",
-            "Median minutes to acknowledge",
-            "90th percentile minutes",
-        ],
-        out,
-    )
+    return Table(ACKNOWLEDGE_HEADER, out)
+
+
+ACKNOWLEDGE_HEADER = [
+    "Alert level",
+    "Alerts",
+    "Acknowledged",
+    "Median minutes to acknowledge",
+    "90th percentile minutes",
+]
 
 
 @dataclass
@@ -1387,33 +1533,49 @@ class Dashboard:
 
     def chart_periods(self) -> list[PeriodRow]:
         """Periods whose statistics may be drawn (the alert-rate chart also needs their
-        alerts' atoms safe: chart_alert_periods)."""
-        cells = self._cells("periods")
-        return [p for p in self.periods if p.patients >= SMALL_CELL and p.period not in cells]
+        alerts' atoms safe: chart_alert_periods); a hidden share of high-risk sets is
+        dropped (no cut-off, so none is drawn)."""
+        cells, high = self._cells("periods"), self._cells("periods", "high")
+        return [
+            replace(p, has_high=False) if period_high_hidden(p, high) else p
+            for p in self.periods
+            if p.patients >= SMALL_CELL and p.period not in cells
+        ]
 
     def chart_alert_periods(self) -> list[PeriodRow]:
+        """Periods whose alerts per level may be drawn: rate x patient-days is a count."""
         cells = self._cells("periods", "alerts")
-        return [p for p in self.chart_periods() if p.period not in cells]
+        levels = self._cells("periods", "levels")
+        return [
+            p
+            for p in self.chart_periods()
+            if p.period not in cells
+            and not 0 < p.alert_total < SMALL_CELL
+            and not period_levels_hidden(p, levels)
+        ]
 
     def chart_histogram(self) -> list[HistogramRow]:
-        cells = self._cells("news2")
-        return [
-            h
-            for h in self.histogram
-            if h.patients >= SMALL_CELL and h.sets >= SMALL_CELL and h.value not in cells
-        ]
+        if histogram_hidden(self.histogram, self.unsafe.get("news2", NO_UNSAFE)):
+            return []
+        return [h for h in self.histogram if h.sets >= SMALL_CELL]
 
     def chart_cohorts(self) -> list[CohortRow]:
-        hidden = hidden_cohorts(self.cohorts, self.unsafe.get("cohorts", NO_UNSAFE))
-        return [c for c in self.cohorts if c.key not in hidden]
+        """Cohorts that may be drawn, their hidden alert rates and shares of high-risk sets
+        emptied (no patient-days, no scored sets: the chart leaves those bars out)."""
+        unsafe = self.unsafe.get("cohorts", NO_UNSAFE)
+        if hidden_cohorts(self.cohorts, unsafe):
+            return []
+        blank: dict[str, int] = {}
+        if _cohort_alerts_hidden(self.cohorts, unsafe):
+            blank["patient_days"] = 0
+        if _cohort_high_hidden(self.cohorts, unsafe):
+            blank["scored"] = 0
+        return [replace(c, **blank) for c in self.cohorts]
 
     def chart_bands(self) -> list[BandRow]:
-        cells = self._cells("bands")
-        return [
-            b
-            for b in self.bands
-            if not small(b.patients) and not 0 < b.sets < SMALL_CELL and b.band not in cells
-        ]
+        if bands_hidden(self.bands, self.unsafe.get("bands", NO_UNSAFE)):
+            return []
+        return list(self.bands)
 
 
 #: The dashboard's selectors (the benchmark and the scale test time each).

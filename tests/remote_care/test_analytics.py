@@ -264,7 +264,7 @@ def test_percentile_from_counts_interpolates_like_percentile_cont(fraction):
 # --------------------------------------------------------------------------------------------
 
 
-def test_cohort_table_hides_small_cohorts_and_one_more_when_only_one_is_small(users, population):
+def test_cohort_table_hides_every_cohort_when_one_is_small(users, population):
     by_sex = cohort_table(
         cohort_comparison(user=users.researcher, f=f(by=Dimension.SEX)), Dimension.SEX
     )
@@ -276,11 +276,36 @@ def test_cohort_table_hides_small_cohorts_and_one_more_when_only_one_is_small(us
     by_age = cohort_table(
         cohort_comparison(user=users.researcher, f=f(by=Dimension.AGE)), Dimension.AGE
     )
-    rows = {row[0]: row for row in by_age.rows}
-    assert rows["18-39"][1] == rows["80+"][1] == SUPPRESSED
-    # 65-79: 6 patients, 15 sets, 14 patient-days; 4 alerts and 1 high-risk set are small.
-    # No distinct-patient column: it could be differenced across date ranges.
-    assert rows["65-79"] == ["65-79", 15, 14, SUPPRESSED, "", 1.0, SUPPRESSED]
+    # 18-39 and 80+ are small; 65-79 (6 patients, 15 sets) alone would not be: were it
+    # shown, total minus 65-79 would be the two small cohorts together, 3 patients.
+    assert [row[:4] for row in by_age.rows] == [
+        [band, SUPPRESSED, SUPPRESSED, SUPPRESSED] for band in ("18-39", "65-79", "80+")
+    ]
+
+
+def test_a_table_is_shown_whole_or_hidden_whole():
+    """Complementary suppression: a table whose rows add up to a shown total hides every row
+    when one is unsafe, so the hidden rows always hold at least five patients a day."""
+    rows = [analytics.HistogramRow(0, 9, 6), analytics.HistogramRow(1, 7, 5)]
+    assert histogram_table(rows).rows == [[0, 9], [1, 7]]
+    assert histogram_table(rows, {"cells": {1}}).rows == [[0, SUPPRESSED], [1, SUPPRESSED]]
+    rows.append(analytics.HistogramRow(2, 5, 2))
+    assert all(row[1] == SUPPRESSED for row in histogram_table(rows).rows)
+    period = analytics.PeriodRow(
+        period=D1,
+        sets=20,
+        scored=20,
+        patients=10,
+        high=2,
+        patient_days=10,
+        alerts={"URGENT": 6, "EMERGENCY": 3},
+    )
+    table = period_table([period], "day", analytics.NEWS2_RISK)
+    row = dict(zip(table.header, table.rows[0], strict=True))
+    # 9 alerts are shown; so neither level may be, or 9 minus the other gives it away.
+    assert row["Alerts"] == 9
+    assert (row["URGENT alerts"], row["EMERGENCY alerts"]) == (SUPPRESSED, SUPPRESSED)
+    assert row["High-risk sets (%)"] == SUPPRESSED
 
 
 def test_period_table_shows_only_periods_of_five_patients_or_more(users, population):
@@ -300,12 +325,12 @@ def test_period_table_shows_only_periods_of_five_patients_or_more(users, populat
 
 
 def test_histogram_bands_and_acknowledge_tables_suppress_small_cells(users, population):
+    # Total 0 has 5 patients, band low 14 sets, but the scored sets are shown elsewhere and
+    # the other rows are small: every row is hidden (test_a_table_is_shown_whole_or_...).
     hist = histogram_table(news2_histogram(user=users.researcher, f=RANGE)).rows
-    assert hist[0] == [0, 6]  # 5 patients, but distinct patients are not published
-    assert all(row[1:] == [SUPPRESSED] for row in hist[1:])
-    bands = {row[0]: row for row in bands_table(news2_bands(user=users.researcher, f=RANGE)).rows}
-    assert bands["low"] == ["low", 14, 70.0]
-    assert bands["high"] == ["high", SUPPRESSED, ""]
+    assert all(row[1:] == [SUPPRESSED] for row in hist)
+    bands = bands_table(news2_bands(user=users.researcher, f=RANGE)).rows
+    assert all(row[1:] == [SUPPRESSED, ""] for row in bands)
     ack = acknowledge_table(acknowledge_times(user=users.researcher, f=RANGE)).rows
     assert all(row[3:] == ["", ""] for row in ack)
     assert [row[:3] for row in ack] == [

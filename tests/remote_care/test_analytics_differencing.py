@@ -9,10 +9,13 @@ patients."""
 from __future__ import annotations
 
 import itertools
+import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
 import pytest
 
 from medai_site.patients.models import CareTeamMembership, Patient
@@ -404,3 +407,232 @@ def test_a_birthday_inside_the_range_cannot_be_subtracted_out(users):
                     f"all {len(days)}: the difference singles out the patient with the birthday"
                 )
     assert checked > 0
+
+
+# --------------------------------------------------------------------------------------------
+# An attacker who solves: every published count of every range and stratum, at once
+# --------------------------------------------------------------------------------------------
+
+#: The requests the attacker makes for every range of the window: cohorts by sex per week,
+#: everyone per day, and each sex alone per day (filters whose atoms are the sexes).
+STRATA = (
+    {"by": Dimension.SEX, "period": "week"},
+    {"by": Dimension.ALL, "period": "day"},
+    {"by": Dimension.SEX, "period": "day", "sex": Patient.Sex.FEMALE},
+    {"by": Dimension.ALL, "period": "day", "sex": Patient.Sex.MALE},
+)
+TOTALS = tuple(BAND_OF_TOTAL)
+LEVEL_OF_LABEL = {label: level for level, label in Alert.Level.choices}
+SEX_OF_LABEL = {label: sex for sex, label in Patient.Sex.choices}
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """One number the attacker solves for: the sets of one sex with one NEWS2 total on one
+    day (``level`` None), or the alerts of one sex, level and acknowledgement on one day.
+    Alerts are their own unknowns: the alerting policy keeps state (trends, repeats) that no
+    page shows, so alerts cannot be equated with the sets that raised them."""
+
+    day: date
+    sex: str
+    total: int | None = None
+    level: str | None = None
+    acknowledged: bool | None = None
+
+
+def _unknowns() -> list[Unknown]:
+    out = [Unknown(d, s, total=t) for d in WINDOW for s in SEXES[:2] for t in TOTALS]
+    out += [
+        Unknown(d, s, level=level, acknowledged=ack)
+        for d in WINDOW
+        for s in SEXES[:2]
+        for level in set(ALERT_OF_TOTAL.values())
+        for ack in (True, False)
+    ]
+    return out
+
+
+def _truth(sets: list[Set], u: Unknown) -> int:
+    """The value of an unknown in the cohort (one set a day per patient, so also patients)."""
+    if u.level is None:
+        return sum(1 for s in sets if (s.day, s.sex, s.total) == (u.day, u.sex, u.total))
+    return sum(
+        1
+        for s in sets
+        if (s.day, s.sex) == (u.day, u.sex)
+        and ALERT_OF_TOTAL.get(s.total) == u.level
+        and s.acknowledged is u.acknowledged
+    )
+
+
+def _period_days(key: str, period: str) -> set[date]:
+    first = date.fromisoformat(key)
+    return {first + timedelta(days=i) for i in range(7 if period == "week" else 1)}
+
+
+def _count_of(table: str, key, column: str, period: str) -> Callable[[Unknown], bool] | None:
+    """Which unknowns one published count adds up, or None for a figure that is not a count
+    of sets or alerts (a mean, a percentile, a rate)."""
+    sets_columns = ("Observation sets", "Patient-days", "Patients", "sets", "patient_days")
+    if table == "summary":
+        return (
+            (lambda u: u.level is None)
+            if column in sets_columns
+            else ((lambda u: u.level is not None) if column == "alerts" else None)
+        )
+    if table == "news2" and column == "Observation sets":
+        return lambda u: u.level is None and u.total == key
+    if table == "bands" and column == "Observation sets":
+        return lambda u: u.level is None and BAND_OF_TOTAL[u.total] == key
+    if table == "cohorts":
+        sex = SEX_OF_LABEL.get(key)
+
+        def of_cohort(u: Unknown) -> bool:
+            return sex is None or u.sex == sex
+
+        if column in sets_columns:
+            return lambda u: u.level is None and of_cohort(u)
+        if column == "Alerts":
+            return lambda u: u.level is not None and of_cohort(u)
+        if column == "High-risk sets (%)":
+            return lambda u: u.level is None and of_cohort(u) and u.total >= 7
+        return None
+    if table == "acknowledge":
+        level = LEVEL_OF_LABEL[key]
+        if column == "Alerts":
+            return lambda u: u.level == level
+        if column == "Acknowledged":
+            return lambda u: u.level == level and u.acknowledged is True
+        return None
+    if table == "periods":
+        days = _period_days(key, period)
+        if column in sets_columns:
+            return lambda u: u.level is None and u.day in days
+        if column == "Alerts":
+            return lambda u: u.level is not None and u.day in days
+        if column.endswith(" alerts") and column.split()[0] in Alert.Level.values:
+            level = column.split()[0]
+            return lambda u: u.level == level and u.day in days
+        if column == "High-risk sets (%)":
+            return lambda u: u.level is None and u.day in days and u.total >= 7
+    return None
+
+
+def _equations(users, unknowns: list[Unknown]) -> list[tuple[list[int], int]]:
+    """Every count the page and the CSV exports publish for every range of the window and
+    every stratum, as (indices of the unknowns it adds up, its value). A share of high-risk
+    sets is a count too: share x sets, exact at one decimal for fewer than 1,000 sets."""
+    equations = []
+    for (start, end), stratum in itertools.product(RANGES, STRATA):
+        f = PopulationFilter(start=start, end=end, **stratum)
+        dashboard = population_dashboard(user=users.researcher, f=f)
+        tables = dashboard.tables()
+        rows = {
+            name: [
+                (row[0], dict(zip(table.header[1:], row[1:], strict=True))) for row in table.rows
+            ]
+            for name, table in tables.items()
+        }
+        for name, table in tables.items():
+            assert population_table(user=users.researcher, f=f, table=name).rows == table.rows
+        rows["summary"] = [(None, dashboard.summary_cells)]
+
+        sex = stratum.get("sex")
+
+        def in_request(u: Unknown, start=start, end=end, sex=sex) -> bool:
+            return start <= u.day <= end and sex in (None, u.sex)
+
+        for name, table_rows in rows.items():
+            for key, cells in table_rows:
+                for column, value in cells.items():
+                    if isinstance(value, bool) or not isinstance(value, int | float):
+                        continue
+                    adds_up = _count_of(name, key, column, stratum["period"])
+                    if adds_up is None:
+                        continue
+                    if column == "High-risk sets (%)":
+                        sets_shown = cells.get("Observation sets")
+                        if not isinstance(sets_shown, int):
+                            continue
+                        value = round(value * sets_shown / 100)
+                    indices = [i for i, u in enumerate(unknowns) if in_request(u) and adds_up(u)]
+                    equations.append((indices, int(value)))
+    return equations
+
+
+def _targets(unknowns: list[Unknown]) -> dict[str, list[int]]:
+    """The cells a patient could be singled out in: per day and sex (or both), the sets of
+    each NEWS2 total, band and all totals, and the alerts of each level (all, acknowledged,
+    open) and of all levels."""
+    groups: dict[str, Callable[[Unknown], bool]] = {}
+    for t in TOTALS:
+        groups[f"sets with NEWS2 {t}"] = lambda u, t=t: u.level is None and u.total == t
+    for band in set(BAND_OF_TOTAL.values()):
+        groups[f"sets in band {band}"] = lambda u, b=band: (
+            u.level is None and BAND_OF_TOTAL[u.total] == b
+        )
+    groups["sets"] = lambda u: u.level is None
+    groups["alerts"] = lambda u: u.level is not None
+    for level in set(ALERT_OF_TOTAL.values()):
+        groups[f"{level} alerts"] = lambda u, v=level: u.level == v
+        for ack in (True, False):
+            groups[f"{level} alerts acknowledged={ack}"] = lambda u, v=level, a=ack: (
+                u.level == v and u.acknowledged is a
+            )
+    targets: dict[frozenset, str] = {}
+    for day, sex, (name, member) in itertools.product(WINDOW, (*SEXES[:2], ""), groups.items()):
+        indices = frozenset(
+            i for i, u in enumerate(unknowns) if u.day == day and sex in ("", u.sex) and member(u)
+        )
+        targets.setdefault(indices, f"{day} {sex or 'both sexes'}: {name}")
+    return {name: sorted(indices) for indices, name in targets.items()}
+
+
+def exposed_cells(users, sets: list[Set]) -> list[str]:
+    """The cells of 1 to SMALL_CELL - 1 patients that the attacker pins down: with every
+    published count as an equation and every unknown a non-negative integer, the cell's
+    smallest and largest feasible values (linear programmes, rounded inwards) are less than
+    SMALL_CELL apart, so the published numbers as good as give it away."""
+    from scipy.optimize import linprog
+
+    unknowns = _unknowns()
+    truth = np.array([_truth(sets, u) for u in unknowns], dtype=float)
+    equations = _equations(users, unknowns)
+    a_eq = np.zeros((len(equations), len(unknowns)))
+    b_eq = np.zeros(len(equations))
+    for row, (indices, value) in enumerate(equations):
+        a_eq[row, indices] = 1
+        b_eq[row] = value
+    # The published numbers are the cohort's: the truth satisfies every equation.
+    assert np.allclose(a_eq @ truth, b_eq), "a published count is not what the model adds up"
+    # Not a vacuous pass: the pages still publish counts of these days.
+    assert sum(1 for indices, value in equations if indices and value) > len(RANGES)
+    exposed, sensitive = [], 0
+    for name, indices in _targets(unknowns).items():
+        value = int(truth[indices].sum())
+        if not 0 < value < SMALL_CELL:
+            continue
+        sensitive += 1
+        c = np.zeros(len(unknowns))
+        c[indices] = 1
+        bounds = []
+        for sign in (1, -1):
+            result = linprog(sign * c, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+            if result.status == 3:  # unbounded: nothing published caps the cell
+                bounds.append(math.inf)
+                continue
+            assert result.status == 0, result.message
+            bounds.append(sign * result.fun)
+        low = math.ceil(bounds[0] - 1e-6)
+        high = bounds[1] if math.isinf(bounds[1]) else math.floor(bounds[1] + 1e-6)
+        if high - low < SMALL_CELL:
+            exposed.append(f"{name} = {value}, published counts pin it to [{low}, {high}]")
+    assert sensitive > 0  # the cohort has cells of 1 to 4 patients to protect
+    return exposed
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_cell_under_five_patients_is_solvable_from_every_published_count(users, seed):
+    sets = _cohort_over_window(users, seed)
+    exposed = exposed_cells(users, sets)
+    assert not exposed, f"{len(exposed)} cells exposed:\n" + "\n".join(exposed)
