@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -60,11 +61,15 @@ def _uint8_by_stripes(frame: Frame) -> np.ndarray:
     return out
 
 
-def prepare_frames(frames: list[Frame]) -> PreparedFrames:
-    """Build the viewer/model arrays for every frame of a scan."""
+def prepare_frames(frames: Sequence[Frame]) -> PreparedFrames:
+    """Build the viewer/model arrays for every frame of a scan, one frame at a time (a lazy
+    sequence such as pixels.ScanFrames keeps only one frame's float values in memory)."""
     count = len(frames)
-    height, width = frames[0].values.shape[:2]
-    channels = 3 if frames[0].is_color else 1
+    first = frames[0]
+    height, width = first.values.shape[:2]
+    channels = 3 if first.is_color else 1
+    is_color = first.is_color
+    del first
     side = DISPLAY_SIDE
     if count * channels * min(height, side) * min(width, side) > DISPLAY_BUDGET:
         side = max(64, int(math.sqrt(DISPLAY_BUDGET / (count * channels))))
@@ -82,7 +87,7 @@ def prepare_frames(frames: list[Frame]) -> PreparedFrames:
     np.savez_compressed(
         buffer, windows=windows, inverts=inverts, original_shape=[height, width], **arrays
     )
-    return PreparedFrames(npz=buffer.getvalue(), frames=count, is_color=frames[0].is_color)
+    return PreparedFrames(npz=buffer.getvalue(), frames=count, is_color=is_color)
 
 
 def model_images(npz: np.lib.npyio.NpzFile) -> list[np.ndarray]:

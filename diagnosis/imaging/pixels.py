@@ -6,9 +6,9 @@ LUT (rescale or LUT) -> VOI LUT (window or LUT) -> Presentation (MONOCHROME1 inv
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -164,25 +164,53 @@ def percentile_window(
     return Window.from_range(float(low), float(high))
 
 
-def scan_frames(scan: LoadedScan) -> list[Frame]:
-    """Return every frame of an accepted upload, with its default presentation."""
-    if scan.dataset is None:
-        return [_raster_frame(scan, index) for index in range(scan.pixels.shape[0])]
-    presentations = frame_presentations(scan)
-    photometric = scan.decoded_photometric.upper()
-    if photometric == "PALETTE COLOR":
-        return [_palette_frame(scan, index) for index in range(scan.pixels.shape[0])]
-    if scan.pixels.ndim == 4:
-        bits = int(scan.info.bits_stored)
-        full = Window.from_range(0.0, float(2**bits - 1))
-        return [
-            Frame(stored.astype(np.float32), True, False, full, "full_range")
-            for stored in scan.pixels
-        ]
-    return [
-        _grey_dicom_frame(scan, index, presentation)
-        for index, presentation in enumerate(presentations)
-    ]
+class ScanFrames(Sequence[Frame]):
+    """The frames of an accepted upload, each built when it is read: a long or large series
+    never holds more than one frame's float values at a time (the stored values stay in their
+    native integer type until then)."""
+
+    def __init__(self, scan: LoadedScan) -> None:
+        self._scan = scan
+        self._count = int(scan.pixels.shape[0])
+        self._build: Callable[[int], Frame]
+        if scan.dataset is None:
+            self._build = lambda index: _raster_frame(scan, index)
+            return
+        presentations = frame_presentations(scan)
+        photometric = scan.decoded_photometric.upper()
+        if photometric == "PALETTE COLOR":
+            self._build = lambda index: _palette_frame(scan, index)
+        elif scan.pixels.ndim == 4:
+            full = Window.from_range(0.0, float(2 ** int(scan.info.bits_stored) - 1))
+            self._build = lambda index: Frame(
+                scan.pixels[index].astype(np.float32), True, False, full, "full_range"
+            )
+        else:
+            self._build = lambda index: _grey_dicom_frame(scan, index, presentations[index])
+
+    def __len__(self) -> int:
+        return self._count
+
+    @overload
+    def __getitem__(self, index: int) -> Frame: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Frame]: ...
+
+    def __getitem__(self, index: int | slice) -> Frame | list[Frame]:
+        if isinstance(index, slice):
+            return [self._build(i) for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError(index)
+        return self._build(index)
+
+
+def scan_frames(scan: LoadedScan) -> ScanFrames:
+    """Every frame of an accepted upload, with its default presentation, built on access
+    (ScanRejected for unusable per-frame attributes is raised here, before any frame)."""
+    return ScanFrames(scan)
 
 
 def frame_presentations(scan: LoadedScan) -> list[FramePresentation]:

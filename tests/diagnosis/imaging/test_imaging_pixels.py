@@ -262,3 +262,40 @@ def test_planar_configuration_does_not_change_the_image() -> None:
     by_pixel = _frames("color-px.dcm")[1][0]
     assert by_plane.is_color and by_plane.values.shape[-1] == 3
     np.testing.assert_array_equal(to_uint8(by_plane), to_uint8(by_pixel))
+
+
+def test_a_long_series_is_prepared_one_frame_at_a_time():
+    """A multi-frame scan is converted to floats frame by frame: preparing it never holds the
+    whole series as float32 (the old list of frames did, several GB for a large series)."""
+    import tracemalloc
+
+    from diagnosis.frames import prepare_frames
+    from tests import hostile_files as hostile
+
+    frames, side = 12, 1024
+    stored = np.random.default_rng(0).integers(0, 4096, (frames, side, side), dtype=np.uint16)
+    data = hostile.dicom(
+        Rows=side,
+        Columns=side,
+        NumberOfFrames=frames,
+        BitsAllocated=16,
+        BitsStored=12,
+        HighBit=11,
+        RescaleSlope=1,
+        RescaleIntercept=-1024,
+        WindowCenter=40,
+        WindowWidth=400,
+        PixelData=stored.tobytes(),
+    )
+    scan = load_upload(data, max_bytes=10**9, max_pixels=10**9)
+    lazy = scan_frames(scan)
+    assert len(lazy) == frames and lazy[-1].values.shape == (side, side)
+    np.testing.assert_array_equal(lazy[3].values, stored[3].astype(np.float32) - 1024)
+    tracemalloc.start()
+    try:
+        prepared = prepare_frames(lazy)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert prepared.frames == frames
+    assert peak < frames * side * side * 4  # less than the series as float32
