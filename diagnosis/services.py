@@ -36,6 +36,7 @@ from diagnosis.imaging import (
 )
 from diagnosis.imaging.burned_in import Verdict, burned_in_assessment
 from diagnosis.models import ImageDataset, Prediction, Review, Scan, ScanUpload
+from diagnosis.scope import ScopeAnswer
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.media import MediaWrites, media_writes
@@ -369,45 +370,141 @@ def _files_delete(names: list[str]) -> None:
             default_storage.delete(name)
 
 
+def risk_of(probabilities: Any) -> float:
+    """The worklist's sort key: the probability that the scan is not the first ('normal')
+    class of the data set."""
+    values = list(probabilities)
+    return float(1.0 - values[0]) if len(values) > 1 else float(values[0])
+
+
+def _heatmaps_npz(heatmaps: list[np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, **{f"heatmap_{i}": h.astype(np.float16) for i, h in enumerate(heatmaps)}
+    )
+    return buffer.getvalue()
+
+
+def _scored_fields(result: dict[str, Any]) -> dict[str, Any]:
+    probabilities = result["probabilities"]
+    return {
+        "probabilities": probabilities,
+        "predicted_class": result["predicted_class"],
+        "predicted_index": result["predicted_index"],
+        "risk": risk_of(probabilities[c] for c in result["class_names"]),
+        "confidence": result["confidence"],
+        "uncertainty": result["uncertainty"],
+        "key_frame": result.get("key_frame", 0),
+        "frames": result.get("frames", []),
+    }
+
+
 def prediction_store(
     *,
     scan: Scan,
     model_version: Any,
     job: Job | None,
-    result: dict[str, Any],
-    heatmaps: list[np.ndarray],
-    risk: float,
+    class_names: list[str],
+    scope: ScopeAnswer,
+    result: dict[str, Any] | None = None,
+    heatmaps: list[np.ndarray] | None = None,
+    threshold: float | None = None,
 ) -> Prediction:
-    """Store one scan's prediction for a model version; returns the existing one if this
-    version already scored the scan (a redelivered task writes nothing twice)."""
+    """Store one scan's answer from a model version: probabilities, risk and heat-maps from
+    ``result`` when ``scope`` lets it be scored, else only the reason (and the learned score)
+    with no probability and an empty heat-map file. Returns the existing row if this version
+    already answered for the scan (a redelivered task writes nothing twice)."""
     existing = Prediction.objects.filter(scan=scan, model_version=model_version).first()
     if existing is not None:
         return existing
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, **{f"heatmap_{i}": h.astype(np.float16) for i, h in enumerate(heatmaps)}
-    )
+    scored = scope.scored and result is not None
     prediction = Prediction(
         scan=scan,
         model_version=model_version,
         job=job,
-        class_names=result["class_names"],
-        probabilities=result["probabilities"],
-        predicted_class=result["predicted_class"],
-        predicted_index=result["predicted_index"],
-        risk=risk,
-        confidence=result["confidence"],
-        uncertainty=result["uncertainty"],
-        key_frame=result.get("key_frame", 0),
-        frames=result.get("frames", []),
-        threshold=result.get("threshold"),
+        class_names=list(class_names),
+        threshold=threshold,
+        scope=scope.scope,
+        scope_check=scope.check,
+        scope_reason=scope.reason,
+        ood_score=scope.ood_score,
+        ood_threshold=scope.ood_threshold,
+        **(_scored_fields(result) if scored else {}),
     )
+    content = _heatmaps_npz(list(heatmaps or []) if scored else [])
     # Nested in the caller's media_writes (the job's finishing transaction), the heat-map is
     # deleted if anything later in that transaction fails.
     with media_writes() as writes, transaction.atomic():
-        writes.save(prediction.heatmaps, "heatmaps", ContentFile(buffer.getvalue()))
+        writes.save(prediction.heatmaps, "heatmaps", ContentFile(content))
         prediction.save()
     return prediction
+
+
+class OverrideRefused(ValueError):
+    """A score-anyway request that cannot be honoured, with the clinician's message."""
+
+
+def prediction_override(
+    *, prediction: Prediction, user: Any, reason: str, request: Any = None
+) -> Prediction:
+    """Score an out-of-scope scan anyway at a clinician's request: runs the prediction's own
+    model version on that one scan, fills probabilities, risk and heat-maps, records who,
+    when and why, and audits it. Idempotent: an answer already overridden is returned as it
+    is (the model is not run twice). OverrideRefused for an answer that is not out of scope
+    or a blank reason."""
+    from diagnosis.jobs import version_bundle
+    from diagnosis.ml.predict import predict
+    from diagnosis.ml.series import aggregate_series
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise OverrideRefused("Say why the scan should be scored outside the model's scope.")
+    current = Prediction.objects.get(pk=prediction.pk)
+    if current.overridden:
+        return current
+    if current.scope != Prediction.Scope.OUT_OF_SCOPE:
+        raise OverrideRefused("This answer is within the model's scope; it is already scored.")
+    scan = current.scan
+    bundle = version_bundle(current.model_version)
+    # The model runs outside any transaction (one scan: seconds on a CPU).
+    with scan.display.open("rb") as handle, np.load(handle) as npz:
+        from diagnosis.frames import model_images
+
+        images = model_images(npz)
+    series = aggregate_series(bundle, predict(bundle, images))
+    result = series.to_dict()
+    old_heatmaps = ""
+    with media_writes() as writes, transaction.atomic():
+        locked = Prediction.objects.select_for_update().get(pk=current.pk)
+        if locked.overridden:  # a concurrent request got here first
+            return locked
+        old_heatmaps = locked.heatmaps.name
+        for name, value in _scored_fields(result).items():
+            setattr(locked, name, value)
+        if locked.ood_score is None and series.ood_score is not None:
+            locked.ood_score, locked.ood_threshold = series.ood_score, series.ood_threshold
+        locked.override_by = user
+        locked.override_at = timezone.now()
+        locked.override_reason = reason[:2000]
+        writes.save(locked.heatmaps, "heatmaps", ContentFile(_heatmaps_npz(series.heatmaps)))
+        locked.save()
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=locked,
+            patient=scan.patient,
+            detail={
+                "scope_override": "scored outside the model's scope",
+                "scope_check": locked.scope_check,
+                "scope_reason": locked.scope_reason,
+                "override_reason": locked.override_reason,
+                "model_version": locked.model_version_id,
+                "predicted_class": locked.predicted_class,
+            },
+        )
+        transaction.on_commit(lambda: _files_delete([old_heatmaps]), robust=True)
+    return locked
 
 
 def review_record(
@@ -417,6 +514,11 @@ def review_record(
     matches the model's, corrected otherwise. Audited."""
     if label not in prediction.class_names:
         raise ValueError(f"{label!r} is not one of the model's classes.")
+    if not prediction.scored:
+        raise ValueError(
+            "This scan is outside the model's scope and was not scored; ask for a score "
+            "anyway first (the override is recorded), then review it."
+        )
     verdict = (
         Review.Verdict.ACCEPTED if label == prediction.predicted_class else Review.Verdict.CORRECTED
     )
