@@ -66,6 +66,9 @@ class UploadOutcome:
     job: Job | None = None
     # Stored de-identified but held until a clinician confirms no identifying text shows.
     held: list[Scan] = field(default_factory=list)
+    # Once classified: how many answers have probabilities, and those outside the scope.
+    scored: int = 0
+    out_of_scope: list[Prediction] = field(default_factory=list)
 
 
 class UploadTooLarge(Exception):
