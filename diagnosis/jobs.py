@@ -120,11 +120,11 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     loaded = active_classifier(job.params.get("task") or upload.task)
     contract = bundle_contract(loaded.model)
     # Held scans (possible burned-in text) wait for a clinician's confirmation.
-    scans = list(
-        upload.scans.filter(held=False)
-        .exclude(predictions__model_version=loaded.version)
-        .order_by("pk")
-    )
+    scans = upload.scans.filter(held=False).exclude(predictions__model_version=loaded.version)
+    if job.params.get("scan_ids") is not None:
+        # Routed: this job's model answers only for the scans whose header fits it best.
+        scans = scans.filter(pk__in=job.params["scan_ids"])
+    scans = list(scans.order_by("pk"))
     progress.update(10, f"Checking {len(scans)} scan(s) against the model's input contract")
     refused: list[tuple[Any, ScopeAnswer]] = []
     images: list[np.ndarray] = []

@@ -204,6 +204,39 @@ def active_versions() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(task__in=diagnosis_tasks(), status="active")
 
 
+_contracts: dict[tuple[int, str], Any] = {}
+
+
+def version_contract(version: ModelVersion) -> Any:
+    """A model version's input contract (InputContract, or None when it states none): from
+    the version's recorded metrics when training put it there, else from its artifact
+    (read once per process)."""
+    from diagnosis.imaging.contract import InputContract
+
+    recorded = (version.metrics or {}).get("contract")
+    if recorded:
+        return InputContract.from_dict(recorded)
+    key = (version.pk, version.sha256)
+    if key not in _contracts:
+        from diagnosis.ml.artifact import load_artifact
+
+        try:
+            with version.artifact.open("rb") as handle:
+                data = load_artifact(handle.read()).contract
+        except (OSError, ValueError):
+            data = None
+        _contracts[key] = InputContract.from_dict(data) if data else None
+    return _contracts[key]
+
+
+def active_version_contracts() -> list[tuple[ModelVersion, Any]]:
+    """Every imaging model version in service with its input contract, by task."""
+    versions = ModelVersion.objects.filter(
+        task__in=imaging_model_tasks(), status="active"
+    ).order_by("task")
+    return [(v, version_contract(v)) for v in versions]
+
+
 @dataclass
 class Agreement:
     version: ModelVersion
@@ -327,14 +360,18 @@ def upload_outcome(*, patient: Any, pk: int) -> Any:
         )
     )
     answers = [p for s in scans for p in s.predictions.all()]
+    jobs = list(
+        Job.objects.filter(
+            kind="diagnosis.inference", target_id=upload.pk, target_type__model="scanupload"
+        ).order_by("pk")
+    )
     return UploadOutcome(
         upload=upload,
         scans=[s for s in scans if not s.held],
         held=[s for s in scans if s.held],
         rejected=[FileRejection(r["name"], r["message"]) for r in upload.rejected],
-        job=Job.objects.filter(
-            kind="diagnosis.inference", target_id=upload.pk, target_type__model="scanupload"
-        ).first(),
+        job=jobs[0] if jobs else None,
+        jobs=jobs,
         scored=sum(p.scored and not p.overridden for p in answers),
         out_of_scope=sorted(
             (p for p in answers if p.scope == Prediction.Scope.OUT_OF_SCOPE),

@@ -64,6 +64,8 @@ class UploadOutcome:
     scans: list[Scan] = field(default_factory=list)
     rejected: list[FileRejection] = field(default_factory=list)
     job: Job | None = None
+    # One inference job per model the accepted scans were routed to (job is the first).
+    jobs: list[Job] = field(default_factory=list)
     # Stored de-identified but held until a clinician confirms no identifying text shows.
     held: list[Scan] = field(default_factory=list)
     # Once classified: how many answers have probabilities, and those outside the scope.
@@ -110,6 +112,7 @@ class _Prepared:
     is_color: bool
     deid_report: dict[str, Any]
     hold_reason: str
+    route: dict[str, str] | None = None
 
 
 def patient_pseudonym(patient: Patient) -> str:
@@ -127,6 +130,38 @@ def deid_uid_key() -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), b"medai-deid-uid-key", hashlib.sha256).digest()
 
 
+def scan_router(*, task: str) -> Callable[[ScanInfo, Any], dict[str, str] | None] | None:
+    """A function that names, for a DICOM header, the in-service imaging model whose input
+    contract it fits best when that is not ``task``'s (a dict with the task and why), else
+    None; None itself when fewer than two imaging models are in service."""
+    from diagnosis.imaging.contract import InputContract
+    from diagnosis.scope import contract_fit
+    from diagnosis.selectors import active_version_contracts
+
+    contracts = active_version_contracts()
+    if len(contracts) < 2 or task not in {v.task for v, _ in contracts}:
+        return None
+
+    def route(info: ScanInfo, dataset: Any) -> dict[str, str] | None:
+        def fit(contract: InputContract | None) -> int:
+            if contract is None:
+                return 0
+            return contract_fit(info=info, dataset=dataset, contract=contract)
+
+        chosen = next(fit(c) for v, c in contracts if v.task == task)
+        best_version, best = max(contracts, key=lambda vc: (fit(vc[1]), vc[0].task == task))
+        if best_version.task == task or fit(best) <= chosen:
+            return None
+        return {
+            "task": best_version.task,
+            "chosen": task,
+            "why": f"its header fits {best_version.task} ({best.summary()}) better than "
+            f"{task}" + (" (whose input contract refuses it)" if chosen < 0 else ""),
+        }
+
+    return route
+
+
 def _png_bytes(loaded: LoadedScan) -> bytes:
     # Re-encoding from pixels drops every metadata chunk (EXIF, text) a camera or PACS
     # export may have carried.
@@ -141,7 +176,11 @@ def _png_bytes(loaded: LoadedScan) -> bytes:
 
 
 def _prepare(
-    upload: UploadedFile, patient: Patient, *, on_declared: Callable[[int], None]
+    upload: UploadedFile,
+    patient: Patient,
+    *,
+    on_declared: Callable[[int], None],
+    router: Callable[[ScanInfo, Any], dict[str, str] | None] | None = None,
 ) -> _Prepared:
     """Check, decode, de-identify and render one file; ScanRejected with the reason."""
     name = (upload.name or "upload")[:255]
@@ -157,6 +196,7 @@ def _prepare(
     del data
     report: dict[str, Any] = {}
     hold_reason = ""
+    route = router(loaded.info, loaded.dataset) if router and loaded.info.kind == "dicom" else None
     if loaded.info.kind == "dicom":
         assessment = burned_in_assessment(loaded.dataset)
         if assessment.verdict == Verdict.REJECT:
@@ -188,6 +228,7 @@ def _prepare(
         is_color=prepared.is_color,
         deid_report=report,
         hold_reason=hold_reason,
+        route=route,
     )
 
 
@@ -213,6 +254,7 @@ def scan_upload(
     (ENOSPC included) leaves no row and no file; when no file is accepted nothing is stored
     and ``upload`` is None."""
     budget = _PixelBudget(settings.DIAGNOSIS_MAX_REQUEST_PIXELS)
+    router = scan_router(task=task)
     rejected: list[FileRejection] = []
     outcome = UploadOutcome(upload=None, rejected=rejected)
     with media_writes() as writes, transaction.atomic():
@@ -220,7 +262,7 @@ def scan_upload(
             # One file at a time: its decoded pixels are released before the next is read,
             # so memory is bounded by the largest file, not by the whole upload.
             try:
-                item = _prepare(upload, patient, on_declared=budget.claim)
+                item = _prepare(upload, patient, on_declared=budget.claim, router=router)
             except ScanRejected as exc:
                 rejected.append(FileRejection(upload.name or "upload", exc.message))
                 continue
@@ -242,8 +284,22 @@ def scan_upload(
         if record is not None:
             record.rejected = [{"name": r.name, "message": r.message} for r in rejected]
             record.save(update_fields=["rejected"])
-        if outcome.scans:
-            outcome.job = _inference_job(record=record, owner=uploaded_by, count=len(outcome.scans))
+        # One job per model: a DICOM whose header fits another in-service model's input
+        # contract better than the chosen one's is classified by that model.
+        by_task: dict[str, list[Scan]] = {}
+        for scan in outcome.scans:
+            by_task.setdefault((scan.info.get("route") or {}).get("task") or task, []).append(scan)
+        for routed_task, scans in sorted(by_task.items(), key=lambda kv: kv[0] != task):
+            outcome.jobs.append(
+                _inference_job(
+                    record=record,
+                    owner=uploaded_by,
+                    count=len(scans),
+                    task=routed_task,
+                    scan_ids=[s.pk for s in scans] if len(by_task) > 1 else None,
+                )
+            )
+        outcome.job = outcome.jobs[0] if outcome.jobs else None
         audit_record(
             action=AuditEvent.Action.RECORD_CHANGED,
             actor=uploaded_by,
@@ -254,6 +310,9 @@ def scan_upload(
                 "scans_uploaded": [s.pk for s in outcome.scans],
                 "scans_held": [s.pk for s in outcome.held],
                 "rejected": len(rejected),
+                "routed": {
+                    str(s.pk): s.info["route"]["task"] for s in outcome.scans if s.info.get("route")
+                },
             },
         )
     return outcome
@@ -281,6 +340,7 @@ def _scan_store(*, item: _Prepared, record: ScanUpload, writes: MediaWrites) -> 
             "lossy": info.lossy,
             "sop_class": info.sop_class_name,
             "display": dict(info.display),
+            **({"route": item.route} if item.route else {}),
         },
         deid_report=item.deid_report,
         held=bool(item.hold_reason),
@@ -292,7 +352,17 @@ def _scan_store(*, item: _Prepared, record: ScanUpload, writes: MediaWrites) -> 
     return scan
 
 
-def _inference_job(*, record: ScanUpload, owner: Any, count: int) -> Job:
+def _inference_job(
+    *,
+    record: ScanUpload,
+    owner: Any,
+    count: int,
+    task: str | None = None,
+    scan_ids: list[int] | None = None,
+) -> Job:
+    params: dict[str, Any] = {"upload_id": record.pk, "task": task or record.task}
+    if scan_ids is not None:
+        params["scan_ids"] = scan_ids
     return job_create(
         kind="diagnosis.inference",
         owner=owner,
@@ -300,7 +370,7 @@ def _inference_job(*, record: ScanUpload, owner: Any, count: int) -> Job:
         # No patient identifier in the title: staff (model admins) see job titles; the
         # patient is on the job's own field, scoped and audited.
         title=f"Classify {count} scan{'s' if count != 1 else ''}",
-        params={"upload_id": record.pk, "task": record.task},
+        params=params,
         target=record,
     )
 
@@ -327,7 +397,13 @@ def scan_hold_confirm(*, scan: Scan, user: Any, request: Any = None) -> Job | No
             patient=locked.patient,
             detail={"burned_in_hold": "confirmed no identifying text visible"},
         )
-        return _inference_job(record=locked.upload, owner=user, count=1)
+        return _inference_job(
+            record=locked.upload,
+            owner=user,
+            count=1,
+            task=(locked.info.get("route") or {}).get("task"),
+            scan_ids=[locked.pk],
+        )
 
 
 def scan_hold_discard(*, scan: Scan, user: Any, request: Any = None) -> bool:

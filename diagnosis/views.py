@@ -41,6 +41,7 @@ from diagnosis.selectors import (
     scan_list,
     scope_by_version,
     upload_outcome,
+    version_contract,
     worklist,
     worklist_out_of_scope,
 )
@@ -87,7 +88,13 @@ def _scan_or_404(request: HttpRequest, pk: int) -> Scan:
 
 
 def _task_choices() -> list[tuple[str, str]]:
-    return [(v.task, f"{v.task} (v{v.version})") for v in active_versions()]
+    """The tasks in service, each named with what its model reads (its input contract)."""
+    choices = []
+    for version in active_versions():
+        contract = version_contract(version)
+        reads = f" — reads {contract.summary()}" if contract is not None else ""
+        choices.append((version.task, f"{version.task} (v{version.version}){reads}"))
+    return choices
 
 
 @require_http_methods(["GET", "POST"])
@@ -143,6 +150,7 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
             "too_large": too_large,
             "held": list(scan_held_list(user=request.user, patient=patient)),
             "has_model": bool(tasks),
+            "task_count": len(tasks),
             "rows": [(scan, latest_prediction(scan)) for scan in scans],
         },
         status=status,
