@@ -99,7 +99,7 @@ def test_score_anyway_needs_a_reason_then_is_marked_everywhere(users, mixed, cli
     assert AuditEvent.objects.filter(detail__has_key="scope_override").count() == 1
     viewer = text(client.get(f"/diagnosis/scans/{ct.scan_id}/"))
     assert "data-override" in viewer and OVERRIDDEN in viewer
-    assert "Not scored:" not in viewer and "this model reads chest radiographs" in viewer
+    assert "Not scored:" not in viewer and "This model reads chest radiographs" in viewer
     assert 'id="probabilities"' in viewer and "Save review" in viewer
     assert client.get(f"/diagnosis/scans/{ct.scan_id}/frames/0/").json()["heatmap"]
     worklist = text(client.get("/diagnosis/worklist/"))
