@@ -106,11 +106,22 @@ def confusion_figure(agreement: Agreement) -> dict[str, Any]:
     }
 
 
+OVERRIDDEN = "scored outside the model's scope"
+
+
+def _risk_series(p: Any) -> str:
+    # Scores given anyway outside the model's scope are drawn apart, never mixed in.
+    return f"{p.model_version} ({OVERRIDDEN})" if p.overridden else str(p.model_version)
+
+
 def risk_over_time_figure(predictions: Iterable[Any]) -> dict[str, Any] | None:
-    """Predicted risk of every prediction over time, one series per model version."""
+    """Predicted risk of every scored prediction over time, one series per model version
+    (and one per version for scans scored outside its scope at a clinician's request)."""
     series: dict[str, dict[str, list[Any]]] = {}
     for p in predictions:
-        entry = series.setdefault(str(p.model_version), {"x": [], "y": []})
+        if p.risk is None:
+            continue
+        entry = series.setdefault(_risk_series(p), {"x": [], "y": []})
         entry["x"].append(p.created_at.isoformat())
         entry["y"].append(round(p.risk, 4))
     if not series:
@@ -123,7 +134,11 @@ def risk_over_time_figure(predictions: Iterable[Any]) -> dict[str, Any] | None:
                 "name": name,
                 "x": s["x"],
                 "y": s["y"],
-                "marker": {"size": 6, "opacity": 0.7},
+                "marker": {
+                    "size": 6,
+                    "opacity": 0.7,
+                    "symbol": "x" if name.endswith(f"({OVERRIDDEN})") else "circle",
+                },
             }
             for name, s in series.items()
         ],
@@ -136,10 +151,13 @@ def risk_over_time_figure(predictions: Iterable[Any]) -> dict[str, Any] | None:
 
 
 def risk_histogram_figure(predictions: Iterable[Any]) -> dict[str, Any] | None:
-    """Distribution of predicted risk per model version."""
+    """Distribution of predicted risk per model version (scans scored outside its scope at a
+    clinician's request as their own series)."""
     series: dict[str, list[float]] = {}
     for p in predictions:
-        series.setdefault(str(p.model_version), []).append(round(p.risk, 4))
+        if p.risk is None:
+            continue
+        series.setdefault(_risk_series(p), []).append(round(p.risk, 4))
     if not series:
         return None
     return {
@@ -158,5 +176,38 @@ def risk_histogram_figure(predictions: Iterable[Any]) -> dict[str, Any] | None:
             "barmode": "overlay",
             "title": {"text": "Distribution of predicted risk"},
             "xaxis": {"range": [0, 1]},
+        },
+    }
+
+
+def out_of_scope_share_figure(predictions: Iterable[Any]) -> dict[str, Any] | None:
+    """Per model version and day, the share of answers outside the model's scope (a drift
+    signal: what is uploaded moves away from what the model was trained on)."""
+    counts: dict[str, dict[str, list[int]]] = {}
+    for p in predictions:
+        day = p.created_at.date().isoformat()
+        per_day = counts.setdefault(str(p.model_version), {})
+        total_out = per_day.setdefault(day, [0, 0])
+        total_out[0] += 1
+        total_out[1] += p.scope == "out_of_scope"
+    if not counts:
+        return None
+    return {
+        "data": [
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": name,
+                "x": list(days),
+                "y": [round(out / total, 4) for total, out in days.values()],
+                "text": [f"{out} of {total}" for total, out in days.values()],
+                "hovertemplate": "%{x}: %{y:.0%} (%{text})<extra>%{fullData.name}</extra>",
+            }
+            for name, days in counts.items()
+        ],
+        "layout": {
+            **_LAYOUT,
+            "title": {"text": "Share of scans outside the model's scope, per day"},
+            "yaxis": {"range": [0, 1], "tickformat": ".0%"},
         },
     }

@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 
 from diagnosis.models import ImageDataset
-from diagnosis.selectors import WorklistFilters
+from diagnosis.selectors import OUT_OF_SCOPE_STATUS, WorklistFilters
 from medai_site.core.query_params import BoundedDateField, BoundedIntegerField
 from medai_site.registry.models import ModelVersion
 
@@ -74,6 +74,18 @@ class ReviewForm(forms.Form):
         self.fields["label"].choices = [(n, n) for n in class_names]
 
 
+class ScopeOverrideForm(forms.Form):
+    reason = forms.CharField(
+        label="Why score it anyway?",
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Recorded with the result and in the audit trail.",
+        error_messages={
+            "required": "Say why the scan should be scored outside the model's scope.",
+        },
+    )
+
+
 class WorklistForm(forms.Form):
     q = forms.CharField(required=False, label="Patient", max_length=100)
     date_from = BoundedDateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -81,7 +93,12 @@ class WorklistForm(forms.Form):
     status = forms.ChoiceField(
         required=False,
         initial="awaiting",
-        choices=[("awaiting", "Awaiting review"), ("reviewed", "Reviewed"), ("all", "All")],
+        choices=[
+            ("awaiting", "Awaiting review"),
+            ("reviewed", "Reviewed"),
+            (OUT_OF_SCOPE_STATUS, "Outside the model's scope"),
+            ("all", "All"),
+        ],
     )
     model_version = forms.ModelChoiceField(
         required=False, queryset=ModelVersion.objects.none(), empty_label="Any model version"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,8 @@ from django.urls import reverse
 
 from diagnosis.charts import training_curves_figure
 from diagnosis.frames import model_images
-from diagnosis.models import ImageDataset, ScanUpload
+from diagnosis.models import ImageDataset, Prediction, ScanUpload
+from diagnosis.scope import ScopeAnswer, bundle_contract, gate_scope, scan_gate, series_scope
 from diagnosis.services import (
     dataset_check_failed,
     dataset_check_passed,
@@ -22,6 +24,7 @@ from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
 from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
+from medai_site.registry.models import ModelVersion
 
 
 def _load_bundle(content: bytes) -> Any:
@@ -49,14 +52,64 @@ def active_classifier(task: str) -> LoadedModel:
         ) from None
 
 
-def risk_of(probabilities: np.ndarray) -> float:
-    """The worklist's sort key: the probability that the scan is not the first ('normal')
-    class of the data set."""
-    return float(1.0 - probabilities[0]) if len(probabilities) > 1 else float(probabilities[0])
+def version_bundle(version: ModelVersion) -> Any:
+    """A given model version loaded (from this process's cache when it is the active one),
+    e.g. to score a scan anyway with the version that found it outside its scope."""
+    from medai_site.registry.loader import ArtifactCorrupt
+
+    active = active_classifier(version.task) if version.status == "active" else None
+    if active is not None and active.version.pk == version.pk:
+        return active.model
+    with version.artifact.open("rb") as handle:
+        content = handle.read()
+    if version.sha256 and hashlib.sha256(content).hexdigest() != version.sha256:
+        raise ArtifactCorrupt(f"The artifact of {version} does not match its recorded sha256.")
+    return _load_bundle(content)
+
+
+def _what_it_is(answer: Prediction) -> str:
+    """The part of a refusal that says what the scan is, without any identifier: "a CT of
+    the head", or the learned score against its threshold."""
+    if answer.scope_check == Prediction.ScopeCheck.GATE:
+        return answer.scope_reason.rsplit("; this is ", 1)[-1]
+    return f"out-of-distribution score {answer.ood_score:.2f} > {answer.ood_threshold:.2f}"
+
+
+def upload_summary(*, version: Any, stored: list[Prediction]) -> str:
+    """The job's one-line result: how many scans were scored (by class) and how many were
+    outside the model's scope and why. Names no file and no patient (staff see job results);
+    the upload page lists the file names to the care team."""
+    if not stored:
+        return "Every scan of this upload was already classified."
+    scored = [p for p in stored if p.scored]
+    outside = [p for p in stored if not p.scored]
+    labels = [p.predicted_class for p in scored]
+    parts = [
+        f"{len(scored)} scored"
+        + (
+            " (" + ", ".join(f"{labels.count(c)} {c}" for c in sorted(set(labels))) + ")"
+            if labels
+            else ""
+        )
+    ]
+    if outside:
+        reasons = "; ".join(f"scan #{p.scan_id}: {_what_it_is(p)}" for p in outside)
+        parts.append(f"{len(outside)} outside the model's scope ({reasons})")
+    unchecked = sum(p.scope == Prediction.Scope.UNCHECKED for p in stored)
+    tail = (
+        f" {unchecked} not checked for scope: this version has no out-of-distribution detector."
+        if unchecked
+        else ""
+    )
+    return f"Classified {len(stored)} scan(s) with {version}: " + ", ".join(parts) + "." + tail
 
 
 @job_task(kind="diagnosis.inference", label="scan classification", queue="ml", patient_data=True)
 def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
+    """Answer for every released scan of an upload not yet answered by the active version:
+    the contract's metadata gate on the stored header first (a refused scan never reaches the
+    model), then one batched forward pass with the learned out-of-distribution score; an
+    out-of-scope answer stores its reason and no probability. Idempotent per scan and version."""
     from diagnosis.ml.predict import predict
     from diagnosis.ml.series import aggregate_series
 
@@ -65,47 +118,57 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
         raise JobError("The upload no longer exists.")
     progress.update(5, "Loading the model in service", force=True)
     loaded = active_classifier(job.params.get("task") or upload.task)
+    contract = bundle_contract(loaded.model)
     # Held scans (possible burned-in text) wait for a clinician's confirmation.
-    scans = list(
-        upload.scans.filter(held=False)
-        .exclude(predictions__model_version=loaded.version)
-        .order_by("pk")
-    )
-    progress.update(15, f"Reading {len(scans)} scan(s)", force=True)
+    scans = upload.scans.filter(held=False).exclude(predictions__model_version=loaded.version)
+    if job.params.get("scan_ids") is not None:
+        # Routed: this job's model answers only for the scans whose header fits it best.
+        scans = scans.filter(pk__in=job.params["scan_ids"])
+    scans = list(scans.order_by("pk"))
+    progress.update(10, f"Checking {len(scans)} scan(s) against the model's input contract")
+    refused: list[tuple[Any, ScopeAnswer]] = []
     images: list[np.ndarray] = []
     spans: list[tuple[Any, int, int]] = []
     for scan in scans:
+        gate = scan_gate(scan=scan, contract=contract)
+        if not gate.fits:
+            refused.append((scan, gate_scope(gate)))
+            continue
         with scan.display.open("rb") as handle, np.load(handle) as npz:
             frames = model_images(npz)
         spans.append((scan, len(images), len(images) + len(frames)))
         images.extend(frames)
     progress.update(30, f"Classifying {len(images)} image(s) in one batch", force=True)
-    # One batched forward pass over every frame of every file of the upload.
+    # One batched forward pass over every frame of every file the gate let through.
     per_frame = predict(loaded.model, images) if images else []
     progress.update(85, "Saving predictions", force=True)
+    common = {
+        "model_version": loaded.version,
+        "job": job,
+        "class_names": list(loaded.model.class_names),
+        "threshold": loaded.model.threshold,
+    }
     # Heat-maps written before a failure later in the finishing transaction are deleted.
     with media_writes(), progress.finishing() as outcome:
-        stored = []
+        stored = [prediction_store(scan=scan, scope=answer, **common) for scan, answer in refused]
         for scan, start, stop in spans:
             series = aggregate_series(loaded.model, per_frame[start:stop])
             stored.append(
                 prediction_store(
                     scan=scan,
-                    model_version=loaded.version,
-                    job=job,
-                    result={**series.to_dict(), "threshold": loaded.model.threshold},
+                    scope=series_scope(series, loaded.model),
+                    result=series.to_dict(),
                     heatmaps=series.heatmaps,
-                    risk=risk_of(series.probabilities),
+                    **common,
                 )
             )
-        labels = [p.predicted_class for p in stored]
-        summary = ", ".join(f"{labels.count(c)} {c}" for c in sorted(set(labels)))
+        stored.sort(key=lambda p: p.scan_id)
+        first = next((p for p in stored if p.scored), stored[0] if stored else None)
         outcome.result = {
-            "summary": f"Classified {len(stored)} scan(s) with {loaded.version}: {summary}."
-            if stored
-            else "Every scan of this upload was already classified.",
-            "url": reverse("diagnosis:scan_detail", args=[stored[0].scan_id]) if stored else "",
+            "summary": upload_summary(version=loaded.version, stored=stored),
+            "url": reverse("diagnosis:scan_detail", args=[first.scan_id]) if first else "",
             "predictions": [p.pk for p in stored],
+            "out_of_scope": [p.pk for p in stored if not p.scored],
         }
     return outcome.result
 

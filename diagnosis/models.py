@@ -227,6 +227,12 @@ class Prediction(models.Model):
     def overridden(self) -> bool:
         return self.override_at is not None
 
+    @property
+    def scope_why(self) -> str:
+        """The reason without its "not scored: " lead, for an answer scored anyway."""
+        reason = self.scope_reason
+        return reason[len("not scored: ") :] if reason.startswith("not scored: ") else reason
+
 
 class Review(models.Model):
     class Verdict(models.TextChoices):

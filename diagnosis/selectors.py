@@ -96,6 +96,10 @@ def latest_prediction(scan: Scan) -> Prediction | None:
     return predictions[0] if predictions else None
 
 
+# The worklist filter that lists only answers outside the model's scope.
+OUT_OF_SCOPE_STATUS = "out_of_scope"
+
+
 @dataclass
 class WorklistFilters:
     query: str = ""
@@ -105,26 +109,51 @@ class WorklistFilters:
     model_version: int | None = None
 
 
-def worklist(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
-    """The radiologist's triage list: latest predictions on the user's patients' scans,
-    awaiting review first by predicted risk (highest first)."""
+def _latest_predictions(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
     newer = Prediction.objects.filter(scan=OuterRef("scan"), created_at__gt=OuterRef("created_at"))
     items = (
         Prediction.objects.filter(scan__patient__in=patient_list(user=user, query=filters.query))
         .exclude(Exists(newer))
-        .select_related("scan__patient", "model_version", "review")
+        .select_related("scan__patient", "model_version", "review", "override_by")
     )
-    if filters.status == "awaiting":
-        items = items.filter(review__isnull=True)
-    elif filters.status == "reviewed":
-        items = items.filter(review__isnull=False)
     if filters.date_from:
         items = items.filter(scan__created_at__date__gte=filters.date_from)
     if filters.date_to:
         items = items.filter(scan__created_at__date__lte=filters.date_to)
     if filters.model_version:
         items = items.filter(model_version_id=filters.model_version)
-    return items.order_by("-risk", "scan__created_at")
+    return items
+
+
+def _review_state(items: QuerySet[Prediction], status: str) -> QuerySet[Prediction]:
+    if status == "awaiting":
+        return items.filter(review__isnull=True)
+    if status == "reviewed":
+        return items.filter(review__isnull=False)
+    return items
+
+
+def worklist(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
+    """The radiologist's triage list: latest predictions on the user's patients' scans that
+    the model found within its scope (or did not check), by predicted risk (highest first).
+    Answers outside the model's scope are never sorted by risk: see worklist_out_of_scope."""
+    if filters.status == OUT_OF_SCOPE_STATUS:
+        return Prediction.objects.none()
+    items = _latest_predictions(user=user, filters=filters).exclude(
+        scope=Prediction.Scope.OUT_OF_SCOPE
+    )
+    return _review_state(items, filters.status).order_by("-risk", "scan__created_at")
+
+
+def worklist_out_of_scope(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
+    """Latest answers on the user's patients' scans that were outside the model's scope
+    (scored anyway or not), newest scan first: listed apart from the risk-sorted list."""
+    items = _latest_predictions(user=user, filters=filters).filter(
+        scope=Prediction.Scope.OUT_OF_SCOPE
+    )
+    if filters.status != OUT_OF_SCOPE_STATUS:
+        items = _review_state(items, filters.status)
+    return items.order_by("-scan__created_at", "-pk")
 
 
 def frame_payload(*, scan: Scan, index: int, prediction: Prediction | None) -> dict[str, Any]:
@@ -146,7 +175,8 @@ def frame_payload(*, scan: Scan, index: int, prediction: Prediction | None) -> d
         "values": np.round(values, 2).tolist(),
         "heatmap": None,
     }
-    if prediction is not None and prediction.heatmaps:
+    # An answer outside the model's scope has no heat-map until a clinician scores it anyway.
+    if prediction is not None and prediction.scored and prediction.heatmaps:
         with prediction.heatmaps.open("rb") as handle, np.load(handle) as maps:
             key = f"heatmap_{index}"
             if key in maps:
@@ -174,6 +204,39 @@ def active_versions() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(task__in=diagnosis_tasks(), status="active")
 
 
+_contracts: dict[tuple[int, str], Any] = {}
+
+
+def version_contract(version: ModelVersion) -> Any:
+    """A model version's input contract (InputContract, or None when it states none): from
+    the version's recorded metrics when training put it there, else from its artifact
+    (read once per process)."""
+    from diagnosis.imaging.contract import InputContract
+
+    recorded = (version.metrics or {}).get("contract")
+    if recorded:
+        return InputContract.from_dict(recorded)
+    key = (version.pk, version.sha256)
+    if key not in _contracts:
+        from diagnosis.ml.artifact import load_artifact
+
+        try:
+            with version.artifact.open("rb") as handle:
+                data = load_artifact(handle.read()).contract
+        except (OSError, ValueError):
+            data = None
+        _contracts[key] = InputContract.from_dict(data) if data else None
+    return _contracts[key]
+
+
+def active_version_contracts() -> list[tuple[ModelVersion, Any]]:
+    """Every imaging model version in service with its input contract, by task."""
+    versions = ModelVersion.objects.filter(
+        task__in=imaging_model_tasks(), status="active"
+    ).order_by("task")
+    return [(v, version_contract(v)) for v in versions]
+
+
 @dataclass
 class Agreement:
     version: ModelVersion
@@ -197,9 +260,13 @@ def monitoring_scope(*, user: Any) -> QuerySet[Prediction]:
 
 
 def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement]:
-    """Per model version, how its predictions compare with clinicians' verdicts."""
-    reviews = Review.objects.filter(prediction__in=predictions).select_related(
-        "prediction__model_version"
+    """Per model version, how its predictions compare with clinicians' verdicts. Reviews of
+    scans scored outside the model's scope (at a clinician's request) are left out: they say
+    nothing about how the model does on what it was trained to read."""
+    reviews = (
+        Review.objects.filter(prediction__in=predictions)
+        .exclude(prediction__scope=Prediction.Scope.OUT_OF_SCOPE)
+        .select_related("prediction__model_version")
     )
     grouped: dict[int, list[Review]] = {}
     for review in reviews:
@@ -210,7 +277,7 @@ def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement
         names = list(version_reviews[0].prediction.class_names)
         matrix = [[0] * len(names) for _ in names]
         for review in version_reviews:
-            if review.label in names:
+            if review.label in names and review.prediction.predicted_index is not None:
                 matrix[names.index(review.label)][review.prediction.predicted_index] += 1
         sens = spec = None
         if len(names) == 2:
@@ -232,6 +299,47 @@ def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement
     return sorted(out, key=lambda a: (a.version.task, -a.version.version))
 
 
+@dataclass
+class ScopeCounts:
+    version: ModelVersion
+    answers: int
+    out_of_scope: int
+    overridden: int
+    unchecked: int
+
+    @property
+    def share(self) -> float:
+        return self.out_of_scope / self.answers if self.answers else 0.0
+
+
+def scope_by_version(*, predictions: QuerySet[Prediction]) -> list[ScopeCounts]:
+    """Per model version: answers, how many were outside its scope, how many of those a
+    clinician had scored anyway, and how many were not checked (no detector)."""
+    from django.db.models import Count, Q
+
+    rows = (
+        predictions.values("model_version")
+        .annotate(
+            answers=Count("pk"),
+            out=Count("pk", filter=Q(scope=Prediction.Scope.OUT_OF_SCOPE)),
+            overridden=Count("pk", filter=Q(override_at__isnull=False)),
+            unchecked=Count("pk", filter=Q(scope=Prediction.Scope.UNCHECKED)),
+        )
+        .order_by("model_version")
+    )
+    versions = ModelVersion.objects.in_bulk([r["model_version"] for r in rows])
+    return [
+        ScopeCounts(
+            version=versions[r["model_version"]],
+            answers=r["answers"],
+            out_of_scope=r["out"],
+            overridden=r["overridden"],
+            unchecked=r["unchecked"],
+        )
+        for r in rows
+    ]
+
+
 def prediction_history(*, predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
     """Predictions oldest first, for drift charts."""
     return predictions.select_related("model_version").order_by("created_at")
@@ -246,15 +354,29 @@ def upload_outcome(*, patient: Any, pk: int) -> Any:
     upload = ScanUpload.objects.filter(patient=patient, pk=pk).first()
     if upload is None:
         return None
-    scans = list(upload.scans.all())
+    scans = list(
+        upload.scans.prefetch_related(
+            Prefetch("predictions", queryset=Prediction.objects.select_related("scan"))
+        )
+    )
+    answers = [p for s in scans for p in s.predictions.all()]
+    jobs = list(
+        Job.objects.filter(
+            kind="diagnosis.inference", target_id=upload.pk, target_type__model="scanupload"
+        ).order_by("pk")
+    )
     return UploadOutcome(
         upload=upload,
         scans=[s for s in scans if not s.held],
         held=[s for s in scans if s.held],
         rejected=[FileRejection(r["name"], r["message"]) for r in upload.rejected],
-        job=Job.objects.filter(
-            kind="diagnosis.inference", target_id=upload.pk, target_type__model="scanupload"
-        ).first(),
+        job=jobs[0] if jobs else None,
+        jobs=jobs,
+        scored=sum(p.scored and not p.overridden for p in answers),
+        out_of_scope=sorted(
+            (p for p in answers if p.scope == Prediction.Scope.OUT_OF_SCOPE),
+            key=lambda p: p.scan_id,
+        ),
     )
 
 

@@ -36,6 +36,7 @@ from diagnosis.imaging import (
 )
 from diagnosis.imaging.burned_in import Verdict, burned_in_assessment, raster_assessment
 from diagnosis.models import ImageDataset, Prediction, Review, Scan, ScanUpload
+from diagnosis.scope import ScopeAnswer
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.media import MediaWrites, media_writes
@@ -63,8 +64,13 @@ class UploadOutcome:
     scans: list[Scan] = field(default_factory=list)
     rejected: list[FileRejection] = field(default_factory=list)
     job: Job | None = None
+    # One inference job per model the accepted scans were routed to (job is the first).
+    jobs: list[Job] = field(default_factory=list)
     # Stored de-identified but held until a clinician confirms no identifying text shows.
     held: list[Scan] = field(default_factory=list)
+    # Once classified: how many answers have probabilities, and those outside the scope.
+    scored: int = 0
+    out_of_scope: list[Prediction] = field(default_factory=list)
 
 
 class UploadTooLarge(Exception):
@@ -106,6 +112,7 @@ class _Prepared:
     is_color: bool
     deid_report: dict[str, Any]
     hold_reason: str
+    route: dict[str, str] | None = None
 
 
 def patient_pseudonym(patient: Patient) -> str:
@@ -123,6 +130,38 @@ def deid_uid_key() -> bytes:
     return hmac.new(settings.SECRET_KEY.encode(), b"medai-deid-uid-key", hashlib.sha256).digest()
 
 
+def scan_router(*, task: str) -> Callable[[ScanInfo, Any], dict[str, str] | None] | None:
+    """A function that names, for a DICOM header, the in-service imaging model whose input
+    contract it fits best when that is not ``task``'s (a dict with the task and why), else
+    None; None itself when fewer than two imaging models are in service."""
+    from diagnosis.imaging.contract import InputContract
+    from diagnosis.scope import contract_fit
+    from diagnosis.selectors import active_version_contracts
+
+    contracts = active_version_contracts()
+    if len(contracts) < 2 or task not in {v.task for v, _ in contracts}:
+        return None
+
+    def route(info: ScanInfo, dataset: Any) -> dict[str, str] | None:
+        def fit(contract: InputContract | None) -> int:
+            if contract is None:
+                return 0
+            return contract_fit(info=info, dataset=dataset, contract=contract)
+
+        chosen = next(fit(c) for v, c in contracts if v.task == task)
+        best_version, best = max(contracts, key=lambda vc: (fit(vc[1]), vc[0].task == task))
+        if best_version.task == task or fit(best) <= chosen:
+            return None
+        return {
+            "task": best_version.task,
+            "chosen": task,
+            "why": f"its header fits {best_version.task} ({best.summary()}) better than "
+            f"{task}" + (" (whose input contract refuses it)" if chosen < 0 else ""),
+        }
+
+    return route
+
+
 def _png_bytes(loaded: LoadedScan) -> bytes:
     # Re-encoding from pixels drops every metadata chunk (EXIF, text) a camera or PACS
     # export may have carried.
@@ -137,7 +176,11 @@ def _png_bytes(loaded: LoadedScan) -> bytes:
 
 
 def _prepare(
-    upload: UploadedFile, patient: Patient, *, on_declared: Callable[[int], None]
+    upload: UploadedFile,
+    patient: Patient,
+    *,
+    on_declared: Callable[[int], None],
+    router: Callable[[ScanInfo, Any], dict[str, str] | None] | None = None,
 ) -> _Prepared:
     """Check, decode, de-identify and render one file; ScanRejected with the reason."""
     name = (upload.name or "upload")[:255]
@@ -153,6 +196,7 @@ def _prepare(
     del data
     report: dict[str, Any] = {}
     hold_reason = ""
+    route = router(loaded.info, loaded.dataset) if router and loaded.info.kind == "dicom" else None
     if loaded.info.kind == "dicom":
         assessment = burned_in_assessment(loaded.dataset)
         if assessment.verdict == Verdict.REJECT:
@@ -187,6 +231,7 @@ def _prepare(
         is_color=prepared.is_color,
         deid_report=report,
         hold_reason=hold_reason,
+        route=route,
     )
 
 
@@ -212,6 +257,7 @@ def scan_upload(
     (ENOSPC included) leaves no row and no file; when no file is accepted nothing is stored
     and ``upload`` is None."""
     budget = _PixelBudget(settings.DIAGNOSIS_MAX_REQUEST_PIXELS)
+    router = scan_router(task=task)
     rejected: list[FileRejection] = []
     outcome = UploadOutcome(upload=None, rejected=rejected)
     with media_writes() as writes, transaction.atomic():
@@ -219,7 +265,7 @@ def scan_upload(
             # One file at a time: its decoded pixels are released before the next is read,
             # so memory is bounded by the largest file, not by the whole upload.
             try:
-                item = _prepare(upload, patient, on_declared=budget.claim)
+                item = _prepare(upload, patient, on_declared=budget.claim, router=router)
             except ScanRejected as exc:
                 rejected.append(FileRejection(upload.name or "upload", exc.message))
                 continue
@@ -241,8 +287,22 @@ def scan_upload(
         if record is not None:
             record.rejected = [{"name": r.name, "message": r.message} for r in rejected]
             record.save(update_fields=["rejected"])
-        if outcome.scans:
-            outcome.job = _inference_job(record=record, owner=uploaded_by, count=len(outcome.scans))
+        # One job per model: a DICOM whose header fits another in-service model's input
+        # contract better than the chosen one's is classified by that model.
+        by_task: dict[str, list[Scan]] = {}
+        for scan in outcome.scans:
+            by_task.setdefault((scan.info.get("route") or {}).get("task") or task, []).append(scan)
+        for routed_task, scans in sorted(by_task.items(), key=lambda kv: kv[0] != task):
+            outcome.jobs.append(
+                _inference_job(
+                    record=record,
+                    owner=uploaded_by,
+                    count=len(scans),
+                    task=routed_task,
+                    scan_ids=[s.pk for s in scans] if len(by_task) > 1 else None,
+                )
+            )
+        outcome.job = outcome.jobs[0] if outcome.jobs else None
         audit_record(
             action=AuditEvent.Action.RECORD_CHANGED,
             actor=uploaded_by,
@@ -253,6 +313,9 @@ def scan_upload(
                 "scans_uploaded": [s.pk for s in outcome.scans],
                 "scans_held": [s.pk for s in outcome.held],
                 "rejected": len(rejected),
+                "routed": {
+                    str(s.pk): s.info["route"]["task"] for s in outcome.scans if s.info.get("route")
+                },
             },
         )
     return outcome
@@ -280,6 +343,7 @@ def _scan_store(*, item: _Prepared, record: ScanUpload, writes: MediaWrites) -> 
             "lossy": info.lossy,
             "sop_class": info.sop_class_name,
             "display": dict(info.display),
+            **({"route": item.route} if item.route else {}),
         },
         deid_report=item.deid_report,
         held=bool(item.hold_reason),
@@ -291,7 +355,17 @@ def _scan_store(*, item: _Prepared, record: ScanUpload, writes: MediaWrites) -> 
     return scan
 
 
-def _inference_job(*, record: ScanUpload, owner: Any, count: int) -> Job:
+def _inference_job(
+    *,
+    record: ScanUpload,
+    owner: Any,
+    count: int,
+    task: str | None = None,
+    scan_ids: list[int] | None = None,
+) -> Job:
+    params: dict[str, Any] = {"upload_id": record.pk, "task": task or record.task}
+    if scan_ids is not None:
+        params["scan_ids"] = scan_ids
     return job_create(
         kind="diagnosis.inference",
         owner=owner,
@@ -299,7 +373,7 @@ def _inference_job(*, record: ScanUpload, owner: Any, count: int) -> Job:
         # No patient identifier in the title: staff (model admins) see job titles; the
         # patient is on the job's own field, scoped and audited.
         title=f"Classify {count} scan{'s' if count != 1 else ''}",
-        params={"upload_id": record.pk, "task": record.task},
+        params=params,
         target=record,
     )
 
@@ -326,7 +400,13 @@ def scan_hold_confirm(*, scan: Scan, user: Any, request: Any = None) -> Job | No
             patient=locked.patient,
             detail={"burned_in_hold": "confirmed no identifying text visible"},
         )
-        return _inference_job(record=locked.upload, owner=user, count=1)
+        return _inference_job(
+            record=locked.upload,
+            owner=user,
+            count=1,
+            task=(locked.info.get("route") or {}).get("task"),
+            scan_ids=[locked.pk],
+        )
 
 
 def scan_hold_discard(*, scan: Scan, user: Any, request: Any = None) -> bool:
@@ -372,45 +452,141 @@ def _files_delete(names: list[str]) -> None:
             default_storage.delete(name)
 
 
+def risk_of(probabilities: Any) -> float:
+    """The worklist's sort key: the probability that the scan is not the first ('normal')
+    class of the data set."""
+    values = list(probabilities)
+    return float(1.0 - values[0]) if len(values) > 1 else float(values[0])
+
+
+def _heatmaps_npz(heatmaps: list[np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(
+        buffer, **{f"heatmap_{i}": h.astype(np.float16) for i, h in enumerate(heatmaps)}
+    )
+    return buffer.getvalue()
+
+
+def _scored_fields(result: dict[str, Any]) -> dict[str, Any]:
+    probabilities = result["probabilities"]
+    return {
+        "probabilities": probabilities,
+        "predicted_class": result["predicted_class"],
+        "predicted_index": result["predicted_index"],
+        "risk": risk_of(probabilities[c] for c in result["class_names"]),
+        "confidence": result["confidence"],
+        "uncertainty": result["uncertainty"],
+        "key_frame": result.get("key_frame", 0),
+        "frames": result.get("frames", []),
+    }
+
+
 def prediction_store(
     *,
     scan: Scan,
     model_version: Any,
     job: Job | None,
-    result: dict[str, Any],
-    heatmaps: list[np.ndarray],
-    risk: float,
+    class_names: list[str],
+    scope: ScopeAnswer,
+    result: dict[str, Any] | None = None,
+    heatmaps: list[np.ndarray] | None = None,
+    threshold: float | None = None,
 ) -> Prediction:
-    """Store one scan's prediction for a model version; returns the existing one if this
-    version already scored the scan (a redelivered task writes nothing twice)."""
+    """Store one scan's answer from a model version: probabilities, risk and heat-maps from
+    ``result`` when ``scope`` lets it be scored, else only the reason (and the learned score)
+    with no probability and an empty heat-map file. Returns the existing row if this version
+    already answered for the scan (a redelivered task writes nothing twice)."""
     existing = Prediction.objects.filter(scan=scan, model_version=model_version).first()
     if existing is not None:
         return existing
-    buffer = io.BytesIO()
-    np.savez_compressed(
-        buffer, **{f"heatmap_{i}": h.astype(np.float16) for i, h in enumerate(heatmaps)}
-    )
+    scored = scope.scored and result is not None
     prediction = Prediction(
         scan=scan,
         model_version=model_version,
         job=job,
-        class_names=result["class_names"],
-        probabilities=result["probabilities"],
-        predicted_class=result["predicted_class"],
-        predicted_index=result["predicted_index"],
-        risk=risk,
-        confidence=result["confidence"],
-        uncertainty=result["uncertainty"],
-        key_frame=result.get("key_frame", 0),
-        frames=result.get("frames", []),
-        threshold=result.get("threshold"),
+        class_names=list(class_names),
+        threshold=threshold,
+        scope=scope.scope,
+        scope_check=scope.check,
+        scope_reason=scope.reason,
+        ood_score=scope.ood_score,
+        ood_threshold=scope.ood_threshold,
+        **(_scored_fields(result) if scored else {}),
     )
+    content = _heatmaps_npz(list(heatmaps or []) if scored else [])
     # Nested in the caller's media_writes (the job's finishing transaction), the heat-map is
     # deleted if anything later in that transaction fails.
     with media_writes() as writes, transaction.atomic():
-        writes.save(prediction.heatmaps, "heatmaps", ContentFile(buffer.getvalue()))
+        writes.save(prediction.heatmaps, "heatmaps", ContentFile(content))
         prediction.save()
     return prediction
+
+
+class OverrideRefused(ValueError):
+    """A score-anyway request that cannot be honoured, with the clinician's message."""
+
+
+def prediction_override(
+    *, prediction: Prediction, user: Any, reason: str, request: Any = None
+) -> Prediction:
+    """Score an out-of-scope scan anyway at a clinician's request: runs the prediction's own
+    model version on that one scan, fills probabilities, risk and heat-maps, records who,
+    when and why, and audits it. Idempotent: an answer already overridden is returned as it
+    is (the model is not run twice). OverrideRefused for an answer that is not out of scope
+    or a blank reason."""
+    from diagnosis.jobs import version_bundle
+    from diagnosis.ml.predict import predict
+    from diagnosis.ml.series import aggregate_series
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise OverrideRefused("Say why the scan should be scored outside the model's scope.")
+    current = Prediction.objects.get(pk=prediction.pk)
+    if current.overridden:
+        return current
+    if current.scope != Prediction.Scope.OUT_OF_SCOPE:
+        raise OverrideRefused("This answer is within the model's scope; it is already scored.")
+    scan = current.scan
+    bundle = version_bundle(current.model_version)
+    # The model runs outside any transaction (one scan: seconds on a CPU).
+    with scan.display.open("rb") as handle, np.load(handle) as npz:
+        from diagnosis.frames import model_images
+
+        images = model_images(npz)
+    series = aggregate_series(bundle, predict(bundle, images))
+    result = series.to_dict()
+    old_heatmaps = ""
+    with media_writes() as writes, transaction.atomic():
+        locked = Prediction.objects.select_for_update().get(pk=current.pk)
+        if locked.overridden:  # a concurrent request got here first
+            return locked
+        old_heatmaps = locked.heatmaps.name
+        for name, value in _scored_fields(result).items():
+            setattr(locked, name, value)
+        if locked.ood_score is None and series.ood_score is not None:
+            locked.ood_score, locked.ood_threshold = series.ood_score, series.ood_threshold
+        locked.override_by = user
+        locked.override_at = timezone.now()
+        locked.override_reason = reason[:2000]
+        writes.save(locked.heatmaps, "heatmaps", ContentFile(_heatmaps_npz(series.heatmaps)))
+        locked.save()
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=locked,
+            patient=scan.patient,
+            detail={
+                "scope_override": "scored outside the model's scope",
+                "scope_check": locked.scope_check,
+                "scope_reason": locked.scope_reason,
+                "override_reason": locked.override_reason,
+                "model_version": locked.model_version_id,
+                "predicted_class": locked.predicted_class,
+            },
+        )
+        transaction.on_commit(lambda: _files_delete([old_heatmaps]), robust=True)
+    return locked
 
 
 def review_record(
@@ -420,6 +596,11 @@ def review_record(
     matches the model's, corrected otherwise. Audited."""
     if label not in prediction.class_names:
         raise ValueError(f"{label!r} is not one of the model's classes.")
+    if not prediction.scored:
+        raise ValueError(
+            "This scan is outside the model's scope and was not scored; ask for a score "
+            "anyway first (the override is recorded), then review it."
+        )
     verdict = (
         Review.Verdict.ACCEPTED if label == prediction.predicted_class else Review.Verdict.CORRECTED
     )

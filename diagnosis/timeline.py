@@ -42,12 +42,30 @@ def imaging_entries(patient: Patient, user: Any) -> Iterator[TimelineEntry]:
     for prediction in Prediction.objects.filter(scan__patient=patient).select_related(
         "model_version"
     )[:50]:
+        url = reverse("diagnosis:scan_detail", args=[prediction.scan_id])
+        if prediction.scope == Prediction.Scope.OUT_OF_SCOPE:
+            yield TimelineEntry(
+                when=prediction.created_at,
+                title="Model: outside its scope, not scored",
+                detail=f"{prediction.model_version}: {prediction.scope_reason}",
+                section="Imaging",
+                url=url,
+            )
+            if prediction.overridden:
+                yield TimelineEntry(
+                    when=prediction.override_at,
+                    title=f"Model, scored outside the model's scope: {_said(prediction)}",
+                    detail=f"{prediction.model_version}; asked for: {prediction.override_reason}",
+                    section="Imaging",
+                    url=url,
+                )
+            continue
         yield TimelineEntry(
             when=prediction.created_at,
-            title=f"Model: {prediction.predicted_class} ({prediction.confidence:.0%})",
+            title=f"Model: {_said(prediction)}",
             detail=str(prediction.model_version),
             section="Imaging",
-            url=reverse("diagnosis:scan_detail", args=[prediction.scan_id]),
+            url=url,
         )
     for review in Review.objects.filter(prediction__scan__patient=patient).select_related(
         "reviewer", "prediction"
@@ -59,3 +77,7 @@ def imaging_entries(patient: Patient, user: Any) -> Iterator[TimelineEntry]:
             section="Imaging",
             url=reverse("diagnosis:scan_detail", args=[review.prediction.scan_id]),
         )
+
+
+def _said(prediction: Prediction) -> str:
+    return f"{prediction.predicted_class} ({prediction.confidence:.0%})"

@@ -12,7 +12,7 @@ import numpy as np
 from django.conf import settings
 
 from diagnosis.models import ImageDataset as DatasetRecord
-from diagnosis.models import Review
+from diagnosis.models import Prediction, Review
 
 # One message for every refused server path, whether or not it exists, so the form cannot be
 # used to learn which paths exist on the server.
@@ -158,12 +158,15 @@ def dataset_preview(data: object) -> dict:
 
 def reviewed_scans_dataset(record: DatasetRecord) -> object:
     """Clinicians' verdicts as labelled data: each reviewed scan's key frame with the label
-    the clinician gave, split 70/15/15 by scan (seeded), resized to the data set's shape."""
+    the clinician gave, split 70/15/15 by scan (seeded), resized to the data set's shape.
+    Scans found outside the model's scope never join its training data, even when a
+    clinician scored and reviewed one anyway."""
     from diagnosis.ml.data import ImageDataset
 
     names = list(record.class_names)
     reviews = (
         Review.objects.filter(label__in=names, prediction__model_version__task=record.task)
+        .exclude(prediction__scope=Prediction.Scope.OUT_OF_SCOPE)
         .select_related("prediction__scan")
         .order_by("pk")
     )

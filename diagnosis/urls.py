@@ -9,6 +9,7 @@ urlpatterns = [
     path("scans/<int:pk>/hold/", views.scan_hold_view, name="scan_hold"),
     path("scans/<int:pk>/frames/<int:index>/", views.scan_frame_view, name="scan_frame"),
     path("scans/<int:pk>/review/", views.scan_review_view, name="scan_review"),
+    path("scans/<int:pk>/score-anyway/", views.scan_override_view, name="scan_override"),
     path("worklist/", views.worklist_view, name="worklist"),
     path("monitoring/", views.monitoring_view, name="monitoring"),
     path("training/", views.training_view, name="training"),

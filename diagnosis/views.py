@@ -13,12 +13,14 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import charts
+from diagnosis.applicability import NO_DETECTOR
 from diagnosis.forms import (
     DatasetForm,
     DatasetUploadForm,
     ReviewForm,
     ScanHoldForm,
     ScanUploadForm,
+    ScopeOverrideForm,
     TrainingForm,
     WorklistForm,
 )
@@ -37,15 +39,20 @@ from diagnosis.selectors import (
     scan_held_list,
     scan_hold_previews,
     scan_list,
+    scope_by_version,
     upload_outcome,
+    version_contract,
     worklist,
+    worklist_out_of_scope,
 )
 from diagnosis.services import (
     DatasetRejected,
+    OverrideRefused,
     UploadTooLarge,
     dataset_from_reviews,
     dataset_register,
     dataset_upload,
+    prediction_override,
     review_record,
     scan_hold_confirm,
     scan_hold_discard,
@@ -81,7 +88,13 @@ def _scan_or_404(request: HttpRequest, pk: int) -> Scan:
 
 
 def _task_choices() -> list[tuple[str, str]]:
-    return [(v.task, f"{v.task} (v{v.version})") for v in active_versions()]
+    """The tasks in service, each named with what its model reads (its input contract)."""
+    choices = []
+    for version in active_versions():
+        contract = version_contract(version)
+        reads = f" — reads {contract.summary()}" if contract is not None else ""
+        choices.append((version.task, f"{version.task} (v{version.version}){reads}"))
+    return choices
 
 
 @require_http_methods(["GET", "POST"])
@@ -137,6 +150,7 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
             "too_large": too_large,
             "held": list(scan_held_list(user=request.user, patient=patient)),
             "has_model": bool(tasks),
+            "task_count": len(tasks),
             "rows": [(scan, latest_prediction(scan)) for scan in scans],
         },
         status=status,
@@ -169,10 +183,25 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         ),
     }
     if prediction is not None:
-        review = getattr(prediction, "review", None)
+        context.update(_prediction_context(prediction))
+    return render(request, "diagnosis/scan_detail.html", context)
+
+
+def _prediction_context(
+    prediction: Any, *, override_form: ScopeOverrideForm | None = None
+) -> dict[str, Any]:
+    review = getattr(prediction, "review", None)
+    context: dict[str, Any] = {
+        "review": review,
+        "metrics": model_version_headline_metrics(prediction.model_version, limit=6),
+        "no_detector": NO_DETECTOR,
+        "override_form": override_form or ScopeOverrideForm(),
+    }
+    # Outside the model's scope: no probability is shown (there is none) and no review is
+    # taken until a clinician has asked for a score anyway.
+    if prediction.scored:
         context.update(
             {
-                "review": review,
                 "review_form": ReviewForm(
                     class_names=prediction.class_names,
                     initial={
@@ -180,7 +209,6 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                         "note": review.note if review else "",
                     },
                 ),
-                "metrics": model_version_headline_metrics(prediction.model_version, limit=6),
                 "chart": {
                     "id": "probabilities",
                     "figure": charts.probabilities_figure(prediction),
@@ -188,6 +216,41 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 },
             }
         )
+    return context
+
+
+@require_POST
+@role_required(Role.CLINICIAN)
+def scan_override_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Score an out-of-scope scan anyway (a clinician of the care team, with a reason)."""
+    scan = _scan_or_404(request, pk)
+    prediction = latest_prediction(scan)
+    if prediction is None:
+        return HttpResponse("This scan has no answer from a model yet.", status=409)
+    form = ScopeOverrideForm(request.POST)
+    if form.is_valid():
+        try:
+            prediction = prediction_override(
+                prediction=prediction,
+                user=request.user,
+                reason=form.cleaned_data["reason"],
+                request=request,
+            )
+        except OverrideRefused as exc:
+            return HttpResponse(str(exc), status=409)
+        messages.success(
+            request,
+            f"Scored outside the model's scope at your request: {prediction.predicted_class}. "
+            "The override is recorded on the result and in the audit trail.",
+        )
+        return redirect("diagnosis:scan_detail", pk=scan.pk)
+    audit_record(
+        action=AuditEvent.Action.RECORD_VIEWED, request=request, obj=scan, patient=scan.patient
+    )
+    context = {"scan": scan, "patient": scan.patient, "prediction": prediction, "jobs": []}
+    context.update(_prediction_context(prediction, override_form=form))
+    return render(request, "diagnosis/scan_detail.html", context, status=400)
+
     return render(request, "diagnosis/scan_detail.html", context)
 
 
@@ -260,6 +323,12 @@ def scan_review_view(request: HttpRequest, pk: int) -> HttpResponse:
     prediction = latest_prediction(scan)
     if prediction is None:
         return HttpResponse("This scan has no prediction to review yet.", status=409)
+    if not prediction.scored:
+        return HttpResponse(
+            "This scan is outside the model's scope and was not scored; ask for a score "
+            "anyway first (the override is recorded), then review it.",
+            status=409,
+        )
     form = ReviewForm(request.POST, class_names=prediction.class_names)
     if not form.is_valid():
         messages.error(request, "Choose one of the model's classes as your reading.")
@@ -284,13 +353,24 @@ def scan_review_view(request: HttpRequest, pk: int) -> HttpResponse:
 def worklist_view(request: HttpRequest) -> HttpResponse:
     versions = ModelVersion.objects.filter(task__startswith="diagnosis.")
     form = WorklistForm(request.GET or None, versions=versions)
-    items = list(worklist(user=request.user, filters=form.filters())[:200])
+    filters = form.filters()
+    items = list(worklist(user=request.user, filters=filters)[:200])
+    outside = list(worklist_out_of_scope(user=request.user, filters=filters)[:200])
     audit_record(
         action=AuditEvent.Action.PATIENT_LIST_VIEWED,
         request=request,
-        detail={"page": "imaging worklist", "shown": [p.scan_id for p in items]},
+        detail={"page": "imaging worklist", "shown": [p.scan_id for p in items + outside]},
     )
-    return render(request, "diagnosis/worklist.html", {"form": form, "items": items})
+    return render(
+        request,
+        "diagnosis/worklist.html",
+        {
+            "form": form,
+            "items": items,
+            "outside": outside,
+            "only_outside": filters.status == "out_of_scope",
+        },
+    )
 
 
 @require_GET
@@ -308,6 +388,7 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
         for a in agreements
     ]
     for key, figure in (
+        ("scope-share", charts.out_of_scope_share_figure(history)),
         ("risk-time", charts.risk_over_time_figure(history)),
         ("risk-hist", charts.risk_histogram_figure(history)),
     ):
@@ -316,7 +397,12 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "diagnosis/monitoring.html",
-        {"agreements": agreements, "charts": chart_list, "prediction_count": len(history)},
+        {
+            "agreements": agreements,
+            "scope_counts": scope_by_version(predictions=predictions),
+            "charts": chart_list,
+            "prediction_count": len(history),
+        },
     )
 
 

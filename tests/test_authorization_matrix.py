@@ -62,6 +62,10 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:scan_review": row(
         "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
     ),
+    # Without a reason the score-anyway request is refused as bad input (400).
+    "diagnosis:scan_override": row(
+        "login", "bad_request", "not_found", "forbidden", "forbidden", method="POST"
+    ),
     "diagnosis:worklist": row("login", "ok", "ok", "forbidden", "forbidden"),
     "diagnosis:monitoring": row("login", "ok", "ok", "forbidden", "ok"),
     "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
@@ -429,6 +433,7 @@ ROUTE_OBJECTS = {
     "diagnosis:scan_detail": {"pk": "scan"},
     "diagnosis:scan_frame": {"pk": "scan"},
     "diagnosis:scan_review": {"pk": "scan"},
+    "diagnosis:scan_override": {"pk": "scan"},
     "diagnosis:scan_hold": {"pk": "held_scan"},
     "diagnosis:training_job": {"pk": "training"},
     "treatment:patient_options": {"patient_pk": "patient"},

@@ -1,9 +1,11 @@
 """Diagnosis fixtures: a tiny real model (trained once per session on a PneumoniaMNIST
-subset) registered and activated for each test that needs one."""
+subset) registered and activated for each test that needs one, plus variants of it with the
+PneumoniaMNIST input contract (chest radiographs) or without an out-of-distribution detector."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,30 +14,80 @@ PNEUMONIA_NPZ = ROOT / "data" / "medmnist" / "pneumoniamnist.npz"
 TASK = "diagnosis.pneumonia"
 
 
-@pytest.fixture
-def active_model(db, users, tiny_artifact):
-    """The tiny model as the active version of diagnosis.pneumonia, with its data set."""
+def artifact_variant(content: bytes, *, contract: Any = "keep", detector: bool = True) -> bytes:
+    """The tiny artifact with another input contract (a dict, or None for none) and/or
+    without its out-of-distribution detector (as versions trained before detectors)."""
+    from diagnosis.ml.artifact import artifact_bytes, load_artifact
+
+    bundle = load_artifact(content)
+    if contract != "keep":
+        bundle.contract = contract
+    if not detector:
+        bundle.ood = None
+    return artifact_bytes(bundle)
+
+
+def chest_contract() -> dict[str, Any]:
+    from diagnosis.imaging.contract import contract_for_dataset
+
+    return contract_for_dataset(
+        source="pneumoniamnist.npz", channels=1, image_size=(28, 28)
+    ).to_dict()
+
+
+def register_version(users, artifact: bytes, *, task: str = TASK, activate: bool = True):
+    """Register (and activate) an artifact as a version of ``task``, with its data set."""
     from diagnosis.models import ImageDataset
     from medai_site.registry.loader import clear_model_cache
     from medai_site.registry.services import model_version_activate, model_version_register
 
-    ImageDataset.objects.create(
-        name="PneumoniaMNIST",
-        task=TASK,
-        kind="npz",
-        path=str(PNEUMONIA_NPZ),
-        class_names=["normal", "pneumonia"],
-        split_sizes={"train": 4708, "val": 524, "test": 624},
-        image_shape=[28, 28, 1],
-        status="ready",
+    ImageDataset.objects.get_or_create(
+        task=task,
+        defaults={
+            "name": "PneumoniaMNIST" if task == TASK else task,
+            "kind": "npz",
+            "path": str(PNEUMONIA_NPZ),
+            "class_names": ["normal", "pneumonia"],
+            "split_sizes": {"train": 4708, "val": 524, "test": 624},
+            "image_shape": [28, 28, 1],
+            "status": "ready",
+        },
     )
     version = model_version_register(
-        task=TASK,
-        artifact=tiny_artifact,
+        task=task,
+        artifact=artifact,
         created_by=users.model_admin,
         metrics={"test_auc": 0.9, "test_accuracy": 0.8},
     )
-    model_version_activate(version=version, user=users.model_admin)
+    if activate:
+        model_version_activate(version=version, user=users.model_admin)
     clear_model_cache()
-    yield version
+    return version
+
+
+@pytest.fixture
+def active_model(db, users, tiny_artifact):
+    """The tiny model (its detector, no contract) as the active version of
+    diagnosis.pneumonia, with its data set."""
+    from medai_site.registry.loader import clear_model_cache
+
+    yield register_version(users, tiny_artifact)
+    clear_model_cache()
+
+
+@pytest.fixture
+def chest_model(db, users, tiny_artifact):
+    """The tiny model with the PneumoniaMNIST contract (chest radiographs, CR/DX) in service."""
+    from medai_site.registry.loader import clear_model_cache
+
+    yield register_version(users, artifact_variant(tiny_artifact, contract=chest_contract()))
+    clear_model_cache()
+
+
+@pytest.fixture
+def legacy_model(db, users, tiny_artifact):
+    """The tiny model without a detector or contract (trained before them) in service."""
+    from medai_site.registry.loader import clear_model_cache
+
+    yield register_version(users, artifact_variant(tiny_artifact, detector=False))
     clear_model_cache()

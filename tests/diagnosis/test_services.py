@@ -122,7 +122,10 @@ def test_nothing_half_written_when_storing_fails(users, active_model, settings, 
     assert stored_files(settings) == []
 
 
-def test_inference_job_scores_each_scan_once_with_version_stamped(users, active_model):
+def test_inference_job_scores_each_scan_once_with_version_stamped(users, legacy_model):
+    # A version without a detector scores every scan (scope unchecked), the series included;
+    # tests/diagnosis/test_scope.py covers the answers of versions that check scope.
+    active_model = legacy_model
     patient = patient_for(users.clinician_a)
     outcome = scan_upload(
         patient=patient,
@@ -139,6 +142,7 @@ def test_inference_job_scores_each_scan_once_with_version_stamped(users, active_
         assert set(prediction.probabilities) == {"normal", "pneumonia"}
         assert abs(sum(prediction.probabilities.values()) - 1) < 1e-6
         assert 0 <= prediction.uncertainty <= 1 and 0 <= prediction.risk <= 1
+        assert prediction.scope == Prediction.Scope.UNCHECKED
     series = predictions.get(scan__original_name="mr.dcm")
     assert series.scan.frames > 1 and len(series.frames) == series.scan.frames
     with series.heatmaps.open("rb") as handle, np.load(handle) as maps:

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def scored(users, active_model):
-    """Clinician A's patient with one classified PNG and one classified multi-frame MR."""
+def scored(users, legacy_model):
+    """Clinician A's patient with one classified PNG and one classified multi-frame MR (by a
+    version without a detector, so both are scored; test_scope_views.py covers the rest)."""
     patient = patient_for(users.clinician_a)
     outcome = scan_upload(
         patient=patient,

@@ -89,3 +89,65 @@ def test_upload_classify_view_and_accept(model_in_service, tmp_path):
         page.screenshot(path=shots / "diagnosis-worklist.png", full_page=True)
         assert page.locator("text=awaiting review").count() >= 1
         assert not page.errors, page.errors
+
+
+def test_out_of_scope_scan_explained_then_scored_anyway(model_in_service, tiny_artifact, tmp_path):
+    """A head CT uploaded for the chest radiograph model: apart in the worklist with its
+    reason, no probability or heat-map in the viewer, then scored anyway with a reason."""
+    from tests.diagnosis.conftest import artifact_variant, chest_contract
+    from tests.diagnosis.files import ct_head_dicom
+
+    stack = model_in_service
+    base = stack.base_url
+    model = tmp_path / "pneumonia-chest-contract.bin"
+    # The same weights as a version with the PneumoniaMNIST contract (chest radiographs).
+    model.write_bytes(artifact_variant(tiny_artifact, contract=chest_contract()))
+    env = base_env(MEDAI_VAR_DIR=str(stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    subprocess.run(
+        [sys.executable, "manage.py", "import_model_version", "diagnosis.pneumonia", str(model)]
+        + ["--user", "modeladmin", "--activate"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    ct = tmp_path / "IM0001"
+    ct.write_bytes(ct_head_dicom())
+    png = tmp_path / "chest2.png"
+    png.write_bytes(chest_png())
+    shots = screenshot_dir()
+    with browser_page() as page:
+        sign_in(page, base, "dr.adams", stack.passwords["dr.adams"])
+        page.goto(base + "/patients/")
+        page.click("table.table a >> nth=1")
+        page.click("text=Upload or view scans")
+        page.set_input_files("input[type=file]", [str(png), str(ct)])
+        page.click("button:has-text('Upload and classify')")
+        # The page reloads itself when the job succeeds; then the result names the CT.
+        page.wait_for_selector("[data-out-of-scope-file]", timeout=90_000)
+        result = page.locator("#upload-outcome").inner_text()
+        assert "1 scored, 1 outside the model's scope" in result
+        assert "IM0001" in result and "this is a CT of the head" in result
+        page.goto(base + "/diagnosis/worklist/")
+        outside = page.locator("[data-worklist=out_of_scope] tbody tr")
+        assert outside.count() >= 1 and "CT of the head" in outside.first.inner_text()
+        page.screenshot(path=shots / "A-worklist.png", full_page=True)
+        outside.first.locator("a >> nth=1").click()
+        page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.loaded")
+        card = page.locator("[data-scope=out_of_scope]").inner_text()
+        assert "this is a CT of the head" in card
+        assert page.locator(".prediction-label").count() == 0
+        assert page.evaluate("document.querySelector('[data-viewer-plot]').data.length") == 1
+        page.screenshot(path=shots / "A-viewer-out-of-scope.png", full_page=True)
+        page.fill("[data-override-form] textarea", "Scout view includes the lung apices")
+        page.click("button:has-text('Score anyway')")
+        page.wait_for_selector("[data-override]")
+        page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.loaded")
+        assert "Scored outside the model's scope" in page.locator("[data-override]").inner_text()
+        assert page.locator(".prediction-label").count() == 1
+        assert page.evaluate("document.querySelector('[data-viewer-plot]').data.length") == 2
+        page.screenshot(path=shots / "A-override.png", full_page=True)
+        page.goto(base + "/diagnosis/worklist/")
+        assert "scored outside the model's scope" in page.locator("#out-of-scope").inner_text()
+        page.screenshot(path=shots / "A-worklist-after-override.png", full_page=True)
+        assert not page.errors, page.errors
