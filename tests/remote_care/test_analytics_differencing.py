@@ -518,11 +518,44 @@ def _count_of(table: str, key, column: str, period: str) -> Callable[[Unknown], 
     return None
 
 
-def _equations(users, unknowns: list[Unknown]) -> list[tuple[list[int], int]]:
+#: Published statistics that are not counts: column -> quantile fraction (a mean is a sum).
+PERCENTILE_COLUMNS = {
+    "NEWS2 p25": 0.25,
+    "NEWS2 p50": 0.5,
+    "NEWS2 p75": 0.75,
+    "NEWS2 p90": 0.9,
+    "Median NEWS2": 0.5,
+}
+MEAN_COLUMNS = ("Mean NEWS2", "mean")
+
+
+@dataclass(frozen=True)
+class Equation:
+    """A published number as a linear equation on the unknowns: sum of weight x unknown over
+    ``indices`` (weight 1 for a count, the NEWS2 total for a mean x its set count)."""
+
+    indices: tuple[int, ...]
+    value: int
+    weights: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Quantile:
+    """A published percentile: over which sets (unknowns) it is taken, and which fraction."""
+
+    indices: tuple[int, ...]
+    fraction: float
+    what: str
+
+
+def _equations(users, unknowns: list[Unknown]) -> tuple[list[Equation], list[Quantile]]:
     """Every count the page and the CSV exports publish for every range of the window and
-    every stratum, as (indices of the unknowns it adds up, its value). A share of high-risk
-    sets is a count too: share x sets, exact at one decimal for fewer than 1,000 sets."""
-    equations = []
+    every stratum, as equations on the unknowns it adds up. A share of high-risk sets is a
+    count too (share x sets, exact at one decimal for fewer than 1,000 sets), and a mean
+    NEWS2 times its set count is the sum of the sets' totals (exact at two decimals for
+    fewer than 100 sets). Percentiles are returned apart, with the sets they are taken of."""
+    equations: list[Equation] = []
+    quantiles: list[Quantile] = []
     for (start, end), stratum in itertools.product(RANGES, STRATA):
         f = PopulationFilter(start=start, end=end, **stratum)
         dashboard = population_dashboard(user=users.researcher, f=f)
@@ -544,8 +577,24 @@ def _equations(users, unknowns: list[Unknown]) -> list[tuple[list[int], int]]:
 
         for name, table_rows in rows.items():
             for key, cells in table_rows:
+                scored = _count_of(name, key, "Observation sets", stratum["period"])
                 for column, value in cells.items():
                     if isinstance(value, bool) or not isinstance(value, int | float):
+                        continue
+                    if column in PERCENTILE_COLUMNS or column in MEAN_COLUMNS:
+                        assert scored is not None, (name, column)
+                        indices = tuple(
+                            i for i, u in enumerate(unknowns) if in_request(u) and scored(u)
+                        )
+                        if column in PERCENTILE_COLUMNS:
+                            what = f"{start}..{end} {stratum} {name} {key} {column} = {value}"
+                            quantiles.append(Quantile(indices, PERCENTILE_COLUMNS[column], what))
+                            continue
+                        sets_shown = cells.get("Observation sets", cells.get("sets"))
+                        if not isinstance(sets_shown, int) or sets_shown >= 100:
+                            continue
+                        weights = tuple(float(unknowns[i].total) for i in indices)
+                        equations.append(Equation(indices, round(value * sets_shown), weights))
                         continue
                     adds_up = _count_of(name, key, column, stratum["period"])
                     if adds_up is None:
@@ -555,9 +604,34 @@ def _equations(users, unknowns: list[Unknown]) -> list[tuple[list[int], int]]:
                         if not isinstance(sets_shown, int):
                             continue
                         value = round(value * sets_shown / 100)
-                    indices = [i for i, u in enumerate(unknowns) if in_request(u) and adds_up(u)]
-                    equations.append((indices, int(value)))
-    return equations
+                    indices = tuple(
+                        i for i, u in enumerate(unknowns) if in_request(u) and adds_up(u)
+                    )
+                    equations.append(Equation(indices, int(value)))
+    return equations, quantiles
+
+
+def _exposing_quantiles(sets: list[Set], unknowns: list[Unknown], quantiles: list[Quantile]):
+    """Published percentiles that read the value of too few patients: the order statistics a
+    percentile interpolates between (positions floor and ceil of fraction x (n - 1) in the
+    group's sorted totals) include a total that, on some day of the group, 1 to
+    SMALL_CELL - 1 patients of one sex had (a histogram cell that is hidden). A description
+    per such figure."""
+    for q in quantiles:
+        cells = {unknowns[i] for i in q.indices}
+        group = sorted(s.total for s in sets if Unknown(s.day, s.sex, total=s.total) in cells)
+        if not group:
+            continue
+        position = q.fraction * (len(group) - 1)
+        read = {group[math.floor(position)], group[math.ceil(position)]}
+        for u in sorted(cells, key=lambda u: (u.day, u.sex, u.total)):
+            holders = {s.pk for s in sets if (s.day, s.sex, s.total) == (u.day, u.sex, u.total)}
+            if u.total in read and 0 < len(holders) < SMALL_CELL:
+                yield (
+                    f"{q.what} reads NEWS2 {u.total}, which {len(holders)} patient(s) of sex "
+                    f"{u.sex} had on {u.day}"
+                )
+                break
 
 
 def _targets(unknowns: list[Unknown]) -> dict[str, list[int]]:
@@ -590,24 +664,27 @@ def _targets(unknowns: list[Unknown]) -> dict[str, list[int]]:
 
 def exposed_cells(users, sets: list[Set]) -> list[str]:
     """The cells of 1 to SMALL_CELL - 1 patients that the attacker pins down: with every
-    published count as an equation and every unknown a non-negative integer, the cell's
-    smallest and largest feasible values (linear programmes, rounded inwards) are less than
-    SMALL_CELL apart, so the published numbers as good as give it away."""
+    published count (and every mean x its set count, a sum of totals) as an equation and
+    every unknown a non-negative integer, the cell's smallest and largest feasible values
+    (linear programmes, rounded inwards) are less than SMALL_CELL apart, so the published
+    numbers as good as give it away. Plus every published percentile that reads the value of
+    such a cell (_exposing_quantiles)."""
     from scipy.optimize import linprog
 
     unknowns = _unknowns()
     truth = np.array([_truth(sets, u) for u in unknowns], dtype=float)
-    equations = _equations(users, unknowns)
+    equations, quantiles = _equations(users, unknowns)
     a_eq = np.zeros((len(equations), len(unknowns)))
     b_eq = np.zeros(len(equations))
-    for row, (indices, value) in enumerate(equations):
-        a_eq[row, indices] = 1
-        b_eq[row] = value
+    for row, eq in enumerate(equations):
+        a_eq[row, list(eq.indices)] = 1 if eq.weights is None else eq.weights
+        b_eq[row] = eq.value
     # The published numbers are the cohort's: the truth satisfies every equation.
     assert np.allclose(a_eq @ truth, b_eq), "a published count is not what the model adds up"
     # Not a vacuous pass: the pages still publish counts of these days.
-    assert sum(1 for indices, value in equations if indices and value) > len(RANGES)
-    exposed, sensitive = [], 0
+    assert sum(1 for eq in equations if eq.indices and eq.value) > len(RANGES)
+    exposed = list(_exposing_quantiles(sets, unknowns, quantiles))
+    sensitive = 0
     for name, indices in _targets(unknowns).items():
         value = int(truth[indices].sum())
         if not 0 < value < SMALL_CELL:
