@@ -713,3 +713,100 @@ def test_no_cell_under_five_patients_is_solvable_from_every_published_count(user
     sets = _cohort_over_window(users, seed)
     exposed = exposed_cells(users, sets)
     assert not exposed, f"{len(exposed)} cells exposed:\n" + "\n".join(exposed)
+
+
+# --------------------------------------------------------------------------------------------
+# Means and percentiles: shown over safe distributions, hidden per day otherwise
+# --------------------------------------------------------------------------------------------
+
+
+def _observe(users, patients: dict[str, list[tuple[date, int]]], **kwargs) -> dict[str, Patient]:
+    out = {}
+    for mrn, sets in patients.items():
+        patient = patient_for(users.clinician_a, mrn=mrn, birth_date=BIRTHS["40-64"], **kwargs)
+        device = device_register(patient=patient, label="kit", registered_by=users.clinician_a)
+        for day, total in sets:
+            Observation.objects.create(
+                patient=patient,
+                device=device.device,
+                taken_at=at(day, 10),
+                news2_total=total,
+                news2={"total": total, "any_single_three": False, "is_partial": False},
+            )
+        out[mrn] = patient
+    return out
+
+
+def test_means_and_percentiles_hide_with_the_distribution_of_their_days(users):
+    """Five patients score 1 and five score 3 on days 1 and 2; on day 3 one more patient
+    scores 7. Over days 1-2 every NEWS2 total is five patients' and the statistics show;
+    with day 3 the mean x the sets would add 7 for one patient (and p90 reads it), so the
+    range's mean and median and day 3's statistics are hidden, days 1 and 2 still shown."""
+    d1, d2, d3 = WINDOW[:3]
+    people = {f"L{i}": [(d1, 1), (d2, 1), (d3, 1)] for i in range(5)}
+    people |= {f"H{i}": [(d1, 3), (d2, 3), (d3, 3)] for i in range(5)}
+    people["X"] = [(d3, 7)]
+    _observe(users, people)
+
+    two_days = population_dashboard(user=users.researcher, f=PopulationFilter(start=d1, end=d2))
+    assert two_days.summary_cells["mean"] == 2.0
+    periods = two_days.tables()["periods"]
+    mean, p90 = periods.header.index("Mean NEWS2"), periods.header.index("NEWS2 p90")
+    assert [(r[mean], r[p90]) for r in periods.rows] == [(2.0, 3.0), (2.0, 3.0)]
+    median = two_days.tables()["cohorts"].header.index("Median NEWS2")
+    assert two_days.tables()["cohorts"].rows[0][median] == 2.0
+    assert [p.mean for p in two_days.chart_periods()] == [2.0, 2.0]
+
+    f = PopulationFilter(start=d1, end=d3)
+    three_days = population_dashboard(user=users.researcher, f=f)
+    assert three_days.summary_cells["mean"] == ""
+    tables = three_days.tables()
+    assert [(r[mean], r[p90]) for r in tables["periods"].rows] == [(2.0, 3.0), (2.0, 3.0), ("", "")]
+    assert tables["cohorts"].rows[0][median] == ""
+    charted = three_days.chart_periods()
+    assert [(p.mean, p.percentiles.get("p90")) for p in charted] == [
+        (2.0, 3.0),
+        (2.0, 3.0),
+        (None, None),
+    ]
+    for table in ("periods", "cohorts"):
+        assert population_table(user=users.researcher, f=f, table=table).rows == (
+            tables[table].rows
+        )
+
+
+def _team_cohorts(users, both: int) -> dict[str, object]:
+    """Six patients responsible to clinician A only, six to B only, ``both`` to both; one set
+    a day each for three days. Returns the cohort table's sets by cohort label, by team."""
+    days = WINDOW[:3]
+    only_a = _observe(users, {f"A{i}": [(d, 1) for d in days] for i in range(6)})
+    del only_a
+    for patient in _observe(users, {f"B{i}": [(d, 1) for d in days] for i in range(6)}).values():
+        CareTeamMembership.objects.filter(patient=patient).update(user=users.clinician_b)
+    for patient in _observe(
+        users, {f"AB{i}": [(d, 1) for d in days] for i in range(both)}
+    ).values():
+        CareTeamMembership.objects.create(
+            patient=patient, user=users.clinician_b, role=CareTeamMembership.Role.RESPONSIBLE
+        )
+    f = PopulationFilter(start=days[0], end=days[-1], by=Dimension.TEAM)
+    dashboard = population_dashboard(user=users.researcher, f=f)
+    table = dashboard.tables()["cohorts"]
+    assert population_table(user=users.researcher, f=f, table="cohorts").rows == table.rows
+    sets = table.header.index("Observation sets")
+    return {"total": dashboard.summary_cells["sets"], **{r[0]: r[sets] for r in table.rows}}
+
+
+@pytest.mark.parametrize("both", [2, 5])
+def test_care_team_cohorts_do_not_give_away_the_patients_in_two(users, both):
+    """Cohorts by responsible clinician overlap: A's sets plus B's minus all sets counts the
+    sets of the patients responsible to both, so that region must be safe as well."""
+    shown = _team_cohorts(users, both)
+    a, b = (users.clinician_a.get_full_name(), users.clinician_b.get_full_name())
+    a, b = a or users.clinician_a.username, b or users.clinician_b.username
+    assert shown["total"] == 3 * (12 + both)
+    if both < SMALL_CELL:
+        assert shown[a] == shown[b] == "<5"
+    else:
+        # Nothing to hide: the overlap is five patients.
+        assert shown[a] + shown[b] - shown["total"] == 3 * both
