@@ -55,8 +55,29 @@ row of the table (or every level of the period) for every range containing that 
 what any set of requests publishes is a linear combination of whole safe (day, atom) tables
 and of totals over hidden ones, and no cell of 1 to ``SMALL_CELL - 1`` patients is pinned
 within fewer than ``SMALL_CELL`` values; tests/remote_care/test_analytics_differencing.py
-solves every published count of every range as linear programmes to check it. Not covered:
-means, percentiles and medians (not counts, but a mean times its shown set count is a sum).
+solves every published count of every range as linear programmes to check it.
+
+Means, percentiles and medians (see the "stats" and "median" cells): a mean times its shown
+set count is the sum of the sets' NEWS2 totals, one more linear equation on the histogram's
+cells, and a percentile reads the totals of a few sets. So a statistic of a group over some
+days is shown only when that group's NEWS2 distribution could be: on every one of its days,
+every (atom, NEWS2 total) cell has 0 or at least ``SMALL_CELL`` patients. It is then a
+function of cells that may all be published, and adds nothing to them. The range's mean is
+hidden with the histogram; a period's mean and percentiles when one of its days has such an
+unsafe cell (the period, not the range: a period's statistics are only its own days'); a
+cohort's median when a (cohort, atom, total) cell is unsafe on a day. The deterioration
+model's risk has no published distribution: its mean and percentiles need the period's
+scores to have safe atoms on every day. The differencing test models every mean as such an
+equation and counts a percentile that reads a total of 1 to ``SMALL_CELL - 1`` patients on
+a day as exposing.
+
+Care-team cohorts overlap (a patient with two responsible clinicians is in both, so the
+cohorts' sum minus the total counts the patients in two). Their atoms therefore include the
+patient's whole set of responsible clinicians: every region of the cohorts' Venn diagram
+must be safe on every day, else the whole table is hidden. This is shown by a targeted test
+(two teams, two patients in both); the LP test does not model overlapping cohorts, so the
+rule is deliberately conservative. The team *filter* (any membership) is not yet treated the
+same way: two team filters whose teams share 1 to 4 patients are not checked together.
 """
 
 from __future__ import annotations
@@ -88,10 +109,12 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
 from django.db.models.functions import (
+    Cast,
     Round,
     TruncDate,
     TruncWeek,
@@ -1014,10 +1037,50 @@ def _unconstrained(f: PopulationFilter) -> PopulationFilter:
     return replace(f, sex="", age_band="", team=None, spo2_scale=None)
 
 
-def _atom_fields(f: PopulationFilter, *, observations: bool) -> dict[str, Any]:
+class _GroupConcat(Aggregate):
+    """SQLite's group_concat: the values of a group joined by commas."""
+
+    function = "GROUP_CONCAT"
+    output_field = CharField()
+
+
+def _responsible_set() -> Case:
+    """For a patient with two or more responsible clinicians, their user ids in ascending
+    order as one string, else NULL: with the cohort key, the region of the care-team
+    cohorts' Venn diagram the patient is in (a patient with two is in both cohorts)."""
+    responsible = CareTeamMembership.objects.filter(role=CareTeamMembership.Role.RESPONSIBLE)
+    # Uncorrelated, so evaluated once (a hashed subplan on PostgreSQL): the per-row
+    # subquery below then runs for the few patients in several cohorts only.
+    several = responsible.order_by().values("patient_id").annotate(n=Count("*")).filter(n__gt=1)
+    members = responsible.filter(patient_id=OuterRef("patient_id"))
+    user_id = Cast("user_id", CharField())
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.aggregates import StringAgg
+
+        ids: Aggregate = StringAgg(user_id, delimiter=",", order_by="user_id")
+    else:
+        # group_concat takes no ORDER BY before SQLite 3.44; the unique (patient, user) index
+        # that the lookup by patient walks hands it the ids in ascending order.
+        ids = _GroupConcat(user_id)
+    ids_of = Subquery(members.order_by().values("patient_id").annotate(ids=ids).values("ids")[:1])
+    return Case(
+        When(patient_id__in=several.values("patient_id"), then=ids_of),
+        default=Value(None, output_field=CharField()),
+        output_field=CharField(),
+    )
+
+
+def _atom_fields(
+    f: PopulationFilter, *, observations: bool, cohorts: bool = False
+) -> dict[str, Any]:
     """One annotation per attribute ``f`` constrains, whose values cut the population into
-    the atoms that requests differing in that attribute can be subtracted down to."""
+    the atoms that requests differing in that attribute can be subtracted down to. With
+    ``cohorts`` and care-team cohorts, also the patient's set of responsible clinicians:
+    cohorts that overlap add up to more than the total, and their sum minus the total counts
+    the patients in two, so each region of their Venn diagram is an atom."""
     fields: dict[str, Any] = {}
+    if cohorts and f.by == Dimension.TEAM:
+        fields["atom_responsible"] = _responsible_set()
     if f.sex:
         fields["atom_sex"] = F("patient__sex")
     if f.spo2_scale:
@@ -1057,13 +1120,40 @@ def _unsafe_keys(
 
 
 def _unsafe_for(
-    base: QuerySet, f: PopulationFilter, keys: Mapping[str, Any], *, observations: bool
+    base: QuerySet,
+    f: PopulationFilter,
+    keys: Mapping[str, Any],
+    *,
+    observations: bool,
+    cohorts: bool = False,
 ) -> set:
     """Keys of the cells of ``keys`` with an unsafe atom on any day of the range: a cell that
     sums several days is only as safe as its least safe day (see the module docstring)."""
+    return {key for key, _day in _unsafe_days(base, f, keys, observations, cohorts)}
+
+
+def _unsafe_days(
+    base: QuerySet,
+    f: PopulationFilter,
+    keys: Mapping[str, Any],
+    observations: bool,
+    cohorts: bool = False,
+) -> set[tuple[Any, date]]:
+    """(key, local day) of every cell of ``keys`` with an unsafe atom on that day (one GROUP
+    BY cell x atom x day query); the key is () for a range-wide cell."""
     day_field = "taken_at" if observations else "raised_at"
-    unsafe = _unsafe_keys(base, keys, _atom_fields(f, observations=observations), day_field)
-    return {k[0] if len(k) == 1 else k for k in unsafe}  # () for a range-wide cell
+    atoms = _atom_fields(f, observations=observations, cohorts=cohorts)
+    rows = (
+        base.annotate(**keys, **atoms, atom_day=TruncDate(day_field))
+        .values(*keys, *atoms, "atom_day")
+        .annotate(atom_patients=Count("patient", distinct=True))
+    )
+    out = set()
+    for r in rows:
+        if 0 < r["atom_patients"] < SMALL_CELL:
+            key = tuple(_local_date(r[k]) if k == "bucket" else r[k] for k in keys)
+            out.add((key[0] if len(key) == 1 else key, _local_date(r["atom_day"])))
+    return out
 
 
 def _unsafe_split(
@@ -1073,12 +1163,14 @@ def _unsafe_split(
     parts: Mapping[str, Q],
     *,
     observations: bool,
+    cohorts: bool = False,
 ) -> dict[str, set]:
     """As _unsafe_for, for each cell as a whole (key "") and for each of its ``parts`` (a
     condition on its rows, e.g. high-risk sets, or alerts of one level), from one GROUP BY
-    query with one filtered distinct count per part: {"": keys, part: keys}."""
+    query with one filtered distinct count per part: {"": keys, part: keys}, and under
+    "days" the local days on which a whole cell has an unsafe atom."""
     day_field = "taken_at" if observations else "raised_at"
-    atoms = _atom_fields(f, observations=observations)
+    atoms = _atom_fields(f, observations=observations, cohorts=cohorts)
     counts = {
         "atom_patients": Count("patient", distinct=True),
         **{f"part_{n}": Count("patient", distinct=True, filter=q) for n, q in parts.items()},
@@ -1088,13 +1180,15 @@ def _unsafe_split(
         .values(*keys, *atoms, "atom_day")
         .annotate(**counts)
     )
-    out: dict[str, set] = {"": set(), **{n: set() for n in parts}}
+    out: dict[str, set] = {"": set(), "days": set(), **{n: set() for n in parts}}
     for r in rows:
         key = tuple(_local_date(r[k]) if k == "bucket" else r[k] for k in keys)
         key = key[0] if len(key) == 1 else key
         for name, column in (("", "atom_patients"), *((n, f"part_{n}") for n in parts)):
             if 0 < r[column] < SMALL_CELL:
                 out[name].add(key)
+        if 0 < r["atom_patients"] < SMALL_CELL:
+            out["days"].add(_local_date(r["atom_day"]))
     return out
 
 
@@ -1122,17 +1216,29 @@ def _high_parts(f: PopulationFilter) -> dict[str, Q]:
     return {"high": NEWS2_RISK.high & scored, "rest": ~NEWS2_RISK.high & scored}
 
 
+#: What population_unsafe_cells returns for a refused request: every cell of every kind.
+_REFUSED_KINDS = ("cells", "alerts", "levels", "high", "stats", "median", "days", "alert_days")
+
+
 def population_unsafe_cells(
-    *, user: Any, f: PopulationFilter, table: str, refused: bool | None = None
+    *,
+    user: Any,
+    f: PopulationFilter,
+    table: str,
+    refused: bool | None = None,
+    news2_days: set[date] | None = None,
 ) -> dict[str, Any]:
     """The cells of one dashboard table that must be suppressed so no linear combination of
     offered requests (filters, ranges, tables, margins) reveals fewer than SMALL_CELL
     patients: {"cells": keys of cells whose figures are hidden, "alerts": keys whose alert
     figures are hidden, "levels": periods whose alerts per level are hidden, "high": keys
-    whose share of high-risk sets is hidden}. Every key when the request is refused
+    whose share of high-risk sets is hidden, "stats": periods whose mean and percentiles are
+    hidden, "median": cohorts whose median is hidden}; the "news2" table also gives "days",
+    the days whose NEWS2 distribution has an unsafe cell (pass them as ``news2_days`` to the
+    "periods" table to spare its query). Every key when the request is refused
     (population_refused; pass ``refused`` when already known)."""
     if population_refused(user=user, f=f) if refused is None else refused:
-        return {k: EVERYTHING for k in ("cells", "alerts", "levels", "high")}
+        return {k: EVERYTHING for k in _REFUSED_KINDS}
     u = _unconstrained(f)
     obs = _filtered(Observation.objects.order_by(), u, user=user, time_field="taken_at")
     alerts = _filtered(Alert.objects.order_by(), u, user=user, time_field="raised_at")
@@ -1151,38 +1257,43 @@ def population_unsafe_cells(
         # A period's share of high-risk sets splits its scored sets in two, and its alerts
         # per level partition its alert total: each part needs safe atoms on every day.
         news2_high = measure.source != "model" and measure.high is not None
-        sets = _unsafe_split(
-            obs, f, bucket, _high_parts(f) if news2_high else {}, observations=True
-        )
-        by_level = _unsafe_split(
-            alerts,
-            f,
-            alert_bucket,
-            {level: Q(level=level) for level in ALERT_LEVELS},
-            observations=False,
-        )
-        high = set().union(*(keys for name, keys in sets.items() if name))
-        if measure.source == "model" and measure.high is not None:
-            # Scores carry no partial flag: complete_only does not change them.
+        high_parts = _high_parts(f) if news2_high else {}
+        sets = _unsafe_split(obs, f, bucket, high_parts, observations=True)
+        levels = {level: Q(level=level) for level in ALERT_LEVELS}
+        by_level = _unsafe_split(alerts, f, alert_bucket, levels, observations=False)
+        high = set().union(*(sets[name] for name in high_parts))
+        if measure.source == "model":
+            # Scores carry no partial flag: complete_only does not change them. The model's
+            # mean and percentiles are of its scores: their atoms must be safe on every day.
             risk = population_risk_scores(user=user, f=u, measure=measure)
-            split = _unsafe_split(
-                risk,
-                replace(f, complete_only=False),
-                bucket,
-                {"high": measure.high, "rest": ~measure.high},
-                observations=True,
+            model_parts = (
+                {"high": measure.high, "rest": ~measure.high} if measure.high is not None else {}
             )
-            high = split["high"] | split["rest"]
+            split = _unsafe_split(
+                risk, replace(f, complete_only=False), bucket, model_parts, observations=True
+            )
+            if measure.high is not None:
+                high = split["high"] | split["rest"]
+            stats = split[""]
+        else:
+            # A mean x its sets is a sum of totals, and a percentile reads a total's sets: the
+            # statistics of a period are hidden when its NEWS2 distribution would be.
+            if news2_days is None:
+                news2_days = population_unsafe_cells(user=user, f=f, table="news2")["days"]
+            stats = {_period_start(day, f.period) for day in news2_days}
         return {
             "cells": sets[""],
             "alerts": by_level[""],
-            "levels": set().union(*(keys for name, keys in by_level.items() if name)),
+            "levels": set().union(*(by_level[level] for level in levels)),
             "high": high,
+            "stats": stats,
+            # The summary's (day, atom) cells, the same groups as these (spares its queries).
+            "days": sets["days"],
+            "alert_days": by_level["days"],
         }
     if table == "news2":
-        return {
-            "cells": _whole(_unsafe_for(scored, f, {"total": F("news2_total")}, observations=True))
-        }
+        unsafe = _unsafe_days(scored, f, {"total": F("news2_total")}, observations=True)
+        return {"cells": _whole(unsafe), "days": {day for _total, day in unsafe}}
     if table == "bands":
         # Per clinical-risk band as published (low takes in the 3-4 totals without a red
         # score), so its atoms are exactly what a subtraction can reach.
@@ -1200,20 +1311,37 @@ def population_unsafe_cells(
             obs = _with_cohort(obs, f, time_field="taken_at")
             alerts = _with_cohort(alerts, f, time_field="raised_at")
             key = {"key": F("cohort")}
-        sets = _unsafe_split(obs, f, key, _high_parts(f), observations=True)
+        sets = _unsafe_split(obs, f, key, _high_parts(f), observations=True, cohorts=True)
+        # A cohort's median reads the totals of its sets: hidden when a (total, atom) cell of
+        # that cohort is unsafe on a day (a median does not add up, so cohort by cohort).
+        by_total = {**key, "total": F("news2_total")}
+        median = _unsafe_for(
+            obs.filter(_scored_q(NEWS2_RISK, f)), f, by_total, observations=True, cohorts=True
+        )
         return {
             "cells": _whole(sets[""]),
-            "alerts": _whole(_unsafe_for(alerts, f, key, observations=False)),
+            "alerts": _whole(_unsafe_for(alerts, f, key, observations=False, cohorts=True)),
             "high": _whole(sets["high"] | sets["rest"]),
+            "median": {k[0] if key else "all" for k in median},
         }
     if table == "acknowledge":
         # Acknowledged and not: the column and the alerts minus it.
         acked = Q(acknowledged_at__isnull=False)
-        split = _unsafe_split(
-            alerts, f, {"key": F("level")}, {"acked": acked, "open": ~acked}, observations=False
-        )
-        return {"cells": _whole(set().union(*split.values()))}
+        parts = {"acked": acked, "open": ~acked}
+        split = _unsafe_split(alerts, f, {"key": F("level")}, parts, observations=False)
+        return {"cells": _whole(split[""] | split["acked"] | split["open"])}
     raise KeyError(table)
+
+
+def _summary_unsafe(periods: Unsafe) -> dict[str, Any]:
+    """The summary's unsafe cells from the periods' (their (day, atom) groups are the
+    summary's): as population_unsafe_cells(table="summary")."""
+    if periods.get("cells") is EVERYTHING:
+        return {"cells": EVERYTHING, "alerts": EVERYTHING}
+    return {
+        "cells": {()} if periods["days"] else set(),
+        "alerts": {()} if periods["alert_days"] else set(),
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -1263,7 +1391,9 @@ def hidden_cohorts(rows: list[CohortRow], unsafe: Unsafe = NO_UNSAFE) -> set[Any
     """Keys of the cohorts whose figures are hidden: all of them when one has fewer than
     SMALL_CELL patients or an unsafe atom on a day. The cohorts add up to the totals shown
     elsewhere, so the hidden ones must hold at least SMALL_CELL patients on every day; only
-    the whole table does on every day of every range (module docstring)."""
+    the whole table does on every day of every range (module docstring). Care-team cohorts
+    overlap: there an atom is also a region of their Venn diagram (patients responsible to
+    the same set of clinicians), so the table hides whenever any region is unsafe on a day."""
     cells = unsafe.get("cells", ())
     if any(small(r.patients) for r in rows) or _hides_any(cells, (r.key for r in rows)):
         return {r.key for r in rows}
@@ -1313,7 +1443,7 @@ def cohort_table(rows: list[CohortRow], by: Dimension, unsafe: Unsafe = NO_UNSAF
                 suppress(r.patient_days),
                 SUPPRESSED if alerts_hidden and r.alerts else r.alerts,
                 "" if alerts_hidden else _fmt(r.alert_rate, 2),
-                _fmt(r.median),
+                "" if r.key in unsafe.get("median", ()) else _fmt(r.median),
                 SUPPRESSED if high_hidden and r.scored else _fmt(_pct(r.share_high)),
             ]
         )
@@ -1328,9 +1458,11 @@ def period_table(
     rows: list[PeriodRow], period: str, measure: RiskMeasure, unsafe: Unsafe = NO_UNSAFE
 ) -> Table:
     """Risk and alert rates per period; a period with fewer than SMALL_CELL patients, or an
-    unsafe atom, shows no statistics (its alerts none when their atoms are unsafe)."""
+    unsafe atom, shows no statistics (its alerts none when their atoms are unsafe), and one
+    whose NEWS2 distribution has an unsafe cell on a day no mean or percentiles."""
     cells, alert_cells = unsafe.get("cells", ()), unsafe.get("alerts", ())
     level_cells, high_cells = unsafe.get("levels", ()), unsafe.get("high", ())
+    stats_cells = unsafe.get("stats", ())
     levels = list(ALERT_LEVELS)
     header = [
         "Week starting" if period == "week" else "Day",
@@ -1360,13 +1492,14 @@ def period_table(
         alerts_small = 0 < r.alert_total < SMALL_CELL or r.period in alert_cells
         levels_hidden = alerts_small or period_levels_hidden(r, level_cells)
         high_hidden = period_high_hidden(r, high_cells)
+        stats = r if r.period not in stats_cells else replace(r, mean=None, percentiles={})
         out.append(
             [
                 label,
                 head,
                 suppress(r.sets),
-                _fmt(r.mean, 2),
-                *(_fmt(r.percentiles.get(_pkey(p)), 2) for p in PERCENTILES),
+                _fmt(stats.mean, 2),
+                *(_fmt(stats.percentiles.get(_pkey(p)), 2) for p in PERCENTILES),
                 SUPPRESSED if high_hidden else _fmt(_pct(r.share_high)),
                 suppress(r.patient_days),
                 SUPPRESSED if alerts_small and r.alert_total else suppress(r.alert_total),
@@ -1505,11 +1638,13 @@ class Dashboard:
                 "mean": "",
                 "alert_rate": "",
             }
+        # A mean x the sets is a sum of NEWS2 totals: hidden with the range's distribution.
+        mean_hidden = histogram_hidden(self.histogram, self.unsafe.get("news2", NO_UNSAFE))
         return {
             "sets": suppress(s.sets),
             "patient_days": suppress(s.patient_days),
             "alerts": SUPPRESSED if alerts_hidden and s.alerts else suppress(s.alerts),
-            "mean": _fmt(s.mean_news2, 2),
+            "mean": "" if mean_hidden else _fmt(s.mean_news2, 2),
             "alert_rate": ""
             if not s.patient_days or 0 < s.alerts < SMALL_CELL or alerts_hidden
             else round(100 * s.alerts / s.patient_days, 2),
@@ -1534,13 +1669,19 @@ class Dashboard:
     def chart_periods(self) -> list[PeriodRow]:
         """Periods whose statistics may be drawn (the alert-rate chart also needs their
         alerts' atoms safe: chart_alert_periods); a hidden share of high-risk sets is
-        dropped (no cut-off, so none is drawn)."""
+        dropped (no cut-off, so none is drawn), and so are hidden means and percentiles."""
         cells, high = self._cells("periods"), self._cells("periods", "high")
-        return [
-            replace(p, has_high=False) if period_high_hidden(p, high) else p
-            for p in self.periods
-            if p.patients >= SMALL_CELL and p.period not in cells
-        ]
+        stats = self._cells("periods", "stats")
+        out = []
+        for p in self.periods:
+            if p.patients < SMALL_CELL or p.period in cells:
+                continue
+            if period_high_hidden(p, high):
+                p = replace(p, has_high=False)
+            if p.period in stats:
+                p = replace(p, mean=None, percentiles={})
+            out.append(p)
+        return out
 
     def chart_alert_periods(self) -> list[PeriodRow]:
         """Periods whose alerts per level may be drawn: rate x patient-days is a count."""
@@ -1596,10 +1737,16 @@ def population_dashboard(*, user: Any, f: PopulationFilter) -> Dashboard:
     measure = measure_for(f.measure)
     periods = population_periods(user=user, f=f, measure=measure)
     refused = population_refused(user=user, f=f)
-    unsafe = {
-        table: population_unsafe_cells(user=user, f=f, table=table, refused=refused)
-        for table in (*EXPORT_TABLES, "summary")
+    unsafe: dict[str, Unsafe] = {
+        "news2": population_unsafe_cells(user=user, f=f, table="news2", refused=refused)
     }
+    unsafe["periods"] = population_unsafe_cells(
+        user=user, f=f, table="periods", refused=refused, news2_days=unsafe["news2"]["days"]
+    )
+    unsafe["summary"] = _summary_unsafe(unsafe["periods"])
+    for table in EXPORT_TABLES:
+        if table not in unsafe:
+            unsafe[table] = population_unsafe_cells(user=user, f=f, table=table, refused=refused)
     return Dashboard(
         unsafe=unsafe,
         refused=refused,

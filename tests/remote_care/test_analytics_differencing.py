@@ -518,11 +518,44 @@ def _count_of(table: str, key, column: str, period: str) -> Callable[[Unknown], 
     return None
 
 
-def _equations(users, unknowns: list[Unknown]) -> list[tuple[list[int], int]]:
+#: Published statistics that are not counts: column -> quantile fraction (a mean is a sum).
+PERCENTILE_COLUMNS = {
+    "NEWS2 p25": 0.25,
+    "NEWS2 p50": 0.5,
+    "NEWS2 p75": 0.75,
+    "NEWS2 p90": 0.9,
+    "Median NEWS2": 0.5,
+}
+MEAN_COLUMNS = ("Mean NEWS2", "mean")
+
+
+@dataclass(frozen=True)
+class Equation:
+    """A published number as a linear equation on the unknowns: sum of weight x unknown over
+    ``indices`` (weight 1 for a count, the NEWS2 total for a mean x its set count)."""
+
+    indices: tuple[int, ...]
+    value: int
+    weights: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Quantile:
+    """A published percentile: over which sets (unknowns) it is taken, and which fraction."""
+
+    indices: tuple[int, ...]
+    fraction: float
+    what: str
+
+
+def _equations(users, unknowns: list[Unknown]) -> tuple[list[Equation], list[Quantile]]:
     """Every count the page and the CSV exports publish for every range of the window and
-    every stratum, as (indices of the unknowns it adds up, its value). A share of high-risk
-    sets is a count too: share x sets, exact at one decimal for fewer than 1,000 sets."""
-    equations = []
+    every stratum, as equations on the unknowns it adds up. A share of high-risk sets is a
+    count too (share x sets, exact at one decimal for fewer than 1,000 sets), and a mean
+    NEWS2 times its set count is the sum of the sets' totals (exact at two decimals for
+    fewer than 100 sets). Percentiles are returned apart, with the sets they are taken of."""
+    equations: list[Equation] = []
+    quantiles: list[Quantile] = []
     for (start, end), stratum in itertools.product(RANGES, STRATA):
         f = PopulationFilter(start=start, end=end, **stratum)
         dashboard = population_dashboard(user=users.researcher, f=f)
@@ -544,8 +577,24 @@ def _equations(users, unknowns: list[Unknown]) -> list[tuple[list[int], int]]:
 
         for name, table_rows in rows.items():
             for key, cells in table_rows:
+                scored = _count_of(name, key, "Observation sets", stratum["period"])
                 for column, value in cells.items():
                     if isinstance(value, bool) or not isinstance(value, int | float):
+                        continue
+                    if column in PERCENTILE_COLUMNS or column in MEAN_COLUMNS:
+                        assert scored is not None, (name, column)
+                        indices = tuple(
+                            i for i, u in enumerate(unknowns) if in_request(u) and scored(u)
+                        )
+                        if column in PERCENTILE_COLUMNS:
+                            what = f"{start}..{end} {stratum} {name} {key} {column} = {value}"
+                            quantiles.append(Quantile(indices, PERCENTILE_COLUMNS[column], what))
+                            continue
+                        sets_shown = cells.get("Observation sets", cells.get("sets"))
+                        if not isinstance(sets_shown, int) or sets_shown >= 100:
+                            continue
+                        weights = tuple(float(unknowns[i].total) for i in indices)
+                        equations.append(Equation(indices, round(value * sets_shown), weights))
                         continue
                     adds_up = _count_of(name, key, column, stratum["period"])
                     if adds_up is None:
@@ -555,9 +604,34 @@ def _equations(users, unknowns: list[Unknown]) -> list[tuple[list[int], int]]:
                         if not isinstance(sets_shown, int):
                             continue
                         value = round(value * sets_shown / 100)
-                    indices = [i for i, u in enumerate(unknowns) if in_request(u) and adds_up(u)]
-                    equations.append((indices, int(value)))
-    return equations
+                    indices = tuple(
+                        i for i, u in enumerate(unknowns) if in_request(u) and adds_up(u)
+                    )
+                    equations.append(Equation(indices, int(value)))
+    return equations, quantiles
+
+
+def _exposing_quantiles(sets: list[Set], unknowns: list[Unknown], quantiles: list[Quantile]):
+    """Published percentiles that read the value of too few patients: the order statistics a
+    percentile interpolates between (positions floor and ceil of fraction x (n - 1) in the
+    group's sorted totals) include a total that, on some day of the group, 1 to
+    SMALL_CELL - 1 patients of one sex had (a histogram cell that is hidden). A description
+    per such figure."""
+    for q in quantiles:
+        cells = {unknowns[i] for i in q.indices}
+        group = sorted(s.total for s in sets if Unknown(s.day, s.sex, total=s.total) in cells)
+        if not group:
+            continue
+        position = q.fraction * (len(group) - 1)
+        read = {group[math.floor(position)], group[math.ceil(position)]}
+        for u in sorted(cells, key=lambda u: (u.day, u.sex, u.total)):
+            holders = {s.pk for s in sets if (s.day, s.sex, s.total) == (u.day, u.sex, u.total)}
+            if u.total in read and 0 < len(holders) < SMALL_CELL:
+                yield (
+                    f"{q.what} reads NEWS2 {u.total}, which {len(holders)} patient(s) of sex "
+                    f"{u.sex} had on {u.day}"
+                )
+                break
 
 
 def _targets(unknowns: list[Unknown]) -> dict[str, list[int]]:
@@ -590,24 +664,27 @@ def _targets(unknowns: list[Unknown]) -> dict[str, list[int]]:
 
 def exposed_cells(users, sets: list[Set]) -> list[str]:
     """The cells of 1 to SMALL_CELL - 1 patients that the attacker pins down: with every
-    published count as an equation and every unknown a non-negative integer, the cell's
-    smallest and largest feasible values (linear programmes, rounded inwards) are less than
-    SMALL_CELL apart, so the published numbers as good as give it away."""
+    published count (and every mean x its set count, a sum of totals) as an equation and
+    every unknown a non-negative integer, the cell's smallest and largest feasible values
+    (linear programmes, rounded inwards) are less than SMALL_CELL apart, so the published
+    numbers as good as give it away. Plus every published percentile that reads the value of
+    such a cell (_exposing_quantiles)."""
     from scipy.optimize import linprog
 
     unknowns = _unknowns()
     truth = np.array([_truth(sets, u) for u in unknowns], dtype=float)
-    equations = _equations(users, unknowns)
+    equations, quantiles = _equations(users, unknowns)
     a_eq = np.zeros((len(equations), len(unknowns)))
     b_eq = np.zeros(len(equations))
-    for row, (indices, value) in enumerate(equations):
-        a_eq[row, indices] = 1
-        b_eq[row] = value
+    for row, eq in enumerate(equations):
+        a_eq[row, list(eq.indices)] = 1 if eq.weights is None else eq.weights
+        b_eq[row] = eq.value
     # The published numbers are the cohort's: the truth satisfies every equation.
     assert np.allclose(a_eq @ truth, b_eq), "a published count is not what the model adds up"
     # Not a vacuous pass: the pages still publish counts of these days.
-    assert sum(1 for indices, value in equations if indices and value) > len(RANGES)
-    exposed, sensitive = [], 0
+    assert sum(1 for eq in equations if eq.indices and eq.value) > len(RANGES)
+    exposed = list(_exposing_quantiles(sets, unknowns, quantiles))
+    sensitive = 0
     for name, indices in _targets(unknowns).items():
         value = int(truth[indices].sum())
         if not 0 < value < SMALL_CELL:
@@ -636,3 +713,100 @@ def test_no_cell_under_five_patients_is_solvable_from_every_published_count(user
     sets = _cohort_over_window(users, seed)
     exposed = exposed_cells(users, sets)
     assert not exposed, f"{len(exposed)} cells exposed:\n" + "\n".join(exposed)
+
+
+# --------------------------------------------------------------------------------------------
+# Means and percentiles: shown over safe distributions, hidden per day otherwise
+# --------------------------------------------------------------------------------------------
+
+
+def _observe(users, patients: dict[str, list[tuple[date, int]]], **kwargs) -> dict[str, Patient]:
+    out = {}
+    for mrn, sets in patients.items():
+        patient = patient_for(users.clinician_a, mrn=mrn, birth_date=BIRTHS["40-64"], **kwargs)
+        device = device_register(patient=patient, label="kit", registered_by=users.clinician_a)
+        for day, total in sets:
+            Observation.objects.create(
+                patient=patient,
+                device=device.device,
+                taken_at=at(day, 10),
+                news2_total=total,
+                news2={"total": total, "any_single_three": False, "is_partial": False},
+            )
+        out[mrn] = patient
+    return out
+
+
+def test_means_and_percentiles_hide_with_the_distribution_of_their_days(users):
+    """Five patients score 1 and five score 3 on days 1 and 2; on day 3 one more patient
+    scores 7. Over days 1-2 every NEWS2 total is five patients' and the statistics show;
+    with day 3 the mean x the sets would add 7 for one patient (and p90 reads it), so the
+    range's mean and median and day 3's statistics are hidden, days 1 and 2 still shown."""
+    d1, d2, d3 = WINDOW[:3]
+    people = {f"L{i}": [(d1, 1), (d2, 1), (d3, 1)] for i in range(5)}
+    people |= {f"H{i}": [(d1, 3), (d2, 3), (d3, 3)] for i in range(5)}
+    people["X"] = [(d3, 7)]
+    _observe(users, people)
+
+    two_days = population_dashboard(user=users.researcher, f=PopulationFilter(start=d1, end=d2))
+    assert two_days.summary_cells["mean"] == 2.0
+    periods = two_days.tables()["periods"]
+    mean, p90 = periods.header.index("Mean NEWS2"), periods.header.index("NEWS2 p90")
+    assert [(r[mean], r[p90]) for r in periods.rows] == [(2.0, 3.0), (2.0, 3.0)]
+    median = two_days.tables()["cohorts"].header.index("Median NEWS2")
+    assert two_days.tables()["cohorts"].rows[0][median] == 2.0
+    assert [p.mean for p in two_days.chart_periods()] == [2.0, 2.0]
+
+    f = PopulationFilter(start=d1, end=d3)
+    three_days = population_dashboard(user=users.researcher, f=f)
+    assert three_days.summary_cells["mean"] == ""
+    tables = three_days.tables()
+    assert [(r[mean], r[p90]) for r in tables["periods"].rows] == [(2.0, 3.0), (2.0, 3.0), ("", "")]
+    assert tables["cohorts"].rows[0][median] == ""
+    charted = three_days.chart_periods()
+    assert [(p.mean, p.percentiles.get("p90")) for p in charted] == [
+        (2.0, 3.0),
+        (2.0, 3.0),
+        (None, None),
+    ]
+    for table in ("periods", "cohorts"):
+        assert population_table(user=users.researcher, f=f, table=table).rows == (
+            tables[table].rows
+        )
+
+
+def _team_cohorts(users, both: int) -> dict[str, object]:
+    """Six patients responsible to clinician A only, six to B only, ``both`` to both; one set
+    a day each for three days. Returns the cohort table's sets by cohort label, by team."""
+    days = WINDOW[:3]
+    only_a = _observe(users, {f"A{i}": [(d, 1) for d in days] for i in range(6)})
+    del only_a
+    for patient in _observe(users, {f"B{i}": [(d, 1) for d in days] for i in range(6)}).values():
+        CareTeamMembership.objects.filter(patient=patient).update(user=users.clinician_b)
+    for patient in _observe(
+        users, {f"AB{i}": [(d, 1) for d in days] for i in range(both)}
+    ).values():
+        CareTeamMembership.objects.create(
+            patient=patient, user=users.clinician_b, role=CareTeamMembership.Role.RESPONSIBLE
+        )
+    f = PopulationFilter(start=days[0], end=days[-1], by=Dimension.TEAM)
+    dashboard = population_dashboard(user=users.researcher, f=f)
+    table = dashboard.tables()["cohorts"]
+    assert population_table(user=users.researcher, f=f, table="cohorts").rows == table.rows
+    sets = table.header.index("Observation sets")
+    return {"total": dashboard.summary_cells["sets"], **{r[0]: r[sets] for r in table.rows}}
+
+
+@pytest.mark.parametrize("both", [2, 5])
+def test_care_team_cohorts_do_not_give_away_the_patients_in_two(users, both):
+    """Cohorts by responsible clinician overlap: A's sets plus B's minus all sets counts the
+    sets of the patients responsible to both, so that region must be safe as well."""
+    shown = _team_cohorts(users, both)
+    a, b = (users.clinician_a.get_full_name(), users.clinician_b.get_full_name())
+    a, b = a or users.clinician_a.username, b or users.clinician_b.username
+    assert shown["total"] == 3 * (12 + both)
+    if both < SMALL_CELL:
+        assert shown[a] == shown[b] == "<5"
+    else:
+        # Nothing to hide: the overlap is five patients.
+        assert shown[a] + shown[b] - shown["total"] == 3 * both

@@ -16,7 +16,7 @@ from remote_care.analytics import Dimension, PopulationFilter, population_dashbo
 # reads every row's JSON or a per-row Python loop trips it, not a busy CI machine.
 BOUND_S = 5.0
 #: As tests/remote_care/test_analytics.py's bound: the selectors and the differencing guard.
-MAX_QUERIES = 23
+MAX_QUERIES = 22
 
 
 @pytest.mark.django_db
