@@ -328,7 +328,9 @@ def _training_page(
     status: int = 200,
 ) -> HttpResponse:
     jobs = Job.objects.filter(kind="diagnosis.training").select_related("owner")[:20]
-    datasets = dataset_list()
+    from diagnosis.imaging.contract import contract_summary
+
+    datasets = [(d, check, contract_summary(d.contract)) for d, check in dataset_list()]
     return render(
         request,
         "diagnosis/training.html",
@@ -337,7 +339,7 @@ def _training_page(
             "upload_form": upload_form or DatasetUploadForm(),
             "jobs": jobs,
             "datasets": datasets,
-            "ready_count": sum(d.status == ImageDataset.Status.READY for d, _ in datasets),
+            "ready_count": sum(d.status == ImageDataset.Status.READY for d, _, _ in datasets),
             "review_counts": reviews_per_task(),
             "upload_limit_mb": settings.MEDAI_DATASET_UPLOAD_MAX_BYTES // (1 << 20),
         },
