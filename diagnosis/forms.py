@@ -104,6 +104,17 @@ class WorklistForm(forms.Form):
         )
 
 
+class MonitoringForm(forms.Form):
+    period = forms.ChoiceField(
+        required=False,
+        choices=[("week", "Per week"), ("day", "Per day")],
+        error_messages={"invalid_choice": "Choose a period of day or week."},
+    )
+
+    def period_value(self) -> str:
+        return (self.cleaned_data.get("period") if self.is_valid() else "") or "week"
+
+
 class _DatasetDetailsForm(forms.Form):
     """Name, task, classes and provenance: the same for a server path and an upload."""
 

@@ -176,6 +176,9 @@ def active_versions() -> QuerySet[ModelVersion]:
 
 @dataclass
 class Agreement:
+    """How a version's in-scope answers compare with clinicians' readings; reviews of answers
+    scored outside its scope (a clinician's override) are counted apart, never in the matrix."""
+
     version: ModelVersion
     reviewed: int
     accepted: int
@@ -183,6 +186,8 @@ class Agreement:
     confusion: list[list[int]]
     sensitivity: float | None
     specificity: float | None
+    overridden_reviewed: int = 0
+    overridden_accepted: int = 0
 
 
 def monitoring_scope(*, user: Any) -> QuerySet[Prediction]:
@@ -205,9 +210,15 @@ def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement
     for review in reviews:
         grouped.setdefault(review.prediction.model_version_id, []).append(review)
     out = []
-    for version_reviews in grouped.values():
-        version = version_reviews[0].prediction.model_version
-        names = list(version_reviews[0].prediction.class_names)
+    for all_reviews in grouped.values():
+        version = all_reviews[0].prediction.model_version
+        names = list(all_reviews[0].prediction.class_names)
+        overridden = [r for r in all_reviews if r.prediction.override_at is not None]
+        version_reviews = [
+            r
+            for r in all_reviews
+            if r.prediction.override_at is None and r.prediction.predicted_index is not None
+        ]
         matrix = [[0] * len(names) for _ in names]
         for review in version_reviews:
             if review.label in names:
@@ -227,14 +238,105 @@ def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement
                 confusion=matrix,
                 sensitivity=sens,
                 specificity=spec,
+                overridden_reviewed=len(overridden),
+                overridden_accepted=sum(r.verdict == Review.Verdict.ACCEPTED for r in overridden),
             )
         )
     return sorted(out, key=lambda a: (a.version.task, -a.version.version))
 
 
 def prediction_history(*, predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
-    """Predictions oldest first, for drift charts."""
-    return predictions.select_related("model_version").order_by("created_at")
+    """Scored predictions (with a risk) oldest first, for drift charts."""
+    return (
+        predictions.filter(risk__isnull=False)
+        .select_related("model_version")
+        .order_by("created_at")
+    )
+
+
+@dataclass(frozen=True)
+class ScopePeriod:
+    """One day or week of a version's answers: how many, how many its checks put outside its
+    scope (`flagged`, overridden ones included), how many of those a clinician had scored
+    anyway (`overridden`), and how many were not checked (no detector)."""
+
+    start: Any
+    scans: int
+    flagged: int
+    overridden: int
+    unchecked: int
+
+    @property
+    def checked(self) -> int:
+        return self.scans - self.unchecked
+
+    @property
+    def flagged_share(self) -> float | None:
+        """Flagged among the checked answers; None when none was checked."""
+        return self.flagged / self.checked if self.checked else None
+
+    @property
+    def overridden_share(self) -> float | None:
+        return self.overridden / self.checked if self.checked else None
+
+
+@dataclass(frozen=True)
+class ScopeTrend:
+    """A version's out-of-scope share over time and its totals."""
+
+    version: ModelVersion
+    periods: list[ScopePeriod]
+
+    @property
+    def total(self) -> ScopePeriod:
+        return ScopePeriod(
+            start=None,
+            scans=sum(p.scans for p in self.periods),
+            flagged=sum(p.flagged for p in self.periods),
+            overridden=sum(p.overridden for p in self.periods),
+            unchecked=sum(p.unchecked for p in self.periods),
+        )
+
+
+SCOPE_PERIODS = ("day", "week")
+
+
+def scope_trends(*, predictions: QuerySet[Prediction], period: str) -> list[ScopeTrend]:
+    """Per model version, its answers per `period` ("day" or "week", by the answer's time in
+    the site's time zone) counted by scope: the drift signal beside agreement. Counts only,
+    never a patient or scan. ValueError for another period."""
+    from django.db.models import Count, Q
+    from django.db.models.functions import TruncDay, TruncWeek
+
+    if period not in SCOPE_PERIODS:
+        raise ValueError(f"period must be one of {', '.join(SCOPE_PERIODS)}")
+    trunc = TruncDay("created_at") if period == "day" else TruncWeek("created_at")
+    out_of_scope = Q(scope=Prediction.Scope.OUT_OF_SCOPE)
+    rows = (
+        predictions.annotate(start=trunc)
+        .values("model_version", "start")
+        .annotate(
+            scans=Count("pk"),
+            flagged=Count("pk", filter=out_of_scope),
+            overridden=Count("pk", filter=out_of_scope & Q(override_at__isnull=False)),
+            unchecked=Count("pk", filter=Q(scope=Prediction.Scope.UNCHECKED)),
+        )
+        .order_by("model_version", "start")
+    )
+    periods: dict[int, list[ScopePeriod]] = {}
+    for row in rows:
+        periods.setdefault(row["model_version"], []).append(
+            ScopePeriod(
+                start=row["start"].date(),
+                scans=row["scans"],
+                flagged=row["flagged"],
+                overridden=row["overridden"],
+                unchecked=row["unchecked"],
+            )
+        )
+    versions = ModelVersion.objects.in_bulk(list(periods))
+    trends = [ScopeTrend(version=versions[pk], periods=p) for pk, p in periods.items()]
+    return sorted(trends, key=lambda t: (t.version.task, -t.version.version))
 
 
 def upload_outcome(*, patient: Any, pk: int) -> Any:

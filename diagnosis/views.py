@@ -16,6 +16,7 @@ from diagnosis import charts
 from diagnosis.forms import (
     DatasetForm,
     DatasetUploadForm,
+    MonitoringForm,
     ReviewForm,
     ScanHoldForm,
     ScanUploadForm,
@@ -37,6 +38,7 @@ from diagnosis.selectors import (
     scan_held_list,
     scan_hold_previews,
     scan_list,
+    scope_trends,
     upload_outcome,
     worklist,
 )
@@ -61,7 +63,7 @@ from medai_site.jobs.models import Job
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
 from medai_site.registry.models import ModelVersion
-from medai_site.registry.selectors import model_version_headline_metrics
+from medai_site.registry.selectors import model_version_card, model_version_headline_metrics
 
 
 def _patient_or_404(request: HttpRequest, pk: int) -> Patient:
@@ -296,8 +298,13 @@ def worklist_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.CLINICIAN, Role.MODEL_ADMIN)
 def monitoring_view(request: HttpRequest) -> HttpResponse:
+    form = MonitoringForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return bad_request(" ".join(e for errors in form.errors.values() for e in errors))
+    period = form.period_value()
     predictions = monitoring_scope(user=request.user)
     agreements = agreement_by_version(predictions=predictions)
+    trends = scope_trends(predictions=predictions, period=period)
     history = list(prediction_history(predictions=predictions)[:5000])
     chart_list = [
         {
@@ -308,6 +315,7 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
         for a in agreements
     ]
     for key, figure in (
+        ("scope-time", charts.scope_over_time_figure(trends, period=period)),
         ("risk-time", charts.risk_over_time_figure(history)),
         ("risk-hist", charts.risk_histogram_figure(history)),
     ):
@@ -316,8 +324,27 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "diagnosis/monitoring.html",
-        {"agreements": agreements, "charts": chart_list, "prediction_count": len(history)},
+        {
+            "agreements": agreements,
+            "charts": chart_list,
+            "prediction_count": len(history),
+            "form": form,
+            "period": period,
+            "trends": trends,
+            # What each version shown reads and how it flags the rest (its model card).
+            "cards": [
+                (version, model_version_card(version))
+                for version in _versions_shown(agreements, trends)
+            ],
+        },
     )
+
+
+def _versions_shown(agreements: list[Any], trends: list[Any]) -> list[ModelVersion]:
+    seen: dict[int, ModelVersion] = {}
+    for item in [*trends, *agreements]:
+        seen.setdefault(item.version.pk, item.version)
+    return sorted(seen.values(), key=lambda v: (v.task, -v.version))
 
 
 def _training_page(
