@@ -786,7 +786,16 @@ def demo_imaging_ensure(*, user: Any, train: bool) -> str:
         notes.append(f"registered the {DEMO_DATASET} data set (a job checks it)")
         if wanted:
             notes.append(queued + " after the check")
-    elif wanted and dataset.status == ImageDataset.Status.READY:
+    elif not dataset.contract:
+        # Registered before data sets stated contracts: given the collection's default, so
+        # the next training run and the training page state what its models read.
+        from diagnosis.imaging.contract import contract_declare
+
+        ImageDataset.objects.filter(pk=dataset.pk, contract={}).update(
+            contract=contract_declare({}, names=[DEMO_DATASET])
+        )
+        notes.append(f"gave the {DEMO_DATASET} data set its input contract")
+    if wanted and dataset.status == ImageDataset.Status.READY:
         training_start(dataset=dataset, config=plan["config"], activate=True, user=user)
         notes.append(queued)
     return "; ".join(notes)

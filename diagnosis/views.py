@@ -355,7 +355,7 @@ def _training_page(
     status: int = 200,
 ) -> HttpResponse:
     jobs = Job.objects.filter(kind="diagnosis.training").select_related("owner")[:20]
-    from diagnosis.imaging.contract import contract_summary
+    from diagnosis.imaging.contract import contract_form_defaults, contract_summary
 
     datasets = [(d, check, contract_summary(d.contract)) for d, check in dataset_list()]
     return render(
@@ -369,6 +369,7 @@ def _training_page(
             "ready_count": sum(d.status == ImageDataset.Status.READY for d, _, _ in datasets),
             "review_counts": reviews_per_task(),
             "upload_limit_mb": settings.MEDAI_DATASET_UPLOAD_MAX_BYTES // (1 << 20),
+            "contract_defaults": contract_form_defaults(),
         },
         status=status,
     )
@@ -534,4 +535,11 @@ def dataset_create_view(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect(f"{reverse('diagnosis:training')}#datasets")
         status = 400
-    return render(request, "diagnosis/dataset_form.html", {"form": form}, status=status)
+    from diagnosis.imaging.contract import contract_form_defaults
+
+    return render(
+        request,
+        "diagnosis/dataset_form.html",
+        {"form": form, "contract_defaults": contract_form_defaults()},
+        status=status,
+    )

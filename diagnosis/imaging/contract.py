@@ -333,6 +333,22 @@ def collection_of(*names: str) -> str | None:
     return None
 
 
+def contract_form_defaults() -> dict[str, dict[str, str]]:
+    """Each MedMNIST collection's default as the data-set form's fields hold it (comma-
+    separated terms), for the page that prefills them when the name or file matches."""
+    return {
+        name: {
+            "reads": c.description,
+            "modalities": ", ".join(c.modalities),
+            "body_parts": ", ".join(c.body_parts),
+            "views": ", ".join(c.views),
+            "photometric": ", ".join(c.photometric),
+            "channels": "" if c.channels is None else str(c.channels),
+        }
+        for name, c in MEDMNIST_CONTRACTS.items()
+    }
+
+
 def contract_declare(stated: Mapping[str, Any], *, names: Sequence[str]) -> dict[str, Any]:
     """The contract stored on a data set: what the model admin stated (blank attributes mean
     "any"), or, when nothing was stated, the default of the MedMNIST collection `names` point

@@ -83,6 +83,9 @@ def test_nothing_stated_takes_the_medmnist_default_and_the_page_says_so(
     assert ImageDataset.objects.get().contract["modalities"] == ["CR", "DX"]
     page = client.get("/diagnosis/training/").content.decode()
     assert "chest radiographs (CR/DX, chest)" in page
+    # The upload form is prefilled in the browser from the same defaults the server applies.
+    assert "data-contract-form" in page and 'id="contract-defaults"' in page
+    assert '"modalities": "CR, DX"' in client.get("/diagnosis/datasets/new/").content.decode()
 
 
 def _subset_npz(tmp_path, name: str) -> object:
@@ -165,3 +168,19 @@ def test_training_carries_the_stated_contract(users, tmp_path, settings) -> None
     assert 0.0 <= synthetic["noise"]["rate"] <= 1.0
     with version.artifact.open("rb") as handle:
         assert load_artifact(handle.read()).contract == contract
+
+
+def test_the_demo_data_set_carries_the_pneumoniamnist_contract(users, settings) -> None:
+    from diagnosis.services import demo_imaging_ensure
+
+    settings.MEDAI_DATASET_ROOTS = [PNEUMONIA_NPZ.parent]
+    demo_imaging_ensure(user=users.model_admin, train=False)
+    dataset = ImageDataset.objects.get(name="PneumoniaMNIST")
+    assert dataset.contract["modalities"] == ["CR", "DX"]
+    assert dataset.contract["collection"] == "pneumoniamnist"
+    # One registered before contracts existed gets the default on the next seed.
+    ImageDataset.objects.update(contract={})
+    note = demo_imaging_ensure(user=users.model_admin, train=False)
+    assert "input contract" in note
+    assert ImageDataset.objects.get().contract["body_parts"] == ["CHEST"]
+    assert demo_imaging_ensure(user=users.model_admin, train=False) == ""
