@@ -189,7 +189,7 @@ def scope_over_time_figure(trends: list[ScopeTrend], *, period: str) -> dict[str
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": f"{trend.version}: scored anyway (override)",
+                "name": f"{trend.version}: scored anyway (overrides)",
                 "x": x,
                 "y": [round(p.overridden_share, 4) for p in checked],
                 "customdata": counts,

@@ -320,7 +320,10 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
         ("risk-hist", charts.risk_histogram_figure(history)),
     ):
         if figure:
-            chart_list.append({"id": key, "figure": figure, "label": key})
+            # The drift chart gets the page's width: one line per version and period.
+            chart_list.append(
+                {"id": key, "figure": figure, "label": key, "wide": key == "scope-time"}
+            )
     return render(
         request,
         "diagnosis/monitoring.html",

@@ -326,7 +326,8 @@ def collection_of(*names: str) -> str | None:
     """The MedMNIST collection a data set's name, path or file name points to
     ("PneumoniaMNIST", ".../pneumoniamnist_64.npz" -> "pneumoniamnist"), else None."""
     for name in names:
-        stem = re.sub(r"(_\d+)?$", "", Path(str(name or "")).stem.strip().lower())
+        # "pneumoniamnist_64", "PneumoniaMNIST 128": the size suffix is not the collection.
+        stem = re.sub(r"([\s_-]+\d+)?$", "", Path(str(name or "")).stem.strip().lower())
         stem = re.sub(r"[\s_-]+", "", stem)
         if stem in MEDMNIST_CONTRACTS:
             return stem
@@ -379,6 +380,22 @@ def contract_declare(stated: Mapping[str, Any], *, names: Sequence[str]) -> dict
     # A default's SOP classes belong to its modalities; kept only when those are unchanged.
     sop_classes = default.sop_classes if default and default.modalities == modalities else ()
     min_size = given.get("min_size")
+    # The form prefilled with a collection's default and submitted unchanged still names it.
+    unchanged = default is not None and (
+        str(given["description"]).strip(),
+        modalities,
+        tuple(given.get("body_parts", ())),
+        tuple(given.get("views", ())),
+        photometric,
+        channels,
+    ) == (
+        default.description,
+        default.modalities,
+        default.body_parts,
+        default.views,
+        default.photometric,
+        default.channels,
+    )
     return {
         "description": str(given["description"]).strip(),
         "modalities": list(modalities),
@@ -388,7 +405,7 @@ def contract_declare(stated: Mapping[str, Any], *, names: Sequence[str]) -> dict
         "photometric": list(photometric),
         "channels": None if channels is None else int(channels),
         "min_size": None if min_size is None else [int(v) for v in min_size],
-        "collection": "",
+        "collection": collection if unchanged else "",
         "notes": "",
     }
 

@@ -10,7 +10,7 @@ const FIELDS = ["reads", "modalities", "body_parts", "views", "photometric", "ch
 
 function collectionOf(text) {
   const stem = (text || "").split(/[\\/]/).pop().replace(/\.[^.]*$/, "").toLowerCase();
-  const name = stem.replace(/_\d+$/, "").replace(/[\s_-]+/g, "");
+  const name = stem.trim().replace(/[\s_-]+\d+$/, "").replace(/[\s_-]+/g, "");
   return Object.prototype.hasOwnProperty.call(defaults, name) ? name : null;
 }
 

@@ -38,6 +38,7 @@ def test_terms_accept_defined_terms() -> None:
 
 def test_collection_matches_name_path_or_file() -> None:
     assert collection_of("PneumoniaMNIST") == "pneumoniamnist"
+    assert collection_of("PneumoniaMNIST 64") == "pneumoniamnist"
     assert collection_of("my set", "/data/breastmnist_128.npz") == "breastmnist"
     assert collection_of("chest films", "upload.zip") is None
 
@@ -85,3 +86,13 @@ def test_rows_say_each_attribute_in_words() -> None:
     assert rows["modalities"] == "CR (computed radiograph), DX (digital radiograph)"
     assert rows["minimum size"] == "the training images' size" and rows["views"] == "PA, AP"
     assert dict(contract_rows({"description": "x"}))["body parts"] == "any"
+
+
+def test_the_default_submitted_unchanged_keeps_its_collection() -> None:
+    default = contract_declare({}, names=["pneumoniamnist"])
+    stated = {
+        "description": default["description"],
+        **{k: tuple(default[k]) for k in ("modalities", "body_parts", "views", "photometric")},
+        "channels": 1,
+    }
+    assert contract_declare(stated, names=["PneumoniaMNIST"]) == default
