@@ -36,13 +36,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diagnosis.applicability import Assessment, files_under, paths_assess
 from diagnosis.imaging.contract import InputContract, contract_for_dataset
 from diagnosis.ml.artifact import ModelBundle, load_artifact, save_artifact
+from diagnosis.ml.corruptions import SYNTHETIC, synthetic_image
 from diagnosis.ml.data import ImageDataset, load_npz
 from diagnosis.ml.metrics import macro_auc
 from diagnosis.ml.predict import predict
@@ -56,7 +57,6 @@ TASK_COLLECTIONS: dict[str, str] = {"diagnosis.pneumonia": "pneumoniamnist"}
 # The upload's caps (README: MEDAI_SCAN_MAX_MB, MEDAI_SCAN_MAX_PIXELS).
 MAX_BYTES = int(float(os.environ.get("MEDAI_SCAN_MAX_MB", "200")) * 1_000_000)
 MAX_PIXELS = int(os.environ.get("MEDAI_SCAN_MAX_PIXELS", "400000000"))
-SYNTHETIC = ("noise", "blank", "inverted", "rotated", "cropped", "text-screenshot")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,7 +163,7 @@ def make_sets(root: Path, dataset: ImageDataset) -> list[Path]:
         target = root / f"synthetic-{name}"
         target.mkdir(exist_ok=True)
         for i in range(min(100, len(test))):
-            image = _synthetic(name, test[i], rng, i)
+            image = synthetic_image(name, test[i], rng, i)
             Image.fromarray(image).save(target / f"{name}-{i:03d}.png")
         folders.append(target)
     return [f for f in folders if any(files_under(f))]
@@ -209,34 +209,6 @@ def _pydicom_sets(root: Path) -> Path:
         seen.add(stem)
         shutil.copyfile(path, folder / stem)
     return target
-
-
-def _synthetic(name: str, image: np.ndarray, rng: np.random.Generator, i: int) -> np.ndarray:
-    grey = image[..., 0] if image.ndim == 3 else image
-    if name == "noise":
-        return rng.integers(0, 256, size=(256, 256), dtype=np.uint8)
-    if name == "blank":
-        return np.full((256, 256), int(rng.integers(0, 256)), dtype=np.uint8)
-    if name == "inverted":
-        return (255 - grey).astype(np.uint8)
-    if name == "rotated":
-        return np.rot90(grey, k=1 + i % 3).copy()
-    if name == "cropped":
-        h, w = grey.shape
-        # A quarter of the film enlarged back to full size: one lung corner, no mediastinum.
-        y, x = (i % 2) * h // 2, (i // 2 % 2) * w // 2
-        crop = Image.fromarray(grey[y : y + h // 2, x : x + w // 2])
-        return np.asarray(crop.resize((w, h), Image.Resampling.BILINEAR))
-    if name == "text-screenshot":
-        canvas = Image.new("L", (256, 256), color=255)
-        draw = ImageDraw.Draw(canvas)
-        font = ImageFont.load_default()
-        words = ["Patient report", "Findings:", "No acute", "cardiopulmonary", "process.", "Dr."]
-        for line in range(12):
-            text = " ".join(words[(line + i + k) % len(words)] for k in range(3))
-            draw.text((8, 8 + line * 20), text, fill=0, font=font)
-        return np.asarray(canvas)
-    raise ValueError(name)
 
 
 def _model(

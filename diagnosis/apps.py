@@ -7,6 +7,7 @@ class DiagnosisConfig(AppConfig):
 
     def ready(self) -> None:
         from diagnosis import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
         from diagnosis.selectors import imaging_model_tasks
         from medai_site.core.media import media_folder_register
         from medai_site.registry.catalogue import model_kind_register
@@ -17,5 +18,9 @@ class DiagnosisConfig(AppConfig):
         media_folder_register("predictions")
 
         model_kind_register(
-            label="imaging classifier", tasks=imaging_model_tasks, load=jobs.artifact_check
+            label="imaging classifier",
+            tasks=imaging_model_tasks,
+            load=jobs.artifact_check,
+            describe=imaging_artifact_facts,
+            card=imaging_version_card,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from diagnosis.selectors import Agreement
+from diagnosis.selectors import Agreement, ScopeTrend
 
 _LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 300}
 
@@ -180,34 +180,51 @@ def risk_histogram_figure(predictions: Iterable[Any]) -> dict[str, Any] | None:
     }
 
 
-def out_of_scope_share_figure(predictions: Iterable[Any]) -> dict[str, Any] | None:
-    """Per model version and day, the share of answers outside the model's scope (a drift
-    signal: what is uploaded moves away from what the model was trained on)."""
-    counts: dict[str, dict[str, list[int]]] = {}
-    for p in predictions:
-        day = p.created_at.date().isoformat()
-        per_day = counts.setdefault(str(p.model_version), {})
-        total_out = per_day.setdefault(day, [0, 0])
-        total_out[0] += 1
-        total_out[1] += p.scope == "out_of_scope"
-    if not counts:
-        return None
-    return {
-        "data": [
+def scope_over_time_figure(trends: list[ScopeTrend], *, period: str) -> dict[str, Any] | None:
+    """Per model version, the share of its checked answers flagged outside its scope per
+    day or week (solid) and the share a clinician had scored anyway (dotted); counts in the
+    hover text. None when no version's answers were checked."""
+    data: list[dict[str, Any]] = []
+    for trend in trends:
+        checked = [p for p in trend.periods if p.checked]
+        if not checked:
+            continue
+        x = [p.start.isoformat() for p in checked]
+        counts = [[p.checked, p.flagged, p.overridden] for p in checked]
+        data.append(
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": name,
-                "x": list(days),
-                "y": [round(out / total, 4) for total, out in days.values()],
-                "text": [f"{out} of {total}" for total, out in days.values()],
-                "hovertemplate": "%{x}: %{y:.0%} (%{text})<extra>%{fullData.name}</extra>",
+                "name": f"{trend.version}: out of scope",
+                "x": x,
+                "y": [round(p.flagged_share, 4) for p in checked],
+                "customdata": counts,
+                "hovertemplate": "%{y:.1%} flagged (%{customdata[1]} of %{customdata[0]} "
+                "checked)<extra>%{fullData.name}</extra>",
             }
-            for name, days in counts.items()
-        ],
+        )
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": f"{trend.version}: scored anyway (overrides)",
+                "x": x,
+                "y": [round(p.overridden_share, 4) for p in checked],
+                "customdata": counts,
+                "line": {"dash": "dot"},
+                "hovertemplate": "%{y:.1%} overridden (%{customdata[2]} of %{customdata[0]} "
+                "checked)<extra>%{fullData.name}</extra>",
+            }
+        )
+    if not data:
+        return None
+    return {
+        "data": data,
         "layout": {
             **_LAYOUT,
-            "title": {"text": "Share of scans outside the model's scope, per day"},
-            "yaxis": {"range": [0, 1], "tickformat": ".0%"},
+            "title": {"text": f"Share of scans outside the model's scope, per {period}"},
+            "yaxis": {"rangemode": "tozero", "tickformat": ".0%", "title": {"text": "share"}},
+            "xaxis": {"type": "date"},
+            "legend": {"orientation": "h"},
         },
     }

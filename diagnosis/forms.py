@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -120,6 +121,17 @@ class WorklistForm(forms.Form):
         )
 
 
+class MonitoringForm(forms.Form):
+    period = forms.ChoiceField(
+        required=False,
+        choices=[("week", "Per week"), ("day", "Per day")],
+        error_messages={"invalid_choice": "Choose a period of day or week."},
+    )
+
+    def period_value(self) -> str:
+        return (self.cleaned_data.get("period") if self.is_valid() else "") or "week"
+
+
 class _DatasetDetailsForm(forms.Form):
     """Name, task, classes and provenance: the same for a server path and an upload."""
 
@@ -143,6 +155,51 @@ class _DatasetDetailsForm(forms.Form):
         required=False, max_length=5000, widget=forms.Textarea(attrs={"rows": 2})
     )
 
+    # The input contract (diagnosis.imaging.contract): what models trained on it read.
+    reads = forms.CharField(
+        required=False,
+        max_length=200,
+        label="The model reads",
+        help_text="In a clinician's words, e.g. chest radiographs. Leave every field of the "
+        "input contract blank to use the MedMNIST collection's default when the name or file "
+        "is one (e.g. PneumoniaMNIST); otherwise a blank field means any.",
+    )
+    modalities = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="DICOM modality codes, comma-separated, e.g. CR, DX.",
+    )
+    body_parts = forms.CharField(
+        required=False,
+        max_length=400,
+        label="Body parts",
+        help_text="DICOM BodyPartExamined terms, e.g. CHEST.",
+    )
+    views = forms.CharField(
+        required=False, max_length=200, help_text="DICOM ViewPosition terms, e.g. PA, AP."
+    )
+    photometric = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Photometric interpretation",
+        help_text="e.g. MONOCHROME1, MONOCHROME2.",
+    )
+    channels = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        empty_value=None,
+        choices=[("", "As the training images"), ("1", "1 (greyscale)"), ("3", "3 (colour)")],
+    )
+    min_size = forms.RegexField(
+        required=False,
+        regex=r"^\s*[1-9]\d{0,4}\s*[xX×]\s*[1-9]\d{0,4}\s*$",
+        max_length=20,
+        label="Minimum size",
+        help_text="Rows x columns in pixels, e.g. 224x224; blank: the training images' size.",
+        error_messages={"invalid": "Write the minimum size as rows x columns, e.g. 224x224."},
+    )
+    contract_fields = ("modalities", "body_parts", "views", "photometric")
+
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if ImageDataset.objects.filter(name=name).exists():
@@ -155,6 +212,55 @@ class _DatasetDetailsForm(forms.Form):
         if len(set(names)) != len(names):
             raise forms.ValidationError("Each class name may appear only once.")
         return names
+
+    def _clean_terms(self, attribute: str) -> tuple[str, ...]:
+        from diagnosis.imaging.contract import contract_terms
+
+        try:
+            return contract_terms(self.cleaned_data.get(attribute) or "", attribute=attribute)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+
+    def clean_modalities(self) -> tuple[str, ...]:
+        return self._clean_terms("modalities")
+
+    def clean_body_parts(self) -> tuple[str, ...]:
+        return self._clean_terms("body_parts")
+
+    def clean_views(self) -> tuple[str, ...]:
+        return self._clean_terms("views")
+
+    def clean_photometric(self) -> tuple[str, ...]:
+        return self._clean_terms("photometric")
+
+    def clean_min_size(self) -> tuple[int, int] | None:
+        raw = (self.cleaned_data.get("min_size") or "").strip()
+        if not raw:
+            return None
+        rows, cols = re.split(r"\s*[xX×]\s*", raw)
+        return int(rows), int(cols)
+
+    def clean(self) -> dict[str, Any]:
+        """Turn the contract fields into the one `contract` the services take."""
+        from diagnosis.imaging.contract import contract_declare
+
+        cleaned = super().clean()
+        stated = {
+            "description": (cleaned.pop("reads", "") or "").strip(),
+            **{a: cleaned.pop(a, ()) for a in self.contract_fields},
+            "channels": cleaned.pop("channels", None),
+            "min_size": cleaned.pop("min_size", None),
+        }
+        if self.errors:
+            return cleaned
+        upload = cleaned.get("file")
+        names = [cleaned.get("name") or "", cleaned.get("path") or "", getattr(upload, "name", "")]
+        try:
+            cleaned["contract"] = contract_declare(stated, names=names)
+        except ValueError as exc:
+            field = "reads" if not stated["description"] else "channels"
+            self.add_error(field, str(exc))
+        return cleaned
 
 
 class DatasetForm(_DatasetDetailsForm):
@@ -170,6 +276,7 @@ class DatasetForm(_DatasetDetailsForm):
         "configured with (MEDAI_DATASET_ROOTS).",
     )
     field_order = ["name", "task", "kind", "path", "class_names", "description", "attribution"]
+    field_order += ["reads", *_DatasetDetailsForm.contract_fields, "channels", "min_size"]
 
 
 class DatasetUploadForm(_DatasetDetailsForm):
@@ -180,6 +287,7 @@ class DatasetUploadForm(_DatasetDetailsForm):
         widget=forms.ClearableFileInput(attrs={"accept": ".npz,.zip"}),
     )
     field_order = ["name", "task", "file", "class_names", "description", "attribution"]
+    field_order += ["reads", *_DatasetDetailsForm.contract_fields, "channels", "min_size"]
 
 
 class TrainingForm(forms.Form):

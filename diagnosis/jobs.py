@@ -175,6 +175,7 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
 
 @job_task(kind="diagnosis.dataset_check", label="data-set check", queue="ml")
 def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
+    from diagnosis.imaging.contract import contract_for_training
     from diagnosis.training import dataset_digest, dataset_preview, load_dataset
 
     dataset = ImageDataset.objects.filter(pk=job.params.get("dataset_id")).first()
@@ -186,6 +187,14 @@ def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
     try:
         data = load_dataset(dataset)
         digest = dataset_digest(dataset)
+        # A contract that contradicts the images would make every model of it refuse its
+        # own kind of input: refused here, before anything trains on it.
+        contract_for_training(
+            dataset.contract,
+            source=dataset.path or dataset.name,
+            channels=data.channels,
+            image_size=data.image_size,
+        )
     except (OSError, ValueError) as exc:
         message = f"The data could not be used: {exc}"
         dataset_check_failed(dataset=dataset, message=message)
@@ -214,7 +223,7 @@ def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
 
 @job_task(kind="diagnosis.training", label="model training", queue="ml")
 def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
-    from diagnosis.imaging.contract import contract_for_dataset
+    from diagnosis.imaging.contract import contract_for_training
     from diagnosis.ml.artifact import artifact_bytes
     from diagnosis.ml.train import TrainConfig, train
     from diagnosis.training import load_dataset
@@ -238,6 +247,18 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
         config = TrainConfig.from_dict(job.params.get("config", {}))
     except (TypeError, ValueError) as exc:
         raise JobError(f"The training settings are not valid: {exc}") from None
+    # The input contract travels with the weights (and is recorded on the version), so any
+    # worker that loads the artifact applies the same metadata gate: the one the model admin
+    # stated for the data set, else the default its file name points to.
+    try:
+        contract = contract_for_training(
+            dataset.contract,
+            source=dataset.path or dataset.name,
+            channels=data.channels,
+            image_size=data.image_size,
+        )
+    except ValueError as exc:
+        raise JobError(f"The data set {dataset.name}'s input contract: {exc}.") from None
     history: list[dict[str, Any]] = []
 
     def on_epoch(report: Any) -> None:
@@ -251,11 +272,7 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     result = train(data, config, on_epoch, device=torch_device())
     progress.update(96, "Evaluating on the test split and saving the model", force=True)
     bundle = result.to_bundle()
-    # The input contract travels with the weights (and is recorded on the version), so any
-    # worker that loads the artifact applies the same metadata gate.
-    bundle.contract = contract_for_dataset(
-        source=dataset.path or dataset.name, channels=data.channels, image_size=data.image_size
-    ).to_dict()
+    bundle.contract = contract.to_dict()
     content = artifact_bytes(bundle)
     metrics = {**training_metrics(result), "contract": bundle.contract}
     # The version row commits with the job's success; if that rolls back, so does the file.

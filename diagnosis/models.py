@@ -52,6 +52,10 @@ class ImageDataset(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     description = models.TextField(blank=True)
     attribution = models.TextField(blank=True)
+    # The input contract models trained on it carry (diagnosis.imaging.contract), as the model
+    # admin stated it or the MedMNIST collection's default; {} = none stated (only channels
+    # and size are then checked). min_size/channels None = the training images' own.
+    contract = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )

@@ -239,6 +239,9 @@ def active_version_contracts() -> list[tuple[ModelVersion, Any]]:
 
 @dataclass
 class Agreement:
+    """How a version's in-scope answers compare with clinicians' readings; reviews of answers
+    scored outside its scope (a clinician's override) are counted apart, never in the matrix."""
+
     version: ModelVersion
     reviewed: int
     accepted: int
@@ -246,6 +249,8 @@ class Agreement:
     confusion: list[list[int]]
     sensitivity: float | None
     specificity: float | None
+    overridden_reviewed: int = 0
+    overridden_accepted: int = 0
 
 
 def monitoring_scope(*, user: Any) -> QuerySet[Prediction]:
@@ -261,20 +266,24 @@ def monitoring_scope(*, user: Any) -> QuerySet[Prediction]:
 
 def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement]:
     """Per model version, how its predictions compare with clinicians' verdicts. Reviews of
-    scans scored outside the model's scope (at a clinician's request) are left out: they say
-    nothing about how the model does on what it was trained to read."""
-    reviews = (
-        Review.objects.filter(prediction__in=predictions)
-        .exclude(prediction__scope=Prediction.Scope.OUT_OF_SCOPE)
-        .select_related("prediction__model_version")
+    scans scored outside the model's scope (at a clinician's request) are counted apart, not in
+    the agreement: they say nothing about how the model does on what it was trained to read."""
+    reviews = Review.objects.filter(prediction__in=predictions).select_related(
+        "prediction__model_version"
     )
     grouped: dict[int, list[Review]] = {}
     for review in reviews:
         grouped.setdefault(review.prediction.model_version_id, []).append(review)
     out = []
-    for version_reviews in grouped.values():
-        version = version_reviews[0].prediction.model_version
-        names = list(version_reviews[0].prediction.class_names)
+    for all_reviews in grouped.values():
+        version = all_reviews[0].prediction.model_version
+        names = list(all_reviews[0].prediction.class_names)
+        overridden = [r for r in all_reviews if r.prediction.override_at is not None]
+        version_reviews = [
+            r
+            for r in all_reviews
+            if r.prediction.override_at is None and r.prediction.predicted_index is not None
+        ]
         matrix = [[0] * len(names) for _ in names]
         for review in version_reviews:
             if review.label in names and review.prediction.predicted_index is not None:
@@ -294,55 +303,105 @@ def agreement_by_version(*, predictions: QuerySet[Prediction]) -> list[Agreement
                 confusion=matrix,
                 sensitivity=sens,
                 specificity=spec,
+                overridden_reviewed=len(overridden),
+                overridden_accepted=sum(r.verdict == Review.Verdict.ACCEPTED for r in overridden),
             )
         )
     return sorted(out, key=lambda a: (a.version.task, -a.version.version))
 
 
-@dataclass
-class ScopeCounts:
-    version: ModelVersion
-    answers: int
-    out_of_scope: int
+def prediction_history(*, predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
+    """Scored predictions (with a risk) oldest first, for drift charts."""
+    return (
+        predictions.filter(risk__isnull=False)
+        .select_related("model_version")
+        .order_by("created_at")
+    )
+
+
+@dataclass(frozen=True)
+class ScopePeriod:
+    """One day or week of a version's answers: how many, how many its checks put outside its
+    scope (`flagged`, overridden ones included), how many of those a clinician had scored
+    anyway (`overridden`), and how many were not checked (no detector)."""
+
+    start: Any
+    scans: int
+    flagged: int
     overridden: int
     unchecked: int
 
     @property
-    def share(self) -> float:
-        return self.out_of_scope / self.answers if self.answers else 0.0
+    def checked(self) -> int:
+        return self.scans - self.unchecked
+
+    @property
+    def flagged_share(self) -> float | None:
+        """Flagged among the checked answers; None when none was checked."""
+        return self.flagged / self.checked if self.checked else None
+
+    @property
+    def overridden_share(self) -> float | None:
+        return self.overridden / self.checked if self.checked else None
 
 
-def scope_by_version(*, predictions: QuerySet[Prediction]) -> list[ScopeCounts]:
-    """Per model version: answers, how many were outside its scope, how many of those a
-    clinician had scored anyway, and how many were not checked (no detector)."""
+@dataclass(frozen=True)
+class ScopeTrend:
+    """A version's out-of-scope share over time and its totals."""
+
+    version: ModelVersion
+    periods: list[ScopePeriod]
+
+    @property
+    def total(self) -> ScopePeriod:
+        return ScopePeriod(
+            start=None,
+            scans=sum(p.scans for p in self.periods),
+            flagged=sum(p.flagged for p in self.periods),
+            overridden=sum(p.overridden for p in self.periods),
+            unchecked=sum(p.unchecked for p in self.periods),
+        )
+
+
+SCOPE_PERIODS = ("day", "week")
+
+
+def scope_trends(*, predictions: QuerySet[Prediction], period: str) -> list[ScopeTrend]:
+    """Per model version, its answers per `period` ("day" or "week", by the answer's time in
+    the site's time zone) counted by scope: the drift signal beside agreement. Counts only,
+    never a patient or scan. ValueError for another period."""
     from django.db.models import Count, Q
+    from django.db.models.functions import TruncDay, TruncWeek
 
+    if period not in SCOPE_PERIODS:
+        raise ValueError(f"period must be one of {', '.join(SCOPE_PERIODS)}")
+    trunc = TruncDay("created_at") if period == "day" else TruncWeek("created_at")
+    out_of_scope = Q(scope=Prediction.Scope.OUT_OF_SCOPE)
     rows = (
-        predictions.values("model_version")
+        predictions.annotate(start=trunc)
+        .values("model_version", "start")
         .annotate(
-            answers=Count("pk"),
-            out=Count("pk", filter=Q(scope=Prediction.Scope.OUT_OF_SCOPE)),
-            overridden=Count("pk", filter=Q(override_at__isnull=False)),
+            scans=Count("pk"),
+            flagged=Count("pk", filter=out_of_scope),
+            overridden=Count("pk", filter=out_of_scope & Q(override_at__isnull=False)),
             unchecked=Count("pk", filter=Q(scope=Prediction.Scope.UNCHECKED)),
         )
-        .order_by("model_version")
+        .order_by("model_version", "start")
     )
-    versions = ModelVersion.objects.in_bulk([r["model_version"] for r in rows])
-    return [
-        ScopeCounts(
-            version=versions[r["model_version"]],
-            answers=r["answers"],
-            out_of_scope=r["out"],
-            overridden=r["overridden"],
-            unchecked=r["unchecked"],
+    periods: dict[int, list[ScopePeriod]] = {}
+    for row in rows:
+        periods.setdefault(row["model_version"], []).append(
+            ScopePeriod(
+                start=row["start"].date(),
+                scans=row["scans"],
+                flagged=row["flagged"],
+                overridden=row["overridden"],
+                unchecked=row["unchecked"],
+            )
         )
-        for r in rows
-    ]
-
-
-def prediction_history(*, predictions: QuerySet[Prediction]) -> QuerySet[Prediction]:
-    """Predictions oldest first, for drift charts."""
-    return predictions.select_related("model_version").order_by("created_at")
+    versions = ModelVersion.objects.in_bulk(list(periods))
+    trends = [ScopeTrend(version=versions[pk], periods=p) for pk, p in periods.items()]
+    return sorted(trends, key=lambda t: (t.version.task, -t.version.version))
 
 
 def upload_outcome(*, patient: Any, pk: int) -> Any:

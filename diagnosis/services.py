@@ -663,6 +663,22 @@ def _dataset_create(**fields: Any) -> ImageDataset:
         ) from None
 
 
+def _contract_or_default(contract: dict[str, Any] | None, *, names: list[str]) -> dict[str, Any]:
+    """The stated contract (checked), or the MedMNIST default `names` point to ({} if none)."""
+    from diagnosis.imaging.contract import InputContract, contract_declare
+
+    if contract is None:
+        return contract_declare({}, names=names)
+    if contract:
+        try:
+            InputContract.from_dict({**contract, "min_size": contract.get("min_size") or (1, 1)})
+        except ValueError as exc:
+            raise DatasetRejected(
+                f"The input contract is not valid: {exc}", field="reads"
+            ) from None
+    return dict(contract)
+
+
 def dataset_register(
     *,
     name: str,
@@ -673,13 +689,16 @@ def dataset_register(
     description: str = "",
     attribution: str = "",
     class_names: list[str] | None = None,
+    contract: dict[str, Any] | None = None,
     train: dict[str, Any] | None = None,
     request: Any = None,
 ) -> ImageDataset:
     """Register a data set on a server path inside MEDAI_DATASET_ROOTS (never MEDIA_ROOT):
     the row starts "checking" and a job loads and checks it. DatasetRejected, with one
-    message whether or not the path exists, for any other path. ``train`` (a training
-    config plus "activate") queues a training run once the check has passed."""
+    message whether or not the path exists, for any other path. ``contract`` is the input
+    contract as contract_declare returns it (None: the MedMNIST default the name or path
+    points to). ``train`` (a training config plus "activate") queues a training run once the
+    check has passed."""
     from diagnosis.training import DatasetPathRefused, dataset_path_confine
 
     if kind not in (ImageDataset.Kind.NPZ, ImageDataset.Kind.FOLDER):
@@ -697,6 +716,7 @@ def dataset_register(
             class_names=list(class_names or []),
             description=description,
             attribution=attribution,
+            contract=_contract_or_default(contract, names=[name, str(resolved)]),
             created_by=created_by,
         )
         _dataset_check_queue(dataset=dataset, user=created_by, train=train)
@@ -705,7 +725,11 @@ def dataset_register(
             actor=created_by,
             request=request,
             obj=dataset,
-            detail={"dataset_registered": name, "path": str(resolved)},
+            detail={
+                "dataset_registered": name,
+                "path": str(resolved),
+                "contract": dataset.contract,
+            },
         )
     return dataset
 
@@ -735,12 +759,14 @@ def dataset_upload(
     class_names: list[str] | None = None,
     description: str = "",
     attribution: str = "",
+    contract: dict[str, Any] | None = None,
     request: Any = None,
 ) -> ImageDataset:
     """Store a data set uploaded from the browser (a MedMNIST-style .npz, or a .zip of one
     folder of PNG/JPEG images per class) under MEDIA_ROOT/datasets/<id>/ after checking the
     archive's directory and headers, and queue the job that loads and checks it. Raises
-    DatasetRejected (400/413/507); on any failure no row and no file remain."""
+    DatasetRejected (400/413/507); on any failure no row and no file remain. ``contract`` as
+    for dataset_register (None: the default the name or file name points to)."""
     from diagnosis.imaging.dataset_archive import ArchiveRejected, check_npz, extract_image_zip
     from diagnosis.training import archive_limits
 
@@ -782,6 +808,7 @@ def dataset_upload(
                 class_names=list(class_names or []),
                 description=description,
                 attribution=attribution,
+                contract=_contract_or_default(contract, names=[name, file.name or ""]),
                 created_by=created_by,
                 **fields,
             )
@@ -798,7 +825,11 @@ def dataset_upload(
                 actor=created_by,
                 request=request,
                 obj=dataset,
-                detail={"dataset_uploaded": name, "file": (file.name or "")[:200]},
+                detail={
+                    "dataset_uploaded": name,
+                    "file": (file.name or "")[:200],
+                    "contract": dataset.contract,
+                },
             )
     except BaseException as exc:
         for folder in (staging, stored):
@@ -939,7 +970,16 @@ def demo_imaging_ensure(*, user: Any, train: bool) -> str:
         notes.append(f"registered the {DEMO_DATASET} data set (a job checks it)")
         if wanted:
             notes.append(queued + " after the check")
-    elif wanted and dataset.status == ImageDataset.Status.READY:
+    elif not dataset.contract:
+        # Registered before data sets stated contracts: given the collection's default, so
+        # the next training run and the training page state what its models read.
+        from diagnosis.imaging.contract import contract_declare
+
+        ImageDataset.objects.filter(pk=dataset.pk, contract={}).update(
+            contract=contract_declare({}, names=[DEMO_DATASET])
+        )
+        notes.append(f"gave the {DEMO_DATASET} data set its input contract")
+    if wanted and dataset.status == ImageDataset.Status.READY:
         training_start(dataset=dataset, config=plan["config"], activate=True, user=user)
         notes.append(queued)
     return "; ".join(notes)
@@ -958,6 +998,8 @@ def dataset_from_reviews(*, task: str, created_by: Any) -> ImageDataset:
     base = ImageDataset.objects.filter(task=task).exclude(kind=ImageDataset.Kind.REVIEWS).first()
     classes = (active.training_data or {}).get("classes") or (base.class_names if base else [])
     shape = base.image_shape if base else [28, 28, 1]
+    # The reviewed scans are what the model in service accepted, so its contract holds.
+    contract = base.contract if base and base.contract else (active.metrics or {}).get("contract")
     probe = ImageDataset(
         name=f"{task} reviews",
         task=task,
@@ -976,6 +1018,7 @@ def dataset_from_reviews(*, task: str, created_by: Any) -> ImageDataset:
             "message": "",
             "class_names": list(classes),
             "image_shape": shape,
+            "contract": dict(contract or {}),
             "created_by": created_by,
             "split_sizes": {s: int(len(data.split(s)[1])) for s in ("train", "val", "test")},
             "description": "Key frames of scans reviewed by clinicians, labelled with their "

@@ -17,6 +17,7 @@ from diagnosis.applicability import NO_DETECTOR
 from diagnosis.forms import (
     DatasetForm,
     DatasetUploadForm,
+    MonitoringForm,
     ReviewForm,
     ScanHoldForm,
     ScanUploadForm,
@@ -39,7 +40,7 @@ from diagnosis.selectors import (
     scan_held_list,
     scan_hold_previews,
     scan_list,
-    scope_by_version,
+    scope_trends,
     upload_outcome,
     version_contract,
     worklist,
@@ -68,7 +69,7 @@ from medai_site.jobs.models import Job
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
 from medai_site.registry.models import ModelVersion
-from medai_site.registry.selectors import model_version_headline_metrics
+from medai_site.registry.selectors import model_version_card, model_version_headline_metrics
 
 
 def _patient_or_404(request: HttpRequest, pk: int) -> Patient:
@@ -376,8 +377,13 @@ def worklist_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.CLINICIAN, Role.MODEL_ADMIN)
 def monitoring_view(request: HttpRequest) -> HttpResponse:
+    form = MonitoringForm(request.GET or None)
+    if request.GET and not form.is_valid():
+        return bad_request(" ".join(e for errors in form.errors.values() for e in errors))
+    period = form.period_value()
     predictions = monitoring_scope(user=request.user)
     agreements = agreement_by_version(predictions=predictions)
+    trends = scope_trends(predictions=predictions, period=period)
     history = list(prediction_history(predictions=predictions)[:5000])
     chart_list = [
         {
@@ -388,22 +394,39 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
         for a in agreements
     ]
     for key, figure in (
-        ("scope-share", charts.out_of_scope_share_figure(history)),
+        ("scope-time", charts.scope_over_time_figure(trends, period=period)),
         ("risk-time", charts.risk_over_time_figure(history)),
         ("risk-hist", charts.risk_histogram_figure(history)),
     ):
         if figure:
-            chart_list.append({"id": key, "figure": figure, "label": key})
+            # The drift chart gets the page's width: one line per version and period.
+            chart_list.append(
+                {"id": key, "figure": figure, "label": key, "wide": key == "scope-time"}
+            )
     return render(
         request,
         "diagnosis/monitoring.html",
         {
             "agreements": agreements,
-            "scope_counts": scope_by_version(predictions=predictions),
             "charts": chart_list,
             "prediction_count": len(history),
+            "form": form,
+            "period": period,
+            "trends": trends,
+            # What each version shown reads and how it flags the rest (its model card).
+            "cards": [
+                (version, model_version_card(version))
+                for version in _versions_shown(agreements, trends)
+            ],
         },
     )
+
+
+def _versions_shown(agreements: list[Any], trends: list[Any]) -> list[ModelVersion]:
+    seen: dict[int, ModelVersion] = {}
+    for item in [*trends, *agreements]:
+        seen.setdefault(item.version.pk, item.version)
+    return sorted(seen.values(), key=lambda v: (v.task, -v.version))
 
 
 def _training_page(
@@ -414,7 +437,9 @@ def _training_page(
     status: int = 200,
 ) -> HttpResponse:
     jobs = Job.objects.filter(kind="diagnosis.training").select_related("owner")[:20]
-    datasets = dataset_list()
+    from diagnosis.imaging.contract import contract_form_defaults, contract_summary
+
+    datasets = [(d, check, contract_summary(d.contract)) for d, check in dataset_list()]
     return render(
         request,
         "diagnosis/training.html",
@@ -423,9 +448,10 @@ def _training_page(
             "upload_form": upload_form or DatasetUploadForm(),
             "jobs": jobs,
             "datasets": datasets,
-            "ready_count": sum(d.status == ImageDataset.Status.READY for d, _ in datasets),
+            "ready_count": sum(d.status == ImageDataset.Status.READY for d, _, _ in datasets),
             "review_counts": reviews_per_task(),
             "upload_limit_mb": settings.MEDAI_DATASET_UPLOAD_MAX_BYTES // (1 << 20),
+            "contract_defaults": contract_form_defaults(),
         },
         status=status,
     )
@@ -591,4 +617,11 @@ def dataset_create_view(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect(f"{reverse('diagnosis:training')}#datasets")
         status = 400
-    return render(request, "diagnosis/dataset_form.html", {"form": form}, status=status)
+    from diagnosis.imaging.contract import contract_form_defaults
+
+    return render(
+        request,
+        "diagnosis/dataset_form.html",
+        {"form": form, "contract_defaults": contract_form_defaults()},
+        status=status,
+    )

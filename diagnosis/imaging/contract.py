@@ -237,6 +237,252 @@ def contract_for_dataset(
     )
 
 
+# Modality (0008,0060) defined terms, PS3.3 C.7.3.1.1.1 (2024), plus the retired ones vendors
+# still send; a stated contract may name only these.
+MODALITY_CODES: frozenset[str] = frozenset(
+    (
+        "ANN AR ASMT AU BDUS BI BMD CFM CR CT CTPROTOCOL DMS DG DOC DX ECG EEG EMG EOG EPS ES "
+        "FID GM HC HD IO IOL IVOCT IVUS KER KO LEN LS MG MR M3D NM OAM OCT OP OPM OPT OPTBSV "
+        "OPTENF OPV OSS OT PA PLAN POS PR PT PX REG RESP RF RG RTDOSE RTIMAGE RTINTENT RTPLAN "
+        "RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR SR SRF STAIN TEXTUREMAP TG US VA XA "
+        "XAPROTOCOL XC "
+        # Retired terms (PS3.3 C.7.3.1.1.1 note) still found in archives.
+        "CD CP CS DD DF DM DS EC FA FS LP MA MS OPR ST VF SC"
+    ).split()
+)
+# Photometric Interpretation (0028,0004) defined terms, PS3.3 C.7.6.3.1.2.
+PHOTOMETRIC_TERMS: frozenset[str] = frozenset(
+    {
+        "MONOCHROME1",
+        "MONOCHROME2",
+        "PALETTE COLOR",
+        "RGB",
+        "YBR_FULL",
+        "YBR_FULL_422",
+        "YBR_PARTIAL_422",
+        "YBR_PARTIAL_420",
+        "YBR_ICT",
+        "YBR_RCT",
+        "XYB",
+    }
+)
+# A Code String (CS) value: upper-case letters, digits, space and underscore, 16 at most
+# (PS3.5 6.2); BodyPartExamined and ViewPosition are CS.
+_CODE_STRING = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+# What a model admin states, in form order; each is checked by contract_terms.
+STATED_ATTRIBUTES: tuple[str, ...] = (
+    "description",
+    "modalities",
+    "body_parts",
+    "views",
+    "photometric",
+    "channels",
+    "min_size",
+)
+ATTRIBUTE_LABELS: dict[str, str] = {
+    "description": "reads",
+    "modalities": "modalities",
+    "body_parts": "body parts",
+    "views": "views",
+    "photometric": "photometric interpretation",
+    "channels": "channels",
+    "min_size": "minimum size",
+    "collection": "defaults of",
+    "notes": "note",
+}
+
+
+def contract_terms(text: str, *, attribute: str) -> tuple[str, ...]:
+    """Parse a comma-separated list of DICOM defined terms for `attribute` (modalities,
+    body_parts, views, photometric); ValueError with the message a model admin reads when a
+    term is not upper-case, not a Code String or (modalities, photometric) not a defined term."""
+    terms = [t.strip() for t in text.split(",") if t.strip()]
+    if len(set(terms)) != len(terms):
+        raise ValueError("Each term may appear only once.")
+    for term in terms:
+        if term != term.upper():
+            raise ValueError(
+                f"DICOM defined terms are upper-case: write {term.upper()!r}, not {term!r}."
+            )
+        if attribute == "modalities" and term not in MODALITY_CODES:
+            raise ValueError(
+                f"{term!r} is not a DICOM modality code (PS3.3 C.7.3.1.1.1), e.g. CR, DX, CT, "
+                "MR, US, MG."
+            )
+        if attribute == "photometric" and term not in PHOTOMETRIC_TERMS:
+            raise ValueError(
+                f"{term!r} is not a photometric interpretation; use "
+                f"{', '.join(sorted(PHOTOMETRIC_TERMS))}."
+            )
+        if attribute in ("body_parts", "views") and not _CODE_STRING.match(term):
+            raise ValueError(
+                f"{term!r} is not a DICOM code string: at most 16 upper-case letters, digits, "
+                "spaces or underscores (e.g. CHEST, ABDOMEN, PA, AP)."
+            )
+    return tuple(terms)
+
+
+def collection_of(*names: str) -> str | None:
+    """The MedMNIST collection a data set's name, path or file name points to
+    ("PneumoniaMNIST", ".../pneumoniamnist_64.npz" -> "pneumoniamnist"), else None."""
+    for name in names:
+        # "pneumoniamnist_64", "PneumoniaMNIST 128": the size suffix is not the collection.
+        stem = re.sub(r"([\s_-]+\d+)?$", "", Path(str(name or "")).stem.strip().lower())
+        stem = re.sub(r"[\s_-]+", "", stem)
+        if stem in MEDMNIST_CONTRACTS:
+            return stem
+    return None
+
+
+def contract_form_defaults() -> dict[str, dict[str, str]]:
+    """Each MedMNIST collection's default as the data-set form's fields hold it (comma-
+    separated terms), for the page that prefills them when the name or file matches."""
+    return {
+        name: {
+            "reads": c.description,
+            "modalities": ", ".join(c.modalities),
+            "body_parts": ", ".join(c.body_parts),
+            "views": ", ".join(c.views),
+            "photometric": ", ".join(c.photometric),
+            "channels": "" if c.channels is None else str(c.channels),
+        }
+        for name, c in MEDMNIST_CONTRACTS.items()
+    }
+
+
+def contract_declare(stated: Mapping[str, Any], *, names: Sequence[str]) -> dict[str, Any]:
+    """The contract stored on a data set: what the model admin stated (blank attributes mean
+    "any"), or, when nothing was stated, the default of the MedMNIST collection `names` point
+    to. `min_size` None (and `channels` None) mean "the training images' own", settled when a
+    model is trained. Raises ValueError when a stated contract has no description or its
+    channels contradict its photometric interpretation."""
+    given = {k: v for k, v in stated.items() if k in STATED_ATTRIBUTES and v not in (None, "", ())}
+    collection = collection_of(*names)
+    if not given:
+        if collection is None:
+            return {}
+        data = MEDMNIST_CONTRACTS[collection].to_dict()
+        data.update(collection=collection, min_size=None)
+        return data
+    if not str(given.get("description", "")).strip():
+        raise ValueError(
+            "Say in a few words what the model reads, e.g. 'chest radiographs' (it heads the "
+            "model card and every out-of-scope reason)."
+        )
+    photometric = tuple(given.get("photometric", ()))
+    channels = given.get("channels")
+    if channels == 1 and any(not p.startswith("MONOCHROME") for p in photometric):
+        raise ValueError("One channel (greyscale) needs MONOCHROME1 or MONOCHROME2 only.")
+    if channels == 3 and any(p.startswith("MONOCHROME") for p in photometric):
+        raise ValueError("Three channels (colour) cannot be MONOCHROME1/MONOCHROME2.")
+    modalities = tuple(given.get("modalities", ()))
+    default = MEDMNIST_CONTRACTS.get(collection or "")
+    # A default's SOP classes belong to its modalities; kept only when those are unchanged.
+    sop_classes = default.sop_classes if default and default.modalities == modalities else ()
+    min_size = given.get("min_size")
+    # The form prefilled with a collection's default and submitted unchanged still names it.
+    unchanged = default is not None and (
+        str(given["description"]).strip(),
+        modalities,
+        tuple(given.get("body_parts", ())),
+        tuple(given.get("views", ())),
+        photometric,
+        channels,
+    ) == (
+        default.description,
+        default.modalities,
+        default.body_parts,
+        default.views,
+        default.photometric,
+        default.channels,
+    )
+    return {
+        "description": str(given["description"]).strip(),
+        "modalities": list(modalities),
+        "sop_classes": list(sop_classes),
+        "body_parts": list(given.get("body_parts", ())),
+        "views": list(given.get("views", ())),
+        "photometric": list(photometric),
+        "channels": None if channels is None else int(channels),
+        "min_size": None if min_size is None else [int(v) for v in min_size],
+        "collection": collection if unchanged else "",
+        "notes": "",
+    }
+
+
+def contract_for_training(
+    stored: Mapping[str, Any] | None,
+    *,
+    source: str | Path,
+    channels: int,
+    image_size: Sequence[int],
+) -> InputContract:
+    """The contract a model trained on a data set carries: the data set's stored contract with
+    its open minimum size and channels settled from the images, or, for a data set registered
+    without one, `contract_for_dataset`'s default. ValueError when the stored channels are not
+    the images' (the data set's check refuses such a set first)."""
+    if not stored:
+        return contract_for_dataset(source=source, channels=channels, image_size=image_size)
+    data = dict(stored)
+    if data.get("channels") not in (None, channels):
+        raise ValueError(
+            f"the input contract says {data['channels']} channel(s) but the images have {channels}"
+        )
+    data["channels"] = channels
+    if data.get("min_size") is None:
+        data["min_size"] = [int(v) for v in image_size]
+    return InputContract.from_dict(data)
+
+
+def contract_summary(contract: Mapping[str, Any] | None) -> str:
+    """One phrase for a stored contract ("chest radiographs (CR/DX, chest)"), or what an
+    unstated one means."""
+    if not contract:
+        return "not stated (only channels and size are checked)"
+    try:
+        return InputContract.from_dict(
+            {**contract, "min_size": contract.get("min_size") or (1, 1)}
+        ).summary()
+    except ValueError:
+        return "not a valid contract"
+
+
+def contract_rows(contract: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(label, plain words) for each attribute of a stored contract, for a model card; an
+    empty attribute reads "any"."""
+    rows: list[tuple[str, str]] = []
+    for key in ("description", "modalities", "body_parts", "views", "photometric"):
+        value = contract.get(key)
+        if key == "modalities" and value:
+            words = ", ".join(_modality_words(code) for code in value)
+        elif isinstance(value, list | tuple):
+            words = ", ".join(str(v) for v in value) or "any"
+        else:
+            words = str(value or "") or "any"
+        rows.append((ATTRIBUTE_LABELS[key], words))
+    channels = contract.get("channels")
+    rows.append(
+        (
+            "channels",
+            {1: "1 (greyscale)", 3: "3 (colour)"}.get(channels, str(channels))
+            if channels
+            else "any (as the training images)",
+        )
+    )
+    size = contract.get("min_size")
+    rows.append(
+        (
+            "minimum size",
+            f"{size[0]} x {size[1]} pixels" if size else "the training images' size",
+        )
+    )
+    if contract.get("collection"):
+        rows.append(("defaults of", f"MedMNIST {contract['collection']}"))
+    if contract.get("notes"):
+        rows.append(("note", str(contract["notes"])))
+    return rows
+
+
 def contract_check(
     contract: InputContract, *, info: ScanInfo, dataset: Dataset | None = None
 ) -> GateResult:
@@ -345,6 +591,12 @@ def _values(dataset: Dataset | None, keyword: str) -> tuple[str, ...]:
     value = dataset.get(keyword)
     items = [value] if isinstance(value, str) else list(value)
     return tuple(str(v).strip().upper() for v in items if str(v).strip())
+
+
+def _modality_words(code: str) -> str:
+    """ "CR (computed radiograph)"; a code whose name is itself ("a CT") stays bare."""
+    name = MODALITY_NAMES.get(code, "").split(" ", 1)[-1]
+    return f"{code} ({name})" if name and name != code else code
 
 
 def _body_part(value: str) -> str:

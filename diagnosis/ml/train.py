@@ -20,7 +20,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from diagnosis.ml.artifact import ModelBundle, bundle_from_state
-from diagnosis.ml.data import TTA_VIEWS, ImageDataset, Normalisation, normalise, tta_views
+from diagnosis.ml.corruptions import synthetic_sets
+from diagnosis.ml.data import (
+    TTA_VIEWS,
+    ImageDataset,
+    Normalisation,
+    normalise,
+    prepare_images,
+    tta_views,
+)
 from diagnosis.ml.metrics import (
     Evaluation,
     evaluate,
@@ -343,8 +351,37 @@ def ood_fit_for(
     test_scores = detector.score_model(model, raw(dataset.test_images), prepare=prepare)
     detector.rates["test_flag_rate"] = float((test_scores > detector.threshold).mean())
     detector.rates["test_images"] = int(len(test_scores))
+    detector.rates["synthetic"] = ood_synthetic_rates(
+        model, detector, dataset, normalisation, device=device
+    )
     model.train(was_training)
     return detector
+
+
+def ood_synthetic_rates(
+    model: nn.Module,
+    detector: OodDetector,
+    dataset: ImageDataset,
+    normalisation: Normalisation,
+    *,
+    device: str | torch.device = "cpu",
+) -> dict[str, dict[str, float | int]]:
+    """Detection rate of `detector` on each synthetic out-of-distribution set made from the
+    test split (diagnosis.ml.corruptions), resized as an upload is: {set: {images, flagged,
+    rate}}. The model card shows them beside the test split's false-flag rate."""
+    rates: dict[str, dict[str, float | int]] = {}
+    for name, images in synthetic_sets(dataset.test_images).items():
+        if not images:
+            continue
+        x = prepare_images(
+            images,
+            input_size=dataset.image_size,
+            channels=dataset.channels,
+            normalisation=normalisation,
+        ).to(torch.device(device))
+        flagged = int((detector.score_model(model, x) > detector.threshold).sum())
+        rates[name] = {"images": len(images), "flagged": flagged, "rate": flagged / len(images)}
+    return rates
 
 
 def _one_cycle(

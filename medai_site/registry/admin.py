@@ -10,7 +10,11 @@ from django.utils.html import format_html_join
 
 from medai_site.registry import charts
 from medai_site.registry.models import ModelActivation, ModelVersion
-from medai_site.registry.selectors import model_version_headline_metrics, model_version_list
+from medai_site.registry.selectors import (
+    model_version_card,
+    model_version_headline_metrics,
+    model_version_list,
+)
 from medai_site.registry.services import (
     model_version_activate,
     model_version_retire,
@@ -135,6 +139,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
     ) -> Any:
         obj = context.get("original")
         if obj is not None:
+            # What the version reads and how it flags what it was not trained on.
+            context["card"] = model_version_card(obj)
             figures = [
                 charts.training_history_figure(obj),
                 charts.metrics_bar_figure(obj),

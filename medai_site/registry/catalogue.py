@@ -10,22 +10,45 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class CardSection:
+    """One section of a model card in plain words: a title, a sentence, then (label, value)
+    rows. `key` names it for pages and tests (e.g. "contract", "detector")."""
+
+    key: str
+    title: str
+    summary: str
+    rows: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class ModelKind:
-    """One family of models: its tasks (read when asked: some depend on the database) and the
-    loader that turns artifact bytes into a model, raising on bytes of any other kind."""
+    """One family of models: its tasks (read when asked: some depend on the database), the
+    loader that turns artifact bytes into a model, raising on bytes of any other kind, and
+    optionally `describe` (a loaded model -> the metrics an import records, e.g. its input
+    contract and detector rates) and `card` (a model version -> its CardSections)."""
 
     label: str
     tasks: Callable[[], Iterable[str]]
     load: Callable[[bytes], Any]
+    describe: Callable[[Any], dict[str, Any]] | None = None
+    card: Callable[[Any], list[CardSection]] | None = None
 
 
 _kinds: list[ModelKind] = []
 
 
-def model_kind_register(*, label: str, tasks: Callable[[], Iterable[str]], load: Callable) -> None:
-    """Declare a family of model tasks and its artifact loader (once per app, idempotent)."""
+def model_kind_register(
+    *,
+    label: str,
+    tasks: Callable[[], Iterable[str]],
+    load: Callable,
+    describe: Callable[[Any], dict[str, Any]] | None = None,
+    card: Callable[[Any], list[CardSection]] | None = None,
+) -> None:
+    """Declare a family of model tasks, its artifact loader and optionally what an import
+    records and what its model card says (once per app, idempotent)."""
     if not any(kind.label == label for kind in _kinds):
-        _kinds.append(ModelKind(label=label, tasks=tasks, load=load))
+        _kinds.append(ModelKind(label=label, tasks=tasks, load=load, describe=describe, card=card))
 
 
 def model_task_names() -> list[str]:

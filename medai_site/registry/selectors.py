@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
 from medai_site.registry.models import ModelVersion
@@ -30,3 +32,12 @@ def model_version_headline_metrics(
     ]
     scalars.sort(key=lambda item: (not item[0].startswith("test_"), item[0]))
     return scalars[:limit]
+
+
+def model_version_card(version: ModelVersion) -> list[Any]:
+    """The model card sections the app that declares the version's task writes (what it
+    reads, its out-of-scope detector, ...); [] when no app describes that kind."""
+    from medai_site.registry.catalogue import model_kind_of
+
+    kind = model_kind_of(version.task)
+    return list(kind.card(version)) if kind is not None and kind.card is not None else []

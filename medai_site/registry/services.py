@@ -206,6 +206,9 @@ def model_version_import(
             f"The artifact does not load as a {kind.label} ({task}): {exc}"
         ) from None
     classes = getattr(model, "class_names", None)
+    # What the artifact itself says about its applicability (input contract, detector and
+    # its measured rates), so an imported version's card states it like a trained one's.
+    metrics = dict(kind.describe(model)) if kind.describe is not None else {}
     written = ""
     try:
         with transaction.atomic():
@@ -214,6 +217,7 @@ def model_version_import(
                 artifact=artifact,
                 created_by=created_by,
                 params=dict(getattr(model, "config", None) or {}),
+                metrics=metrics,
                 notes=notes,
                 training_data={
                     "imported_from": source_name,
