@@ -15,10 +15,10 @@ Components (each a score where higher = less like the training data):
   * "energy": -logsumexp(logits) (Liu et al., NeurIPS 2020).
   * "corruption": a linear head on the concatenated stage features, trained to tell the
     training images from synthetic corruptions of them (rotated by 90/180/270 degrees, a part
-    of the film enlarged, inverted grey levels; Hendrycks et al., ICLR 2019, "outlier
-    exposure"). A rotated or cropped chest film is still a chest film at the level of texture,
-    so the distance scores above barely move; the head learns what "upright and whole" looks
-    like in the model's own features.
+    of the film enlarged, inverted grey levels, washed out; Hendrycks et al., ICLR 2019,
+    "outlier exposure"). A rotated or cropped chest film is still a chest film at the level
+    of texture, so the distance scores above barely move; the head learns what "upright and
+    whole" looks like in the model's own features.
 Each component is put on a common scale on the validation split (in-distribution data the
 weights never trained on) and the score is the largest of them. Scaling "std" subtracts the
 mean and divides by the standard deviation; "tail" subtracts the median and divides by the
