@@ -95,8 +95,8 @@ class ModelBundle:
         ood_tensors: dict[str, Any] = {}
         if self.ood is not None:
             ood = self.ood.to_payload()
-            tensor_keys = ("means", "precisions", "knn_bank")
-            ood_tensors = {k: ood.pop(k) for k in tensor_keys}
+            tensor_keys = ("means", "precisions", "knn_bank", "head")
+            ood_tensors = {k: ood.pop(k) for k in tensor_keys if k in ood}
             meta["ood"] = ood
         state = self.model.state_dict()
         # Pickle output depends on which equal strings are the same object (memo references), so

@@ -13,11 +13,22 @@ Components (each a score where higher = less like the training data):
   * "knn": distance to the k-th nearest training image on L2-normalised penultimate features
     (Sun et al., ICML 2022), which needs no Gaussian assumption.
   * "energy": -logsumexp(logits) (Liu et al., NeurIPS 2020).
-Each component is standardised by its mean and standard deviation on the validation split
-(in-distribution data the weights never trained on) and the score is the largest of them; the
-threshold is a high quantile of the validation scores, so about (1 - quantile) of in-distribution
-images are flagged by construction. Everything is stored as plain lists/tensors so an artifact
-stays loadable with torch.load(weights_only=True).
+  * "corruption": a linear head on the concatenated stage features, trained to tell the
+    training images from synthetic corruptions of them (rotated by 90/180/270 degrees, a part
+    of the film enlarged, inverted grey levels, washed out; Hendrycks et al., ICLR 2019,
+    "outlier exposure"). A rotated or cropped chest film is still a chest film at the level
+    of texture, so the distance scores above barely move; the head learns what "upright and
+    whole" looks like in the model's own features.
+Each component is put on a common scale on the validation split (in-distribution data the
+weights never trained on) and the score is the largest of them. Scaling "std" subtracts the
+mean and divides by the standard deviation; "tail" subtracts the median and divides by the
+distance from the median to the TAIL_QUANTILE, so every component's own validation tail lands
+at 1.0 and no component's heavier tail sets the threshold for all (with "std" a well-separating
+but wide component such as "corruption" almost never reaches the shared threshold). The
+threshold is a high quantile of the validation scores, so about (1 - quantile) of
+in-distribution images are flagged by construction. With `holdout` the validation split is cut
+in two: one part scales, the other sets the threshold. Everything is stored as plain
+lists/tensors so an artifact stays loadable with torch.load(weights_only=True).
 """
 
 from __future__ import annotations
@@ -29,16 +40,33 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-COMPONENTS: tuple[str, ...] = ("maha", "maha-layers", "knn", "energy")
-DEFAULT_METHOD = "maha-layers+knn"
-DEFAULT_QUANTILE = 0.99
+COMPONENTS: tuple[str, ...] = ("maha", "maha-layers", "knn", "energy", "corruption")
+# Chosen on validation data only (bench/diagnosis_ml_notes.md, "Applicability, tuned"): q .995
+# because the PneumoniaMNIST test split is flagged 2-3x more than validation; the corruption
+# head with "tail" scaling had the best worst-case detection of corrupted validation films.
+DEFAULT_METHOD = "maha-layers+knn+corruption"
+DEFAULT_QUANTILE = 0.995
+DEFAULT_HOLDOUT = 0.0
+SCALINGS: tuple[str, ...] = ("std", "tail")
+DEFAULT_SCALING = "tail"
+TAIL_QUANTILE = 0.99
 KNN_K = 10
 KNN_MAX_BANK = 2048
 # Shrinkage towards a scaled identity keeps the shared covariance invertible when a stage has
 # more channels than the data pins down (and for tiny test data sets).
 SHRINKAGE = 0.05
+# The corruption head's synthetic negatives, one per training image drawn uniformly: quarter
+# turns, a crop of CROP_SIDE of each side enlarged back to full size, inverted grey levels, and
+# the contrast around the image mean cut to LOW_CONTRAST (a wrongly windowed or washed-out film).
+CORRUPTIONS: tuple[str, ...] = ("rot90", "rot180", "rot270", "crop", "invert", "lowcontrast")
+CROP_SIDE = (0.4, 0.65)
+LOW_CONTRAST = (0.05, 0.2)
+# L2 penalty of the corruption head (on standardised features), per training example.
+HEAD_L2 = 1e-3
+HEAD_MAX_IMAGES = 8192
 # The stages whose pooled activations are scored, in order; the last is the penultimate layer.
 STAGE_NAMES: tuple[tuple[str, ...], ...] = (
     ("block1", "block2", "block3"),  # SmallCNN
@@ -161,6 +189,113 @@ class _Gaussian:
 
 
 @dataclass
+class _CorruptionHead:
+    """Logistic regression on standardised, concatenated stage features: training images (0)
+    against synthetic corruptions of them (1). Its logit is the "corruption" score."""
+
+    mean: np.ndarray  # (D,)
+    scale: np.ndarray  # (D,)
+    weight: np.ndarray  # (D,)
+    bias: float
+
+    @classmethod
+    def fit(cls, clean: Sequence[np.ndarray], corrupt: Sequence[np.ndarray]) -> _CorruptionHead:
+        x = np.concatenate([np.concatenate(clean, axis=1), np.concatenate(corrupt, axis=1)])
+        y = np.r_[np.zeros(len(clean[0])), np.ones(len(corrupt[0]))]
+        mean = x.mean(axis=0)
+        scale = x.std(axis=0)
+        scale[scale < 1e-12] = 1.0
+        z = torch.from_numpy((x - mean) / scale)
+        target = torch.from_numpy(y)
+        w = torch.zeros(z.shape[1], dtype=torch.float64, requires_grad=True)
+        b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+        optimiser = torch.optim.LBFGS([w, b], max_iter=200, line_search_fn="strong_wolfe")
+
+        def closure() -> torch.Tensor:
+            optimiser.zero_grad()
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(z @ w + b, target)
+            loss = loss + HEAD_L2 * (w @ w) / 2
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            optimiser.step(closure)
+        return cls(
+            mean=mean,
+            scale=scale,
+            weight=w.detach().numpy().copy(),
+            bias=float(b.detach()[0]),
+        )
+
+    def logit(self, feats: Sequence[np.ndarray]) -> np.ndarray:
+        x = np.concatenate(list(feats), axis=1)
+        return ((x - self.mean) / self.scale) @ self.weight + self.bias
+
+    def to_payload(self) -> dict[str, torch.Tensor]:
+        return {
+            "mean": torch.from_numpy(self.mean.astype(np.float64)),
+            "scale": torch.from_numpy(self.scale.astype(np.float64)),
+            "weight": torch.from_numpy(self.weight.astype(np.float64)),
+            "bias": torch.tensor([self.bias], dtype=torch.float64),
+        }
+
+    @classmethod
+    def from_payload(cls, data: dict[str, torch.Tensor]) -> _CorruptionHead:
+        return cls(
+            mean=data["mean"].double().numpy(),
+            scale=data["scale"].double().numpy(),
+            weight=data["weight"].double().numpy(),
+            bias=float(data["bias"].double().reshape(-1)[0]),
+        )
+
+
+def corrupt_images(x: torch.Tensor, *, seed: int = 0) -> tuple[torch.Tensor, list[str]]:
+    """One synthetic corruption (CORRUPTIONS, drawn uniformly) of each image of a batch
+    (N, C, H, W, square): uint8 images are inverted as 255 - x, normalised ones as -x. Returns
+    the corrupted batch (same dtype) and each image's corruption name."""
+    gen = torch.Generator().manual_seed(seed)
+    kinds = torch.randint(len(CORRUPTIONS), (len(x),), generator=gen)
+    out = x.clone()
+    for k in (1, 2, 3):
+        rows = kinds == CORRUPTIONS.index(f"rot{90 * k}")
+        if rows.any():
+            out[rows] = torch.rot90(x[rows], k, dims=(2, 3))
+    rows = kinds == CORRUPTIONS.index("invert")
+    if rows.any():
+        out[rows] = 255 - x[rows] if x.dtype == torch.uint8 else -x[rows]
+    rows = kinds == CORRUPTIONS.index("lowcontrast")
+    if rows.any():
+        lo, hi = LOW_CONTRAST
+        c = lo + (hi - lo) * torch.rand(int(rows.sum()), 1, 1, 1, generator=gen)
+        src = x[rows].float()
+        mean = src.mean(dim=(1, 2, 3), keepdim=True)
+        flat = mean + (src - mean) * c
+        out[rows] = flat.round().clamp(0, 255).to(x.dtype) if x.dtype == torch.uint8 else flat
+    rows = kinds == CORRUPTIONS.index("crop")
+    if rows.any():
+        n = int(rows.sum())
+        lo, hi = CROP_SIDE
+        side = lo + (hi - lo) * torch.rand(n, generator=gen, dtype=torch.float64)
+        # Centre of the crop in [-1, 1] grid coordinates, anywhere the crop stays on the film.
+        centre = (torch.rand(n, 2, generator=gen, dtype=torch.float64) * 2 - 1) * (1 - side)[
+            :, None
+        ]
+        zero = torch.zeros(n, dtype=torch.float64)
+        theta = torch.stack(
+            [
+                torch.stack([side, zero, centre[:, 0]], 1),
+                torch.stack([zero, side, centre[:, 1]], 1),
+            ],
+            1,
+        ).float()
+        src = x[rows].float()
+        grid = F.affine_grid(theta, list(src.shape), align_corners=False)
+        crop = F.grid_sample(src, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        out[rows] = crop.round().clamp(0, 255).to(x.dtype) if x.dtype == torch.uint8 else crop
+    return out, [CORRUPTIONS[int(k)] for k in kinds]
+
+
+@dataclass
 class OodDetector:
     """A fitted detector: `score(features, logits)` gives one number per image; above
     `threshold` the image is outside what the model was trained on.
@@ -178,6 +313,8 @@ class OodDetector:
     knn_k: int
     standardise: dict[str, tuple[float, float]]
     rates: dict[str, Any] = field(default_factory=dict)
+    head: _CorruptionHead | None = None  # only for the "corruption" component
+    scaling: str = "std"  # how `standardise` was fitted (informational; applied the same way)
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -199,6 +336,9 @@ class OodDetector:
             raw["knn"] = _knn_distance(_l2(feats[-1]), self.knn_bank, self.knn_k)
         if "energy" in parts:
             raw["energy"] = -_logsumexp(logits)
+        if "corruption" in parts:
+            assert self.head is not None
+            raw["corruption"] = self.head.logit(feats)
         return raw
 
     def score(self, feats: Sequence[np.ndarray], logits: np.ndarray) -> np.ndarray:
@@ -209,8 +349,8 @@ class OodDetector:
             if value.ndim == 1:
                 value = value[:, None]
             for j in range(value.shape[1]):
-                mean, std = self.standardise[f"{name}:{j}"]
-                columns.append((value[:, j] - mean) / std)
+                centre, scale = self.standardise[f"{name}:{j}"]
+                columns.append((value[:, j] - centre) / scale)
         return np.max(np.stack(columns, axis=1), axis=1)
 
     def score_model(
@@ -236,8 +376,9 @@ class OodDetector:
         )
 
     def to_payload(self) -> dict[str, Any]:
-        """Plain lists and tensors only, for a weights_only artifact."""
-        return {
+        """Plain lists and tensors only, for a weights_only artifact ("head" only when there
+        is one, so a detector without it writes the same bytes as before heads existed)."""
+        payload = {
             "method": self.method,
             "quantile": float(self.quantile),
             "threshold": float(self.threshold),
@@ -252,12 +393,20 @@ class OodDetector:
             "standardise": {k: [float(m), float(s)] for k, (m, s) in self.standardise.items()},
             "rates": _plain(self.rates),
         }
+        if self.head is not None:
+            payload["head"] = self.head.to_payload()
+        if self.scaling != "std":
+            payload["scaling"] = self.scaling
+        return payload
 
     @classmethod
     def from_payload(cls, data: dict[str, Any]) -> OodDetector:
         """Rebuild from `to_payload()` output; raises ValueError on a malformed detector."""
         try:
-            parse_method(str(data["method"]))
+            parts = parse_method(str(data["method"]))
+            head = data.get("head")
+            if "corruption" in parts and head is None:
+                raise ValueError("the corruption component has no head")
             gaussians = [
                 _Gaussian(means=m.double().numpy(), precision=p.double().numpy())
                 for m, p in zip(data["means"], data["precisions"], strict=True)
@@ -272,6 +421,8 @@ class OodDetector:
                 knn_k=int(data["knn_k"]),
                 standardise={k: (float(v[0]), float(v[1])) for k, v in data["standardise"].items()},
                 rates=dict(data.get("rates") or {}),
+                head=None if head is None else _CorruptionHead.from_payload(head),
+                scaling=str(data.get("scaling", "std")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"the artifact's OOD detector is malformed: {exc}") from None
@@ -286,14 +437,22 @@ def fit_detector(
     num_classes: int,
     method: str = DEFAULT_METHOD,
     quantile: float = DEFAULT_QUANTILE,
+    holdout: float = DEFAULT_HOLDOUT,
+    scaling: str = DEFAULT_SCALING,
     seed: int = 0,
     prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> OodDetector:
-    """Fit on the model's features of the training images and set the threshold at `quantile`
-    of the validation images' scores (`prepare` as in extract_features)."""
-    parse_method(method)
+    """Fit on the model's features of the training images (and, for "corruption", of synthetic
+    corruptions of them) and set the threshold at `quantile` of the validation images' scores;
+    with `holdout` > 0 that fraction of validation only sets the threshold and the rest only
+    scales (`scaling` in SCALINGS; `prepare` as in extract_features)."""
+    parts = parse_method(method)
     if not 0.5 <= quantile < 1.0:
         raise ValueError("the OOD quantile must be in [0.5, 1)")
+    if not 0.0 <= holdout < 1.0:
+        raise ValueError("the OOD threshold holdout must be in [0, 1)")
+    if scaling not in SCALINGS:
+        raise ValueError(f"the OOD scaling must be one of {', '.join(SCALINGS)}")
     train_feats, _ = extract_features(model, x_train, prepare=prepare)
     y_train = np.asarray(y_train)
     gaussians = [_Gaussian.fit(f, y_train, num_classes) for f in train_feats]
@@ -310,21 +469,50 @@ def fit_detector(
         knn_bank=bank,
         knn_k=min(KNN_K, len(bank)),
         standardise={},
+        scaling=scaling,
     )
+    if "corruption" in parts:
+        rng = np.random.default_rng(seed)
+        rows = np.arange(len(x_train))
+        if len(rows) > HEAD_MAX_IMAGES:
+            rows = np.sort(rng.choice(len(rows), HEAD_MAX_IMAGES, replace=False))
+        corrupt, _kinds = corrupt_images(x_train[torch.from_numpy(rows)], seed=seed)
+        corrupt_feats, _ = extract_features(model, corrupt, prepare=prepare)
+        detector.head = _CorruptionHead.fit([f[rows] for f in train_feats], corrupt_feats)
     val_feats, val_logits = extract_features(model, x_val, prepare=prepare)
-    for name, value in detector.component_scores(val_feats, val_logits).items():
+    fit_rows = threshold_rows = np.arange(len(val_logits))
+    if holdout > 0:
+        order = np.random.default_rng(seed).permutation(len(val_logits))
+        cut = len(order) - max(1, round(holdout * len(order)))
+        if cut < 2:
+            raise ValueError("too few validation images to hold some out for the threshold")
+        fit_rows, threshold_rows = np.sort(order[:cut]), np.sort(order[cut:])
+    fit_feats = [f[fit_rows] for f in val_feats]
+    for name, value in detector.component_scores(fit_feats, val_logits[fit_rows]).items():
         value = np.asarray(value, dtype=np.float64)
         if value.ndim == 1:
             value = value[:, None]
         for j in range(value.shape[1]):
-            std = float(value[:, j].std())
-            detector.standardise[f"{name}:{j}"] = (float(value[:, j].mean()), std or 1.0)
+            detector.standardise[f"{name}:{j}"] = _scale(value[:, j], scaling)
     if "knn" not in detector.components:
         detector.knn_bank = None  # nothing reads it, so the artifact does not carry it
     val_scores = detector.score(val_feats, val_logits)
-    detector.threshold = float(np.quantile(val_scores, quantile))
+    detector.threshold = float(np.quantile(val_scores[threshold_rows], quantile))
     detector.rates = {"val_flag_rate": float((val_scores > detector.threshold).mean())}
+    if holdout > 0:
+        held = val_scores[threshold_rows]
+        detector.rates["val_holdout_images"] = int(len(held))
+        detector.rates["val_holdout_flag_rate"] = float((held > detector.threshold).mean())
     return detector
+
+
+def _scale(values: np.ndarray, scaling: str) -> tuple[float, float]:
+    if scaling == "tail":
+        centre = float(np.median(values))
+        spread = float(np.quantile(values, TAIL_QUANTILE)) - centre
+    else:
+        centre, spread = float(values.mean()), float(values.std())
+    return centre, spread if spread > 1e-12 else 1.0
 
 
 def _l2(features: np.ndarray) -> np.ndarray:

@@ -40,8 +40,11 @@ from diagnosis.ml.metrics import (
 )
 from diagnosis.ml.models import build_model
 from diagnosis.ml.ood import (
+    DEFAULT_HOLDOUT,
     DEFAULT_METHOD,
     DEFAULT_QUANTILE,
+    DEFAULT_SCALING,
+    SCALINGS,
     OodDetector,
     fit_detector,
     parse_method,
@@ -85,9 +88,12 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 512
     # Out-of-distribution detector fitted on the final weights' features of the training split,
-    # threshold at this quantile of the validation split's scores (diagnosis.ml.ood).
+    # threshold at this quantile of the validation split's scores (diagnosis.ml.ood); with a
+    # holdout, that fraction of validation sets the threshold and the rest standardises.
     ood_method: str = DEFAULT_METHOD
     ood_quantile: float = DEFAULT_QUANTILE
+    ood_holdout: float = DEFAULT_HOLDOUT
+    ood_scaling: str = DEFAULT_SCALING
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2:
@@ -99,6 +105,10 @@ class TrainConfig:
         parse_method(self.ood_method)
         if not 0.5 <= self.ood_quantile < 1.0:
             raise ValueError("ood_quantile must be in [0.5, 1)")
+        if not 0.0 <= self.ood_holdout < 1.0:
+            raise ValueError("ood_holdout must be in [0, 1)")
+        if self.ood_scaling not in SCALINGS:
+            raise ValueError(f"ood_scaling must be one of {SCALINGS}")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the config as a plain dict."""
@@ -345,6 +355,8 @@ def ood_fit_for(
         num_classes=dataset.num_classes,
         method=config.ood_method,
         quantile=config.ood_quantile,
+        holdout=config.ood_holdout,
+        scaling=config.ood_scaling,
         seed=config.seed,
         prepare=prepare,
     )

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from bench.applicability import main
-from diagnosis.ml.artifact import save_artifact
+from diagnosis.ml.artifact import load_artifact, save_artifact
 from diagnosis.ml.data import ImageDataset
-from diagnosis.ml.train import TrainResult
+from diagnosis.ml.ood import DEFAULT_METHOD, DEFAULT_QUANTILE, DEFAULT_SCALING
+from diagnosis.ml.train import TrainConfig, TrainResult, ood_fit_for
 
 LINE = re.compile(r"^(?P<set>[^:]+): images (?P<n>\d+), flagged (?P<k>\d+), rate (?P<r>[0-9.]+)$")
 
@@ -94,3 +96,36 @@ def test_bench_trains_the_default_model_without_an_artifact(
     first, second = _lines(capsys)
     assert first["set"] == "tiny.npz" and first["n"] == "60"
     assert second["n"] == "6"
+
+
+def test_bench_refits_only_the_detector_of_an_artifact(
+    tmp_path: Path,
+    trained: TrainResult,
+    small_pneumonia: ImageDataset,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # An artifact whose detector an older default fitted: --refit-ood gives it the product's
+    # current detector without retraining the network, and --save-artifact keeps the result.
+    bundle = trained.to_bundle()
+    bundle.ood = ood_fit_for(
+        bundle.model,
+        small_pneumonia,
+        bundle.normalisation,
+        TrainConfig(ood_method="maha-layers+knn", ood_quantile=0.99, ood_scaling="std"),
+    )
+    old, new = tmp_path / "old.pt", tmp_path / "refit.pt"
+    save_artifact(bundle, old)
+    npz = _npz(tmp_path / "pneumoniamnist.npz", small_pneumonia)
+    args = ["--task", "diagnosis.pneumonia", "--artifact", str(old), "--in-dist", str(npz)]
+    args += ["--ood-dir", str(_ood_folder(tmp_path)), "--threads", "1", "--refit-ood"]
+    assert main([*args, "--save-artifact", str(new)]) == 0
+    assert [m["set"] for m in _lines(capsys)] == ["pneumoniamnist.npz", "blank-and-noise"]
+    refit = load_artifact(new)
+    assert refit.ood.method == DEFAULT_METHOD and refit.ood.quantile == DEFAULT_QUANTILE
+    assert refit.ood.scaling == DEFAULT_SCALING and refit.ood.head is not None
+    assert refit.config["ood_method"] == DEFAULT_METHOD
+    for key, value in bundle.model.state_dict().items():
+        assert torch.equal(refit.model.state_dict()[key], value)
+    # Bad refit options are a usage error, not a traceback.
+    with pytest.raises(SystemExit):
+        main([*args, "--holdout", "1.5"])
