@@ -150,7 +150,7 @@ def val_synthetic_rates(bundle: ModelBundle, dataset: ImageDataset) -> dict[str,
     rates = {"val": _flag_rate(bundle, list(dataset.val_images))}
     for name in SYNTHETIC:
         rates[name] = _flag_rate(
-            bundle, [_synthetic(name, img, rng, i) for i, img in enumerate(val)]
+            bundle, [synthetic_image(name, img, rng, i) for i, img in enumerate(val)]
         )
     return {k: round(v, 4) for k, v in rates.items()}
 
