@@ -76,8 +76,18 @@ cohorts' sum minus the total counts the patients in two). Their atoms therefore 
 patient's whole set of responsible clinicians: every region of the cohorts' Venn diagram
 must be safe on every day, else the whole table is hidden. This is shown by a targeted test
 (two teams, two patients in both); the LP test does not model overlapping cohorts, so the
-rule is deliberately conservative. The team *filter* (any membership) is not yet treated the
-same way: two team filters whose teams share 1 to 4 patients are not checked together.
+rule is deliberately conservative.
+
+The care-team *filter* overlaps too, and takes any member of the team, not only the
+responsible clinician: team A + team B + team C - everyone counts the patients in two teams,
+and B's filter minus B's cohort the patients B is a member (not responsible) of. So when a
+request filters by care team, its team atoms are the regions of the whole care teams' Venn
+diagram, roles included: patients with the same members, responsible or not
+(:func:`_care_team_set`). Every region, in or out of the chosen team, must be safe, since
+the patients in none of several chosen teams are one subtraction away as well; then any
+combination of team-filtered, cohort and unfiltered requests is a sum of regions. The price:
+one region of 1 to 4 patients anywhere in the scope refuses every team-filtered request over
+a range that includes them (and hides a table on a day that has them).
 """
 
 from __future__ import annotations
@@ -100,7 +110,6 @@ from django.db.models import (
     Count,
     DateField,
     DurationField,
-    Exists,
     ExpressionWrapper,
     F,
     FilteredRelation,
@@ -115,6 +124,7 @@ from django.db.models import (
 )
 from django.db.models.functions import (
     Cast,
+    Concat,
     Round,
     TruncDate,
     TruncWeek,
@@ -1070,6 +1080,45 @@ def _responsible_set() -> Case:
     )
 
 
+def _member_label(prefix: str = "") -> Concat:
+    """One care-team membership as text: the user id, with "r" for the responsible role."""
+    return Concat(
+        Cast(f"{prefix}user_id", CharField()),
+        Case(
+            When(**{f"{prefix}role": CareTeamMembership.Role.RESPONSIBLE}, then=Value("r")),
+            default=Value(""),
+            output_field=CharField(),
+        ),
+        output_field=CharField(),
+    )
+
+
+def _care_team_set() -> Case:
+    """The patient's whole care team as one string, its members' user ids in ascending
+    order, each marked "r" when responsible ("12r,31"; NULL without a care team): the
+    region of the care-team Venn diagram the patient is in, for the team filter (any member)
+    and the cohorts by responsible clinician alike. Rows of patients with several members
+    are repeated by the join; every atom count is of distinct patients, so that is harmless."""
+    memberships = CareTeamMembership.objects.order_by()
+    # Uncorrelated, so evaluated once (a hashed subplan on PostgreSQL); the per-row subquery
+    # below runs for the patients with several members only, the others read the join.
+    several = memberships.values("patient_id").annotate(n=Count("*")).filter(n__gt=1)
+    members = memberships.filter(patient_id=OuterRef("patient_id"))
+    if connection.vendor == "postgresql":
+        from django.contrib.postgres.aggregates import StringAgg
+
+        ids: Aggregate = StringAgg(_member_label(), delimiter=",", order_by="user_id")
+    else:
+        # As in _responsible_set: the unique (patient, user) index hands them in order.
+        ids = _GroupConcat(_member_label())
+    ids_of = Subquery(members.values("patient_id").annotate(ids=ids).values("ids")[:1])
+    return Case(
+        When(patient_id__in=several.values("patient_id"), then=ids_of),
+        default=_member_label("patient__memberships__"),
+        output_field=CharField(),
+    )
+
+
 def _atom_fields(
     f: PopulationFilter, *, observations: bool, cohorts: bool = False
 ) -> dict[str, Any]:
@@ -1077,18 +1126,20 @@ def _atom_fields(
     the atoms that requests differing in that attribute can be subtracted down to. With
     ``cohorts`` and care-team cohorts, also the patient's set of responsible clinicians:
     cohorts that overlap add up to more than the total, and their sum minus the total counts
-    the patients in two, so each region of their Venn diagram is an atom."""
+    the patients in two, so each region of their Venn diagram is an atom. The team filter
+    overlaps the same way (team A + team B - everyone counts the patients in both), and
+    differs from the cohorts (any member, not only the responsible ones): its atoms are the
+    regions of the whole care teams' Venn diagram, roles included (_care_team_set)."""
     fields: dict[str, Any] = {}
-    if cohorts and f.by == Dimension.TEAM:
+    if f.team:
+        # Finer than the responsible set (which it determines), so it replaces it.
+        fields["atom_team"] = _care_team_set()
+    elif cohorts and f.by == Dimension.TEAM:
         fields["atom_responsible"] = _responsible_set()
     if f.sex:
         fields["atom_sex"] = F("patient__sex")
     if f.spo2_scale:
         fields["atom_scale"] = F("patient__monitoring__spo2_scale")
-    if f.team:
-        fields["atom_team"] = Exists(
-            CareTeamMembership.objects.filter(user_id=f.team, patient_id=OuterRef("patient_id"))
-        )
     if f.age_band:
         fields["atom_age"] = _age_band_case("taken_at" if observations else "raised_at")
     if f.complete_only and observations:

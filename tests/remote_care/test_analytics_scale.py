@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 
 from bench.population_seed import seed_population
+from medai_site.patients.models import CareTeamMembership
 from remote_care.analytics import Dimension, PopulationFilter, population_dashboard
 
 # Far above the measured figures (bench/analytics.py), so only a lost index, a plan that
@@ -46,3 +47,29 @@ def test_dashboard_on_a_million_observations(users, django_assert_max_num_querie
     # cohorts; each patient-day is in exactly one.
     assert sum(c.patient_days for c in dashboard.cohorts) == 28_000
     assert sum(b.sets for b in dashboard.bands) == 1_000_000
+
+    # A care-team filter: its atoms are the patients' whole care teams (regions of their
+    # Venn diagram), read from a join and, for the one patient in ten with a second member
+    # of the team (a member, not responsible), from a per-patient subquery.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO patients_careteammembership (patient_id, user_id, role, added_at)
+            SELECT m.patient_id, %s, 'member', now()
+            FROM patients_careteammembership m
+            WHERE m.user_id = %s AND m.patient_id %% 10 = 0
+            """,
+            [users.clinician_b.pk, users.clinician_a.pk],
+        )
+    f = PopulationFilter(
+        start=seeded.start, end=seeded.end, by=Dimension.TEAM, team=users.clinician_b.pk
+    )
+    with django_assert_max_num_queries(MAX_QUERIES) as queries:
+        dashboard = population_dashboard(user=users.researcher, f=f)
+    timed = [(round(float(q["time"]), 2), q["sql"][:200]) for q in queries.captured_queries]
+    slow = [q for q in timed if q[0] > BOUND_S]
+    assert not slow, f"team-filtered queries over {BOUND_S} s on 1M observations: {slow}"
+    in_b_team = CareTeamMembership.objects.filter(user=users.clinician_b).count()
+    assert 500 < in_b_team < 1_000  # B's half, and some of A's with B as a member
+    assert dashboard.summary.patients == in_b_team
+    assert not dashboard.refused
