@@ -20,6 +20,9 @@ METHOD_WORDS: dict[str, str] = {
     "maha-layers": "Mahalanobis distance to the nearest class on every convolutional stage",
     "knn": "distance to the nearest training images (k-nearest neighbours)",
     "energy": "energy score of the outputs",
+    "corruption": "a check trained to tell upright, whole films from turned, cropped, "
+    "inverted or washed-out copies of them",
+    "pixels": "the image's own contrast and fine texture against the training images'",
 }
 SYNTHETIC_WORDS: dict[str, str] = {
     "noise": "random noise",

@@ -95,7 +95,14 @@ class ModelBundle:
         ood_tensors: dict[str, Any] = {}
         if self.ood is not None:
             ood = self.ood.to_payload()
-            tensor_keys = ("means", "precisions", "knn_bank", "head")
+            tensor_keys = (
+                "means",
+                "precisions",
+                "knn_bank",
+                "head",
+                "pixel_means",
+                "pixel_precision",
+            )
             ood_tensors = {k: ood.pop(k) for k in tensor_keys if k in ood}
             meta["ood"] = ood
         state = self.model.state_dict()

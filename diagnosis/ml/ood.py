@@ -19,6 +19,11 @@ Components (each a score where higher = less like the training data):
     "outlier exposure"). A rotated or cropped chest film is still a chest film at the level
     of texture, so the distance scores above barely move; the head learns what "upright and
     whole" looks like in the model's own features.
+  * "pixels": Mahalanobis distance of the input image's own contrast and roughness (log
+    standard deviation, log mean neighbour difference) to the training images'. It needs no
+    network and sees what the features smooth away: a faint, flat or noise-textured frame has
+    none of a film's contrast, however its features land. (A coarse layout grid was tried too:
+    in 51 dimensions the contrast deviation drowned; see bench/diagnosis_ml_notes.md.)
 Each component is put on a common scale on the validation split (in-distribution data the
 weights never trained on) and the score is the largest of them. Scaling "std" subtracts the
 mean and divides by the standard deviation; "tail" subtracts the median and divides by the
@@ -43,11 +48,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-COMPONENTS: tuple[str, ...] = ("maha", "maha-layers", "knn", "energy", "corruption")
+COMPONENTS: tuple[str, ...] = ("maha", "maha-layers", "knn", "energy", "corruption", "pixels")
 # Chosen on validation data only (bench/diagnosis_ml_notes.md, "Applicability, tuned"): q .995
 # because the PneumoniaMNIST test split is flagged 2-3x more than validation; the corruption
-# head with "tail" scaling had the best worst-case detection of corrupted validation films.
-DEFAULT_METHOD = "maha-layers+knn+corruption"
+# head with "tail" scaling had the best worst-case detection of corrupted validation films;
+# "pixels" then lifted that worst case (faint noise-textured frames) from .41 to .90.
+DEFAULT_METHOD = "maha-layers+knn+corruption+pixels"
 DEFAULT_QUANTILE = 0.995
 DEFAULT_HOLDOUT = 0.0
 SCALINGS: tuple[str, ...] = ("std", "tail")
@@ -150,6 +156,36 @@ def extract_features(
     if not logits:
         return [np.zeros((0, 1)) for _ in stages], np.zeros((0, 1))
     return [np.concatenate(f) for f in feats], np.concatenate(logits)
+
+
+def pixel_stats(x: torch.Tensor) -> np.ndarray:
+    """Per image of a model-input batch (N, C, H, W): the logarithms of its standard deviation
+    (contrast) and of the mean absolute difference of neighbouring pixels (roughness), float64
+    (N, 2). Logarithms, because a faint or flat frame differs from a film by a factor, not by
+    an amount."""
+    x = x.detach().double()
+    flat = x.flatten(1)
+    spread = flat.std(dim=1) if flat.shape[1] > 1 else flat[:, 0] * 0
+    rough = x.new_zeros(len(x))
+    if x.shape[-1] > 1:
+        rough = rough + (x[..., 1:] - x[..., :-1]).abs().mean(dim=(1, 2, 3))
+    if x.shape[-2] > 1:
+        rough = rough + (x[..., 1:, :] - x[..., :-1, :]).abs().mean(dim=(1, 2, 3))
+    return torch.stack([spread, rough], dim=1).clamp_min(1e-6).log().cpu().numpy()
+
+
+def pixel_features(
+    x: torch.Tensor,
+    *,
+    batch_size: int = 512,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> np.ndarray:
+    """pixel_stats of a batch, `x` normalised or raw with `prepare` as in extract_features."""
+    parts = []
+    for start in range(0, len(x), batch_size):
+        chunk = x[start : start + batch_size]
+        parts.append(pixel_stats(prepare(chunk) if prepare is not None else chunk))
+    return np.concatenate(parts) if parts else np.zeros((0, 1))
 
 
 @dataclass
@@ -315,14 +351,21 @@ class OodDetector:
     rates: dict[str, Any] = field(default_factory=dict)
     head: _CorruptionHead | None = None  # only for the "corruption" component
     scaling: str = "std"  # how `standardise` was fitted (informational; applied the same way)
+    pixel_gaussian: _Gaussian | None = None  # only for the "pixels" component
 
     @property
     def components(self) -> tuple[str, ...]:
         """The method's components, e.g. ("maha-layers", "knn")."""
         return parse_method(self.method)
 
-    def component_scores(self, feats: Sequence[np.ndarray], logits: np.ndarray) -> dict[str, Any]:
-        """Raw (unstandardised) score per component; "maha-layers" gives one column per stage."""
+    def component_scores(
+        self,
+        feats: Sequence[np.ndarray],
+        logits: np.ndarray,
+        pixels: np.ndarray | None = None,
+    ) -> dict[str, Any]:
+        """Raw (unstandardised) score per component; "maha-layers" gives one column per stage.
+        `pixels` (pixel_stats of the model's input) is needed only by the "pixels" component."""
         raw: dict[str, Any] = {}
         parts = self.components
         if "maha" in parts:
@@ -339,12 +382,23 @@ class OodDetector:
         if "corruption" in parts:
             assert self.head is not None
             raw["corruption"] = self.head.logit(feats)
+        if "pixels" in parts:
+            if pixels is None or self.pixel_gaussian is None:
+                raise ValueError("the pixels component needs the model's input images")
+            raw["pixels"] = self.pixel_gaussian.distance(pixels)
         return raw
 
-    def score(self, feats: Sequence[np.ndarray], logits: np.ndarray) -> np.ndarray:
+    @property
+    def needs_pixels(self) -> bool:
+        """Whether score() must be given pixel_stats of the model's input."""
+        return "pixels" in self.components
+
+    def score(
+        self, feats: Sequence[np.ndarray], logits: np.ndarray, pixels: np.ndarray | None = None
+    ) -> np.ndarray:
         """One score per image: the largest standardised component (float64, (N,))."""
         columns: list[np.ndarray] = []
-        for name, value in self.component_scores(feats, logits).items():
+        for name, value in self.component_scores(feats, logits, pixels).items():
             value = np.asarray(value, dtype=np.float64)
             if value.ndim == 1:
                 value = value[:, None]
@@ -362,7 +416,8 @@ class OodDetector:
     ) -> np.ndarray:
         """Score a batch through `model` (one forward pass; `prepare` as in extract_features)."""
         feats, logits = extract_features(model, x, prepare=prepare)
-        return self.score(feats, logits)
+        pixels = pixel_features(x, prepare=prepare) if self.needs_pixels else None
+        return self.score(feats, logits, pixels)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready facts for metrics and a model card: method, quantile, threshold, rates."""
@@ -395,6 +450,11 @@ class OodDetector:
         }
         if self.head is not None:
             payload["head"] = self.head.to_payload()
+        if self.pixel_gaussian is not None:
+            payload["pixel_means"] = torch.from_numpy(self.pixel_gaussian.means.astype(np.float64))
+            payload["pixel_precision"] = torch.from_numpy(
+                self.pixel_gaussian.precision.astype(np.float64)
+            )
         if self.scaling != "std":
             payload["scaling"] = self.scaling
         return payload
@@ -407,6 +467,16 @@ class OodDetector:
             head = data.get("head")
             if "corruption" in parts and head is None:
                 raise ValueError("the corruption component has no head")
+            if "pixels" in parts and "pixel_means" not in data:
+                raise ValueError("the pixels component has no statistics")
+            pixel_gaussian = (
+                _Gaussian(
+                    means=data["pixel_means"].double().numpy(),
+                    precision=data["pixel_precision"].double().numpy(),
+                )
+                if "pixel_means" in data
+                else None
+            )
             gaussians = [
                 _Gaussian(means=m.double().numpy(), precision=p.double().numpy())
                 for m, p in zip(data["means"], data["precisions"], strict=True)
@@ -423,6 +493,7 @@ class OodDetector:
                 rates=dict(data.get("rates") or {}),
                 head=None if head is None else _CorruptionHead.from_payload(head),
                 scaling=str(data.get("scaling", "std")),
+                pixel_gaussian=pixel_gaussian,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ValueError(f"the artifact's OOD detector is malformed: {exc}") from None
@@ -479,7 +550,12 @@ def fit_detector(
         corrupt, _kinds = corrupt_images(x_train[torch.from_numpy(rows)], seed=seed)
         corrupt_feats, _ = extract_features(model, corrupt, prepare=prepare)
         detector.head = _CorruptionHead.fit([f[rows] for f in train_feats], corrupt_feats)
+    if "pixels" in parts:
+        detector.pixel_gaussian = _Gaussian.fit(
+            pixel_features(x_train, prepare=prepare), np.zeros(len(x_train), dtype=int), 1
+        )
     val_feats, val_logits = extract_features(model, x_val, prepare=prepare)
+    val_pixels = pixel_features(x_val, prepare=prepare) if "pixels" in parts else None
     fit_rows = threshold_rows = np.arange(len(val_logits))
     if holdout > 0:
         order = np.random.default_rng(seed).permutation(len(val_logits))
@@ -488,7 +564,10 @@ def fit_detector(
             raise ValueError("too few validation images to hold some out for the threshold")
         fit_rows, threshold_rows = np.sort(order[:cut]), np.sort(order[cut:])
     fit_feats = [f[fit_rows] for f in val_feats]
-    for name, value in detector.component_scores(fit_feats, val_logits[fit_rows]).items():
+    fit_pixels = None if val_pixels is None else val_pixels[fit_rows]
+    for name, value in detector.component_scores(
+        fit_feats, val_logits[fit_rows], fit_pixels
+    ).items():
         value = np.asarray(value, dtype=np.float64)
         if value.ndim == 1:
             value = value[:, None]
@@ -496,7 +575,7 @@ def fit_detector(
             detector.standardise[f"{name}:{j}"] = _scale(value[:, j], scaling)
     if "knn" not in detector.components:
         detector.knn_bank = None  # nothing reads it, so the artifact does not carry it
-    val_scores = detector.score(val_feats, val_logits)
+    val_scores = detector.score(val_feats, val_logits, val_pixels)
     detector.threshold = float(np.quantile(val_scores[threshold_rows], quantile))
     detector.rates = {"val_flag_rate": float((val_scores > detector.threshold).mean())}
     if holdout > 0:

@@ -15,7 +15,7 @@ from torch import nn
 from diagnosis.ml.artifact import ModelBundle
 from diagnosis.ml.data import TTA_VIEWS, prepare_images, tta_views
 from diagnosis.ml.metrics import predict_labels
-from diagnosis.ml.ood import captured_features, stage_capture
+from diagnosis.ml.ood import captured_features, pixel_stats, stage_capture
 
 
 @dataclass
@@ -167,7 +167,11 @@ def predict(
             # The last forward pass run was Grad-CAM's on the plain images.
             feats = captured_features(bundle.model, captured) if bundle.ood is not None else []
         ood = (
-            bundle.ood.score(feats, plain.double().cpu().numpy())
+            bundle.ood.score(
+                feats,
+                plain.double().cpu().numpy(),
+                pixel_stats(x) if bundle.ood.needs_pixels else None,
+            )
             if bundle.ood is not None
             else None
         )

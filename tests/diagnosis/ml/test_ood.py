@@ -54,7 +54,7 @@ def test_training_fits_a_detector_and_records_its_rates(trained: TrainResult) ->
     assert metrics["threshold"] == pytest.approx(detector.threshold)
     # The threshold is the validation split's 99.5th percentile, so about .5 % of it is
     # flagged; the test split's rate is measured, not assumed.
-    assert metrics["quantile"] == 0.995 and metrics["method"] == "maha-layers+knn+corruption"
+    assert metrics["quantile"] == 0.995 and metrics["method"] == "maha-layers+knn+corruption+pixels"
     assert metrics["val_flag_rate"] <= 0.01
     assert 0.0 <= metrics["test_flag_rate"] <= 0.1
     assert metrics["test_images"] == 200
@@ -261,3 +261,36 @@ def test_a_corruption_detector_round_trips_and_needs_its_head(
     torch.save(payload, tmp_path / "headless.pt")
     with pytest.raises(ValueError, match="OOD detector is malformed"):
         load_artifact(tmp_path / "headless.pt")
+
+
+def _faint_noise(i: int) -> np.ndarray:
+    """Uniform noise of 256 x 256: averaged down to the model's input it is a faint,
+    noise-textured grey frame, whose features land near the films' (no chest, no contrast)."""
+    return np.random.default_rng(i).integers(0, 256, (256, 256), dtype=np.uint8)
+
+
+def test_faint_noise_textured_frames_are_caught_by_their_pixel_statistics(
+    tmp_path: Path, trained: TrainResult, small_pneumonia: ImageDataset
+) -> None:
+    noise = [_faint_noise(i) for i in range(30)]
+    films = list(small_pneumonia.test_images[:60, :, :, 0])
+    default = _fit(trained, small_pneumonia)
+    assert "pixels" in default.components
+    # The pixel statistics alone separate them (with the 30-epoch product model the feature
+    # components flag only 41 % of such frames: bench/diagnosis_ml_notes.md).
+    alone = _fit(trained, small_pneumonia, method="pixels")
+    assert _flag_rate(trained, alone, noise) >= 0.95 and _flag_rate(trained, alone, films) <= 0.05
+    assert _flag_rate(trained, default, noise) >= 0.95
+    assert _flag_rate(trained, default, films) <= 0.05
+    # Stored with the artifact; a detector missing its statistics is refused.
+    bundle = trained.to_bundle()
+    bundle.ood = default
+    save_artifact(bundle, tmp_path / "pixels.pt")
+    loaded = load_artifact(tmp_path / "pixels.pt")
+    before = [p.ood_score for p in predict(bundle, noise[:5], tta=False)]
+    assert [p.ood_score for p in predict(loaded, noise[:5], tta=False)] == pytest.approx(before)
+    payload = torch.load(tmp_path / "pixels.pt", weights_only=True)
+    del payload["ood"]["pixel_means"]
+    torch.save(payload, tmp_path / "no-stats.pt")
+    with pytest.raises(ValueError, match="OOD detector is malformed"):
+        load_artifact(tmp_path / "no-stats.pt")
