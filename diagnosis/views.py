@@ -39,6 +39,7 @@ from diagnosis.selectors import (
     scan_held_get,
     scan_held_list,
     scan_hold_previews,
+    scan_jobs_in_flight,
     scan_list,
     scope_trends,
     upload_outcome,
@@ -176,12 +177,7 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "scan": scan,
         "patient": scan.patient,
         "prediction": prediction,
-        "jobs": Job.objects.filter(
-            kind="diagnosis.inference",
-            target_id=scan.upload_id,
-            target_type__model="scanupload",
-            status__in=["queued", "running"],
-        ),
+        "jobs": scan_jobs_in_flight(scan=scan, prediction=prediction),
     }
     if prediction is not None:
         context.update(_prediction_context(prediction))
@@ -195,6 +191,8 @@ def _prediction_context(
     context: dict[str, Any] = {
         "review": review,
         "metrics": model_version_headline_metrics(prediction.model_version, limit=6),
+        # What the version reads and its detector's measured rates, as on the registry's card.
+        "card": model_version_card(prediction.model_version),
         "no_detector": NO_DETECTOR,
         "override_form": override_form or ScopeOverrideForm(),
     }
@@ -231,19 +229,26 @@ def scan_override_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = ScopeOverrideForm(request.POST)
     if form.is_valid():
         try:
-            prediction = prediction_override(
+            answer = prediction_override(
                 prediction=prediction,
                 user=request.user,
                 reason=form.cleaned_data["reason"],
                 request=request,
             )
         except OverrideRefused as exc:
-            return HttpResponse(str(exc), status=409)
-        messages.success(
-            request,
-            f"Scored outside the model's scope at your request: {prediction.predicted_class}. "
-            "The override is recorded on the result and in the audit trail.",
-        )
+            return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+        if isinstance(answer, Job):
+            messages.info(
+                request,
+                f"This series has {scan.frames} frames: it is being scored as a job, shown "
+                "below. The override is recorded on the result and in the audit trail.",
+            )
+        else:
+            messages.success(
+                request,
+                f"Scored outside the model's scope at your request: {answer.predicted_class}. "
+                "The override is recorded on the result and in the audit trail.",
+            )
         return redirect("diagnosis:scan_detail", pk=scan.pk)
     audit_record(
         action=AuditEvent.Action.RECORD_VIEWED, request=request, obj=scan, patient=scan.patient
@@ -251,8 +256,6 @@ def scan_override_view(request: HttpRequest, pk: int) -> HttpResponse:
     context = {"scan": scan, "patient": scan.patient, "prediction": prediction, "jobs": []}
     context.update(_prediction_context(prediction, override_form=form))
     return render(request, "diagnosis/scan_detail.html", context, status=400)
-
-    return render(request, "diagnosis/scan_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])
