@@ -184,7 +184,7 @@ def ood_reason(
     from diagnosis.imaging.contract import contract_summary
 
     detector = bundle.ood
-    above = f"{1 - detector.quantile:.0%}" if detector is not None else "few"
+    above = f"{(1 - detector.quantile) * 100:.2g} %" if detector is not None else "few"
     reads = (
         contract_summary(bundle.contract) if bundle.contract else "images like its training data"
     )
