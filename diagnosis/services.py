@@ -131,10 +131,12 @@ def deid_uid_key() -> bytes:
 
 
 def scan_router(*, task: str) -> Callable[[ScanInfo, Any], dict[str, str] | None] | None:
-    """A function that names, for a DICOM header, the in-service imaging model whose input
-    contract it fits best when that is not ``task``'s (a dict with the task and why), else
-    None; None itself when fewer than two imaging models are in service."""
-    from diagnosis.imaging.contract import InputContract
+    """A function that names, for a file, the in-service imaging model that can take it when
+    ``task``'s cannot or fits it less well (a dict with the task and why), else None; None
+    itself when fewer than two imaging models are in service. A DICOM goes to the contract
+    its header fits best; a PNG/JPEG, which has no header, to the first model whose
+    contract takes its channels and size when the chosen one's does not."""
+    from diagnosis.imaging.contract import InputContract, contract_file_terms, file_fit
     from diagnosis.scope import contract_fit
     from diagnosis.selectors import active_version_contracts
 
@@ -143,21 +145,40 @@ def scan_router(*, task: str) -> Callable[[ScanInfo, Any], dict[str, str] | None
         return None
 
     def route(info: ScanInfo, dataset: Any) -> dict[str, str] | None:
+        colour = info.samples_per_pixel > 1 or info.photometric_interpretation == "RGB"
+
+        def refusal(contract: InputContract | None) -> str:
+            return file_fit(
+                contract_file_terms(contract),
+                kind=info.kind,
+                colour=colour,
+                rows=info.rows,
+                cols=info.cols,
+            )
+
         def fit(contract: InputContract | None) -> int:
+            if info.kind != "dicom":
+                return -1 if refusal(contract) else 0
             if contract is None:
                 return 0
             return contract_fit(info=info, dataset=dataset, contract=contract)
 
-        chosen = next(fit(c) for v, c in contracts if v.task == task)
+        chosen_contract = next(c for v, c in contracts if v.task == task)
+        chosen = fit(chosen_contract)
         best_version, best = max(contracts, key=lambda vc: (fit(vc[1]), vc[0].task == task))
         if best_version.task == task or fit(best) <= chosen:
             return None
-        return {
-            "task": best_version.task,
-            "chosen": task,
-            "why": f"its header fits {best_version.task} ({best.summary()}) better than "
-            f"{task}" + (" (whose input contract refuses it)" if chosen < 0 else ""),
-        }
+        reads = best.summary() if best is not None else "any image"
+        if info.kind != "dicom":
+            why = (
+                f"{task} cannot take this {info.kind.upper()} image "
+                f"({refusal(chosen_contract)}); {best_version.task} reads {reads}"
+            )
+        else:
+            why = f"its header fits {best_version.task} ({reads}) better than {task}" + (
+                " (whose input contract refuses it)" if chosen < 0 else ""
+            )
+        return {"task": best_version.task, "chosen": task, "why": why}
 
     return route
 
@@ -196,7 +217,7 @@ def _prepare(
     del data
     report: dict[str, Any] = {}
     hold_reason = ""
-    route = router(loaded.info, loaded.dataset) if router and loaded.info.kind == "dicom" else None
+    route = router(loaded.info, loaded.dataset) if router else None
     if loaded.info.kind == "dicom":
         assessment = burned_in_assessment(loaded.dataset)
         if assessment.verdict == Verdict.REJECT:

@@ -89,22 +89,26 @@ def _scan_or_404(request: HttpRequest, pk: int) -> Scan:
         raise ObjectNotVisible("No such scan among your patients.", model=Scan, pk=pk) from None
 
 
-def _task_choices() -> list[tuple[str, str]]:
-    """The tasks in service, each named with what its model reads (its input contract)."""
-    choices = []
+def _task_choices() -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
+    """The tasks in service, each named with what its model reads (its input contract), and
+    what each contract checks of a PNG/JPEG, for the options' data attributes."""
+    from diagnosis.imaging.contract import contract_file_terms
+
+    choices, terms = [], {}
     for version in active_versions():
         contract = version_contract(version)
         reads = f" — reads {contract.summary()}" if contract is not None else ""
         choices.append((version.task, f"{version.task} (v{version.version}){reads}"))
-    return choices
+        terms[version.task] = contract_file_terms(contract)
+    return choices, terms
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
 def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = _patient_or_404(request, patient_pk)
-    tasks = _task_choices()
-    form = ScanUploadForm(request.POST or None, request.FILES or None, tasks=tasks)
+    tasks, terms = _task_choices()
+    form = ScanUploadForm(request.POST or None, request.FILES or None, tasks=tasks, terms=terms)
     outcome = None
     too_large = ""
     status = 200
@@ -120,13 +124,13 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 )
             except UploadTooLarge as exc:
                 too_large = exc.message
-                form = ScanUploadForm(tasks=tasks)
+                form = ScanUploadForm(tasks=tasks, terms=terms)
             if outcome is not None and (outcome.scans or outcome.held):
                 # Post/redirect/get: the page reloads itself when the job finishes, which must
                 # never send the files again.
                 url = reverse("diagnosis:patient_scans", args=[patient.pk])
                 return redirect(f"{url}?upload={outcome.upload.pk}#upload-outcome")
-            form = ScanUploadForm(tasks=tasks)
+            form = ScanUploadForm(tasks=tasks, terms=terms)
         status = 413 if too_large else 400
     elif request.GET.get("upload"):
         try:
