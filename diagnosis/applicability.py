@@ -67,6 +67,7 @@ class Prepared:
     kind: str
     images: list[np.ndarray]
     gate: GateResult
+    modality: str | None = None
 
 
 def scan_prepare(
@@ -93,7 +94,13 @@ def scan_prepare(
     prepared = prepare_frames(scan_frames(loaded))
     with np.load(io.BytesIO(prepared.npz)) as npz:
         images = model_images(npz)
-    return Prepared(name=name, kind=loaded.info.kind, images=images, gate=gate)
+    return Prepared(
+        name=name,
+        kind=loaded.info.kind,
+        images=images,
+        gate=gate,
+        modality=loaded.info.modality,
+    )
 
 
 def scan_assess(
@@ -114,7 +121,12 @@ def scan_assess(
             results[id(item)] = Assessment(
                 name=item.name,
                 outcome="out_of_scope",
-                message=ood_reason(series.ood_score, series.ood_threshold, bundle),
+                message=ood_reason(
+                    series.ood_score,
+                    series.ood_threshold,
+                    bundle,
+                    what=scan_words(item.kind, item.modality),
+                ),
                 kind=item.kind,
                 frames=len(item.images),
                 gate=item.gate,
@@ -160,16 +172,39 @@ NO_DETECTOR = (
 )
 
 
-def ood_reason(score: float | None, threshold: float | None, bundle: ModelBundle) -> str:
-    """The clinician's reason for a learned-score refusal, with the score and what it means."""
+def ood_reason(
+    score: float | None,
+    threshold: float | None,
+    bundle: ModelBundle,
+    *,
+    what: str = "this image",
+) -> str:
+    """The clinician's reason for a learned-score refusal: what the model reads, what the
+    scan is (``what``, e.g. "this PNG image"), and the score in one plain sentence."""
+    from diagnosis.imaging.contract import contract_summary
+
     detector = bundle.ood
-    quantile = f"{detector.quantile:.1%}" if detector is not None else "most"
-    return (
-        f"not scored: outside this model's scope (out-of-distribution score {score:.2f}, "
-        f"threshold {threshold:.2f}); the image is less like the model's training images than "
-        f"{quantile} of its validation images, so its probabilities would not mean what they "
-        "mean on the data it was tested on"
+    above = f"{(1 - detector.quantile) * 100:.2g} %" if detector is not None else "few"
+    reads = (
+        contract_summary(bundle.contract) if bundle.contract else "images like its training data"
     )
+    return (
+        f"not scored: this model reads {reads}; {what} does not look like them. Its "
+        f"out-of-distribution score (how far an image is from the model's training images) is "
+        f"{score:.2f}, above {threshold:.2f}, a score only {above} of the model's own "
+        "validation images reach"
+    )
+
+
+def scan_words(kind: str, modality: str | None) -> str:
+    """ "this computed radiograph", "this PNG image": what a scan is, for a reason."""
+    from diagnosis.imaging.contract import MODALITY_NAMES
+
+    if kind == "dicom" and modality and modality.upper() in MODALITY_NAMES:
+        return "this " + MODALITY_NAMES[modality.upper()].split(" ", 1)[1]
+    if kind == "dicom":
+        return f"this DICOM {modality + ' ' if modality else ''}image"
+    return f"this {kind.upper()} image"
 
 
 def files_under(path: Path) -> Iterator[Path]:

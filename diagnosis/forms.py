@@ -26,6 +26,22 @@ class MultipleFileField(forms.FileField):
         return files
 
 
+class TaskSelect(forms.Select):
+    """A select whose options carry what each model's contract checks of a PNG/JPEG
+    (data-channels, data-min-rows, data-min-cols; contract_file_terms), so the page offers
+    only the models that can take the chosen files (static/js/scan_upload.js)."""
+
+    def __init__(self, *args: Any, terms: dict[str, dict[str, Any]] | None = None, **kw: Any):
+        super().__init__(*args, **kw)
+        self.terms = terms or {}
+
+    def create_option(self, name: str, value: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, *args, **kwargs)
+        for key, term in self.terms.get(str(value), {}).items():
+            option["attrs"][f"data-{key.replace('_', '-')}"] = "" if term is None else str(term)
+        return option
+
+
 class ScanUploadForm(forms.Form):
     files = MultipleFileField(
         label="Scans",
@@ -36,8 +52,15 @@ class ScanUploadForm(forms.Form):
     )
     task = forms.ChoiceField(label="Classify with")
 
-    def __init__(self, *args: Any, tasks: list[tuple[str, str]], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        tasks: list[tuple[str, str]],
+        terms: dict[str, dict[str, Any]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["task"].widget = TaskSelect(terms=terms, attrs={"data-task-choice": ""})
         self.fields["task"].choices = tasks
 
 

@@ -13,8 +13,11 @@ from diagnosis.frames import model_images
 from diagnosis.models import ImageDataset, Prediction, ScanUpload
 from diagnosis.scope import ScopeAnswer, bundle_contract, gate_scope, scan_gate, series_scope
 from diagnosis.services import (
+    OVERRIDE_JOB_KIND,
+    OverrideRefused,
     dataset_check_failed,
     dataset_check_passed,
+    prediction_override_score,
     prediction_store,
     training_start,
 )
@@ -72,7 +75,10 @@ def _what_it_is(answer: Prediction) -> str:
     the head", or the learned score against its threshold."""
     if answer.scope_check == Prediction.ScopeCheck.GATE:
         return answer.scope_reason.rsplit("; this is ", 1)[-1]
-    return f"out-of-distribution score {answer.ood_score:.2f} > {answer.ood_threshold:.2f}"
+    return (
+        "does not look like the model's training images (out-of-distribution score "
+        f"{answer.ood_score:.2f} > {answer.ood_threshold:.2f})"
+    )
 
 
 def upload_summary(*, version: Any, stored: list[Prediction]) -> str:
@@ -156,7 +162,7 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
             stored.append(
                 prediction_store(
                     scan=scan,
-                    scope=series_scope(series, loaded.model),
+                    scope=series_scope(series, loaded.model, scan=scan),
                     result=series.to_dict(),
                     heatmaps=series.heatmaps,
                     **common,
@@ -171,6 +177,42 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
             "out_of_scope": [p.pk for p in stored if not p.scored],
         }
     return outcome.result
+
+
+@job_task(kind=OVERRIDE_JOB_KIND, label="score anyway", queue="ml", patient_data=True)
+def score_anyway(job: Job, progress: Progress) -> dict[str, Any]:
+    """Score a long series anyway with the version that found it out of scope, for the
+    clinician who asked (the job's owner) with the reason kept on the prediction.
+    Idempotent: a redelivered task finds the answer overridden and scores nothing twice."""
+    prediction = (
+        Prediction.objects.select_related("scan", "model_version")
+        .filter(pk=job.params.get("prediction_id"))
+        .first()
+    )
+    if prediction is None:
+        raise JobError("The answer to score no longer exists.")
+    url = reverse("diagnosis:scan_detail", args=[prediction.scan_id])
+    if not prediction.overridden:
+        progress.update(5, f"Loading {prediction.model_version}", force=True)
+
+        def loaded(frames: int) -> None:
+            progress.update(20, f"Classifying {frames} frame(s)", force=True)
+
+        try:
+            prediction = prediction_override_score(
+                prediction=prediction,
+                user=job.owner,
+                reason=prediction.override_reason,
+                on_loaded=loaded,
+            )
+        except OverrideRefused as exc:
+            raise JobError(str(exc)) from None
+    return {
+        "summary": f"Scored outside the model's scope: {prediction.predicted_class} "
+        f"({prediction.confidence:.2f}) over {prediction.scan.frames} frames.",
+        "url": url,
+        "prediction": prediction.pk,
+    }
 
 
 @job_task(kind="diagnosis.dataset_check", label="data-set check", queue="ml")

@@ -11,7 +11,7 @@ from typing import Any
 import pydicom
 from pydicom.dataset import Dataset
 
-from diagnosis.applicability import NO_DETECTOR, ood_reason
+from diagnosis.applicability import NO_DETECTOR, ood_reason, scan_words
 from diagnosis.imaging import ScanInfo
 from diagnosis.imaging.contract import GateResult, InputContract, contract_check
 from diagnosis.models import Prediction, Scan
@@ -121,7 +121,7 @@ def contract_fit(*, info: ScanInfo, dataset: Dataset | None, contract: InputCont
     )
 
 
-def series_scope(series: Any, bundle: Any) -> ScopeAnswer:
+def series_scope(series: Any, bundle: Any, *, scan: Scan | None = None) -> ScopeAnswer:
     """The learned score's answer for one scan's series prediction: out of scope above the
     threshold (with the reason a clinician reads), in scope at or under it, unchecked when
     the version has no detector."""
@@ -136,7 +136,12 @@ def series_scope(series: Any, bundle: Any) -> ScopeAnswer:
     return ScopeAnswer(
         scope=Prediction.Scope.OUT_OF_SCOPE,
         check=Prediction.ScopeCheck.OOD,
-        reason=ood_reason(series.ood_score, series.ood_threshold, bundle),
+        reason=ood_reason(
+            series.ood_score,
+            series.ood_threshold,
+            bundle,
+            what=scan_words(scan.kind, scan.modality) if scan is not None else "this image",
+        ),
         ood_score=series.ood_score,
         ood_threshold=series.ood_threshold,
     )

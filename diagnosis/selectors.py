@@ -96,6 +96,28 @@ def latest_prediction(scan: Scan) -> Prediction | None:
     return predictions[0] if predictions else None
 
 
+def scan_jobs_in_flight(*, scan: Scan, prediction: Prediction | None) -> QuerySet[Job]:
+    """The queued or running jobs working on a scan: its upload's classification and a
+    score-anyway of its answer, oldest first."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db.models import Q
+
+    mine = Q(
+        kind="diagnosis.inference",
+        target_type__model="scanupload",
+        target_id=scan.upload_id,
+    )
+    if prediction is not None:
+        mine |= Q(
+            kind="diagnosis.override",
+            target_type=ContentType.objects.get_for_model(Prediction),
+            target_id=prediction.pk,
+        )
+    return Job.objects.filter(mine, status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).order_by(
+        "pk"
+    )
+
+
 # The worklist filter that lists only answers outside the model's scope.
 OUT_OF_SCOPE_STATUS = "out_of_scope"
 

@@ -131,10 +131,12 @@ def deid_uid_key() -> bytes:
 
 
 def scan_router(*, task: str) -> Callable[[ScanInfo, Any], dict[str, str] | None] | None:
-    """A function that names, for a DICOM header, the in-service imaging model whose input
-    contract it fits best when that is not ``task``'s (a dict with the task and why), else
-    None; None itself when fewer than two imaging models are in service."""
-    from diagnosis.imaging.contract import InputContract
+    """A function that names, for a file, the in-service imaging model that can take it when
+    ``task``'s cannot or fits it less well (a dict with the task and why), else None; None
+    itself when fewer than two imaging models are in service. A DICOM goes to the contract
+    its header fits best; a PNG/JPEG, which has no header, to the first model whose
+    contract takes its channels and size when the chosen one's does not."""
+    from diagnosis.imaging.contract import InputContract, contract_file_terms, file_fit
     from diagnosis.scope import contract_fit
     from diagnosis.selectors import active_version_contracts
 
@@ -143,21 +145,40 @@ def scan_router(*, task: str) -> Callable[[ScanInfo, Any], dict[str, str] | None
         return None
 
     def route(info: ScanInfo, dataset: Any) -> dict[str, str] | None:
+        colour = info.samples_per_pixel > 1 or info.photometric_interpretation == "RGB"
+
+        def refusal(contract: InputContract | None) -> str:
+            return file_fit(
+                contract_file_terms(contract),
+                kind=info.kind,
+                colour=colour,
+                rows=info.rows,
+                cols=info.cols,
+            )
+
         def fit(contract: InputContract | None) -> int:
+            if info.kind != "dicom":
+                return -1 if refusal(contract) else 0
             if contract is None:
                 return 0
             return contract_fit(info=info, dataset=dataset, contract=contract)
 
-        chosen = next(fit(c) for v, c in contracts if v.task == task)
+        chosen_contract = next(c for v, c in contracts if v.task == task)
+        chosen = fit(chosen_contract)
         best_version, best = max(contracts, key=lambda vc: (fit(vc[1]), vc[0].task == task))
         if best_version.task == task or fit(best) <= chosen:
             return None
-        return {
-            "task": best_version.task,
-            "chosen": task,
-            "why": f"its header fits {best_version.task} ({best.summary()}) better than "
-            f"{task}" + (" (whose input contract refuses it)" if chosen < 0 else ""),
-        }
+        reads = best.summary() if best is not None else "any image"
+        if info.kind != "dicom":
+            why = (
+                f"{task} cannot take this {info.kind.upper()} image "
+                f"({refusal(chosen_contract)}); {best_version.task} reads {reads}"
+            )
+        else:
+            why = f"its header fits {best_version.task} ({reads}) better than {task}" + (
+                " (whose input contract refuses it)" if chosen < 0 else ""
+            )
+        return {"task": best_version.task, "chosen": task, "why": why}
 
     return route
 
@@ -196,7 +217,7 @@ def _prepare(
     del data
     report: dict[str, Any] = {}
     hold_reason = ""
-    route = router(loaded.info, loaded.dataset) if router and loaded.info.kind == "dicom" else None
+    route = router(loaded.info, loaded.dataset) if router else None
     if loaded.info.kind == "dicom":
         assessment = burned_in_assessment(loaded.dataset)
         if assessment.verdict == Verdict.REJECT:
@@ -526,39 +547,154 @@ class OverrideRefused(ValueError):
     """A score-anyway request that cannot be honoured, with the clinician's message."""
 
 
+OVERRIDE_JOB_KIND = "diagnosis.override"
+
+
+def _override_refusal(prediction: Prediction) -> str:
+    """Why the prediction's own version cannot score its scan now ("" when it can): the
+    version was retired or failed since it answered, or a file it needs is gone."""
+    version = prediction.model_version
+    if version.status in (version.Status.RETIRED, version.Status.FAILED):
+        # A retired version was taken out of service for a reason; its probabilities would
+        # carry no accuracy anyone still vouches for, so it scores nothing new.
+        return (
+            f"{version} was {version.get_status_display().lower()} after it answered for this "
+            "scan; MedAI no longer scores with it. The version in service reads new uploads "
+            "of the scan."
+        )
+    if not version.artifact.name or not version.artifact.storage.exists(version.artifact.name):
+        return (
+            f"The model file of {version} is missing from storage, so it cannot score this "
+            "scan. Ask a model admin to restore or re-import it; nothing was changed."
+        )
+    scan = prediction.scan
+    if not scan.display.name or not scan.display.storage.exists(scan.display.name):
+        return (
+            "This scan's image file is missing from storage, so it cannot be scored; upload "
+            "it again. Nothing was changed."
+        )
+    return ""
+
+
 def prediction_override(
     *, prediction: Prediction, user: Any, reason: str, request: Any = None
-) -> Prediction:
-    """Score an out-of-scope scan anyway at a clinician's request: runs the prediction's own
-    model version on that one scan, fills probabilities, risk and heat-maps, records who,
-    when and why, and audits it. Idempotent: an answer already overridden is returned as it
-    is (the model is not run twice). OverrideRefused for an answer that is not out of scope
-    or a blank reason."""
-    from diagnosis.jobs import version_bundle
-    from diagnosis.ml.predict import predict
-    from diagnosis.ml.series import aggregate_series
-
+) -> Prediction | Job:
+    """Score an out-of-scope scan anyway at a clinician's request with the prediction's own
+    model version: a series of at most DIAGNOSIS_OVERRIDE_SYNC_FRAMES frames now (returns the scored
+    Prediction), a longer one by a job (returns the Job; the request is kept on the
+    prediction until the job fills it). Idempotent: an answer already overridden is returned
+    as it is and a job already under way is returned instead of a second one. OverrideRefused
+    (nothing written) for a blank reason, an answer that is not out of scope, a retired
+    version, or a model or image file that is missing or unreadable."""
     reason = (reason or "").strip()
     if not reason:
         raise OverrideRefused("Say why the scan should be scored outside the model's scope.")
-    current = Prediction.objects.get(pk=prediction.pk)
+    current = Prediction.objects.select_related("model_version", "scan").get(pk=prediction.pk)
     if current.overridden:
         return current
     if current.scope != Prediction.Scope.OUT_OF_SCOPE:
         raise OverrideRefused("This answer is within the model's scope; it is already scored.")
-    scan = current.scan
-    bundle = version_bundle(current.model_version)
-    # The model runs outside any transaction (one scan: seconds on a CPU).
-    with scan.display.open("rb") as handle, np.load(handle) as npz:
-        from diagnosis.frames import model_images
+    refusal = _override_refusal(current)
+    if refusal:
+        raise OverrideRefused(refusal)
+    # A long series is scored by a job on the ml queue, not inside the web request.
+    if current.scan.frames <= settings.DIAGNOSIS_OVERRIDE_SYNC_FRAMES:
+        return prediction_override_score(
+            prediction=current, user=user, reason=reason, request=request
+        )
+    return _override_job(prediction=current, user=user, reason=reason)
 
-        images = model_images(npz)
+
+def _override_job(*, prediction: Prediction, user: Any, reason: str) -> Job:
+    """Queue the scoring of a long series (or return the job already under way)."""
+    with transaction.atomic():
+        locked = Prediction.objects.select_for_update().get(pk=prediction.pk)
+        if locked.overridden:
+            raise OverrideRefused("This scan has just been scored anyway; reload the page.")
+        running = override_job_in_flight(prediction=locked)
+        if running is not None:
+            return running
+        # The request waits on the prediction (override_at stays empty until it is scored),
+        # not in the job's parameters: staff see jobs, and the reason is clinical text.
+        locked.override_by = user
+        locked.override_reason = reason[:2000]
+        locked.save(update_fields=["override_by", "override_reason"])
+        return job_create(
+            kind=OVERRIDE_JOB_KIND,
+            owner=user,
+            patient=locked.scan.patient,
+            title=f"Score a series of {locked.scan.frames} frames outside the model's scope",
+            params={"prediction_id": locked.pk},
+            target=locked,
+        )
+
+
+def override_job_in_flight(*, prediction: Prediction) -> Job | None:
+    """The queued or running score-anyway job of a prediction, if any."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return (
+        Job.objects.filter(
+            kind=OVERRIDE_JOB_KIND,
+            target_type=ContentType.objects.get_for_model(Prediction),
+            target_id=prediction.pk,
+            status__in=[Job.Status.QUEUED, Job.Status.RUNNING],
+        )
+        .order_by("-pk")
+        .first()
+    )
+
+
+def prediction_override_score(
+    *,
+    prediction: Prediction,
+    user: Any,
+    reason: str,
+    request: Any = None,
+    on_loaded: Callable[[int], None] | None = None,
+) -> Prediction:
+    """Run the prediction's own model version on its scan (outside any transaction), then
+    fill probabilities, risk and heat-maps, record who, when and why, and audit it, in one
+    transaction. Idempotent: an answer already overridden is returned unchanged, with no
+    second audit event. OverrideRefused when the model or image cannot be loaded (nothing
+    written). ``on_loaded(frames)`` is told before the forward pass (a job's progress)."""
+    from diagnosis.frames import model_images
+    from diagnosis.jobs import version_bundle
+    from diagnosis.ml.predict import predict
+    from diagnosis.ml.series import aggregate_series
+    from medai_site.jobs.exceptions import JobError
+
+    current = Prediction.objects.select_related("model_version", "scan").get(pk=prediction.pk)
+    if current.overridden:
+        return current
+    scan = current.scan
+    version = current.model_version
+    try:
+        bundle = version_bundle(version)
+    except (OSError, ValueError, RuntimeError, JobError) as exc:
+        # Missing file, sha256 mismatch (ArtifactCorrupt), a file that is not an artifact.
+        logger.warning("score anyway: %s cannot be loaded: %s", version, exc)
+        raise OverrideRefused(
+            f"The model file of {version} cannot be loaded ({type(exc).__name__}), so it "
+            "cannot score this scan. Ask a model admin to check the version; nothing was "
+            "changed."
+        ) from None
+    try:
+        with scan.display.open("rb") as handle, np.load(handle) as npz:
+            images = model_images(npz)
+    except (OSError, ValueError, KeyError):
+        raise OverrideRefused(
+            "This scan's image file is missing or unreadable, so it cannot be scored; upload "
+            "it again. Nothing was changed."
+        ) from None
+    if on_loaded is not None:
+        on_loaded(len(images))
     series = aggregate_series(bundle, predict(bundle, images))
     result = series.to_dict()
     old_heatmaps = ""
     with media_writes() as writes, transaction.atomic():
         locked = Prediction.objects.select_for_update().get(pk=current.pk)
-        if locked.overridden:  # a concurrent request got here first
+        if locked.overridden:  # a concurrent request (or a redelivered job) got here first
             return locked
         old_heatmaps = locked.heatmaps.name
         for name, value in _scored_fields(result).items():
@@ -583,6 +719,7 @@ def prediction_override(
                 "override_reason": locked.override_reason,
                 "model_version": locked.model_version_id,
                 "predicted_class": locked.predicted_class,
+                "frames": len(images),
             },
         )
         transaction.on_commit(lambda: _files_delete([old_heatmaps]), robust=True)

@@ -39,6 +39,7 @@ from diagnosis.selectors import (
     scan_held_get,
     scan_held_list,
     scan_hold_previews,
+    scan_jobs_in_flight,
     scan_list,
     scope_trends,
     upload_outcome,
@@ -88,22 +89,26 @@ def _scan_or_404(request: HttpRequest, pk: int) -> Scan:
         raise ObjectNotVisible("No such scan among your patients.", model=Scan, pk=pk) from None
 
 
-def _task_choices() -> list[tuple[str, str]]:
-    """The tasks in service, each named with what its model reads (its input contract)."""
-    choices = []
+def _task_choices() -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
+    """The tasks in service, each named with what its model reads (its input contract), and
+    what each contract checks of a PNG/JPEG, for the options' data attributes."""
+    from diagnosis.imaging.contract import contract_file_terms
+
+    choices, terms = [], {}
     for version in active_versions():
         contract = version_contract(version)
         reads = f" — reads {contract.summary()}" if contract is not None else ""
         choices.append((version.task, f"{version.task} (v{version.version}){reads}"))
-    return choices
+        terms[version.task] = contract_file_terms(contract)
+    return choices, terms
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
 def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = _patient_or_404(request, patient_pk)
-    tasks = _task_choices()
-    form = ScanUploadForm(request.POST or None, request.FILES or None, tasks=tasks)
+    tasks, terms = _task_choices()
+    form = ScanUploadForm(request.POST or None, request.FILES or None, tasks=tasks, terms=terms)
     outcome = None
     too_large = ""
     status = 200
@@ -119,13 +124,13 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 )
             except UploadTooLarge as exc:
                 too_large = exc.message
-                form = ScanUploadForm(tasks=tasks)
+                form = ScanUploadForm(tasks=tasks, terms=terms)
             if outcome is not None and (outcome.scans or outcome.held):
                 # Post/redirect/get: the page reloads itself when the job finishes, which must
                 # never send the files again.
                 url = reverse("diagnosis:patient_scans", args=[patient.pk])
                 return redirect(f"{url}?upload={outcome.upload.pk}#upload-outcome")
-            form = ScanUploadForm(tasks=tasks)
+            form = ScanUploadForm(tasks=tasks, terms=terms)
         status = 413 if too_large else 400
     elif request.GET.get("upload"):
         try:
@@ -176,12 +181,7 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "scan": scan,
         "patient": scan.patient,
         "prediction": prediction,
-        "jobs": Job.objects.filter(
-            kind="diagnosis.inference",
-            target_id=scan.upload_id,
-            target_type__model="scanupload",
-            status__in=["queued", "running"],
-        ),
+        "jobs": scan_jobs_in_flight(scan=scan, prediction=prediction),
     }
     if prediction is not None:
         context.update(_prediction_context(prediction))
@@ -195,6 +195,8 @@ def _prediction_context(
     context: dict[str, Any] = {
         "review": review,
         "metrics": model_version_headline_metrics(prediction.model_version, limit=6),
+        # What the version reads and its detector's measured rates, as on the registry's card.
+        "card": model_version_card(prediction.model_version),
         "no_detector": NO_DETECTOR,
         "override_form": override_form or ScopeOverrideForm(),
     }
@@ -231,19 +233,26 @@ def scan_override_view(request: HttpRequest, pk: int) -> HttpResponse:
     form = ScopeOverrideForm(request.POST)
     if form.is_valid():
         try:
-            prediction = prediction_override(
+            answer = prediction_override(
                 prediction=prediction,
                 user=request.user,
                 reason=form.cleaned_data["reason"],
                 request=request,
             )
         except OverrideRefused as exc:
-            return HttpResponse(str(exc), status=409)
-        messages.success(
-            request,
-            f"Scored outside the model's scope at your request: {prediction.predicted_class}. "
-            "The override is recorded on the result and in the audit trail.",
-        )
+            return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+        if isinstance(answer, Job):
+            messages.info(
+                request,
+                f"This series has {scan.frames} frames: it is being scored as a job, shown "
+                "below. The override is recorded on the result and in the audit trail.",
+            )
+        else:
+            messages.success(
+                request,
+                f"Scored outside the model's scope at your request: {answer.predicted_class}. "
+                "The override is recorded on the result and in the audit trail.",
+            )
         return redirect("diagnosis:scan_detail", pk=scan.pk)
     audit_record(
         action=AuditEvent.Action.RECORD_VIEWED, request=request, obj=scan, patient=scan.patient
@@ -251,8 +260,6 @@ def scan_override_view(request: HttpRequest, pk: int) -> HttpResponse:
     context = {"scan": scan, "patient": scan.patient, "prediction": prediction, "jobs": []}
     context.update(_prediction_context(prediction, override_form=form))
     return render(request, "diagnosis/scan_detail.html", context, status=400)
-
-    return render(request, "diagnosis/scan_detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])

@@ -607,3 +607,39 @@ def _terms(values: Iterable[Any]) -> tuple[str, ...]:
     if isinstance(values, str):
         values = [values]
     return tuple(str(v).strip().upper() for v in values if str(v).strip())
+
+
+def contract_file_terms(contract: InputContract | None) -> dict[str, int | None]:
+    """What a contract checks of a PNG/JPEG, which carries no DICOM metadata: channels (1
+    greyscale, 3 colour, None any) and minimum rows and columns. The upload form writes these
+    on each model's option (static/js/scan_upload.js) and `file_fit` reads the same terms, so
+    the browser and the server offer and refuse alike."""
+    if contract is None:
+        return {"channels": None, "min_rows": None, "min_cols": None}
+    rows, cols = contract.min_size
+    return {"channels": contract.channels, "min_rows": rows, "min_cols": cols}
+
+
+def file_fit(
+    terms: Mapping[str, int | None],
+    *,
+    kind: str,
+    colour: bool | None = None,
+    rows: int | None = None,
+    cols: int | None = None,
+) -> str:
+    """Why a model with `terms` (contract_file_terms) cannot take a file, "" when it can.
+    A PNG/JPEG is checked as contract_check checks it (channels, size); what is not known
+    yet (None) refuses nothing. A DICOM is never refused here: its header decides at upload
+    (routing to the model that fits, else the metadata gate's reason)."""
+    if kind == "dicom":
+        return ""
+    channels = terms.get("channels")
+    if channels == 1 and colour is True:
+        return "it is a colour image and this model reads greyscale images"
+    if channels == 3 and colour is False:
+        return "it is a greyscale image and this model reads colour images"
+    min_rows, min_cols = terms.get("min_rows") or 0, terms.get("min_cols") or 0
+    if rows is not None and cols is not None and (rows < min_rows or cols < min_cols):
+        return f"it is {rows}x{cols} pixels and this model needs at least {min_rows}x{min_cols}"
+    return ""

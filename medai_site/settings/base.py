@@ -357,6 +357,9 @@ DIAGNOSIS_MAX_PIXELS = int(os.environ.get("MEDAI_SCAN_MAX_PIXELS", str(400_000_0
 DIAGNOSIS_MAX_REQUEST_PIXELS = int(
     os.environ.get("MEDAI_SCAN_MAX_REQUEST_PIXELS", str(1_000_000_000))
 )
+# "Score anyway" on a series of more frames than this runs as a job (progress page) rather
+# than in the web request.
+DIAGNOSIS_OVERRIDE_SYNC_FRAMES = int(os.environ.get("MEDAI_OVERRIDE_SYNC_FRAMES", "16"))
 # Media files no row references are deleted by the hourly sweep once older than this; it must
 # exceed the longest request or job that could still be about to commit them.
 MEDAI_ORPHAN_MEDIA_GRACE = timedelta(

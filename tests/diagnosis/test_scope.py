@@ -103,11 +103,14 @@ def test_learned_score_refuses_an_mr_with_score_threshold_and_reason(users, acti
     mr = by_name["mr.dcm"]
     assert mr.scope == Prediction.Scope.OUT_OF_SCOPE and mr.scope_check == "ood"
     assert mr.ood_score > mr.ood_threshold
-    assert f"out-of-distribution score {mr.ood_score:.2f}" in mr.scope_reason
-    assert f"threshold {mr.ood_threshold:.2f}" in mr.scope_reason
+    # What the model reads, what the scan is, and the score in one plain sentence.
+    assert mr.scope_reason.startswith("not scored: this model reads ")
+    assert "; this MR image does not look like them." in mr.scope_reason
+    assert f"is {mr.ood_score:.2f}, above {mr.ood_threshold:.2f}" in mr.scope_reason
     assert mr.probabilities == [] and mr.risk is None and heatmap_keys(mr) == []
     assert by_name["c.png"].scope == Prediction.Scope.IN_SCOPE
     assert "1 scored" in job.result["summary"]
+    assert "does not look like the model's training images" in job.result["summary"]
     assert "out-of-distribution score" in job.result["summary"]
 
 

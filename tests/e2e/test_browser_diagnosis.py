@@ -151,3 +151,82 @@ def test_out_of_scope_scan_explained_then_scored_anyway(model_in_service, tiny_a
         assert "scored outside the model's scope" in page.locator("#out-of-scope").inner_text()
         page.screenshot(path=shots / "A-worklist-after-override.png", full_page=True)
         assert not page.errors, page.errors
+
+
+def test_task_choice_offers_only_models_that_take_the_files(
+    model_in_service, tiny_artifact, tmp_path
+):
+    """Two imaging models in service (greyscale chest radiographs, colour photographs): a
+    colour PNG leaves only the colour model on offer, a greyscale one only the chest model;
+    the viewer shows the answering version's card."""
+    from diagnosis.imaging.contract import InputContract
+    from tests.diagnosis.conftest import artifact_variant, chest_contract
+    from tests.diagnosis.test_routing_files import colour_png
+
+    stack = model_in_service
+    base = stack.base_url
+    env = base_env(MEDAI_VAR_DIR=str(stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c"]
+        + [
+            "from diagnosis.models import ImageDataset; ImageDataset.objects.get_or_create("
+            "task='diagnosis.derma', defaults=dict(name='Dermatoscopy', kind='npz', "
+            "path='dermamnist.npz', class_names=['benign', 'malignant'], "
+            "split_sizes={'train': 1, 'val': 1, 'test': 1}, image_shape=[28, 28, 3], "
+            "status='ready'))"
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    derma = InputContract(
+        description="dermatoscopic photographs", modalities=("XC",), channels=3, min_size=(28, 28)
+    ).to_dict()
+    for task, contract in (("diagnosis.pneumonia", chest_contract()), ("diagnosis.derma", derma)):
+        model = tmp_path / f"{task}.bin"
+        model.write_bytes(artifact_variant(tiny_artifact, contract=contract))
+        subprocess.run(
+            [sys.executable, "manage.py", "import_model_version", task, str(model)]
+            + ["--user", "modeladmin", "--activate"],
+            cwd=ROOT,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+    mole = tmp_path / "mole.png"
+    mole.write_bytes(colour_png())
+    xray = tmp_path / "xray.png"
+    xray.write_bytes(chest_png())
+    shots = screenshot_dir()
+    with browser_page() as page:
+        sign_in(page, base, "dr.adams", stack.passwords["dr.adams"])
+        page.goto(base + "/patients/")
+        page.click("table.table a >> nth=1")
+        page.click("text=Upload or view scans")
+        options = "[data-task-choice] option"
+        assert page.locator(options).count() == 2
+        page.set_input_files("input[type=file]", [str(mole)])
+        page.wait_for_selector(
+            "[data-task-choice] option[value='diagnosis.pneumonia']:disabled", state="attached"
+        )
+        assert page.input_value("[data-task-choice]") == "diagnosis.derma"
+        note = page.locator("[data-task-note]").inner_text()
+        assert "diagnosis.pneumonia cannot take mole.png (a colour image" in note
+        page.screenshot(path=shots / "A2-upload-two-models-colour.png", full_page=True)
+        page.set_input_files("input[type=file]", [str(xray)])
+        page.wait_for_selector(
+            "[data-task-choice] option[value='diagnosis.derma']:disabled", state="attached"
+        )
+        assert page.input_value("[data-task-choice]") == "diagnosis.pneumonia"
+        page.screenshot(path=shots / "A2-upload-two-models-grey.png", full_page=True)
+        page.click("button:has-text('Upload and classify')")
+        page.wait_for_selector("#upload-outcome .job-result:not([hidden])", timeout=90_000)
+        page.reload()
+        page.locator("table a[href*='/diagnosis/scans/']").first.click()
+        page.wait_for_function("() => document.querySelector('[data-viewer]').dataset.loaded")
+        page.click("[data-model-card] summary")
+        card = page.locator("[data-model-card]").inner_text()
+        assert "Reads chest radiographs (CR/DX, chest)" in card and "threshold" in card
+        page.screenshot(path=shots / "A2-viewer-card.png", full_page=True)
+        assert not page.errors, page.errors
