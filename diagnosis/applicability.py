@@ -189,7 +189,8 @@ def ood_reason(
         contract_summary(bundle.contract) if bundle.contract else "images like its training data"
     )
     return (
-        f"not scored: this model reads {reads}; {what} does not look like them. Its "
+        f"not scored: outside this model's scope. This model reads {reads}; {what} does "
+        "not look like them. Its "
         f"out-of-distribution score (how far an image is from the model's training images) is "
         f"{score:.2f}, above {threshold:.2f}, a score only {above} of the model's own "
         "validation images reach"

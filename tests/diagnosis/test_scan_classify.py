@@ -77,7 +77,9 @@ def test_one_line_per_file_and_nothing_stored(active_model, tmp_path: Path) -> N
     )
     assert lines[str(folder / "notes.txt")].startswith("rejected (")
     report = lines[str(folder / "report.png")]
-    assert report.startswith("out of scope (not scored: this model reads ")
+    assert report.startswith(
+        "out of scope (not scored: outside this model's scope. This model reads "
+    )
     assert "this PNG image does not look like them" in report
     assert "out-of-distribution score " in report
     assert lines[str(folder / "nested" / "xray.png")].startswith("normal 0.")

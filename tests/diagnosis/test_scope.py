@@ -104,7 +104,7 @@ def test_learned_score_refuses_an_mr_with_score_threshold_and_reason(users, acti
     assert mr.scope == Prediction.Scope.OUT_OF_SCOPE and mr.scope_check == "ood"
     assert mr.ood_score > mr.ood_threshold
     # What the model reads, what the scan is, and the score in one plain sentence.
-    assert mr.scope_reason.startswith("not scored: this model reads ")
+    assert mr.scope_reason.startswith("not scored: outside this model's scope. This model reads ")
     assert "; this MR image does not look like them." in mr.scope_reason
     assert f"is {mr.ood_score:.2f}, above {mr.ood_threshold:.2f}" in mr.scope_reason
     assert mr.probabilities == [] and mr.risk is None and heatmap_keys(mr) == []
