@@ -10,6 +10,8 @@ class DiagnosisConfig(AppConfig):
         from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
         from diagnosis.selectors import imaging_model_tasks
         from medai_site.core.media import media_folder_register
+        from medai_site.core.navigation import register_nav_item
+        from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
 
         # Scans, their display frames and heat-maps: the orphan sweep may delete unreferenced
@@ -23,4 +25,17 @@ class DiagnosisConfig(AppConfig):
             load=jobs.artifact_check,
             describe=imaging_artifact_facts,
             card=imaging_version_card,
+        )
+
+        register_nav_item(
+            label="Worklist", url_name="diagnosis:worklist", roles=(Role.CLINICIAN,), order=20
+        )
+        register_nav_item(
+            label="Imaging",
+            url_name="diagnosis:monitoring",
+            roles=(Role.CLINICIAN, Role.MODEL_ADMIN),
+            order=50,
+        )
+        register_nav_item(
+            label="Training", url_name="diagnosis:training", roles=(Role.MODEL_ADMIN,), order=60
         )

@@ -6,6 +6,8 @@ class TreatmentConfig(AppConfig):
     verbose_name = "Treatment options"
 
     def ready(self) -> None:
+        from medai_site.core.navigation import register_nav_item
+        from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
         from treatment import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
         from treatment.ml.trials import TRIALS
@@ -15,4 +17,14 @@ class TreatmentConfig(AppConfig):
             label="treatment model",
             tasks=lambda: [task_name(trial) for trial in TRIALS],
             load=jobs.TreatmentModel.from_bytes,
+        )
+
+        register_nav_item(
+            label="Treatment", url_name="treatment:training", roles=(Role.MODEL_ADMIN,), order=70
+        )
+        register_nav_item(
+            label="Cohorts",
+            url_name="treatment:cohort",
+            roles=(Role.RESEARCHER, Role.MODEL_ADMIN),
+            order=90,
         )
