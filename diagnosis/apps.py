@@ -7,8 +7,10 @@ class DiagnosisConfig(AppConfig):
 
     def ready(self) -> None:
         from diagnosis import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis.demo import demo_imaging_seed
         from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
         from diagnosis.selectors import imaging_model_tasks
+        from medai_site.core.demo import register_demo_seeder
         from medai_site.core.media import media_folder_register
         from medai_site.core.navigation import register_nav_item
         from medai_site.core.roles import Role
@@ -39,3 +41,5 @@ class DiagnosisConfig(AppConfig):
         register_nav_item(
             label="Training", url_name="diagnosis:training", roles=(Role.MODEL_ADMIN,), order=60
         )
+
+        register_demo_seeder(demo_imaging_seed, order=10)

@@ -7,6 +7,8 @@ class DrugsConfig(AppConfig):
 
     def ready(self) -> None:
         from drugs import jobs  # noqa: F401  (job kinds)
+        from drugs.demo import demo_drugs_seed
+        from medai_site.core.demo import register_demo_seeder
         from medai_site.core.media import media_folder_register
         from medai_site.core.navigation import register_nav_item
         from medai_site.core.roles import Role
@@ -20,3 +22,5 @@ class DrugsConfig(AppConfig):
             roles=(Role.RESEARCHER, Role.MODEL_ADMIN),
             order=120,
         )
+
+        register_demo_seeder(demo_drugs_seed, order=50)
