@@ -14,12 +14,19 @@ class DiagnosisConfig(AppConfig):
         from medai_site.core.media import media_folder_register
         from medai_site.core.navigation import register_nav_item
         from medai_site.core.roles import Role
+        from medai_site.core.services import register_role_permissions
         from medai_site.registry.catalogue import model_kind_register
 
         # Scans, their display frames and heat-maps: the orphan sweep may delete unreferenced
         # files here.
         media_folder_register("scans")
         media_folder_register("predictions")
+
+        # Model admins curate the training data sets in the Django admin.
+        register_role_permissions(
+            role=Role.MODEL_ADMIN,
+            permissions=["diagnosis.view_imagedataset", "diagnosis.change_imagedataset"],
+        )
 
         model_kind_register(
             label="imaging classifier",

@@ -6,14 +6,13 @@ from django.contrib.auth.models import Group, Permission
 
 from medai_site.core.roles import Role
 
-# Django-admin permissions each role's group carries (app_label.codename).
+# Django-admin permissions each role's group carries (app_label.codename): the platform's
+# here, the clinical apps' added by register_role_permissions from their AppConfig.ready().
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.CLINICIAN: [],
     Role.RESEARCHER: [],
     Role.PATIENT: [],
     Role.MODEL_ADMIN: [
-        "diagnosis.view_imagedataset",
-        "diagnosis.change_imagedataset",
         "registry.view_modelversion",
         "registry.change_modelversion",
         "registry.view_modelactivation",
@@ -21,6 +20,14 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "jobs.change_job",
     ],
 }
+
+
+def register_role_permissions(*, role: Role, permissions: list[str]) -> None:
+    """Add Django-admin permissions (app_label.codename) to ``role``'s group from the next
+    roles_ensure on (it runs after every migrate); idempotent."""
+    for code in permissions:
+        if code not in ROLE_PERMISSIONS[role]:
+            ROLE_PERMISSIONS[role].append(code)
 
 
 def roles_ensure() -> None:
