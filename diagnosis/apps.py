@@ -7,15 +7,26 @@ class DiagnosisConfig(AppConfig):
 
     def ready(self) -> None:
         from diagnosis import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis.demo import demo_imaging_seed
         from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
         from diagnosis.selectors import imaging_model_tasks
+        from medai_site.core.demo import register_demo_seeder
         from medai_site.core.media import media_folder_register
+        from medai_site.core.navigation import register_nav_item
+        from medai_site.core.roles import Role
+        from medai_site.core.services import register_role_permissions
         from medai_site.registry.catalogue import model_kind_register
 
         # Scans, their display frames and heat-maps: the orphan sweep may delete unreferenced
         # files here.
         media_folder_register("scans")
         media_folder_register("predictions")
+
+        # Model admins curate the training data sets in the Django admin.
+        register_role_permissions(
+            role=Role.MODEL_ADMIN,
+            permissions=["diagnosis.view_imagedataset", "diagnosis.change_imagedataset"],
+        )
 
         model_kind_register(
             label="imaging classifier",
@@ -24,3 +35,18 @@ class DiagnosisConfig(AppConfig):
             describe=imaging_artifact_facts,
             card=imaging_version_card,
         )
+
+        register_nav_item(
+            label="Worklist", url_name="diagnosis:worklist", roles=(Role.CLINICIAN,), order=20
+        )
+        register_nav_item(
+            label="Imaging",
+            url_name="diagnosis:monitoring",
+            roles=(Role.CLINICIAN, Role.MODEL_ADMIN),
+            order=50,
+        )
+        register_nav_item(
+            label="Training", url_name="diagnosis:training", roles=(Role.MODEL_ADMIN,), order=60
+        )
+
+        register_demo_seeder(demo_imaging_seed, order=10)

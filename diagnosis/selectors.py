@@ -490,7 +490,7 @@ def dataset_list() -> list[tuple[ImageDataset, Job | None]]:
 def imaging_model_tasks() -> set[str]:
     """The imaging tasks this deployment knows: the shipped demo's, those data sets train
     and those model versions already serve."""
-    from diagnosis.services import DEMO_TASK
+    from diagnosis.demo import DEMO_TASK
 
     return (
         {DEMO_TASK}

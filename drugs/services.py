@@ -505,24 +505,6 @@ def shortlist_remove(*, molecule: GeneratedMolecule, user: Any) -> bool:
     return bool(deleted)
 
 
-def demo_drugs_ensure(*, user: Any, train: bool) -> str:
-    """Register the built-in MOSES data sets; if ``train`` and no BBBP predictor exists, queue
-    one (minutes on CPU; it goes into service when done). Idempotent; a console line."""
-    from medai_site.registry.models import ModelVersion
-
-    notes = [f"registered the {d.name} data set" for d in dataset_builtin_ensure(user=user)]
-    task = predictor_task("BBBP")
-    busy = Job.objects.filter(kind="drugs.predictor_training", status__in=["queued", "running"])
-    if train and not ModelVersion.objects.filter(task=task).exists() and not busy.exists():
-        try:
-            predictor_train_start(endpoint="BBBP", kind="random_forest", user=user, activate=True)
-        except ValueError:
-            pass  # an installation whose ml layer has no BBBP endpoint
-        else:
-            notes.append("queued the BBBP property predictor (random forest, about a minute)")
-    return "; ".join(notes)
-
-
 def run_export(
     *, run: DesignRun, molecules: Any, fmt: str, user: Any, request: Any = None
 ) -> tuple[str, str, str]:

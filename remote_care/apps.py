@@ -6,13 +6,50 @@ class RemoteCareConfig(AppConfig):
     verbose_name = "Remote care"
 
     def ready(self) -> None:
+        from medai_site.core.demo import register_demo_seeder
         from medai_site.core.media import media_folder_register
+        from medai_site.core.navigation import register_nav_badges, register_nav_item
+        from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
         from remote_care import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from remote_care.demo import demo_monitoring_seed, demo_risk_seed
         from remote_care.risk import RISK_TASK, risk_model_from_bytes
+        from remote_care.selectors import unread_nav_badges
 
         media_folder_register("messages")  # photos sent in messages
 
         model_kind_register(
             label="deterioration risk model", tasks=lambda: [RISK_TASK], load=risk_model_from_bytes
         )
+
+        register_nav_item(
+            label="Monitoring", url_name="remote_care:board", roles=(Role.CLINICIAN,), order=30
+        )
+        register_nav_item(
+            label="Messages", url_name="remote_care:inbox", roles=(Role.CLINICIAN,), order=40
+        )
+        register_nav_item(
+            label="Risk model",
+            url_name="remote_care:risk_models",
+            roles=(Role.MODEL_ADMIN,),
+            order=80,
+        )
+        register_nav_item(
+            label="Progression",
+            url_name="remote_care:progression",
+            roles=(Role.RESEARCHER, Role.MODEL_ADMIN),
+            order=100,
+        )
+        register_nav_item(
+            label="Population",
+            url_name="remote_care:analytics",
+            roles=(Role.RESEARCHER, Role.MODEL_ADMIN, Role.CLINICIAN),
+            order=110,
+        )
+        # The patient portal's own menu: all that a patient signed in to it sees.
+        register_nav_item(label="My health", url_name="portal:home", order=0, menu="portal")
+        register_nav_item(label="Messages", url_name="portal:messages", order=10, menu="portal")
+        register_nav_badges(unread_nav_badges)
+
+        register_demo_seeder(demo_monitoring_seed, order=30)
+        register_demo_seeder(demo_risk_seed, order=40)

@@ -300,18 +300,3 @@ def risk_training_start(
             "activate": activate,
         },
     )
-
-
-def demo_risk_ensure(*, user: Any, train: bool) -> str:
-    """If ``train`` and no deterioration model exists or is training, queue a vitals-input run
-    that goes into service when done. Idempotent; returns a line for the console."""
-    from medai_site.jobs.models import Job
-
-    if not train or ModelVersion.objects.filter(task=RISK_TASK).exists():
-        return ""
-    if Job.objects.filter(
-        kind="remote_care.risk_training", status__in=["queued", "running"]
-    ).exists():
-        return ""
-    risk_training_start(spec="vitals", members=3, max_epochs=40, activate=True, user=user)
-    return "queued the deterioration model (GRU on PhysioNet 2012; in service when done)"

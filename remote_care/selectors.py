@@ -117,3 +117,20 @@ def portal_patient(*, user: Any) -> Any:
 def unread_total_for_patient(*, patient: Any, user: Any) -> int:
     """Unread messages from the care team in the patient's conversations."""
     return sum(t.unread for t in threads_for_patient(patient=patient, user=user) if t.unread)
+
+
+def unread_nav_badges(*, user: Any, portal: bool) -> dict[str, int]:
+    """The navigation's unread-message badges for ``user`` (by URL name): the portal's
+    Messages for a patient signed in to it, the inbox for a clinician, none otherwise."""
+    from medai_site.core.roles import Role, has_role
+    from medai_site.patients.models import PortalAccount
+
+    if portal:
+        try:
+            patient = portal_patient(user=user)
+        except PortalAccount.DoesNotExist:
+            return {}
+        return {"portal:messages": unread_total_for_patient(patient=patient, user=user)}
+    if has_role(user, Role.CLINICIAN):
+        return {"remote_care:inbox": unread_total_for_clinician(user=user)}
+    return {}

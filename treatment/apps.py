@@ -6,8 +6,12 @@ class TreatmentConfig(AppConfig):
     verbose_name = "Treatment options"
 
     def ready(self) -> None:
+        from medai_site.core.demo import register_demo_seeder
+        from medai_site.core.navigation import register_nav_item
+        from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
         from treatment import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from treatment.demo import demo_treatment_seed
         from treatment.ml.trials import TRIALS
         from treatment.services import task_name
 
@@ -16,3 +20,15 @@ class TreatmentConfig(AppConfig):
             tasks=lambda: [task_name(trial) for trial in TRIALS],
             load=jobs.TreatmentModel.from_bytes,
         )
+
+        register_nav_item(
+            label="Treatment", url_name="treatment:training", roles=(Role.MODEL_ADMIN,), order=70
+        )
+        register_nav_item(
+            label="Cohorts",
+            url_name="treatment:cohort",
+            roles=(Role.RESEARCHER, Role.MODEL_ADMIN),
+            order=90,
+        )
+
+        register_demo_seeder(demo_treatment_seed, order=20)

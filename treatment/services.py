@@ -170,19 +170,6 @@ def plan_record(
     return plan
 
 
-def demo_treatment_ensure(*, user: Any, train: bool) -> str:
-    """If ``train`` and GBSG2 has no treatment model and none is training, queue a Cox run that
-    goes into service when done. Idempotent; returns a line for the console ("" if nothing)."""
-    from medai_site.registry.models import ModelVersion
-
-    if not train or ModelVersion.objects.filter(task=task_name("gbsg2")).exists():
-        return ""
-    if Job.objects.filter(kind="treatment.training", status__in=["queued", "running"]).exists():
-        return ""
-    model_train_start(trial="gbsg2", kind="cox", activate=True, user=user)
-    return "queued the GBSG2 treatment model (Cox, about a minute; in service when done)"
-
-
 def cohort_analysis_start(
     *, trial: str, covariate: str, horizon: float | None, user: Any, request: Any = None
 ) -> CohortAnalysis:

@@ -8,7 +8,10 @@ class CoreConfig(AppConfig):
     verbose_name = "MedAI core"
 
     def ready(self) -> None:
+        from medai_site.core.navigation import register_nav_item
         from medai_site.core.services import roles_ensure
+
+        register_nav_item(label="Home", url_name="home", order=0)
 
         # Groups need the permissions that post_migrate creates, so they are made after it.
         post_migrate.connect(

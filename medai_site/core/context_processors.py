@@ -1,4 +1,4 @@
-"""Navigation for the base layout: only the sections the user's roles can open."""
+"""Navigation for the base layout: only the registered sections the user's roles can open."""
 
 from __future__ import annotations
 
@@ -8,57 +8,9 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
+from medai_site.core.navigation import nav_badges, nav_items_for
 from medai_site.core.roles import ROLE_LABELS, Role, has_role, user_roles
 from medai_site.core.two_factor import two_factor_required, two_factor_verified
-
-# (label, url name, roles that see it). Clinical apps add their sections here.
-NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
-    ("Home", "home", ()),
-    ("Patients", "patients:list", (Role.CLINICIAN,)),
-    ("Worklist", "diagnosis:worklist", (Role.CLINICIAN,)),
-    ("Monitoring", "remote_care:board", (Role.CLINICIAN,)),
-    ("Messages", "remote_care:inbox", (Role.CLINICIAN,)),
-    ("Imaging", "diagnosis:monitoring", (Role.CLINICIAN, Role.MODEL_ADMIN)),
-    ("Training", "diagnosis:training", (Role.MODEL_ADMIN,)),
-    ("Treatment", "treatment:training", (Role.MODEL_ADMIN,)),
-    ("Risk model", "remote_care:risk_models", (Role.MODEL_ADMIN,)),
-    ("Cohorts", "treatment:cohort", (Role.RESEARCHER, Role.MODEL_ADMIN)),
-    ("Progression", "remote_care:progression", (Role.RESEARCHER, Role.MODEL_ADMIN)),
-    (
-        "Population",
-        "remote_care:analytics",
-        (Role.RESEARCHER, Role.MODEL_ADMIN, Role.CLINICIAN),
-    ),
-    ("Drug design", "drugs:home", (Role.RESEARCHER, Role.MODEL_ADMIN)),
-    ("Jobs", "jobs:list", ()),
-]
-
-
-# Patients signed in to the portal see only the portal.
-PORTAL_NAVIGATION: list[tuple[str, str, tuple[Role, ...]]] = [
-    ("My health", "portal:home", ()),
-    ("Messages", "portal:messages", ()),
-]
-
-
-def _unread_badges(user: Any, *, portal: bool) -> dict[str, int]:
-    # One aggregate query per page; the badge is what makes a waiting message visible.
-    from medai_site.patients.models import PortalAccount
-    from remote_care.selectors import (
-        portal_patient,
-        unread_total_for_clinician,
-        unread_total_for_patient,
-    )
-
-    if portal:
-        try:
-            patient = portal_patient(user=user)
-        except PortalAccount.DoesNotExist:
-            return {}
-        return {"portal:messages": unread_total_for_patient(patient=patient, user=user)}
-    if has_role(user, Role.CLINICIAN):
-        return {"remote_care:inbox": unread_total_for_clinician(user=user)}
-    return {}
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -79,22 +31,24 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
 
 
 def _nav_items(request: HttpRequest, user: Any) -> list[dict[str, Any]]:
+    # Patients signed in to the portal see only the portal.
     portal = has_role(user, Role.PATIENT)
-    badges = _unread_badges(user, portal=portal)
+    # One aggregate query per source and page; a badge is what makes a waiting message visible.
+    badges = nav_badges(user=user, portal=portal)
     items = []
-    for label, name, roles in PORTAL_NAVIGATION if portal else NAVIGATION:
-        if roles and not has_role(user, *roles):
+    for nav in nav_items_for(menu="portal" if portal else "main"):
+        if nav.roles and not has_role(user, *nav.roles):
             continue
         try:
-            url = reverse(name)
+            url = reverse(nav.url_name)
         except NoReverseMatch:
             continue
         items.append(
             {
-                "label": label,
+                "label": nav.label,
                 "url": url,
                 "active": request.path == url or (url != "/" and request.path.startswith(url)),
-                "badge": badges.get(name, 0),
+                "badge": badges.get(nav.url_name, 0),
             }
         )
     if user.is_staff:

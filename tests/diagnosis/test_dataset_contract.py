@@ -171,7 +171,7 @@ def test_training_carries_the_stated_contract(users, tmp_path, settings) -> None
 
 
 def test_the_demo_data_set_carries_the_pneumoniamnist_contract(users, settings) -> None:
-    from diagnosis.services import demo_imaging_ensure
+    from diagnosis.demo import demo_imaging_ensure
 
     settings.MEDAI_DATASET_ROOTS = [PNEUMONIA_NPZ.parent]
     demo_imaging_ensure(user=users.model_admin, train=False)

@@ -373,7 +373,7 @@ def test_reviews_become_a_training_data_set(users, active_model):
 
 
 def test_the_demo_data_set_is_checked_then_trained(users):
-    from diagnosis.services import demo_imaging_ensure
+    from diagnosis.demo import demo_imaging_ensure
 
     note = demo_imaging_ensure(user=users.model_admin, train=True)
     assert "registered the PneumoniaMNIST data set" in note

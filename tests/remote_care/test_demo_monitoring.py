@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
+from remote_care.demo import DEMO_MONITORED_PER_CLINICIAN, demo_monitoring_ensure
 from remote_care.ml.physionet import load_set_a, stay_from_vitals, vitals_from_stay
 from remote_care.models import Alert, Device, Monitoring, Observation
-from remote_care.services import DEMO_MONITORED_PER_CLINICIAN, demo_monitoring_ensure
 from tests.factories import patient_for
 
 pytestmark = pytest.mark.django_db

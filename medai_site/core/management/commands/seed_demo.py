@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from medai_site.core.services import demo_accounts_ensure, demo_portal_ensure
+from medai_site.core.demo import DemoRun, demo_accounts_ensure, demo_portal_ensure, demo_seeders
 from medai_site.core.two_factor import demo_two_factor_ensure
 from medai_site.patients.models import PatientImport
 from medai_site.patients.services import patient_import_finish
@@ -65,35 +65,15 @@ class Command(BaseCommand):
         )
         if portal is not None:
             accounts.append(portal)
-        from diagnosis.services import demo_imaging_ensure
-
-        note = demo_imaging_ensure(
-            user=User.objects.get(username="modeladmin"), train=not options["no_train"]
+        # Each clinical app's demo data, in its registered order (medai_site.core.demo).
+        run = DemoRun(
+            model_admin=User.objects.get(username="modeladmin"),
+            clinicians=[User.objects.get(username=name) for name in DEMO_PATIENTS],
+            train=not options["no_train"],
+            monitoring=not options["no_monitoring"],
         )
-        if note:
-            self.stdout.write(f"  {note}")
-        from treatment.services import demo_treatment_ensure
-
-        note = demo_treatment_ensure(
-            user=User.objects.get(username="modeladmin"), train=not options["no_train"]
-        )
-        if note:
-            self.stdout.write(f"  {note}")
-        from remote_care.services import demo_monitoring_ensure
-
-        if not options["no_monitoring"]:
-            note = demo_monitoring_ensure(
-                clinicians=[User.objects.get(username=name) for name in DEMO_PATIENTS]
-            )
-            if note:
-                self.stdout.write(f"  {note}")
-        from drugs.services import demo_drugs_ensure
-        from remote_care.risk import demo_risk_ensure
-
-        for ensure in (demo_risk_ensure, demo_drugs_ensure):
-            note = ensure(
-                user=User.objects.get(username="modeladmin"), train=not options["no_train"]
-            )
+        for seeder in demo_seeders():
+            note = seeder(run)
             if note:
                 self.stdout.write(f"  {note}")
         self.stdout.write("")

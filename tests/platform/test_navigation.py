@@ -1,0 +1,113 @@
+"""The main navigation each role sees: its sections, their order and the unread badges."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from medai_site.core.roles import Role
+from medai_site.patients.services import portal_account_create
+from remote_care.services import message_send, thread_start
+from tests.factories import UserFactory, patient_for
+
+pytestmark = pytest.mark.django_db
+
+NAV = re.compile(r'<nav class="mainnav"[^>]*>(.*?)</nav>', re.S)
+LINK = re.compile(
+    r'<a href="([^"]*)"( aria-current="page")?>([^<]*)'
+    r'(?: <span class="nav-badge" aria-label="(\d+) unread">\d+</span>)?</a>'
+)
+
+
+def rendered_nav(user, path: str = "/") -> list[tuple[str, str, bool, int]]:
+    """(label, url, current, badge) for each link of the navigation drawn on ``path``."""
+    client = Client()
+    client.force_login(user)
+    response = client.get(path)
+    assert response.status_code == 200
+    nav = NAV.search(response.content.decode())
+    assert nav is not None
+    links = LINK.findall(nav.group(1))
+    assert len(links) == nav.group(1).count("<a ")
+    return [(label, url, bool(current), int(badge or 0)) for url, current, label, badge in links]
+
+
+def test_each_role_sees_its_sections_in_order(users):
+    assert rendered_nav(users.clinician_a) == [
+        ("Home", "/", True, 0),
+        ("Patients", "/patients/", False, 0),
+        ("Worklist", "/diagnosis/worklist/", False, 0),
+        ("Monitoring", "/remote-care/board/", False, 0),
+        ("Messages", "/remote-care/messages/", False, 0),
+        ("Imaging", "/diagnosis/monitoring/", False, 0),
+        ("Population", "/remote-care/analytics/", False, 0),
+        ("Jobs", "/jobs/", False, 0),
+    ]
+    assert rendered_nav(users.researcher) == [
+        ("Home", "/", True, 0),
+        ("Cohorts", "/treatment/cohort/", False, 0),
+        ("Progression", "/remote-care/progression/", False, 0),
+        ("Population", "/remote-care/analytics/", False, 0),
+        ("Drug design", "/drugs/", False, 0),
+        ("Jobs", "/jobs/", False, 0),
+    ]
+    assert rendered_nav(users.model_admin) == [
+        ("Home", "/", True, 0),
+        ("Imaging", "/diagnosis/monitoring/", False, 0),
+        ("Training", "/diagnosis/training/", False, 0),
+        ("Treatment", "/treatment/training/", False, 0),
+        ("Risk model", "/remote-care/risk-model/", False, 0),
+        ("Cohorts", "/treatment/cohort/", False, 0),
+        ("Progression", "/remote-care/progression/", False, 0),
+        ("Population", "/remote-care/analytics/", False, 0),
+        ("Drug design", "/drugs/", False, 0),
+        ("Jobs", "/jobs/", False, 0),
+        ("Admin", "/admin/", False, 0),
+    ]
+    both = UserFactory(username="both", roles=[Role.CLINICIAN, Role.RESEARCHER])
+    assert [label for label, *_ in rendered_nav(both)] == [
+        "Home",
+        "Patients",
+        "Worklist",
+        "Monitoring",
+        "Messages",
+        "Imaging",
+        "Cohorts",
+        "Progression",
+        "Population",
+        "Drug design",
+        "Jobs",
+    ]
+    nobody = UserFactory(username="norole", roles=[])
+    assert rendered_nav(nobody) == [("Home", "/", True, 0), ("Jobs", "/jobs/", False, 0)]
+
+
+def test_the_current_section_is_marked(users):
+    nav = rendered_nav(users.clinician_a, path=reverse("remote_care:board"))
+    assert [label for label, _, current, _ in nav if current] == ["Monitoring"]
+
+
+def test_unread_messages_are_counted_on_the_clinician_and_portal_menus(users):
+    patient = patient_for(users.clinician_a)
+    portal_user = portal_account_create(
+        patient=patient, username="pat_a", email="", created_by=users.clinician_a
+    ).account.user
+    thread = thread_start(
+        patient=patient, subject="Ankle", started_by=portal_user, from_patient=True, body="Swollen"
+    )
+    message_send(thread=thread, sender=portal_user, from_patient=True, body="Worse today")
+    assert ("Messages", "/remote-care/messages/", False, 2) in rendered_nav(users.clinician_a)
+    assert ("Messages", "/remote-care/messages/", False, 0) in rendered_nav(users.clinician_b)
+    assert rendered_nav(portal_user, path=reverse("portal:home")) == [
+        ("My health", "/portal/", True, 0),
+        ("Messages", "/portal/messages/", False, 0),
+    ]
+    message_send(
+        thread=thread, sender=users.clinician_a, from_patient=False, body="Keep it raised."
+    )
+    assert ("Messages", "/portal/messages/", False, 1) in rendered_nav(
+        portal_user, path=reverse("portal:home")
+    )
