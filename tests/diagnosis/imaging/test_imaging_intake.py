@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import random
-import time
 from pathlib import Path
 
 import numpy as np
@@ -194,9 +193,8 @@ def test_png_decompression_bomb_is_rejected_before_decoding(
     monkeypatch.setattr(
         ImageFile.ImageFile, "load", lambda self: pytest.fail("pixel data was decoded")
     )
-    started = time.perf_counter()
+    # Refused from the header: the patched loader above fails the test if pixels are decoded.
     error = _reject(bomb, max_pixels=MAX_PIXELS)
-    assert time.perf_counter() - started < 1.0
     assert error.code is RejectCode.TOO_MANY_PIXELS
     assert "10,000 x 10,000" in error.message and "50,000,000" in error.message
 

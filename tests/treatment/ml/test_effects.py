@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -89,12 +88,10 @@ def test_invalid_patient_raises_value_error_naming_the_field(gbsg2_cox, gbsg2_pa
     assert list(info.value.errors) == ["1.tgrade"]
 
 
-def test_batch_matches_single_patient_scoring_and_is_fast(gbsg2, gbsg2_cox):
+def test_batch_matches_single_patient_scoring(gbsg2, gbsg2_cox):
+    # Its speed is measured by bench/treatment.py, not asserted here.
     patients = gbsg2.raw.sample(1000, replace=True, random_state=0)
-    started = time.perf_counter()
     batch = batch_effects(gbsg2_cox, patients)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 10  # ~0.05 s here; generous for a shared 2-core machine
     frame = batch.to_frame()
     assert len(frame) == 1000
     json.dumps(batch.to_dict())
