@@ -28,6 +28,8 @@ HEADROOM_MIN, HEADROOM_SHARE = 0.06, 0.6
 GLYPH_MIN, GLYPH_MAX = 5, 48
 # Marks on one line: how many make a word-like line.
 LINE_MIN_MARKS = 4
+# More glyph-sized marks than this is print (or an overlay) all over the image.
+MAX_MARKS = 3000
 
 
 @dataclass(frozen=True)
@@ -96,28 +98,31 @@ def _marks(image: np.ndarray) -> list[tuple[int, int, int, int]]:
 
 def _lines(boxes: list[tuple[int, int, int, int]]) -> list[tuple[tuple[int, int, int, int], int]]:
     """Group marks into lines: similar height, overlapping vertically, gaps under twice the
-    height; a line needs LINE_MIN_MARKS marks."""
+    height; a line needs LINE_MIN_MARKS marks. Marks are visited in order of their left edge
+    and a line stops looking once the next mark starts beyond its reach, so the work grows
+    with the marks near each line, not with the square of all marks."""
     found = []
-    used = [False] * len(boxes)
     order = sorted(range(len(boxes)), key=lambda i: (boxes[i][1], boxes[i][0]))
-    for start in order:
+    used = [False] * len(boxes)
+    for position, start in enumerate(order):
         if used[start]:
             continue
         line = [start]
         top, left, bottom, right = boxes[start]
         height = bottom - top
-        for other in order:
-            if used[other] or other == start:
-                continue
+        for other in order[position + 1 :]:
             o_top, o_left, o_bottom, o_right = boxes[other]
+            if o_left - right > 2.0 * height:
+                break  # every later mark starts further right still
+            if used[other]:
+                continue
             o_height = o_bottom - o_top
             if not (0.5 <= o_height / height <= 2.0):
                 continue
             middle = (o_top + o_bottom) / 2
             if not (top - 0.25 * height <= middle <= bottom + 0.25 * height):
                 continue
-            gap = o_left - right
-            if -0.2 * height <= gap <= 2.0 * height:
+            if o_left - right >= -0.2 * height:
                 line.append(other)
                 right = max(right, o_right)
                 top, bottom = min(top, o_top), max(bottom, o_bottom)
@@ -134,7 +139,16 @@ def text_lines(pixels: np.ndarray) -> list[TextLine]:
     if min(pixels.shape[:2]) < MIN_SIDE:
         return []
     image, step = _shrink(_grey(pixels))
+    boxes = _marks(image)
+    if len(boxes) > MAX_MARKS:
+        # Thousands of glyph-sized marks: a page of print or a dense overlay; held as text
+        # without grouping them (which would cost seconds on a hostile image).
+        top = min(b[0] for b in boxes) * step
+        left = min(b[1] for b in boxes) * step
+        bottom = max(b[2] for b in boxes) * step
+        right = max(b[3] for b in boxes) * step
+        return [TextLine(box=(top, left, bottom, right), marks=len(boxes))]
     return [
         TextLine(box=tuple(v * step for v in box), marks=marks)  # type: ignore[arg-type]
-        for box, marks in _lines(_marks(image))
+        for box, marks in _lines(boxes)
     ]

@@ -82,3 +82,20 @@ def test_the_hold_reason_says_what_and_where(chest_films):
     assert held.verdict == Verdict.HOLD
     assert "line of text-like marks" in held.reason and "rows " in held.reason
     assert "confirm that no identifying text is visible" in held.reason
+
+
+def test_an_image_covered_in_glyph_sized_marks_is_held_without_grouping_them():
+    # 4,032 isolated marks, none close enough to its neighbours to form a line: grouping them
+    # pairwise was quadratic (seconds per file on a hostile upload); past MAX_MARKS the
+    # image is print or an overlay all over and is reported as text at once.
+    from diagnosis.imaging.text_marks import MAX_MARKS
+
+    image = np.zeros((1024, 1024), np.uint8)
+    for y in range(0, 1024, 16):
+        for x in range(0, 1024, 16):
+            image[y : y + 5, x : x + 3] = 255
+            image[y + 2, x + 3] = 255
+    (line,) = text_lines(image)
+    assert line.marks > MAX_MARKS
+    top, left, bottom, right = line.box
+    assert top < 64 and left < 64 and bottom > 960 and right > 960  # the whole image
