@@ -32,8 +32,8 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from diagnosis.jobs import _load_bundle
         from diagnosis.services import deid_uid_key
+        from diagnosis.tasks import _load_bundle
         from medai_site.registry.loader import ArtifactCorrupt, NoActiveModel, load_active_model
 
         paths: list[Path] = options["paths"]
