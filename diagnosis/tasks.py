@@ -271,8 +271,8 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     from diagnosis.training import load_dataset
     from medai_site.registry.services import (
         model_artifacts_guard,
-        model_version_activate,
-        model_version_register,
+        model_version_publish,
+        model_version_trained_summary,
     )
 
     dataset = ImageDataset.objects.filter(pk=job.params.get("dataset_id")).first()
@@ -319,10 +319,11 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     metrics = {**training_metrics(result), "contract": bundle.contract}
     # The version row commits with the job's success; if that rolls back, so does the file.
     with model_artifacts_guard(), progress.finishing() as outcome:
-        version = model_version_register(
+        version = model_version_publish(
             task=dataset.task,
             artifact=content,
             created_by=job.owner,
+            activate=bool(job.params.get("activate")),
             params=config.to_dict(),
             training_data={
                 "dataset": dataset.name,
@@ -335,13 +336,13 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
             metrics=metrics,
             notes=f"Trained by job #{job.pk}.",
         )
-        if job.params.get("activate"):
-            model_version_activate(version=version, user=job.owner)
         test = result.test.to_dict()
         outcome.result = {
-            "summary": f"Trained {version}: test AUC {test.get('auc', float('nan')):.3f}, "
-            f"accuracy {test.get('accuracy', float('nan')):.3f}"
-            + (" (now in service)." if job.params.get("activate") else "."),
+            "summary": model_version_trained_summary(
+                version=version,
+                finding=f"test AUC {test.get('auc', float('nan')):.3f}, "
+                f"accuracy {test.get('accuracy', float('nan')):.3f}",
+            ),
             "url": reverse("admin:registry_modelversion_change", args=[version.pk]),
             "model_version": version.pk,
         }

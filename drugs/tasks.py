@@ -322,7 +322,7 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
     from drugs.ml.space import chemical_space
     from drugs.selectors import dataset_smiles
     from medai_site.core.compute import torch_device
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import model_version_publish
 
     run = DesignRun.objects.filter(pk=job.params.get("run_id")).select_related("dataset").first()
     if run is None:
@@ -474,10 +474,11 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
     content = _artifact_bytes(artifact.save) if generator is None else b""
     with progress.finishing() as outcome:
         if generator is None:
-            generator = model_version_register(
+            generator = model_version_publish(
                 task=GENERATOR_TASK,
                 artifact=content,
                 created_by=job.owner,
+                activate=bool(run.config.get("activate")),
                 params=run.config,
                 training_data={
                     "dataset": run.dataset.name,
@@ -489,8 +490,6 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
                 metrics={**_headline(metrics), "moses": metrics, "history": history},
                 notes=f"Trained by design run #{run.pk} (job #{job.pk}).",
             )
-            if run.config.get("activate"):
-                model_version_activate(version=generator, user=job.owner)
         design_run_store(
             run=run,
             generator=generator,
@@ -521,7 +520,7 @@ def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
     from drugs.ml.predictors import ENDPOINTS, fit_predictor, load_endpoint
     from drugs.selectors import predictor_summary
     from medai_site.registry.selectors import model_version_active
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import model_version_publish, model_version_trained_summary
 
     endpoint = job.params.get("endpoint", "")
     kind = job.params.get("kind", "random_forest")
@@ -559,10 +558,14 @@ def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
     content = _artifact_bytes(artifact.save)
     metrics = dict(metrics)
     with progress.finishing() as outcome:
-        version = model_version_register(
+        # The first version of an endpoint goes into service, so its predictions appear at
+        # once; later ones wait for a model admin unless asked.
+        activate = bool(job.params.get("activate")) or model_version_active(task=task) is None
+        version = model_version_publish(
             task=task,
             artifact=content,
             created_by=job.owner,
+            activate=activate,
             params={"kind": kind, "cv_folds": job.params.get("cv_folds", 5), "seed": 0},
             training_data={
                 "endpoint": endpoint,
@@ -575,14 +578,10 @@ def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
             metrics=metrics,
             notes=f"Trained by job #{job.pk}.",
         )
-        # The first version of an endpoint goes into service, so its predictions appear at
-        # once; later ones wait for a model admin unless asked.
-        activated = bool(job.params.get("activate")) or model_version_active(task=task) is None
-        if activated:
-            model_version_activate(version=version, user=job.owner)
         outcome.result = {
-            "summary": f"Trained {version}: {predictor_summary(metrics)}"
-            + (" (now in service)." if activated else "."),
+            "summary": model_version_trained_summary(
+                version=version, finding=predictor_summary(metrics)
+            ),
             "url": reverse("drugs:predictors"),
             "model_version": version.pk,
         }
