@@ -9,9 +9,9 @@ import html
 import pytest
 from django.core.files.base import ContentFile
 
+from diagnosis.artifacts import artifact_check
 from diagnosis.model_card import imaging_artifact_facts
 from diagnosis.models import Prediction
-from diagnosis.tasks import artifact_check
 from medai_site.audit.models import AuditEvent
 from medai_site.jobs.models import Job
 from medai_site.registry.loader import clear_model_cache
