@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from django.urls import reverse
 
 from diagnosis.artifacts import active_classifier
 from diagnosis.charts import training_curves_figure
-from diagnosis.frames import model_images
 from diagnosis.models import ImageDataset, Prediction, ScanUpload
-from diagnosis.scope import ScopeAnswer, bundle_contract, gate_scope, scan_gate, series_scope
+from diagnosis.scope import bundle_contract, scans_gate, series_scope
 from diagnosis.services import (
     OVERRIDE_JOB_KIND,
     OverrideRefused,
@@ -90,21 +88,10 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
         scans = scans.filter(pk__in=job.params["scan_ids"])
     scans = list(scans.order_by("pk"))
     progress.update(10, f"Checking {len(scans)} scan(s) against the model's input contract")
-    refused: list[tuple[Any, ScopeAnswer]] = []
-    images: list[np.ndarray] = []
-    spans: list[tuple[Any, int, int]] = []
-    for scan in scans:
-        gate = scan_gate(scan=scan, contract=contract)
-        if not gate.fits:
-            refused.append((scan, gate_scope(gate)))
-            continue
-        with scan.display.open("rb") as handle, np.load(handle) as npz:
-            frames = model_images(npz)
-        spans.append((scan, len(images), len(images) + len(frames)))
-        images.extend(frames)
-    progress.update(30, f"Classifying {len(images)} image(s) in one batch", force=True)
+    gated = scans_gate(scans=scans, contract=contract)
+    progress.update(30, f"Classifying {len(gated.images)} image(s) in one batch", force=True)
     # One batched forward pass over every frame of every file the gate let through.
-    per_frame = predict(loaded.model, images) if images else []
+    per_frame = predict(loaded.model, gated.images) if gated.images else []
     progress.update(85, "Saving predictions", force=True)
     common = {
         "model_version": loaded.version,
@@ -114,8 +101,10 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     }
     # Heat-maps written before a failure later in the finishing transaction are deleted.
     with media_writes(), progress.finishing() as outcome:
-        stored = [prediction_store(scan=scan, scope=answer, **common) for scan, answer in refused]
-        for scan, start, stop in spans:
+        stored = [
+            prediction_store(scan=scan, scope=answer, **common) for scan, answer in gated.refused
+        ]
+        for scan, start, stop in gated.spans:
             series = aggregate_series(loaded.model, per_frame[start:stop])
             stored.append(
                 prediction_store(
