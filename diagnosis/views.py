@@ -100,8 +100,8 @@ def _task_choices() -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
 @patient_page("scans")
-def patient_scans_view(request: HttpRequest, patient_page: PatientPage) -> HttpResponse:
-    patient = patient_page.patient
+def patient_scans_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    patient = page.patient
     tasks, terms = _task_choices()
     form = ScanUploadForm(request.POST or None, request.FILES or None, tasks=tasks, terms=terms)
     outcome = None
@@ -133,7 +133,7 @@ def patient_scans_view(request: HttpRequest, patient_page: PatientPage) -> HttpR
         except BadParameter as exc:
             return bad_request(str(exc))
         outcome = upload_outcome(patient=patient, pk=upload_pk)
-    patient_page.viewed()
+    page.viewed()
     scans = list(scan_list(user=request.user, patient=patient)[:100])
     return render(
         request,

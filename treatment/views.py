@@ -65,8 +65,8 @@ def _chosen_trial(request: HttpRequest, patient: Patient, keys: list[str]) -> st
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
 @patient_page("treatment options")
-def patient_options_view(request: HttpRequest, patient_page: PatientPage) -> HttpResponse:
-    patient = patient_page.patient
+def patient_options_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    patient = page.patient
     in_service = trials_in_service()
     trial = _chosen_trial(request, patient, [d.key for d, _ in in_service])
     form = None
@@ -98,7 +98,7 @@ def patient_options_view(request: HttpRequest, patient_page: PatientPage) -> Htt
             status = 400
     elif request.method == "POST":
         status = 400
-    patient_page.viewed()
+    page.viewed()
     return render(
         request,
         "treatment/patient_options.html",
@@ -163,10 +163,10 @@ def _tables(result: dict[str, Any]) -> dict[str, Any]:
 @require_GET
 @role_required(Role.CLINICIAN)
 @patient_page("treatment assessment")
-def assessment_view(request: HttpRequest, patient_page: PatientPage, pk: int) -> HttpResponse:
-    patient = patient_page.patient
+def assessment_view(request: HttpRequest, page: PatientPage, pk: int) -> HttpResponse:
+    patient = page.patient
     assessment = _assessment_or_404(patient, pk)
-    patient_page.viewed(obj=assessment)
+    page.viewed(obj=assessment)
     done = assessment.status == TreatmentAssessment.Status.DONE
     context: dict[str, Any] = {
         "patient": patient,
@@ -193,8 +193,8 @@ def assessment_view(request: HttpRequest, patient_page: PatientPage, pk: int) ->
 @require_POST
 @role_required(Role.CLINICIAN)
 @patient_page()
-def plan_create_view(request: HttpRequest, patient_page: PatientPage, pk: int) -> HttpResponse:
-    patient = patient_page.patient
+def plan_create_view(request: HttpRequest, page: PatientPage, pk: int) -> HttpResponse:
+    patient = page.patient
     assessment = _assessment_or_404(patient, pk)
     form = PlanForm(request.POST, arm_labels=assessment.arm_labels)
     if not form.is_valid():

@@ -22,12 +22,12 @@ NOT_IN_CARE_TEAMS = "No such patient in your care teams."
 
 @dataclass(frozen=True)
 class PatientPage:
-    """A patient of the user's care teams, as a view shows it; ``page`` names the page in the
+    """A patient of the user's care teams, as a view shows it; ``name`` names the page in the
     audit trail ("" for the patient's own page)."""
 
     request: HttpRequest
     patient: Patient
-    page: str = ""
+    name: str = ""
 
     def viewed(self, *, obj: models.Model | None = None) -> AuditEvent:
         """Record that the page showed the patient (PATIENT_VIEWED) or one of the patient's
@@ -39,31 +39,31 @@ class PatientPage:
             request=self.request,
             obj=self.patient if obj is None else obj,
             patient=self.patient,
-            detail={"page": self.page} if self.page else None,
+            detail={"page": self.name} if self.name else None,
         )
 
 
-def patient_page_get(*, request: HttpRequest, pk: int, page: str = "") -> PatientPage:
+def patient_page_get(*, request: HttpRequest, pk: int, name: str = "") -> PatientPage:
     """The patient ``pk`` when in the user's care teams; else ObjectNotVisible, a 404 that says
     the same for a patient of another team and one that does not exist (and is audited)."""
     try:
         patient = patient_get(user=request.user, pk=pk)
     except Patient.DoesNotExist:
         raise ObjectNotVisible(NOT_IN_CARE_TEAMS, model=Patient, pk=pk) from None
-    return PatientPage(request=request, patient=patient, page=page)
+    return PatientPage(request=request, patient=patient, name=name)
 
 
-def patient_page(page: str = "", *, kwarg: str = "patient_pk") -> Callable:
-    """View decorator: the URL's ``kwarg`` becomes ``patient_page``, a PatientPage of the
-    user's care teams (404 otherwise); the view calls ``patient_page.viewed()`` where it shows
-    the patient's data. Put it below ``role_required``, so other roles get their 403."""
+def patient_page(name: str = "", *, kwarg: str = "patient_pk") -> Callable:
+    """View decorator: the URL's ``kwarg`` becomes ``page``, a PatientPage (named ``name`` in
+    the audit trail) of the user's care teams, 404 otherwise; the view calls ``page.viewed()``
+    where it shows the patient's data. Put it below ``role_required`` (other roles get 403)."""
 
     def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
         @wraps(view)
         def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             pk = kwargs.pop(kwarg)
-            found = patient_page_get(request=request, pk=pk, page=page)
-            return view(request, *args, patient_page=found, **kwargs)
+            found = patient_page_get(request=request, pk=pk, name=name)
+            return view(request, *args, page=found, **kwargs)
 
         return wrapped
 

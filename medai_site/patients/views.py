@@ -37,9 +37,9 @@ def patient_list_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.CLINICIAN)
 @patient_page(kwarg="pk")
-def patient_detail_view(request: HttpRequest, patient_page: PatientPage) -> HttpResponse:
-    patient = patient_page.patient
-    patient_page.viewed()
+def patient_detail_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    patient = page.patient
+    page.viewed()
     return render(
         request,
         "patients/patient_detail.html",

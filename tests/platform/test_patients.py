@@ -275,9 +275,9 @@ def test_patient_page_scopes_to_the_care_team_and_audits_the_view(users, rf):
     seen = []
 
     @patient_page("scans")
-    def view(request, patient_page, extra):
-        seen.append((patient_page.patient, extra))
-        patient_page.viewed()
+    def view(request, page, extra):
+        seen.append((page.patient, extra))
+        page.viewed()
         return "page"
 
     request = rf.get("/somewhere/")
