@@ -85,7 +85,7 @@ def main() -> None:
     import torch
 
     from drugs import sources
-    from drugs.jobs import _artifact_bytes
+    from drugs.artifacts import artifact_bytes
     from drugs.ml.datasets import load_smiles_file
     from drugs.ml.gan import GanArtifact, GanConfig, train_gan
 
@@ -97,7 +97,7 @@ def main() -> None:
     start = time.perf_counter()
     artifact = train_gan(config, train[: args.train])
     trained_in = time.perf_counter() - start
-    content = _artifact_bytes(artifact.save)
+    content = artifact_bytes(artifact.save)
     with tempfile.NamedTemporaryFile(suffix=".bin") as handle:
         handle.write(content)
         handle.flush()
@@ -120,7 +120,7 @@ def generation(args: argparse.Namespace, artifact, content: bytes, train: list[s
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
 
-    from drugs.jobs import evaluate_sample
+    from drugs.design import evaluate_sample
     from drugs.ml.chem import canonical_smiles
     from drugs.models import GENERATOR_TASK, DesignRun, MoleculeDataset
     from drugs.services import MOSES_10K_NAME, dataset_builtin_ensure, design_run_sample_start
@@ -206,7 +206,7 @@ def generation(args: argparse.Namespace, artifact, content: bytes, train: list[s
 def metrics_timing(args: argparse.Namespace, artifact, train: list[str]) -> None:
     """Seconds to compute the MOSES metrics of 10k and 30k generated molecules, as the job
     computes them (test-set statistics already cached)."""
-    from drugs.jobs import _reference_sets, reference_statistics
+    from drugs.design import _reference_sets, reference_statistics
     from drugs.ml.metrics import moses_metrics
 
     test_smiles, scaffold_smiles = _reference_sets()

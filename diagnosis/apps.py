@@ -6,7 +6,8 @@ class DiagnosisConfig(AppConfig):
     verbose_name = "Diagnosis (imaging)"
 
     def ready(self) -> None:
-        from diagnosis import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis import tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis.artifacts import artifact_check
         from diagnosis.demo import demo_imaging_seed
         from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
         from diagnosis.selectors import imaging_model_tasks
@@ -31,7 +32,7 @@ class DiagnosisConfig(AppConfig):
         model_kind_register(
             label="imaging classifier",
             tasks=imaging_model_tasks,
-            load=jobs.artifact_check,
+            load=artifact_check,
             describe=imaging_artifact_facts,
             card=imaging_version_card,
         )

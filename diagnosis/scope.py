@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
 
@@ -18,11 +19,13 @@ from diagnosis.models import Prediction, Scan
 
 __all__ = [
     "NO_DETECTOR",
+    "GatedScans",
     "ScopeAnswer",
     "bundle_contract",
     "contract_fit",
     "scan_gate",
     "scan_header",
+    "scans_gate",
     "series_scope",
 ]
 
@@ -152,3 +155,31 @@ def gate_scope(gate: GateResult) -> ScopeAnswer:
     return ScopeAnswer(
         scope=Prediction.Scope.OUT_OF_SCOPE, check=Prediction.ScopeCheck.GATE, reason=gate.reason
     )
+
+
+@dataclass
+class GatedScans:
+    """Scans through the contract's metadata gate: the refused ones with their answers, and
+    the frames of the rest as one batch, each scan's frames at ``images[start:stop]``."""
+
+    refused: list[tuple[Scan, ScopeAnswer]]
+    images: list[np.ndarray]
+    spans: list[tuple[Scan, int, int]]
+
+
+def scans_gate(*, scans: list[Scan], contract: InputContract | None) -> GatedScans:
+    """Gate each scan on its stored header; read the model images of those that fit (a
+    refused scan's pixels are never read)."""
+    from diagnosis.frames import model_images
+
+    gated = GatedScans(refused=[], images=[], spans=[])
+    for scan in scans:
+        gate = scan_gate(scan=scan, contract=contract)
+        if not gate.fits:
+            gated.refused.append((scan, gate_scope(gate)))
+            continue
+        with scan.display.open("rb") as handle, np.load(handle) as npz:
+            frames = model_images(npz)
+        gated.spans.append((scan, len(gated.images), len(gated.images) + len(frames)))
+        gated.images.extend(frames)
+    return gated

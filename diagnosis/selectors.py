@@ -501,3 +501,23 @@ def imaging_model_tasks() -> set[str]:
             )
         )
     )
+
+
+def scan_held_visible(*, user: Any, pk: int) -> bool:
+    """Whether ``pk`` is a held scan of one of the user's patients."""
+    return scan_held_list(user=user, patient=None).filter(pk=pk).exists()
+
+
+def diagnosis_versions() -> QuerySet[ModelVersion]:
+    """Every imaging model version, for filters that name one."""
+    return ModelVersion.objects.filter(task__startswith="diagnosis.")
+
+
+def training_jobs(*, limit: int = 20) -> QuerySet[Job]:
+    """Recent imaging-model training runs, newest first."""
+    return Job.objects.filter(kind="diagnosis.training").select_related("owner")[:limit]
+
+
+def training_job_get(*, pk: int) -> Job | None:
+    """One imaging-model training run, or None."""
+    return Job.objects.filter(pk=pk, kind="diagnosis.training").first()

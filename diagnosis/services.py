@@ -658,8 +658,8 @@ def prediction_override_score(
     transaction. Idempotent: an answer already overridden is returned unchanged, with no
     second audit event. OverrideRefused when the model or image cannot be loaded (nothing
     written). ``on_loaded(frames)`` is told before the forward pass (a job's progress)."""
+    from diagnosis.artifacts import version_bundle
     from diagnosis.frames import model_images
-    from diagnosis.jobs import version_bundle
     from diagnosis.ml.predict import predict
     from diagnosis.ml.series import aggregate_series
     from medai_site.jobs.exceptions import JobError

@@ -6,13 +6,17 @@ import base64
 import hashlib
 import io
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from django.conf import settings
 
 from diagnosis.models import ImageDataset as DatasetRecord
 from diagnosis.models import Prediction, Review
+from medai_site.jobs.exceptions import JobError
+from medai_site.jobs.runtime import Progress
 
 # One message for every refused server path, whether or not it exists, so the form cannot be
 # used to learn which paths exist on the server.
@@ -208,3 +212,58 @@ def _fit(frame: np.ndarray, size: tuple[int, int], channels: int) -> np.ndarray:
     image = Image.fromarray(frame).convert("L" if channels == 1 else "RGB")
     array = np.asarray(image.resize((size[1], size[0]), Image.Resampling.BILINEAR))
     return array[..., None] if channels == 1 else array
+
+
+@dataclass
+class TrainingInputs:
+    """What a training job trains on: the data set's row and arrays, the checked settings
+    and the input contract that travels with the weights."""
+
+    dataset: DatasetRecord
+    data: Any
+    config: Any
+    contract: Any
+
+
+def training_inputs(
+    *, dataset_id: Any, config: dict[str, Any], progress: Progress
+) -> TrainingInputs:
+    """Load a checked data set and validate the training settings and its input contract;
+    JobError (a message for the model admin) when any of them is unusable."""
+    from diagnosis.imaging.contract import contract_for_training
+    from diagnosis.ml.train import TrainConfig
+
+    dataset = DatasetRecord.objects.filter(pk=dataset_id).first()
+    if dataset is None:
+        raise JobError("The data set no longer exists.")
+    if dataset.status != DatasetRecord.Status.READY:
+        raise JobError(f"The data set {dataset.name} has not passed its check.")
+    progress.update(2, f"Loading {dataset.name}", force=True)
+    try:
+        data: Any = load_dataset(dataset)
+    except (OSError, ValueError) as exc:
+        raise JobError(f"The data set {dataset.name} could not be read: {exc}") from None
+    try:
+        train_config = TrainConfig.from_dict(config)
+    except (TypeError, ValueError) as exc:
+        raise JobError(f"The training settings are not valid: {exc}") from None
+    # The input contract travels with the weights (and is recorded on the version), so any
+    # worker that loads the artifact applies the same metadata gate: the one the model admin
+    # stated for the data set, else the default its file name points to.
+    try:
+        contract = contract_for_training(
+            dataset.contract,
+            source=dataset.path or dataset.name,
+            channels=data.channels,
+            image_size=data.image_size,
+        )
+    except ValueError as exc:
+        raise JobError(f"The data set {dataset.name}'s input contract: {exc}.") from None
+    return TrainingInputs(dataset=dataset, data=data, config=train_config, contract=contract)
+
+
+def training_metrics(result: Any) -> dict[str, Any]:
+    """Headline test metrics first (they head the registry's lists and cards), then all of
+    the evaluation, the per-epoch history and the configuration."""
+    headline = {f"test_{k}": v for k, v in result.test.summary().items() if v is not None}
+    return {**headline, "val_auc": result.val.auc, **result.metrics()}

@@ -30,6 +30,7 @@ from diagnosis.selectors import (
     active_versions,
     agreement_by_version,
     dataset_list,
+    diagnosis_versions,
     frame_payload,
     latest_prediction,
     monitoring_scope,
@@ -38,10 +39,13 @@ from diagnosis.selectors import (
     scan_get,
     scan_held_get,
     scan_held_list,
+    scan_held_visible,
     scan_hold_previews,
     scan_jobs_in_flight,
     scan_list,
     scope_trends,
+    training_job_get,
+    training_jobs,
     upload_outcome,
     version_contract,
     worklist,
@@ -67,19 +71,9 @@ from medai_site.audit.services import audit_record
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, role_required
 from medai_site.jobs.models import Job
-from medai_site.patients.models import Patient
-from medai_site.patients.selectors import patient_get
+from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_card, model_version_headline_metrics
-
-
-def _patient_or_404(request: HttpRequest, pk: int) -> Patient:
-    try:
-        return patient_get(user=request.user, pk=pk)
-    except Patient.DoesNotExist:
-        raise ObjectNotVisible(
-            "No such patient in your care teams.", model=Patient, pk=pk
-        ) from None
 
 
 def _scan_or_404(request: HttpRequest, pk: int) -> Scan:
@@ -105,8 +99,9 @@ def _task_choices() -> tuple[list[tuple[str, str]], dict[str, dict[str, Any]]]:
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
-def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient_or_404(request, patient_pk)
+@patient_page("scans")
+def patient_scans_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    patient = page.patient
     tasks, terms = _task_choices()
     form = ScanUploadForm(request.POST or None, request.FILES or None, tasks=tasks, terms=terms)
     outcome = None
@@ -138,13 +133,7 @@ def patient_scans_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
         except BadParameter as exc:
             return bad_request(str(exc))
         outcome = upload_outcome(patient=patient, pk=upload_pk)
-    audit_record(
-        action=AuditEvent.Action.PATIENT_VIEWED,
-        request=request,
-        patient=patient,
-        obj=patient,
-        detail={"page": "scans"},
-    )
+    page.viewed()
     scans = list(scan_list(user=request.user, patient=patient)[:100])
     return render(
         request,
@@ -169,7 +158,7 @@ def scan_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         scan = scan_get(user=request.user, pk=pk)
     except Scan.DoesNotExist:
-        if scan_held_list(user=request.user, patient=None).filter(pk=pk).exists():
+        if scan_held_visible(user=request.user, pk=pk):
             # A held scan is shown only on its confirmation screen.
             return redirect("diagnosis:scan_hold", pk=pk)
         raise ObjectNotVisible("No such scan among your patients.", model=Scan, pk=pk) from None
@@ -359,7 +348,7 @@ def scan_review_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @role_required(Role.CLINICIAN)
 def worklist_view(request: HttpRequest) -> HttpResponse:
-    versions = ModelVersion.objects.filter(task__startswith="diagnosis.")
+    versions = diagnosis_versions()
     form = WorklistForm(request.GET or None, versions=versions)
     filters = form.filters()
     items = list(worklist(user=request.user, filters=filters)[:200])
@@ -443,7 +432,7 @@ def _training_page(
     upload_form: DatasetUploadForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    jobs = Job.objects.filter(kind="diagnosis.training").select_related("owner")[:20]
+    jobs = training_jobs()
     from diagnosis.imaging.contract import contract_form_defaults, contract_summary
 
     datasets = [(d, check, contract_summary(d.contract)) for d, check in dataset_list()]
@@ -585,7 +574,7 @@ def dataset_from_reviews_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.MODEL_ADMIN)
 def training_job_view(request: HttpRequest, pk: int) -> HttpResponse:
-    job = Job.objects.filter(pk=pk, kind="diagnosis.training").first()
+    job = training_job_get(pk=pk)
     if job is None:
         raise Http404("No such training run.")
     history = (job.live or {}).get("history") or []

@@ -6,7 +6,7 @@ class DrugsConfig(AppConfig):
     verbose_name = "Drug design"
 
     def ready(self) -> None:
-        from drugs import jobs  # noqa: F401  (job kinds)
+        from drugs import tasks  # noqa: F401  (job kinds)
         from drugs.demo import demo_drugs_seed
         from medai_site.core.demo import register_demo_seeder
         from medai_site.core.media import media_folder_register

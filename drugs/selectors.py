@@ -22,6 +22,7 @@ from drugs.models import (
     MoleculeDataset,
     ShortlistEntry,
 )
+from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
 
 
@@ -252,3 +253,32 @@ def training_neighbours(
             _NEIGHBOUR_INDEXES.pop(next(iter(_NEIGHBOUR_INDEXES)))
         _NEIGHBOUR_INDEXES[key] = index
     return index.nearest(smiles, k)
+
+
+def dataset_runs(*, dataset: MoleculeDataset, limit: int = 20) -> list[DesignRun]:
+    """The data set's most recent design runs, with their jobs."""
+    return list(dataset.runs.select_related("job")[:limit])
+
+
+def run_top_molecules(*, run: DesignRun, limit: int = 12) -> list[GeneratedMolecule]:
+    """A run's molecules with the highest drug-likeness (QED) first."""
+    return list(run.molecules.order_by("-qed", "id")[:limit])
+
+
+def shortlisted_ids(*, user: Any, molecules: Any) -> set[int]:
+    """Which of ``molecules`` are on the user's shortlist (their primary keys)."""
+    return set(
+        shortlist_for(user=user)
+        .filter(molecule__in=[m.pk for m in molecules])
+        .values_list("molecule_id", flat=True)
+    )
+
+
+def model_versions_by_pk(*, pks: list[int]) -> dict[int, ModelVersion]:
+    """The model versions ``pks`` name, by primary key (missing ones left out)."""
+    return {v.pk: v for v in ModelVersion.objects.filter(pk__in=pks)}
+
+
+def predictor_training_jobs(*, user: Any, limit: int = 10) -> QuerySet[Job]:
+    """The user's recent predictor-training jobs, newest first."""
+    return Job.objects.filter(kind="drugs.predictor_training", owner=user)[:limit]

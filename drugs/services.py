@@ -174,6 +174,25 @@ class ImportedMolecules:
     errors: list[dict[str, Any]]
     n_invalid: int
 
+    @classmethod
+    def from_parsed(cls, parsed: Any) -> ImportedMolecules:
+        """A parsed molecule file's rows, the first of each canonical SMILES kept."""
+        seen: set[str] = set()
+        rows = []
+        for molecule in parsed.molecules:
+            if molecule.smiles in seen:
+                continue
+            seen.add(molecule.smiles)
+            rows.append((molecule.smiles, molecule.name, dict(molecule.values)))
+        return cls(
+            rows=rows,
+            value_columns=list(parsed.value_columns),
+            n_lines=len(parsed.molecules) + parsed.error_count,
+            n_duplicates=len(parsed.molecules) - len(rows),
+            errors=[{"line": e.line, "text": e.text, "message": e.message} for e in parsed.errors],
+            n_invalid=parsed.error_count,
+        )
+
 
 def molecules_csv_gz(rows: list[tuple[str, str, dict[str, Any]]], columns: list[str]) -> bytes:
     """The stored form of a data set: gzipped CSV of canonical SMILES, name and values."""

@@ -33,16 +33,21 @@ from drugs.selectors import (
     dataset_list,
     dataset_preview,
     dataset_ready_list,
+    dataset_runs,
     endpoint_of,
     generator_versions,
+    model_versions_by_pk,
     molecule_filter,
     molecule_get,
     predictor_summary,
+    predictor_training_jobs,
     predictor_versions,
     run_get,
     run_list,
+    run_top_molecules,
     shortlist_entry,
     shortlist_for,
+    shortlisted_ids,
     training_neighbours,
 )
 from drugs.services import (
@@ -57,7 +62,6 @@ from drugs.services import (
 )
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, has_role, role_required
-from medai_site.jobs.models import Job
 
 RESEARCH_ROLES = (Role.RESEARCHER, Role.MODEL_ADMIN)
 PAGE_SIZE = 48
@@ -148,7 +152,7 @@ def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "dataset": dataset,
             "preview": _preview(dataset),
-            "runs": list(dataset.runs.select_related("job")[:20]),
+            "runs": dataset_runs(dataset=dataset),
         },
     )
 
@@ -299,7 +303,7 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "metric_keys": keys,
                 "metric_rows": rows,
                 "charts": _result_charts(run),
-                "top": list(run.molecules.order_by("-qed", "id")[:12]),
+                "top": run_top_molecules(run=run),
                 "sample_form": SampleForm(),
                 "predictors": run.result.get("predictors", {}),
             }
@@ -351,11 +355,7 @@ def run_molecules_view(request: HttpRequest, pk: int) -> HttpResponse:
         )
     molecules = molecule_filter(run=run, filters=form.filters(request.user))
     page = Paginator(molecules, PAGE_SIZE).get_page(request.GET.get("page"))
-    shortlisted = set(
-        shortlist_for(user=request.user)
-        .filter(molecule__in=[m.pk for m in page])
-        .values_list("molecule_id", flat=True)
-    )
+    shortlisted = shortlisted_ids(user=request.user, molecules=page)
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -425,15 +425,11 @@ def run_sample_view(request: HttpRequest, pk: int) -> HttpResponse:
 def molecule_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     from drugs.ml.chem import mol_properties
     from drugs.ml.domain import domain_text
-    from medai_site.registry.models import ModelVersion
 
     molecule = _molecule_or_404(pk)
     run = molecule.run
     used = run.result.get("predictors", {})
-    versions = {
-        v.pk: v
-        for v in ModelVersion.objects.filter(pk__in=[u["version_id"] for u in used.values()])
-    }
+    versions = model_versions_by_pk(pks=[u["version_id"] for u in used.values()])
     predictions = []
     for endpoint, info in sorted(used.items()):
         version = versions.get(info["version_id"])
@@ -545,7 +541,7 @@ def predictors_view(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"Queued: {job.title}.")
                 return redirect("drugs:predictors")
         status = 400
-    jobs = Job.objects.filter(kind="drugs.predictor_training", owner=request.user)[:10]
+    jobs = predictor_training_jobs(user=request.user)
     return render(
         request,
         "drugs/predictors.html",

@@ -10,7 +10,7 @@ class TreatmentConfig(AppConfig):
         from medai_site.core.navigation import register_nav_item
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
-        from treatment import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from treatment import tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
         from treatment.demo import demo_treatment_seed
         from treatment.ml.trials import TRIALS
         from treatment.services import task_name
@@ -18,7 +18,7 @@ class TreatmentConfig(AppConfig):
         model_kind_register(
             label="treatment model",
             tasks=lambda: [task_name(trial) for trial in TRIALS],
-            load=jobs.TreatmentModel.from_bytes,
+            load=tasks.TreatmentModel.from_bytes,
         )
 
         register_nav_item(

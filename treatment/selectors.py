@@ -89,3 +89,8 @@ def cohort_analysis_list(*, limit: int = 20) -> QuerySet[CohortAnalysis]:
 def cohort_analysis_get(*, pk: int) -> CohortAnalysis:
     """One analysis (aggregate trial data, no patient scoping); DoesNotExist if unknown."""
     return CohortAnalysis.objects.select_related("model_version", "created_by", "job").get(pk=pk)
+
+
+def assessment_plans(*, assessment: TreatmentAssessment) -> list[TreatmentPlan]:
+    """The plans recorded from an assessment, with who recorded each."""
+    return list(assessment.plans.select_related("created_by"))

@@ -8,11 +8,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from medai_site.audit.exceptions import ObjectNotVisible
-from medai_site.audit.models import AuditEvent
-from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
-from medai_site.patients.selectors import patient_get
+from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.selectors import model_version_headline_metrics
 from treatment import charts
 from treatment.forms import (
@@ -27,6 +25,7 @@ from treatment.models import CohortAnalysis, TreatmentAssessment
 from treatment.selectors import (
     assessment_get,
     assessment_list,
+    assessment_plans,
     cohort_analysis_get,
     cohort_analysis_list,
     plan_list,
@@ -41,15 +40,6 @@ from treatment.services import (
     model_train_start,
     plan_record,
 )
-
-
-def _patient_or_404(request: HttpRequest, pk: int) -> Patient:
-    try:
-        return patient_get(user=request.user, pk=pk)
-    except Patient.DoesNotExist:
-        raise ObjectNotVisible(
-            "No such patient in your care teams.", model=Patient, pk=pk
-        ) from None
 
 
 def _assessment_or_404(patient: Patient, pk: int) -> TreatmentAssessment:
@@ -74,8 +64,9 @@ def _chosen_trial(request: HttpRequest, patient: Patient, keys: list[str]) -> st
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
-def patient_options_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient_or_404(request, patient_pk)
+@patient_page("treatment options")
+def patient_options_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    patient = page.patient
     in_service = trials_in_service()
     trial = _chosen_trial(request, patient, [d.key for d, _ in in_service])
     form = None
@@ -107,13 +98,7 @@ def patient_options_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
             status = 400
     elif request.method == "POST":
         status = 400
-    audit_record(
-        action=AuditEvent.Action.PATIENT_VIEWED,
-        request=request,
-        patient=patient,
-        obj=patient,
-        detail={"page": "treatment options"},
-    )
+    page.viewed()
     return render(
         request,
         "treatment/patient_options.html",
@@ -177,23 +162,18 @@ def _tables(result: dict[str, Any]) -> dict[str, Any]:
 
 @require_GET
 @role_required(Role.CLINICIAN)
-def assessment_view(request: HttpRequest, patient_pk: int, pk: int) -> HttpResponse:
-    patient = _patient_or_404(request, patient_pk)
+@patient_page("treatment assessment")
+def assessment_view(request: HttpRequest, page: PatientPage, pk: int) -> HttpResponse:
+    patient = page.patient
     assessment = _assessment_or_404(patient, pk)
-    audit_record(
-        action=AuditEvent.Action.RECORD_VIEWED,
-        request=request,
-        obj=assessment,
-        patient=patient,
-        detail={"page": "treatment assessment"},
-    )
+    page.viewed(obj=assessment)
     done = assessment.status == TreatmentAssessment.Status.DONE
     context: dict[str, Any] = {
         "patient": patient,
         "assessment": assessment,
         "trial": TRIALS.get(assessment.trial),
         "done": done,
-        "plans": list(assessment.plans.select_related("created_by")),
+        "plans": assessment_plans(assessment=assessment),
     }
     if done:
         recommended = assessment.result.get("recommendation", {}).get("arm", 0)
@@ -212,8 +192,9 @@ def assessment_view(request: HttpRequest, patient_pk: int, pk: int) -> HttpRespo
 
 @require_POST
 @role_required(Role.CLINICIAN)
-def plan_create_view(request: HttpRequest, patient_pk: int, pk: int) -> HttpResponse:
-    patient = _patient_or_404(request, patient_pk)
+@patient_page()
+def plan_create_view(request: HttpRequest, page: PatientPage, pk: int) -> HttpResponse:
+    patient = page.patient
     assessment = _assessment_or_404(patient, pk)
     form = PlanForm(request.POST, arm_labels=assessment.arm_labels)
     if not form.is_valid():

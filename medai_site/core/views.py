@@ -33,7 +33,8 @@ from medai_site.core.two_factor import (
     two_factor_verified,
 )
 from medai_site.jobs.selectors import job_list
-from medai_site.patients.selectors import patient_list
+from medai_site.patients.selectors import patient_list, patient_recent
+from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_list
 
 logger = logging.getLogger(__name__)
@@ -61,9 +62,9 @@ def home_view(request: HttpRequest) -> HttpResponse:
     if context["is_clinician"]:
         patients = patient_list(user=user)
         context["patient_count"] = patients.count()
-        context["patients"] = list(patients.order_by("-created_at")[:8])
+        context["patients"] = patient_recent(user=user)
     if context["is_model_admin"]:
-        context["model_versions"] = model_version_list().filter(status="active")
+        context["model_versions"] = model_version_list(status=ModelVersion.Status.ACTIVE)
     context["jobs"] = jobs = list(context["jobs"])
     shown_patients = [p.pk for p in context.get("patients", [])]
     patient_jobs = [job.pk for job in jobs if job.patient_id]

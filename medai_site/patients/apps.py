@@ -9,7 +9,7 @@ class PatientsConfig(AppConfig):
     def ready(self) -> None:
         from medai_site.core.navigation import register_nav_item
         from medai_site.core.roles import Role
-        from medai_site.patients import jobs, platform_timeline  # noqa: F401  (registrations)
+        from medai_site.patients import platform_timeline, tasks  # noqa: F401  (registrations)
 
         register_nav_item(
             label="Patients", url_name="patients:list", roles=(Role.CLINICIAN,), order=10

@@ -27,6 +27,11 @@ def patient_get(*, user: Any, pk: int) -> Patient:
     return patient_list(user=user).get(pk=pk)
 
 
+def patient_recent(*, user: Any, limit: int = 8) -> list[Patient]:
+    """The user's most recently registered patients."""
+    return list(patient_list(user=user).order_by("-created_at")[:limit])
+
+
 def patient_care_team(*, patient: Patient) -> QuerySet[CareTeamMembership]:
     """The patient's care team, responsible clinicians first."""
     return patient.memberships.select_related("user").order_by("role", "user__last_name")

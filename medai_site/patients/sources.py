@@ -374,3 +374,57 @@ def csv_rows(content: bytes) -> Iterator[PatientRow | RowError]:
             sex=sex,
             clinical_facts=facts,
         )
+
+
+@dataclass
+class ImportRows:
+    """An import's source, opened: its label for the record, its rows as they are read, and
+    how many rows to expect (for progress)."""
+
+    label: str
+    rows: Iterator[PatientRow | RowError]
+    expected: int
+
+
+def import_rows_open(
+    *, source: str, content: bytes, original_name: str, limit: int | None
+) -> ImportRows:
+    """The rows of an import from ``source`` ("csv" with the uploaded ``content``, else a
+    built-in source's key), expecting at most ``limit`` rows when it is set."""
+    if source == "csv":
+        label = f"CSV upload {original_name}".strip()
+        rows = csv_rows(content)
+        expected = max(1, content.count(b"\n"))
+    else:
+        builtin = BUILTIN_SOURCES[source]
+        label = builtin.label.split(" (")[0]
+        rows = builtin_rows(builtin)
+        expected = max(1, sum(1 for _ in builtin.path.open(encoding="utf-8")) - 1)
+    if limit:
+        expected = min(expected, limit)
+    return ImportRows(label=label, rows=rows, expected=expected)
+
+
+def import_rows_validate(
+    *, opened: ImportRows, limit: int | None, on_row: Callable[[int], None]
+) -> tuple[list[PatientRow], list[dict[str, Any]]]:
+    """The valid rows (the first of each MRN, at most ``limit`` when set) and one error per
+    rejected line; ``on_row(count)`` is told every 25 rows read."""
+    rows: list[PatientRow] = []
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for count, item in enumerate(opened.rows, start=1):
+        if isinstance(item, RowError):
+            errors.append({"line": item.line, "message": item.message})
+        elif item.mrn in seen:
+            errors.append(
+                {"line": item.line, "message": f"MRN {item.mrn} appears twice in the file"}
+            )
+        else:
+            seen.add(item.mrn)
+            rows.append(item)
+        if limit and len(rows) >= limit:
+            break
+        if count % 25 == 0:
+            on_row(count)
+    return rows, errors

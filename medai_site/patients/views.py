@@ -5,13 +5,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.forms import PatientForm, PatientImportForm, PatientSearchForm
-from medai_site.patients.models import Patient
-from medai_site.patients.selectors import patient_care_team, patient_get, patient_list
+from medai_site.patients.pages import PatientPage, patient_page
+from medai_site.patients.selectors import patient_care_team, patient_list
 from medai_site.patients.services import PatientExists, patient_create, patient_import_start
 from medai_site.patients.sources import CsvRejected
 from medai_site.patients.timeline import patient_panels, patient_timeline
@@ -37,16 +36,10 @@ def patient_list_view(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @role_required(Role.CLINICIAN)
-def patient_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    try:
-        patient = patient_get(user=request.user, pk=pk)
-    except Patient.DoesNotExist:
-        raise ObjectNotVisible(
-            "No such patient in your care teams.", model=Patient, pk=pk
-        ) from None
-    audit_record(
-        action=AuditEvent.Action.PATIENT_VIEWED, request=request, obj=patient, patient=patient
-    )
+@patient_page(kwarg="pk")
+def patient_detail_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    patient = page.patient
+    page.viewed()
     return render(
         request,
         "patients/patient_detail.html",

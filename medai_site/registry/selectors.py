@@ -14,9 +14,11 @@ def model_version_active(*, task: str) -> ModelVersion | None:
     return ModelVersion.objects.filter(task=task, status=ModelVersion.Status.ACTIVE).first()
 
 
-def model_version_list(*, task: str | None = None) -> QuerySet[ModelVersion]:
-    """Versions, newest first within each task."""
+def model_version_list(*, task: str | None = None, status: str = "") -> QuerySet[ModelVersion]:
+    """Versions (of ``task``, in ``status`` when given), newest first within each task."""
     versions = ModelVersion.objects.select_related("created_by", "activated_by")
+    if status:
+        versions = versions.filter(status=status)
     return versions.filter(task=task) if task else versions
 
 

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -18,6 +18,9 @@ from django.utils import timezone
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.registry.models import ModelActivation, ModelVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Artifact files written inside a caller's transaction, per thread, while a guard watches.
 _guarded = threading.local()
@@ -136,6 +139,45 @@ def model_version_activate(
             action=AuditEvent.Action.MODEL_ACTIVATED, actor=user, request=request, obj=activated
         )
     return activated
+
+
+@transaction.atomic
+def model_version_publish(
+    *,
+    task: str,
+    artifact: bytes | Path | None,
+    created_by: User | None,
+    activate: bool,
+    params: dict[str, Any] | None = None,
+    training_data: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    notes: str = "",
+) -> ModelVersion:
+    """Register a new version of ``task`` and, when ``activate``, put it into service as
+    ``created_by``; returns the stored version (active or ready). Each call adds a version."""
+    version = model_version_register(
+        task=task,
+        artifact=artifact,
+        created_by=created_by,
+        params=params,
+        training_data=training_data,
+        metrics=metrics,
+        notes=notes,
+    )
+    if activate:
+        version = model_version_activate(version=version, user=created_by)
+    return version
+
+
+def model_version_trained_summary(*, version: ModelVersion, finding: str = "") -> str:
+    """A training job's one-line summary: the version, its headline ``finding`` and whether it
+    is now in service."""
+    in_service = version.status == ModelVersion.Status.ACTIVE
+    return (
+        f"Trained {version}"
+        + (f": {finding}" if finding else "")
+        + (" (now in service)." if in_service else ".")
+    )
 
 
 def model_version_rollback(*, task: str, user: Any, request: Any = None) -> ModelVersion:

@@ -9,7 +9,7 @@ import html
 import pytest
 from django.core.files.base import ContentFile
 
-from diagnosis.jobs import artifact_check
+from diagnosis.artifacts import artifact_check
 from diagnosis.model_card import imaging_artifact_facts
 from diagnosis.models import Prediction
 from medai_site.audit.models import AuditEvent

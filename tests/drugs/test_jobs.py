@@ -84,21 +84,21 @@ def test_design_run_trains_registers_a_generator_and_stores_evaluated_molecules(
     assert job.status == Job.Status.SUCCEEDED, job.error
     tuned.refresh_from_db()
     assert tuned.kind == DesignRun.Kind.FINETUNE and tuned.generator.version == version.version + 1
-    from drugs.jobs import load_generator
+    from drugs.artifacts import load_generator
 
     assert load_generator(tuned.generator).config.hidden_dim == TINY_GAN["hidden_dim"]
 
 
 @pytest.mark.django_db
 def test_cancelling_a_run_stops_training_and_keeps_its_curves(users, moses_dataset, monkeypatch):
-    import drugs.jobs
+    import drugs.design
     from drugs.services import design_run_record_history as record
 
     def record_then_cancel(*, run, history):
         record(run=run, history=history)
         Job.objects.filter(pk=run.job_id).update(cancel_requested=True)
 
-    monkeypatch.setattr(drugs.jobs, "design_run_record_history", record_then_cancel)
+    monkeypatch.setattr(drugs.design, "design_run_record_history", record_then_cancel)
     run = design_run_start(
         dataset=moses_dataset,
         name="to cancel",

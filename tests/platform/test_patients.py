@@ -263,3 +263,33 @@ def test_any_fact_cell_is_stored_faithfully_or_refused_with_its_column(value):
         assert value.isascii() and math.isclose(kept, float(value))
     else:
         assert kept == value
+
+
+def test_patient_page_scopes_to_the_care_team_and_audits_the_view(users, rf):
+    from medai_site.audit.exceptions import ObjectNotVisible
+    from medai_site.audit.models import AuditEvent
+    from medai_site.patients.pages import patient_page
+
+    mine = patient_for(users.clinician_a, family_name="Mine")
+    theirs = patient_for(users.clinician_b, family_name="Theirs")
+    seen = []
+
+    @patient_page("scans")
+    def view(request, page, extra):
+        seen.append((page.patient, extra))
+        page.viewed()
+        return "page"
+
+    request = rf.get("/somewhere/")
+    request.user = users.clinician_a
+    assert view(request, patient_pk=mine.pk, extra=7) == "page"
+    assert seen == [(mine, 7)]
+    event = AuditEvent.objects.get(action=AuditEvent.Action.PATIENT_VIEWED)
+    assert (event.patient_id, event.object_id, event.detail) == (
+        mine.pk,
+        str(mine.pk),
+        {"page": "scans"},
+    )
+    with pytest.raises(ObjectNotVisible, match="No such patient in your care teams."):
+        view(request, patient_pk=theirs.pk, extra=7)
+    assert len(seen) == 1

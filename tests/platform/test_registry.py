@@ -13,9 +13,11 @@ from medai_site.registry.loader import ArtifactCorrupt, NoActiveModel, load_acti
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.services import (
     model_version_activate,
+    model_version_publish,
     model_version_register,
     model_version_retire,
     model_version_rollback,
+    model_version_trained_summary,
 )
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +56,52 @@ def test_activation_retires_previous_and_is_audited(users):
     assert v1.status == ModelVersion.Status.RETIRED
     assert v2.status == ModelVersion.Status.ACTIVE and v2.activated_by == users.model_admin
     assert AuditEvent.objects.filter(action="model_activated").count() == 2
+
+
+def test_publish_without_activation_leaves_the_active_version_in_service(users):
+    v1 = register(users.model_admin)
+    model_version_activate(version=v1, user=users.model_admin)
+    v2 = model_version_publish(
+        task="demo.task", artifact=b"x", created_by=users.model_admin, activate=False
+    )
+    v1.refresh_from_db()
+    assert (v1.status, v2.status) == (ModelVersion.Status.ACTIVE, ModelVersion.Status.READY)
+    assert model_version_trained_summary(version=v2, finding="AUC 0.900") == (
+        "Trained demo.task v2: AUC 0.900."
+    )
+
+
+def test_publish_with_activation_puts_the_version_in_service_and_audits_it(users):
+    v1 = register(users.model_admin)
+    model_version_activate(version=v1, user=users.model_admin)
+    v2 = model_version_publish(
+        task="demo.task",
+        artifact=b"x",
+        created_by=users.model_admin,
+        activate=True,
+        metrics={"auc": 0.95},
+        notes="Trained by job #7.",
+    )
+    v1.refresh_from_db()
+    assert v1.status == ModelVersion.Status.RETIRED
+    assert v2.status == ModelVersion.Status.ACTIVE and v2.activated_by == users.model_admin
+    assert (v2.metrics, v2.notes) == ({"auc": 0.95}, "Trained by job #7.")
+    assert AuditEvent.objects.filter(action="model_activated").count() == 2
+    assert model_version_trained_summary(version=v2) == "Trained demo.task v2 (now in service)."
+
+
+def test_a_failed_activation_on_publish_registers_nothing(users, monkeypatch):
+    import medai_site.registry.services as registry_services
+
+    def refuse(**kwargs):
+        raise ValidationError("refused")
+
+    monkeypatch.setattr(registry_services, "model_version_activate", refuse)
+    with pytest.raises(ValidationError):
+        model_version_publish(
+            task="demo.task", artifact=b"x", created_by=users.model_admin, activate=True
+        )
+    assert not ModelVersion.objects.filter(task="demo.task").exists()
 
 
 def test_database_refuses_two_active_versions(users):

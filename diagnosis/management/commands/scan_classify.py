@@ -32,7 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="one JSON object per line")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        from diagnosis.jobs import _load_bundle
+        from diagnosis.artifacts import load_bundle
         from diagnosis.services import deid_uid_key
         from medai_site.registry.loader import ArtifactCorrupt, NoActiveModel, load_active_model
 
@@ -41,7 +41,7 @@ class Command(BaseCommand):
         if missing:
             raise CommandError(f"No such file or folder: {', '.join(missing)}")
         try:
-            loaded = load_active_model(options["task"], _load_bundle)
+            loaded = load_active_model(options["task"], load_bundle)
         except (NoActiveModel, ArtifactCorrupt, ValueError) as exc:
             raise CommandError(str(exc)) from None
         bundle = loaded.model

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-import numpy as np
 from django.urls import reverse
 
+from diagnosis.artifacts import active_classifier
 from diagnosis.charts import training_curves_figure
-from diagnosis.frames import model_images
 from diagnosis.models import ImageDataset, Prediction, ScanUpload
-from diagnosis.scope import ScopeAnswer, bundle_contract, gate_scope, scan_gate, series_scope
+from diagnosis.scope import bundle_contract, scans_gate, series_scope
 from diagnosis.services import (
     OVERRIDE_JOB_KIND,
     OverrideRefused,
@@ -26,48 +24,6 @@ from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
-from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
-from medai_site.registry.models import ModelVersion
-
-
-def _load_bundle(content: bytes) -> Any:
-    from diagnosis.ml.artifact import load_artifact
-
-    return load_artifact(content, device=torch_device())
-
-
-def artifact_check(content: bytes) -> Any:
-    """An imaging artifact loaded on the CPU; ValueError for bytes of any other kind (the
-    registry's import refuses those)."""
-    from diagnosis.ml.artifact import load_artifact
-
-    return load_artifact(content)
-
-
-def active_classifier(task: str) -> LoadedModel:
-    """The active model of ``task`` from this worker's cache (JobError if none is active)."""
-    try:
-        return load_active_model(task, _load_bundle)
-    except NoActiveModel:
-        raise JobError(
-            f"No model version of {task} is in service. Ask a model admin to train and "
-            "activate one; the scans are stored and can be classified then."
-        ) from None
-
-
-def version_bundle(version: ModelVersion) -> Any:
-    """A given model version loaded (from this process's cache when it is the active one),
-    e.g. to score a scan anyway with the version that found it outside its scope."""
-    from medai_site.registry.loader import ArtifactCorrupt
-
-    active = active_classifier(version.task) if version.status == "active" else None
-    if active is not None and active.version.pk == version.pk:
-        return active.model
-    with version.artifact.open("rb") as handle:
-        content = handle.read()
-    if version.sha256 and hashlib.sha256(content).hexdigest() != version.sha256:
-        raise ArtifactCorrupt(f"The artifact of {version} does not match its recorded sha256.")
-    return _load_bundle(content)
 
 
 def _what_it_is(answer: Prediction) -> str:
@@ -132,21 +88,10 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
         scans = scans.filter(pk__in=job.params["scan_ids"])
     scans = list(scans.order_by("pk"))
     progress.update(10, f"Checking {len(scans)} scan(s) against the model's input contract")
-    refused: list[tuple[Any, ScopeAnswer]] = []
-    images: list[np.ndarray] = []
-    spans: list[tuple[Any, int, int]] = []
-    for scan in scans:
-        gate = scan_gate(scan=scan, contract=contract)
-        if not gate.fits:
-            refused.append((scan, gate_scope(gate)))
-            continue
-        with scan.display.open("rb") as handle, np.load(handle) as npz:
-            frames = model_images(npz)
-        spans.append((scan, len(images), len(images) + len(frames)))
-        images.extend(frames)
-    progress.update(30, f"Classifying {len(images)} image(s) in one batch", force=True)
+    gated = scans_gate(scans=scans, contract=contract)
+    progress.update(30, f"Classifying {len(gated.images)} image(s) in one batch", force=True)
     # One batched forward pass over every frame of every file the gate let through.
-    per_frame = predict(loaded.model, images) if images else []
+    per_frame = predict(loaded.model, gated.images) if gated.images else []
     progress.update(85, "Saving predictions", force=True)
     common = {
         "model_version": loaded.version,
@@ -156,8 +101,10 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     }
     # Heat-maps written before a failure later in the finishing transaction are deleted.
     with media_writes(), progress.finishing() as outcome:
-        stored = [prediction_store(scan=scan, scope=answer, **common) for scan, answer in refused]
-        for scan, start, stop in spans:
+        stored = [
+            prediction_store(scan=scan, scope=answer, **common) for scan, answer in gated.refused
+        ]
+        for scan, start, stop in gated.spans:
             series = aggregate_series(loaded.model, per_frame[start:stop])
             stored.append(
                 prediction_store(
@@ -265,42 +212,23 @@ def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
 
 @job_task(kind="diagnosis.training", label="model training", queue="ml")
 def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
-    from diagnosis.imaging.contract import contract_for_training
+    """Train a classifier on the job's checked data set, showing a live curve, and register
+    it with the job's success (activated when asked)."""
     from diagnosis.ml.artifact import artifact_bytes
-    from diagnosis.ml.train import TrainConfig, train
-    from diagnosis.training import load_dataset
+    from diagnosis.ml.train import train
+    from diagnosis.training import training_inputs, training_metrics
     from medai_site.registry.services import (
         model_artifacts_guard,
-        model_version_activate,
-        model_version_register,
+        model_version_publish,
+        model_version_trained_summary,
     )
 
-    dataset = ImageDataset.objects.filter(pk=job.params.get("dataset_id")).first()
-    if dataset is None:
-        raise JobError("The data set no longer exists.")
-    if dataset.status != ImageDataset.Status.READY:
-        raise JobError(f"The data set {dataset.name} has not passed its check.")
-    progress.update(2, f"Loading {dataset.name}", force=True)
-    try:
-        data = load_dataset(dataset)
-    except (OSError, ValueError) as exc:
-        raise JobError(f"The data set {dataset.name} could not be read: {exc}") from None
-    try:
-        config = TrainConfig.from_dict(job.params.get("config", {}))
-    except (TypeError, ValueError) as exc:
-        raise JobError(f"The training settings are not valid: {exc}") from None
-    # The input contract travels with the weights (and is recorded on the version), so any
-    # worker that loads the artifact applies the same metadata gate: the one the model admin
-    # stated for the data set, else the default its file name points to.
-    try:
-        contract = contract_for_training(
-            dataset.contract,
-            source=dataset.path or dataset.name,
-            channels=data.channels,
-            image_size=data.image_size,
-        )
-    except ValueError as exc:
-        raise JobError(f"The data set {dataset.name}'s input contract: {exc}.") from None
+    inputs = training_inputs(
+        dataset_id=job.params.get("dataset_id"),
+        config=job.params.get("config", {}),
+        progress=progress,
+    )
+    dataset = inputs.dataset
     history: list[dict[str, Any]] = []
 
     def on_epoch(report: Any) -> None:
@@ -311,19 +239,20 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
             live={"history": history, "figure": training_curves_figure(history)},
         )
 
-    result = train(data, config, on_epoch, device=torch_device())
+    result = train(inputs.data, inputs.config, on_epoch, device=torch_device())
     progress.update(96, "Evaluating on the test split and saving the model", force=True)
     bundle = result.to_bundle()
-    bundle.contract = contract.to_dict()
+    bundle.contract = inputs.contract.to_dict()
     content = artifact_bytes(bundle)
     metrics = {**training_metrics(result), "contract": bundle.contract}
     # The version row commits with the job's success; if that rolls back, so does the file.
     with model_artifacts_guard(), progress.finishing() as outcome:
-        version = model_version_register(
+        version = model_version_publish(
             task=dataset.task,
             artifact=content,
             created_by=job.owner,
-            params=config.to_dict(),
+            activate=bool(job.params.get("activate")),
+            params=inputs.config.to_dict(),
             training_data={
                 "dataset": dataset.name,
                 "dataset_id": dataset.pk,
@@ -335,21 +264,14 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
             metrics=metrics,
             notes=f"Trained by job #{job.pk}.",
         )
-        if job.params.get("activate"):
-            model_version_activate(version=version, user=job.owner)
         test = result.test.to_dict()
         outcome.result = {
-            "summary": f"Trained {version}: test AUC {test.get('auc', float('nan')):.3f}, "
-            f"accuracy {test.get('accuracy', float('nan')):.3f}"
-            + (" (now in service)." if job.params.get("activate") else "."),
+            "summary": model_version_trained_summary(
+                version=version,
+                finding=f"test AUC {test.get('auc', float('nan')):.3f}, "
+                f"accuracy {test.get('accuracy', float('nan')):.3f}",
+            ),
             "url": reverse("admin:registry_modelversion_change", args=[version.pk]),
             "model_version": version.pk,
         }
     return outcome.result
-
-
-def training_metrics(result: Any) -> dict[str, Any]:
-    """Headline test metrics first (they head the registry's lists and cards), then all of
-    the evaluation, the per-epoch history and the configuration."""
-    headline = {f"test_{k}": v for k, v in result.test.summary().items() if v is not None}
-    return {**headline, "val_auc": result.val.auc, **result.metrics()}

@@ -48,7 +48,7 @@ def headline_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
 
 @job_task(kind="treatment.training", label="treatment model training", queue="ml")
 def train_treatment_model(job: Job, progress: Progress) -> dict[str, Any]:
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import model_version_publish, model_version_trained_summary
     from treatment.ml.evaluate import evaluate_trial
     from treatment.ml.models import ModelConfig, fit_treatment_model
     from treatment.ml.trials import get_trial, load_trial
@@ -69,10 +69,11 @@ def train_treatment_model(job: Job, progress: Progress) -> dict[str, Any]:
     content = model.to_bytes()
     progress.update(95, "Registering the model version", force=True)
     with progress.finishing() as outcome:
-        version = model_version_register(
+        version = model_version_publish(
             task=task_name(trial),
             artifact=content,
             created_by=job.owner,
+            activate=bool(job.params.get("activate")),
             params={"config": job.params.get("config", {}), "outcome": model.outcome},
             training_data={
                 "trial": trial,
@@ -86,13 +87,12 @@ def train_treatment_model(job: Job, progress: Progress) -> dict[str, Any]:
             metrics=headline_metrics(evaluated),
             notes=f"Trained by job #{job.pk}.",
         )
-        if job.params.get("activate"):
-            model_version_activate(version=version, user=job.owner)
         c = evaluated["metrics"].get("c_index_harrell")
         outcome.result = {
-            "summary": f"Trained {version}"
-            + (f": held-out Harrell C {c:.3f}" if isinstance(c, float) else "")
-            + (" (now in service)." if job.params.get("activate") else "."),
+            "summary": model_version_trained_summary(
+                version=version,
+                finding=f"held-out Harrell C {c:.3f}" if isinstance(c, float) else "",
+            ),
             "url": reverse("admin:registry_modelversion_change", args=[version.pk]),
             "model_version": version.pk,
         }

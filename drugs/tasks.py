@@ -1,0 +1,197 @@
+"""Drug-design jobs: import an uploaded molecule file (default queue); train, fine-tune or
+sample a generator and evaluate its molecules, and train property predictors (ml queue)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.urls import reverse
+
+from drugs.artifacts import artifact_bytes
+from drugs.design import (
+    design_generator_load,
+    design_generator_train,
+    design_headline,
+    design_sample_score,
+    design_training_molecules,
+)
+from drugs.models import GENERATOR_TASK, DesignRun, MoleculeDataset, predictor_task
+from drugs.services import (
+    ImportedMolecules,
+    dataset_import_store,
+    dataset_mark_failed,
+    design_run_store,
+)
+from medai_site.core.media import media_writes
+from medai_site.jobs.exceptions import JobError
+from medai_site.jobs.models import Job
+from medai_site.jobs.runtime import Progress, job_task
+
+# ---------------------------------------------------------------------------------------------
+# Data set import
+
+
+@job_task(kind="drugs.dataset_import", label="molecule import", queue="default", time_limit=3600)
+def import_dataset(job: Job, progress: Progress) -> dict[str, Any]:
+    from drugs.ml.chem import MoleculeFileError, parse_molecule_file
+
+    dataset = MoleculeDataset.objects.filter(pk=job.params.get("dataset_id")).first()
+    if dataset is None:
+        raise JobError("The data set no longer exists.")
+    url = reverse("drugs:dataset_detail", args=[dataset.pk])
+    if dataset.is_ready:
+        return {"summary": "Already imported.", "url": url}
+    progress.update(5, f"Reading {dataset.original_name}", force=True)
+    with dataset.upload.open("rb") as handle:
+        data = handle.read()
+    progress.update(10, "Checking every line with RDKit", force=True)
+    try:
+        parsed = parse_molecule_file(
+            data, dataset.original_name, smiles_column=dataset.smiles_column or None
+        )
+    except MoleculeFileError as exc:
+        dataset_mark_failed(dataset=dataset)
+        raise JobError(f"The file could not be imported: {exc}") from None
+    progress.update(80, "Storing the canonical molecules", force=True)
+    imported = ImportedMolecules.from_parsed(parsed)
+    # The stored molecules file goes if the finishing transaction fails after writing it.
+    with media_writes(), progress.finishing() as outcome:
+        dataset_import_store(dataset=dataset, imported=imported)
+        outcome.result = {
+            "summary": f"Imported {len(imported.rows):,} molecules"
+            + (f"; {parsed.error_count:,} invalid line(s) reported" if parsed.error_count else "")
+            + (f"; {imported.n_duplicates:,} duplicate(s) merged" if imported.n_duplicates else "")
+            + ".",
+            "url": url,
+            "dataset": dataset.pk,
+        }
+    return outcome.result
+
+
+# ---------------------------------------------------------------------------------------------
+# Design runs
+
+
+@job_task(kind="drugs.design", label="molecule design run", queue="ml")
+def run_design(job: Job, progress: Progress) -> dict[str, Any]:
+    """Train, fine-tune or sample a run's generator, score its molecules and store them with
+    the job's success (a trained generator is registered then); a done run is left as it is."""
+    from medai_site.registry.services import model_version_publish
+
+    run = DesignRun.objects.filter(pk=job.params.get("run_id")).select_related("dataset").first()
+    if run is None:
+        raise JobError("The design run no longer exists.")
+    url = reverse("drugs:run_detail", args=[run.pk])
+    if run.is_done:
+        return {"summary": "Already done.", "url": url}
+    seed = int(run.config.get("gan", {}).get("seed", 0))
+    train = design_training_molecules(run=run, seed=seed, progress=progress)
+    started = time.monotonic()
+    if run.kind == DesignRun.Kind.SAMPLE:
+        generated = design_generator_load(run=run)
+    else:
+        generated = design_generator_train(run=run, train=train, progress=progress)
+    scored = design_sample_score(
+        run=run, generated=generated, train=train, seed=seed, started=started, progress=progress
+    )
+    content = artifact_bytes(generated.artifact.save) if generated.version is None else b""
+    with progress.finishing() as outcome:
+        generator = generated.version
+        if generator is None:
+            generator = model_version_publish(
+                task=GENERATOR_TASK,
+                artifact=content,
+                created_by=job.owner,
+                activate=bool(run.config.get("activate")),
+                params=run.config,
+                training_data={
+                    "dataset": run.dataset.name,
+                    "dataset_id": run.dataset.pk,
+                    "n": len(train),
+                    "sha256": run.dataset.sha256,
+                    "base_version": run.base_version_id,
+                },
+                metrics={
+                    **design_headline(scored.metrics),
+                    "moses": scored.metrics,
+                    "history": generated.history,
+                },
+                notes=f"Trained by design run #{run.pk} (job #{job.pk}).",
+            )
+        design_run_store(
+            run=run,
+            generator=generator,
+            history=generated.history,
+            metrics=scored.metrics,
+            result=scored.result,
+            molecules=scored.rows,
+            counts=scored.counts,
+            collapse=scored.collapse,
+        )
+        counts = scored.counts
+        summary = (
+            f"{counts['unique']:,} unique valid molecules of {counts['sampled']:,} sampled "
+            f"({counts['novel']:,} novel) with {generator}"
+        )
+        if scored.collapse:
+            summary += "; warning: mode collapse"
+        outcome.result = {"summary": summary + ".", "url": url, "run": run.pk}
+    return outcome.result
+
+
+# ---------------------------------------------------------------------------------------------
+# Property predictors
+
+
+@job_task(kind="drugs.predictor_training", label="property predictor training", queue="ml")
+def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
+    """Fit a property predictor of the job's endpoint and register it with the job's success
+    (in service at once when asked or when the endpoint has none)."""
+    from drugs.ml.predictors import ENDPOINTS
+    from drugs.selectors import predictor_summary
+    from drugs.training import predictor_fit
+    from medai_site.registry.selectors import model_version_active
+    from medai_site.registry.services import model_version_publish, model_version_trained_summary
+
+    endpoint = job.params.get("endpoint", "")
+    kind = job.params.get("kind", "random_forest")
+    fitted = predictor_fit(
+        endpoint=endpoint,
+        kind=kind,
+        cv_folds=int(job.params.get("cv_folds", 5)),
+        progress=progress,
+    )
+    task = job.params.get("task") or predictor_task(endpoint)
+    spec = ENDPOINTS[endpoint]
+    progress.update(94, "Registering the model version", force=True)
+    content = artifact_bytes(fitted.artifact.save)
+    with progress.finishing() as outcome:
+        # The first version of an endpoint goes into service, so its predictions appear at
+        # once; later ones wait for a model admin unless asked.
+        activate = bool(job.params.get("activate")) or model_version_active(task=task) is None
+        version = model_version_publish(
+            task=task,
+            artifact=content,
+            created_by=job.owner,
+            activate=activate,
+            params={"kind": kind, "cv_folds": job.params.get("cv_folds", 5), "seed": 0},
+            training_data={
+                "endpoint": endpoint,
+                "task_type": fitted.task_type,
+                "n": fitted.n,
+                "description": spec.description,
+                "units": spec.units,
+                "file": spec.file,
+            },
+            metrics=fitted.metrics,
+            notes=f"Trained by job #{job.pk}.",
+        )
+        outcome.result = {
+            "summary": model_version_trained_summary(
+                version=version, finding=predictor_summary(fitted.metrics)
+            ),
+            "url": reverse("drugs:predictors"),
+            "model_version": version.pk,
+        }
+    return outcome.result
