@@ -7,7 +7,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -19,6 +19,9 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.registry.models import ModelActivation, ModelVersion
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 # Artifact files written inside a caller's transaction, per thread, while a guard watches.
 _guarded = threading.local()
 
@@ -27,7 +30,7 @@ def model_version_register(
     *,
     task: str,
     artifact: bytes | Path | None,
-    created_by: Any,
+    created_by: User,
     params: dict[str, Any] | None = None,
     training_data: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -89,7 +92,7 @@ def model_artifacts_guard() -> Iterator[None]:
         _guarded.names = outer
 
 
-def _activate(*, version: ModelVersion, user: Any, reason: str) -> ModelVersion:
+def _activate(*, version: ModelVersion, user: User, reason: str) -> ModelVersion:
     current = (
         ModelVersion.objects.select_for_update()
         .filter(task=version.task, status=ModelVersion.Status.ACTIVE)
@@ -126,7 +129,7 @@ def _activate(*, version: ModelVersion, user: Any, reason: str) -> ModelVersion:
 
 
 def model_version_activate(
-    *, version: ModelVersion, user: Any, request: Any = None
+    *, version: ModelVersion, user: User, request: Any = None
 ) -> ModelVersion:
     """Put ``version`` into service, retiring the task's current active version; idempotent."""
     with transaction.atomic():
@@ -138,7 +141,7 @@ def model_version_activate(
     return activated
 
 
-def model_version_rollback(*, task: str, user: Any, request: Any = None) -> ModelVersion:
+def model_version_rollback(*, task: str, user: User, request: Any = None) -> ModelVersion:
     """Return ``task`` to the version that was active before the current one."""
     with transaction.atomic():
         last = (
@@ -149,7 +152,7 @@ def model_version_rollback(*, task: str, user: Any, request: Any = None) -> Mode
         )
         if last is None or last.previous is None:
             raise ValidationError(f"{task} has no earlier version to roll back to.")
-        target = ModelVersion.objects.select_for_update().get(pk=last.previous_id)
+        target = ModelVersion.objects.select_for_update().get(pk=last.previous.pk)
         restored = _activate(
             version=target, user=user, reason=f"rolled back from v{last.version.version}"
         )
@@ -163,7 +166,7 @@ def model_version_rollback(*, task: str, user: Any, request: Any = None) -> Mode
     return restored
 
 
-def model_version_retire(*, version: ModelVersion, user: Any, request: Any = None) -> ModelVersion:
+def model_version_retire(*, version: ModelVersion, user: User, request: Any = None) -> ModelVersion:
     """Take a version out of service without activating another; idempotent."""
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
@@ -184,7 +187,7 @@ def model_version_import(
     *,
     task: str,
     artifact: bytes,
-    created_by: Any,
+    created_by: User,
     activate: bool = False,
     notes: str = "",
     source_name: str = "",
