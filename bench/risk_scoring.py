@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +103,7 @@ def main() -> None:
                 mrn=f"RISK-{i:05d}",
                 given_name="Bench",
                 family_name=f"Stay{stay.record_id}",
-                birth_date=datetime(1950, 1, 1).date(),
+                birth_date=date(1950, 1, 1),
                 sex="female" if stay.static.get("Gender") == 0 else "male",
             )
             CareTeamMembership.objects.create(patient=patient, user=user)

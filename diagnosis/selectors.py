@@ -7,7 +7,7 @@ import base64
 import io
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
@@ -18,8 +18,11 @@ from medai_site.jobs.models import Job
 from medai_site.patients.selectors import patient_list
 from medai_site.registry.models import ModelVersion
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
-def scan_list(*, user: Any, patient: Any = None) -> QuerySet[Scan]:
+
+def scan_list(*, user: User, patient: Any = None) -> QuerySet[Scan]:
     """Scans the user may see (their patients'), newest first, with predictions prefetched."""
     # Held scans (possible burned-in text) are shown only on their confirmation screen.
     scans = Scan.objects.filter(patient__in=patient_list(user=user), held=False)
@@ -35,12 +38,12 @@ def scan_list(*, user: Any, patient: Any = None) -> QuerySet[Scan]:
     )
 
 
-def scan_get(*, user: Any, pk: int) -> Scan:
+def scan_get(*, user: User, pk: int) -> Scan:
     """One scan of the user's patients; Scan.DoesNotExist otherwise (no existence leak)."""
     return scan_list(user=user).get(pk=pk)
 
 
-def scan_held_list(*, user: Any, patient: Any = None) -> QuerySet[Scan]:
+def scan_held_list(*, user: User, patient: Any = None) -> QuerySet[Scan]:
     """Scans held for burned-in-text confirmation, of the user's patients (or one of them)."""
     scans = Scan.objects.filter(patient__in=patient_list(user=user), held=True)
     if patient is not None:
@@ -48,7 +51,7 @@ def scan_held_list(*, user: Any, patient: Any = None) -> QuerySet[Scan]:
     return scans.select_related("patient", "upload")
 
 
-def scan_held_get(*, user: Any, pk: int) -> Scan:
+def scan_held_get(*, user: User, pk: int) -> Scan:
     """One held scan of the user's patients; Scan.DoesNotExist otherwise."""
     return (
         Scan.objects.filter(patient__in=patient_list(user=user), held=True)
@@ -131,7 +134,7 @@ class WorklistFilters:
     model_version: int | None = None
 
 
-def _latest_predictions(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
+def _latest_predictions(*, user: User, filters: WorklistFilters) -> QuerySet[Prediction]:
     newer = Prediction.objects.filter(scan=OuterRef("scan"), created_at__gt=OuterRef("created_at"))
     items = (
         Prediction.objects.filter(scan__patient__in=patient_list(user=user, query=filters.query))
@@ -155,7 +158,7 @@ def _review_state(items: QuerySet[Prediction], status: str) -> QuerySet[Predicti
     return items
 
 
-def worklist(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
+def worklist(*, user: User, filters: WorklistFilters) -> QuerySet[Prediction]:
     """The radiologist's triage list: latest predictions on the user's patients' scans that
     the model found within its scope (or did not check), by predicted risk (highest first).
     Answers outside the model's scope are never sorted by risk: see worklist_out_of_scope."""
@@ -167,7 +170,7 @@ def worklist(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
     return _review_state(items, filters.status).order_by("-risk", "scan__created_at")
 
 
-def worklist_out_of_scope(*, user: Any, filters: WorklistFilters) -> QuerySet[Prediction]:
+def worklist_out_of_scope(*, user: User, filters: WorklistFilters) -> QuerySet[Prediction]:
     """Latest answers on the user's patients' scans that were outside the model's scope
     (scored anyway or not), newest scan first: listed apart from the risk-sorted list."""
     items = _latest_predictions(user=user, filters=filters).filter(
@@ -275,7 +278,7 @@ class Agreement:
     overridden_accepted: int = 0
 
 
-def monitoring_scope(*, user: Any) -> QuerySet[Prediction]:
+def monitoring_scope(*, user: User) -> QuerySet[Prediction]:
     """Predictions whose aggregates the user may see: all of them for a model admin (the
     monitoring page shows counts and rates, never a patient), else the user's patients'."""
     from medai_site.core.roles import Role, has_role
@@ -399,8 +402,9 @@ def scope_trends(*, predictions: QuerySet[Prediction], period: str) -> list[Scop
         raise ValueError(f"period must be one of {', '.join(SCOPE_PERIODS)}")
     trunc = TruncDay("created_at") if period == "day" else TruncWeek("created_at")
     out_of_scope = Q(scope=Prediction.Scope.OUT_OF_SCOPE)
+    # The stubs take the count `overridden` for the model's property; it is a values() key.
     rows = (
-        predictions.annotate(start=trunc)
+        predictions.annotate(start=trunc)  # type: ignore[no-redef]
         .values("model_version", "start")
         .annotate(
             scans=Count("pk"),
@@ -477,7 +481,7 @@ def dataset_list() -> list[tuple[ImageDataset, Job | None]]:
     """Every image data set with the latest job that checked it (None when none did, e.g.
     reviewed-scan sets), newest data sets first."""
     datasets = list(ImageDataset.objects.select_related("created_by").order_by("-created_at"))
-    jobs: dict[int, Job] = {}
+    jobs: dict[int | None, Job] = {}
     for job in Job.objects.filter(
         kind="diagnosis.dataset_check",
         target_type__model="imagedataset",

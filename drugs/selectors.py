@@ -8,7 +8,7 @@ import gzip
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import F, FloatField, QuerySet
 from django.db.models.fields.json import KeyTextTransform
@@ -24,6 +24,9 @@ from drugs.models import (
 )
 from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def dataset_list() -> QuerySet[MoleculeDataset]:
@@ -88,7 +91,7 @@ class MoleculeFilters:
     pains: bool = False
     moses_filters: bool = False
     novel_only: bool = False
-    shortlisted_by: Any = None
+    shortlisted_by: User | None = None
     endpoint: str = ""
     endpoint_min: float | None = None
     endpoint_max: float | None = None
@@ -145,11 +148,11 @@ def molecule_get(*, pk: int) -> GeneratedMolecule:
     )
 
 
-def shortlist_for(*, user: Any) -> QuerySet[ShortlistEntry]:
+def shortlist_for(*, user: User) -> QuerySet[ShortlistEntry]:
     return ShortlistEntry.objects.filter(user=user).select_related("molecule", "molecule__run")
 
 
-def shortlist_entry(*, molecule: GeneratedMolecule, user: Any) -> ShortlistEntry | None:
+def shortlist_entry(*, molecule: GeneratedMolecule, user: User) -> ShortlistEntry | None:
     return ShortlistEntry.objects.filter(molecule=molecule, user=user).first()
 
 

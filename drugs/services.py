@@ -9,7 +9,7 @@ import hashlib
 import io
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -27,6 +27,9 @@ from drugs.models import (
 from medai_site.core.media import media_writes
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_create
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # The start of an upload is parsed in the request, so a file that is not molecules at all is
 # refused on the form at once; the worker parses the whole file.
@@ -120,7 +123,7 @@ def dataset_upload(
     name: str,
     data: bytes,
     filename: str,
-    user: Any,
+    user: User,
     smiles_column: str = "",
     description: str = "",
 ) -> MoleculeDataset:
@@ -237,7 +240,7 @@ MOSES_10K_NAME = "MOSES train (10k subset)"
 MOSES_FULL_NAME = "MOSES train (1.58M)"
 
 
-def dataset_builtin_ensure(*, user: Any = None) -> list[MoleculeDataset]:
+def dataset_builtin_ensure(*, user: User | None = None) -> list[MoleculeDataset]:
     """Register the built-in MOSES data sets (the shipped 10k subset; the full training set
     when the molsets wheel is installed), read by path. Idempotent; returns those created."""
     from drugs import sources
@@ -324,7 +327,7 @@ def design_run_start(
     dataset: MoleculeDataset,
     name: str,
     config: dict[str, Any],
-    user: Any,
+    user: User,
     n_samples: int = 2000,
     train_limit: int | None = 10_000,
     activity_endpoint: str = "",
@@ -378,7 +381,7 @@ def design_run_start(
 def design_run_sample_start(
     *,
     version: Any,
-    user: Any,
+    user: User,
     n_samples: int = 2000,
     temperature: float = 1.0,
     dataset: MoleculeDataset | None = None,
@@ -395,7 +398,8 @@ def design_run_sample_start(
     trained = version.params or {}
     if dataset is None:
         dataset_id = (version.training_data or {}).get("dataset_id")
-        dataset = MoleculeDataset.objects.filter(pk=dataset_id).first()
+        if dataset_id is not None:  # no pk, no data set
+            dataset = MoleculeDataset.objects.filter(pk=dataset_id).first()
     if dataset is None or not dataset.is_ready:
         raise ValueError("Choose a ready data set to compare the molecules with.")
     with transaction.atomic():
@@ -477,7 +481,7 @@ def dataset_reference_store(*, dataset: MoleculeDataset, metrics: dict[str, Any]
 
 
 def predictor_train_start(
-    *, endpoint: str, kind: str, user: Any, activate: bool = False, cv_folds: int = 5
+    *, endpoint: str, kind: str, user: User, activate: bool = False, cv_folds: int = 5
 ) -> Job:
     """Queue training of a property predictor for ``endpoint`` (ml queue): cross-validated
     metrics, then a refit registered as a ``drugs.predictor.<endpoint>`` version, put into
@@ -509,7 +513,7 @@ def predictor_train_start(
 PREDICTOR_KINDS = {"random_forest": "random forest", "gbm": "gradient boosting"}
 
 
-def shortlist_save(*, molecule: GeneratedMolecule, user: Any, note: str) -> ShortlistEntry:
+def shortlist_save(*, molecule: GeneratedMolecule, user: User, note: str) -> ShortlistEntry:
     """Put ``molecule`` on the user's shortlist with ``note`` (updates the note if it is
     already there)."""
     entry, _ = ShortlistEntry.objects.update_or_create(
@@ -518,14 +522,14 @@ def shortlist_save(*, molecule: GeneratedMolecule, user: Any, note: str) -> Shor
     return entry
 
 
-def shortlist_remove(*, molecule: GeneratedMolecule, user: Any) -> bool:
+def shortlist_remove(*, molecule: GeneratedMolecule, user: User) -> bool:
     """Take ``molecule`` off the user's shortlist; False if it was not on it."""
     deleted, _ = ShortlistEntry.objects.filter(molecule=molecule, user=user).delete()
     return bool(deleted)
 
 
 def run_export(
-    *, run: DesignRun, molecules: Any, fmt: str, user: Any, request: Any = None
+    *, run: DesignRun, molecules: Any, fmt: str, user: User, request: Any = None
 ) -> tuple[str, str, str]:
     """The run's (filtered) molecules as CSV or SDF with the user's shortlist notes; audited.
     Returns (content, file name, content type). ValueError on an unknown format."""

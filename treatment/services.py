@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
@@ -14,6 +14,9 @@ from medai_site.patients.models import Patient
 from treatment.ml.models import ModelConfig
 from treatment.ml.trials import TRIALS, PatientValidationError, validate_patient
 from treatment.models import CohortAnalysis, TreatmentAssessment, TreatmentPlan
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 MODEL_KINDS = ("cox", "rsf", "svm")
 
@@ -27,7 +30,7 @@ def model_train_start(
     *,
     trial: str,
     kind: str,
-    user: Any,
+    user: User,
     activate: bool = False,
     config: dict[str, Any] | None = None,
     request: Any = None,
@@ -59,7 +62,7 @@ def assessment_start(
     trial: str,
     inputs: dict[str, Any],
     horizon: float | None,
-    user: Any,
+    user: User,
     request: Any = None,
 ) -> TreatmentAssessment:
     """Validate ``inputs`` for ``trial`` (PatientValidationError naming each bad field), then
@@ -134,7 +137,7 @@ def plan_record(
     assessment: TreatmentAssessment,
     arm: int,
     note: str,
-    user: Any,
+    user: User,
     request: Any = None,
 ) -> TreatmentPlan:
     """Record the clinician's chosen arm for a finished assessment; audited. ValueError when
@@ -171,7 +174,7 @@ def plan_record(
 
 
 def cohort_analysis_start(
-    *, trial: str, covariate: str, horizon: float | None, user: Any, request: Any = None
+    *, trial: str, covariate: str, horizon: float | None, user: User, request: Any = None
 ) -> CohortAnalysis:
     """Create a pending cohort analysis of ``trial``'s active model against ``covariate`` and
     the ml job that computes it. ValueError naming the problem on an unknown trial/covariate or
@@ -219,7 +222,7 @@ def cohort_analysis_start(
 
 
 def genomics_analysis_start(
-    *, user: Any, n_splits: int = 5, n_repeats: int = 2, seed: int = 0
+    *, user: User, n_splits: int = 5, n_repeats: int = 2, seed: int = 0
 ) -> CohortAnalysis:
     """Create a pending genomics analysis (breast-cancer prognosis model, clinical vs genes on
     ``n_repeats`` x ``n_splits`` seeded folds) and the ml job that computes it."""

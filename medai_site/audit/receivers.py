@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -11,14 +11,17 @@ from django.dispatch import receiver
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
-def _on_login(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _on_login(sender: Any, request: Any, user: User, **kwargs: Any) -> None:
     audit_record(action=AuditEvent.Action.LOGIN, actor=user, request=request)
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")
-def _on_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+def _on_logout(sender: Any, request: Any, user: User | None, **kwargs: Any) -> None:
     if user is not None:
         idle = getattr(request, "medai_idle_logout", False)
         action = AuditEvent.Action.SESSION_EXPIRED if idle else AuditEvent.Action.LOGOUT

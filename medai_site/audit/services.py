@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.exceptions import FieldError
 from django.db import connection, models, transaction
 from django.http import HttpRequest
@@ -16,6 +15,10 @@ from medai_site.audit import chain
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.core.client_address import request_client_ip
+
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
+    from medai_site.patients.models import Patient
 
 # Key of the PostgreSQL advisory lock that serialises chain writers ("medaiaud" as bytes).
 CHAIN_LOCK_KEY = int.from_bytes(b"medaiaud", "big") >> 1
@@ -50,10 +53,10 @@ def _chain_head_lock() -> tuple[int, str]:
 def audit_record(
     *,
     action: str,
-    actor: AbstractBaseUser | AnonymousUser | None = None,
+    actor: AnyUser | None = None,
     request: HttpRequest | None = None,
     obj: models.Model | None = None,
-    patient: models.Model | None = None,
+    patient: Patient | None = None,
     outcome: str = AuditEvent.Outcome.SUCCESS,
     username: str = "",
     detail: dict[str, Any] | None = None,

@@ -4,13 +4,16 @@ record of each change to it: a privacy review asks who granted whom what, and wh
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.models import Group
 from django.db import transaction
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 @dataclass(frozen=True)
@@ -29,7 +32,7 @@ def _codes(permissions: Any) -> frozenset[str]:
     )
 
 
-def user_access_snapshot(*, user: Any) -> UserAccess:
+def user_access_snapshot(*, user: User) -> UserAccess:
     """The user's access as stored now (a user not saved yet holds none)."""
     if user.pk is None:
         return UserAccess()
@@ -63,7 +66,12 @@ def user_access_changes(*, before: UserAccess, after: UserAccess) -> dict[str, A
 
 @transaction.atomic
 def user_access_change_record(
-    *, user: Any, before: UserAccess, changed_by: Any, request: Any = None, patient: Any = None
+    *,
+    user: User,
+    before: UserAccess,
+    changed_by: User,
+    request: Any = None,
+    patient: Any = None,
 ) -> AuditEvent | None:
     """Audit what changed in ``user``'s access since ``before`` (read now from the database);
     returns the event, or None when nothing changed. Safe to call after any save."""
@@ -93,7 +101,7 @@ def group_change_record(
     group: Group,
     before_name: str,
     before: frozenset[str],
-    changed_by: Any,
+    changed_by: User,
     request: Any = None,
 ) -> AuditEvent | None:
     """Audit a role group's renaming and the permissions granted to or revoked from it (so
@@ -118,9 +126,10 @@ def group_change_record(
 
 
 @transaction.atomic
-def access_deletion_record(*, obj: Any, changed_by: Any, request: Any = None) -> AuditEvent:
+def access_deletion_record(*, obj: Any, changed_by: User, request: Any = None) -> AuditEvent:
     """Audit the deletion of a user (with the roles they held) or of a role group (with its
     members, who all lose it); call before the row goes."""
+    detail: dict[str, Any]
     if isinstance(obj, Group):
         detail = {
             "role_deleted": obj.name,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import torch
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +42,7 @@ def configure_worker_process() -> None:
     logger.info("worker process: torch threads=%s", threads)
 
 
-def torch_device() -> torch.device:  # noqa: F821
+def torch_device() -> torch.device:
     """The device a model should run on: the first CUDA device if present, else the CPU."""
     import torch
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
@@ -11,6 +11,9 @@ from django.utils.functional import SimpleLazyObject
 from medai_site.core.navigation import nav_badges, nav_items_for
 from medai_site.core.roles import ROLE_LABELS, Role, has_role, user_roles
 from medai_site.core.two_factor import two_factor_required, two_factor_verified
+
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
@@ -30,7 +33,7 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _nav_items(request: HttpRequest, user: Any) -> list[dict[str, Any]]:
+def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
     # Patients signed in to the portal see only the portal.
     portal = has_role(user, Role.PATIENT)
     # One aggregate query per source and page; a badge is what makes a waiting message visible.

@@ -81,7 +81,7 @@ def demo_accounts_ensure(*, password_file: Path) -> list[DemoAccount]:
         user = User.objects.filter(username=username).first()
         created = user is None
         password = stored.get(username) or secrets.token_urlsafe(12)
-        if created:
+        if user is None:
             user = User.objects.create_user(
                 username=username,
                 password=password,

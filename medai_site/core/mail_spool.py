@@ -17,7 +17,7 @@ class PrivateSpoolEmailBackend(EmailBackend):
 
     def __init__(self, *args: Any, file_path: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, file_path=file_path, **kwargs)
-        os.chmod(self.file_path, 0o700)
+        os.chmod(self.file_path, 0o700)  # type: ignore[attr-defined]  # set by the file backend, not in the stubs
 
     def open(self) -> bool:
         if self.stream is None:

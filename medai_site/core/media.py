@@ -76,7 +76,7 @@ class MediaWrites:
             self.names.append(saved)
         fieldfile.name = saved
         setattr(fieldfile.instance, fieldfile.field.attname, saved)
-        fieldfile._committed = True
+        fieldfile._committed = True  # type: ignore[attr-defined]  # Django's own flag, not in the stubs
         return saved
 
     def delete_all(self) -> None:

@@ -29,7 +29,7 @@ class IdleTimeoutMiddleware:
             now = time.time()
             last = request.session.get(SESSION_KEY)
             if last is not None and now - last > settings.MEDAI_IDLE_TIMEOUT.total_seconds():
-                request.medai_idle_logout = True
+                request.medai_idle_logout = True  # type: ignore[attr-defined]  # read by the response phase
                 logout(request)
                 request.session["medai_idle_signed_out"] = True
             elif request.headers.get(POLL_HEADER) != "1":

@@ -10,9 +10,12 @@ sections sit between, in steps of 10.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from medai_site.core.roles import Role
+
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
 
 #: "main" for staff and clinicians; "portal" is all that patients signed in to the portal see.
 Menu = Literal["main", "portal"]
@@ -28,7 +31,7 @@ class NavItem:
 
 
 class BadgeProvider(Protocol):
-    def __call__(self, *, user: Any, portal: bool) -> dict[str, int]: ...
+    def __call__(self, *, user: AnyUser, portal: bool) -> dict[str, int]: ...
 
 
 _items: dict[tuple[Menu, str], NavItem] = {}
@@ -61,7 +64,7 @@ def nav_items_for(*, menu: Menu) -> list[NavItem]:
     return sorted((item for item in _items.values() if item.menu == menu), key=lambda i: i.order)
 
 
-def nav_badges(*, user: Any, portal: bool) -> dict[str, int]:
+def nav_badges(*, user: AnyUser, portal: bool) -> dict[str, int]:
     """Every registered source's badge counts for ``user``, merged by URL name."""
     badges: dict[str, int] = {}
     for provider in _badge_providers:

@@ -5,9 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from django.core.exceptions import PermissionDenied
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from django.http import HttpRequest
+
+    # What request.user is: the user that services and selectors act for or show rows to.
+    AnyUser: TypeAlias = User | AnonymousUser
+
+    class AuthenticatedHttpRequest(HttpRequest):
+        """A request that only a signed-in user reaches: every view but those marked
+        login_not_required (LoginRequiredMiddleware), and the admin."""
+
+        user: User
 
 
 class Role(StrEnum):
@@ -27,7 +40,7 @@ ROLE_LABELS = {
 }
 
 
-def user_roles(user: Any) -> frozenset[str]:
+def user_roles(user: AnyUser) -> frozenset[str]:
     """The user's role names, cached on the user object for the request."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return frozenset()
@@ -37,11 +50,11 @@ def user_roles(user: Any) -> frozenset[str]:
         if not user.is_staff:
             # The model-admin role works through the Django admin, which needs staff status.
             cached = cached - {Role.MODEL_ADMIN}
-        user._medai_roles = cached
+        user._medai_roles = cached  # type: ignore[attr-defined]  # a per-request cache on the user
     return cached
 
 
-def has_role(user: Any, *roles: Role) -> bool:
+def has_role(user: AnyUser, *roles: Role) -> bool:
     """True when the user holds any of ``roles``."""
     return bool(user_roles(user) & {str(role) for role in roles})
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import segno
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -26,6 +25,11 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.roles import Role, has_role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from medai_site.core.roles import AnyUser, AuthenticatedHttpRequest
 
 RECOVERY_CODE_COUNT = 10
 TOTP_NAME = "Authenticator app"
@@ -40,7 +44,7 @@ class SecondFactorThrottled(SecondFactorRejected):
     """An attempt refused by the rate limit on wrong codes; the message says how long."""
 
 
-def two_factor_required(*, user: Any) -> bool:
+def two_factor_required(*, user: AnyUser) -> bool:
     """True when this user must pass a second factor (superusers, staff, model admins; and
     clinicians when settings.MEDAI_2FA_CLINICIANS)."""
     if not getattr(user, "is_authenticated", False):
@@ -60,7 +64,7 @@ def two_factor_verified(*, request: HttpRequest) -> bool:
     return bool(is_verified and is_verified())
 
 
-def totp_device_confirmed(*, user: Any) -> TOTPDevice | None:
+def totp_device_confirmed(*, user: AnyUser) -> TOTPDevice | None:
     """The user's enrolled (confirmed) authenticator, if any."""
     return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("-pk").first()
 
@@ -77,7 +81,7 @@ def totp_qr_svg(*, device: TOTPDevice) -> str:
 
 
 @transaction.atomic
-def totp_device_start(*, user: AbstractBaseUser) -> TOTPDevice:
+def totp_device_start(*, user: User) -> TOTPDevice:
     """An unconfirmed authenticator for enrolment: the pending one if there is one, else a
     new random key. It counts only after totp_device_confirm."""
     pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
@@ -95,14 +99,12 @@ def _throttle_message(device: Any) -> str | None:
 
 
 @transaction.atomic
-def recovery_codes_regenerate(
-    *, user: AbstractBaseUser, request: HttpRequest | None = None
-) -> list[str]:
+def recovery_codes_regenerate(*, user: User, request: HttpRequest | None = None) -> list[str]:
     """Replace the user's recovery codes with 10 new single-use ones (audited); returns them
     (they are shown once and stored only as django-otp static tokens)."""
     StaticDevice.objects.filter(user=user).delete()
     device = StaticDevice.objects.create(user=user, name=RECOVERY_NAME, confirmed=True)
-    codes = []
+    codes: list[str] = []
     while len(codes) < RECOVERY_CODE_COUNT:
         code = StaticToken.random_token()
         if code not in codes:
@@ -117,7 +119,9 @@ def recovery_codes_regenerate(
     return codes
 
 
-def totp_device_confirm(*, request: HttpRequest, device: TOTPDevice, token: str) -> list[str]:
+def totp_device_confirm(
+    *, request: AuthenticatedHttpRequest, device: TOTPDevice, token: str
+) -> list[str]:
     """Confirm a pending authenticator with a code from it: it replaces any earlier one, the
     session counts as verified, and 10 new recovery codes are returned (audited).
     SecondFactorRejected on a wrong code or while rate-limited."""
@@ -233,7 +237,7 @@ def demo_totp_key_name(username: str) -> str:
 
 
 @transaction.atomic
-def demo_two_factor_ensure(*, user: AbstractBaseUser, password_file: Path) -> str:
+def demo_two_factor_ensure(*, user: User, password_file: Path) -> str:
     """The demo user's enrolled authenticator, its base32 key kept in ``password_file`` (mode
     600) beside the demo passwords; kept while the stored key matches the enrolled one, else
     a new confirmed one. Returns the key. Never used by production settings."""

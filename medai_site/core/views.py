@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
@@ -37,6 +38,11 @@ from medai_site.patients.selectors import patient_list, patient_recent
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_list
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from medai_site.core.roles import AuthenticatedHttpRequest
+
 logger = logging.getLogger(__name__)
 
 
@@ -53,7 +59,7 @@ class LoginView(auth_views.LoginView):
 @require_GET
 def home_view(request: HttpRequest) -> HttpResponse:
     user = request.user
-    context: dict[str, object] = {
+    context: dict[str, Any] = {
         "jobs": job_list(user=user)[:8],
         "is_clinician": has_role(user, Role.CLINICIAN),
         "is_model_admin": has_role(user, Role.MODEL_ADMIN),
@@ -111,9 +117,11 @@ def _next_url(request: HttpRequest) -> str:
     return next_path(request, default=reverse("home"))
 
 
-def _two_factor_user_required(request: HttpRequest) -> None:
-    if not two_factor_required(user=request.user):
+def _two_factor_user_required(request: HttpRequest) -> User:
+    user = request.user
+    if not user.is_authenticated or not two_factor_required(user=user):
         raise PermissionDenied("Two-factor sign-in is not required for your account.")
+    return user
 
 
 def _rejected_status(error: SecondFactorRejected) -> int:
@@ -158,15 +166,15 @@ def two_factor_verify_view(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-def two_factor_enrol_view(request: HttpRequest) -> HttpResponse:
+def two_factor_enrol_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Set up an authenticator: QR code and secret, confirmed by one code; then the recovery
     codes, shown once. Replacing an enrolled authenticator needs a verified session."""
-    _two_factor_user_required(request)
+    user = _two_factor_user_required(request)
     next_url = _next_url(request)
-    if totp_device_confirmed(user=request.user) and not two_factor_verified(request=request):
+    if totp_device_confirmed(user=user) and not two_factor_verified(request=request):
         # A password alone must never replace the second factor.
         return redirect(f"{reverse('two_factor_verify')}?{urlencode({'next': next_url})}")
-    device = totp_device_start(user=request.user)
+    device = totp_device_start(user=user)
     form = SecondFactorForm(request.POST or None)
     status = 200
     if request.method == "POST" and form.is_valid():
@@ -202,10 +210,10 @@ def two_factor_enrol_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def two_factor_recovery_codes_view(request: HttpRequest) -> HttpResponse:
     """Regenerate the recovery codes (the old ones stop working); shown once."""
-    _two_factor_user_required(request)
+    user = _two_factor_user_required(request)
     codes = None
     if request.method == "POST":
-        codes = recovery_codes_regenerate(user=request.user, request=request)
+        codes = recovery_codes_regenerate(user=user, request=request)
     return render(
         request,
         "registration/two_factor_recovery_codes.html",

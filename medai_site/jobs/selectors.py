@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -10,8 +10,11 @@ from django.utils import timezone
 from medai_site.jobs.models import Job
 from medai_site.patients.models import CareTeamMembership
 
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
 
-def job_list(*, user: Any, status: str | None = None) -> QuerySet[Job]:
+
+def job_list(*, user: AnyUser, status: str | None = None) -> QuerySet[Job]:
     """The user's own jobs about no patient, plus every job about a patient in the user's care
     teams now (whoever started it); a job about a patient follows the care team, not its owner,
     so removal from the team ends access at once."""
@@ -26,7 +29,7 @@ def job_list(*, user: Any, status: str | None = None) -> QuerySet[Job]:
     return jobs.select_related("owner", "patient")
 
 
-def job_get(*, user: Any, pk: int) -> Job:
+def job_get(*, user: AnyUser, pk: int) -> Job:
     """One job the user may see; Job.DoesNotExist otherwise (also for other people's jobs)."""
     return job_list(user=user).get(pk=pk)
 

@@ -6,7 +6,7 @@ import logging
 import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -18,6 +18,9 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
+
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +175,7 @@ def job_mark_cancelled(*, job_id: int, attempt: int | None = None) -> bool:
     )
 
 
-def job_cancel(*, job: Job, user: Any, request: Any = None) -> Job:
+def job_cancel(*, job: Job, user: AnyUser, request: Any = None) -> Job:
     """Cancel a queued job at once, or ask a running one to stop at its next progress report.
     Idempotent; a finished job is returned unchanged."""
     with transaction.atomic():

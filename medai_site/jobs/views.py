@@ -35,7 +35,7 @@ def _audit_job_view(request: HttpRequest, job: Job, *, always: bool) -> None:
             request=request,
             obj=job,
             patient=job.patient,
-            detail={"view": request.resolver_match.view_name},
+            detail={"view": request.resolver_match.view_name},  # type: ignore[union-attr]  # set for every view
         )
     if job.pk not in seen:
         request.session[AUDITED_JOBS_KEY] = [*seen, job.pk][-AUDITED_JOBS_KEPT:]

@@ -8,15 +8,18 @@ here (another key salt), and issuing a new link invalidates every older one of t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class PortalActivationTokenGenerator(PasswordResetTokenGenerator):
     key_salt = "medai_site.patients.activation.PortalActivationTokenGenerator"
 
-    def _make_hash_value(self, user: Any, timestamp: int) -> str:
+    def _make_hash_value(self, user: User, timestamp: int) -> str:
         from medai_site.patients.models import PortalLink
 
         newest = (

@@ -1,4 +1,4 @@
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -14,6 +14,9 @@ from medai_site.patients.services import (
     care_team_membership_change,
     care_team_remove,
 )
+
+if TYPE_CHECKING:
+    from medai_site.core.roles import AuthenticatedHttpRequest
 
 
 class CareTeamInline(admin.TabularInline):
@@ -59,8 +62,12 @@ class PatientAdmin(PatientBoundAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
-    def save_formset(
-        self, request: HttpRequest, form: ModelForm, formset: BaseInlineFormSet, change: bool
+    def save_formset(  # type: ignore[override]  # the admin serves signed-in staff only
+        self,
+        request: "AuthenticatedHttpRequest",
+        form: ModelForm,
+        formset: BaseInlineFormSet,
+        change: bool,
     ) -> None:
         if formset.model is not CareTeamMembership:
             super().save_formset(request, form, formset, change)

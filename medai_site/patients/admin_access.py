@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.db.models import Model, QuerySet
@@ -24,7 +24,13 @@ def admin_clinical_access(request: HttpRequest) -> bool:
     return bool(user.is_active and user.is_superuser)
 
 
-class PatientBoundAdminMixin:
+if TYPE_CHECKING:  # what the mixin extends, for the type checker; at run time, the MRO
+    _ModelAdmin = admin.ModelAdmin[Any]
+else:
+    _ModelAdmin = object
+
+
+class PatientBoundAdminMixin(_ModelAdmin):
     """Mix into a ModelAdmin whose rows may belong to a patient.
 
     ``patient_path`` is the ORM path from the row to its patient ("" when the row is the
@@ -62,19 +68,19 @@ class PatientBoundAdminMixin:
                 kept.append(name)
         return kept
 
-    def get_list_display(self, request: HttpRequest) -> Sequence[Any]:
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
         return self._without_identifiers(request, super().get_list_display(request))
 
-    def get_list_filter(self, request: HttpRequest) -> Sequence[Any]:
+    def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return self._without_identifiers(request, super().get_list_filter(request))
 
-    def get_search_fields(self, request: HttpRequest) -> Sequence[str]:
+    def get_search_fields(self, request: HttpRequest) -> list[Any]:
         return self._without_identifiers(request, super().get_search_fields(request))
 
-    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> Sequence[Any]:
+    def get_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
         return self._without_identifiers(request, super().get_fields(request, obj))
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> Sequence[Any]:
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None) -> list[Any]:
         return self._without_identifiers(request, super().get_readonly_fields(request, obj))
 
     def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:

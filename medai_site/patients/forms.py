@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
@@ -52,7 +53,7 @@ class PatientImportForm(forms.Form):
     )
 
     def clean(self) -> dict:
-        data = super().clean()
+        data = cast("dict[str, Any]", super().clean())  # Form.clean returns cleaned_data
         upload = data.get("file")
         if data.get("source") == "csv" and not upload:
             self.add_error("file", "Choose a CSV file to upload.")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Patient(models.Model):
@@ -29,7 +33,7 @@ class Patient(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    care_team = models.ManyToManyField(
+    care_team: models.ManyToManyField[User, CareTeamMembership] = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         through="CareTeamMembership",
         through_fields=("patient", "user"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.urls import reverse
 
@@ -11,9 +11,12 @@ from medai_site.jobs.models import Job
 from medai_site.patients.models import Patient
 from medai_site.patients.timeline import TimelineEntry, register_entries
 
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
+
 
 @register_entries
-def registration_entries(patient: Patient, user: Any) -> Iterator[TimelineEntry]:
+def registration_entries(patient: Patient, user: AnyUser) -> Iterator[TimelineEntry]:
     detail = f"Source: {patient.source}" if patient.source else ""
     yield TimelineEntry(when=patient.created_at, title="Registered in MedAI", detail=detail)
     for membership in patient.memberships.select_related("user"):
@@ -27,7 +30,7 @@ def registration_entries(patient: Patient, user: Any) -> Iterator[TimelineEntry]
 
 
 @register_entries
-def job_entries(patient: Patient, user: Any) -> Iterator[TimelineEntry]:
+def job_entries(patient: Patient, user: AnyUser) -> Iterator[TimelineEntry]:
     for job in Job.objects.filter(patient=patient).order_by("-created_at")[:50]:
         yield TimelineEntry(
             when=job.created_at,

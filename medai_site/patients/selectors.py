@@ -3,14 +3,17 @@ they belong to, whatever template or API asks."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db.models import Q, QuerySet
 
 from medai_site.patients.models import CareTeamMembership, Patient, PortalAccount
 
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
 
-def patient_list(*, user: Any, query: str = "") -> QuerySet[Patient]:
+
+def patient_list(*, user: AnyUser, query: str = "") -> QuerySet[Patient]:
     """The user's own patients, optionally filtered by MRN or name fragments."""
     if not getattr(user, "is_authenticated", False) or not user.is_active:
         return Patient.objects.none()
@@ -22,12 +25,12 @@ def patient_list(*, user: Any, query: str = "") -> QuerySet[Patient]:
     return patients.distinct()
 
 
-def patient_get(*, user: Any, pk: int) -> Patient:
+def patient_get(*, user: AnyUser, pk: int) -> Patient:
     """One of the user's patients; Patient.DoesNotExist for anyone else's (no existence leak)."""
     return patient_list(user=user).get(pk=pk)
 
 
-def patient_recent(*, user: Any, limit: int = 8) -> list[Patient]:
+def patient_recent(*, user: AnyUser, limit: int = 8) -> list[Patient]:
     """The user's most recently registered patients."""
     return list(patient_list(user=user).order_by("-created_at")[:limit])
 
@@ -37,7 +40,7 @@ def patient_care_team(*, patient: Patient) -> QuerySet[CareTeamMembership]:
     return patient.memberships.select_related("user").order_by("role", "user__last_name")
 
 
-def portal_account_for_activation(*, user: Any) -> PortalAccount | None:
+def portal_account_for_activation(*, user: AnyUser) -> PortalAccount | None:
     """The user's open portal account when they may set a password through a portal link
     (an active user holding only the patient role, neither staff nor superuser); else None."""
     from medai_site.core.roles import Role

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -25,6 +25,9 @@ from medai_site.patients.models import (
 )
 from medai_site.patients.sources import BUILTIN_SOURCES, csv_check_header
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 class PatientExists(ValueError):
     """A patient with this MRN is already registered (possibly in another care team)."""
@@ -37,7 +40,7 @@ def patient_create(
     family_name: str,
     birth_date: date,
     sex: str,
-    created_by: Any,
+    created_by: User,
     source: str = "",
     clinical_facts: dict[str, Any] | None = None,
     request: Any = None,
@@ -81,8 +84,8 @@ def patient_create(
 def care_team_add(
     *,
     patient: Patient,
-    user: Any,
-    added_by: Any,
+    user: User,
+    added_by: User,
     role: str = CareTeamMembership.Role.MEMBER,
     request: Any = None,
 ) -> CareTeamMembership:
@@ -104,7 +107,7 @@ def care_team_add(
 
 @transaction.atomic
 def care_team_remove(
-    *, membership: CareTeamMembership, removed_by: Any, request: Any = None
+    *, membership: CareTeamMembership, removed_by: User, request: Any = None
 ) -> None:
     """Remove one member from a patient's care team, audited; their access to the patient (and
     the patient's jobs) ends with the commit. Idempotent: an already removed row is a no-op."""
@@ -123,7 +126,12 @@ def care_team_remove(
 
 @transaction.atomic
 def care_team_membership_change(
-    *, membership: CareTeamMembership, user: Any, role: str, changed_by: Any, request: Any = None
+    *,
+    membership: CareTeamMembership,
+    user: User,
+    role: str,
+    changed_by: User,
+    request: Any = None,
 ) -> CareTeamMembership:
     """Give a membership row another member or role, audited as what it means: the old member
     removed and the new one added, or a role changed. Returns the saved row."""
@@ -158,7 +166,7 @@ def care_team_membership_change(
 
 def patient_import_start(
     *,
-    user: Any,
+    user: User,
     source: str,
     upload: bytes | None = None,
     filename: str = "",
@@ -193,7 +201,7 @@ def patient_import_start(
 
 
 def patient_import_finish(
-    *, record: PatientImport, rows: list, user: Any, source_label: str
+    *, record: PatientImport, rows: list, user: User, source_label: str
 ) -> tuple[int, int]:
     """Create the import's new patients in one transaction; rows whose MRN is already
     registered are skipped, never shared. Returns (imported, skipped). Caller holds the
@@ -257,7 +265,7 @@ class PortalInvitation:
     activation_path: str
 
 
-def _activation_path(user: Any) -> str:
+def _activation_path(user: User) -> str:
     from django.urls import reverse
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
@@ -273,7 +281,7 @@ def _activation_path(user: Any) -> str:
     )
 
 
-def _send_portal_link(*, user: Any, link: str, renewal: bool) -> None:
+def _send_portal_link(*, user: User, link: str, renewal: bool) -> None:
     if not user.email:
         return
     opening = (
@@ -299,7 +307,7 @@ def _send_portal_link(*, user: Any, link: str, renewal: bool) -> None:
 
 
 def _portal_link_record(
-    *, account: PortalAccount, issued_by: Any, channel: str, request: Any
+    *, account: PortalAccount, issued_by: User, channel: str, request: Any
 ) -> PortalLink:
     link = PortalLink.objects.create(
         account=account,
@@ -328,7 +336,7 @@ def portal_account_create(
     patient: Patient,
     username: str,
     email: str,
-    created_by: Any,
+    created_by: User,
     link_base: str = "",
     request: Any = None,
 ) -> PortalInvitation:
@@ -394,7 +402,7 @@ def portal_account_create(
 
 
 def portal_link_issue(
-    *, account: PortalAccount, issued_by: Any, link_base: str = "", request: Any = None
+    *, account: PortalAccount, issued_by: User, link_base: str = "", request: Any = None
 ) -> PortalInvitation:
     """A fresh set-password link that replaces every earlier one of the account (reopens a
     revoked account); recorded with issuer, time and channel, and audited. Before the first
@@ -433,7 +441,7 @@ def portal_link_issue(
 
 
 @transaction.atomic
-def portal_account_activate(*, user: Any, request: Any = None) -> PortalAccount:
+def portal_account_activate(*, user: User, request: Any = None) -> PortalAccount:
     """Record that the patient set their password through their newest link: the link is
     marked used and the account activated (first time only); audited. Caller has already
     checked the token."""
@@ -458,7 +466,7 @@ def portal_account_activate(*, user: Any, request: Any = None) -> PortalAccount:
 
 
 def portal_account_revoke(
-    *, account: PortalAccount, revoked_by: Any, request: Any = None
+    *, account: PortalAccount, revoked_by: User, request: Any = None
 ) -> PortalAccount:
     """Close the portal account: the user is deactivated (their sessions stop working on the
     next request); idempotent."""

@@ -362,7 +362,7 @@ def csv_rows(content: bytes) -> Iterator[PatientRow | RowError]:
                 facts[column] = fact_value(column, value)
             except CellRejected as exc:
                 problems.append(str(exc))
-        if problems:
+        if problems or birth is None or sex is None:  # each None has a problem
             yield RowError(line=line, message="; ".join(problems))
             continue
         yield PatientRow(

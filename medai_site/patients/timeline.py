@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from medai_site.patients.models import Patient
+
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
 
 
 @dataclass(frozen=True)
@@ -52,14 +55,14 @@ def register_panel(provider: PanelProvider) -> PanelProvider:
     return provider
 
 
-def patient_timeline(*, patient: Patient, user: Any, limit: int = 200) -> list[TimelineEntry]:
+def patient_timeline(*, patient: Patient, user: AnyUser, limit: int = 200) -> list[TimelineEntry]:
     """Every app's entries for the patient, newest first."""
     entries = [entry for provider in _entry_providers for entry in provider(patient, user)]
     entries.sort(key=lambda entry: entry.when, reverse=True)
     return entries[:limit]
 
 
-def patient_panels(*, patient: Patient, user: Any) -> list[Panel]:
+def patient_panels(*, patient: Patient, user: AnyUser) -> list[Panel]:
     """Every app's panel for the patient page, in display order."""
     panels = [panel for provider in _panel_providers if (panel := provider(patient, user))]
     return sorted(panels, key=lambda panel: panel.order)

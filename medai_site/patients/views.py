@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,6 +16,9 @@ from medai_site.patients.selectors import patient_care_team, patient_list
 from medai_site.patients.services import PatientExists, patient_create, patient_import_start
 from medai_site.patients.sources import CsvRejected
 from medai_site.patients.timeline import patient_panels, patient_timeline
+
+if TYPE_CHECKING:
+    from medai_site.core.roles import AuthenticatedHttpRequest
 
 
 @require_GET
@@ -54,7 +59,7 @@ def patient_detail_view(request: HttpRequest, page: PatientPage) -> HttpResponse
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
-def patient_create_view(request: HttpRequest) -> HttpResponse:
+def patient_create_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
     status = 200
     if request.method == "POST":
@@ -73,7 +78,7 @@ def patient_create_view(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
-def patient_import_view(request: HttpRequest) -> HttpResponse:
+def patient_import_view(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = PatientImportForm(request.POST or None, request.FILES or None)
     status = 200
     if request.method == "POST":

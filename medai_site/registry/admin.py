@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
@@ -21,13 +21,16 @@ from medai_site.registry.services import (
     model_version_rollback,
 )
 
+if TYPE_CHECKING:
+    from medai_site.core.roles import AuthenticatedHttpRequest
+
 
 class ModelActivationInline(admin.TabularInline):
     model = ModelActivation
     fk_name = "version"
     extra = 0
     can_delete = False
-    fields = ["activated_at", "activated_by", "previous", "reason"]
+    fields = ("activated_at", "activated_by", "previous", "reason")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -66,7 +69,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "activated_by",
         "activated_at",
     ]
-    fields = readonly_fields[:1] + ["notes"] + readonly_fields[1:]
+    fields = (*readonly_fields[:1], "notes", *readonly_fields[1:])
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # Versions are made by training jobs, never typed in by hand.
@@ -105,7 +108,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Activate the selected version (put into service)")
-    def activate(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+    def activate(self, request: AuthenticatedHttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         if queryset.count() != 1:
             self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
             return
@@ -119,7 +122,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         self.message_user(request, f"{version} is now active.", messages.SUCCESS)
 
     @admin.action(description="Roll back the selected versions' tasks to their previous version")
-    def roll_back(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+    def roll_back(
+        self, request: AuthenticatedHttpRequest, queryset: QuerySet[ModelVersion]
+    ) -> None:
         for task in sorted(set(queryset.values_list("task", flat=True))):
             try:
                 version = model_version_rollback(task=task, user=request.user, request=request)
@@ -129,7 +134,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{task}: rolled back to {version}.", messages.SUCCESS)
 
     @admin.action(description="Retire the selected versions (take out of service)")
-    def retire(self, request: HttpRequest, queryset: QuerySet[ModelVersion]) -> None:
+    def retire(self, request: AuthenticatedHttpRequest, queryset: QuerySet[ModelVersion]) -> None:
         for version in queryset:
             model_version_retire(version=version, user=request.user, request=request)
         self.message_user(request, f"Retired {queryset.count()} version(s).", messages.SUCCESS)

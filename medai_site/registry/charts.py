@@ -7,7 +7,7 @@ from typing import Any
 
 from medai_site.registry.models import ModelVersion
 
-_LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 320}
+_LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 320}
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
@@ -104,7 +104,7 @@ def evaluation_figures(version: ModelVersion) -> list[dict[str, Any]]:
     test = (version.metrics or {}).get("test")
     if not isinstance(test, dict):
         return []
-    figures = []
+    figures: list[dict[str, Any]] = []
     roc = test.get("roc") or {}
     if roc:
         traces = [

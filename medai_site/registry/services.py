@@ -30,7 +30,7 @@ def model_version_register(
     *,
     task: str,
     artifact: bytes | Path | None,
-    created_by: Any,
+    created_by: User,
     params: dict[str, Any] | None = None,
     training_data: dict[str, Any] | None = None,
     metrics: dict[str, Any] | None = None,
@@ -92,7 +92,7 @@ def model_artifacts_guard() -> Iterator[None]:
         _guarded.names = outer
 
 
-def _activate(*, version: ModelVersion, user: Any, reason: str) -> ModelVersion:
+def _activate(*, version: ModelVersion, user: User, reason: str) -> ModelVersion:
     current = (
         ModelVersion.objects.select_for_update()
         .filter(task=version.task, status=ModelVersion.Status.ACTIVE)
@@ -129,7 +129,7 @@ def _activate(*, version: ModelVersion, user: Any, reason: str) -> ModelVersion:
 
 
 def model_version_activate(
-    *, version: ModelVersion, user: Any, request: Any = None
+    *, version: ModelVersion, user: User, request: Any = None
 ) -> ModelVersion:
     """Put ``version`` into service, retiring the task's current active version; idempotent."""
     with transaction.atomic():
@@ -146,7 +146,7 @@ def model_version_publish(
     *,
     task: str,
     artifact: bytes | Path | None,
-    created_by: User | None,
+    created_by: User,
     activate: bool,
     params: dict[str, Any] | None = None,
     training_data: dict[str, Any] | None = None,
@@ -180,7 +180,7 @@ def model_version_trained_summary(*, version: ModelVersion, finding: str = "") -
     )
 
 
-def model_version_rollback(*, task: str, user: Any, request: Any = None) -> ModelVersion:
+def model_version_rollback(*, task: str, user: User, request: Any = None) -> ModelVersion:
     """Return ``task`` to the version that was active before the current one."""
     with transaction.atomic():
         last = (
@@ -191,7 +191,7 @@ def model_version_rollback(*, task: str, user: Any, request: Any = None) -> Mode
         )
         if last is None or last.previous is None:
             raise ValidationError(f"{task} has no earlier version to roll back to.")
-        target = ModelVersion.objects.select_for_update().get(pk=last.previous_id)
+        target = ModelVersion.objects.select_for_update().get(pk=last.previous.pk)
         restored = _activate(
             version=target, user=user, reason=f"rolled back from v{last.version.version}"
         )
@@ -205,7 +205,7 @@ def model_version_rollback(*, task: str, user: Any, request: Any = None) -> Mode
     return restored
 
 
-def model_version_retire(*, version: ModelVersion, user: Any, request: Any = None) -> ModelVersion:
+def model_version_retire(*, version: ModelVersion, user: User, request: Any = None) -> ModelVersion:
     """Take a version out of service without activating another; idempotent."""
     with transaction.atomic():
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
@@ -226,7 +226,7 @@ def model_version_import(
     *,
     task: str,
     artifact: bytes,
-    created_by: Any,
+    created_by: User,
     activate: bool = False,
     notes: str = "",
     source_name: str = "",

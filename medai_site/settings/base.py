@@ -10,6 +10,7 @@ import os
 import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import plotly
@@ -394,17 +395,18 @@ DRUGS_METRICS_TEST_SIZE = int(os.environ.get("MEDAI_DRUGS_METRICS_TEST_SIZE", "1
 
 # --- Remote care ----------------------------------------------------------------------------------
 INSTALLED_APPS += ["remote_care"]
-REST_FRAMEWORK = {
+REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
 }
 # Requests per device ("120/min", "10/s", ...); "off" turns the limit off. Counted in the
 # default cache, so set CACHE_URL for several web processes to share the count.
-MEDAI_DEVICE_RATE_LIMIT = os.environ.get("MEDAI_DEVICE_RATE_LIMIT", "120/min")
-if MEDAI_DEVICE_RATE_LIMIT.strip().lower() in {"", "off", "none", "0"}:
+_device_rate = os.environ.get("MEDAI_DEVICE_RATE_LIMIT", "120/min")
+MEDAI_DEVICE_RATE_LIMIT: str | None = _device_rate
+if _device_rate.strip().lower() in {"", "off", "none", "0"}:
     MEDAI_DEVICE_RATE_LIMIT = None
-elif not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", MEDAI_DEVICE_RATE_LIMIT.strip()):
+elif not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", _device_rate.strip()):
     raise ImproperlyConfigured(
         "MEDAI_DEVICE_RATE_LIMIT must look like '120/min' or 'off'; "
         f"got {MEDAI_DEVICE_RATE_LIMIT!r}"

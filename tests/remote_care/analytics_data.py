@@ -35,7 +35,7 @@ D1, D2, D8 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 9)
 
 
 def at(day: date, hour: int = 12) -> datetime:
-    return timezone.make_aware(datetime(day.year, day.month, day.day, hour))
+    return datetime(day.year, day.month, day.day, hour, tzinfo=timezone.get_current_timezone())
 
 
 @dataclass

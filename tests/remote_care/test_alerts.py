@@ -203,7 +203,7 @@ def test_state_round_trips_through_json():
 
 
 def test_bad_input_is_rejected():
-    naive = [ScoredSet(datetime(2024, 1, 1), score_news2(obs_total(5)))]
+    naive = [ScoredSet(datetime(2024, 1, 1), score_news2(obs_total(5)))]  # noqa: DTZ001 (under test)
     with pytest.raises(ValueError, match="timezone"):
         evaluate_alerts(naive)
     with pytest.raises(ValueError, match="chronological"):

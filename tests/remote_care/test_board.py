@@ -239,7 +239,7 @@ def test_vitals_data_zoom_returns_finer_points_for_a_narrow_window(users, client
 
 
 @pytest.mark.parametrize(
-    "params, message",
+    ("params", "message"),
     [
         ({"start": "yesterday"}, "start must be an ISO 8601"),
         ({"end": "2026-13-45T00:00:00"}, "end must be an ISO 8601"),
