@@ -59,7 +59,7 @@ def test_upload_keeps_good_files_and_explains_each_rejection(users, active_model
     messages = {r.name: r.message for r in outcome.rejected}
     assert set(messages) == {"notes.dcm", "truncated.dcm", "ecg.dcm", "empty.png"}
     assert "text" in messages["notes.dcm"].lower()
-    assert "truncated" in messages["truncated.dcm"].lower() or "ends" in messages["truncated.dcm"]
+    assert "incomplete: it ends inside Pixel Data (7FE0,0010)" in messages["truncated.dcm"]
     assert "pixel" in messages["ecg.dcm"].lower()
     assert "empty" in messages["empty.png"].lower()
     assert outcome.job is not None and outcome.job.kind == "diagnosis.inference"
@@ -415,4 +415,5 @@ def test_a_training_run_whose_finish_fails_leaves_no_artifact(
     assert run(job).status == Job.Status.FAILED
     models = settings.MEDIA_ROOT / "models"
     assert not ModelVersion.objects.exists()
-    assert not models.exists() or not [p for p in models.rglob("*") if p.is_file()]
+    # The version's folder may stay behind, empty: no artifact file is left in it.
+    assert not [p for p in models.rglob("*") if p.is_file()]
