@@ -14,7 +14,6 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
-from tests.drugs.conftest import run_job
 
 SMILES_FILE = b"""CCO ethanol
 c1ccccc1O phenol
@@ -26,7 +25,7 @@ CC(=O)Oc1ccccc1C(=O)O aspirin
 
 
 @pytest.mark.django_db
-def test_upload_imports_valid_molecules_and_reports_invalid_lines_by_number(users):
+def test_upload_imports_valid_molecules_and_reports_invalid_lines_by_number(users, run_job):
     dataset = dataset_upload(
         name="mine", data=SMILES_FILE, filename="mine.smi", user=users.researcher
     )
@@ -45,7 +44,7 @@ def test_upload_imports_valid_molecules_and_reports_invalid_lines_by_number(user
 
 
 @pytest.mark.django_db
-def test_csv_upload_keeps_numeric_columns(users):
+def test_csv_upload_keeps_numeric_columns(users, run_job):
     data = b"name,smiles,pIC50\na,CCO,5.1\nb,CCN,6.2\nc,xx,1\n"
     dataset = run_job(
         dataset_upload(name="csv", data=data, filename="a.csv", user=users.researcher).job

@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from drugs.models import DesignRun, GeneratedMolecule, MoleculeDataset
 from drugs.services import shortlist_save
-from tests.conftest import login
-from tests.drugs.conftest import run_job
+from tests.support.clients import login
 
 
 @pytest.fixture
@@ -60,7 +59,7 @@ def test_malformed_upload_is_refused_on_the_form_with_the_reason(users):
 
 
 @pytest.mark.django_db
-def test_upload_then_dataset_page_lists_invalid_lines(users):
+def test_upload_then_dataset_page_lists_invalid_lines(users, run_job):
     client = login(users.researcher)
     response = client.post(
         reverse("drugs:dataset_create"),

@@ -32,9 +32,9 @@ from remote_care.analytics import (
 )
 from remote_care.models import Alert, Monitoring, Observation
 from remote_care.services import device_register
-from tests.conftest import login
 from tests.factories import UserFactory, patient_for
 from tests.remote_care.analytics_data import at
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 

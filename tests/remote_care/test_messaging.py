@@ -23,9 +23,8 @@ from remote_care.models import Message, Thread
 from remote_care.photos import PhotoRejected, photo_normalise
 from remote_care.selectors import threads_for_clinician, unread_total_for_clinician
 from remote_care.services import MessageRejected, message_send, thread_start
-from tests.conftest import login
-from tests.diagnosis.conftest import active_model  # noqa: F401 (fixture)
 from tests.factories import patient_for
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 
@@ -242,7 +241,7 @@ def test_bad_messages_are_refused_and_store_nothing(users, portal):
     assert not default_storage.exists("messages")
 
 
-def test_photo_goes_on_to_diagnosis_once(users, portal, active_model):  # noqa: F811
+def test_photo_goes_on_to_diagnosis_once(users, portal, active_model):
     patient, user, _, _ = portal
     thread = thread_start(
         patient=patient,

@@ -10,9 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from medai_site.jobs.services import job_create
 from medai_site.registry.loader import clear_model_cache
 from medai_site.registry.models import ModelVersion
@@ -20,14 +18,14 @@ from remote_care.jobs import RISK_TRAINING_KIND
 from remote_care.models import RiskScore
 from remote_care.risk import RISK_TASK, risk_model_from_bytes, risk_scores_refresh
 from remote_care.services import device_register, observations_ingest
-from tests.conftest import login
 from tests.factories import patient_for
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def trained_version(users, settings, tmp_path):
+def trained_version(users, settings, tmp_path, run_job):
     """A small real training run (1,500 stays, one member, four epochs) through the job."""
     settings.MEDAI_CACHE_DIR = tmp_path / "cache"
     clear_model_cache()
@@ -43,8 +41,7 @@ def trained_version(users, settings, tmp_path):
             "activate": True,
         },
     )
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
-    job.refresh_from_db()
+    run_job(job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     yield ModelVersion.objects.get(task=RISK_TASK)
     clear_model_cache()
