@@ -6,7 +6,7 @@ import pytest
 
 from medai_site.core.roles import Role
 from tests.diagnosis.model_versions import PNEUMONIA_NPZ, register_version
-from tests.factories import UserFactory
+from tests.platform.factories import UserFactory
 from tests.support.clients import login, totp_device_for
 from tests.support.worker import job_run_in_process
 

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 ROLES = ("anonymous", "clinician_a", "clinician_b", "researcher", "model_admin", "patient")
 

@@ -38,7 +38,7 @@ def mixed(users, chest_model, run_job):
     from diagnosis.models import Prediction
     from diagnosis.services import scan_upload
     from tests.diagnosis.files import chest_png, ct_head_dicom, upload
-    from tests.factories import patient_for
+    from tests.platform.factories import patient_for
 
     patient = patient_for(users.clinician_a)
     outcome = scan_upload(

@@ -22,7 +22,7 @@ from medai_site.jobs.models import Job
 from tests import hostile_files as hostile
 from tests.diagnosis.files import chest_png, upload
 from tests.diagnosis.model_versions import TASK
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 US_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"

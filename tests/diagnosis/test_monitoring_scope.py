@@ -16,7 +16,7 @@ from diagnosis.selectors import scope_trends
 from diagnosis.services import prediction_override, review_record, scan_upload
 from tests.diagnosis.files import chest_png, pydicom_bytes, upload
 from tests.diagnosis.model_versions import TASK
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from diagnosis.services import scan_upload
 from medai_site.jobs.models import Job
 from tests.diagnosis.files import chest_cr_dicom, chest_png, ct_head_dicom, pydicom_bytes, upload
 from tests.diagnosis.model_versions import TASK, artifact_variant, register_version
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

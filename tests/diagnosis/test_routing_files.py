@@ -17,7 +17,7 @@ from diagnosis.models import Prediction, Scan
 from medai_site.jobs.models import Job
 from tests.diagnosis.files import chest_png, upload
 from tests.diagnosis.model_versions import TASK, artifact_variant, register_version
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,7 @@ from medai_site.audit.models import AuditEvent
 from medai_site.jobs.models import Job
 from tests.diagnosis.files import chest_cr_dicom, chest_png, ct_head_dicom, pydicom_bytes, upload
 from tests.diagnosis.model_versions import TASK
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

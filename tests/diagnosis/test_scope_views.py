@@ -15,7 +15,7 @@ from medai_site.audit.models import AuditEvent
 from tests.diagnosis.files import pydicom_bytes, upload
 from tests.diagnosis.model_versions import TASK
 from tests.diagnosis.test_scope import CT_HEAD_REASON
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,7 @@ from medai_site.registry.models import ModelVersion
 from tests.diagnosis import archives
 from tests.diagnosis.files import NEMA, chest_png, pydicom_bytes, upload
 from tests.diagnosis.model_versions import PNEUMONIA_NPZ, TASK
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

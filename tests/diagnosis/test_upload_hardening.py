@@ -12,7 +12,7 @@ from medai_site.jobs.models import Job
 from tests import hostile_files as hostile
 from tests.diagnosis.files import chest_png, upload
 from tests.diagnosis.model_versions import TASK
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

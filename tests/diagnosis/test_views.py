@@ -13,7 +13,7 @@ from medai_site.jobs.models import Job
 from tests.diagnosis import archives
 from tests.diagnosis.files import chest_png, pydicom_bytes, upload
 from tests.diagnosis.model_versions import PNEUMONIA_NPZ, TASK
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

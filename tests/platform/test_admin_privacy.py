@@ -26,7 +26,7 @@ from medai_site.audit.models import AuditEvent
 from medai_site.core.roles import Role
 from medai_site.jobs.models import Job
 from medai_site.patients.models import CareTeamMembership, Patient
-from tests.factories import UserFactory, patient_for
+from tests.platform.factories import UserFactory, patient_for
 from tests.test_authorization_matrix import (  # noqa: F401  (world is a fixture)
     MATRIX,
     all_patterns,

@@ -205,7 +205,7 @@ def test_status_view_and_cancel_view(users, client_for):
 
 def test_removed_clinician_loses_the_patients_jobs_at_once(users, client_for):
     from medai_site.patients.models import CareTeamMembership
-    from tests.factories import patient_for
+    from tests.platform.factories import patient_for
 
     patient = patient_for(users.clinician_a)
     CareTeamMembership.objects.create(patient=patient, user=users.clinician_b)

@@ -19,7 +19,7 @@ from diagnosis.models import Scan, ScanUpload
 from medai_site.core.media import media_folders, media_writes
 from medai_site.core.middleware import StorageFullMiddleware
 from tests import hostile_files as hostile
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from medai_site.patients.models import Patient, PatientImport
 from medai_site.patients.selectors import patient_get, patient_list
 from medai_site.patients.services import PatientExists, patient_create, patient_import_start
 from medai_site.patients.sources import CsvRejected, csv_check_header
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from medai_site.core.query_params import (
     parse_int,
 )
 from remote_care.models import ProgressionAnalysis
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 from tests.support.clients import login
 
 HOSTILE_INTS = ["²", "١٢", "１２", "9" * 400, "-1", "1.5", " ", "1e3", "0x10", "\x00"]

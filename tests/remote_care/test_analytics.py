@@ -27,7 +27,7 @@ from remote_care.analytics import (
     population_periods,
     population_summary,
 )
-from tests.factories import UserFactory
+from tests.platform.factories import UserFactory
 from tests.remote_care.analytics_data import D1, D2, D8, build_population
 
 pytestmark = pytest.mark.django_db
@@ -409,7 +409,7 @@ def _score(patient, version, day, risk):
 def model_risk(population):
     from medai_site.registry.models import ModelVersion
     from remote_care.risk import RISK_TASK
-    from tests.factories import ModelVersionFactory
+    from tests.platform.factories import ModelVersionFactory
 
     retired = ModelVersionFactory(task=RISK_TASK, status=ModelVersion.Status.RETIRED)
     active = ModelVersionFactory(

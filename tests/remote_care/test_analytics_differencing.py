@@ -32,7 +32,7 @@ from remote_care.analytics import (
 )
 from remote_care.models import Alert, Monitoring, Observation
 from remote_care.services import device_register
-from tests.factories import UserFactory, patient_for
+from tests.platform.factories import UserFactory, patient_for
 from tests.remote_care.analytics_data import at
 from tests.support.clients import login
 

@@ -9,7 +9,7 @@ import pytest
 
 from medai_site.audit.models import AuditEvent
 from medai_site.core.csv_export import csv_safe_cell, csv_text
-from tests.factories import UserFactory
+from tests.platform.factories import UserFactory
 from tests.remote_care.analytics_data import build_population
 from tests.support.clients import login
 

@@ -16,7 +16,7 @@ from remote_care.board import board_rows
 from remote_care.charts import news2_sparkline, vitals_figure
 from remote_care.models import Alert, Monitoring, Observation
 from remote_care.services import device_register
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

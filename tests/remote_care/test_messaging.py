@@ -23,7 +23,7 @@ from remote_care.models import Message, Thread
 from remote_care.photos import PhotoRejected, photo_normalise
 from remote_care.selectors import threads_for_clinician, unread_total_for_clinician
 from remote_care.services import MessageRejected, message_send, thread_start
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
@@ -360,7 +360,7 @@ def test_activation_refuses_reset_tokens_of_users_who_are_not_portal_accounts(us
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
-    from tests.factories import UserFactory
+    from tests.platform.factories import UserFactory
 
     if whose == "superuser":
         victim = UserFactory(username="it_admin", is_staff=True, is_superuser=True)

@@ -18,7 +18,7 @@ from remote_care.jobs import RISK_TRAINING_KIND
 from remote_care.models import RiskScore
 from remote_care.risk import RISK_TASK, risk_model_from_bytes, risk_scores_refresh
 from remote_care.services import device_register, observations_ingest
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
@@ -186,7 +186,7 @@ def test_training_form_rejects_bad_settings(users):
 
 def test_insufficient_data_shows_its_reason_instead_of_a_risk(users):
     from remote_care.models import RiskScore
-    from tests.factories import ModelVersionFactory
+    from tests.platform.factories import ModelVersionFactory
 
     version = ModelVersionFactory(
         task=RISK_TASK,

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from remote_care.models import Alert, Device, Observation
 from remote_care.services import device_authenticate, device_register
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from remote_care.models import Observation, Waveform
 from remote_care.services import device_register
 from remote_care.signals import analyse_ecg, read_mit_annotations, read_mit_record
 from remote_care.waveforms import JOB_KIND, MAX_SAMPLES, samples_pack, samples_unpack
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 URL = "/remote-care/api/v1/waveforms/"

@@ -10,7 +10,7 @@ from medai_site.jobs.models import Job
 from medai_site.registry.loader import clear_model_cache
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_headline_metrics
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 from treatment.ml.models import TreatmentModel
 from treatment.ml.trials import PatientValidationError
 from treatment.models import TreatmentAssessment, TreatmentPlan

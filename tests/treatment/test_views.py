@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from medai_site.audit.models import AuditEvent
 from medai_site.jobs.models import Job
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 from tests.treatment.test_services import COVARIATES
 from treatment.models import TreatmentAssessment, TreatmentPlan
 
