@@ -9,6 +9,7 @@ from tests.diagnosis.model_versions import PNEUMONIA_NPZ, register_version
 from tests.platform.factories import UserFactory
 from tests.support.clients import login, totp_device_for
 from tests.support.worker import job_run_in_process
+from tests.support.world import world_build
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +51,13 @@ def users(db):
         researcher=UserFactory(username="research", roles=[Role.RESEARCHER]),
         model_admin=UserFactory(username="madmin", roles=[Role.MODEL_ADMIN], is_staff=True),
     )
+
+
+@pytest.fixture
+def world(users):
+    """One of every object a URL can name, for the authorization matrix and the URL fuzzer
+    (tests/support/world.py)."""
+    return world_build(users)
 
 
 @pytest.fixture

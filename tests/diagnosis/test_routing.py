@@ -12,7 +12,7 @@ from diagnosis.services import scan_upload
 from medai_site.jobs.models import Job
 from tests.diagnosis.files import chest_cr_dicom, chest_png, ct_head_dicom, pydicom_bytes, upload
 from tests.diagnosis.model_versions import TASK, artifact_variant, register_version
-from tests.platform.factories import patient_for
+from tests.platform.factories import JobFactory, patient_for
 
 pytestmark = pytest.mark.django_db
 
@@ -65,9 +65,7 @@ def test_a_dicom_is_routed_to_the_model_whose_contract_fits(
     assert "route" not in mr.scan.info
     # A second run of either job writes nothing twice.
     for job in outcome.jobs:
-        again = Job.objects.create(
-            kind=job.kind, title="again", owner=users.clinician_a, params=job.params
-        )
+        again = JobFactory(kind=job.kind, title="again", owner=users.clinician_a, params=job.params)
         run_job(again)
     assert Prediction.objects.count() == 4
     client = client_for(users.clinician_a)

@@ -25,7 +25,7 @@ from medai_site.registry.models import ModelVersion
 from tests.diagnosis import archives
 from tests.diagnosis.files import NEMA, chest_png, pydicom_bytes, upload
 from tests.diagnosis.model_versions import PNEUMONIA_NPZ, TASK
-from tests.platform.factories import patient_for
+from tests.platform.factories import JobFactory, patient_for
 
 pytestmark = pytest.mark.django_db
 
@@ -141,7 +141,7 @@ def test_inference_job_scores_each_scan_once_with_version_stamped(users, legacy_
     with series.heatmaps.open("rb") as handle, np.load(handle) as maps:
         assert len(maps.files) == series.scan.frames
     # A redelivered task (or a second job for the same upload) writes nothing twice.
-    again = Job.objects.create(
+    again = JobFactory(
         kind="diagnosis.inference", title="again", owner=users.clinician_a, params=job.params
     )
     assert run_job(again).status == Job.Status.SUCCEEDED

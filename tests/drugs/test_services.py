@@ -14,6 +14,7 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
+from tests.drugs.factories import GeneratedMoleculeFactory
 
 SMILES_FILE = b"""CCO ethanol
 c1ccccc1O phenol
@@ -112,11 +113,7 @@ def test_builtin_moses_subset_is_registered_once(users, moses_smiles):
 
 @pytest.mark.django_db
 def test_shortlist_save_updates_the_note_and_remove_deletes(users):
-    from drugs.models import DesignRun, GeneratedMolecule
-
-    dataset = MoleculeDataset.objects.create(name="d", status="ready")
-    run = DesignRun.objects.create(name="r", dataset=dataset, created_by=users.researcher)
-    molecule = GeneratedMolecule.objects.create(run=run, smiles="CCO")
+    molecule = GeneratedMoleculeFactory(run__created_by=users.researcher, smiles="CCO")
     shortlist_save(molecule=molecule, user=users.researcher, note=" first ")
     shortlist_save(molecule=molecule, user=users.researcher, note="second")
     entry = ShortlistEntry.objects.get()

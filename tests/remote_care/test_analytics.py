@@ -29,6 +29,7 @@ from remote_care.analytics import (
 )
 from tests.platform.factories import UserFactory
 from tests.remote_care.analytics_data import D1, D2, D8, build_population
+from tests.remote_care.factories import RiskScoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -392,17 +393,8 @@ D1_MODEL_RISK = {"F1": 5, "F2": 10, "F3": 15, "F4": 20, "F5": 25, "F6": 30, "M1"
 
 
 def _score(patient, version, day, risk):
-    from remote_care.models import RiskScore
-
     obs = patient.observations.get(taken_at__date=day)
-    return RiskScore.objects.create(
-        patient=patient,
-        observation=obs,
-        model_version=version,
-        taken_at=obs.taken_at,
-        risk=risk,
-        hours_observed=4,
-    )
+    return RiskScoreFactory(observation=obs, model_version=version, risk=risk, hours_observed=4)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ def test_analysis_compares_models_and_forecasts_with_intervals(users, dataset, r
     )
     analysis = ProgressionAnalysis.objects.get()
     assert response.url == reverse("remote_care:progression_detail", args=[analysis.pk])
-    job = run_job(analysis)
+    job = run_job(analysis.job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     analysis.refresh_from_db()
     results = analysis.results

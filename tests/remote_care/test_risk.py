@@ -19,6 +19,7 @@ from remote_care.models import RiskScore
 from remote_care.risk import RISK_TASK, risk_model_from_bytes, risk_scores_refresh
 from remote_care.services import device_register, observations_ingest
 from tests.platform.factories import patient_for
+from tests.remote_care.factories import RiskScoreFactory
 from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
@@ -185,7 +186,6 @@ def test_training_form_rejects_bad_settings(users):
 
 
 def test_insufficient_data_shows_its_reason_instead_of_a_risk(users):
-    from remote_care.models import RiskScore
     from tests.platform.factories import ModelVersionFactory
 
     version = ModelVersionFactory(
@@ -197,21 +197,17 @@ def test_insufficient_data_shows_its_reason_instead_of_a_risk(users):
     device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
     observations_ingest(device=device, items=[_vitals(m) for m in (120, 60)])
     older, latest = patient.observations.order_by("taken_at")
-    RiskScore.objects.create(
-        patient=patient,
+    RiskScoreFactory(
         observation=older,
         model_version=version,
-        taken_at=older.taken_at,
         risk=0.12,
         hours_observed=2,
         inputs={"hours_covered": 2, "hours_with_data": 2, "channels": ["heart rate", "SpO2"]},
     )
     reason = "heart rate 230 /min is outside the training range 41–162 /min"
-    RiskScore.objects.create(
-        patient=patient,
+    RiskScoreFactory(
         observation=latest,
         model_version=version,
-        taken_at=latest.taken_at,
         risk=None,
         hours_observed=2,
         inputs={"hours_covered": 1, "hours_with_data": 2, "channels": ["heart rate"]},

@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
+from tests.treatment.factories import CohortAnalysisFactory
 from treatment import charts
 from treatment.models import CohortAnalysis
 
@@ -102,9 +103,7 @@ def test_clinicians_are_refused(users, client_for, active_treatment):
     client = client_for(users.clinician_a)
     assert client.get(COHORT).status_code == 403
     assert client.post(reverse("treatment:cohort_genomics")).status_code == 403
-    analysis = CohortAnalysis.objects.create(
-        trial="gbsg2", covariate="age", created_by=users.researcher
-    )
+    analysis = CohortAnalysisFactory(created_by=users.researcher)
     detail = reverse("treatment:cohort_detail", args=[analysis.pk])
     assert client.get(detail).status_code == 403
     assert client_for(users.researcher).get(detail).status_code == 200

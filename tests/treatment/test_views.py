@@ -11,6 +11,7 @@ from django.urls import reverse
 from medai_site.audit.models import AuditEvent
 from medai_site.jobs.models import Job
 from tests.platform.factories import patient_for
+from tests.treatment.factories import TreatmentAssessmentFactory
 from tests.treatment.test_services import COVARIATES
 from treatment.models import TreatmentAssessment, TreatmentPlan
 
@@ -97,9 +98,7 @@ def test_assess_then_read_results_then_record_a_plan(
 
 def test_another_clinicians_patient_is_not_found(users, client_for, active_treatment, gbsg2_facts):
     patient = patient_for(users.clinician_a)
-    assessment = TreatmentAssessment.objects.create(
-        patient=patient, trial="gbsg2", inputs={}, created_by=users.clinician_a
-    )
+    assessment = TreatmentAssessmentFactory(patient=patient, created_by=users.clinician_a)
     other = client_for(users.clinician_b)
     assert other.get(options_url(patient)).status_code == 404
     assert other.post(options_url(patient), form_data(gbsg2_facts)).status_code == 404
