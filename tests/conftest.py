@@ -1,27 +1,20 @@
 from __future__ import annotations
 
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from django.test import Client
 
 from medai_site.core.roles import Role
-from tests.factories import UserFactory
+from tests.diagnosis.model_versions import PNEUMONIA_NPZ, register_version
+from tests.platform.factories import UserFactory
+from tests.support.clients import login, totp_device_for
+from tests.support.worker import job_run_in_process
+from tests.support.world import world_build
 
 
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
-
-
-def totp_device_for(user):
-    """The user's confirmed authenticator (a test one is enrolled if they have none)."""
-    from django_otp.plugins.otp_totp.models import TOTPDevice
-
-    return TOTPDevice.objects.filter(user=user, confirmed=True).first() or (
-        TOTPDevice.objects.create(user=user, name="test authenticator", confirmed=True)
-    )
 
 
 @pytest.fixture(autouse=True)
@@ -60,18 +53,24 @@ def users(db):
     )
 
 
-def login(user) -> Client:
-    client = Client()
-    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
-    return client
+@pytest.fixture
+def world(users):
+    """One of every object a URL can name, for the authorization matrix and the URL fuzzer
+    (tests/support/world.py)."""
+    return world_build(users)
 
 
 @pytest.fixture
 def client_for():
+    """login(user) -> a test client signed in as that user."""
     return login
 
 
-PNEUMONIA_NPZ = Path(__file__).resolve().parents[1] / "data" / "medmnist" / "pneumoniamnist.npz"
+@pytest.fixture
+def run_job():
+    """run_job(job or pk) -> the job after one in-process delivery by its kind's own job
+    function (the way a worker runs it), reloaded."""
+    return job_run_in_process
 
 
 @pytest.fixture(scope="session")
@@ -101,3 +100,14 @@ def tiny_artifact() -> bytes:
         ),
     )
     return artifact_bytes(result.to_bundle())
+
+
+@pytest.fixture
+def active_model(db, users, tiny_artifact):
+    """The tiny model (its detector, no contract) as the active version of
+    diagnosis.pneumonia, with its data set (diagnosis tests, and remote_care photos sent on
+    to diagnosis)."""
+    from medai_site.registry.loader import clear_model_cache
+
+    yield register_version(users, tiny_artifact)
+    clear_model_cache()

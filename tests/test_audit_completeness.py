@@ -12,11 +12,7 @@ import pytest
 
 from medai_site.audit import chain
 from medai_site.audit.models import AuditEvent
-from tests import test_authorization_matrix as matrix
 from tests.test_authorization_matrix import ADMIN_OPEN, MATRIX, all_patterns, url_for
-
-# The matrix's objects (all clinician A's) and its per-role clients, as a fixture here too.
-world = matrix.world
 
 A = AuditEvent.Action
 

@@ -28,11 +28,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import test_authorization_matrix as matrix
 from tests.test_authorization_matrix import ADMIN_DEFAULT, MATRIX, ROLES, all_patterns, url_for
-
-#: The matrix's objects (a patient, scan, job, ... of clinician A's), as this module's fixture.
-world = matrix.world
 
 EXAMPLES = int(os.environ.get("MEDAI_FUZZ_EXAMPLES", "1"))
 #: Only URL names matching this regular expression (a deep run on part of the site).

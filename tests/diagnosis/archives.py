@@ -10,7 +10,7 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from tests.diagnosis.conftest import PNEUMONIA_NPZ
+from tests.diagnosis.model_versions import PNEUMONIA_NPZ
 
 
 def png(value: int = 128, size: tuple[int, int] = (12, 12), mode: str = "L") -> bytes:

@@ -1,78 +1,17 @@
-"""Diagnosis fixtures: a tiny real model (trained once per session on a PneumoniaMNIST
-subset) registered and activated for each test that needs one, plus variants of it with the
-PneumoniaMNIST input contract (chest radiographs) or without an out-of-distribution detector."""
+"""Diagnosis fixtures: variants of the tiny real model (tests/conftest.py trains it once per
+session and puts it in service as active_model) with the PneumoniaMNIST input contract (chest
+radiographs) or without an out-of-distribution detector, in service."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-PNEUMONIA_NPZ = ROOT / "data" / "medmnist" / "pneumoniamnist.npz"
-TASK = "diagnosis.pneumonia"
-
-
-def artifact_variant(content: bytes, *, contract: Any = "keep", detector: bool = True) -> bytes:
-    """The tiny artifact with another input contract (a dict, or None for none) and/or
-    without its out-of-distribution detector (as versions trained before detectors)."""
-    from diagnosis.ml.artifact import artifact_bytes, load_artifact
-
-    bundle = load_artifact(content)
-    if contract != "keep":
-        bundle.contract = contract
-    if not detector:
-        bundle.ood = None
-    return artifact_bytes(bundle)
-
-
-def chest_contract() -> dict[str, Any]:
-    from diagnosis.imaging.contract import contract_for_dataset
-
-    return contract_for_dataset(
-        source="pneumoniamnist.npz", channels=1, image_size=(28, 28)
-    ).to_dict()
-
-
-def register_version(users, artifact: bytes, *, task: str = TASK, activate: bool = True):
-    """Register (and activate) an artifact as a version of ``task``, with its data set."""
-    from diagnosis.models import ImageDataset
-    from medai_site.registry.loader import clear_model_cache
-    from medai_site.registry.services import model_version_activate, model_version_register
-
-    ImageDataset.objects.get_or_create(
-        task=task,
-        defaults={
-            "name": "PneumoniaMNIST" if task == TASK else task,
-            "kind": "npz",
-            "path": str(PNEUMONIA_NPZ),
-            "class_names": ["normal", "pneumonia"],
-            "split_sizes": {"train": 4708, "val": 524, "test": 624},
-            "image_shape": [28, 28, 1],
-            "status": "ready",
-        },
-    )
-    version = model_version_register(
-        task=task,
-        artifact=artifact,
-        created_by=users.model_admin,
-        metrics={"test_auc": 0.9, "test_accuracy": 0.8},
-    )
-    if activate:
-        model_version_activate(version=version, user=users.model_admin)
-    clear_model_cache()
-    return version
-
-
-@pytest.fixture
-def active_model(db, users, tiny_artifact):
-    """The tiny model (its detector, no contract) as the active version of
-    diagnosis.pneumonia, with its data set."""
-    from medai_site.registry.loader import clear_model_cache
-
-    yield register_version(users, tiny_artifact)
-    clear_model_cache()
+from tests.diagnosis.model_versions import (
+    TASK,
+    artifact_variant,
+    chest_contract,
+    register_version,
+)
 
 
 @pytest.fixture
@@ -91,3 +30,23 @@ def legacy_model(db, users, tiny_artifact):
 
     yield register_version(users, artifact_variant(tiny_artifact, detector=False))
     clear_model_cache()
+
+
+@pytest.fixture
+def mixed(users, chest_model, run_job):
+    """Clinician A's patient with a chest PNG (in scope) and a head CT (refused by the gate)."""
+    from diagnosis.models import Prediction
+    from diagnosis.services import scan_upload
+    from tests.diagnosis.files import chest_png, ct_head_dicom, upload
+    from tests.platform.factories import patient_for
+
+    patient = patient_for(users.clinician_a)
+    outcome = scan_upload(
+        patient=patient,
+        uploaded_by=users.clinician_a,
+        task=TASK,
+        files=[upload("chest.png", chest_png()), upload("IM0001", ct_head_dicom())],
+    )
+    run_job(outcome.job)
+    by_name = {p.scan.original_name: p for p in Prediction.objects.all()}
+    return patient, outcome, by_name["chest.png"], by_name["IM0001"]

@@ -10,11 +10,9 @@ from diagnosis.ml.artifact import load_artifact
 from diagnosis.models import ImageDataset
 from diagnosis.services import dataset_register, training_start
 from medai_site.audit.models import AuditEvent
-from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from medai_site.registry.models import ModelVersion
-from tests.diagnosis.conftest import PNEUMONIA_NPZ
+from tests.diagnosis.model_versions import PNEUMONIA_NPZ
 
 pytestmark = pytest.mark.django_db
 
@@ -104,13 +102,9 @@ def _subset_npz(tmp_path, name: str) -> object:
     return path
 
 
-def _run(job: Job) -> Job:
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
-    job.refresh_from_db()
-    return job
-
-
-def test_the_check_refuses_a_contract_the_images_contradict(users, tmp_path, settings) -> None:
+def test_the_check_refuses_a_contract_the_images_contradict(
+    users, tmp_path, settings, run_job
+) -> None:
     settings.MEDAI_DATASET_ROOTS = [tmp_path]
     dataset = dataset_register(
         name="colour",
@@ -121,13 +115,13 @@ def test_the_check_refuses_a_contract_the_images_contradict(users, tmp_path, set
         contract={"description": "fundus photographs", "channels": 3, "min_size": None},
         created_by=users.model_admin,
     )
-    _run(Job.objects.get(kind="diagnosis.dataset_check", target_id=dataset.pk))
+    run_job(Job.objects.get(kind="diagnosis.dataset_check", target_id=dataset.pk))
     dataset.refresh_from_db()
     assert dataset.status == "failed"
     assert "input contract says 3 channel(s) but the images have 1" in dataset.message
 
 
-def test_training_carries_the_stated_contract(users, tmp_path, settings) -> None:
+def test_training_carries_the_stated_contract(users, tmp_path, settings, run_job) -> None:
     settings.MEDAI_DATASET_ROOTS = [tmp_path]
     # Named like the MedMNIST file: without a stated contract the default would apply.
     dataset = dataset_register(
@@ -147,7 +141,7 @@ def test_training_carries_the_stated_contract(users, tmp_path, settings) -> None
         },
         created_by=users.model_admin,
     )
-    _run(Job.objects.get(kind="diagnosis.dataset_check", target_id=dataset.pk))
+    run_job(Job.objects.get(kind="diagnosis.dataset_check", target_id=dataset.pk))
     dataset.refresh_from_db()
     job = training_start(
         dataset=dataset,
@@ -155,7 +149,7 @@ def test_training_carries_the_stated_contract(users, tmp_path, settings) -> None
         activate=False,
         user=users.model_admin,
     )
-    assert _run(job).status == Job.Status.SUCCEEDED, job.error
+    assert run_job(job).status == Job.Status.SUCCEEDED, job.error
     version = ModelVersion.objects.get(task="diagnosis.adult")
     contract = version.metrics["contract"]
     assert contract["description"] == "adult chest radiographs"

@@ -10,7 +10,7 @@ import pytest
 from django.urls import reverse
 
 from diagnosis.models import ImageDataset
-from tests.conftest import login
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 

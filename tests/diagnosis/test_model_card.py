@@ -9,7 +9,7 @@ import pytest
 from diagnosis.imaging.contract import contract_declare
 from diagnosis.model_card import detector_section
 from medai_site.registry.models import ModelVersion
-from tests.factories import ModelVersionFactory
+from tests.platform.factories import ModelVersionFactory
 
 pytestmark = pytest.mark.django_db
 

@@ -14,17 +14,15 @@ from diagnosis.charts import scope_over_time_figure
 from diagnosis.models import Prediction
 from diagnosis.selectors import scope_trends
 from diagnosis.services import prediction_override, review_record, scan_upload
-from medai_site.jobs.kinds import get_kind
-from medai_site.jobs.runtime import job_execute
-from tests.diagnosis.conftest import TASK
 from tests.diagnosis.files import chest_png, pydicom_bytes, upload
-from tests.factories import patient_for
+from tests.diagnosis.model_versions import TASK
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def answers(users, active_model):
+def answers(users, active_model, run_job):
     """Three answers of clinician A's patient: a chest PNG in scope, an MR flagged out of
     scope and scored anyway by a clinician (override), a CT flagged and left unscored."""
     patient = patient_for(users.clinician_a)
@@ -38,7 +36,7 @@ def answers(users, active_model):
             upload("ct.dcm", pydicom_bytes("CT_small.dcm")),
         ],
     )
-    job_execute(job_id=outcome.job.pk, fn=get_kind("diagnosis.inference").task.job_function)
+    run_job(outcome.job)
     chest, mr, ct = (Prediction.objects.get(scan=s) for s in outcome.scans)
     # The job found the chest film in scope and the MR far from the training images; a
     # clinician scores the MR anyway.

@@ -10,10 +10,9 @@ from diagnosis.imaging.contract import InputContract
 from diagnosis.models import Prediction
 from diagnosis.services import scan_upload
 from medai_site.jobs.models import Job
-from tests.diagnosis.conftest import TASK, artifact_variant, register_version
 from tests.diagnosis.files import chest_cr_dicom, chest_png, ct_head_dicom, pydicom_bytes, upload
-from tests.diagnosis.test_services import run
-from tests.factories import patient_for
+from tests.diagnosis.model_versions import TASK, artifact_variant, register_version
+from tests.platform.factories import JobFactory, patient_for
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +34,7 @@ def head_ct_model(users, chest_model, tiny_artifact):
 
 
 def test_a_dicom_is_routed_to_the_model_whose_contract_fits(
-    users, chest_model, head_ct_model, client_for
+    users, chest_model, head_ct_model, client_for, run_job
 ):
     patient = patient_for(users.clinician_a)
     outcome = scan_upload(
@@ -51,7 +50,7 @@ def test_a_dicom_is_routed_to_the_model_whose_contract_fits(
     )
     assert [j.params["task"] for j in outcome.jobs] == [TASK, HEAD_CT]
     for job in outcome.jobs:
-        assert run(job).status == Job.Status.SUCCEEDED
+        assert run_job(job).status == Job.Status.SUCCEEDED
     by_name = {p.scan.original_name: p for p in Prediction.objects.select_related("scan")}
     assert len(by_name) == 4 and Prediction.objects.count() == 4  # one answer per scan
     ct = by_name["IM0001"]
@@ -66,10 +65,8 @@ def test_a_dicom_is_routed_to_the_model_whose_contract_fits(
     assert "route" not in mr.scan.info
     # A second run of either job writes nothing twice.
     for job in outcome.jobs:
-        again = Job.objects.create(
-            kind=job.kind, title="again", owner=users.clinician_a, params=job.params
-        )
-        run(again)
+        again = JobFactory(kind=job.kind, title="again", owner=users.clinician_a, params=job.params)
+        run_job(again)
     assert Prediction.objects.count() == 4
     client = client_for(users.clinician_a)
     viewer = client.get(f"/diagnosis/scans/{ct.scan_id}/").content.decode()

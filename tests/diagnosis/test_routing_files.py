@@ -15,10 +15,9 @@ from PIL import Image
 from diagnosis.imaging.contract import InputContract, contract_file_terms, file_fit
 from diagnosis.models import Prediction, Scan
 from medai_site.jobs.models import Job
-from tests.diagnosis.conftest import TASK, artifact_variant, register_version
 from tests.diagnosis.files import chest_png, upload
-from tests.diagnosis.test_services import run
-from tests.factories import patient_for
+from tests.diagnosis.model_versions import TASK, artifact_variant, register_version
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +111,7 @@ def test_a_post_naming_a_model_that_cannot_take_a_file_routes_it(users, derma_mo
     assert Scan.objects.get(original_name="cxr.png").info["route"]["task"] == TASK
 
 
-def test_a_file_no_model_can_take_gets_the_gate_reason(users, derma_model, client_for):
+def test_a_file_no_model_can_take_gets_the_gate_reason(users, derma_model, client_for, run_job):
     patient = patient_for(users.clinician_a)
     client_for(users.clinician_a).post(
         f"/diagnosis/patients/{patient.pk}/scans/",
@@ -120,6 +119,6 @@ def test_a_file_no_model_can_take_gets_the_gate_reason(users, derma_model, clien
     )
     scan = Scan.objects.get()
     assert "route" not in scan.info
-    run(Job.objects.get(kind="diagnosis.inference"))
+    run_job(Job.objects.get(kind="diagnosis.inference"))
     answer = Prediction.objects.get()
     assert not answer.scored and "8x8 pixels (at least 28x28 needed)" in answer.scope_reason

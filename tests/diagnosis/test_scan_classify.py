@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw
 from pydicom.data import get_testdata_file
 
 from diagnosis.ml.data import load_npz
-from tests.diagnosis.conftest import PNEUMONIA_NPZ
+from tests.diagnosis.model_versions import PNEUMONIA_NPZ
 
 NEMA_DIR = Path(
     os.environ.get(

@@ -23,10 +23,9 @@ from diagnosis.services import (
 )
 from medai_site.audit.models import AuditEvent
 from medai_site.jobs.models import Job
-from tests.diagnosis.conftest import TASK
 from tests.diagnosis.files import chest_cr_dicom, chest_png, ct_head_dicom, pydicom_bytes, upload
-from tests.diagnosis.test_services import run
-from tests.factories import patient_for
+from tests.diagnosis.model_versions import TASK
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 
@@ -50,10 +49,10 @@ def frames_scored(monkeypatch):
     return calls
 
 
-def upload_and_run(users, files, patient=None):
+def upload_and_run(users, files, run_job, patient=None):
     patient = patient or patient_for(users.clinician_a)
     outcome = scan_upload(patient=patient, files=files, uploaded_by=users.clinician_a, task=TASK)
-    job = run(outcome.job)
+    job = run_job(outcome.job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     return patient, job, {p.scan.original_name: p for p in Prediction.objects.all()}
 
@@ -63,14 +62,16 @@ def heatmap_keys(prediction: Prediction) -> list[str]:
         return list(maps.files)
 
 
-def test_gate_refuses_a_head_ct_before_the_model_sees_it(users, chest_model, frames_scored):
+def test_gate_refuses_a_head_ct_before_the_model_sees_it(
+    users, chest_model, frames_scored, run_job
+):
     files = [
         upload("IM0001", ct_head_dicom()),
         upload("chest-cr.dcm", chest_cr_dicom()),
         upload("lateral.dcm", chest_cr_dicom(view="LL")),
         upload("chest.png", chest_png()),
     ]
-    patient, job, by_name = upload_and_run(users, files)
+    patient, job, by_name = upload_and_run(users, files, run_job)
     ct = by_name["IM0001"]
     assert ct.scope == Prediction.Scope.OUT_OF_SCOPE and ct.scope_check == "gate"
     assert ct.scope_reason == CT_HEAD_REASON
@@ -95,10 +96,12 @@ def test_gate_refuses_a_head_ct_before_the_model_sees_it(users, chest_model, fra
     assert sorted(job.result["out_of_scope"]) == sorted([ct.pk, lateral.pk])
 
 
-def test_learned_score_refuses_an_mr_with_score_threshold_and_reason(users, active_model):
+def test_learned_score_refuses_an_mr_with_score_threshold_and_reason(users, active_model, run_job):
     # No contract on this version: the gate lets the MR through, the learned score does not.
     _, job, by_name = upload_and_run(
-        users, [upload("mr.dcm", pydicom_bytes("emri_small.dcm")), upload("c.png", chest_png())]
+        users,
+        [upload("mr.dcm", pydicom_bytes("emri_small.dcm")), upload("c.png", chest_png())],
+        run_job,
     )
     mr = by_name["mr.dcm"]
     assert mr.scope == Prediction.Scope.OUT_OF_SCOPE and mr.scope_check == "ood"
@@ -114,8 +117,12 @@ def test_learned_score_refuses_an_mr_with_score_threshold_and_reason(users, acti
     assert "out-of-distribution score" in job.result["summary"]
 
 
-def test_a_version_without_detector_scores_and_says_scope_was_not_checked(users, legacy_model):
-    _, job, by_name = upload_and_run(users, [upload("mr.dcm", pydicom_bytes("emri_small.dcm"))])
+def test_a_version_without_detector_scores_and_says_scope_was_not_checked(
+    users, legacy_model, run_job
+):
+    _, job, by_name = upload_and_run(
+        users, [upload("mr.dcm", pydicom_bytes("emri_small.dcm"))], run_job
+    )
     mr = by_name["mr.dcm"]
     assert mr.scope == Prediction.Scope.UNCHECKED and mr.scored and mr.ood_score is None
     assert "no out-of-distribution detector" in job.result["summary"]
@@ -138,8 +145,10 @@ def test_deidentification_keeps_what_the_gate_reads(users, chest_model):
     assert "Identifiable" not in str(stored.PatientName) and stored.PatientID != "HOSP-12345"
 
 
-def test_override_scores_once_records_who_why_and_audits(users, chest_model, frames_scored):
-    patient, _, by_name = upload_and_run(users, [upload("IM0001", ct_head_dicom())])
+def test_override_scores_once_records_who_why_and_audits(
+    users, chest_model, frames_scored, run_job
+):
+    patient, _, by_name = upload_and_run(users, [upload("IM0001", ct_head_dicom())], run_job)
     ct = by_name["IM0001"]
     assert frames_scored == []  # the job never ran the model on it
     with pytest.raises(OverrideRefused, match="Say why"):
@@ -166,17 +175,17 @@ def test_override_scores_once_records_who_why_and_audits(users, chest_model, fra
     assert review.verdict in (Review.Verdict.ACCEPTED, Review.Verdict.CORRECTED)
 
 
-def test_an_in_scope_answer_cannot_be_overridden(users, chest_model):
-    _, _, by_name = upload_and_run(users, [upload("c.png", chest_png())])
+def test_an_in_scope_answer_cannot_be_overridden(users, chest_model, run_job):
+    _, _, by_name = upload_and_run(users, [upload("c.png", chest_png())], run_job)
     with pytest.raises(OverrideRefused, match="within the model's scope"):
         prediction_override(prediction=by_name["c.png"], user=users.clinician_a, reason="x")
 
 
-def test_reviewed_out_of_scope_scans_never_become_training_data(users, chest_model):
+def test_reviewed_out_of_scope_scans_never_become_training_data(users, chest_model, run_job):
     files = [upload(f"{i}.png", chest_png()) for i in range(6)] + [
         upload("IM0001", ct_head_dicom())
     ]
-    _, _, by_name = upload_and_run(users, files)
+    _, _, by_name = upload_and_run(users, files, run_job)
     for i in range(6):
         label = "pneumonia" if i % 2 else "normal"
         review_record(prediction=by_name[f"{i}.png"], reviewer=users.clinician_a, label=label)

@@ -16,8 +16,6 @@ from medai_site.audit.models import AuditEvent
 from medai_site.jobs.models import Job
 from medai_site.registry.loader import clear_model_cache
 from medai_site.registry.models import ModelVersion
-from tests.diagnosis.test_scope_views import mixed  # noqa: F401 (fixture)
-from tests.diagnosis.test_services import run
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +33,7 @@ def untouched(prediction: Prediction) -> None:
     assert not AuditEvent.objects.filter(detail__has_key="scope_override").exists()
 
 
-def test_missing_model_file_is_a_clear_409_and_writes_nothing(users, mixed, client_for):  # noqa: F811
+def test_missing_model_file_is_a_clear_409_and_writes_nothing(users, mixed, client_for):
     _, _, _, ct = mixed
     version = ct.model_version
     version.artifact.storage.delete(version.artifact.name)
@@ -46,7 +44,7 @@ def test_missing_model_file_is_a_clear_409_and_writes_nothing(users, mixed, clie
     untouched(ct)
 
 
-def test_corrupt_model_file_is_a_clear_409_and_writes_nothing(users, mixed, client_for):  # noqa: F811
+def test_corrupt_model_file_is_a_clear_409_and_writes_nothing(users, mixed, client_for):
     _, _, _, ct = mixed
     version = ct.model_version
     name = version.artifact.name
@@ -59,7 +57,7 @@ def test_corrupt_model_file_is_a_clear_409_and_writes_nothing(users, mixed, clie
     untouched(ct)
 
 
-def test_missing_scan_image_is_a_clear_409(users, mixed, client_for):  # noqa: F811
+def test_missing_scan_image_is_a_clear_409(users, mixed, client_for):
     _, _, _, ct = mixed
     ct.scan.display.storage.delete(ct.scan.display.name)
     response = client_for(users.clinician_a).post(url(ct), REASON)
@@ -67,7 +65,7 @@ def test_missing_scan_image_is_a_clear_409(users, mixed, client_for):  # noqa: F
     untouched(ct)
 
 
-def test_version_retired_since_scores_nothing(users, mixed, client_for):  # noqa: F811
+def test_version_retired_since_scores_nothing(users, mixed, client_for):
     _, _, _, ct = mixed
     ModelVersion.objects.filter(pk=ct.model_version_id).update(status="retired")
     response = client_for(users.clinician_a).post(url(ct), REASON)
@@ -75,7 +73,7 @@ def test_version_retired_since_scores_nothing(users, mixed, client_for):  # noqa
     untouched(ct)
 
 
-def test_long_series_is_scored_by_a_job_once(users, mixed, client_for, settings):  # noqa: F811
+def test_long_series_is_scored_by_a_job_once(users, mixed, client_for, settings, run_job):
     _, _, _, ct = mixed
     settings.DIAGNOSIS_OVERRIDE_SYNC_FRAMES = 0  # every scan counts as a long series
     client = client_for(users.clinician_a)
@@ -91,20 +89,22 @@ def test_long_series_is_scored_by_a_job_once(users, mixed, client_for, settings)
     assert not ct.overridden and not ct.scored
     viewer = html.unescape(client.get(f"/diagnosis/scans/{ct.scan_id}/").content.decode())
     assert f"/jobs/{job.pk}/" in viewer  # its live progress on the viewer
-    run(job)
+    run_job(job)
     assert job.status == "succeeded", job.error
     ct.refresh_from_db()
     assert ct.overridden and ct.scored and ct.override_by == users.clinician_a
     assert ct.override_reason == REASON["reason"]
     # A redelivered task scores nothing twice and audits nothing twice.
     Job.objects.filter(pk=job.pk).update(status="queued", attempts=0)
-    run(job)
+    run_job(job)
     assert AuditEvent.objects.filter(detail__has_key="scope_override").count() == 1
     assert client.post(url(ct), REASON).status_code == 302
     assert Job.objects.filter(kind="diagnosis.override").count() == 1
 
 
-def test_long_series_job_with_a_broken_model_fails_clearly(users, mixed, client_for, settings):  # noqa: F811
+def test_long_series_job_with_a_broken_model_fails_clearly(
+    users, mixed, client_for, settings, run_job
+):
     _, _, _, ct = mixed
     settings.DIAGNOSIS_OVERRIDE_SYNC_FRAMES = 0
     client_for(users.clinician_a).post(url(ct), REASON)
@@ -114,13 +114,13 @@ def test_long_series_job_with_a_broken_model_fails_clearly(users, mixed, client_
     version.artifact.storage.delete(name)
     version.artifact.storage.save(name, ContentFile(b"garbage"))
     clear_model_cache()
-    run(job)
+    run_job(job)
     assert job.status == "failed" and "cannot be loaded" in job.error
     ct.refresh_from_db()
     assert not ct.overridden and not ct.scored
 
 
-def test_viewer_shows_the_model_card_with_what_it_reads(users, mixed, client_for):  # noqa: F811
+def test_viewer_shows_the_model_card_with_what_it_reads(users, mixed, client_for):
     _, _, chest, ct = mixed
     version = ct.model_version
     # As training and import_model_version record them from the artifact.

@@ -12,30 +12,14 @@ import pytest
 from diagnosis.models import Prediction, Review
 from diagnosis.services import scan_upload
 from medai_site.audit.models import AuditEvent
-from tests.diagnosis.conftest import TASK
-from tests.diagnosis.files import chest_png, ct_head_dicom, pydicom_bytes, upload
+from tests.diagnosis.files import pydicom_bytes, upload
+from tests.diagnosis.model_versions import TASK
 from tests.diagnosis.test_scope import CT_HEAD_REASON
-from tests.diagnosis.test_services import run
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 
 OVERRIDDEN = "scored outside the model's scope"
-
-
-@pytest.fixture
-def mixed(users, chest_model):
-    """Clinician A's patient with a chest PNG (in scope) and a head CT (refused by the gate)."""
-    patient = patient_for(users.clinician_a)
-    outcome = scan_upload(
-        patient=patient,
-        uploaded_by=users.clinician_a,
-        task=TASK,
-        files=[upload("chest.png", chest_png()), upload("IM0001", ct_head_dicom())],
-    )
-    run(outcome.job)
-    by_name = {p.scan.original_name: p for p in Prediction.objects.all()}
-    return patient, outcome, by_name["chest.png"], by_name["IM0001"]
 
 
 def text(response) -> str:
@@ -128,7 +112,7 @@ def test_upload_result_lists_out_of_scope_files_and_why(users, mixed, client_for
     assert "IM0001" in item and "this is a CT of the head" in item
 
 
-def test_viewer_says_plainly_when_scope_was_not_checked(users, legacy_model, client_for):
+def test_viewer_says_plainly_when_scope_was_not_checked(users, legacy_model, client_for, run_job):
     patient = patient_for(users.clinician_a)
     outcome = scan_upload(
         patient=patient,
@@ -136,7 +120,7 @@ def test_viewer_says_plainly_when_scope_was_not_checked(users, legacy_model, cli
         task=TASK,
         files=[upload("mr.dcm", pydicom_bytes("emri_small.dcm"))],
     )
-    run(outcome.job)
+    run_job(outcome.job)
     client = client_for(users.clinician_a)
     page = text(client.get(f"/diagnosis/scans/{outcome.scans[0].pk}/"))
     assert "Scope not checked: this model version has no out-of-distribution detector" in page

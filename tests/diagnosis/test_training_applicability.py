@@ -8,16 +8,14 @@ import pytest
 
 from diagnosis.ml.artifact import load_artifact
 from diagnosis.services import dataset_register, training_start
-from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from medai_site.registry.models import ModelVersion
-from tests.diagnosis.conftest import PNEUMONIA_NPZ
+from tests.diagnosis.model_versions import PNEUMONIA_NPZ
 
 pytestmark = pytest.mark.django_db
 
 
-def test_training_records_contract_and_detector_rates(users, tmp_path, settings) -> None:
+def test_training_records_contract_and_detector_rates(users, tmp_path, settings, run_job) -> None:
     from diagnosis.ml.data import load_npz
 
     settings.MEDAI_DATASET_ROOTS = [tmp_path]
@@ -41,7 +39,7 @@ def test_training_records_contract_and_detector_rates(users, tmp_path, settings)
         created_by=users.model_admin,
     )
     check = Job.objects.get(kind="diagnosis.dataset_check", target_id=dataset.pk)
-    job_execute(job_id=check.pk, fn=get_kind(check.kind).task.job_function)
+    run_job(check)
     dataset.refresh_from_db()
     assert dataset.status == "ready", dataset.message
     job = training_start(
@@ -50,8 +48,7 @@ def test_training_records_contract_and_detector_rates(users, tmp_path, settings)
         activate=False,
         user=users.model_admin,
     )
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
-    job.refresh_from_db()
+    run_job(job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     version = ModelVersion.objects.get(task="diagnosis.chest")
     contract = version.metrics["contract"]

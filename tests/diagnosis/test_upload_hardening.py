@@ -10,9 +10,9 @@ import pytest
 from diagnosis.models import Scan, ScanUpload
 from medai_site.jobs.models import Job
 from tests import hostile_files as hostile
-from tests.diagnosis.conftest import TASK
 from tests.diagnosis.files import chest_png, upload
-from tests.factories import patient_for
+from tests.diagnosis.model_versions import TASK
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 
@@ -117,12 +117,12 @@ def test_full_disk_answers_507_and_leaves_no_row_and_no_partial_file(
     _nothing_stored(settings)
 
 
-def test_a_failed_prediction_leaves_no_heat_map_file(users, active_model, settings, monkeypatch):
+def test_a_failed_prediction_leaves_no_heat_map_file(
+    users, active_model, settings, monkeypatch, run_job
+):
     from diagnosis.models import Prediction
     from diagnosis.services import scan_upload
     from medai_site.jobs import services as job_services
-    from medai_site.jobs.kinds import get_kind
-    from medai_site.jobs.runtime import job_execute
 
     patient = patient_for(users.clinician_a)
     outcome = scan_upload(
@@ -138,9 +138,6 @@ def test_a_failed_prediction_leaves_no_heat_map_file(users, active_model, settin
 
     # Both heat-maps are written, then the job's finishing transaction fails.
     monkeypatch.setattr(job_services, "job_mark_succeeded", fail)
-    status = job_execute(
-        job_id=outcome.job.pk, fn=get_kind("diagnosis.inference").task.job_function
-    )
-    assert status != "succeeded"
+    assert run_job(outcome.job).status != Job.Status.SUCCEEDED
     assert not Prediction.objects.exists()
     assert hostile.files_under(settings.MEDIA_ROOT) == before

@@ -9,19 +9,17 @@ import pytest
 from diagnosis.models import Prediction, Scan
 from diagnosis.services import scan_upload
 from medai_site.audit.models import AuditEvent
-from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from tests.diagnosis import archives
-from tests.diagnosis.conftest import PNEUMONIA_NPZ, TASK
 from tests.diagnosis.files import chest_png, pydicom_bytes, upload
-from tests.factories import patient_for
+from tests.diagnosis.model_versions import PNEUMONIA_NPZ, TASK
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def scored(users, legacy_model):
+def scored(users, legacy_model, run_job):
     """Clinician A's patient with one classified PNG and one classified multi-frame MR (by a
     version without a detector, so both are scored; test_scope_views.py covers the rest)."""
     patient = patient_for(users.clinician_a)
@@ -31,7 +29,7 @@ def scored(users, legacy_model):
         task=TASK,
         files=[upload("chest.png", chest_png()), upload("mr.dcm", pydicom_bytes("emri_small.dcm"))],
     )
-    job_execute(job_id=outcome.job.pk, fn=get_kind("diagnosis.inference").task.job_function)
+    run_job(outcome.job)
     return patient, outcome.scans
 
 
@@ -204,7 +202,7 @@ def test_dataset_form_refuses_paths_outside_the_data_roots(users, client_for, se
     assert len(bodies) == 1 and "MEDAI_DATASET_ROOTS" in bodies.pop()
 
 
-def test_dataset_form_registers_and_the_page_shows_the_check(users, client_for, settings):
+def test_dataset_form_registers_and_the_page_shows_the_check(users, client_for, settings, run_job):
     from diagnosis.models import ImageDataset
 
     settings.MEDAI_DATASET_ROOTS = [PNEUMONIA_NPZ.parent]
@@ -219,7 +217,7 @@ def test_dataset_form_registers_and_the_page_shows_the_check(users, client_for, 
     assert "Being checked" in page and "data-job-progress" in page
     assert "No data set is ready to train on yet" in page
     job = Job.objects.get(kind="diagnosis.dataset_check")
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    run_job(job)
     page = client.get("/diagnosis/training/").content.decode()
     assert "Ready" in page and "4708 / 524 / 624" in page and 'src="data:image/png' in page
     assert f'<option value="{dataset.pk}"' in page
@@ -333,7 +331,7 @@ def test_a_failing_row_save_leaves_no_files(users, client_for, settings, monkeyp
     ],
 )
 def test_uploads_are_stored_by_the_product_and_checked_by_a_job(
-    users, client_for, settings, name, make, classes, shape
+    users, client_for, settings, name, make, classes, shape, run_job
 ):
     from diagnosis.models import ImageDataset
 
@@ -348,20 +346,20 @@ def test_uploads_are_stored_by_the_product_and_checked_by_a_job(
         p.name for p in (settings.MEDIA_ROOT / "datasets").iterdir()
     ) == [str(dataset.pk)]
     job = Job.objects.get(kind="diagnosis.dataset_check")
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    run_job(job)
     dataset.refresh_from_db()
     assert dataset.status == "ready", dataset.message
     assert dataset.class_names == classes and dataset.image_shape == shape
 
 
-def test_an_upload_whose_images_do_not_decode_fails_its_check(users, client_for, settings):
+def test_an_upload_whose_images_do_not_decode_fails_its_check(users, client_for, settings, run_job):
     from diagnosis.models import ImageDataset
 
     broken = archives.png(1)[:60]  # a valid header, then the data stops
     data = archives.class_folders_zip(**{"normal/broken.png": broken})
     assert upload_post(client_for(users.model_admin), "b.zip", data).status_code == 302
     job = Job.objects.get(kind="diagnosis.dataset_check")
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
+    run_job(job)
     dataset = ImageDataset.objects.get()
     assert dataset.status == "failed" and "broken.png" in dataset.message
     # The unusable files are not kept.

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from drugs import services
 from drugs.models import MoleculeDataset
-from tests.conftest import login
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
-from tests.drugs.conftest import run_job
+from tests.drugs.factories import GeneratedMoleculeFactory
 
 SMILES_FILE = b"""CCO ethanol
 c1ccccc1O phenol
@@ -26,7 +26,7 @@ CC(=O)Oc1ccccc1C(=O)O aspirin
 
 
 @pytest.mark.django_db
-def test_upload_imports_valid_molecules_and_reports_invalid_lines_by_number(users):
+def test_upload_imports_valid_molecules_and_reports_invalid_lines_by_number(users, run_job):
     dataset = dataset_upload(
         name="mine", data=SMILES_FILE, filename="mine.smi", user=users.researcher
     )
@@ -45,7 +45,7 @@ def test_upload_imports_valid_molecules_and_reports_invalid_lines_by_number(user
 
 
 @pytest.mark.django_db
-def test_csv_upload_keeps_numeric_columns(users):
+def test_csv_upload_keeps_numeric_columns(users, run_job):
     data = b"name,smiles,pIC50\na,CCO,5.1\nb,CCN,6.2\nc,xx,1\n"
     dataset = run_job(
         dataset_upload(name="csv", data=data, filename="a.csv", user=users.researcher).job
@@ -113,11 +113,7 @@ def test_builtin_moses_subset_is_registered_once(users, moses_smiles):
 
 @pytest.mark.django_db
 def test_shortlist_save_updates_the_note_and_remove_deletes(users):
-    from drugs.models import DesignRun, GeneratedMolecule
-
-    dataset = MoleculeDataset.objects.create(name="d", status="ready")
-    run = DesignRun.objects.create(name="r", dataset=dataset, created_by=users.researcher)
-    molecule = GeneratedMolecule.objects.create(run=run, smiles="CCO")
+    molecule = GeneratedMoleculeFactory(run__created_by=users.researcher, smiles="CCO")
     shortlist_save(molecule=molecule, user=users.researcher, note=" first ")
     shortlist_save(molecule=molecule, user=users.researcher, note="second")
     entry = ShortlistEntry.objects.get()

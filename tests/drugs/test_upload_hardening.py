@@ -13,7 +13,7 @@ from django.urls import reverse
 from drugs.models import MoleculeDataset
 from medai_site.jobs.models import Job
 from tests import hostile_files as hostile
-from tests.conftest import login
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from drugs.models import DesignRun, GeneratedMolecule, MoleculeDataset
+from drugs.models import DesignRun, MoleculeDataset
 from drugs.services import shortlist_save
-from tests.conftest import login
-from tests.drugs.conftest import run_job
+from tests.drugs.factories import DesignRunFactory, GeneratedMoleculeFactory
+from tests.platform.factories import JobFactory
+from tests.support.clients import login
 
 
 @pytest.fixture
@@ -19,7 +20,7 @@ def done_run(users, moses_dataset):
     """A finished run with a few real molecules and their RDKit properties."""
     from drugs.ml.chem import mol_properties
 
-    run = DesignRun.objects.create(
+    run = DesignRunFactory(
         name="done",
         dataset=moses_dataset,
         status=DesignRun.Status.DONE,
@@ -35,9 +36,7 @@ def done_run(users, moses_dataset):
     ):
         props = mol_properties(smiles).to_dict()
         props.pop("lipinski_violations")
-        GeneratedMolecule.objects.create(
-            run=run, smiles=smiles, novel=i % 2 == 0, x=i, y=i, **props
-        )
+        GeneratedMoleculeFactory(run=run, smiles=smiles, novel=i % 2 == 0, x=i, y=i, **props)
     return run
 
 
@@ -60,7 +59,7 @@ def test_malformed_upload_is_refused_on_the_form_with_the_reason(users):
 
 
 @pytest.mark.django_db
-def test_upload_then_dataset_page_lists_invalid_lines(users):
+def test_upload_then_dataset_page_lists_invalid_lines(users, run_job):
     client = login(users.researcher)
     response = client.post(
         reverse("drugs:dataset_create"),
@@ -183,14 +182,13 @@ def test_run_page_shows_moses_table_with_training_and_published_rows(users, done
 
 @pytest.mark.django_db
 def test_live_endpoint_draws_the_epochs_so_far_and_the_latest_sample(users, done_run):
-    from medai_site.jobs.models import Job
 
     done_run.status = DesignRun.Status.PENDING
     done_run.history = [
         {"phase": "pretrain", "epoch": 1, "g_loss": 2.5, "d_loss": None, "validity": 0.4},
         {"phase": "adversarial", "epoch": 1, "g_loss": 1.5, "d_loss": 0.6, "validity": 0.7},
     ]
-    done_run.job = Job.objects.create(
+    done_run.job = JobFactory(
         kind="drugs.design", title="t", owner=users.researcher, live={"sample": ["CCO"]}
     )
     done_run.save()

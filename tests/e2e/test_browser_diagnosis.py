@@ -96,8 +96,8 @@ def test_upload_classify_view_and_accept(model_in_service, tmp_path):
 def test_out_of_scope_scan_explained_then_scored_anyway(model_in_service, tiny_artifact, tmp_path):
     """A head CT uploaded for the chest radiograph model: apart in the worklist with its
     reason, no probability or heat-map in the viewer, then scored anyway with a reason."""
-    from tests.diagnosis.conftest import artifact_variant, chest_contract
     from tests.diagnosis.files import ct_head_dicom
+    from tests.diagnosis.model_versions import artifact_variant, chest_contract
 
     stack = model_in_service
     base = stack.base_url
@@ -162,7 +162,7 @@ def test_task_choice_offers_only_models_that_take_the_files(
     colour PNG leaves only the colour model on offer, a greyscale one only the chest model;
     the viewer shows the answering version's card."""
     from diagnosis.imaging.contract import InputContract
-    from tests.diagnosis.conftest import artifact_variant, chest_contract
+    from tests.diagnosis.model_versions import artifact_variant, chest_contract
     from tests.diagnosis.test_routing_files import colour_png
 
     stack = model_in_service

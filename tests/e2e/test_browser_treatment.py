@@ -50,7 +50,7 @@ def test_train_assess_and_record_a_plan(embedded_stack):
         page.wait_for_selector(".chart .main-svg", state="attached", timeout=30_000)
         assert page.locator(".chart .main-svg").count() >= 3
         statement = page.locator("[data-statement]").inner_text()
-        assert "Tamoxifen" in statement or "hormonal" in statement
+        assert "Tamoxifen" in statement and "No hormonal therapy" in statement
         assert "treatment.gbsg2" in page.locator("#model-facts").inner_text()
         page.screenshot(path=shots / "treatment-results.png", full_page=True)
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import login_session
+from tests.e2e.sessions import login_session
 
 pytestmark = pytest.mark.e2e
 

@@ -26,13 +26,8 @@ from medai_site.audit.models import AuditEvent
 from medai_site.core.roles import Role
 from medai_site.jobs.models import Job
 from medai_site.patients.models import CareTeamMembership, Patient
-from tests.factories import UserFactory, patient_for
-from tests.test_authorization_matrix import (  # noqa: F401  (world is a fixture)
-    MATRIX,
-    all_patterns,
-    url_for,
-    world,
-)
+from tests.platform.factories import CareTeamMembershipFactory, JobFactory, UserFactory, patient_for
+from tests.test_authorization_matrix import MATRIX, all_patterns, url_for
 
 pytestmark = pytest.mark.django_db
 
@@ -85,7 +80,7 @@ def superuser(db):
 
 
 @pytest.fixture
-def seeded(world, users, superuser):  # noqa: F811  (the matrix's world fixture)
+def seeded(world, users, superuser):
     """The matrix's world (scans, predictions, jobs, assessments, observations, alerts,
     messages, a portal account) about one patient who now carries distinctive identifiers,
     plus jobs made by the real services and rows in the shapes older code left behind."""
@@ -143,14 +138,14 @@ def seeded(world, users, superuser):  # noqa: F811  (the matrix's world fixture)
     # What a failed import reports: the MRN is in its error (a job with no patient row).
     Job.objects.filter(pk=import_job.pk).update(error=f"MRN {MRN} appears twice in the file")
     # Rows as the old code titled them, with clinical findings in the result.
-    old_inference = Job.objects.create(
+    old_inference = JobFactory(
         kind="diagnosis.inference",
         title=f"Classify 3 scans for {MRN}",
         owner=users.clinician_a,
         patient=patient,
         result={"summary": f"Pneumonia suspected for {GIVEN} {FAMILY}"},
     )
-    Job.objects.create(
+    JobFactory(
         kind="treatment.assessment",
         title=f"Treatment options (gbsg2) for {MRN}",
         owner=users.clinician_a,
@@ -207,7 +202,7 @@ def admin_urls() -> list[str]:
     return urls
 
 
-def staff_page_urls(world, role: str) -> list[str]:  # noqa: F811
+def staff_page_urls(world, role: str) -> list[str]:
     """Every non-admin page the matrix lets the role open (GET and 200)."""
     matrix_role = "researcher" if role == "staff_researcher" else role
     urls = []
@@ -295,7 +290,7 @@ def test_migration_rewrites_titles_that_carry_identifiers(users):
     )
 
     def job(kind, title, **fields):
-        return Job.objects.create(kind=kind, title=title, owner=users.clinician_a, **fields)
+        return JobFactory(kind=kind, title=title, owner=users.clinician_a, **fields)
 
     rows = {
         "Classify 3 scans": job(
@@ -379,7 +374,7 @@ def care_team_form(patient: Patient, memberships: list[dict]) -> dict:
 def test_care_team_changes_in_the_admin_are_audited(users, superuser):
     patient = patient_for(users.clinician_a)
     kept = CareTeamMembership.objects.get(patient=patient, user=users.clinician_a)
-    leaving = CareTeamMembership.objects.create(patient=patient, user=users.researcher)
+    leaving = CareTeamMembershipFactory(patient=patient, user=users.researcher)
     client = login(superuser)
     response = client.post(
         f"/admin/patients/patient/{patient.pk}/change/",
@@ -410,7 +405,7 @@ def test_care_team_changes_in_the_admin_are_audited(users, superuser):
     assert {"care_team_remove": "research", "role": "member"} in details
     assert {"care_team_role": {"user": "clin_a", "from": "responsible", "to": "member"}} in details
     # The clinician added through the admin reaches the patient's jobs at once.
-    job = Job.objects.create(kind="test.slow", title="x", owner=users.clinician_a, patient=patient)
+    job = JobFactory(title="x", owner=users.clinician_a, patient=patient)
     assert login(users.clinician_b).get(f"/jobs/{job.pk}/").status_code == 200
     assert login(users.researcher).get(f"/jobs/{job.pk}/").status_code == 404
 

@@ -8,7 +8,7 @@ from django.test import Client
 
 from medai_site.audit.models import AuditEvent, AuditImmutableError
 from medai_site.audit.services import audit_record
-from tests.factories import PASSWORD, patient_for
+from tests.platform.factories import PASSWORD, patient_for
 
 pytestmark = pytest.mark.django_db
 
@@ -90,7 +90,7 @@ def test_a_refused_object_without_a_patient_is_audited_without_one(users):
 
     from medai_site.audit.exceptions import ObjectNotVisible
     from medai_site.audit.services import audit_access_denied
-    from tests.factories import ModelVersionFactory
+    from tests.platform.factories import ModelVersionFactory
 
     version = ModelVersionFactory()
     request = RequestFactory().get(f"/somewhere/{version.pk}/")

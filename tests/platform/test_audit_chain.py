@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from medai_site.audit import chain
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 ROOT = Path(__file__).resolve().parents[2]
 

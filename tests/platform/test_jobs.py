@@ -17,15 +17,14 @@ from medai_site.jobs.services import (
     job_create,
     jobs_sweep,
 )
+from tests.platform.factories import CareTeamMembershipFactory, JobFactory, patient_for
 from tests.support.jobs import slow_job
 
 pytestmark = pytest.mark.django_db
 
 
 def make_job(user, **params) -> Job:
-    return Job.objects.create(
-        kind="test.slow", title="slow", owner=user, params={"steps": 2, "step_seconds": 0, **params}
-    )
+    return JobFactory(title="slow", owner=user, params={"steps": 2, "step_seconds": 0, **params})
 
 
 def side_effects(job: Job) -> int:
@@ -205,14 +204,11 @@ def test_status_view_and_cancel_view(users, client_for):
 
 def test_removed_clinician_loses_the_patients_jobs_at_once(users, client_for):
     from medai_site.patients.models import CareTeamMembership
-    from tests.factories import patient_for
 
     patient = patient_for(users.clinician_a)
-    CareTeamMembership.objects.create(patient=patient, user=users.clinician_b)
+    CareTeamMembershipFactory(patient=patient, user=users.clinician_b)
     # Clinician B started the job while on the care team.
-    job = Job.objects.create(
-        kind="test.slow", title="Classify 1 scan", owner=users.clinician_b, patient=patient
-    )
+    job = JobFactory(title="Classify 1 scan", owner=users.clinician_b, patient=patient)
     client = client_for(users.clinician_b)
     assert client.get(f"/jobs/{job.pk}/").status_code == 200
     CareTeamMembership.objects.filter(patient=patient, user=users.clinician_b).delete()

@@ -16,7 +16,7 @@ from medai_site.core.log_redaction import RedactSecretsFilter, url_redact
 from medai_site.core.roles import Role
 from medai_site.patients.services import portal_account_create
 from tests.e2e.processes import ROOT, Proc, base_env, free_port, wait_for
-from tests.factories import UserFactory, patient_for
+from tests.platform.factories import UserFactory, patient_for
 
 SURNAME = "Quixotefield"
 

@@ -15,17 +15,18 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import RequestFactory
 
-from diagnosis.models import Scan, ScanUpload
+from diagnosis.models import Scan
 from medai_site.core.media import media_folders, media_writes
 from medai_site.core.middleware import StorageFullMiddleware
 from tests import hostile_files as hostile
-from tests.factories import patient_for
+from tests.diagnosis.factories import ScanUploadFactory
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 
 
 def _scan(users, patient):
-    upload = ScanUpload.objects.create(patient=patient, uploaded_by=users.clinician_a, task="t")
+    upload = ScanUploadFactory(patient=patient, uploaded_by=users.clinician_a)
     return Scan(
         patient=patient,
         upload=upload,

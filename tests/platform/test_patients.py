@@ -7,12 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from medai_site.patients.models import Patient, PatientImport
 from medai_site.patients.selectors import patient_get, patient_list
 from medai_site.patients.services import PatientExists, patient_create, patient_import_start
 from medai_site.patients.sources import CsvRejected, csv_check_header
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +24,6 @@ GOOD_CSV = (
     b"H001,Dup,Licate,1970-01-01,F,\n"
     b"H005,Future,Born,2999-01-01,x,\n"
 )
-
-
-def run_job(job: Job) -> Job:
-    from medai_site.jobs.kinds import get_kind
-
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
-    job.refresh_from_db()
-    return job
 
 
 def test_clinician_sees_only_own_patients(users):
@@ -120,7 +111,7 @@ def test_import_view_rejects_bad_csv_with_400_and_writes_nothing(users, client_f
     assert not PatientImport.objects.exists() and not Job.objects.exists()
 
 
-def test_csv_import_keeps_valid_rows_and_reports_bad_ones(users):
+def test_csv_import_keeps_valid_rows_and_reports_bad_ones(users, run_job):
     job = patient_import_start(
         user=users.clinician_a, source="csv", upload=GOOD_CSV, filename="ward.csv"
     )
@@ -140,7 +131,7 @@ def test_csv_import_keeps_valid_rows_and_reports_bad_ones(users):
     assert job.result["summary"] == "Imported 2 patients; 4 rows rejected."
 
 
-def test_builtin_gbsg2_import_skips_existing_mrns_without_sharing(users):
+def test_builtin_gbsg2_import_skips_existing_mrns_without_sharing(users, run_job):
     run_job(patient_import_start(user=users.clinician_a, source="gbsg2", limit=30))
     job = run_job(patient_import_start(user=users.clinician_b, source="gbsg2"))
     assert job.result["imported"] == 686 - 30 and job.result["skipped"] == 30
@@ -181,7 +172,9 @@ HOSTILE_CSV = (
 ).encode()
 
 
-def test_csv_import_with_bad_numbers_and_dates_reports_each_cell_and_keeps_good_rows(users):
+def test_csv_import_with_bad_numbers_and_dates_reports_each_cell_and_keeps_good_rows(
+    users, run_job
+):
     job = patient_import_start(
         user=users.clinician_a, source="csv", upload=HOSTILE_CSV, filename="h.csv"
     )
@@ -210,7 +203,7 @@ def test_csv_import_with_bad_numbers_and_dates_reports_each_cell_and_keeps_good_
     assert job.result["summary"] == "Imported 2 patients; 12 rows rejected."
 
 
-def test_csv_import_reports_a_nul_byte_past_the_sniffed_start_as_a_row_error(users):
+def test_csv_import_reports_a_nul_byte_past_the_sniffed_start_as_a_row_error(users, run_job):
     # The upload check looks for binary data in the first 4 KB only; PostgreSQL cannot store
     # NUL, so a later one must still be a row error, not a failed import.
     header = b"mrn,given_name,family_name,birth_date,sex,note\n"

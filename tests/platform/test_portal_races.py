@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 
 from medai_site.patients import services
 from medai_site.patients.models import PortalAccount
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

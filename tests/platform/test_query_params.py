@@ -17,9 +17,9 @@ from medai_site.core.query_params import (
     parse_date,
     parse_int,
 )
-from remote_care.models import ProgressionAnalysis
-from tests.conftest import login
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
+from tests.remote_care.factories import ProgressionAnalysisFactory
+from tests.support.clients import login
 
 HOSTILE_INTS = ["²", "١٢", "１２", "9" * 400, "-1", "1.5", " ", "1e3", "0x10", "\x00"]
 
@@ -79,8 +79,7 @@ XSS = "<script>alert(document.cookie)</script>"
 
 
 def test_progression_400_does_not_reflect_the_patient_as_html(users):
-    analysis = ProgressionAnalysis.objects.create(
-        dataset="diabetes",
+    analysis = ProgressionAnalysisFactory(
         created_by=users.researcher,
         results={"patients": {"1": {"observed": 1.0, "predicted": 1.0, "low": 0, "high": 2}}},
     )
@@ -122,7 +121,7 @@ def test_structure_size_with_non_ascii_digits_is_a_400(users):
 
 def test_progression_patient_before_results_is_a_400(users):
     # Found by the URL fuzzer: an analysis without results drew a chart of no patients (500).
-    analysis = ProgressionAnalysis.objects.create(dataset="diabetes", created_by=users.researcher)
+    analysis = ProgressionAnalysisFactory(created_by=users.researcher)
     response = login(users.researcher).get(
         reverse("remote_care:progression_detail", args=[analysis.pk]), {"patient": "²"}
     )
@@ -131,9 +130,9 @@ def test_progression_patient_before_results_is_a_400(users):
 
 def test_shortlist_next_that_is_not_a_path_goes_back_to_the_molecule(users):
     # Found by the URL fuzzer: redirect() read "next" as a URL pattern name (NoReverseMatch).
-    from tests.test_authorization_matrix import _drug_objects
+    from tests.support.world import drug_objects
 
-    _, _, molecule = _drug_objects(users)
+    _, _, molecule = drug_objects(users)
     for name in ("drugs:shortlist_save", "drugs:shortlist_remove"):
         response = login(users.researcher).post(
             reverse(name, args=[molecule.pk]), {"next": "²", "note": "x"}

@@ -13,7 +13,7 @@ from django.test import Client
 
 from medai_site.audit.models import AuditEvent
 from medai_site.core.middleware import SESSION_KEY
-from tests.factories import PASSWORD
+from tests.platform.factories import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from medai_site.audit.models import AuditEvent
 from medai_site.core.two_factor import recovery_codes_regenerate
-from tests.factories import PASSWORD
+from tests.platform.factories import PASSWORD
 
 pytestmark = [pytest.mark.django_db, pytest.mark.real_second_factor]
 

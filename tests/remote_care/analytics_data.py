@@ -26,10 +26,11 @@ from typing import Any
 
 from django.utils import timezone
 
-from medai_site.patients.models import CareTeamMembership, Patient
-from remote_care.models import Alert, Monitoring, Observation
+from medai_site.patients.models import Patient
+from remote_care.models import Alert, Monitoring
 from remote_care.services import device_register
-from tests.factories import patient_for
+from tests.platform.factories import CareTeamMembershipFactory, patient_for
+from tests.remote_care.factories import AlertFactory, ObservationFactory, news2_summary
 
 D1, D2, D8 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 9)
 
@@ -96,27 +97,21 @@ def build_population(users: Any) -> Population:
             patient=patient, label="kit", registered_by=clinician
         ).device
     Monitoring.objects.filter(patient=patients["F6"]).update(spo2_scale=2)
-    CareTeamMembership.objects.create(
-        patient=patients["F1"], user=users.clinician_b, role=CareTeamMembership.Role.MEMBER
-    )
+    CareTeamMembershipFactory(patient=patients["F1"], user=users.clinician_b)
     observations = {}
     for name, day, hour, total, three, partial in SETS:
-        observations[name, day, hour] = Observation.objects.create(
-            patient=patients[name],
+        observations[name, day, hour] = ObservationFactory(
             device=devices[name],
             taken_at=at(day, hour),
             news2_total=total,
             news2_partial=partial,
-            news2={"total": total, "any_single_three": three, "is_partial": partial},
+            news2=news2_summary(total, any_single_three=three, partial=partial),
         )
     for name, day, level, minutes in ALERTS:
-        Alert.objects.create(
-            patient=patients[name],
+        AlertFactory(
             observation=observations[name, day, 12],
             level=level,
             status=Alert.Status.OPEN if minutes is None else Alert.Status.ACKNOWLEDGED,
-            news2_total=observations[name, day, 12].news2_total,
-            reason="test",
             raised_at=at(day),
             acknowledged_by=None if minutes is None else users.clinician_a,
             acknowledged_at=None if minutes is None else at(day) + timedelta(minutes=minutes),

@@ -27,8 +27,9 @@ from remote_care.analytics import (
     population_periods,
     population_summary,
 )
-from tests.factories import UserFactory
+from tests.platform.factories import UserFactory
 from tests.remote_care.analytics_data import D1, D2, D8, build_population
+from tests.remote_care.factories import RiskScoreFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -392,24 +393,15 @@ D1_MODEL_RISK = {"F1": 5, "F2": 10, "F3": 15, "F4": 20, "F5": 25, "F6": 30, "M1"
 
 
 def _score(patient, version, day, risk):
-    from remote_care.models import RiskScore
-
     obs = patient.observations.get(taken_at__date=day)
-    return RiskScore.objects.create(
-        patient=patient,
-        observation=obs,
-        model_version=version,
-        taken_at=obs.taken_at,
-        risk=risk,
-        hours_observed=4,
-    )
+    return RiskScoreFactory(observation=obs, model_version=version, risk=risk, hours_observed=4)
 
 
 @pytest.fixture
 def model_risk(population):
     from medai_site.registry.models import ModelVersion
     from remote_care.risk import RISK_TASK
-    from tests.factories import ModelVersionFactory
+    from tests.platform.factories import ModelVersionFactory
 
     retired = ModelVersionFactory(task=RISK_TASK, status=ModelVersion.Status.RETIRED)
     active = ModelVersionFactory(
@@ -456,7 +448,7 @@ def test_model_risk_table_and_version_without_cut_offs(users, model_risk):
     table = dashboard.tables()["periods"]
     assert "Mean Model risk (%)" in table.header
     assert "top-10 % band" in table.header[8]
-    assert table.rows[0][3] == "22.5" or float(table.rows[0][3]) == pytest.approx(22.5)
+    assert table.rows[0][3] == pytest.approx(22.5)
     assert "30.0 %" in dashboard.measure.description
     # The summary's NEWS2 figures do not change with the measure charted over time.
     news2 = population_dashboard(user=users.researcher, f=f())

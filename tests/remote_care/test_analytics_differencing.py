@@ -30,11 +30,12 @@ from remote_care.analytics import (
     population_dashboard,
     population_table,
 )
-from remote_care.models import Alert, Monitoring, Observation
+from remote_care.models import Alert, Monitoring
 from remote_care.services import device_register
-from tests.conftest import login
-from tests.factories import UserFactory, patient_for
+from tests.platform.factories import CareTeamMembershipFactory, UserFactory, patient_for
 from tests.remote_care.analytics_data import at
+from tests.remote_care.factories import AlertFactory, ObservationFactory
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 
@@ -69,9 +70,7 @@ def _cohort(users, seed: int) -> list[Person]:
         teams = {owner.pk}
         if rng.random() < 0.3:
             other = users.clinician_b if owner == users.clinician_a else users.clinician_a
-            CareTeamMembership.objects.create(
-                patient=patient, user=other, role=CareTeamMembership.Role.MEMBER
-            )
+            CareTeamMembershipFactory(patient=patient, user=other)
             teams.add(other.pk)
         device = device_register(patient=patient, label="kit", registered_by=owner).device
         scale = 2 if rng.random() < 0.2 else 1
@@ -80,13 +79,7 @@ def _cohort(users, seed: int) -> list[Person]:
         for day in DAYS:
             if rng.random() < 0.75:
                 total = rng.choice([0, 1, 2, 3, 5, 7])
-                Observation.objects.create(
-                    patient=patient,
-                    device=device,
-                    taken_at=at(day, 10),
-                    news2_total=total,
-                    news2={"total": total, "any_single_three": False, "is_partial": False},
-                )
+                ObservationFactory(device=device, taken_at=at(day, 10), news2_total=total)
                 sets.append((day, total))
         people.append(Person(patient.pk, sex, band, frozenset(teams), scale, tuple(sets)))
     return people
@@ -267,24 +260,14 @@ def _cohort_over_window(users, seed: int) -> list[Set]:
             if rng.random() >= 0.6:
                 continue
             total = rng.choice(list(BAND_OF_TOTAL))
-            obs = Observation.objects.create(
-                patient=patient,
-                device=device,
-                taken_at=at(day, 10),
-                news2_total=total,
-                news2={"total": total, "any_single_three": False, "is_partial": False},
-            )
+            obs = ObservationFactory(device=device, taken_at=at(day, 10), news2_total=total)
             acknowledged = None
             if total in ALERT_OF_TOTAL:
                 acknowledged = rng.random() < 0.7
-                Alert.objects.create(
-                    patient=patient,
+                AlertFactory(
                     observation=obs,
                     level=ALERT_OF_TOTAL[total],
                     status=Alert.Status.ACKNOWLEDGED if acknowledged else Alert.Status.OPEN,
-                    news2_total=total,
-                    reason="test",
-                    raised_at=at(day, 10),
                     acknowledged_by=users.clinician_a if acknowledged else None,
                     acknowledged_at=at(day, 11) if acknowledged else None,
                 )
@@ -384,13 +367,7 @@ def test_a_birthday_inside_the_range_cannot_be_subtracted_out(users):
         patient = patient_for(users.clinician_a, mrn=f"B{i}", birth_date=birth)
         device = device_register(patient=patient, label="kit", registered_by=users.clinician_a)
         for day in days:
-            Observation.objects.create(
-                patient=patient,
-                device=device.device,
-                taken_at=at(day, 10),
-                news2_total=1,
-                news2={"total": 1, "any_single_three": False, "is_partial": False},
-            )
+            ObservationFactory(device=device.device, taken_at=at(day, 10), news2_total=1)
 
     def figures(start: date, end: date) -> dict[tuple, object]:
         out: dict[tuple, object] = {}
@@ -739,13 +716,7 @@ def _observe(users, patients: dict[str, list[tuple[date, int]]], **kwargs) -> di
         patient = patient_for(users.clinician_a, mrn=mrn, birth_date=BIRTHS["40-64"], **kwargs)
         device = device_register(patient=patient, label="kit", registered_by=users.clinician_a)
         for day, total in sets:
-            Observation.objects.create(
-                patient=patient,
-                device=device.device,
-                taken_at=at(day, 10),
-                news2_total=total,
-                news2={"total": total, "any_single_three": False, "is_partial": False},
-            )
+            ObservationFactory(device=device.device, taken_at=at(day, 10), news2_total=total)
         out[mrn] = patient
     return out
 
@@ -799,7 +770,7 @@ def _team_cohorts(users, both: int) -> dict[str, object]:
     for patient in _observe(
         users, {f"AB{i}": [(d, 1) for d in days] for i in range(both)}
     ).values():
-        CareTeamMembership.objects.create(
+        CareTeamMembershipFactory(
             patient=patient, user=users.clinician_b, role=CareTeamMembership.Role.RESPONSIBLE
         )
     f = PopulationFilter(start=days[0], end=days[-1], by=Dimension.TEAM)
@@ -839,7 +810,7 @@ def _in_teams(users, regions: dict[tuple[tuple[object, str], ...], int], days) -
         for patient in patients.values():
             CareTeamMembership.objects.filter(patient=patient).update(user=owner, role=role)
             for user, other_role in others:
-                CareTeamMembership.objects.create(patient=patient, user=user, role=other_role)
+                CareTeamMembershipFactory(patient=patient, user=user, role=other_role)
 
 
 def _shown_sets(users, start: date, end: date, **filters) -> dict[object, object]:

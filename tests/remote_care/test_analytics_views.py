@@ -9,9 +9,9 @@ import pytest
 
 from medai_site.audit.models import AuditEvent
 from medai_site.core.csv_export import csv_safe_cell, csv_text
-from tests.conftest import login
-from tests.factories import UserFactory
+from tests.platform.factories import UserFactory
 from tests.remote_care.analytics_data import build_population
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 

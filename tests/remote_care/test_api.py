@@ -14,7 +14,7 @@ from django.utils import timezone
 from medai_site.audit.models import AuditEvent
 from remote_care.models import Alert, Observation
 from remote_care.services import alert_transition, device_register, device_revoke
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 URL = "/remote-care/api/v1/observations/"

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import (
 
 from remote_care.models import Observation, Waveform
 from remote_care.services import device_register
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 EXAMPLES = int(os.environ.get("MEDAI_FUZZ_EXAMPLES", "6"))

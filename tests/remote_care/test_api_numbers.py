@@ -7,7 +7,7 @@ import pytest
 from django.test import Client
 
 from remote_care.services import device_register
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 

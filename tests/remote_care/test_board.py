@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from remote_care.board import board_rows
 from remote_care.charts import news2_sparkline, vitals_figure
-from remote_care.models import Alert, Monitoring, Observation
+from remote_care.models import Monitoring, Observation
 from remote_care.services import device_register
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
+from tests.remote_care.factories import AlertFactory, ObservationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +29,7 @@ def _observe(patient, news2, *, minutes_ago=5, **values):
             patient=patient, label="kit", registered_by=patient.memberships.first().user
         ).device
     )
-    return Observation.objects.create(
-        patient=patient,
+    return ObservationFactory(
         device=device,
         taken_at=timezone.now() - timedelta(minutes=minutes_ago),
         news2_total=news2,
@@ -39,15 +39,7 @@ def _observe(patient, news2, *, minutes_ago=5, **values):
 
 
 def _alert(observation, level, status="open"):
-    return Alert.objects.create(
-        patient=observation.patient,
-        observation=observation,
-        level=level,
-        status=status,
-        news2_total=observation.news2_total or 0,
-        reason=level,
-        raised_at=observation.taken_at,
-    )
+    return AlertFactory(observation=observation, level=level, status=status, reason=level)
 
 
 @pytest.fixture

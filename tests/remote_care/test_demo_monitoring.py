@@ -11,7 +11,7 @@ from django.utils import timezone
 from remote_care.demo import DEMO_MONITORED_PER_CLINICIAN, demo_monitoring_ensure
 from remote_care.ml.physionet import load_set_a, stay_from_vitals, vitals_from_stay
 from remote_care.models import Alert, Device, Monitoring, Observation
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 DATA = Path(__file__).resolve().parents[2] / "data" / "physionet2012"

@@ -13,7 +13,7 @@ from django.utils import timezone
 from medai_site.audit.models import AuditEvent
 from remote_care.models import Observation
 from remote_care.services import device_register, observations_ingest
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 URL = "/remote-care/api/v1/fhir/Bundle/"

@@ -11,9 +11,9 @@ from django.urls import reverse
 from medai_site.patients.services import portal_account_create
 from remote_care.models import Message, Thread
 from tests import hostile_files as hostile
-from tests.conftest import login
 from tests.diagnosis.files import upload
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 

@@ -6,31 +6,22 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from remote_care.models import ProgressionAnalysis
-from tests.conftest import login
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 
 
-def _run(analysis: ProgressionAnalysis) -> Job:
-    job = analysis.job
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
-    job.refresh_from_db()
-    return job
-
-
 @pytest.mark.parametrize("dataset", ["pbcseq", "diabetes"])
-def test_analysis_compares_models_and_forecasts_with_intervals(users, dataset):
+def test_analysis_compares_models_and_forecasts_with_intervals(users, dataset, run_job):
     client = login(users.researcher)
     response = client.post(
         reverse("remote_care:progression"), {"dataset": dataset, "level": "0.9", "folds": 3}
     )
     analysis = ProgressionAnalysis.objects.get()
     assert response.url == reverse("remote_care:progression_detail", args=[analysis.pk])
-    job = _run(analysis)
+    job = run_job(analysis.job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     analysis.refresh_from_db()
     results = analysis.results

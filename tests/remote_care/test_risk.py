@@ -10,9 +10,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from medai_site.jobs.services import job_create
 from medai_site.registry.loader import clear_model_cache
 from medai_site.registry.models import ModelVersion
@@ -20,14 +18,15 @@ from remote_care.jobs import RISK_TRAINING_KIND
 from remote_care.models import RiskScore
 from remote_care.risk import RISK_TASK, risk_model_from_bytes, risk_scores_refresh
 from remote_care.services import device_register, observations_ingest
-from tests.conftest import login
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
+from tests.remote_care.factories import RiskScoreFactory
+from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def trained_version(users, settings, tmp_path):
+def trained_version(users, settings, tmp_path, run_job):
     """A small real training run (1,500 stays, one member, four epochs) through the job."""
     settings.MEDAI_CACHE_DIR = tmp_path / "cache"
     clear_model_cache()
@@ -43,8 +42,7 @@ def trained_version(users, settings, tmp_path):
             "activate": True,
         },
     )
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
-    job.refresh_from_db()
+    run_job(job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     yield ModelVersion.objects.get(task=RISK_TASK)
     clear_model_cache()
@@ -188,8 +186,7 @@ def test_training_form_rejects_bad_settings(users):
 
 
 def test_insufficient_data_shows_its_reason_instead_of_a_risk(users):
-    from remote_care.models import RiskScore
-    from tests.factories import ModelVersionFactory
+    from tests.platform.factories import ModelVersionFactory
 
     version = ModelVersionFactory(
         task=RISK_TASK,
@@ -200,21 +197,17 @@ def test_insufficient_data_shows_its_reason_instead_of_a_risk(users):
     device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
     observations_ingest(device=device, items=[_vitals(m) for m in (120, 60)])
     older, latest = patient.observations.order_by("taken_at")
-    RiskScore.objects.create(
-        patient=patient,
+    RiskScoreFactory(
         observation=older,
         model_version=version,
-        taken_at=older.taken_at,
         risk=0.12,
         hours_observed=2,
         inputs={"hours_covered": 2, "hours_with_data": 2, "channels": ["heart rate", "SpO2"]},
     )
     reason = "heart rate 230 /min is outside the training range 41–162 /min"
-    RiskScore.objects.create(
-        patient=patient,
+    RiskScoreFactory(
         observation=latest,
         model_version=version,
-        taken_at=latest.taken_at,
         risk=None,
         hours_observed=2,
         inputs={"hours_covered": 1, "hours_with_data": 2, "channels": ["heart rate"]},

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from remote_care.models import Alert, Device, Observation
+from remote_care.models import Device, Observation
 from remote_care.services import device_authenticate, device_register
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
+from tests.remote_care.factories import AlertFactory, ObservationFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -34,17 +35,8 @@ def test_register_device_shows_its_token_once(users, client_for):
 def test_revoke_and_alert_actions(users, client_for):
     patient = patient_for(users.clinician_a)
     issued = device_register(patient=patient, label="kit", registered_by=users.clinician_a)
-    observation = Observation.objects.create(
-        patient=patient, device=issued.device, taken_at=timezone.now(), heart_rate=140
-    )
-    alert = Alert.objects.create(
-        patient=patient,
-        observation=observation,
-        level="RED_SCORE",
-        news2_total=3,
-        reason="pulse 140",
-        raised_at=timezone.now(),
-    )
+    observation = ObservationFactory(device=issued.device, heart_rate=140)
+    alert = AlertFactory(observation=observation, news2_total=3, reason="pulse 140")
     client = client_for(users.clinician_a)
     assert client.post(f"/remote-care/alerts/{alert.pk}/", {"action": "delete"}).status_code == 400
     client.post(f"/remote-care/alerts/{alert.pk}/", {"action": "acknowledge"})

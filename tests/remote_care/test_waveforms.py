@@ -12,14 +12,12 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from remote_care.models import Observation, Waveform
 from remote_care.services import device_register
 from remote_care.signals import analyse_ecg, read_mit_annotations, read_mit_record
 from remote_care.waveforms import JOB_KIND, MAX_SAMPLES, samples_pack, samples_unpack
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 
 pytestmark = pytest.mark.django_db
 URL = "/remote-care/api/v1/waveforms/"
@@ -65,18 +63,19 @@ def post(token: str, body: object):
     )
 
 
-def run_job(job_id: int) -> Job:
+def queued_analysis(job_id: int) -> Job:
+    """The recording's analysis job, still queued."""
     job = Job.objects.get(pk=job_id)
     assert job.kind == JOB_KIND and job.status == Job.Status.QUEUED
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
-    job.refresh_from_db()
     return job
 
 
 @pytest.mark.parametrize(
     ("kind", "slice_fixture", "tolerance"), [("ecg", "mit_slice", 1.0), ("ppg", "bidmc_slice", 2.0)]
 )
-def test_recording_is_analysed_into_heart_rate(issued, request, kind, slice_fixture, tolerance):
+def test_recording_is_analysed_into_heart_rate(
+    issued, request, kind, slice_fixture, tolerance, run_job
+):
     samples, fs, reference = request.getfixturevalue(slice_fixture)
     started = timezone.now().replace(microsecond=0) - timedelta(minutes=5)
     response = post(
@@ -90,7 +89,7 @@ def test_recording_is_analysed_into_heart_rate(issued, request, kind, slice_fixt
     assert body["duration_s"] == pytest.approx(SECONDS)
     assert np.allclose(samples_unpack(waveform.samples), samples, atol=1e-5)
 
-    job = run_job(body["job"])
+    job = run_job(queued_analysis(body["job"]))
     assert job.status == Job.Status.SUCCEEDED, job.error
     waveform.refresh_from_db()
     derived = waveform.derived
@@ -104,7 +103,7 @@ def test_recording_is_analysed_into_heart_rate(issued, request, kind, slice_fixt
     assert job.result["observation_id"] == observation.pk
 
 
-def test_unusable_recording_stores_no_heart_rate(issued):
+def test_unusable_recording_stores_no_heart_rate(issued, run_job):
     rng = np.random.default_rng(0)
     noise = rng.normal(size=250 * 20).round(4).tolist()  # 20 s of white noise at 250 Hz
     response = post(
@@ -117,7 +116,7 @@ def test_unusable_recording_stores_no_heart_rate(issued):
         },
     )
     assert response.status_code == 202
-    job = run_job(response.json()["job"])
+    job = run_job(queued_analysis(response.json()["job"]))
     assert job.status == Job.Status.SUCCEEDED
     waveform = Waveform.objects.get()
     assert waveform.derived["quality"] == "unusable" and waveform.derived["reasons"]

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from tests.treatment.test_services import run
+from tests.treatment.factories import CohortAnalysisFactory
 from treatment import charts
 from treatment.models import CohortAnalysis
 
@@ -26,7 +26,7 @@ def figure(html: str, chart_id: str) -> dict:
     return json.loads(found.group(1))
 
 
-def test_cohort_analysis_end_to_end(users, client_for, active_treatment):
+def test_cohort_analysis_end_to_end(users, client_for, active_treatment, run_job):
     client = client_for(users.researcher)
     page = client.get(COHORT)
     assert page.status_code == 200
@@ -41,7 +41,7 @@ def test_cohort_analysis_end_to_end(users, client_for, active_treatment):
     waiting = client.get(detail).content.decode()
     assert "data-job-progress" in waiting and 'data-on-success="reload"' in waiting
 
-    job = run(analysis.job)
+    job = run_job(analysis.job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     assert job.result["url"] == detail
     analysis.refresh_from_db()
@@ -84,12 +84,12 @@ def test_page_says_when_no_model_is_in_service(users, client_for):
     assert client_for(users.researcher).post(COHORT, {"covariate": "age"}).status_code == 400
 
 
-def test_genomics_analysis_end_to_end(users, client_for):
+def test_genomics_analysis_end_to_end(users, client_for, run_job):
     client = client_for(users.model_admin)
     response = client.post(reverse("treatment:cohort_genomics"))
     analysis = CohortAnalysis.objects.get(kind=CohortAnalysis.Kind.GENOMICS)
     assert response["Location"] == reverse("treatment:cohort_detail", args=[analysis.pk])
-    job = run(analysis.job)
+    job = run_job(analysis.job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     html = client.get(response["Location"]).content.decode()
     bars = figure(html, "genomics-comparison")
@@ -103,9 +103,7 @@ def test_clinicians_are_refused(users, client_for, active_treatment):
     client = client_for(users.clinician_a)
     assert client.get(COHORT).status_code == 403
     assert client.post(reverse("treatment:cohort_genomics")).status_code == 403
-    analysis = CohortAnalysis.objects.create(
-        trial="gbsg2", covariate="age", created_by=users.researcher
-    )
+    analysis = CohortAnalysisFactory(created_by=users.researcher)
     detail = reverse("treatment:cohort_detail", args=[analysis.pk])
     assert client.get(detail).status_code == 403
     assert client_for(users.researcher).get(detail).status_code == 200

@@ -7,11 +7,10 @@ import pytest
 from medai_site.audit.models import AuditEvent
 from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import job_execute
 from medai_site.registry.loader import clear_model_cache
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_headline_metrics
-from tests.factories import patient_for
+from tests.platform.factories import patient_for
 from treatment.ml.models import TreatmentModel
 from treatment.ml.trials import PatientValidationError
 from treatment.models import TreatmentAssessment, TreatmentPlan
@@ -22,17 +21,11 @@ pytestmark = pytest.mark.django_db
 COVARIATES = ("age", "menostat", "tsize", "tgrade", "pnodes", "progrec", "estrec")
 
 
-def run(job: Job) -> Job:
-    job_execute(job_id=job.pk, fn=get_kind(job.kind).task.job_function)
-    job.refresh_from_db()
-    return job
-
-
 def inputs(facts: dict, **changes: object) -> dict:
     return {**{k: facts[k] for k in COVARIATES}, **changes}
 
 
-def assess(users, facts, **changes) -> TreatmentAssessment:
+def assess(users, facts, run_job, **changes) -> TreatmentAssessment:
     patient = patient_for(users.clinician_a, clinical_facts=facts)
     assessment = assessment_start(
         patient=patient,
@@ -41,7 +34,7 @@ def assess(users, facts, **changes) -> TreatmentAssessment:
         horizon=None,
         user=users.clinician_a,
     )
-    run(assessment.job)
+    run_job(assessment.job)
     assessment.refresh_from_db()
     return assessment
 
@@ -60,8 +53,10 @@ def test_invalid_inputs_name_each_field_and_queue_nothing(users, active_treatmen
     assert not Job.objects.exists()
 
 
-def test_assessment_job_stores_effects_explanation_and_facts(users, active_treatment, gbsg2_facts):
-    assessment = assess(users, gbsg2_facts)
+def test_assessment_job_stores_effects_explanation_and_facts(
+    users, active_treatment, gbsg2_facts, run_job
+):
+    assessment = assess(users, gbsg2_facts, run_job)
     job = assessment.job
     assert get_kind("treatment.assessment").queue == "ml"
     assert job.status == Job.Status.SUCCEEDED, job.error
@@ -79,23 +74,27 @@ def test_assessment_job_stores_effects_explanation_and_facts(users, active_treat
     assert job.result["url"].endswith(f"/assessments/{assessment.pk}/")
 
 
-def test_same_inputs_and_version_give_identical_results(users, active_treatment, gbsg2_facts):
-    first = assess(users, gbsg2_facts)
+def test_same_inputs_and_version_give_identical_results(
+    users, active_treatment, gbsg2_facts, run_job
+):
+    first = assess(users, gbsg2_facts, run_job)
     clear_model_cache()  # a fresh worker loading the artifact again
-    second = assess(users, gbsg2_facts)
+    second = assess(users, gbsg2_facts, run_job)
     assert first.model_version_id == second.model_version_id
     assert first.result == second.result
     assert first.explanation == second.explanation
 
 
-def test_assessment_fails_clearly_without_a_model_in_service(users, gbsg2_facts):
-    assessment = assess(users, gbsg2_facts)
+def test_assessment_fails_clearly_without_a_model_in_service(users, gbsg2_facts, run_job):
+    assessment = assess(users, gbsg2_facts, run_job)
     assert assessment.job.status == Job.Status.FAILED
     assert "No treatment model for gbsg2 is in service" in assessment.job.error
     assert assessment.status == TreatmentAssessment.Status.PENDING
 
 
-def test_horizon_beyond_follow_up_fails_with_the_reason(users, active_treatment, gbsg2_facts):
+def test_horizon_beyond_follow_up_fails_with_the_reason(
+    users, active_treatment, gbsg2_facts, run_job
+):
     patient = patient_for(users.clinician_a)
     assessment = assessment_start(
         patient=patient,
@@ -104,7 +103,7 @@ def test_horizon_beyond_follow_up_fails_with_the_reason(users, active_treatment,
         horizon=50_000,
         user=users.clinician_a,
     )
-    job = run(assessment.job)
+    job = run_job(assessment.job)
     assert job.status == Job.Status.FAILED
     assert "horizon must be between" in job.error
 
@@ -128,8 +127,8 @@ def test_horizon_beyond_the_models_follow_up_is_refused_on_the_form(
     assert not Job.objects.exists()
 
 
-def test_plan_is_recorded_and_audited(users, active_treatment, gbsg2_facts):
-    assessment = assess(users, gbsg2_facts)
+def test_plan_is_recorded_and_audited(users, active_treatment, gbsg2_facts, run_job):
+    assessment = assess(users, gbsg2_facts, run_job)
     plan = plan_record(assessment=assessment, arm=1, note=" Discussed. ", user=users.clinician_a)
     assert (plan.arm_label, plan.note, plan.patient) == (
         "Tamoxifen",
@@ -146,13 +145,13 @@ def test_plan_is_recorded_and_audited(users, active_treatment, gbsg2_facts):
     assert TreatmentPlan.objects.count() == 1
 
 
-def test_plan_needs_a_finished_assessment(users, gbsg2_facts):
-    pending = assess(users, gbsg2_facts)  # no model in service: stays pending
+def test_plan_needs_a_finished_assessment(users, gbsg2_facts, run_job):
+    pending = assess(users, gbsg2_facts, run_job)  # no model in service: stays pending
     with pytest.raises(ValueError, match="no results"):
         plan_record(assessment=pending, arm=0, note="", user=users.clinician_a)
 
 
-def test_training_run_registers_and_activates_a_version(users):
+def test_training_run_registers_and_activates_a_version(users, run_job):
     job = model_train_start(
         trial="gbsg2",
         kind="cox",
@@ -161,7 +160,7 @@ def test_training_run_registers_and_activates_a_version(users):
         user=users.model_admin,
     )
     assert get_kind("treatment.training").queue == "ml"
-    run(job)
+    run_job(job)
     assert job.status == Job.Status.SUCCEEDED, job.error
     version = ModelVersion.objects.get(task="treatment.gbsg2")
     assert version.status == ModelVersion.Status.ACTIVE

@@ -10,8 +10,9 @@ from django.urls import reverse
 
 from medai_site.audit.models import AuditEvent
 from medai_site.jobs.models import Job
-from tests.factories import patient_for
-from tests.treatment.test_services import COVARIATES, run
+from tests.platform.factories import patient_for
+from tests.treatment.factories import TreatmentAssessmentFactory
+from tests.treatment.test_services import COVARIATES
 from treatment.models import TreatmentAssessment, TreatmentPlan
 
 pytestmark = pytest.mark.django_db
@@ -55,7 +56,7 @@ def test_invalid_inputs_return_400_with_a_message_per_field(
 
 
 def test_assess_then_read_results_then_record_a_plan(
-    users, client_for, active_treatment, gbsg2_facts
+    users, client_for, active_treatment, gbsg2_facts, run_job
 ):
     client = client_for(users.clinician_a)
     patient = patient_for(users.clinician_a, clinical_facts=gbsg2_facts)
@@ -67,7 +68,7 @@ def test_assess_then_read_results_then_record_a_plan(
     waiting = client.get(detail).content.decode()
     assert "data-job-progress" in waiting and 'data-on-success="reload"' in waiting
 
-    run(assessment.job)
+    run_job(assessment.job)
     html = client.get(detail).content.decode()
     assessment.refresh_from_db()
     statement = assessment.result["recommendation"]["statement"]
@@ -97,9 +98,7 @@ def test_assess_then_read_results_then_record_a_plan(
 
 def test_another_clinicians_patient_is_not_found(users, client_for, active_treatment, gbsg2_facts):
     patient = patient_for(users.clinician_a)
-    assessment = TreatmentAssessment.objects.create(
-        patient=patient, trial="gbsg2", inputs={}, created_by=users.clinician_a
-    )
+    assessment = TreatmentAssessmentFactory(patient=patient, created_by=users.clinician_a)
     other = client_for(users.clinician_b)
     assert other.get(options_url(patient)).status_code == 404
     assert other.post(options_url(patient), form_data(gbsg2_facts)).status_code == 404
@@ -163,7 +162,7 @@ def test_clinician_can_switch_to_another_trial_in_service(
 
 
 def test_a_patient_unlike_the_trial_is_flagged_on_the_result_page(
-    users, client_for, active_treatment, gbsg2_facts
+    users, client_for, active_treatment, gbsg2_facts, run_job
 ):
     from tests.treatment.ml.test_applicability import ATYPICAL
 
@@ -172,7 +171,7 @@ def test_a_patient_unlike_the_trial_is_flagged_on_the_result_page(
     patient = patient_for(users.clinician_a, clinical_facts=facts)
     assert client.post(options_url(patient), form_data(facts)).status_code == 302
     assessment = TreatmentAssessment.objects.get()
-    run(assessment.job)
+    run_job(assessment.job)
     html = client.get(reverse("treatment:assessment", args=[patient.pk, assessment.pk])).content
     html = html.decode()
     assert 'data-applicability="unlike"' in html
@@ -181,12 +180,14 @@ def test_a_patient_unlike_the_trial_is_flagged_on_the_result_page(
     assert assessment.applicability["distance"] > assessment.applicability["threshold"]
 
 
-def test_a_typical_patient_is_not_flagged(users, client_for, active_treatment, gbsg2_facts):
+def test_a_typical_patient_is_not_flagged(
+    users, client_for, active_treatment, gbsg2_facts, run_job
+):
     client = client_for(users.clinician_a)
     patient = patient_for(users.clinician_a, clinical_facts=gbsg2_facts)
     client.post(options_url(patient), form_data(gbsg2_facts))
     assessment = TreatmentAssessment.objects.get()
-    run(assessment.job)
+    run_job(assessment.job)
     html = client.get(reverse("treatment:assessment", args=[patient.pk, assessment.pk])).content
     assert 'data-applicability="like"' in html.decode()
     assert "Unlike the patients in this trial" not in html.decode()

@@ -11,8 +11,7 @@ import torch
 
 from diagnosis.ml.data import ImageDataset
 from diagnosis.ml.train import EpochReport, TrainResult, train
-
-from .conftest import QUICK
+from tests.diagnosis.ml.configs import QUICK
 
 
 def test_short_run_beats_chance_on_val_and_test(trained: TrainResult) -> None:

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from medai_site.core.roles import Role
+from medai_site.jobs.models import Job
 from medai_site.patients.models import CareTeamMembership, Patient
 from medai_site.registry.models import ModelVersion
 
@@ -46,14 +47,6 @@ class PatientFactory(factory.django.DjangoModelFactory):
     sex = Patient.Sex.FEMALE
 
 
-def patient_for(user: object, **kwargs: object) -> Patient:
-    patient = PatientFactory(**kwargs)
-    CareTeamMembership.objects.create(
-        patient=patient, user=user, role=CareTeamMembership.Role.RESPONSIBLE
-    )
-    return patient
-
-
 class ModelVersionFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = ModelVersion
@@ -62,3 +55,32 @@ class ModelVersionFactory(factory.django.DjangoModelFactory):
     version = factory.Sequence(lambda n: n + 1)
     status = ModelVersion.Status.READY
     metrics = factory.LazyFunction(lambda: {"auc": 0.9, "accuracy": 0.85})
+
+
+class CareTeamMembershipFactory(factory.django.DjangoModelFactory):
+    """A member (not the responsible clinician) of a patient's care team."""
+
+    class Meta:
+        model = CareTeamMembership
+
+    patient = factory.SubFactory(PatientFactory)
+    user = factory.SubFactory(UserFactory)
+    role = CareTeamMembership.Role.MEMBER
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    """A queued job; the default kind is the test app's slow job (tests/support/jobs.py)."""
+
+    class Meta:
+        model = Job
+
+    kind = "test.slow"
+    title = factory.Sequence(lambda n: f"job {n}")
+    owner = factory.SubFactory(UserFactory)
+
+
+def patient_for(user: object, **kwargs: object) -> Patient:
+    """A new patient with ``user`` as their responsible clinician."""
+    patient = PatientFactory(**kwargs)
+    CareTeamMembershipFactory(patient=patient, user=user, role=CareTeamMembership.Role.RESPONSIBLE)
+    return patient

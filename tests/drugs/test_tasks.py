@@ -6,7 +6,7 @@ from drugs.models import GENERATOR_TASK, DesignRun
 from drugs.services import design_run_sample_start, design_run_start
 from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
-from tests.drugs.conftest import TINY_GAN, run_job
+from tests.drugs.configs import TINY_GAN
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +21,7 @@ def _one_thread():
 
 @pytest.mark.django_db
 def test_design_run_trains_registers_a_generator_and_stores_evaluated_molecules(
-    users, moses_dataset
+    users, moses_dataset, run_job
 ):
     run = design_run_start(
         dataset=moses_dataset,
@@ -90,7 +90,9 @@ def test_design_run_trains_registers_a_generator_and_stores_evaluated_molecules(
 
 
 @pytest.mark.django_db
-def test_cancelling_a_run_stops_training_and_keeps_its_curves(users, moses_dataset, monkeypatch):
+def test_cancelling_a_run_stops_training_and_keeps_its_curves(
+    users, moses_dataset, monkeypatch, run_job
+):
     import drugs.design
     from drugs.services import design_run_record_history as record
 
@@ -138,7 +140,9 @@ def test_bad_run_settings_are_refused_before_anything_is_queued(
 
 
 @pytest.mark.django_db
-def test_predictor_training_registers_cv_metrics_and_scores_a_design_run(users, moses_dataset):
+def test_predictor_training_registers_cv_metrics_and_scores_a_design_run(
+    users, moses_dataset, run_job
+):
     from drugs.models import predictor_task
     from drugs.services import predictor_train_start
 
