@@ -113,7 +113,7 @@ def _users() -> Any:
     researcher = user_model.objects.create_user("researcher")
     researcher.groups.add(researcher_group)
     from medai_site.registry.models import ModelVersion
-    from remote_care.risk import RISK_TASK
+    from remote_care.risk.services import RISK_TASK
 
     risk_version = ModelVersion.objects.create(
         task=RISK_TASK,
@@ -131,7 +131,7 @@ def bench_population_queries(
     ``repeats`` runs up to 1M sets, single runs above)."""
     from django.test import Client
 
-    from remote_care.analytics import (
+    from remote_care.analytics.dashboard import (
         DASHBOARD_QUERIES,
         Dimension,
         PopulationFilter,

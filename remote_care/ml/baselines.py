@@ -32,7 +32,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from remote_care.ml.physionet import STATIC_VARIABLES, TIME_SERIES_VARIABLES, Stay
-from remote_care.news2 import PLAUSIBLE_RANGE, News2Result, Observation, score_news2
+from remote_care.physiology.news2 import PLAUSIBLE_RANGE, News2Result, Observation, score_news2
 
 __all__ = [
     "NEWS2_SOURCES",
