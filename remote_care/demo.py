@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from medai_site.core.demo import DemoRun
 from medai_site.registry.models import ModelVersion
+from remote_care.devices.services import device_register, observations_ingest
 from remote_care.models import Monitoring
-from remote_care.monitoring.services import device_register, observations_ingest
 from remote_care.risk.services import RISK_TASK, risk_training_start
 
 #: Demo: each clinician's first patients (by MRN) put under remote monitoring by seed_demo.

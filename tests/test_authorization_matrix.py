@@ -312,8 +312,8 @@ def world(users):
             )
         return client
 
+    from remote_care.devices.services import device_register
     from remote_care.models import Alert, Observation
-    from remote_care.monitoring.services import device_register
 
     device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
     observation = Observation.objects.create(
@@ -333,7 +333,7 @@ def world(users):
         trial="gbsg2", covariate="age", created_by=users.researcher
     )
     from medai_site.patients.services import portal_account_create
-    from remote_care.monitoring.services import message_send, thread_start
+    from remote_care.messaging.services import message_send, thread_start
 
     users.patient = portal_account_create(
         patient=patient, username="portal_a", email="", created_by=users.clinician_a

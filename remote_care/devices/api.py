@@ -39,6 +39,7 @@ from remote_care.devices.serializers import (
     observation_fast,
     taken_at_check,
 )
+from remote_care.devices.services import device_authenticate, observations_ingest
 from remote_care.devices.waveforms import (
     MAX_FS,
     MAX_SAMPLES,
@@ -50,7 +51,6 @@ from remote_care.devices.waveforms import (
     waveform_store,
 )
 from remote_care.models import Device, Waveform
-from remote_care.monitoring.services import device_authenticate, observations_ingest
 
 
 class DevicePrincipal:

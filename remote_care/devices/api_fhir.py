@@ -33,8 +33,8 @@ from remote_care.devices.serializers import (
     FhirResultSerializer,
     ObservationSerializer,
 )
+from remote_care.devices.services import observations_ingest
 from remote_care.models import Observation
-from remote_care.monitoring.services import observations_ingest
 
 FHIR_JSON = "application/fhir+json"
 # Six vitals per set at most, so this many entries can still fit MAX_BATCH sets.

@@ -10,8 +10,8 @@ from typing import Any
 from django.utils import timezone
 from rest_framework import serializers
 
+from remote_care.devices.services import OBSERVATIONS_FROM, observation_future_limit
 from remote_care.models import Alert, Observation
-from remote_care.monitoring.services import OBSERVATIONS_FROM, observation_future_limit
 
 # Plausible ranges for a living patient's measurement; outside them a value is a device or
 # transmission error, not a reading to score. (Scoring extremes still fall inside.)

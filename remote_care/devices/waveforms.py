@@ -78,8 +78,6 @@ def waveform_store(
     *, device: Device, kind: str, fs: float, started_at: datetime, samples: NDArray[np.float64]
 ) -> StoredWaveform:
     """Store a checked recording for the device's patient and queue its analysis (one commit)."""
-    from remote_care.risk import tasks  # noqa: F401  (registers the job kind)
-
     with transaction.atomic():
         waveform = Waveform.objects.create(
             patient=device.patient,

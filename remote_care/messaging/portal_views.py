@@ -23,17 +23,17 @@ from medai_site.patients.activation import portal_activation_tokens
 from medai_site.patients.models import PortalAccount
 from medai_site.patients.selectors import portal_account_for_activation
 from medai_site.patients.services import portal_account_activate
-from remote_care.messaging.views import MessageForm, ThreadForm, photo_response, send_from_form
-from remote_care.models import Message, Thread
-from remote_care.monitoring.selectors import (
+from remote_care.messaging.selectors import (
     message_get_for_patient,
-    observations_recent,
     portal_patient,
     thread_get_for_patient,
     thread_messages,
     threads_for_patient,
 )
-from remote_care.monitoring.services import thread_mark_read
+from remote_care.messaging.services import thread_mark_read
+from remote_care.messaging.views import MessageForm, ThreadForm, photo_response, send_from_form
+from remote_care.models import Message, Thread
+from remote_care.monitoring.selectors import observations_recent
 
 
 def portal_view(view: Callable) -> Callable:

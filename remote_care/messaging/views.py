@@ -23,14 +23,13 @@ from medai_site.patients.services import (
     portal_link_issue,
 )
 from remote_care.messaging.photos import MAX_PHOTO_BYTES
-from remote_care.models import Message, Thread
-from remote_care.monitoring.selectors import (
+from remote_care.messaging.selectors import (
     message_get_for_clinician,
     thread_get_for_clinician,
     thread_messages,
     threads_for_clinician,
 )
-from remote_care.monitoring.services import (
+from remote_care.messaging.services import (
     MAX_MESSAGE_CHARS,
     MessageRejected,
     message_photo_to_scan,
@@ -38,6 +37,7 @@ from remote_care.monitoring.services import (
     thread_mark_read,
     thread_start,
 )
+from remote_care.models import Message, Thread
 
 
 class MessageForm(forms.Form):

@@ -16,17 +16,14 @@ from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient, PortalAccount
 from medai_site.patients.selectors import patient_get
+from remote_care.devices.selectors import device_get
+from remote_care.devices.services import device_register, device_revoke
+from remote_care.messaging.selectors import threads_for_patient
 from remote_care.messaging.views import PortalInviteForm
 from remote_care.models import Alert, Device
 from remote_care.monitoring.charts import risk_history_figure
-from remote_care.monitoring.selectors import (
-    alert_get,
-    alerts_for,
-    device_get,
-    observations_recent,
-    threads_for_patient,
-)
-from remote_care.monitoring.services import alert_transition, device_register, device_revoke
+from remote_care.monitoring.selectors import alert_get, alerts_for, observations_recent
+from remote_care.monitoring.services import alert_transition
 from remote_care.risk.services import risk_history
 
 

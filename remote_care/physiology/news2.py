@@ -249,6 +249,21 @@ class Observation:
     temperature: float | None = None
     spo2_scale: int = 1
 
+    @classmethod
+    def from_vitals(cls, values: Mapping[str, Any], *, spo2_scale: int) -> Observation:
+        """The NEWS2 inputs of one set of vital signs named as devices and the database name
+        them (``respiratory_rate``, ``heart_rate``; missing keys are not recorded)."""
+        return cls(
+            respiration_rate=values.get("respiratory_rate"),
+            spo2=values.get("spo2"),
+            on_oxygen=values.get("on_oxygen"),
+            systolic_bp=values.get("systolic_bp"),
+            pulse=values.get("heart_rate"),
+            consciousness=values.get("consciousness") or None,
+            temperature=values.get("temperature"),
+            spo2_scale=spo2_scale,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready copy of the inputs."""
         c = self.consciousness

@@ -3,9 +3,7 @@ patient's trajectory with its forecast band."""
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -14,10 +12,10 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
-from medai_site.jobs.services import job_create
-from remote_care.models import ProgressionAnalysis
-from remote_care.monitoring.charts import progression_figure, progression_scatter_figure
-from remote_care.risk.tasks import PROGRESSION_KIND
+from remote_care.progression.charts import progression_figure, progression_scatter_figure
+from remote_care.progression.forms import ProgressionForm
+from remote_care.progression.selectors import progression_analyses_recent, progression_analysis_get
+from remote_care.progression.services import progression_analysis_start
 
 MODEL_LABELS = {
     "persistence": "Persistence (next value = last value)",
@@ -28,17 +26,6 @@ MODEL_LABELS = {
 }
 
 
-class ProgressionForm(forms.Form):
-    dataset = forms.ChoiceField(choices=ProgressionAnalysis.Dataset.choices)
-    level = forms.TypedChoiceField(
-        label="Prediction interval",
-        choices=[("0.8", "80 %"), ("0.9", "90 %"), ("0.95", "95 %")],
-        initial="0.9",
-        coerce=float,
-    )
-    folds = forms.IntegerField(label="Cross-validation folds", min_value=3, max_value=10, initial=5)
-
-
 @require_http_methods(["GET", "POST"])
 @role_required(Role.RESEARCHER, Role.MODEL_ADMIN)
 def progression_view(request: HttpRequest) -> HttpResponse:
@@ -46,30 +33,19 @@ def progression_view(request: HttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            with transaction.atomic():
-                analysis = ProgressionAnalysis.objects.create(
-                    dataset=form.cleaned_data["dataset"],
-                    created_by=request.user,
-                    settings={
-                        "level": form.cleaned_data["level"],
-                        "folds": form.cleaned_data["folds"],
-                    },
-                )
-                analysis.job = job_create(
-                    kind=PROGRESSION_KIND,
-                    owner=request.user,
-                    title=f"Progression models on {analysis.get_dataset_display()}",
-                    params={"analysis_id": analysis.pk},
-                    target=analysis,
-                )
-                analysis.save(update_fields=["job"])
+            analysis = progression_analysis_start(
+                dataset=form.cleaned_data["dataset"],
+                level=form.cleaned_data["level"],
+                folds=form.cleaned_data["folds"],
+                user=request.user,
+            )
             messages.success(request, "Analysis started.")
             return redirect("remote_care:progression_detail", pk=analysis.pk)
         status = 400
     return render(
         request,
         "remote_care/progression.html",
-        {"form": form, "analyses": ProgressionAnalysis.objects.select_related("job")[:30]},
+        {"form": form, "analyses": progression_analyses_recent(limit=30)},
         status=status,
     )
 
@@ -77,7 +53,7 @@ def progression_view(request: HttpRequest) -> HttpResponse:
 @require_GET
 @role_required(Role.RESEARCHER, Role.MODEL_ADMIN)
 def progression_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
-    analysis = ProgressionAnalysis.objects.select_related("job").filter(pk=pk).first()
+    analysis = progression_analysis_get(pk=pk)
     if analysis is None:
         raise Http404("No such analysis.")
     results = analysis.results or {}

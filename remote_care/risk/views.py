@@ -15,7 +15,7 @@ from medai_site.core.roles import Role, role_required
 from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_active
-from remote_care.monitoring.charts import reliability_figure, risk_training_figure
+from remote_care.risk.charts import reliability_figure, risk_training_figure
 from remote_care.risk.services import (
     RISK_TASK,
     risk_training_start,

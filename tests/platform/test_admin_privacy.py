@@ -93,8 +93,8 @@ def seeded(world, users, superuser):  # noqa: F811  (the matrix's world fixture)
 
     from diagnosis.services import scan_upload
     from medai_site.patients.services import patient_import_start
+    from remote_care.devices.services import device_register
     from remote_care.devices.waveforms import waveform_store
-    from remote_care.monitoring.services import device_register
     from treatment.ml.trials import load_trial, to_plain
     from treatment.services import assessment_start
 

@@ -27,8 +27,8 @@ from typing import Any
 from django.utils import timezone
 
 from medai_site.patients.models import CareTeamMembership, Patient
+from remote_care.devices.services import device_register
 from remote_care.models import Alert, Monitoring, Observation
-from remote_care.monitoring.services import device_register
 from tests.factories import patient_for
 
 D1, D2, D8 = date(2026, 3, 2), date(2026, 3, 3), date(2026, 3, 9)

@@ -30,8 +30,8 @@ from remote_care.analytics.dashboard import (
     population_dashboard,
     population_table,
 )
+from remote_care.devices.services import device_register
 from remote_care.models import Alert, Monitoring, Observation
-from remote_care.monitoring.services import device_register
 from tests.conftest import login
 from tests.factories import UserFactory, patient_for
 from tests.remote_care.analytics.population_data import at

@@ -12,8 +12,9 @@ from django.test import Client
 from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
+from remote_care.devices.services import device_register, device_revoke
 from remote_care.models import Alert, Observation
-from remote_care.monitoring.services import alert_transition, device_register, device_revoke
+from remote_care.monitoring.services import alert_transition
 from tests.factories import patient_for
 
 pytestmark = pytest.mark.django_db

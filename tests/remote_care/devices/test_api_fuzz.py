@@ -36,8 +36,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from remote_care.devices.services import device_register
 from remote_care.models import Observation, Waveform
-from remote_care.monitoring.services import device_register
 from tests.factories import patient_for
 
 pytestmark = pytest.mark.django_db

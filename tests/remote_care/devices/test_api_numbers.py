@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from remote_care.monitoring.services import device_register
+from remote_care.devices.services import device_register
 from tests.factories import patient_for
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.test import Client
 from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
+from remote_care.devices.services import device_register, observations_ingest
 from remote_care.models import Observation
-from remote_care.monitoring.services import device_register, observations_ingest
 from tests.factories import patient_for
 
 pytestmark = pytest.mark.django_db

@@ -15,9 +15,9 @@ from django.utils import timezone
 from medai_site.jobs.kinds import get_kind
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import job_execute
+from remote_care.devices.services import device_register
 from remote_care.devices.waveforms import JOB_KIND, MAX_SAMPLES, samples_pack, samples_unpack
 from remote_care.models import Observation, Waveform
-from remote_care.monitoring.services import device_register
 from remote_care.physiology.beats import analyse_ecg, read_mit_annotations, read_mit_record
 from tests.factories import patient_for
 

@@ -20,9 +20,9 @@ from medai_site.patients.services import (
     portal_account_revoke,
 )
 from remote_care.messaging.photos import PhotoRejected, photo_normalise
+from remote_care.messaging.selectors import threads_for_clinician, unread_total_for_clinician
+from remote_care.messaging.services import MessageRejected, message_send, thread_start
 from remote_care.models import Message, Thread
-from remote_care.monitoring.selectors import threads_for_clinician, unread_total_for_clinician
-from remote_care.monitoring.services import MessageRejected, message_send, thread_start
 from tests.conftest import login
 from tests.diagnosis.conftest import active_model  # noqa: F401 (fixture)
 from tests.factories import patient_for

@@ -12,10 +12,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from remote_care.devices.services import device_register
 from remote_care.models import Alert, Monitoring, Observation
 from remote_care.monitoring.board import board_rows
 from remote_care.monitoring.charts import news2_sparkline, vitals_figure
-from remote_care.monitoring.services import device_register
 from tests.factories import patient_for
 
 pytestmark = pytest.mark.django_db

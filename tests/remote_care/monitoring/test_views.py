@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from remote_care.devices.services import device_authenticate, device_register
 from remote_care.models import Alert, Device, Observation
-from remote_care.monitoring.services import device_authenticate, device_register
 from tests.factories import patient_for
 
 pytestmark = pytest.mark.django_db
