@@ -131,12 +131,9 @@ def bench_population_queries(
     ``repeats`` runs up to 1M sets, single runs above)."""
     from django.test import Client
 
-    from remote_care.analytics.dashboard import (
-        DASHBOARD_QUERIES,
-        Dimension,
-        PopulationFilter,
-        population_periods,
-    )
+    from remote_care.analytics.dashboard import DASHBOARD_QUERIES
+    from remote_care.analytics.filters import Dimension, PopulationFilter
+    from remote_care.analytics.selectors import population_periods
 
     users = _users()
     end = date(2026, 3, 31)

@@ -6,15 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from remote_care.analytics.dashboard import (
-    ALERT_LEVELS,
-    SMALL_CELL,
-    BandRow,
-    CohortRow,
-    HistogramRow,
-    PeriodRow,
-    RiskMeasure,
-)
+from remote_care.analytics.filters import ALERT_LEVELS, SMALL_CELL, RiskMeasure
+from remote_care.analytics.selectors import BandRow, CohortRow, HistogramRow, PeriodRow
 from remote_care.monitoring.charts import ALERT_COLOURS
 
 BAND_COLOURS = {

@@ -12,7 +12,7 @@ from django.utils import timezone
 from medai_site.core.query_params import BoundedDateField
 from medai_site.core.roles import Role
 from medai_site.patients.models import Patient
-from remote_care.analytics.dashboard import (
+from remote_care.analytics.filters import (
     AGE_BANDS,
     DIMENSION_LABELS,
     MAX_RANGE_DAYS,

@@ -19,13 +19,11 @@ from medai_site.core.roles import Role, role_required
 from remote_care.analytics import charts
 from remote_care.analytics.dashboard import (
     EXPORT_TABLES,
-    SMALL_CELL,
     TABLE_TITLES,
-    PopulationFilter,
     population_dashboard,
-    population_sees_all,
     population_table,
 )
+from remote_care.analytics.filters import SMALL_CELL, PopulationFilter, population_sees_all
 from remote_care.analytics.forms import PopulationFilterForm
 
 ANALYTICS_ROLES = (Role.RESEARCHER, Role.MODEL_ADMIN, Role.CLINICIAN)

@@ -1,5 +1,5 @@
 """A small hand-made monitored population whose every aggregate is worked out by hand in
-test_analytics.py.
+test_dashboard.py.
 
 Site time (Europe/London, GMT in early March 2026). Days: D1 Mon 2 March, D2 Tue 3 March,
 D8 Mon 9 March (the next ISO week). NEWS2 totals (* = one parameter scored 3):

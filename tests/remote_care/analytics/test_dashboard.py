@@ -8,22 +8,23 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from remote_care.analytics import dashboard as analytics
+from remote_care.analytics import filters, selectors
 from remote_care.analytics.dashboard import (
     SUPPRESSED,
-    Dimension,
-    PopulationFilter,
     acknowledge_table,
-    acknowledge_times,
     bands_table,
-    cohort_comparison,
     cohort_table,
     histogram_table,
+    period_table,
+    population_dashboard,
+)
+from remote_care.analytics.filters import Dimension, PopulationFilter
+from remote_care.analytics.selectors import (
+    acknowledge_times,
+    cohort_comparison,
     news2_bands,
     news2_histogram,
     percentile_from_counts,
-    period_table,
-    population_dashboard,
     population_periods,
     population_summary,
 )
@@ -238,7 +239,7 @@ def test_portable_percentiles_match_percentile_cont(users, population, monkeypat
         cohort_comparison(user=users.researcher, f=f(by=Dimension.AGE)),
         acknowledge_times(user=users.researcher, f=RANGE),
     )
-    monkeypatch.setattr(analytics, "percentiles_native", lambda: False)
+    monkeypatch.setattr(selectors, "percentiles_native", lambda: False)
     portable = (
         population_periods(user=users.researcher, f=f(period="week")),
         cohort_comparison(user=users.researcher, f=f(by=Dimension.AGE)),
@@ -286,12 +287,12 @@ def test_cohort_table_hides_every_cohort_when_one_is_small(users, population):
 def test_a_table_is_shown_whole_or_hidden_whole():
     """Complementary suppression: a table whose rows add up to a shown total hides every row
     when one is unsafe, so the hidden rows always hold at least five patients a day."""
-    rows = [analytics.HistogramRow(0, 9, 6), analytics.HistogramRow(1, 7, 5)]
+    rows = [selectors.HistogramRow(0, 9, 6), selectors.HistogramRow(1, 7, 5)]
     assert histogram_table(rows).rows == [[0, 9], [1, 7]]
     assert histogram_table(rows, {"cells": {1}}).rows == [[0, SUPPRESSED], [1, SUPPRESSED]]
-    rows.append(analytics.HistogramRow(2, 5, 2))
+    rows.append(selectors.HistogramRow(2, 5, 2))
     assert all(row[1] == SUPPRESSED for row in histogram_table(rows).rows)
-    period = analytics.PeriodRow(
+    period = selectors.PeriodRow(
         period=D1,
         sets=20,
         scored=20,
@@ -300,7 +301,7 @@ def test_a_table_is_shown_whole_or_hidden_whole():
         patient_days=10,
         alerts={"URGENT": 6, "EMERGENCY": 3},
     )
-    table = period_table([period], "day", analytics.NEWS2_RISK)
+    table = period_table([period], "day", filters.NEWS2_RISK)
     row = dict(zip(table.header, table.rows[0], strict=True))
     # 9 alerts are shown; so neither level may be, or 9 minus the other gives it away.
     assert row["Alerts"] == 9
@@ -310,7 +311,7 @@ def test_a_table_is_shown_whole_or_hidden_whole():
 
 def test_period_table_shows_only_periods_of_five_patients_or_more(users, population):
     rows = population_periods(user=users.researcher, f=RANGE)
-    table = period_table(rows, "day", analytics.NEWS2_RISK)
+    table = period_table(rows, "day", filters.NEWS2_RISK)
     d1 = dict(zip(table.header, table.rows[0]))
     assert d1["Day"] == "2026-03-02"
     assert (d1["Patients"], d1["Observation sets"], d1["Mean NEWS2"]) == (8, 8, 3.0)
@@ -319,7 +320,7 @@ def test_period_table_shows_only_periods_of_five_patients_or_more(users, populat
     assert (d1["Alerts"], d1["Alerts per 100 patient-days"]) == (SUPPRESSED, "")
     # The clinician-B scope has at most 3 patients a day: nothing but '<5'.
     small_rows = population_periods(user=users.clinician_b, f=RANGE)
-    for row in period_table(small_rows, "day", analytics.NEWS2_RISK).rows:
+    for row in period_table(small_rows, "day", filters.NEWS2_RISK).rows:
         assert row[1] == SUPPRESSED
         assert set(row[2:]) == {""}
 
@@ -444,7 +445,7 @@ def test_model_risk_is_scoped_and_portable(users, model_risk, monkeypatch):
     native = [
         p.percentiles for p in population_periods(user=users.researcher, f=f(measure="model"))
     ]
-    monkeypatch.setattr(analytics, "percentiles_native", lambda: False)
+    monkeypatch.setattr(selectors, "percentiles_native", lambda: False)
     portable = [
         p.percentiles for p in population_periods(user=users.researcher, f=f(measure="model"))
     ]

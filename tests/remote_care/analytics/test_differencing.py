@@ -22,14 +22,8 @@ import pytest
 
 from medai_site.core.roles import Role
 from medai_site.patients.models import CareTeamMembership, Patient
-from remote_care.analytics.dashboard import (
-    AGE_BANDS,
-    SMALL_CELL,
-    Dimension,
-    PopulationFilter,
-    population_dashboard,
-    population_table,
-)
+from remote_care.analytics.dashboard import population_dashboard, population_table
+from remote_care.analytics.filters import AGE_BANDS, SMALL_CELL, Dimension, PopulationFilter
 from remote_care.devices.services import device_register
 from remote_care.models import Alert, Monitoring, Observation
 from tests.conftest import login

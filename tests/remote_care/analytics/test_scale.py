@@ -12,9 +12,10 @@ from django.db import connection
 
 from bench.population_seed import seed_population
 from medai_site.patients.models import CareTeamMembership
-from remote_care.analytics.dashboard import Dimension, PopulationFilter, population_dashboard
+from remote_care.analytics.dashboard import population_dashboard
+from remote_care.analytics.filters import Dimension, PopulationFilter
 
-#: As tests/remote_care/test_analytics.py's bound: the selectors and the differencing guard.
+#: As tests/remote_care/analytics/test_dashboard.py's bound: the selectors and the differencing guard.
 MAX_QUERIES = 22
 
 
