@@ -18,8 +18,9 @@ from medai_site.jobs.runtime import job_execute
 from remote_care.devices.services import device_register
 from remote_care.devices.waveforms import JOB_KIND, MAX_SAMPLES, samples_pack, samples_unpack
 from remote_care.models import Observation, Waveform
-from remote_care.physiology.beats import analyse_ecg, read_mit_annotations, read_mit_record
+from remote_care.physiology.beats import analyse_ecg
 from tests.factories import patient_for
+from tests.remote_care.physiology.wfdb import read_mit_annotations, read_mit_record
 
 pytestmark = pytest.mark.django_db
 URL = "/remote-care/api/v1/waveforms/"

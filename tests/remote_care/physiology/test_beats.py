@@ -17,10 +17,9 @@ from remote_care.physiology.beats import (
     detect_pulse_peaks,
     detect_r_peaks,
     match_beats,
-    read_mit_annotations,
-    read_mit_record,
     windowed_hr,
 )
+from tests.remote_care.physiology.wfdb import read_mit_annotations, read_mit_record
 
 
 @pytest.fixture(scope="module")
