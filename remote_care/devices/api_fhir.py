@@ -25,6 +25,7 @@ from remote_care.devices.fhir import (
     bundle_observation_sets,
     bundle_parse,
 )
+from remote_care.devices.selectors import observations_for_export
 from remote_care.devices.serializers import (
     MAX_BATCH,
     ErrorDetailSerializer,
@@ -34,7 +35,6 @@ from remote_care.devices.serializers import (
     ObservationSerializer,
 )
 from remote_care.devices.services import observations_ingest
-from remote_care.models import Observation
 
 FHIR_JSON = "application/fhir+json"
 # Six vitals per set at most, so this many entries can still fit MAX_BATCH sets.
@@ -140,7 +140,7 @@ def patient_fhir_export_view(request: HttpRequest, patient_pk: int) -> JsonRespo
         raise ObjectNotVisible(
             "No such patient in your care teams.", model=Patient, pk=patient_pk
         ) from None
-    observations = Observation.objects.filter(patient=patient).order_by("taken_at", "pk")
+    observations = observations_for_export(patient=patient)
     bundle = bundle_export(patient=patient, observations=observations)
     audit_record(
         action=AuditEvent.Action.EXPORTED,

@@ -23,6 +23,8 @@ from medai_site.patients.activation import portal_activation_tokens
 from medai_site.patients.models import PortalAccount
 from medai_site.patients.selectors import portal_account_for_activation
 from medai_site.patients.services import portal_account_activate
+from remote_care.devices.selectors import observations_recent
+from remote_care.messaging.forms import MessageForm, ThreadForm
 from remote_care.messaging.selectors import (
     message_get_for_patient,
     portal_patient,
@@ -31,9 +33,8 @@ from remote_care.messaging.selectors import (
     threads_for_patient,
 )
 from remote_care.messaging.services import thread_mark_read
-from remote_care.messaging.views import MessageForm, ThreadForm, photo_response, send_from_form
+from remote_care.messaging.views import photo_response, send_from_form
 from remote_care.models import Message, Thread
-from remote_care.monitoring.selectors import observations_recent
 
 
 def portal_view(view: Callable) -> Callable:

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 
+from medai_site.patients.models import PortalAccount
 from medai_site.patients.selectors import patient_list
 from remote_care.models import Message, Thread, ThreadRead
 
@@ -80,8 +81,6 @@ def unread_total_for_clinician(*, user: Any) -> int:
 
 def portal_patient(*, user: Any) -> Any:
     """The patient whose portal account ``user`` is; PortalAccount.DoesNotExist otherwise."""
-    from medai_site.patients.models import PortalAccount
-
     return (
         PortalAccount.objects.select_related("patient")
         .get(user=user, revoked_at__isnull=True)
@@ -98,7 +97,6 @@ def unread_nav_badges(*, user: Any, portal: bool) -> dict[str, int]:
     """The navigation's unread-message badges for ``user`` (by URL name): the portal's
     Messages for a patient signed in to it, the inbox for a clinician, none otherwise."""
     from medai_site.core.roles import Role, has_role
-    from medai_site.patients.models import PortalAccount
 
     if portal:
         try:
@@ -109,3 +107,8 @@ def unread_nav_badges(*, user: Any, portal: bool) -> dict[str, int]:
     if has_role(user, Role.CLINICIAN):
         return {"remote_care:inbox": unread_total_for_clinician(user=user)}
     return {}
+
+
+def portal_account_for(*, patient: Any) -> PortalAccount | None:
+    """The patient's portal account with its user, or None."""
+    return PortalAccount.objects.filter(patient=patient).select_related("user").first()

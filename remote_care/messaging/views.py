@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,7 +13,7 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
-from medai_site.patients.models import Patient, PortalAccount
+from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
 from medai_site.patients.services import (
     PortalAccountError,
@@ -22,15 +21,15 @@ from medai_site.patients.services import (
     portal_account_revoke,
     portal_link_issue,
 )
-from remote_care.messaging.photos import MAX_PHOTO_BYTES
+from remote_care.messaging.forms import MessageForm, PortalInviteForm, ThreadForm
 from remote_care.messaging.selectors import (
     message_get_for_clinician,
+    portal_account_for,
     thread_get_for_clinician,
     thread_messages,
     threads_for_clinician,
 )
 from remote_care.messaging.services import (
-    MAX_MESSAGE_CHARS,
     MessageRejected,
     message_photo_to_scan,
     message_send,
@@ -38,45 +37,6 @@ from remote_care.messaging.services import (
     thread_start,
 )
 from remote_care.models import Message, Thread
-
-
-class MessageForm(forms.Form):
-    body = forms.CharField(
-        label="Message",
-        required=False,
-        max_length=MAX_MESSAGE_CHARS,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
-    photo = forms.FileField(
-        required=False, help_text="Optional: a JPEG or PNG photo (at most 15 MB)."
-    )
-
-    def clean_photo(self):
-        photo = self.cleaned_data.get("photo")
-        if photo and photo.size > MAX_PHOTO_BYTES:
-            raise forms.ValidationError(
-                f"The photo is {photo.size / 1e6:.1f} MB; the limit is "
-                f"{MAX_PHOTO_BYTES / 1e6:.0f} MB."
-            )
-        return photo
-
-    def clean(self):
-        cleaned = super().clean()
-        if not self.errors and not cleaned.get("body", "").strip() and not cleaned.get("photo"):
-            raise forms.ValidationError("Write a message or attach a photo.")
-        return cleaned
-
-    def photo_bytes(self) -> tuple[bytes | None, str]:
-        photo = self.cleaned_data.get("photo")
-        if not photo:
-            return None, ""
-        return photo.read(MAX_PHOTO_BYTES + 1), photo.name or "photo"
-
-
-class ThreadForm(MessageForm):
-    subject = forms.CharField(max_length=200)
-
-    field_order = ["subject", "body", "photo"]
 
 
 def send_from_form(
@@ -267,15 +227,6 @@ def message_photo_to_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(f"{url}?upload={outcome.upload.pk}#upload-outcome")
 
 
-class PortalInviteForm(forms.Form):
-    username = forms.SlugField(
-        max_length=150, help_text="The patient signs in with this (letters, digits, - and _)."
-    )
-    email = forms.EmailField(
-        required=False, help_text="Optional: the sign-in link is also e-mailed here."
-    )
-
-
 @require_POST
 @role_required(Role.CLINICIAN)
 def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
@@ -288,7 +239,7 @@ def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
         ) from None
     action = request.POST.get("action", "")
     link_base = request.build_absolute_uri("/").rstrip("/")
-    account = PortalAccount.objects.filter(patient=patient).select_related("user").first()
+    account = portal_account_for(patient=patient)
     invitation = None
     if action == "create":
         form = PortalInviteForm(request.POST)

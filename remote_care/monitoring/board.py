@@ -163,7 +163,7 @@ def board_rows(*, user: Any, now: datetime | None = None) -> list[BoardRow]:
     )
     for item in hourly:
         spark[item["patient_id"]].append((item["hour"], item["worst"]))
-    from remote_care.risk.services import risk_latest_for
+    from remote_care.risk.selectors import risk_latest_for
 
     risks = risk_latest_for([p.pk for p in patients])
     return [

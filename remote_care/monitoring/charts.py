@@ -1,5 +1,6 @@
-"""Charts for remote monitoring (pure functions): the vitals page's Plotly figure and the
-board's server-side SVG sparkline. Nothing here touches the database."""
+"""Charts for remote monitoring (pure functions): the vitals page's Plotly figure, the
+board's server-side SVG sparkline and the patient page's risk history. Nothing here touches
+the database."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
+"""The patient's remote-monitoring page (devices, readings, alerts, messages, risk) and its
+device and alert actions."""
+
 from __future__ import annotations
 
 from datetime import timedelta
 
-from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,21 +16,18 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
-from medai_site.patients.models import Patient, PortalAccount
+from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
-from remote_care.devices.selectors import device_get
+from remote_care.devices.forms import DeviceForm
+from remote_care.devices.selectors import device_get, devices_for, observations_recent
 from remote_care.devices.services import device_register, device_revoke
-from remote_care.messaging.selectors import threads_for_patient
-from remote_care.messaging.views import PortalInviteForm
+from remote_care.messaging.forms import PortalInviteForm
+from remote_care.messaging.selectors import portal_account_for, threads_for_patient
 from remote_care.models import Alert, Device
 from remote_care.monitoring.charts import risk_history_figure
-from remote_care.monitoring.selectors import alert_get, alerts_for, observations_recent
+from remote_care.monitoring.selectors import alert_get, alerts_for, news2_history
 from remote_care.monitoring.services import alert_transition
-from remote_care.risk.services import risk_history
-
-
-class DeviceForm(forms.Form):
-    label = forms.CharField(max_length=100, help_text="e.g. 'Home kit: oximeter + BP cuff'.")
+from remote_care.risk.selectors import risk_history
 
 
 @require_http_methods(["GET", "POST"])
@@ -63,15 +62,7 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
         detail={"page": "remote monitoring"},
     )
     risk_points = risk_history(patient=patient, since=timezone.now() - timedelta(days=7))
-    # Plain tuples: model instances from .only() through the related manager re-read their
-    # deferred patient_id one query per reading (672 queries for a week at 15 minutes).
-    news2_points = list(
-        patient.observations.filter(
-            taken_at__gte=timezone.now() - timedelta(days=7), news2_total__isnull=False
-        )
-        .order_by("taken_at")
-        .values_list("taken_at", "news2_total")[:5000]
-    )
+    news2_points = news2_history(patient=patient, since=timezone.now() - timedelta(days=7))
     # "Insufficient data" sets have no risk to plot; the page lists them instead.
     risk_figure = risk_history_figure(
         [(r.taken_at, r.risk) for r in risk_points if r.risk is not None], news2_points
@@ -84,13 +75,11 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
             "patient": patient,
             "form": form,
             "issued": issued,
-            "devices": patient.devices.all(),
+            "devices": devices_for(patient=patient),
             "observations": observations_recent(patient=patient),
             "alerts": alerts_for(patient=patient)[:50],
             "threads": threads_for_patient(patient=patient, user=request.user)[:10],
-            "portal_account": PortalAccount.objects.filter(patient=patient)
-            .select_related("user")
-            .first(),
+            "portal_account": portal_account_for(patient=patient),
             # A portal sign-in link is shown once, on the page after it was issued.
             "portal_link": request.session.pop("portal_link", None),
             "portal_form": PortalInviteForm(),

@@ -1,5 +1,5 @@
 """The deterioration-risk model in service: loading the active version, scoring monitored
-patients as their vital signs arrive, and reading the scores back.
+patients as their vital signs arrive, and queueing training runs.
 
 Scoring is derived data kept idempotent by the (observation, model version) unique key: the
 beat-driven sweep scores every monitored patient whose latest observation set has no score
@@ -23,16 +23,24 @@ from django.utils import timezone
 
 from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
 from medai_site.registry.models import ModelVersion
-from medai_site.registry.selectors import model_version_active
 from remote_care.models import Monitoring, Observation, RiskScore
 
 RISK_TASK = "remote_care.deterioration"
+RISK_TRAINING_KIND = "remote_care.risk_training"
+
+
 # The model reads at most this much history (its training window: the first 48 h of a stay).
 WINDOW = timedelta(hours=48)
+
+
 # Windows scored per pass of the model.
 SCORE_BATCH = 256
+
+
 # How far back a sweep back-fills scores of older sets (the patient page's risk history).
 BACKFILL = timedelta(days=7)
+
+
 VITAL_FIELDS = (
     "taken_at",
     "heart_rate",
@@ -254,34 +262,6 @@ def risk_scores_refresh(
     return stored
 
 
-def risk_latest_for(patient_ids: list[int]) -> dict[int, RiskScore]:
-    """Each patient's latest score from the active version (absent when none)."""
-    version = model_version_active(task=RISK_TASK)
-    if version is None or not patient_ids:
-        return {}
-    newest = RiskScore.objects.filter(
-        patient_id=OuterRef("patient_id"), model_version=version
-    ).order_by("-taken_at")
-    # One row per patient, picked in the database (the index on (patient, -taken_at) serves it).
-    scores = (
-        RiskScore.objects.filter(patient_id__in=patient_ids, model_version=version)
-        .filter(pk=Subquery(newest.values("pk")[:1]))
-        .select_related("model_version")
-    )
-    return {score.patient_id: score for score in scores}
-
-
-def risk_history(*, patient: Any, since: Any = None) -> list[RiskScore]:
-    """The patient's scores from the active version, oldest first."""
-    version = model_version_active(task=RISK_TASK)
-    if version is None:
-        return []
-    scores = RiskScore.objects.filter(patient=patient, model_version=version)
-    if since is not None:
-        scores = scores.filter(taken_at__gte=since)
-    return list(scores.order_by("taken_at")[:5000])
-
-
 def risk_training_start(
     *, spec: str, members: int, max_epochs: int, activate: bool, user: Any
 ) -> Any:
@@ -289,7 +269,7 @@ def risk_training_start(
     from medai_site.jobs.services import job_create
 
     return job_create(
-        kind="remote_care.risk_training",
+        kind=RISK_TRAINING_KIND,
         owner=user,
         title=f"Train the deterioration model ({spec} inputs, {members} member"
         f"{'s' if members != 1 else ''})",

@@ -13,9 +13,12 @@ from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
 from remote_care.risk.charts import risk_training_figure
-from remote_care.risk.services import RISK_TASK, risk_model_to_bytes, risk_scores_refresh
-
-RISK_TRAINING_KIND = "remote_care.risk_training"
+from remote_care.risk.services import (
+    RISK_TASK,
+    RISK_TRAINING_KIND,
+    risk_model_to_bytes,
+    risk_scores_refresh,
+)
 
 
 def physionet_paths() -> tuple[Path, Path]:

@@ -5,48 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from medai_site.core.roles import Role, role_required
-from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_active
 from remote_care.risk.charts import reliability_figure, risk_training_figure
+from remote_care.risk.forms import RiskTrainingForm
+from remote_care.risk.selectors import risk_model_versions, risk_training_job_latest
 from remote_care.risk.services import (
     RISK_TASK,
     risk_training_start,
     version_cut_offs,
     version_input_contract,
 )
-from remote_care.risk.tasks import RISK_TRAINING_KIND
-
-
-class RiskTrainingForm(forms.Form):
-    spec = forms.ChoiceField(
-        label="Inputs",
-        choices=[
-            ("vitals", "Vital signs, age and sex (what home devices send; deployable)"),
-            ("all", "All 37 ICU variables (reference: labs are not available at home)"),
-        ],
-        initial="vitals",
-    )
-    members = forms.IntegerField(
-        label="Ensemble members",
-        min_value=1,
-        max_value=5,
-        initial=3,
-        help_text="Each member is a GRU trained from another seed (about 1-2 min each on CPU).",
-    )
-    max_epochs = forms.IntegerField(
-        min_value=3, max_value=80, initial=40, help_text="Early stopping on validation AUROC."
-    )
-    activate = forms.BooleanField(
-        required=False, initial=True, label="Put the new version in service when done"
-    )
 
 
 def _comparison(version: ModelVersion | None) -> dict[str, Any] | None:
@@ -88,10 +63,10 @@ def risk_models_view(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         status = 200
-    versions = list(ModelVersion.objects.filter(task=RISK_TASK).order_by("-version")[:20])
+    versions = risk_model_versions(limit=20)
     active = model_version_active(task=RISK_TASK)
     shown = active or (versions[0] if versions else None)
-    job = Job.objects.filter(kind=RISK_TRAINING_KIND).order_by("-created_at").first()
+    job = risk_training_job_latest()
     curves = ((job.live or {}).get("curves") if job else None) or (
         (shown.metrics or {}).get("curves") if shown else None
     )

@@ -18,8 +18,12 @@ from medai_site.registry.loader import clear_model_cache
 from medai_site.registry.models import ModelVersion
 from remote_care.devices.services import device_register, observations_ingest
 from remote_care.models import RiskScore
-from remote_care.risk.services import RISK_TASK, risk_model_from_bytes, risk_scores_refresh
-from remote_care.risk.tasks import RISK_TRAINING_KIND
+from remote_care.risk.services import (
+    RISK_TASK,
+    RISK_TRAINING_KIND,
+    risk_model_from_bytes,
+    risk_scores_refresh,
+)
 from tests.conftest import login
 from tests.factories import patient_for
 
