@@ -5,7 +5,7 @@ status codes and bodies; no observation or recording ever lands on a patient oth
 token's own.
 
 MEDAI_FUZZ_EXAMPLES sets the examples per operation, mode and token (small by default, so CI
-stays fast); e.g. ``MEDAI_FUZZ_EXAMPLES=500 bin/test tests/remote_care/test_api_fuzz.py -s``
+stays fast); e.g. ``MEDAI_FUZZ_EXAMPLES=500 bin/test tests/remote_care/devices/test_api_fuzz.py -s``
 for a longer run. MEDAI_FUZZ_SEED picks another deterministic sequence of cases.
 """
 
