@@ -113,7 +113,7 @@ def _users() -> Any:
     researcher = user_model.objects.create_user("researcher")
     researcher.groups.add(researcher_group)
     from medai_site.registry.models import ModelVersion
-    from remote_care.risk import RISK_TASK
+    from remote_care.risk.services import RISK_TASK
 
     risk_version = ModelVersion.objects.create(
         task=RISK_TASK,
@@ -131,12 +131,9 @@ def bench_population_queries(
     ``repeats`` runs up to 1M sets, single runs above)."""
     from django.test import Client
 
-    from remote_care.analytics import (
-        DASHBOARD_QUERIES,
-        Dimension,
-        PopulationFilter,
-        population_periods,
-    )
+    from remote_care.analytics.dashboard import DASHBOARD_QUERIES
+    from remote_care.analytics.filters import Dimension, PopulationFilter
+    from remote_care.analytics.selectors import population_periods
 
     users = _users()
     end = date(2026, 3, 31)

@@ -244,7 +244,7 @@ def seed(*, users: int, devices: int) -> dict:
 
     from medai_site.core.roles import Role
     from medai_site.patients.models import CareTeamMembership, Patient
-    from remote_care.services import device_register, observations_ingest
+    from remote_care.devices.services import device_register, observations_ingest
 
     User = get_user_model()
     clinicians_n = max(1, round(users * 0.7))

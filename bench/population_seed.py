@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-# A realistic news2 document: what remote_care.services stores (score_news2(...).to_dict()
+# A realistic news2 document: what remote_care.devices.services stores (score_news2(...).to_dict()
 # plus its label), about 1.1 kB, so heap rows are as wide as in production.
 _WIDE_NEWS2 = """jsonb_build_object(
   'sub_scores', jsonb_build_object(

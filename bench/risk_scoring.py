@@ -54,7 +54,7 @@ def main() -> None:
         vitals_from_stay,
     )
     from remote_care.ml.train import TrainConfig, train_risk_model
-    from remote_care.risk import risk_model_from_bytes, risk_model_to_bytes
+    from remote_care.risk.services import risk_model_from_bytes, risk_model_to_bytes
 
     torch.set_num_threads(1)
     folder = settings.MEDAI_PHYSIONET2012_DIR
@@ -88,7 +88,7 @@ def main() -> None:
     from medai_site.patients.models import CareTeamMembership, Patient
     from medai_site.registry.services import model_version_activate, model_version_register
     from remote_care.models import Device, Monitoring, Observation, RiskScore
-    from remote_care.risk import RISK_TASK
+    from remote_care.risk.services import RISK_TASK
 
     user = get_user_model().objects.create_user("bench", password=None)
     version = model_version_register(task=RISK_TASK, artifact=content, created_by=user)
@@ -147,7 +147,7 @@ def main() -> None:
         start_new_session=True,
     )
     try:
-        from remote_care.jobs import risk_refresh
+        from remote_care.risk.tasks import risk_refresh
 
         # Warm the worker (imports, model into its cache) on one patient, untimed.
         store([warm])

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> None:
 
     from medai_site.core.roles import Role
     from medai_site.patients.services import patient_create
+    from remote_care.devices.services import device_register
     from remote_care.models import Observation
-    from remote_care.services import device_register
 
     call_command("migrate", verbosity=0)
     cache.clear()

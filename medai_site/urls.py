@@ -27,7 +27,7 @@ urlpatterns = [
     path("diagnosis/", include("diagnosis.urls")),
     path("remote-care/", include("remote_care.urls")),
     path("treatment/", include("treatment.urls")),
-    path("portal/", include("remote_care.portal_urls")),
+    path("portal/", include("remote_care.messaging.portal_urls")),
     path("drugs/", include("drugs.urls")),
     path("admin/", admin.site.urls),
 ]

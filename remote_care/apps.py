@@ -11,10 +11,13 @@ class RemoteCareConfig(AppConfig):
         from medai_site.core.navigation import register_nav_badges, register_nav_item
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
-        from remote_care import jobs, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from remote_care import timeline  # noqa: F401  (patient-page panel)
         from remote_care.demo import demo_monitoring_seed, demo_risk_seed
-        from remote_care.risk import RISK_TASK, risk_model_from_bytes
-        from remote_care.selectors import unread_nav_badges
+        from remote_care.devices import tasks as _device_jobs  # noqa: F401  (job kinds)
+        from remote_care.messaging.selectors import unread_nav_badges
+        from remote_care.progression import tasks as _progression_jobs  # noqa: F401
+        from remote_care.risk import tasks as _risk_jobs  # noqa: F401
+        from remote_care.risk.services import RISK_TASK, risk_model_from_bytes
 
         media_folder_register("messages")  # photos sent in messages
 

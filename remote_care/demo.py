@@ -11,9 +11,9 @@ from django.utils import timezone
 
 from medai_site.core.demo import DemoRun
 from medai_site.registry.models import ModelVersion
+from remote_care.devices.services import device_register, observations_ingest
 from remote_care.models import Monitoring
-from remote_care.risk import RISK_TASK, risk_training_start
-from remote_care.services import device_register, observations_ingest
+from remote_care.risk.services import RISK_TASK, risk_training_start
 
 #: Demo: each clinician's first patients (by MRN) put under remote monitoring by seed_demo.
 DEMO_MONITORED_PER_CLINICIAN = 8
@@ -61,8 +61,8 @@ def demo_monitoring_ensure(*, clinicians: list[Any]) -> str:
     from pathlib import Path
 
     from medai_site.patients.selectors import patient_list
+    from remote_care.devices.serializers import ObservationSerializer
     from remote_care.ml.physionet import load_set_a, vitals_from_stay
-    from remote_care.serializers import ObservationSerializer
 
     if Monitoring.objects.exists():
         return ""

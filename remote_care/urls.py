@@ -1,14 +1,11 @@
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
-from remote_care import (
-    api,
-    board_views,
-    messaging_views,
-    progression_views,
-    risk_views,
-    views,
-)
+from remote_care.devices import api
+from remote_care.messaging import views as messaging_views
+from remote_care.monitoring import board_views, views
+from remote_care.progression import views as progression_views
+from remote_care.risk import views as risk_views
 
 app_name = "remote_care"
 urlpatterns = [
@@ -22,7 +19,7 @@ urlpatterns = [
     path("devices/<int:pk>/revoke/", views.device_revoke_view, name="device_revoke"),
     path("alerts/<int:pk>/", views.alert_action_view, name="alert_action"),
     path("board/", board_views.board_view, name="board"),
-    path("analytics/", include("remote_care.analytics_urls")),
+    path("analytics/", include("remote_care.analytics.urls")),
     path("board/rows/", board_views.board_rows_view, name="board_rows"),
     path("patients/<int:patient_pk>/vitals/", board_views.vitals_view, name="vitals"),
     path(
@@ -33,7 +30,7 @@ urlpatterns = [
 ]
 
 # FHIR R4, waveforms (device tokens) and the API's schema and docs (clinicians and staff).
-from remote_care import api_fhir  # noqa: E402
+from remote_care.devices import api_fhir  # noqa: E402
 
 urlpatterns += [
     path(

@@ -40,7 +40,8 @@ def _module_file(dotted: str) -> Path | None:
 
 def _names_code(text: str) -> bool:
     """Whether ``text`` is the dotted path of a clinical app's module, or of a name defined at
-    the top of one ("remote_care.selectors", "remote_care.api.schema_close_fhir_shapes")."""
+    the top of one ("remote_care.monitoring.selectors",
+    "remote_care.devices.api.schema_close_fhir_shapes")."""
     if not DOTTED.match(text) or text.split(".")[0] not in DOMAINS:
         return False
     if _module_file(text) is not None:
@@ -106,7 +107,7 @@ def test_the_check_sees_every_kind_of_reference():
         "    from remote_care.selectors import unread_total_for_clinician\n"
         "    import drugs.services as drug_services\n"
         "    importlib.import_module('treatment.demo')\n"
-        "    return 'remote_care.selectors', 'diagnosis.services.scan_upload'\n"
+        "    return 'remote_care.monitoring.selectors', 'diagnosis.services.scan_upload'\n"
         "TASK = 'diagnosis.pneumonia'  # a registry task name, not code\n"
         "PERM = 'diagnosis.view_imagedataset'  # a permission, not code\n"
     )
@@ -114,7 +115,7 @@ def test_the_check_sees_every_kind_of_reference():
         (4, "from remote_care.selectors import ..."),
         (5, "import drugs.services"),
         (6, "import_module('treatment.demo')"),
-        (7, "'remote_care.selectors'"),
+        (7, "'remote_care.monitoring.selectors'"),
         (7, "'diagnosis.services.scan_upload'"),
     ]
     assert list(domain_references(source, strings=False)) == [

@@ -30,42 +30,23 @@ DOMAINS = ("diagnosis", "treatment", "remote_care", "drugs")
 PROJECT = (PLATFORM, *DOMAINS)
 
 # Packages of pure code: arrays and paths in, dataclasses out, testable with no Django.
-# INTEGRATOR: add "remote_care.physiology" once the remote_care restructure lands.
 PURE_PACKAGES = (
     "diagnosis.imaging",
     "diagnosis.ml",
     "treatment.ml",
     "drugs.ml",
     "remote_care.ml",
+    "remote_care.physiology",
 )
 # Which pure package may import which other one (each may always import itself).
 PURE_EDGES: dict[str, set[str]] = {
     "diagnosis.ml": {"diagnosis.imaging"},  # the training contract shares the scan shape
-    # INTEGRATOR: switch on with remote_care/physiology/ (the NEWS2 baseline scores vitals):
-    # "remote_care.ml": {"remote_care.physiology"},
+    "remote_care.ml": {"remote_care.physiology"},  # the NEWS2 baseline scores vitals
 }
-# The one breach of rule 1 that exists today. The remote_care restructure moves NEWS2 into
-# remote_care/physiology/; INTEGRATOR: delete this constant's entry then (the test says so).
-KNOWN_PURE_BREACHES_BEING_FIXED = {("remote_care/ml/baselines.py", "remote_care.news2")}
-
-# Rule 4's debt: each group of modules that import one another today. diagnosis: services.py
-# imports jobs.version_bundle (and jobs imports services), selectors.py imports services'
-# UploadOutcome/FileRejection and demo.DEMO_TASK (demo imports services), and charts imports
-# selectors (jobs imports charts). Breaking it moves version_bundle, DEMO_TASK and the two
-# outcome dataclasses below services; INTEGRATOR: delete the entry when that lands (the test
-# says so). The remote_care cycle (jobs <-> waveforms) is NOT
-# listed: the remote_care restructure breaks it, so this test fails until that merge.
-KNOWN_CYCLES_TO_BREAK = {
-    frozenset(
-        {
-            "diagnosis.charts",
-            "diagnosis.demo",
-            "diagnosis.jobs",
-            "diagnosis.selectors",
-            "diagnosis.services",
-        }
-    ),
-}
+# Exceptions to rule 1 and rule 4 while a fix is under way: none today. An entry needs the
+# issue that removes it; the tests fail when an entry is no longer needed.
+KNOWN_PURE_BREACHES_BEING_FIXED: set[tuple[str, str]] = set()
+KNOWN_CYCLES_TO_BREAK: set[frozenset[str]] = set()
 
 # Third-party packages that mean "a web framework or a worker", which pure code never needs.
 FRAMEWORKS = ("django", "rest_framework", "celery", "kombu")
@@ -384,19 +365,23 @@ def test_the_cycle_finder_names_the_modules_and_lines():
     graph = import_graph(
         _imports(
             {
-                "remote_care/board.py": "from remote_care.news2 import score\n",
-                "remote_care/news2.py": "def f():\n    from remote_care import board\n",
-                "remote_care/charts.py": "from remote_care.news2 import score\n",
-                "remote_care/risk.py": (
-                    "if TYPE_CHECKING:\n    from remote_care.charts import figure\n"
+                "remote_care/monitoring/board.py": "from remote_care.physiology.news2 import score\n",
+                "remote_care/physiology/news2.py": (
+                    "def f():\n    from remote_care.monitoring import board\n"
+                ),
+                "remote_care/monitoring/charts.py": (
+                    "from remote_care.physiology.news2 import score\n"
+                ),
+                "remote_care/risk/services.py": (
+                    "if TYPE_CHECKING:\n    from remote_care.monitoring.charts import figure\n"
                 ),
             }
         )
     )
     assert [[str(imp) for imp in cycle] for _, cycle in cycles(graph)] == [
         [
-            "remote_care/board.py:1: from remote_care.news2 import score",
-            "remote_care/news2.py:2: from remote_care import board",
+            "remote_care/monitoring/board.py:1: from remote_care.physiology.news2 import score",
+            "remote_care/physiology/news2.py:2: from remote_care.monitoring import board",
         ]
     ]
 

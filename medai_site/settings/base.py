@@ -424,6 +424,6 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": ["rest_framework.authentication.SessionAuthentication"],
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
-        "remote_care.api.schema_close_fhir_shapes",
+        "remote_care.devices.api.schema_close_fhir_shapes",
     ],
 }

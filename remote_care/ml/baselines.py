@@ -1,7 +1,8 @@
 """Baselines for in-hospital death on PhysioNet 2012: NEWS2 from the charted vitals, SAPS-I,
 and gradient-boosted / logistic models on per-stay summary features.
 
-NEWS2 mapping (PhysioNet variable -> NEWS2 input, scored with ``remote_care.news2.score_news2``):
+NEWS2 mapping (PhysioNet variable -> NEWS2 input, scored with
+``remote_care.physiology.news2.score_news2``):
 
 * respiration rate <- RespRate; pulse <- HR; temperature <- Temp
 * SpO2 <- SaO2 (arterial saturation from blood gases: the only saturation in the set)
@@ -32,7 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from remote_care.ml.physionet import STATIC_VARIABLES, TIME_SERIES_VARIABLES, Stay
-from remote_care.news2 import PLAUSIBLE_RANGE, News2Result, Observation, score_news2
+from remote_care.physiology.news2 import PLAUSIBLE_RANGE, News2Result, Observation, score_news2
 
 __all__ = [
     "NEWS2_SOURCES",

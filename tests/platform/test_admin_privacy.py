@@ -88,8 +88,8 @@ def seeded(world, users, superuser):
 
     from diagnosis.services import scan_upload
     from medai_site.patients.services import patient_import_start
-    from remote_care.services import device_register
-    from remote_care.waveforms import waveform_store
+    from remote_care.devices.services import device_register
+    from remote_care.devices.waveforms import waveform_store
     from treatment.ml.trials import load_trial, to_plain
     from treatment.services import assessment_start
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from medai_site.core.roles import Role
 from medai_site.patients.services import portal_account_create
-from remote_care.services import message_send, thread_start
+from remote_care.messaging.services import message_send, thread_start
 from tests.platform.factories import UserFactory, patient_for
 
 pytestmark = pytest.mark.django_db

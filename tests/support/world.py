@@ -61,7 +61,7 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
             )
         return client
 
-    from remote_care.services import device_register
+    from remote_care.devices.services import device_register
 
     device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
     alert = AlertFactory(
@@ -69,7 +69,7 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
     )
     cohort = CohortAnalysisFactory(created_by=users.researcher)
     from medai_site.patients.services import portal_account_create
-    from remote_care.services import message_send, thread_start
+    from remote_care.messaging.services import message_send, thread_start
 
     users.patient = portal_account_create(
         patient=patient, username="portal_a", email="", created_by=users.clinician_a

@@ -10,7 +10,7 @@ from remote_care.ml.baselines import (
     summary_features,
     worst_news2,
 )
-from remote_care.news2 import Parameter
+from remote_care.physiology.news2 import Parameter
 
 
 def _at(stay, minute):

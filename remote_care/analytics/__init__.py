@@ -1,0 +1,1 @@
+"""Population analytics: filters, selectors, differencing protection and the dashboard."""

@@ -1,0 +1,1 @@
+"""Devices: the token API, FHIR, waveforms and the ingest of their readings."""

@@ -1,0 +1,65 @@
+"""Background job of devices: analysis of a posted ECG/PPG recording."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from medai_site.jobs.exceptions import JobError
+from medai_site.jobs.models import Job
+from medai_site.jobs.runtime import Progress, job_task
+from remote_care.devices.serializers import RANGES
+from remote_care.devices.services import observations_ingest
+from remote_care.devices.waveforms import JOB_KIND, samples_unpack
+from remote_care.models import Waveform
+from remote_care.physiology.beats import Quality, analyse
+
+
+@job_task(kind=JOB_KIND, label="waveform analysis", queue="default", patient_data=True)
+def waveform_analyse(job: Job, progress: Progress) -> dict[str, Any]:
+    """Beat detection, HR/HRV and quality for one Waveform; stores them on the recording and,
+    when the quality allows an HR, a heart-rate Observation at the recording's midpoint."""
+    waveform = (
+        Waveform.objects.select_related("device", "patient")
+        .filter(pk=job.params.get("waveform_id"))
+        .first()
+    )
+    if waveform is None:
+        raise JobError("The recording to analyse no longer exists.")
+    progress.update(10, "detecting beats", force=True)
+    analysis = analyse(samples_unpack(waveform.samples), waveform.fs, waveform.kind)
+    summary = analysis.summary
+    derived = {
+        "hr_bpm": summary.hr_bpm,
+        "hr_mean_bpm": summary.hr_mean_bpm,
+        "sdnn_ms": summary.sdnn_ms,
+        "rmssd_ms": summary.rmssd_ms,
+        "n_beats": summary.n_beats,
+        "duration_s": summary.duration_s,
+        "artefact_fraction": summary.artefact_fraction,
+        "quality": str(summary.quality),
+        "reasons": list(summary.reasons),
+    }
+    progress.update(80, "storing results", force=True)
+    low, high, _ = RANGES["heart_rate"]
+    hr = summary.hr_bpm
+    usable = summary.quality != Quality.UNUSABLE and hr is not None and low <= hr <= high
+    with progress.finishing() as outcome:
+        waveform.derived = derived
+        fields = ["derived"]
+        if usable:
+            midpoint = waveform.started_at + timedelta(seconds=waveform.n_samples / waveform.fs / 2)
+            result = observations_ingest(
+                device=waveform.device,
+                items=[{"taken_at": midpoint, "heart_rate": round(float(hr), 1)}],
+            )
+            if result.stored:
+                waveform.observation = result.stored[0]
+                fields.append("observation")
+        waveform.save(update_fields=fields)
+        outcome.result = {
+            **derived,
+            "waveform_id": waveform.pk,
+            "observation_id": waveform.observation_id,
+        }
+    return outcome.result

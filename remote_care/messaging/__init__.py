@@ -1,0 +1,1 @@
+"""Messaging between patients and care teams: threads, photos and the patient portal."""

@@ -1,0 +1,1 @@
+"""Monitoring: alert lifecycle, the board and the vitals pages."""

@@ -1,0 +1,1 @@
+"""Disease-progression analyses (research)."""

@@ -1,0 +1,17 @@
+"""Reads of disease-progression analyses (research data: no patient of MedAI's)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from remote_care.models import ProgressionAnalysis
+
+
+def progression_analyses_recent(*, limit: int = 30) -> QuerySet[ProgressionAnalysis]:
+    """The latest analyses with their jobs, newest first (the model's ordering)."""
+    return ProgressionAnalysis.objects.select_related("job")[:limit]
+
+
+def progression_analysis_get(*, pk: int) -> ProgressionAnalysis | None:
+    """One analysis with its job, or None."""
+    return ProgressionAnalysis.objects.select_related("job").filter(pk=pk).first()

@@ -1,0 +1,1 @@
+"""The deterioration-risk model: scoring, training and its pages."""

@@ -1,0 +1,282 @@
+"""The deterioration-risk model in service: loading the active version, scoring monitored
+patients as their vital signs arrive, and queueing training runs.
+
+Scoring is derived data kept idempotent by the (observation, model version) unique key: the
+beat-driven sweep scores every monitored patient whose latest observation set has no score
+from the active version yet, so a lost message, a dead worker or a new activation is caught
+up on the next sweep and nothing is ever stored twice. With what is left of a sweep's budget
+it back-fills older sets of the last ``BACKFILL`` (newest first), each scored on the readings
+up to that set only, so a newly activated version's history chart is complete within a few
+sweeps and shows what the model would have said at the time.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import defaultdict
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Subquery
+from django.utils import timezone
+
+from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
+from medai_site.registry.models import ModelVersion
+from remote_care.models import Monitoring, Observation, RiskScore
+
+RISK_TASK = "remote_care.deterioration"
+RISK_TRAINING_KIND = "remote_care.risk_training"
+
+
+# The model reads at most this much history (its training window: the first 48 h of a stay).
+WINDOW = timedelta(hours=48)
+
+
+# Windows scored per pass of the model.
+SCORE_BATCH = 256
+
+
+# How far back a sweep back-fills scores of older sets (the patient page's risk history).
+BACKFILL = timedelta(days=7)
+
+
+VITAL_FIELDS = (
+    "taken_at",
+    "heart_rate",
+    "spo2",
+    "respiratory_rate",
+    "temperature",
+    "systolic_bp",
+    "diastolic_bp",
+    "consciousness",
+    "on_oxygen",
+)
+
+
+def risk_model_from_bytes(content: bytes) -> Any:
+    """A RiskModel from the registry's artifact bytes."""
+    from remote_care.ml.model import artifact_load_bytes
+
+    return artifact_load_bytes(content)
+
+
+def risk_model_to_bytes(model: Any) -> bytes:
+    """Artifact bytes of a RiskModel, as the registry stores them."""
+    from remote_care.ml.model import artifact_bytes
+
+    return artifact_bytes(model)
+
+
+def version_cut_offs(version: ModelVersion | None) -> dict[str, float] | None:
+    """A deterioration version's operating points as probabilities, {"elevated", "high"}: the
+    risks above which the top 20 % / 10 % of its validation stays lie (recorded by training
+    as ``alert_thresholds``); None for a version registered without them."""
+    cuts = (version.metrics or {}).get("alert_thresholds") if version is not None else None
+    if not cuts or cuts.get("high") is None or cuts.get("elevated") is None:
+        return None
+    return {"elevated": float(cuts["elevated"]), "high": float(cuts["high"])}
+
+
+def version_input_contract(version: ModelVersion | None) -> dict[str, Any]:
+    """A deterioration version's input contract for its facts card: training ranges per vital
+    sign (labelled), the minimum-data rule, where they come from and how often they refused the
+    training stays; the stated fallback for versions trained before contracts were recorded."""
+    from remote_care.ml.applicability import FALLBACK_CONTRACT, LABELS
+
+    recorded = (version.metrics or {}).get("input_contract") if version is not None else None
+    contract = recorded if recorded and recorded.get("ranges") else FALLBACK_CONTRACT
+    return {
+        "recorded": contract is not FALLBACK_CONTRACT,
+        "source": contract.get("source", ""),
+        "min_hours": contract["min_hours"],
+        "min_channels": contract["min_channels"],
+        "flagged_share_of_stays": contract.get("flagged_share_of_stays"),
+        "ranges": [
+            {"label": LABELS[ch][0], "low": lo, "high": hi, "unit": LABELS[ch][1]}
+            for ch, (lo, hi) in contract["ranges"].items()
+            if ch in LABELS
+        ],
+    }
+
+
+def active_risk_model() -> LoadedModel | None:
+    """The risk model in service, loaded once per process; None when none is active."""
+    try:
+        return load_active_model(RISK_TASK, risk_model_from_bytes)
+    except NoActiveModel:
+        return None
+
+
+def _windows(sets: list[tuple[int, int]]) -> tuple[dict[int, Any], dict[int, list]]:
+    """For (patient, observation set) pairs: each set's time and the patient's readings of the
+    48 h up to and including it, in two queries (one range query over the sets' patients)."""
+    taken = dict(
+        Observation.objects.filter(pk__in=[obs for _, obs in sets]).values_list("pk", "taken_at")
+    )
+    by_patient: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    window_rows = (
+        Observation.objects.filter(
+            patient_id__in={patient for patient, _ in sets},
+            taken_at__gt=min(taken.values()) - WINDOW,
+            taken_at__lte=max(taken.values()),
+        )
+        .order_by("patient_id", "taken_at")
+        .values("patient_id", *VITAL_FIELDS)
+    )
+    for row in window_rows.iterator(chunk_size=5000):
+        by_patient[row.pop("patient_id")].append(row)
+    times = {patient: [r["taken_at"] for r in rows] for patient, rows in by_patient.items()}
+    readings: dict[int, list[dict[str, Any]]] = {}
+    for patient, obs in sets:
+        end = taken[obs]
+        lo = bisect_right(times[patient], end - WINDOW)
+        hi = bisect_right(times[patient], end)
+        readings[obs] = by_patient[patient][lo:hi]
+    return taken, readings
+
+
+def score_windows(
+    model: Any, windows: list[tuple[list[dict[str, Any]], float | None, str | None]]
+) -> list[tuple[float | None, int, dict[str, Any]]]:
+    """(risk at the hour of the latest reading, hours with data, inputs) for each (readings,
+    age, sex) window, in one batched pass of the model. ``inputs`` says what the window had
+    (hours covered, channels present); a window with too little data or a value outside the
+    training ranges gets risk None and ``inputs["reason"]`` (ml/applicability.py)."""
+    import numpy as np
+
+    from remote_care.ml.applicability import check_inputs
+    from remote_care.ml.features import build_batch
+    from remote_care.ml.physionet import stay_from_vitals
+
+    stays, hours = [], []
+    for readings, age, sex in windows:
+        stays.append(stay_from_vitals(readings, age=age, sex=sex))
+        minutes = (readings[-1]["taken_at"] - readings[0]["taken_at"]).total_seconds() / 60
+        hours.append(min(int(minutes // 60), model.spec.n_hours - 1))
+    contract = getattr(model, "input_contract", None)
+    inputs = [check_inputs(stay, contract) for stay in stays]
+    x, static = build_batch(stays, model.spec, model.normaliser)
+    risk = model.calibrate(model.logits(x, static))
+    # Channel-major features: every channel's second feature is its "observed this hour" mask.
+    observed = x.reshape(x.shape[0], x.shape[1], len(model.spec.channels), -1)[..., 1] > 0
+    observed = observed.any(-1)
+    return [
+        (
+            float(risk[i, h]) if inputs[i]["sufficient"] else None,
+            int(np.count_nonzero(observed[i, : h + 1])),
+            inputs[i],
+        )
+        for i, h in enumerate(hours)
+    ]
+
+
+def patients_needing_scores(version: ModelVersion) -> Any:
+    """Monitored patients whose latest observation set has no score from ``version``."""
+    latest = Observation.objects.filter(patient=OuterRef("patient_id")).order_by("-taken_at")
+    return (
+        Monitoring.objects.annotate(latest_obs=Subquery(latest.values("pk")[:1]))
+        .exclude(latest_obs__isnull=True)
+        .exclude(
+            Exists(
+                RiskScore.objects.filter(observation=OuterRef("latest_obs"), model_version=version)
+            )
+        )
+        .values_list("patient_id", "latest_obs")
+    )
+
+
+def sets_needing_scores(version: ModelVersion, *, since: Any) -> Any:
+    """Monitored patients' observation sets taken since ``since`` without a score from
+    ``version``, newest first, as (patient, set) pairs."""
+    return (
+        Observation.objects.filter(taken_at__gte=since, patient__monitoring__isnull=False)
+        .exclude(
+            Exists(RiskScore.objects.filter(observation=OuterRef("pk"), model_version=version))
+        )
+        .order_by("-taken_at")
+        .values_list("patient_id", "pk")
+    )
+
+
+def _score_sets(version: ModelVersion, model: Any, sets: list[tuple[int, int]]) -> int:
+    """Score each (patient, set) on the readings up to that set; store; return how many."""
+    from medai_site.patients.models import Patient
+
+    if not sets:
+        return 0
+    patients = Patient.objects.in_bulk({pid for pid, _ in sets})
+    taken, readings = _windows(sets)
+    scores = []
+    for chunk_start in range(0, len(sets), SCORE_BATCH):
+        chunk = sets[chunk_start : chunk_start + SCORE_BATCH]
+        windows = [
+            (readings[obs], patients[pid].age_on(taken[obs].date()), patients[pid].sex)
+            for pid, obs in chunk
+        ]
+        scored = score_windows(model, windows)
+        for (pid, obs), (risk, hours, inputs) in zip(chunk, scored, strict=True):
+            if risk is not None and not math.isfinite(risk):
+                continue
+            # An "insufficient data" row is stored too: it is the answer for that set (the
+            # board shows its reason) and keeps the sweep from trying the set again.
+            scores.append(
+                RiskScore(
+                    patient_id=pid,
+                    observation_id=obs,
+                    model_version=version,
+                    taken_at=taken[obs],
+                    risk=risk,
+                    hours_observed=hours,
+                    inputs={k: v for k, v in inputs.items() if k not in ("reason", "sufficient")},
+                    insufficient_reason=inputs["reason"][:500],
+                )
+            )
+    # A concurrent sweep may have stored some of these already: the unique key keeps one.
+    RiskScore.objects.bulk_create(scores, ignore_conflicts=True)
+    return len(scores)
+
+
+def risk_scores_refresh(
+    *,
+    limit: int = 2000,
+    patient_ids: list[int] | None = None,
+    backfill: timedelta | None = BACKFILL,
+) -> int:
+    """Score the latest observation set of every monitored patient that lacks a score from the
+    active version, then, with what is left of ``limit``, back-fill older unscored sets of the
+    last ``backfill`` (newest first); idempotent. Returns the number stored."""
+    loaded = active_risk_model()
+    if loaded is None:
+        return 0
+    version, model = loaded.version, loaded.model
+    pending = patients_needing_scores(version)
+    if patient_ids is not None:
+        pending = pending.filter(patient_id__in=patient_ids)
+    stored = _score_sets(version, model, list(pending[:limit]))
+    if backfill is not None and stored < limit:
+        older = sets_needing_scores(version, since=timezone.now() - backfill)
+        if patient_ids is not None:
+            older = older.filter(patient_id__in=patient_ids)
+        stored += _score_sets(version, model, list(older[: limit - stored]))
+    return stored
+
+
+def risk_training_start(
+    *, spec: str, members: int, max_epochs: int, activate: bool, user: Any
+) -> Any:
+    """Queue a training run of the deterioration model (ml queue); returns the Job."""
+    from medai_site.jobs.services import job_create
+
+    return job_create(
+        kind=RISK_TRAINING_KIND,
+        owner=user,
+        title=f"Train the deterioration model ({spec} inputs, {members} member"
+        f"{'s' if members != 1 else ''})",
+        params={
+            "spec": spec,
+            "members": members,
+            "max_epochs": max_epochs,
+            "activate": activate,
+        },
+    )

@@ -1,0 +1,68 @@
+"""The population dashboard on a million observation sets (PostgreSQL, seeded in SQL with
+generate_series in seconds): the figures are right and the number of queries does not grow
+with the data. Timings are measured by bench/analytics.py, never asserted here (a wall-clock
+bound in a test only measures how busy the machine is)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.db import connection
+
+from bench.population_seed import seed_population
+from medai_site.patients.models import CareTeamMembership
+from remote_care.analytics.dashboard import population_dashboard
+from remote_care.analytics.filters import Dimension, PopulationFilter
+
+#: As tests/remote_care/analytics/test_dashboard.py's bound: the selectors and the differencing guard.
+MAX_QUERIES = 22
+
+
+@pytest.mark.django_db
+def test_dashboard_on_a_million_observations(users, django_assert_max_num_queries):
+    with connection.cursor() as cursor:
+        # February: GMT, so the UTC-spaced sets fall in the site-time range exactly.
+        seeded = seed_population(
+            cursor,
+            observations=1_000_000,
+            patients=1_000,
+            days=28,
+            end=date(2026, 2, 28),
+            clinician_ids=[users.clinician_a.pk, users.clinician_b.pk],
+            wide=False,
+        )
+    f = PopulationFilter(start=seeded.start, end=seeded.end, by=Dimension.AGE, period="week")
+
+    with django_assert_max_num_queries(MAX_QUERIES):
+        dashboard = population_dashboard(user=users.researcher, f=f)
+    assert dashboard.summary.sets == 1_000_000
+    assert dashboard.summary.patients == 1_000
+    assert dashboard.summary.patient_days == 28_000
+    # Ages are taken on each day, so a birthday inside the range puts a patient in two age
+    # cohorts; each patient-day is in exactly one.
+    assert sum(c.patient_days for c in dashboard.cohorts) == 28_000
+    assert sum(b.sets for b in dashboard.bands) == 1_000_000
+
+    # A care-team filter: its atoms are the patients' whole care teams (regions of their
+    # Venn diagram), read from a join and, for the one patient in ten with a second member
+    # of the team (a member, not responsible), from a per-patient subquery.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO patients_careteammembership (patient_id, user_id, role, added_at)
+            SELECT m.patient_id, %s, 'member', now()
+            FROM patients_careteammembership m
+            WHERE m.user_id = %s AND m.patient_id %% 10 = 0
+            """,
+            [users.clinician_b.pk, users.clinician_a.pk],
+        )
+    f = PopulationFilter(
+        start=seeded.start, end=seeded.end, by=Dimension.TEAM, team=users.clinician_b.pk
+    )
+    with django_assert_max_num_queries(MAX_QUERIES):
+        dashboard = population_dashboard(user=users.researcher, f=f)
+    in_b_team = CareTeamMembership.objects.filter(user=users.clinician_b).count()
+    assert 500 < in_b_team < 1_000  # B's half, and some of A's with B as a member
+    assert dashboard.summary.patients == in_b_team
+    assert not dashboard.refused
