@@ -7,12 +7,13 @@ from typing import Any
 from django.conf import settings
 
 from diagnosis.models import ImageDataset
+from diagnosis.selectors import SHIPPED_TASK
 from diagnosis.services import DatasetRejected, dataset_register, training_start
 from medai_site.core.demo import DemoRun
 from medai_site.jobs.models import Job
 
 DEMO_DATASET = "PneumoniaMNIST"
-DEMO_TASK = "diagnosis.pneumonia"
+DEMO_TASK = SHIPPED_TASK
 
 
 def demo_imaging_ensure(*, user: Any, train: bool) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +13,7 @@ import numpy as np
 from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 from PIL import Image
 
-from diagnosis.models import ImageDataset, Prediction, Review, Scan
+from diagnosis.models import ImageDataset, Prediction, Review, Scan, ScanUpload
 from medai_site.jobs.models import Job
 from medai_site.patients.selectors import patient_list
 from medai_site.registry.models import ModelVersion
@@ -62,6 +62,8 @@ def scan_held_get(*, user: User, pk: int) -> Scan:
 
 # The confirmation screen shows at most this many frames (first, middle, last): burned-in
 # text sits at the same place on every frame of a cine loop.
+# The task of the shipped pneumonia model: the demo trains it and bin/run imports it.
+SHIPPED_TASK = "diagnosis.pneumonia"
 HOLD_PREVIEW_FRAMES = 3
 
 
@@ -430,12 +432,30 @@ def scope_trends(*, predictions: QuerySet[Prediction], period: str) -> list[Scop
     return sorted(trends, key=lambda t: (t.version.task, -t.version.version))
 
 
-def upload_outcome(*, patient: Any, pk: int) -> Any:
-    """What happened to one upload of this (already access-checked) patient, or None."""
-    from diagnosis.models import ScanUpload
-    from diagnosis.services import FileRejection, UploadOutcome
-    from medai_site.jobs.models import Job
+@dataclass(frozen=True)
+class FileRejection:
+    name: str
+    message: str
 
+
+@dataclass
+class UploadOutcome:
+    # None when no file was accepted: nothing was stored, only the rejections are reported.
+    upload: ScanUpload | None
+    scans: list[Scan] = field(default_factory=list)
+    rejected: list[FileRejection] = field(default_factory=list)
+    job: Job | None = None
+    # One inference job per model the accepted scans were routed to (job is the first).
+    jobs: list[Job] = field(default_factory=list)
+    # Stored de-identified but held until a clinician confirms no identifying text shows.
+    held: list[Scan] = field(default_factory=list)
+    # Once classified: how many answers have probabilities, and those outside the scope.
+    scored: int = 0
+    out_of_scope: list[Prediction] = field(default_factory=list)
+
+
+def upload_outcome(*, patient: Any, pk: int) -> UploadOutcome | None:
+    """What happened to one upload of this (already access-checked) patient, or None."""
     upload = ScanUpload.objects.filter(patient=patient, pk=pk).first()
     if upload is None:
         return None
@@ -494,10 +514,8 @@ def dataset_list() -> list[tuple[ImageDataset, Job | None]]:
 def imaging_model_tasks() -> set[str]:
     """The imaging tasks this deployment knows: the shipped demo's, those data sets train
     and those model versions already serve."""
-    from diagnosis.demo import DEMO_TASK
-
     return (
-        {DEMO_TASK}
+        {SHIPPED_TASK}
         | set(ImageDataset.objects.values_list("task", flat=True))
         | set(
             ModelVersion.objects.filter(task__startswith="diagnosis.").values_list(

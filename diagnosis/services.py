@@ -11,7 +11,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from diagnosis.imaging import (
 from diagnosis.imaging.burned_in import Verdict, burned_in_assessment, raster_assessment
 from diagnosis.models import ImageDataset, Prediction, Review, Scan, ScanUpload
 from diagnosis.scope import ScopeAnswer
+from diagnosis.selectors import FileRejection, UploadOutcome
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.media import MediaWrites, media_writes
@@ -49,28 +50,6 @@ logger = logging.getLogger(__name__)
 MAX_FILE_BYTES = settings.DIAGNOSIS_MAX_FILE_BYTES
 MAX_PIXELS = settings.DIAGNOSIS_MAX_PIXELS
 MAX_FILES_PER_UPLOAD = 500  # a CT or MR series often arrives as hundreds of files
-
-
-@dataclass(frozen=True)
-class FileRejection:
-    name: str
-    message: str
-
-
-@dataclass
-class UploadOutcome:
-    # None when no file was accepted: nothing was stored, only the rejections are reported.
-    upload: ScanUpload | None
-    scans: list[Scan] = field(default_factory=list)
-    rejected: list[FileRejection] = field(default_factory=list)
-    job: Job | None = None
-    # One inference job per model the accepted scans were routed to (job is the first).
-    jobs: list[Job] = field(default_factory=list)
-    # Stored de-identified but held until a clinician confirms no identifying text shows.
-    held: list[Scan] = field(default_factory=list)
-    # Once classified: how many answers have probabilities, and those outside the scope.
-    scored: int = 0
-    out_of_scope: list[Prediction] = field(default_factory=list)
 
 
 class UploadTooLarge(Exception):
