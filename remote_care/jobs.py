@@ -13,7 +13,7 @@ from django.urls import reverse
 from medai_site.celery import app
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import Progress, job_task
+from medai_site.jobs.runtime import Progress, job_row, job_task
 from remote_care.charts import risk_training_figure
 from remote_care.models import Waveform
 from remote_care.risk import RISK_TASK, risk_model_to_bytes, risk_scores_refresh
@@ -29,13 +29,12 @@ RISK_TRAINING_KIND = "remote_care.risk_training"
 def waveform_analyse(job: Job, progress: Progress) -> dict[str, Any]:
     """Beat detection, HR/HRV and quality for one Waveform; stores them on the recording and,
     when the quality allows an HR, a heart-rate Observation at the recording's midpoint."""
-    waveform = (
-        Waveform.objects.select_related("device", "patient")
-        .filter(pk=job.params.get("waveform_id"))
-        .first()
+    waveform = job_row(
+        Waveform.objects.select_related("device", "patient"),
+        job=job,
+        param="waveform_id",
+        missing="The recording to analyse no longer exists.",
     )
-    if waveform is None:
-        raise JobError("The recording to analyse no longer exists.")
     progress.update(10, "detecting beats", force=True)
     analysis = analyse(samples_unpack(waveform.samples), waveform.fs, waveform.kind)
     summary = analysis.summary
@@ -239,9 +238,12 @@ def progression_analyse(job: Job, progress: Progress) -> dict[str, Any]:
     )
     from remote_care.models import ProgressionAnalysis
 
-    analysis = ProgressionAnalysis.objects.filter(pk=job.params.get("analysis_id")).first()
-    if analysis is None:
-        raise JobError("The analysis to run no longer exists.")
+    analysis = job_row(
+        ProgressionAnalysis.objects,
+        job=job,
+        param="analysis_id",
+        missing="The analysis to run no longer exists.",
+    )
     level = float(analysis.settings.get("level", 0.9))
     folds = int(analysis.settings.get("folds", 5))
     progress.update(5, "Loading the data set", force=True)
