@@ -23,6 +23,7 @@ from drugs.services import (
     design_run_record_history,
     design_run_store,
 )
+from medai_ml.plain import rounded
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
@@ -199,23 +200,11 @@ def reference_statistics(smiles: list[str], device: str = "cpu") -> Any:
     return stats
 
 
-def _rounded(value: Any, digits: int = 4) -> Any:
-    """A JSON-safe rounded number: NaN (an invalid molecule's prediction) becomes None."""
-    import math
-
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)  # numpy scalars
-        except (TypeError, ValueError):
-            return value
-    return round(float(value), digits) if math.isfinite(value) else None
-
-
 def _property_lists(props: list[Any]) -> dict[str, list[float]]:
     from drugs.charts import PROPERTIES
 
     return {
-        key: [_rounded(getattr(p, key), 3) for p in props if p is not None] for key, _ in PROPERTIES
+        key: [rounded(getattr(p, key), 3) for p in props if p is not None] for key, _ in PROPERTIES
     }
 
 
@@ -243,7 +232,7 @@ def dataset_reference(
     )
     metrics["novelty"] = None
     reference = {
-        "metrics": {k: _rounded(v) for k, v in metrics.items()},
+        "metrics": {k: rounded(v) for k, v in metrics.items()},
         "n": len(sample),
         "properties": _property_lists(properties_many(sample[:REFERENCE_PROPERTIES])),
     }
@@ -279,7 +268,7 @@ def evaluate_sample(
             "smiles": smiles,
             "count": counts[smiles],
             "novel": smiles not in known,
-            "predictions": {e: _rounded(values[i]) for e, values in predicted.items()},
+            "predictions": {e: rounded(values[i]) for e, values in predicted.items()},
             "applicability": {e: verdicts[i] for e, verdicts in domains.items()},
         }
         if p is not None:
@@ -432,7 +421,7 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
         else train
     )
     metrics = {
-        k: _rounded(v)
+        k: rounded(v)
         for k, v in moses_metrics(
             sampled,
             reference_train,
@@ -458,7 +447,7 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
     space = chemical_space(train, unique, seed=seed) if unique else None
     if space is not None:
         for row, (x, y) in zip(rows, space.generated_xy):
-            row["x"], row["y"] = _rounded(x), _rounded(y)
+            row["x"], row["y"] = rounded(x), rounded(y)
     result = {
         "predictors": {
             endpoint: {"version_id": version.pk, "label": str(version)}
@@ -466,8 +455,8 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
         },
         "space": {
             "method": space.method if space is not None else "",
-            "explained": [_rounded(v) for v in space.explained_variance] if space else [],
-            "train": [[_rounded(x), _rounded(y)] for x, y in space.train_xy]
+            "explained": [rounded(v) for v in space.explained_variance] if space else [],
+            "train": [[rounded(x), rounded(y)] for x, y in space.train_xy]
             if space is not None
             else [],
         },

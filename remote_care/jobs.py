@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import reverse
 
+from medai_ml.plain import rounded
 from medai_site.celery import app
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
@@ -216,14 +217,6 @@ def _pbc_visits() -> dict[int, list[dict[str, Any]]]:
     return visits
 
 
-def _plain_number(value: Any) -> Any:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return None if number != number else round(number, 4)
-
-
 @job_task(kind=PROGRESSION_KIND, label="disease-progression analysis", queue="ml")
 def progression_analyse(job: Job, progress: Progress) -> dict[str, Any]:
     """Cross-validate the regression, decision-tree, neural-network (and boosting) models on
@@ -271,9 +264,7 @@ def progression_analyse(job: Job, progress: Progress) -> dict[str, Any]:
             patients[str(pid)] = {
                 **trajectory.to_dict(),
                 "next": nxt.to_dict(),
-                "baseline": {
-                    k: _plain_number(first.get(k)) for k in ("age", "sex", "trt", "stage")
-                },
+                "baseline": {k: rounded(first.get(k)) for k in ("age", "sex", "trt", "stage")},
             }
         results["patients"] = patients
     else:
