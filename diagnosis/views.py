@@ -64,6 +64,7 @@ from diagnosis.services import (
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.charts import chart_card
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, role_required
 from medai_site.jobs.models import Job
@@ -212,11 +213,9 @@ def _prediction_context(
                         "note": review.note if review else "",
                     },
                 ),
-                "chart": {
-                    "id": "probabilities",
-                    "figure": charts.probabilities_figure(prediction),
-                    "label": "Class probabilities",
-                },
+                "chart": chart_card(
+                    "probabilities", "Class probabilities", charts.probabilities_figure(prediction)
+                ),
             }
         )
     return context
@@ -393,11 +392,11 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
     trends = scope_trends(predictions=predictions, period=period)
     history = list(prediction_history(predictions=predictions)[:5000])
     chart_list = [
-        {
-            "id": f"confusion-{a.version.pk}",
-            "figure": charts.confusion_figure(a),
-            "label": f"Confusion matrix for {a.version}",
-        }
+        chart_card(
+            f"confusion-{a.version.pk}",
+            f"Confusion matrix for {a.version}",
+            charts.confusion_figure(a),
+        )
         for a in agreements
     ]
     for key, figure in (
@@ -407,9 +406,7 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
     ):
         if figure:
             # The drift chart gets the page's width: one line per version and period.
-            chart_list.append(
-                {"id": key, "figure": figure, "label": key, "wide": key == "scope-time"}
-            )
+            chart_list.append(chart_card(key, key, figure, wide=key == "scope-time"))
     return render(
         request,
         "diagnosis/monitoring.html",
@@ -594,11 +591,9 @@ def training_job_view(request: HttpRequest, pk: int) -> HttpResponse:
         "diagnosis/training_job.html",
         {
             "job": job,
-            "chart": {
-                "id": "training-curves",
-                "label": "Training curves",
-                "figure": charts.training_curves_figure(history),
-            },
+            "chart": chart_card(
+                "training-curves", "Training curves", charts.training_curves_figure(history)
+            ),
         },
     )
 
