@@ -67,6 +67,7 @@ from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_card
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, role_required
+from medai_site.core.uploads import upload_size_problem
 from medai_site.jobs.models import Job
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get
@@ -541,9 +542,13 @@ def dataset_upload_view(request: HttpRequest) -> HttpResponse:
 def _dataset_upload(request: HttpRequest, cap: _UploadCap) -> HttpResponse:
     form = DatasetUploadForm(request.POST, request.FILES)
     if cap.exceeded:
-        limit = settings.MEDAI_DATASET_UPLOAD_MAX_BYTES / 1e6
         form = DatasetUploadForm(request.POST)
-        form.add_error(None, f"The file is larger than the {limit:,.0f} MB limit for data sets.")
+        form.add_error(
+            None,
+            upload_size_problem(
+                None, cap=settings.MEDAI_DATASET_UPLOAD_MAX_BYTES, purpose=" for data sets"
+            ),
+        )
         return _training_page(request, upload_form=form, status=413)
     if not form.is_valid():
         return _training_page(request, upload_form=form, status=400)

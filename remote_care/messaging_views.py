@@ -14,6 +14,7 @@ from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
+from medai_site.core.uploads import upload_size_problem
 from medai_site.patients.models import Patient, PortalAccount
 from medai_site.patients.selectors import patient_get
 from medai_site.patients.services import (
@@ -53,11 +54,10 @@ class MessageForm(forms.Form):
 
     def clean_photo(self):
         photo = self.cleaned_data.get("photo")
-        if photo and photo.size > MAX_PHOTO_BYTES:
-            raise forms.ValidationError(
-                f"The photo is {photo.size / 1e6:.1f} MB; the limit is "
-                f"{MAX_PHOTO_BYTES / 1e6:.0f} MB."
-            )
+        if photo and (
+            problem := upload_size_problem(photo.size, cap=MAX_PHOTO_BYTES, noun="photo")
+        ):
+            raise forms.ValidationError(problem)
         return photo
 
     def clean(self):
