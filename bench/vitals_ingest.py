@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> None:
     from django.utils import timezone
 
     from medai_site.core.roles import Role
-    from remote_care.models import Observation
+    from remote_care.models import OBSERVATION_VITALS, Observation
     from remote_care.services import device_register
 
     cache.clear()
@@ -92,14 +92,7 @@ def run(args: argparse.Namespace) -> None:
         "device_id",
         "taken_at",
         "received_at",
-        "heart_rate",
-        "spo2",
-        "respiratory_rate",
-        "temperature",
-        "systolic_bp",
-        "diastolic_bp",
-        "consciousness",
-        "on_oxygen",
+        *OBSERVATION_VITALS,
         "news2_partial",
         "news2",
     )
