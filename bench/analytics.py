@@ -19,7 +19,6 @@ its own database `medai_bench_analytics` (--keep leaves it for EXPLAIN).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness import postgres_site  # noqa: E402  (bench/ is on sys.path)
 
 DB = "medai_bench_analytics"
 PATIENTS_PER_MILLION = 2_000
@@ -216,35 +217,11 @@ def main() -> None:
         "--no-scoring", action="store_true", help="part 1 only (skip the risk-scoring comparison)"
     )
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "medai_site.settings.test",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-        }
-    )
-    import psycopg
-
-    admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
-    admin.execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.execute(f"CREATE DATABASE {DB}")
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with postgres_site(DB, keep=args.keep):
         sizes = [int(s) for s in args.sizes.split(",")]
         bench_population_queries(sizes, args.repeats, wide=not args.narrow)
         if not args.no_scoring:
             bench_risk_scoring()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        if not args.keep:
-            admin.execute(f"DROP DATABASE IF EXISTS {DB}")
 
 
 if __name__ == "__main__":

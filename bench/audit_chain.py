@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
 import sys
 import threading
@@ -26,6 +25,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness import postgres_site  # noqa: E402  (bench/ is on sys.path)
 
 DB = "medai_bench_audit"
 DETAIL = {"page": "patient", "query": "smith", "shown": list(range(25)), "ratio": 0.25}
@@ -131,30 +132,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "medai_site.settings.test",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-        }
-    )
-    import psycopg
-
-    admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
-    admin.execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.execute(f"CREATE DATABASE {DB}")
-    try:
-        import django
-
-        django.setup()
-        from django.core.management import call_command
-
-        call_command("migrate", verbosity=0)
+    with postgres_site(DB):
         bench(args.events, args.threads, args.repeats)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin.execute(f"DROP DATABASE IF EXISTS {DB}")
 
 
 if __name__ == "__main__":

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,20 +29,12 @@ def parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-from harness import wait_for_job  # noqa: E402  (bench/ is on sys.path)
+from harness import bench_patient, celery_worker, embedded_site, wait_for_job  # noqa: E402  (bench/ is on sys.path)
 
 
 def main() -> None:
     args = parse()
-    var = Path(tempfile.mkdtemp(prefix="medai-bench-"))
-    os.environ.update(
-        {"DJANGO_SETTINGS_MODULE": "medai_site.settings.local", "MEDAI_VAR_DIR": str(var)}
-    )
-    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
-        os.environ.pop(key, None)
-    import django
-
-    django.setup()
+    embedded_site()
     import torch
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.core.management import call_command
@@ -92,18 +82,10 @@ def main() -> None:
     from diagnosis.models import ImageDataset, Prediction
     from diagnosis.services import scan_upload
     from medai_site.jobs.models import Job
-    from medai_site.patients.services import patient_create
     from medai_site.registry.services import model_version_activate, model_version_register
 
     user = get_user_model().objects.create_user("bench", password=None)
-    patient = patient_create(
-        mrn="BENCH-1",
-        given_name="Bench",
-        family_name="Mark",
-        birth_date="1980-01-01",
-        sex="female",
-        created_by=user,
-    )
+    patient = bench_patient(user)
     ImageDataset.objects.create(
         name="bench",
         task="diagnosis.bench",
@@ -119,33 +101,7 @@ def main() -> None:
         Image.fromarray(img).save(buffer, format="PNG")
         pngs.append(buffer.getvalue())
 
-    env = {**os.environ, "MEDAI_WORKER_CONCURRENCY": "1"}
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "medai_site",
-            "worker",
-            "-Q",
-            "ml",
-            "-c",
-            "1",
-            "--prefetch-multiplier",
-            "1",
-            "-n",
-            "bench@%h",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with celery_worker():
         # Warm the worker (imports torch, loads the model into its cache) with one scan.
         warm = scan_upload(
             patient=patient,
@@ -169,8 +125,6 @@ def main() -> None:
             if total < product:
                 product, upload_s, worker_s = total, uploaded - start, total - (uploaded - start)
         job_runs = Job.objects.filter(kind="diagnosis.inference", status="succeeded").count()
-    finally:
-        os.killpg(worker.pid, 9)
     product_rate = len(images) / product
     print(
         f"Diagnosis inference, {len(images)} PneumoniaMNIST test images, "

@@ -14,8 +14,6 @@ process) on the CPU. The generator is trained here first (a few epochs on the MO
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +48,7 @@ def parse() -> argparse.Namespace:
     return parser.parse_args()
 
 
-from harness import wait_for_job  # noqa: E402  (bench/ is on sys.path)
+from harness import celery_worker, embedded_site, wait_for_job  # noqa: E402  (bench/ is on sys.path)
 
 
 def best_of(repeats: int, fn):
@@ -65,23 +63,12 @@ def best_of(repeats: int, fn):
 
 def main() -> None:
     args = parse()
-    var = Path(args.var) if args.var else Path(tempfile.mkdtemp(prefix="medai-bench-"))
-    var.mkdir(parents=True, exist_ok=True)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "medai_site.settings.local",
-            "MEDAI_VAR_DIR": str(var),
-            "MEDAI_TORCH_THREADS": str(args.threads),
-            "MEDAI_DRUGS_METRICS_TEST_SIZE": str(args.test_size),
-        }
+    embedded_site(
+        var=Path(args.var) if args.var else None,
+        broker=args.broker,
+        MEDAI_TORCH_THREADS=str(args.threads),
+        MEDAI_DRUGS_METRICS_TEST_SIZE=str(args.test_size),
     )
-    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
-        os.environ.pop(key, None)
-    if args.broker:
-        os.environ["CELERY_BROKER_URL"] = args.broker
-    import django
-
-    django.setup()
     import torch
 
     from drugs import sources
@@ -143,31 +130,6 @@ def generation(args: argparse.Namespace, artifact, content: bytes, train: list[s
         created_by=user,
         training_data={"dataset_id": dataset.pk},
     )
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "medai_site",
-            "worker",
-            "-Q",
-            "ml",
-            "-c",
-            "1",
-            "--prefetch-multiplier",
-            "1",
-            "-n",
-            "bench@%h",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "MEDAI_WORKER_CONCURRENCY": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
     def through_worker() -> DesignRun:
         run = design_run_sample_start(version=version, n_samples=args.n, user=user)
@@ -175,14 +137,12 @@ def generation(args: argparse.Namespace, artifact, content: bytes, train: list[s
         run.refresh_from_db()
         return run
 
-    try:
+    with celery_worker():
         # Warm: imports, the test-set statistics (then on disk) and the training-set row.
         warm_start = time.perf_counter()
         through_worker()
         warm_s = time.perf_counter() - warm_start
         product_s, run = best_of(args.repeats, through_worker)
-    finally:
-        os.killpg(worker.pid, 9)
 
     print(f"{args.n:,} molecules per generation ({len(valid) / len(sampled):.1%} valid):")
     print(

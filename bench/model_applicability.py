@@ -53,8 +53,9 @@ def risk() -> None:
 
 def treatment() -> None:
     """Treatment options: out-of-fold Mahalanobis flag rate per trial."""
+    from medai_ml.plain import to_plain
     from treatment.ml.applicability import fit_trial_distance, trial_distance
-    from treatment.ml.trials import TRIALS, load_trial, to_plain
+    from treatment.ml.trials import TRIALS, load_trial
 
     for key in TRIALS:
         data = load_trial(key)

@@ -11,16 +11,15 @@ Runs on the embedded default in a temporary folder (SQLite, filesystem broker, o
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness import celery_worker, embedded_site  # noqa: E402  (bench/ is on sys.path)
 
 
 def parse() -> argparse.Namespace:
@@ -34,15 +33,7 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
-    var = Path(tempfile.mkdtemp(prefix="medai-bench-risk-"))
-    os.environ.update(
-        {"DJANGO_SETTINGS_MODULE": "medai_site.settings.local", "MEDAI_VAR_DIR": str(var)}
-    )
-    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
-        os.environ.pop(key, None)
-    import django
-
-    django.setup()
+    var = embedded_site(prefix="medai-bench-risk-")
     import torch
     from django.conf import settings
     from django.core.management import call_command
@@ -123,30 +114,7 @@ def main() -> None:
 
     pairs = list(enumerate(zip(sample, readings)))
     warm = next(p for p in pairs if p[1][1])
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "medai_site",
-            "worker",
-            "-Q",
-            "default",
-            "-c",
-            "1",
-            "-n",
-            "benchrisk@%h",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "MEDAI_WORKER_CONCURRENCY": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
+    with celery_worker(queue="default", name="benchrisk", prefetch_one=False):
         from remote_care.risk.tasks import risk_refresh
 
         # Warm the worker (imports, model into its cache) on one patient, untimed.
@@ -170,8 +138,6 @@ def main() -> None:
                 raise TimeoutError("the worker did not score every patient")
             time.sleep(0.05)
         product = time.perf_counter() - start
-    finally:
-        os.killpg(worker.pid, 9)
     print(
         f"Deterioration-risk scoring, {len(live_stays)} PhysioNet stays ({n_sets} observation "
         f"sets, vitals only), model {len(model.networks)} member(s), 1 thread"

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import resource
 import sys
-import tempfile
 import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from harness import bench_patient, embedded_site  # noqa: E402  (bench/ is on sys.path)
 
 
 def main() -> None:
@@ -29,15 +29,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40, help="files in the upload")
     parser.add_argument("--side", type=int, default=2048, help="pixels per side of each image")
     args = parser.parse_args()
-    var = Path(tempfile.mkdtemp(prefix="medai-bench-"))
-    os.environ.update(
-        {"DJANGO_SETTINGS_MODULE": "medai_site.settings.local", "MEDAI_VAR_DIR": str(var)}
-    )
-    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "MEDIA_ROOT"):
-        os.environ.pop(key, None)
-    import django
-
-    django.setup()
+    embedded_site()
     import numpy as np
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -45,18 +37,10 @@ def main() -> None:
     from PIL import Image
 
     from diagnosis.services import scan_upload
-    from medai_site.patients.services import patient_create
 
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password=None)
-    patient = patient_create(
-        mrn="BENCH-1",
-        given_name="Bench",
-        family_name="Mark",
-        birth_date="1980-01-01",
-        sex="female",
-        created_by=user,
-    )
+    patient = bench_patient(user)
     files = []
     for i in range(args.n):
         buffer = io.BytesIO()

@@ -14,11 +14,8 @@ times, rates and the ratios.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -56,30 +53,21 @@ def best_of(repeats: int, fn) -> float:
     return min(times)
 
 
-from harness import wait_for_job  # noqa: E402  (bench/ is on sys.path)
+from harness import bench_patient, celery_worker, embedded_site, wait_for_job  # noqa: E402  (bench/ is on sys.path)
 
 
 def main() -> None:
     args = parse()
-    var = Path(tempfile.mkdtemp(prefix="medai-bench-"))
-    os.environ.update(
-        {"DJANGO_SETTINGS_MODULE": "medai_site.settings.local", "MEDAI_VAR_DIR": str(var)}
-    )
-    for key in ("DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL"):
-        os.environ.pop(key, None)
-    if args.broker:
-        os.environ["CELERY_BROKER_URL"] = args.broker
-    import django
-
-    django.setup()
+    embedded_site(broker=args.broker)
     import numpy as np
     from django.core.management import call_command
 
+    from medai_ml.plain import to_plain
     from treatment.ml.bands import survival_bands
     from treatment.ml.effects import batch_effects, patient_effect
     from treatment.ml.explain import explain_patient, model_facts
     from treatment.ml.models import ModelConfig, TreatmentModel, fit_treatment_model
-    from treatment.ml.trials import load_trial, to_plain
+    from treatment.ml.trials import load_trial
 
     trial = load_trial("gbsg2")
     model = fit_treatment_model(
@@ -113,54 +101,21 @@ def main() -> None:
     from django.contrib.auth import get_user_model
 
     from medai_site.jobs.models import Job
-    from medai_site.patients.services import patient_create
     from medai_site.registry.services import model_version_activate, model_version_register
     from treatment.models import TreatmentAssessment
     from treatment.services import assessment_start
 
     user = get_user_model().objects.create_user("bench", password=None)
-    patient = patient_create(
-        mrn="BENCH-1",
-        given_name="Bench",
-        family_name="Mark",
-        birth_date="1960-01-01",
-        sex="female",
-        created_by=user,
-    )
+    patient = bench_patient(user, birth_date="1960-01-01")
     version = model_version_register(task="treatment.gbsg2", artifact=content, created_by=user)
     model_version_activate(version=version, user=user)
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "medai_site",
-            "worker",
-            "-Q",
-            "ml",
-            "-c",
-            "1",
-            "--prefetch-multiplier",
-            "1",
-            "-n",
-            "bench@%h",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "MEDAI_WORKER_CONCURRENCY": "1"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
 
     def assess(values: dict) -> TreatmentAssessment:
         return assessment_start(
             patient=patient, trial="gbsg2", inputs=values, horizon=None, user=user
         )
 
-    try:
+    with celery_worker():
         wait_for_job(assess(one).job)  # warm: imports, model loaded into the worker's cache
         singles = []
         for _ in range(args.repeats):
@@ -177,8 +132,6 @@ def main() -> None:
         done = TreatmentAssessment.objects.filter(status="done").count()
         failed = Job.objects.filter(kind="treatment.assessment").exclude(status="succeeded")
         assert not failed.exists(), list(failed.values_list("error", flat=True))
-    finally:
-        os.killpg(worker.pid, 9)
 
     print(
         f"Treatment options, GBSG2 {args.kind} model, {len(model.bootstraps)} bootstrap refits, "

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
 import statistics
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from harness import bench_patient, postgres_site  # noqa: E402  (bench/ is on sys.path)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -29,58 +30,30 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--days", type=int, default=30)
     args = parser.parse_args()
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "medai_site.settings.test",
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/medai_bench",
-            "DJANGO_ALLOWED_HOSTS": "testserver",
-        }
-    )
-    import psycopg
-
-    admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
-    admin.execute("DROP DATABASE IF EXISTS medai_bench")
-    admin.execute("CREATE DATABASE medai_bench")
-    try:
+    with postgres_site("medai_bench"):
         run(args)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin.execute("DROP DATABASE IF EXISTS medai_bench")
 
 
 def run(args: argparse.Namespace) -> None:
-    import django
-
-    django.setup()
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.core.cache import cache
-    from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.utils import timezone
 
     from medai_site.core.roles import Role
-    from medai_site.patients.services import patient_create
     from remote_care.devices.services import device_register
-    from remote_care.models import Observation
+    from remote_care.models import OBSERVATION_VITALS, Observation
 
-    call_command("migrate", verbosity=0)
     cache.clear()
     settings.MEDAI_DEVICE_RATE_LIMIT = None  # measure throughput, not the throttle
     from django.contrib.auth.models import Group
 
     user = get_user_model().objects.create_user("bench", password=None)
     user.groups.add(Group.objects.get_or_create(name=str(Role.CLINICIAN))[0])
-    patient = patient_create(
-        mrn="BENCH-V",
-        given_name="Vital",
-        family_name="Signs",
-        birth_date="1950-01-01",
-        sex="female",
-        created_by=user,
+    patient = bench_patient(
+        user, mrn="BENCH-V", given_name="Vital", family_name="Signs", birth_date="1950-01-01"
     )
     issued = device_register(patient=patient, label="bench", registered_by=user)
     client = Client()
@@ -119,14 +92,7 @@ def run(args: argparse.Namespace) -> None:
         "device_id",
         "taken_at",
         "received_at",
-        "heart_rate",
-        "spo2",
-        "respiratory_rate",
-        "temperature",
-        "systolic_bp",
-        "diastolic_bp",
-        "consciousness",
-        "on_oxygen",
+        *OBSERVATION_VITALS,
         "news2_partial",
         "news2",
     )

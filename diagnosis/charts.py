@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from diagnosis.selectors import Agreement, ScopeTrend
+from medai_site.core.charts import chart_layout, confusion_heatmap, curves_figure, line_trace
 
-_LAYOUT = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 300}
+_LAYOUT = chart_layout(height=300, margin=(50, 20, 40, 40))
 
 
 def probabilities_figure(prediction: Any) -> dict[str, Any]:
@@ -43,67 +44,30 @@ def probabilities_figure(prediction: Any) -> dict[str, Any]:
 def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
     """Loss and validation AUC per epoch (drawn live from a training job's reports)."""
     epochs = [h["epoch"] for h in history]
-    return {
-        "data": [
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": "train loss",
-                "x": epochs,
-                "y": [h.get("train_loss") for h in history],
-                "yaxis": "y2",
-            },
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": "val loss",
-                "x": epochs,
-                "y": [h.get("val_loss") for h in history],
-                "yaxis": "y2",
-            },
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": "val AUC",
-                "x": epochs,
-                "y": [h.get("val_auc") for h in history],
-            },
+    return curves_figure(
+        [
+            line_trace("train loss", epochs, [h.get("train_loss") for h in history], yaxis="y2"),
+            line_trace("val loss", epochs, [h.get("val_loss") for h in history], yaxis="y2"),
+            line_trace("val AUC", epochs, [h.get("val_auc") for h in history]),
         ],
-        "layout": {
-            **_LAYOUT,
-            "margin": {**_LAYOUT["margin"], "r": 60},
-            "title": {"text": "Training curves"},
-            "xaxis": {"title": {"text": "epoch"}, "tickformat": "d"},
-            "yaxis": {"title": {"text": "val AUC"}},
-            "yaxis2": {"title": {"text": "loss"}, "overlaying": "y", "side": "right"},
-            "legend": {"orientation": "h"},
-        },
-    }
+        layout=_LAYOUT,
+        title="Training curves",
+        x_axis={"title": {"text": "epoch"}, "tickformat": "d"},
+        y_axis={"title": {"text": "val AUC"}},
+        loss_axis=True,
+    )
 
 
 def confusion_figure(agreement: Agreement) -> dict[str, Any]:
     """Clinicians' labels (rows) against the model's predictions (columns)."""
-    names = agreement.class_names
-    return {
-        "data": [
-            {
-                "type": "heatmap",
-                "z": agreement.confusion,
-                "x": names,
-                "y": names,
-                "colorscale": "Blues",
-                "showscale": False,
-                "text": [[str(v) for v in row] for row in agreement.confusion],
-                "texttemplate": "%{text}",
-            }
-        ],
-        "layout": {
-            **_LAYOUT,
-            "title": {"text": f"{agreement.version}: model vs clinician"},
-            "xaxis": {"title": {"text": "model said"}},
-            "yaxis": {"title": {"text": "clinician said"}, "autorange": "reversed"},
-        },
-    }
+    return confusion_heatmap(
+        agreement.confusion,
+        names=agreement.class_names,
+        layout=_LAYOUT,
+        title=f"{agreement.version}: model vs clinician",
+        x_title="model said",
+        y_title="clinician said",
+    )
 
 
 OVERRIDDEN = "scored outside the model's scope"

@@ -41,6 +41,7 @@ from diagnosis.selectors import FileRejection, UploadOutcome
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.media import MediaWrites, media_writes
+from medai_site.core.uploads import upload_size_problem
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_create
 from medai_site.patients.models import Patient
@@ -184,11 +185,10 @@ def _prepare(
 ) -> _Prepared:
     """Check, decode, de-identify and render one file; ScanRejected with the reason."""
     name = (upload.name or "upload")[:255]
-    if upload.size is not None and upload.size > MAX_FILE_BYTES:
-        raise ScanRejected(
-            "too_large",
-            f"The file is {upload.size / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES / 1e6:.0f} MB.",
-        )
+    if upload.size is not None and (
+        problem := upload_size_problem(upload.size, cap=MAX_FILE_BYTES)
+    ):
+        raise ScanRejected("too_large", problem)
     data = upload.read(MAX_FILE_BYTES + 1)
     loaded = load_upload(
         data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_PIXELS, on_declared=on_declared
@@ -857,13 +857,11 @@ def _copy_capped(source: UploadedFile, target: Path, cap: int) -> int:
         for chunk in source.chunks():
             written += len(chunk)
             if written > cap:
-                raise DatasetRejected(_too_big(cap), status=413)
+                raise DatasetRejected(
+                    upload_size_problem(None, cap=cap, purpose=" for data sets"), status=413
+                )
             handle.write(chunk)
     return written
-
-
-def _too_big(cap: int) -> str:
-    return f"The file is larger than the {cap / 1e6:,.0f} MB limit for data-set uploads."
 
 
 def dataset_upload(
@@ -893,8 +891,10 @@ def dataset_upload(
         )
     kind = ImageDataset.Kind.NPZ if suffix == ".npz" else ImageDataset.Kind.FOLDER
     cap = settings.MEDAI_DATASET_UPLOAD_MAX_BYTES
-    if file.size is not None and file.size > cap:
-        raise DatasetRejected(_too_big(cap), status=413)
+    if file.size is not None and (
+        problem := upload_size_problem(file.size, cap=cap, purpose=" for data sets")
+    ):
+        raise DatasetRejected(problem, status=413)
     if file.size == 0:
         raise DatasetRejected("The uploaded file is empty.")
     base = Path(settings.MEDIA_ROOT) / "datasets"

@@ -23,7 +23,7 @@ from medai_site.core.compute import torch_device
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import Progress, job_task
+from medai_site.jobs.runtime import Progress, job_row, job_task
 
 
 def _what_it_is(answer: Prediction) -> str:
@@ -75,9 +75,9 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     from diagnosis.ml.predict import predict
     from diagnosis.ml.series import aggregate_series
 
-    upload = ScanUpload.objects.filter(pk=job.params.get("upload_id")).first()
-    if upload is None:
-        raise JobError("The upload no longer exists.")
+    upload = job_row(
+        ScanUpload.objects, job=job, param="upload_id", missing="The upload no longer exists."
+    )
     progress.update(5, "Loading the model in service", force=True)
     loaded = active_classifier(job.params.get("task") or upload.task)
     contract = bundle_contract(loaded.model)
@@ -131,13 +131,12 @@ def score_anyway(job: Job, progress: Progress) -> dict[str, Any]:
     """Score a long series anyway with the version that found it out of scope, for the
     clinician who asked (the job's owner) with the reason kept on the prediction.
     Idempotent: a redelivered task finds the answer overridden and scores nothing twice."""
-    prediction = (
-        Prediction.objects.select_related("scan", "model_version")
-        .filter(pk=job.params.get("prediction_id"))
-        .first()
+    prediction = job_row(
+        Prediction.objects.select_related("scan", "model_version"),
+        job=job,
+        param="prediction_id",
+        missing="The answer to score no longer exists.",
     )
-    if prediction is None:
-        raise JobError("The answer to score no longer exists.")
     url = reverse("diagnosis:scan_detail", args=[prediction.scan_id])
     if not prediction.overridden:
         progress.update(5, f"Loading {prediction.model_version}", force=True)
@@ -167,9 +166,9 @@ def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
     from diagnosis.imaging.contract import contract_for_training
     from diagnosis.training import dataset_digest, dataset_preview, load_dataset
 
-    dataset = ImageDataset.objects.filter(pk=job.params.get("dataset_id")).first()
-    if dataset is None:
-        raise JobError("The data set no longer exists.")
+    dataset = job_row(
+        ImageDataset.objects, job=job, param="dataset_id", missing="The data set no longer exists."
+    )
     if dataset.status != ImageDataset.Status.CHECKING:
         return {"summary": f"{dataset.name} was already checked ({dataset.get_status_display()})."}
     progress.update(5, f"Loading {dataset.name}", force=True)
@@ -223,11 +222,7 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
         model_version_trained_summary,
     )
 
-    inputs = training_inputs(
-        dataset_id=job.params.get("dataset_id"),
-        config=job.params.get("config", {}),
-        progress=progress,
-    )
+    inputs = training_inputs(job=job, progress=progress)
     dataset = inputs.dataset
     history: list[dict[str, Any]] = []
 

@@ -16,7 +16,8 @@ from django.conf import settings
 from diagnosis.models import ImageDataset as DatasetRecord
 from diagnosis.models import Prediction, Review
 from medai_site.jobs.exceptions import JobError
-from medai_site.jobs.runtime import Progress
+from medai_site.jobs.models import Job
+from medai_site.jobs.runtime import Progress, job_row
 
 # One message for every refused server path, whether or not it exists, so the form cannot be
 # used to learn which paths exist on the server.
@@ -225,17 +226,16 @@ class TrainingInputs:
     contract: Any
 
 
-def training_inputs(
-    *, dataset_id: Any, config: dict[str, Any], progress: Progress
-) -> TrainingInputs:
+def training_inputs(*, job: Job, progress: Progress) -> TrainingInputs:
     """Load a checked data set and validate the training settings and its input contract;
     JobError (a message for the model admin) when any of them is unusable."""
     from diagnosis.imaging.contract import contract_for_training
     from diagnosis.ml.train import TrainConfig
 
-    dataset = DatasetRecord.objects.filter(pk=dataset_id).first()
-    if dataset is None:
-        raise JobError("The data set no longer exists.")
+    dataset = job_row(
+        DatasetRecord.objects, job=job, param="dataset_id", missing="The data set no longer exists."
+    )
+    config = job.params.get("config", {})
     if dataset.status != DatasetRecord.Status.READY:
         raise JobError(f"The data set {dataset.name} has not passed its check.")
     progress.update(2, f"Loading {dataset.name}", force=True)

@@ -68,8 +68,10 @@ from diagnosis.services import (
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.charts import chart_card
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, role_required
+from medai_site.core.uploads import upload_size_problem
 from medai_site.jobs.models import Job
 from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.models import ModelVersion
@@ -201,11 +203,9 @@ def _prediction_context(
                         "note": review.note if review else "",
                     },
                 ),
-                "chart": {
-                    "id": "probabilities",
-                    "figure": charts.probabilities_figure(prediction),
-                    "label": "Class probabilities",
-                },
+                "chart": chart_card(
+                    "probabilities", "Class probabilities", charts.probabilities_figure(prediction)
+                ),
             }
         )
     return context
@@ -382,11 +382,11 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
     trends = scope_trends(predictions=predictions, period=period)
     history = list(prediction_history(predictions=predictions)[:5000])
     chart_list = [
-        {
-            "id": f"confusion-{a.version.pk}",
-            "figure": charts.confusion_figure(a),
-            "label": f"Confusion matrix for {a.version}",
-        }
+        chart_card(
+            f"confusion-{a.version.pk}",
+            f"Confusion matrix for {a.version}",
+            charts.confusion_figure(a),
+        )
         for a in agreements
     ]
     for key, figure in (
@@ -396,9 +396,7 @@ def monitoring_view(request: HttpRequest) -> HttpResponse:
     ):
         if figure:
             # The drift chart gets the page's width: one line per version and period.
-            chart_list.append(
-                {"id": key, "figure": figure, "label": key, "wide": key == "scope-time"}
-            )
+            chart_list.append(chart_card(key, key, figure, wide=key == "scope-time"))
     return render(
         request,
         "diagnosis/monitoring.html",
@@ -533,9 +531,13 @@ def dataset_upload_view(request: HttpRequest) -> HttpResponse:
 def _dataset_upload(request: HttpRequest, cap: _UploadCap) -> HttpResponse:
     form = DatasetUploadForm(request.POST, request.FILES)
     if cap.exceeded:
-        limit = settings.MEDAI_DATASET_UPLOAD_MAX_BYTES / 1e6
         form = DatasetUploadForm(request.POST)
-        form.add_error(None, f"The file is larger than the {limit:,.0f} MB limit for data sets.")
+        form.add_error(
+            None,
+            upload_size_problem(
+                None, cap=settings.MEDAI_DATASET_UPLOAD_MAX_BYTES, purpose=" for data sets"
+            ),
+        )
         return _training_page(request, upload_form=form, status=413)
     if not form.is_valid():
         return _training_page(request, upload_form=form, status=400)
@@ -583,11 +585,9 @@ def training_job_view(request: HttpRequest, pk: int) -> HttpResponse:
         "diagnosis/training_job.html",
         {
             "job": job,
-            "chart": {
-                "id": "training-curves",
-                "label": "Training curves",
-                "figure": charts.training_curves_figure(history),
-            },
+            "chart": chart_card(
+                "training-curves", "Training curves", charts.training_curves_figure(history)
+            ),
         },
     )
 

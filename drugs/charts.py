@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-_LAYOUT = {"margin": {"l": 55, "r": 20, "t": 40, "b": 45}, "height": 300}
+from medai_site.core.charts import chart_layout, curves_figure, line_trace
+
+_LAYOUT = chart_layout(height=300, margin=(55, 20, 40, 45))
+# Pre-training and adversarial epochs on one axis, in the order they ran.
+_EPOCH_AXIS = {
+    "title": {"text": "epoch (pre-training, then adversarial)"},
+    "tickformat": "d",
+    "dtick": 1,
+}
 GENERATED = "#b3261e"
 TRAINING = "#5b7f8a"
 
@@ -19,7 +27,6 @@ PROPERTIES = (
 
 
 def _epoch_axis(history: list[dict[str, Any]]) -> list[int]:
-    # Pre-training and adversarial epochs on one axis, in the order they ran.
     return list(range(1, len(history) + 1))
 
 
@@ -32,32 +39,23 @@ def losses_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
     x = _epoch_axis(history)
     text = _phase_text(history)
     traces = [
-        {
-            "type": "scatter",
-            "mode": "lines+markers",
-            "name": name,
-            "x": x,
-            "y": [h.get(key) for h in history],
-            "text": text,
-            "hovertemplate": "%{text}<br>%{y:.4f}<extra>" + name + "</extra>",
-        }
+        line_trace(
+            name,
+            x,
+            [h.get(key) for h in history],
+            text=text,
+            hovertemplate="%{text}<br>%{y:.4f}<extra>" + name + "</extra>",
+        )
         for key, name in (("g_loss", "generator loss"), ("d_loss", "discriminator loss"))
     ]
-    return {
-        "data": traces,
-        "layout": {
-            **_LAYOUT,
-            "title": {"text": "Losses per epoch"},
-            "xaxis": {
-                "title": {"text": "epoch (pre-training, then adversarial)"},
-                "tickformat": "d",
-                "dtick": 1,
-            },
-            "yaxis": {"title": {"text": "loss"}},
-            "legend": {"orientation": "h"},
-            "shapes": _phase_boundary(history),
-        },
-    }
+    return curves_figure(
+        traces,
+        layout=_LAYOUT,
+        title="Losses per epoch",
+        x_axis=_EPOCH_AXIS,
+        y_axis={"title": {"text": "loss"}},
+        shapes=_phase_boundary(history),
+    )
 
 
 def _phase_boundary(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -88,32 +86,23 @@ def quality_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
         ("novelty", "novelty"),
         ("mean_reward", "mean reward"),
     )
-    return {
-        "data": [
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": name,
-                "x": x,
-                "y": [h.get(key) for h in history],
-                "text": text,
-                "hovertemplate": "%{text}<br>%{y:.3f}<extra>" + name + "</extra>",
-            }
+    return curves_figure(
+        [
+            line_trace(
+                name,
+                x,
+                [h.get(key) for h in history],
+                text=text,
+                hovertemplate="%{text}<br>%{y:.3f}<extra>" + name + "</extra>",
+            )
             for key, name in series
         ],
-        "layout": {
-            **_LAYOUT,
-            "title": {"text": "Sample quality per epoch"},
-            "xaxis": {
-                "title": {"text": "epoch (pre-training, then adversarial)"},
-                "tickformat": "d",
-                "dtick": 1,
-            },
-            "yaxis": {"range": [0, 1.05], "title": {"text": "share / reward"}},
-            "legend": {"orientation": "h"},
-            "shapes": _phase_boundary(history),
-        },
-    }
+        layout=_LAYOUT,
+        title="Sample quality per epoch",
+        x_axis=_EPOCH_AXIS,
+        y_axis={"range": [0, 1.05], "title": {"text": "share / reward"}},
+        shapes=_phase_boundary(history),
+    )
 
 
 def distribution_figure(

@@ -15,6 +15,7 @@ from typing import Any
 from drugs.artifacts import active_predictor_models, activity_function, load_generator
 from drugs.models import DesignRun, MoleculeDataset
 from drugs.services import dataset_reference_store, design_run_record_history
+from medai_ml.plain import rounded
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.runtime import Progress
 from medai_site.registry.models import ModelVersion
@@ -109,23 +110,11 @@ def reference_statistics(smiles: list[str], device: str = "cpu") -> Any:
     return stats
 
 
-def _rounded(value: Any, digits: int = 4) -> Any:
-    """A JSON-safe rounded number: NaN (an invalid molecule's prediction) becomes None."""
-    import math
-
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            value = float(value)  # numpy scalars
-        except (TypeError, ValueError):
-            return value
-    return round(float(value), digits) if math.isfinite(value) else None
-
-
 def _property_lists(props: list[Any]) -> dict[str, list[float]]:
     from drugs.charts import PROPERTIES
 
     return {
-        key: [_rounded(getattr(p, key), 3) for p in props if p is not None] for key, _ in PROPERTIES
+        key: [rounded(getattr(p, key), 3) for p in props if p is not None] for key, _ in PROPERTIES
     }
 
 
@@ -153,7 +142,7 @@ def dataset_reference(
     )
     metrics["novelty"] = None
     reference = {
-        "metrics": {k: _rounded(v) for k, v in metrics.items()},
+        "metrics": {k: rounded(v) for k, v in metrics.items()},
         "n": len(sample),
         "properties": _property_lists(properties_many(sample[:REFERENCE_PROPERTIES])),
     }
@@ -189,7 +178,7 @@ def evaluate_sample(
             "smiles": smiles,
             "count": counts[smiles],
             "novel": smiles not in known,
-            "predictions": {e: _rounded(values[i]) for e, values in predicted.items()},
+            "predictions": {e: rounded(values[i]) for e, values in predicted.items()},
             "applicability": {e: verdicts[i] for e, verdicts in domains.items()},
         }
         if p is not None:
@@ -340,7 +329,7 @@ def _design_metrics(
         else train
     )
     metrics = {
-        k: _rounded(v)
+        k: rounded(v)
         for k, v in moses_metrics(
             sampled, reference_train, test, test_scaffolds=scaffolds, n_jobs=1, device=device
         ).items()
@@ -369,7 +358,7 @@ def _design_result(
     space = chemical_space(train, unique, seed=seed) if unique else None
     if space is not None:
         for row, (x, y) in zip(rows, space.generated_xy):
-            row["x"], row["y"] = _rounded(x), _rounded(y)
+            row["x"], row["y"] = rounded(x), rounded(y)
     return {
         "predictors": {
             endpoint: {"version_id": version.pk, "label": str(version)}
@@ -377,8 +366,8 @@ def _design_result(
         },
         "space": {
             "method": space.method if space is not None else "",
-            "explained": [_rounded(v) for v in space.explained_variance] if space else [],
-            "train": [[_rounded(x), _rounded(y)] for x, y in space.train_xy]
+            "explained": [rounded(v) for v in space.explained_variance] if space else [],
+            "train": [[rounded(x), rounded(y)] for x, y in space.train_xy]
             if space is not None
             else [],
         },

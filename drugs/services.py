@@ -25,6 +25,7 @@ from drugs.models import (
     predictor_task,
 )
 from medai_site.core.media import media_writes
+from medai_site.core.uploads import upload_size_problem
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_create
 
@@ -100,9 +101,8 @@ def dataset_check_upload(*, data: bytes, filename: str, smiles_column: str | Non
 
     if not data:
         raise DatasetRejected("The file is empty.")
-    if len(data) > settings.DRUGS_MAX_UPLOAD_BYTES:
-        limit = settings.DRUGS_MAX_UPLOAD_BYTES // (1024 * 1024)
-        raise DatasetRejected(f"The file is larger than the {limit} MB limit.")
+    if problem := upload_size_problem(len(data), cap=settings.DRUGS_MAX_UPLOAD_BYTES):
+        raise DatasetRejected(problem)
     if filename.lower().endswith(".gz"):
         _check_gzip_bound(data, filename)
     head, name = _sniff_head(data, filename)

@@ -26,7 +26,7 @@ from drugs.services import (
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import Progress, job_task
+from medai_site.jobs.runtime import Progress, job_row, job_task
 
 # ---------------------------------------------------------------------------------------------
 # Data set import
@@ -36,9 +36,12 @@ from medai_site.jobs.runtime import Progress, job_task
 def import_dataset(job: Job, progress: Progress) -> dict[str, Any]:
     from drugs.ml.chem import MoleculeFileError, parse_molecule_file
 
-    dataset = MoleculeDataset.objects.filter(pk=job.params.get("dataset_id")).first()
-    if dataset is None:
-        raise JobError("The data set no longer exists.")
+    dataset = job_row(
+        MoleculeDataset.objects,
+        job=job,
+        param="dataset_id",
+        missing="The data set no longer exists.",
+    )
     url = reverse("drugs:dataset_detail", args=[dataset.pk])
     if dataset.is_ready:
         return {"summary": "Already imported.", "url": url}
@@ -79,9 +82,12 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
     the job's success (a trained generator is registered then); a done run is left as it is."""
     from medai_site.registry.services import model_version_publish
 
-    run = DesignRun.objects.filter(pk=job.params.get("run_id")).select_related("dataset").first()
-    if run is None:
-        raise JobError("The design run no longer exists.")
+    run = job_row(
+        DesignRun.objects.select_related("dataset"),
+        job=job,
+        param="run_id",
+        missing="The design run no longer exists.",
+    )
     url = reverse("drugs:run_detail", args=[run.pk])
     if run.is_done:
         return {"summary": "Already done.", "url": url}

@@ -60,6 +60,7 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
+from medai_site.core.charts import chart_card, chart_cards
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, has_role, role_required
 
@@ -269,7 +270,7 @@ def _result_charts(run: DesignRun) -> list[dict[str, Any]]:
                 charts.distribution_figure(key, label, values[key], training.get(key, [])),
             )
         )
-    return [{"id": k, "label": label, "figure": f} for k, label, f in found if f]
+    return chart_cards(found)
 
 
 @require_GET
@@ -280,16 +281,16 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         "run": run,
         "owner": run.created_by_id == request.user.pk,
         "curves": [
-            {
-                "id": "curve-losses",
-                "label": "Generator and discriminator losses",
-                "figure": charts.losses_figure(run.history),
-            },
-            {
-                "id": "curve-quality",
-                "label": "Validity, uniqueness, novelty and mean reward",
-                "figure": charts.quality_figure(run.history),
-            },
+            chart_card(
+                "curve-losses",
+                "Generator and discriminator losses",
+                charts.losses_figure(run.history),
+            ),
+            chart_card(
+                "curve-quality",
+                "Validity, uniqueness, novelty and mean reward",
+                charts.quality_figure(run.history),
+            ),
         ]
         if run.kind != DesignRun.Kind.SAMPLE
         else [],

@@ -58,6 +58,19 @@ class Device(models.Model):
         return self.revoked_at is None
 
 
+# The vital signs an Observation holds (NEWS2's inputs), as field names.
+OBSERVATION_VITALS = (
+    "heart_rate",
+    "spo2",
+    "respiratory_rate",
+    "temperature",
+    "systolic_bp",
+    "diastolic_bp",
+    "consciousness",
+    "on_oxygen",
+)
+
+
 class Observation(models.Model):
     """One set of vital signs taken at the device's timestamp, with its NEWS2."""
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-_LAYOUT = {"margin": {"l": 60, "r": 20, "t": 40, "b": 50}, "height": 340}
+from medai_site.core.charts import chart_layout
+
+_LAYOUT = chart_layout(height=340, margin=(60, 20, 40, 50))
 # Colour-blind-safe (Okabe-Ito) so arms stay distinguishable for every reader.
 _COLOURS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
 

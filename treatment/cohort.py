@@ -6,14 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from medai_ml.plain import finite_list, to_plain
 from treatment.ml.effects import effects_from_encoded
 from treatment.ml.evaluate import heterogeneity, ipcw_outcome, qini_curve, split_trial
 from treatment.ml.models import TreatmentModel
-from treatment.ml.trials import TrialData, to_plain
-
-
-def _finite(values: np.ndarray) -> list[float | None]:
-    return [float(v) if np.isfinite(v) else None for v in values]
+from treatment.ml.trials import TrialData
 
 
 def cohort_analysis(
@@ -47,8 +44,8 @@ def cohort_analysis(
                 "label": model.arm_labels[a],
                 "versus": model.arm_labels[ref],
                 "difference": eff.difference[:, a].tolist(),
-                "low": _finite(low),
-                "high": _finite(high),
+                "low": finite_list(low),
+                "high": finite_list(high),
                 "has_interval": has_interval,
                 "share_excluding_zero": float(excludes.mean()) if has_interval else None,
                 "share_favouring": float((eff.difference[:, a] > 0).mean()),

@@ -8,6 +8,18 @@ from treatment.ml.trials import TRIALS, TrialDefinition
 from treatment.services import MODEL_KINDS
 
 
+def horizon_field(definition: TrialDefinition, *, when: str) -> forms.FloatField:
+    """The optional time horizon in the trial's unit, the trial's default filled in."""
+    unit = definition.survival.time_unit
+    return forms.FloatField(
+        label=f"Horizon ({unit})",
+        required=False,
+        min_value=1,
+        initial=round(definition.default_horizon, 2),
+        help_text=f"{when}; default {definition.default_horizon:g} {unit}.",
+    )
+
+
 class TrialChoiceForm(forms.Form):
     """Picks which trial's model to use (a GET form: it only changes the fields shown)."""
 
@@ -55,14 +67,7 @@ class AssessmentForm(forms.Form):
                     choices=[("", "—"), ("0", cov.binary_labels[0]), ("1", cov.binary_labels[1])],
                 )
             self.fields[cov.name] = field
-        unit = definition.survival.time_unit
-        self.fields["horizon"] = forms.FloatField(
-            label=f"Horizon ({unit})",
-            required=False,
-            min_value=1,
-            initial=round(definition.default_horizon, 2),
-            help_text=f"When outcomes are compared; default {definition.default_horizon:g} {unit}.",
-        )
+        self.fields["horizon"] = horizon_field(definition, when="When outcomes are compared")
 
     def inputs(self) -> dict[str, Any]:
         """The covariate values as entered (blank ones left out, so the validator names them)."""
@@ -125,11 +130,4 @@ class CohortForm(forms.Form):
         self.fields["covariate"].choices = [
             (c.name, f"{c.label} ({c.unit})" if c.unit else c.label) for c in definition.covariates
         ]
-        unit = definition.survival.time_unit
-        self.fields["horizon"] = forms.FloatField(
-            label=f"Horizon ({unit})",
-            required=False,
-            min_value=1,
-            initial=round(definition.default_horizon, 2),
-            help_text=f"When benefit is measured; default {definition.default_horizon:g} {unit}.",
-        )
+        self.fields["horizon"] = horizon_field(definition, when="When benefit is measured")

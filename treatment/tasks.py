@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import Progress, job_task
+from medai_site.jobs.runtime import Progress, job_row, job_task
 from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
 from treatment.ml.models import TreatmentModel
 from treatment.models import CohortAnalysis, TreatmentAssessment
@@ -107,9 +107,12 @@ def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
     from treatment.ml.explain import explain_patient, model_facts
     from treatment.ml.trials import PatientValidationError
 
-    assessment = TreatmentAssessment.objects.filter(pk=job.params.get("assessment_id")).first()
-    if assessment is None:
-        raise JobError("The assessment no longer exists.")
+    assessment = job_row(
+        TreatmentAssessment.objects,
+        job=job,
+        param="assessment_id",
+        missing="The assessment no longer exists.",
+    )
     url = reverse("treatment:assessment", args=[assessment.patient_id, assessment.pk])
     if assessment.status == TreatmentAssessment.Status.DONE:
         return {"summary": "Already assessed.", "url": url}
@@ -152,10 +155,12 @@ def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
 
 
 def _analysis(job: Job) -> CohortAnalysis:
-    analysis = CohortAnalysis.objects.filter(pk=job.params.get("analysis_id")).first()
-    if analysis is None:
-        raise JobError("The analysis no longer exists.")
-    return analysis
+    return job_row(
+        CohortAnalysis.objects,
+        job=job,
+        param="analysis_id",
+        missing="The analysis no longer exists.",
+    )
 
 
 @job_task(kind="treatment.cohort", label="cohort analysis", queue="ml")

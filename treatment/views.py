@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from medai_site.audit.exceptions import ObjectNotVisible
+from medai_site.core.charts import chart_cards
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from medai_site.patients.pages import PatientPage, patient_page
@@ -131,7 +132,7 @@ def _charts(assessment: TreatmentAssessment) -> list[dict[str, Any]]:
             charts.contributions_figure(assessment.explanation),
         ),
     ]
-    return [{"id": key, "label": label, "figure": fig} for key, label, fig in found if fig]
+    return chart_cards(found)
 
 
 def _points(x: float | None, signed: bool = True) -> str:
@@ -337,7 +338,7 @@ def _cohort_context(result: dict[str, Any]) -> dict[str, Any]:
                 f"gives a Qini coefficient of {q['qini_coefficient']:+.3f} ({verdict})."
             )
         sentences.append(text)
-    charts_ = [{"id": k, "label": label, "figure": f} for k, label, f in found if f]
+    charts_ = chart_cards(found)
     survival = result.get("outcome") == "survival"
     bin_rows = [
         [
@@ -382,7 +383,7 @@ def _genomics_context(result: dict[str, Any]) -> dict[str, Any]:
         "understates the true uncertainty)."
     )
     return {
-        "charts": [{"id": k, "label": label, "figure": f} for k, label, f in found if f],
+        "charts": chart_cards(found),
         "sentences": [plainly],
         "drivers": result["drivers"][:15],
     }

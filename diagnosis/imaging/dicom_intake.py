@@ -236,12 +236,7 @@ def _read(data: bytes, *, stop_before_pixels: bool) -> Dataset:
             detail=repr(exc),
         ) from exc
     except zlib.error as exc:
-        raise ScanRejected(
-            RejectCode.CORRUPT,
-            "The DICOM file uses Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99) "
-            "but its compressed data set is damaged.",
-            detail=repr(exc),
-        ) from exc
+        raise _deflate_damaged(exc) from exc
     except RecursionError:
         # pydicom parses sequences recursively; thousands of nested levels exhaust the stack.
         raise _too_deep() from None
@@ -308,12 +303,7 @@ def _check_deflate_bound(data: bytes, *, max_pixels: int) -> None:
                 )
             pending = inflater.unconsumed_tail
     except zlib.error as exc:
-        raise ScanRejected(
-            RejectCode.CORRUPT,
-            "The DICOM file uses Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99) "
-            "but its compressed data set is damaged.",
-            detail=repr(exc),
-        ) from exc
+        raise _deflate_damaged(exc) from exc
     if not inflater.eof:
         raise ScanRejected(
             RejectCode.TRUNCATED,
@@ -660,3 +650,12 @@ def _normalise(array: np.ndarray, geometry: ImageGeometry) -> np.ndarray:
     if array.dtype.byteorder not in ("=", "|"):
         array = array.astype(array.dtype.newbyteorder("="))
     return array
+
+
+def _deflate_damaged(exc: zlib.error) -> ScanRejected:
+    return ScanRejected(
+        RejectCode.CORRUPT,
+        "The DICOM file uses Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99) "
+        "but its compressed data set is damaged.",
+        detail=repr(exc),
+    )

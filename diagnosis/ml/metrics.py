@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from medai_ml.plain import to_plain
+
 DEFAULT_BINS = 15  # Guo et al. 2017 ("On calibration of modern neural networks") use 15 bins.
 
 
@@ -223,12 +225,12 @@ class Evaluation:
 
     def to_dict(self) -> dict[str, Any]:
         """Return nested plain dicts/lists/floats/ints/None, ready for json.dumps."""
-        return _plain(asdict(self))
+        return to_plain(asdict(self))
 
     def summary(self) -> dict[str, float | None]:
         """Return the headline numbers only (for logs and metric cards)."""
         keys = ("auc", "accuracy", "sensitivity", "specificity", "ece_before", "ece_after")
-        return {k: _plain(getattr(self, k)) for k in keys}
+        return {k: to_plain(getattr(self, k)) for k in keys}
 
 
 def evaluate(
@@ -295,20 +297,3 @@ def _average_ranks(values: np.ndarray) -> np.ndarray:
     _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
     starts = np.cumsum(counts) - counts
     return (starts + (counts + 1) / 2.0)[inverse.ravel()]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    return value

@@ -48,6 +48,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from medai_ml.plain import to_plain
+
 COMPONENTS: tuple[str, ...] = ("maha", "maha-layers", "knn", "energy", "corruption", "pixels")
 # Chosen on validation data only (bench/diagnosis_ml_notes.md, "Applicability, tuned"): q .995
 # because the PneumoniaMNIST test split is flagged 2-3x more than validation; the corruption
@@ -421,7 +423,7 @@ class OodDetector:
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready facts for metrics and a model card: method, quantile, threshold, rates."""
-        return _plain(
+        return to_plain(
             {
                 "method": self.method,
                 "quantile": self.quantile,
@@ -446,7 +448,7 @@ class OodDetector:
             else torch.from_numpy(self.knn_bank.astype(np.float32)),
             "knn_k": int(self.knn_k),
             "standardise": {k: [float(m), float(s)] for k, (m, s) in self.standardise.items()},
-            "rates": _plain(self.rates),
+            "rates": to_plain(self.rates),
         }
         if self.head is not None:
             payload["head"] = self.head.to_payload()
@@ -612,13 +614,3 @@ def _knn_distance(query: np.ndarray, bank: np.ndarray, k: int) -> np.ndarray:
 def _logsumexp(logits: np.ndarray) -> np.ndarray:
     top = logits.max(axis=1, keepdims=True)
     return (top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True)))[:, 0]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

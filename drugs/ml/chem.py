@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import math
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 -- parses only RDKit's own SVG output
 from collections.abc import Iterable, Iterator
@@ -22,6 +21,8 @@ from rdkit.Chem import QED, Crippen, Descriptors, Lipinski, rdFingerprintGenerat
 from rdkit.Chem import FilterCatalog as RDFilterCatalog
 from rdkit.Chem.Draw import rdMolDraw2D
 from rdkit.Contrib.SA_Score import sascorer
+
+from medai_ml.plain import finite_or_none
 
 # Uploads are read whole into memory; a gzip member is capped so a tiny "bomb" cannot expand
 # without bound.
@@ -258,10 +259,9 @@ def _parse_smiles_lines(text: str, max_molecules: int) -> ParsedMolecules:
 
 def _to_float(text: str) -> float | None:
     try:
-        value = float(text)
+        return finite_or_none(text)
     except (TypeError, ValueError):
         return None
-    return value if math.isfinite(value) else None
 
 
 def _looks_like_smiles_column(values: list[str]) -> bool:

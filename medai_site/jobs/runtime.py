@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 
 from medai_site.celery import app
 from medai_site.jobs import services
@@ -31,6 +31,7 @@ from medai_site.jobs.models import Job
 logger = logging.getLogger(__name__)
 
 JobFunction = Callable[[Job, "Progress"], "dict[str, Any] | None"]
+RowT = TypeVar("RowT", bound=models.Model)
 
 # Progress is written at most this often unless the stage text changes, so a per-batch
 # callback does not turn into a write per batch.
@@ -110,6 +111,17 @@ class _Heartbeat(threading.Thread):
             logger.exception("heartbeat for job %s failed", self.job_id)
         finally:
             connection.close()
+
+
+def job_row(
+    rows: models.Manager[RowT] | models.QuerySet[RowT], *, job: Job, param: str, missing: str
+) -> RowT:
+    """The row whose primary key is ``job.params[param]``; raises ``JobError(missing)`` when it
+    no longer exists (deleted after the job was queued), which fails the job with that message."""
+    row = rows.filter(pk=job.params.get(param)).first()
+    if row is None:
+        raise JobError(missing)
+    return row
 
 
 def job_execute(*, job_id: int, fn: JobFunction, celery_id: str = "") -> str:

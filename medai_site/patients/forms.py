@@ -7,8 +7,9 @@ from django import forms
 from django.utils import timezone
 
 from medai_site.core.query_params import BoundedDateField
+from medai_site.core.uploads import upload_size_problem
 from medai_site.patients.models import Patient
-from medai_site.patients.sources import BUILTIN_SOURCES, size_problem
+from medai_site.patients.sources import BUILTIN_SOURCES, MAX_IMPORT_BYTES
 
 
 class PatientSearchForm(forms.Form):
@@ -57,6 +58,8 @@ class PatientImportForm(forms.Form):
         upload = data.get("file")
         if data.get("source") == "csv" and not upload:
             self.add_error("file", "Choose a CSV file to upload.")
-        if upload is not None and (problem := size_problem(upload.size)):
+        if upload is not None and (
+            problem := upload_size_problem(upload.size, cap=MAX_IMPORT_BYTES)
+        ):
             self.add_error("file", problem)
         return data

@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from medai_site.core.uploads import upload_size_problem
 from medai_site.patients.models import Patient
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
@@ -164,18 +165,11 @@ class CsvRejected(ValueError):
     """The uploaded file as a whole cannot be imported; the message says why."""
 
 
-def size_problem(size: int) -> str:
-    """A message when an upload of ``size`` bytes is over the import limit, else ""."""
-    if size <= MAX_IMPORT_BYTES:
-        return ""
-    return f"The file is {size / 1e6:.1f} MB; the limit is {MAX_IMPORT_BYTES / 1e6:.0f} MB."
-
-
 def csv_check_header(content: bytes) -> list[str]:
     """Validate an uploaded patient CSV before anything is queued; returns its columns."""
     if not content.strip():
         raise CsvRejected("The file is empty.")
-    if problem := size_problem(len(content)):
+    if problem := upload_size_problem(len(content), cap=MAX_IMPORT_BYTES):
         raise CsvRejected(problem)
     if b"\x00" in content[:4096]:
         raise CsvRejected("This is not a text CSV file (it contains binary data).")

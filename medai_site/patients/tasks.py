@@ -6,9 +6,8 @@ from typing import Any
 
 from django.urls import reverse
 
-from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import Progress, job_task
+from medai_site.jobs.runtime import Progress, job_row, job_task
 from medai_site.patients.models import PatientImport
 from medai_site.patients.services import patient_import_finish
 from medai_site.patients.sources import import_rows_open, import_rows_validate
@@ -20,9 +19,12 @@ MAX_REPORTED_ERRORS = 200
 def import_patients(job: Job, progress: Progress) -> dict[str, Any]:
     """Validate an import's rows and create its patients with the job's success (rows whose
     MRN is registered already are skipped); the rejected lines are kept on the record."""
-    record = PatientImport.objects.filter(pk=job.params.get("import_id")).first()
-    if record is None:
-        raise JobError("The import record no longer exists.")
+    record = job_row(
+        PatientImport.objects,
+        job=job,
+        param="import_id",
+        missing="The import record no longer exists.",
+    )
     content = b""
     if record.source == "csv":
         with record.file.open("rb") as handle:

@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html_join
 
+from medai_site.core.charts import chart_card
 from medai_site.registry import charts
 from medai_site.registry.models import ModelActivation, ModelVersion
 from medai_site.registry.selectors import (
@@ -153,7 +154,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 charts.version_comparison_figure(model_version_list(task=obj.task)[:8]),
             ]
             context["charts"] = [
-                {"id": f"metric-chart-{i}", "figure": f, "label": f["layout"]["title"]["text"]}
+                chart_card(f"metric-chart-{i}", f["layout"]["title"]["text"], f)
                 for i, f in enumerate(figures)
                 if f is not None
             ]

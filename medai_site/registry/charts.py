@@ -5,9 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from medai_site.core.charts import (
+    chart_layout,
+    confusion_heatmap,
+    curves_figure,
+    diagonal_trace,
+    line_trace,
+    unit_square_figure,
+)
 from medai_site.registry.models import ModelVersion
 
-_LAYOUT: dict[str, Any] = {"margin": {"l": 50, "r": 20, "t": 40, "b": 40}, "height": 320}
+_LAYOUT = chart_layout(height=320, margin=(50, 20, 40, 40))
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:
@@ -30,29 +38,15 @@ def training_history_figure(version: ModelVersion) -> dict[str, Any] | None:
         values = [row.get(key) for row in history]
         if not any(isinstance(v, (int, float)) for v in values):
             continue
-        is_loss = "loss" in key
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines+markers",
-                "name": key,
-                "x": epochs,
-                "y": values,
-                "yaxis": "y2" if is_loss else "y",
-            }
-        )
-    return {
-        "data": traces,
-        "layout": {
-            **_LAYOUT,
-            "margin": {**_LAYOUT["margin"], "r": 60},
-            "title": {"text": f"{version}: training history"},
-            "xaxis": {"title": {"text": "epoch"}},
-            "yaxis": {"title": {"text": "metric"}},
-            "yaxis2": {"title": {"text": "loss"}, "overlaying": "y", "side": "right"},
-            "legend": {"orientation": "h"},
-        },
-    }
+        traces.append(line_trace(key, epochs, values, yaxis="y2" if "loss" in key else "y"))
+    return curves_figure(
+        traces,
+        layout=_LAYOUT,
+        title=f"{version}: training history",
+        x_axis={"title": {"text": "epoch"}},
+        y_axis={"title": {"text": "metric"}},
+        loss_axis=True,
+    )
 
 
 def metrics_bar_figure(version: ModelVersion) -> dict[str, Any] | None:
@@ -117,50 +111,26 @@ def evaluation_figures(version: ModelVersion) -> list[dict[str, Any]]:
             }
             for name, curve in roc.items()
         ]
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "chance",
-                "x": [0, 1],
-                "y": [0, 1],
-                "line": {"dash": "dot", "color": "#999"},
-            }
-        )
+        traces.append(diagonal_trace("chance"))
         figures.append(
-            {
-                "data": traces,
-                "layout": {
-                    **_LAYOUT,
-                    "title": {"text": "ROC curve (test split)"},
-                    "xaxis": {"title": {"text": "1 - specificity"}, "range": [0, 1]},
-                    "yaxis": {"title": {"text": "sensitivity"}, "range": [0, 1]},
-                },
-            }
+            unit_square_figure(
+                traces,
+                layout={**_LAYOUT, "title": {"text": "ROC curve (test split)"}},
+                x_title="1 - specificity",
+                y_title="sensitivity",
+            )
         )
     matrix, names = test.get("confusion_matrix"), test.get("class_names")
     if matrix and names:
         figures.append(
-            {
-                "data": [
-                    {
-                        "type": "heatmap",
-                        "z": matrix,
-                        "x": names,
-                        "y": names,
-                        "colorscale": "Blues",
-                        "showscale": False,
-                        "text": [[str(v) for v in row] for row in matrix],
-                        "texttemplate": "%{text}",
-                    }
-                ],
-                "layout": {
-                    **_LAYOUT,
-                    "title": {"text": "Confusion matrix (test split)"},
-                    "xaxis": {"title": {"text": "predicted"}},
-                    "yaxis": {"title": {"text": "true"}, "autorange": "reversed"},
-                },
-            }
+            confusion_heatmap(
+                matrix,
+                names=names,
+                layout=_LAYOUT,
+                title="Confusion matrix (test split)",
+                x_title="predicted",
+                y_title="true",
+            )
         )
     traces = []
     for key, label in (("reliability_before", "before"), ("reliability_after", "after")):
@@ -172,34 +142,20 @@ def evaluation_figures(version: ModelVersion) -> list[dict[str, Any]]:
                 if c is not None and a is not None
             ]
             traces.append(
-                {
-                    "type": "scatter",
-                    "mode": "lines+markers",
-                    "name": f"{label} temperature scaling (ECE {curve.get('ece', 0):.3f})",
-                    "x": [p[0] for p in points],
-                    "y": [p[1] for p in points],
-                }
+                line_trace(
+                    f"{label} temperature scaling (ECE {curve.get('ece', 0):.3f})",
+                    [p[0] for p in points],
+                    [p[1] for p in points],
+                )
             )
     if traces:
-        traces.append(
-            {
-                "type": "scatter",
-                "mode": "lines",
-                "name": "perfect",
-                "x": [0, 1],
-                "y": [0, 1],
-                "line": {"dash": "dot", "color": "#999"},
-            }
-        )
+        traces.append(diagonal_trace("perfect"))
         figures.append(
-            {
-                "data": traces,
-                "layout": {
-                    **_LAYOUT,
-                    "title": {"text": "Calibration (test split)"},
-                    "xaxis": {"title": {"text": "predicted probability"}, "range": [0, 1]},
-                    "yaxis": {"title": {"text": "observed frequency"}, "range": [0, 1]},
-                },
-            }
+            unit_square_figure(
+                traces,
+                layout={**_LAYOUT, "title": {"text": "Calibration (test split)"}},
+                x_title="predicted probability",
+                y_title="observed frequency",
+            )
         )
     return figures

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from medai_site.core.charts import chart_layout
 from remote_care.analytics.filters import ALERT_LEVELS, SMALL_CELL, RiskMeasure
 from remote_care.analytics.selectors import BandRow, CohortRow, HistogramRow, PeriodRow
 from remote_care.monitoring.charts import ALERT_COLOURS
@@ -25,12 +26,8 @@ LEVEL_NAMES = {
 
 
 def _layout(**extra: Any) -> dict[str, Any]:
-    return {
-        "height": 320,
-        "margin": {"l": 60, "r": 60, "t": 20, "b": 50},
-        "legend": {"orientation": "h", "y": -0.2},
-        **extra,
-    }
+    base = chart_layout(height=320, margin=(60, 60, 20, 50), legend={"orientation": "h", "y": -0.2})
+    return {**base, **extra}
 
 
 def risk_over_time_figure(periods: Sequence[PeriodRow], measure: RiskMeasure) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.charts import chart_card
 from medai_site.core.csv_export import csv_response
 from medai_site.core.roles import Role, role_required
 from remote_care.analytics import charts
@@ -78,7 +79,7 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
             "dashboard": dashboard,
             "summary": dashboard.summary_cells,
             "tables": [(k, TABLE_TITLES[k], t) for k, t in dashboard.tables().items()],
-            "charts": {k: {"id": k, "label": label, "figure": fig} for k, label, fig in found},
+            "charts": {k: chart_card(k, label, fig) for k, label, fig in found},
             "export_query": request.GET.urlencode(),
         }
     )

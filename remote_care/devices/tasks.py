@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import Progress, job_task
+from medai_site.jobs.runtime import Progress, job_row, job_task
 from remote_care.devices.serializers import RANGES
 from remote_care.devices.services import observations_ingest
 from remote_care.devices.waveforms import JOB_KIND, samples_unpack
@@ -19,13 +18,12 @@ from remote_care.physiology.beats import Quality, analyse
 def waveform_analyse(job: Job, progress: Progress) -> dict[str, Any]:
     """Beat detection, HR/HRV and quality for one Waveform; stores them on the recording and,
     when the quality allows an HR, a heart-rate Observation at the recording's midpoint."""
-    waveform = (
-        Waveform.objects.select_related("device", "patient")
-        .filter(pk=job.params.get("waveform_id"))
-        .first()
+    waveform = job_row(
+        Waveform.objects.select_related("device", "patient"),
+        job=job,
+        param="waveform_id",
+        missing="The recording to analyse no longer exists.",
     )
-    if waveform is None:
-        raise JobError("The recording to analyse no longer exists.")
     progress.update(10, "detecting beats", force=True)
     analysis = analyse(samples_unpack(waveform.samples), waveform.fs, waveform.kind)
     summary = analysis.summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from medai_site.core.uploads import upload_size_problem
 from remote_care.messaging.photos import MAX_PHOTO_BYTES
 from remote_care.messaging.services import MAX_MESSAGE_CHARS
 
@@ -21,11 +22,10 @@ class MessageForm(forms.Form):
 
     def clean_photo(self):
         photo = self.cleaned_data.get("photo")
-        if photo and photo.size > MAX_PHOTO_BYTES:
-            raise forms.ValidationError(
-                f"The photo is {photo.size / 1e6:.1f} MB; the limit is "
-                f"{MAX_PHOTO_BYTES / 1e6:.0f} MB."
-            )
+        if photo and (
+            problem := upload_size_problem(photo.size, cap=MAX_PHOTO_BYTES, noun="photo")
+        ):
+            raise forms.ValidationError(problem)
         return photo
 
     def clean(self):

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from medai_site.core.uploads import upload_size_problem
+
 MAX_PHOTO_BYTES = 15 * 1024 * 1024
 # Larger phone photos are scaled down: enough for a clinician to look at and for a
 # classifier (which resamples far smaller), and bounded storage per message.
@@ -33,10 +35,8 @@ def photo_normalise(data: bytes) -> Photo:
     (EXIF orientation applied) and at most MAX_SIDE pixels on its long side."""
     if not data:
         raise PhotoRejected("The photo is empty.")
-    if len(data) > MAX_PHOTO_BYTES:
-        raise PhotoRejected(
-            f"The photo is {len(data) / 1e6:.1f} MB; the limit is {MAX_PHOTO_BYTES / 1e6:.0f} MB."
-        )
+    if problem := upload_size_problem(len(data), cap=MAX_PHOTO_BYTES, noun="photo"):
+        raise PhotoRejected(problem)
     if data[128:132] == b"DICM":
         if data.startswith((b"\x89PNG", b"\xff\xd8\xff")):
             # A polyglot: an image that also parses as DICOM (PS3.10 preamble + 'DICM').

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from medai_ml.plain import to_plain
 from remote_care.ml.features import (
     FEATURES_PER_CHANNEL,
     FeatureSpec,
@@ -205,9 +205,9 @@ class RiskModel:
             "dropout": float(self.dropout),
             "skip": bool(self.skip),
             "pool": bool(self.pool),
-            "metrics": _plain(self.metrics),
-            "config": _plain(self.config),
-            "input_contract": _plain(self.input_contract),
+            "metrics": to_plain(self.metrics),
+            "config": to_plain(self.config),
+            "input_contract": to_plain(self.input_contract),
             "state_dicts": [
                 {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
                 for net in self.networks
@@ -248,19 +248,6 @@ class RiskModel:
             config=dict(payload.get("config", {})),
             input_contract=payload.get("input_contract"),
         )
-
-
-def _plain(obj: Any) -> Any:
-    """Plain JSON-able python types (weights_only loading refuses numpy scalars)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def artifact_bytes(model: RiskModel) -> bytes:

@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get, patient_list
-from remote_care.models import Alert, Monitoring, Observation
+from remote_care.models import OBSERVATION_VITALS, Alert, Monitoring, Observation
 from remote_care.physiology.downsample import Downsampled, downsample
 
 # Open alerts rank the board: emergency first, then urgent, a single red score, a trend.
@@ -57,21 +57,7 @@ VITAL_SERIES: tuple[tuple[str, str, str, str], ...] = (
     ("diastolic_bp", "diastolic_bp", "Diastolic BP", "mmHg"),
     ("news2", "news2_total", "NEWS2", ""),
 )
-_LATEST_FIELDS = (
-    "pk",
-    "taken_at",
-    "news2_total",
-    "news2_partial",
-    "news2",
-    "heart_rate",
-    "spo2",
-    "respiratory_rate",
-    "temperature",
-    "systolic_bp",
-    "diastolic_bp",
-    "consciousness",
-    "on_oxygen",
-)
+_LATEST_FIELDS = ("pk", "taken_at", "news2_total", "news2_partial", "news2", *OBSERVATION_VITALS)
 
 
 @dataclass

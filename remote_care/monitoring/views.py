@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.charts import chart_card
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
@@ -87,7 +88,7 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
             "risk_insufficient": risk_insufficient,
             "risk_count": len(risk_points),
             "risk_chart": risk_figure
-            and {"id": "risk-history", "label": "Model risk and NEWS2", "figure": risk_figure},
+            and chart_card("risk-history", "Model risk and NEWS2", risk_figure),
         },
         status=status,
     )

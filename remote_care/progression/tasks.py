@@ -6,9 +6,9 @@ from typing import Any
 
 from django.urls import reverse
 
-from medai_site.jobs.exceptions import JobError
+from medai_ml.plain import rounded
 from medai_site.jobs.models import Job
-from medai_site.jobs.runtime import Progress, job_task
+from medai_site.jobs.runtime import Progress, job_row, job_task
 from remote_care.progression.services import PROGRESSION_KIND
 
 
@@ -20,14 +20,6 @@ def _pbc_visits() -> dict[int, list[dict[str, Any]]]:
     for row in frame.to_dict("records"):
         visits.setdefault(int(row["id"]), []).append(row)
     return visits
-
-
-def _plain_number(value: Any) -> Any:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    return None if number != number else round(number, 4)
 
 
 @job_task(kind=PROGRESSION_KIND, label="disease-progression analysis", queue="ml")
@@ -44,9 +36,12 @@ def progression_analyse(job: Job, progress: Progress) -> dict[str, Any]:
     )
     from remote_care.models import ProgressionAnalysis
 
-    analysis = ProgressionAnalysis.objects.filter(pk=job.params.get("analysis_id")).first()
-    if analysis is None:
-        raise JobError("The analysis to run no longer exists.")
+    analysis = job_row(
+        ProgressionAnalysis.objects,
+        job=job,
+        param="analysis_id",
+        missing="The analysis to run no longer exists.",
+    )
     level = float(analysis.settings.get("level", 0.9))
     folds = int(analysis.settings.get("folds", 5))
     progress.update(5, "Loading the data set", force=True)
@@ -74,9 +69,7 @@ def progression_analyse(job: Job, progress: Progress) -> dict[str, Any]:
             patients[str(pid)] = {
                 **trajectory.to_dict(),
                 "next": nxt.to_dict(),
-                "baseline": {
-                    k: _plain_number(first.get(k)) for k in ("age", "sex", "trt", "stage")
-                },
+                "baseline": {k: rounded(first.get(k)) for k in ("age", "sex", "trt", "stage")},
             }
         results["patients"] = patients
     else:

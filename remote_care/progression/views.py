@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.charts import chart_card
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from remote_care.progression.charts import progression_figure, progression_scatter_figure
@@ -64,17 +65,17 @@ def progression_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         return bad_request("No such patient in this data set; choose one from the list.")
     chart = None
     if selected and analysis.dataset == "pbcseq":
-        chart = {
-            "id": "trajectory",
-            "label": f"Patient {selected}: bilirubin and forecast",
-            "figure": progression_figure(patients[selected], target=results.get("target", "")),
-        }
+        chart = chart_card(
+            "trajectory",
+            f"Patient {selected}: bilirubin and forecast",
+            progression_figure(patients[selected], target=results.get("target", "")),
+        )
     elif selected:
-        chart = {
-            "id": "trajectory",
-            "label": "Predicted against observed progression",
-            "figure": progression_scatter_figure(patients, selected),
-        }
+        chart = chart_card(
+            "trajectory",
+            "Predicted against observed progression",
+            progression_scatter_figure(patients, selected),
+        )
     audit_record(
         action=AuditEvent.Action.RECORD_VIEWED,
         request=request,

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
 from medai_site.registry.models import ModelVersion
-from remote_care.models import Monitoring, Observation, RiskScore
+from remote_care.models import OBSERVATION_VITALS, Monitoring, Observation, RiskScore
 
 RISK_TASK = "remote_care.deterioration"
 RISK_TRAINING_KIND = "remote_care.risk_training"
@@ -39,19 +39,7 @@ SCORE_BATCH = 256
 
 # How far back a sweep back-fills scores of older sets (the patient page's risk history).
 BACKFILL = timedelta(days=7)
-
-
-VITAL_FIELDS = (
-    "taken_at",
-    "heart_rate",
-    "spo2",
-    "respiratory_rate",
-    "temperature",
-    "systolic_bp",
-    "diastolic_bp",
-    "consciousness",
-    "on_oxygen",
-)
+VITAL_FIELDS = ("taken_at", *OBSERVATION_VITALS)
 
 
 def risk_model_from_bytes(content: bytes) -> Any:

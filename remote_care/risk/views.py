@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from medai_site.core.charts import chart_card
 from medai_site.core.roles import Role, role_required
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_active
@@ -41,7 +42,7 @@ def _reliability_chart(comparison: dict[str, Any] | None) -> dict[str, Any] | No
     figure = reliability_figure(comparison["reports"]) if comparison else None
     if figure is None:
         return None
-    return {"id": "reliability", "label": "Calibration on held-out stays", "figure": figure}
+    return chart_card("reliability", "Calibration on held-out stays", figure)
 
 
 @require_http_methods(["GET", "POST"])
@@ -82,11 +83,9 @@ def risk_models_view(request: HttpRequest) -> HttpResponse:
             "comparison": _comparison(shown),
             "comparison_rows": comparison_rows(_comparison(shown)),
             "reliability_chart": _reliability_chart(_comparison(shown)),
-            "curve_chart": {
-                "id": "risk-curves",
-                "label": "Validation AUROC per epoch",
-                "figure": risk_training_figure(curves or {}),
-            },
+            "curve_chart": chart_card(
+                "risk-curves", "Validation AUROC per epoch", risk_training_figure(curves or {})
+            ),
         },
         status=status,
     )

@@ -224,3 +224,17 @@ def test_removed_clinician_loses_the_patients_jobs_at_once(users, client_for):
     assert list(job_list(user=users.clinician_a)) == [job]
     own = make_job(users.clinician_b)
     assert list(job_list(user=users.clinician_b)) == [own]
+
+
+def test_job_row_loads_the_named_row_or_fails_the_job_with_the_message(users):
+    from medai_site.jobs.exceptions import JobError
+    from medai_site.jobs.runtime import job_row
+
+    other = make_job(users.clinician_a)
+    job = make_job(users.clinician_a, other_id=other.pk)
+    assert job_row(Job.objects, job=job, param="other_id", missing="gone") == other
+    other.delete()
+    with pytest.raises(JobError, match="^The other job no longer exists.$"):
+        job_row(
+            Job.objects.all(), job=job, param="other_id", missing="The other job no longer exists."
+        )

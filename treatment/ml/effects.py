@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
+from medai_ml.plain import finite_or_none, to_plain
 from treatment.ml.models import TreatmentModel
 from treatment.ml.trials import (
     PatientValidationError,
     encode_patients,
-    to_plain,
     validate_patient,
 )
 
@@ -317,9 +317,6 @@ def patient_effect(
     ]
     ref = model.reference_arm
 
-    def opt(x: float) -> float | None:
-        return float(x) if math.isfinite(x) else None
-
     differences = [
         ArmDifference(
             arm=a,
@@ -327,8 +324,8 @@ def patient_effect(
             versus=ref,
             versus_label=labels[ref],
             difference=float(core["difference"][0, a]),
-            low=opt(core["low"][0, a]),
-            high=opt(core["high"][0, a]),
+            low=finite_or_none(core["low"][0, a]),
+            high=finite_or_none(core["high"][0, a]),
         )
         for a in range(model.n_arms)
         if a != ref
@@ -356,8 +353,8 @@ def patient_effect(
             comparator=comp,
             comparator_label=labels[comp],
             benefit=benefit,
-            low=opt(low),
-            high=opt(high),
+            low=finite_or_none(low),
+            high=finite_or_none(high),
             includes_no_difference=no_diff,
             statement=statement,
         ),

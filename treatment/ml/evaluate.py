@@ -29,9 +29,10 @@ from sksurv.metrics import (
 )
 from sksurv.nonparametric import kaplan_meier_estimator
 
+from medai_ml.plain import to_plain
 from treatment.ml.effects import effects_from_encoded
 from treatment.ml.models import ModelConfig, TreatmentModel, fit_treatment_model
-from treatment.ml.trials import TrialData, get_trial, load_trial, to_plain
+from treatment.ml.trials import TrialData, get_trial, load_trial
 
 
 @dataclass

@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from medai_ml.plain import to_plain
 from treatment.ml.models import TreatmentModel
-from treatment.ml.trials import encode_patients, to_plain, validate_patient
+from treatment.ml.trials import encode_patients, validate_patient
 
 
 @dataclass

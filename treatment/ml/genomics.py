@@ -27,7 +27,7 @@ from sksurv.datasets import load_breast_cancer
 from sksurv.linear_model import CoxnetSurvivalAnalysis, CoxPHSurvivalAnalysis
 from sksurv.metrics import concordance_index_censored
 
-from treatment.ml.trials import to_plain
+from medai_ml.plain import to_plain
 
 CLINICAL = (
     "age",

@@ -23,6 +23,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from medai_ml.plain import to_plain
+
 CovariateKind = Literal["numeric", "categorical", "binary"]
 OutcomeKind = Literal["binary", "continuous"]
 
@@ -519,22 +521,3 @@ def validate_patient(trial: str | TrialDefinition, patient: Mapping[str, Any]) -
 def encode_patients(trial: str | TrialDefinition, patients: pd.DataFrame) -> pd.DataFrame:
     """Encode raw covariate rows (already valid) into the model's covariate columns."""
     return _encode(get_trial(trial), patients.reset_index(drop=True))
-
-
-def to_plain(obj: Any) -> Any:
-    """Convert to JSON-ready plain types (numpy to Python, tuples to lists, NaN/inf to None)."""
-    # JSON-ready: numpy scalars to Python, tuples to lists, non-finite floats to None.
-    if isinstance(obj, Mapping):
-        return {str(k): to_plain(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return [to_plain(v) for v in obj.tolist()]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
