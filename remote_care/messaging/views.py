@@ -14,7 +14,7 @@ from medai_site.audit.services import audit_record
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
-from medai_site.patients.selectors import patient_get
+from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.patients.services import (
     PortalAccountError,
     portal_account_create,
@@ -149,13 +149,9 @@ def thread_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
-def thread_new_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    try:
-        patient = patient_get(user=request.user, pk=patient_pk)
-    except Patient.DoesNotExist:
-        raise ObjectNotVisible(
-            "No such patient in your care teams.", model=Patient, pk=patient_pk
-        ) from None
+@patient_page("new conversation")
+def thread_new_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    patient = page.patient
     form = ThreadForm(request.POST or None, request.FILES or None)
     status = 200
     if request.method == "POST":
@@ -164,13 +160,7 @@ def thread_new_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
             if thread is not None:
                 return redirect("remote_care:thread", pk=thread.pk)
         status = 400
-    audit_record(
-        action=AuditEvent.Action.PATIENT_VIEWED,
-        request=request,
-        obj=patient,
-        patient=patient,
-        detail={"page": "new conversation"},
-    )
+    page.viewed()
     return render(
         request,
         "remote_care/thread_new.html",
@@ -229,14 +219,10 @@ def message_photo_to_scan_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(Role.CLINICIAN)
-def portal_access_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
+@patient_page()
+def portal_access_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
     """Open, re-link or revoke the patient's portal account (one POST per action)."""
-    try:
-        patient = patient_get(user=request.user, pk=patient_pk)
-    except Patient.DoesNotExist:
-        raise ObjectNotVisible(
-            "No such patient in your care teams.", model=Patient, pk=patient_pk
-        ) from None
+    patient = page.patient
     action = request.POST.get("action", "")
     link_base = request.build_absolute_uri("/").rstrip("/")
     account = portal_account_for(patient=patient)

@@ -12,13 +12,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from medai_site.audit.exceptions import ObjectNotVisible
-from medai_site.audit.models import AuditEvent
-from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_card
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
-from medai_site.patients.models import Patient
-from medai_site.patients.selectors import patient_get
+from medai_site.patients.pages import PatientPage, patient_page
 from remote_care.devices.forms import DeviceForm
 from remote_care.devices.selectors import device_get, devices_for, observations_recent
 from remote_care.devices.services import device_register, device_revoke
@@ -33,13 +30,9 @@ from remote_care.risk.selectors import risk_history
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.CLINICIAN)
-def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    try:
-        patient = patient_get(user=request.user, pk=patient_pk)
-    except Patient.DoesNotExist:
-        raise ObjectNotVisible(
-            "No such patient in your care teams.", model=Patient, pk=patient_pk
-        ) from None
+@patient_page("remote monitoring")
+def patient_monitoring_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    patient = page.patient
     form = DeviceForm(request.POST or None)
     issued = None
     status = 200
@@ -55,13 +48,7 @@ def patient_monitoring_view(request: HttpRequest, patient_pk: int) -> HttpRespon
             status = 201
         else:
             status = 400
-    audit_record(
-        action=AuditEvent.Action.PATIENT_VIEWED,
-        request=request,
-        obj=patient,
-        patient=patient,
-        detail={"page": "remote monitoring"},
-    )
+    page.viewed()
     risk_points = risk_history(patient=patient, since=timezone.now() - timedelta(days=7))
     news2_points = news2_history(patient=patient, since=timezone.now() - timedelta(days=7))
     # "Insufficient data" sets have no risk to plot; the page lists them instead.

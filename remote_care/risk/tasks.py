@@ -40,7 +40,7 @@ def risk_model_train(job: Job, progress: Progress) -> dict[str, Any]:
     """Train the recurrent deterioration model on PhysioNet 2012 set A (seeded 60/20/20 split),
     compare it with the baselines on the same held-out stays, register the version (and
     activate it when asked). Live curve: validation AUROC per epoch of each ensemble member."""
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import model_version_publish, model_version_trained_summary
     from remote_care.ml.physionet import load_set_a, stratified_split
     from remote_care.ml.report import compare_on_test
     from remote_care.ml.train import EpochReport, TrainConfig, train_risk_model
@@ -90,10 +90,11 @@ def risk_model_train(job: Job, progress: Progress) -> dict[str, Any]:
     content = risk_model_to_bytes(model)
     progress.update(95, "Registering the model version", force=True)
     with progress.finishing() as outcome:
-        version = model_version_register(
+        version = model_version_publish(
             task=RISK_TASK,
             artifact=content,
             created_by=job.owner,
+            activate=bool(params.get("activate")),
             params={"config": config.to_dict(), "inputs": config.spec},
             training_data={
                 "dataset": "PhysioNet/CinC Challenge 2012, set A",
@@ -122,11 +123,10 @@ def risk_model_train(job: Job, progress: Progress) -> dict[str, Any]:
             },
             notes=f"Trained by job #{job.pk}.",
         )
-        if params.get("activate"):
-            model_version_activate(version=version, user=job.owner)
         outcome.result = {
-            "summary": f"Trained {version}: held-out AUROC {ours['auroc']:.3f}"
-            + (" (now in service)." if params.get("activate") else "."),
+            "summary": model_version_trained_summary(
+                version=version, finding=f"held-out AUROC {ours['auroc']:.3f}"
+            ),
             "url": reverse("remote_care:risk_models"),
             "model_version": version.pk,
         }
