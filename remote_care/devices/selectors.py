@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
 from medai_site.patients.selectors import patient_list
 from remote_care.models import Device, Observation
 
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
 
-def device_get(*, user: Any, pk: int) -> Device:
+
+def device_get(*, user: AnyUser, pk: int) -> Device:
     """A device of one of the user's patients; Device.DoesNotExist otherwise."""
     return Device.objects.select_related("patient").get(pk=pk, patient__in=patient_list(user=user))
 

@@ -8,7 +8,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -19,6 +19,9 @@ from remote_care.models import Alert, Device, Monitoring, Observation
 from remote_care.monitoring.services import alerts_notify, alerts_raise
 from remote_care.physiology.news2 import Observation as News2Observation
 from remote_care.physiology.news2 import score_news2
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 TOKEN_PREFIX = "mdv"  # noqa: S105 (a public marker in every device token, not a secret)
 
@@ -34,7 +37,7 @@ class IssuedDevice:
 
 
 def device_register(
-    *, patient: Any, label: str, registered_by: Any, request: Any = None
+    *, patient: Any, label: str, registered_by: User, request: Any = None
 ) -> IssuedDevice:
     """Register a device to a patient and issue its token (returned once, never stored)."""
     prefix = secrets.token_hex(4)
@@ -59,7 +62,7 @@ def device_register(
     return IssuedDevice(device=device, token=token)
 
 
-def device_revoke(*, device: Device, user: Any, request: Any = None) -> Device:
+def device_revoke(*, device: Device, user: User, request: Any = None) -> Device:
     """Revoke a device's token at once; idempotent."""
     with transaction.atomic():
         if device.revoked_at is None:

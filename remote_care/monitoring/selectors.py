@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
 from medai_site.patients.selectors import patient_list
 from remote_care.models import Alert
 
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
 
-def alert_get(*, user: Any, pk: int) -> Alert:
+
+def alert_get(*, user: AnyUser, pk: int) -> Alert:
     """An alert about one of the user's patients; Alert.DoesNotExist otherwise."""
     return Alert.objects.select_related("patient").get(pk=pk, patient__in=patient_list(user=user))
 

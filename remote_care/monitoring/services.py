@@ -3,7 +3,7 @@ lifecycle (acknowledge, escalate, resolve)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -15,6 +15,9 @@ from medai_site.audit.services import audit_record
 from remote_care.models import Alert, Monitoring, Observation
 from remote_care.physiology.news2 import AlertState, ScoredSet, evaluate_alerts, score_news2
 from remote_care.physiology.news2 import Observation as News2Observation
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # How many earlier scored sets the trend rule needs to see besides the new batch.
 HISTORY_FOR_TREND = 10
@@ -107,7 +110,7 @@ _TRANSITIONS = {
 }
 
 
-def alert_transition(*, alert: Alert, action: str, user: Any, request: Any = None) -> Alert:
+def alert_transition(*, alert: Alert, action: str, user: User, request: Any = None) -> Alert:
     """Acknowledge, escalate or resolve an alert (audited); ValueError on a transition that
     its current status does not allow."""
     allowed, target = _TRANSITIONS[action]

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
 from medai_site.jobs.services import job_create
 from remote_care.models import ProgressionAnalysis
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 PROGRESSION_KIND = "remote_care.progression"
 
 
 @transaction.atomic
 def progression_analysis_start(
-    *, dataset: str, level: float, folds: int, user: Any
+    *, dataset: str, level: float, folds: int, user: User
 ) -> ProgressionAnalysis:
     """Create an analysis of ``dataset`` and queue the job that runs it (ml queue, on commit);
     returns the analysis with its job."""
