@@ -206,6 +206,9 @@ def test_task_choice_offers_only_models_that_take_the_files(
         page.goto(base + "/patients/")
         page.click("table.table a >> nth=1")
         page.click("text=Upload or view scans")
+        # count() does not wait: under load it read the patient page still showing.
+        page.wait_for_url("**/diagnosis/patients/*/scans/")
+        page.wait_for_selector("[data-task-choice]", state="attached")
         options = "[data-task-choice] option"
         assert page.locator(options).count() == 2
         page.set_input_files("input[type=file]", [str(mole)])
