@@ -151,7 +151,8 @@ def prediction_facts(prediction: Prediction) -> PredictionFacts:
         predicted_class=prediction.predicted_class if scored else "",
         threshold=prediction.threshold if scored else None,
         uncertainty=prediction.uncertainty if scored else None,
-        scope_reason=prediction.scope_reason,
+        # Once scored anyway, the reason loses its "not scored: " lead (it was scored).
+        scope_reason=prediction.scope_why if prediction.overridden else prediction.scope_reason,
         scope_check=prediction.scope_check,
         override_reason=prediction.override_reason if prediction.overridden else "",
         review=_review_state(prediction),

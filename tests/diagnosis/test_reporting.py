@@ -11,6 +11,7 @@ import pydicom
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
+from diagnosis.fhir import predictions_bundle
 from diagnosis.models import Prediction
 from diagnosis.reporting import (
     DicomTarget,
@@ -18,7 +19,12 @@ from diagnosis.reporting import (
     prediction_sr,
     stored_target,
 )
-from diagnosis.services import patient_pseudonym, review_record, scan_upload
+from diagnosis.services import (
+    patient_pseudonym,
+    prediction_override,
+    review_record,
+    scan_upload,
+)
 from medai_site.audit.models import AuditEvent
 from tests.diagnosis.files import chest_cr_dicom, upload
 from tests.diagnosis.imaging.sr_checks import coded, dciodvfy, find, image_refs, one, probabilities
@@ -156,6 +162,27 @@ def test_out_of_scope_sr_says_so_with_no_probabilities_and_no_heatmap(users, mix
     assert dciodvfy(response.content)[0] == []
     missing = client.get(f"/diagnosis/predictions/{ct.pk}/sc.dcm")
     assert missing.status_code == 404
+
+
+def test_scored_anyway_sr_and_fhir_keep_the_scope_and_say_who_asked_why(users, mixed):
+    _, _, _, ct = mixed
+    answer = prediction_override(prediction=ct, user=users.clinician_a, reason="need a read")
+    prediction = Prediction.objects.get(pk=answer.pk)
+    assert prediction.scored and prediction.overridden
+    sr = prediction_sr(prediction=prediction)
+    scope = one(sr, "99MEDAI", "SCOPE")
+    assert coded(scope)[1] == "OUT-OF-SCOPE"
+    assert one(scope, "99MEDAI", "OVERRIDE").TextValue == "need a read"
+    assert one(scope, "99MEDAI", "SCOPE-REASON").TextValue == prediction.scope_why
+    assert not prediction.scope_why.startswith("not scored")
+    assert probabilities(sr) and find(sr, "99MEDAI", "HEATMAP")
+    bundle = predictions_bundle([prediction])
+    report = next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "DiagnosticReport"
+    )
+    assert "Scored at a clinician's request" in report["conclusion"]
 
 
 def test_a_png_scan_gets_a_study_of_its_own_and_no_source_reference(users, mixed, client_for):
