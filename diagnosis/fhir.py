@@ -21,10 +21,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
+from pydicom.errors import InvalidDicomError
 
 from diagnosis.imaging.sr import class_code
 from diagnosis.models import Prediction, Scan
-from diagnosis.reporting import device_uid, prediction_facts
+from diagnosis.reporting import device_uid, prediction_facts, stored_target
 from diagnosis.selectors import scan_list
 from medai_site.registry.models import ModelVersion
 
@@ -173,7 +174,17 @@ def _conclusion(prediction: Prediction) -> str:
 
 
 def _source_entity(scan: Scan) -> dict[str, Any]:
+    """The scan the model read; a DICOM scan by its stored (de-identified) SOP Instance UID."""
     what: dict[str, Any] = {"display": f"MedAI scan {scan.pk} ({scan.get_kind_display()})"}
+    if scan.kind == Scan.Kind.DICOM:
+        try:
+            sources = stored_target(scan).sources
+        except (OSError, InvalidDicomError, AttributeError):
+            # An unreadable stored file must not block the export of what the model said.
+            sources = ()
+        if sources:
+            uid = f"urn:oid:{sources[0].sop_instance_uid}"
+            what["identifier"] = {"system": DICOM_UID, "value": uid}
     return {"role": "source", "what": what}
 
 

@@ -269,6 +269,10 @@ def test_fhir_bundle_of_a_reviewed_prediction_validates_and_round_trips(
         urls[report["id"]],
         urls[finding["id"]],
     }
+    source = stored(prediction)
+    assert (
+        provenance["entity"][0]["what"]["identifier"]["value"] == f"urn:oid:{source.SOPInstanceUID}"
+    )
     event = AuditEvent.objects.get(action=AuditEvent.Action.EXPORTED)
     assert event.detail["format"] == "FHIR R4 Bundle" and event.patient == prediction.scan.patient
 
