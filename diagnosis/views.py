@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from diagnosis import charts
 from diagnosis.applicability import NO_DETECTOR
+from diagnosis.fhir import patient_predictions, predictions_bundle, scan_predictions
 from diagnosis.forms import (
     DatasetForm,
     DatasetUploadForm,
@@ -25,7 +26,14 @@ from diagnosis.forms import (
     TrainingForm,
     WorklistForm,
 )
-from diagnosis.models import ImageDataset, Scan
+from diagnosis.models import ImageDataset, Prediction, Scan
+from diagnosis.reporting import (
+    NoHeatmap,
+    dicom_bytes,
+    prediction_get,
+    prediction_heatmap_capture,
+    prediction_sr,
+)
 from diagnosis.selectors import (
     active_versions,
     agreement_by_version,
@@ -621,3 +629,99 @@ def dataset_create_view(request: HttpRequest) -> HttpResponse:
         {"form": form, "contract_defaults": contract_form_defaults()},
         status=status,
     )
+
+
+# --- results leaving MedAI: DICOM SR and heat-map capture, FHIR -----------------------------
+
+
+def _prediction_or_404(request: HttpRequest, pk: int) -> Prediction:
+    try:
+        return prediction_get(user=request.user, pk=pk)
+    except Prediction.DoesNotExist:
+        raise ObjectNotVisible(
+            "No such prediction among your patients.", model=Prediction, pk=pk
+        ) from None
+
+
+def _export_audit(request: HttpRequest, obj: Any, patient: Any, detail: dict[str, Any]) -> None:
+    audit_record(
+        action=AuditEvent.Action.EXPORTED, request=request, obj=obj, patient=patient, detail=detail
+    )
+
+
+def _dicom_download(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/dicom")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@role_required(Role.CLINICIAN)
+def prediction_sr_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The prediction as a DICOM Comprehensive SR (in the stored study); audited as an export."""
+    prediction = _prediction_or_404(request, pk)
+    dataset = prediction_sr(prediction=prediction)
+    _export_audit(
+        request,
+        prediction,
+        prediction.scan.patient,
+        {"format": "DICOM Comprehensive SR", "sop_instance_uid": str(dataset.SOPInstanceUID)},
+    )
+    return _dicom_download(dicom_bytes(dataset), f"prediction-{prediction.pk}-sr.dcm")
+
+
+@require_GET
+@role_required(Role.CLINICIAN)
+def prediction_sc_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The prediction's heat-map as a DICOM Secondary Capture; 404 when it has none."""
+    prediction = _prediction_or_404(request, pk)
+    try:
+        dataset = prediction_heatmap_capture(prediction=prediction)
+    except NoHeatmap as exc:
+        raise Http404(str(exc)) from None
+    _export_audit(
+        request,
+        prediction,
+        prediction.scan.patient,
+        {"format": "DICOM Secondary Capture", "sop_instance_uid": str(dataset.SOPInstanceUID)},
+    )
+    return _dicom_download(dicom_bytes(dataset), f"prediction-{prediction.pk}-heatmap.dcm")
+
+
+def _fhir_response(bundle: dict[str, Any], filename: str) -> JsonResponse:
+    response = JsonResponse(bundle, content_type="application/fhir+json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@require_GET
+@role_required(Role.CLINICIAN)
+def scan_fhir_view(request: HttpRequest, pk: int) -> JsonResponse:
+    """The scan's predictions as a FHIR R4 collection Bundle; audited as an export."""
+    scan = _scan_or_404(request, pk)
+    bundle = predictions_bundle(scan_predictions(scan=scan))
+    _export_audit(
+        request,
+        scan,
+        scan.patient,
+        {"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
+    )
+    return _fhir_response(bundle, f"scan-{scan.pk}-results.json")
+
+
+@require_GET
+@role_required(Role.CLINICIAN)
+@patient_page("imaging results (FHIR)")
+def patient_fhir_view(request: HttpRequest, page: PatientPage) -> JsonResponse:
+    """The patient's imaging predictions as a FHIR R4 collection Bundle; audited as an export."""
+    patient = page.patient
+    bundle = predictions_bundle(patient_predictions(user=request.user, patient=patient))
+    _export_audit(
+        request,
+        patient,
+        patient,
+        {"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
+    )
+    return _fhir_response(bundle, f"patient-{patient.pk}-imaging-results.json")

@@ -58,6 +58,12 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:scan_override": row(
         "login", "bad_request", "not_found", "forbidden", "forbidden", method="POST"
     ),
+    # Results leaving MedAI (DICOM SR, heat-map capture, FHIR): audited exports for the
+    # patient's care team.
+    "diagnosis:prediction_sr": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "diagnosis:prediction_sc": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "diagnosis:scan_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "diagnosis:patient_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:worklist": row("login", "ok", "ok", "forbidden", "forbidden"),
     "diagnosis:monitoring": row("login", "ok", "ok", "forbidden", "ok"),
     "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
@@ -245,6 +251,10 @@ ROUTE_OBJECTS = {
     "diagnosis:scan_review": {"pk": "scan"},
     "diagnosis:scan_override": {"pk": "scan"},
     "diagnosis:scan_hold": {"pk": "held_scan"},
+    "diagnosis:prediction_sr": {"pk": "prediction"},
+    "diagnosis:prediction_sc": {"pk": "prediction"},
+    "diagnosis:scan_fhir": {"pk": "scan"},
+    "diagnosis:patient_fhir": {"patient_pk": "patient"},
     "diagnosis:training_job": {"pk": "training"},
     "treatment:patient_options": {"patient_pk": "patient"},
     "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},

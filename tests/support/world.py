@@ -35,7 +35,8 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
         hold_reason="Held for confirmation.",
     )
     write_display(held_scan)
-    PredictionFactory(scan=scan, model_version=version)
+    prediction = PredictionFactory(scan=scan, model_version=version)
+    write_heatmaps(prediction)
     training = JobFactory(kind="diagnosis.training", title="train", owner=users.model_admin)
 
     arms = [{"arm": i, "label": label, "value": 0.5, "curve": None} for i, label in enumerate("AB")]
@@ -102,6 +103,7 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
         client_for=client_for,
         scan=scan,
         held_scan=held_scan,
+        prediction=prediction,
         training=training,
         assessment=assessment,
     )
@@ -130,6 +132,18 @@ def drug_objects(users):
     run = DesignRunFactory(dataset=dataset, status="done", created_by=users.researcher)
     molecule = GeneratedMoleculeFactory(run=run, smiles="CCN", qed=0.4, mw=45.1)
     return dataset, run, molecule
+
+
+def write_heatmaps(prediction) -> None:
+    """A 4 x 4 heat-map for the prediction's only frame (the DICOM heat-map export reads it)."""
+    import io
+
+    import numpy as np
+    from django.core.files.base import ContentFile
+
+    buffer = io.BytesIO()
+    np.savez(buffer, heatmap_0=np.eye(4, dtype=np.float16))
+    prediction.heatmaps.save("heatmaps.npz", ContentFile(buffer.getvalue()))
 
 
 def write_display(scan) -> None:
