@@ -188,7 +188,7 @@ def _prepare(
     if upload.size is not None and (
         problem := upload_size_problem(upload.size, cap=MAX_FILE_BYTES)
     ):
-        raise ScanRejected("too_large", problem)
+        raise ScanRejected(RejectCode.TOO_LARGE, problem)
     data = upload.read(MAX_FILE_BYTES + 1)
     loaded = load_upload(
         data, max_bytes=MAX_FILE_BYTES, max_pixels=MAX_PIXELS, on_declared=on_declared
@@ -197,7 +197,7 @@ def _prepare(
     report: dict[str, Any] = {}
     hold_reason = ""
     route = router(loaded.info, loaded.dataset) if router else None
-    if loaded.info.kind == "dicom":
+    if loaded.info.kind == "dicom" and loaded.dataset is not None:
         assessment = burned_in_assessment(loaded.dataset)
         if assessment.verdict == Verdict.REJECT:
             raise ScanRejected(RejectCode.BURNED_IN_ANNOTATION, assessment.reason)
@@ -238,7 +238,7 @@ def _prepare(
 def _plain(report: Any) -> dict[str, Any]:
     from dataclasses import asdict, is_dataclass
 
-    data = asdict(report) if is_dataclass(report) else dict(report)
+    data = asdict(report) if is_dataclass(report) and not isinstance(report, type) else dict(report)
     return {k: (list(v) if isinstance(v, (tuple, set, frozenset)) else v) for k, v in data.items()}
 
 
@@ -293,6 +293,8 @@ def scan_upload(
         for scan in outcome.scans:
             by_task.setdefault((scan.info.get("route") or {}).get("task") or task, []).append(scan)
         for routed_task, scans in sorted(by_task.items(), key=lambda kv: kv[0] != task):
+            if record is None:  # never: a stored scan means the upload row exists
+                break
             outcome.jobs.append(
                 _inference_job(
                     record=record,
@@ -462,7 +464,9 @@ def risk_of(probabilities: Any) -> float:
 def _heatmaps_npz(heatmaps: list[np.ndarray]) -> bytes:
     buffer = io.BytesIO()
     np.savez_compressed(
-        buffer, **{f"heatmap_{i}": h.astype(np.float16) for i, h in enumerate(heatmaps)}
+        buffer,
+        # numpy's stub types **kwds as allow_pickle's bool; they are the arrays to save.
+        **{f"heatmap_{i}": h.astype(np.float16) for i, h in enumerate(heatmaps)},  # type: ignore[arg-type]
     )
     return buffer.getvalue()
 
@@ -511,7 +515,7 @@ def prediction_store(
         scope_reason=scope.reason,
         ood_score=scope.ood_score,
         ood_threshold=scope.ood_threshold,
-        **(_scored_fields(result) if scored else {}),
+        **(_scored_fields(result) if scored and result is not None else {}),
     )
     content = _heatmaps_npz(list(heatmaps or []) if scored else [])
     # Nested in the caller's media_writes (the job's finishing transaction), the heat-map is

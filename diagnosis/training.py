@@ -8,7 +8,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.conf import settings
@@ -18,6 +18,10 @@ from diagnosis.models import Prediction, Review
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_row
+
+if TYPE_CHECKING:
+    from diagnosis.imaging.dataset_archive import ArchiveLimits
+    from diagnosis.ml.data import ImageDataset
 
 # One message for every refused server path, whether or not it exists, so the form cannot be
 # used to learn which paths exist on the server.
@@ -72,7 +76,7 @@ def _confine_tree(folder: Path) -> None:
                     ) from None
 
 
-def archive_limits() -> object:
+def archive_limits() -> ArchiveLimits:
     """The caps on uploaded and registered archives, from settings."""
     from diagnosis.imaging.dataset_archive import ArchiveLimits
 
@@ -161,7 +165,7 @@ def dataset_preview(data: object) -> dict:
     return {"counts": counts, "samples": samples}
 
 
-def reviewed_scans_dataset(record: DatasetRecord) -> object:
+def reviewed_scans_dataset(record: DatasetRecord) -> ImageDataset:
     """Clinicians' verdicts as labelled data: each reviewed scan's key frame with the label
     the clinician gave, split 70/15/15 by scan (seeded), resized to the data set's shape.
     Scans found outside the model's scope never join its training data, even when a
