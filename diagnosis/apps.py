@@ -22,6 +22,8 @@ class DiagnosisConfig(AppConfig):
         # files here.
         media_folder_register("scans")
         media_folder_register("predictions")
+        # Unmatched studies received over DICOM, waiting for a clinician to assign them.
+        media_folder_register("inbox")
 
         # Model admins curate the training data sets in the Django admin.
         register_role_permissions(
