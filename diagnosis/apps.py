@@ -43,6 +43,12 @@ class DiagnosisConfig(AppConfig):
             label="Worklist", url_name="diagnosis:worklist", roles=(Role.CLINICIAN,), order=20
         )
         register_nav_item(
+            label="Unmatched studies",
+            url_name="diagnosis:inbox",
+            roles=(Role.CLINICIAN,),
+            order=25,
+        )
+        register_nav_item(
             label="Imaging",
             url_name="diagnosis:monitoring",
             roles=(Role.CLINICIAN, Role.MODEL_ADMIN),

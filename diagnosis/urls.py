@@ -1,6 +1,7 @@
 from django.urls import path
 
 from diagnosis import views
+from diagnosis.pacs import views as pacs_views
 
 app_name = "diagnosis"
 urlpatterns = [
@@ -11,6 +12,8 @@ urlpatterns = [
     path("scans/<int:pk>/review/", views.scan_review_view, name="scan_review"),
     path("scans/<int:pk>/score-anyway/", views.scan_override_view, name="scan_override"),
     path("worklist/", views.worklist_view, name="worklist"),
+    path("inbox/", pacs_views.inbox_view, name="inbox"),
+    path("inbox/<int:pk>/", pacs_views.inbox_assign_view, name="inbox_assign"),
     path("monitoring/", views.monitoring_view, name="monitoring"),
     path("training/", views.training_view, name="training"),
     path("training/<int:pk>/", views.training_job_view, name="training_job"),
