@@ -1,9 +1,11 @@
 """The DICOM C-STORE receiver (SCP): verification (C-ECHO) and storage of image SOP classes.
 
-Each association's instances are spooled to a private temporary folder as they arrive; when
-the sender releases the association, every study in it is filed once (study_receive: patient
-matching, then the upload's intake, one classification job per study and model). An aborted
-association files nothing: the sender will send it again.
+Each association's instances are spooled to a private temporary folder as they arrive. When
+the sender releases the association, each study in it waits until no instance of it has come
+from that sender for MEDAI_DICOM_STUDY_SETTLE_SECONDS (a PACS may send one study over several
+associations: Orthanc opens one per transfer syntax), then is filed once (study_receive:
+patient matching, then the upload's intake, one classification job per study and model). An
+aborted association files nothing: the sender will send it again.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ def image_storage_classes() -> list[str]:
 
 
 @dataclass
+class _Pending:
+    folder: Path
+    calling_ae: str
+    files: list[Path] = field(default_factory=list)
+    timer: threading.Timer | None = None
+
+
+@dataclass
 class _Batch:
     folder: Path
     calling_ae: str
@@ -64,6 +74,8 @@ class Receiver:
         # title not recognised) before a byte of data is accepted.
         self.ae.require_calling_aet = list(allow or [])
         self._batches: dict[int, _Batch] = {}
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self.settle_seconds = float(settings.MEDAI_DICOM_STUDY_SETTLE_SECONDS)
         self._lock = threading.Lock()
         self.receipts: list[StudyReceipt] = []
         self.server: Any = None
@@ -81,8 +93,17 @@ class Receiver:
         return self.server
 
     def stop(self) -> None:
+        """Stop listening, then file every study still settling."""
         if self.server is not None:
             self.server.shutdown()
+        with self._lock:
+            keys = list(self._pending)
+            for key in keys:
+                timer = self._pending[key].timer
+                if timer is not None:
+                    timer.cancel()
+        for key in keys:
+            self._settled(key)
 
     def _echo(self, event: Any) -> int:
         return SUCCESS
@@ -127,27 +148,45 @@ class Receiver:
         if batch is None:
             return
         try:
-            self._file(batch)
+            for path, study_uid in batch.files:
+                key = (batch.calling_ae, study_uid)
+                with self._lock:
+                    pending = self._pending.get(key)
+                    if pending is None:
+                        folder = Path(tempfile.mkdtemp(prefix="medai-study-"))
+                        pending = self._pending[key] = _Pending(folder, batch.calling_ae)
+                    target = pending.folder / f"{len(pending.files) + 1:05d}.dcm"
+                    path.rename(target)
+                    pending.files.append(target)
+            with self._lock:
+                for key in {(batch.calling_ae, uid) for _, uid in batch.files}:
+                    pending = self._pending[key]
+                    if pending.timer is not None:
+                        pending.timer.cancel()
+                    pending.timer = threading.Timer(self.settle_seconds, self._settled, [key])
+                    pending.timer.daemon = True
+                    pending.timer.start()
         finally:
             shutil.rmtree(batch.folder, ignore_errors=True)
-            # The association's thread ends here; so must its database connection.
-            connection.close()
 
-    def _file(self, batch: _Batch) -> None:
-        studies: dict[str, list[Path]] = {}
-        for path, study_uid in batch.files:
-            studies.setdefault(study_uid, []).append(path)
+    def _settled(self, key: tuple[str, str]) -> None:
+        with self._lock:
+            pending = self._pending.pop(key, None)
+        if pending is None:
+            return
         close_old_connections()
-        for paths in studies.values():
-            handles = [path.open("rb") for path in paths]
-            try:
-                files = [File(h, name=f"IM{n:04d}.dcm") for n, h in enumerate(handles, 1)]
-                self.receipts.append(study_receive(files=files, calling_ae=batch.calling_ae))
-            except UploadTooLarge as exc:
-                logger.warning("DICOM study from %s refused: %s", batch.calling_ae, exc.message)
-            except Exception:
-                # One bad study must not stop the listener, nor the other studies.
-                logger.exception("DICOM study from %s could not be filed", batch.calling_ae)
-            finally:
-                for handle in handles:
-                    handle.close()
+        handles = [path.open("rb") for path in pending.files]
+        try:
+            files = [File(h, name=f"IM{n:04d}.dcm") for n, h in enumerate(handles, 1)]
+            self.receipts.append(study_receive(files=files, calling_ae=pending.calling_ae))
+        except UploadTooLarge as exc:
+            logger.warning("DICOM study from %s refused: %s", pending.calling_ae, exc.message)
+        except Exception:
+            # One bad study must not stop the listener, nor the other studies.
+            logger.exception("DICOM study from %s could not be filed", pending.calling_ae)
+        finally:
+            for handle in handles:
+                handle.close()
+            shutil.rmtree(pending.folder, ignore_errors=True)
+            # The timer's thread ends here; so must its database connection.
+            connection.close()

@@ -377,6 +377,9 @@ MEDAI_DICOM_PORT = int(os.environ.get("MEDAI_DICOM_PORT", "11112"))
 MEDAI_DICOM_ALLOW = env_list("MEDAI_DICOM_ALLOW", [])
 MEDAI_DICOM_TASK = os.environ.get("MEDAI_DICOM_TASK", "")
 MEDAI_DICOM_MRN_ISSUER = os.environ.get("MEDAI_DICOM_MRN_ISSUER", "")
+# A study is filed once no instance of it has arrived from its sender for this long (a PACS
+# may send one study over several associations).
+MEDAI_DICOM_STUDY_SETTLE_SECONDS = float(os.environ.get("MEDAI_DICOM_STUDY_SETTLE_SECONDS", "5"))
 # Server folders a model admin may register data sets from (os.pathsep-separated). A path is
 # accepted only if it resolves inside one of them, and never inside MEDIA_ROOT, where patient
 # scans live in exactly the "folder of labelled images" shape.

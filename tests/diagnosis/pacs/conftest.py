@@ -31,6 +31,7 @@ def receiver(transactional_db) -> Iterator[tuple[Receiver, int]]:
     """MedAI's receiver, AE title MEDAI, accepting the calling AE titles STORESCU and ORTHANC."""
     port = free_port()
     receiver = Receiver(ae_title="MEDAI", allow=["STORESCU", "ORTHANC", "ECHOSCU"])
+    receiver.settle_seconds = 0.5
     receiver.start(host="127.0.0.1", port=port, block=False)
     yield receiver, port
     receiver.stop()
