@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.files.base import File
 from django.db import close_old_connections, connection
 from pydicom.uid import UID
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
-from diagnosis.pacs.services import StudyReceipt, study_receive
+from diagnosis.pacs.services import StudyReceipt, received_file, study_receive
 from diagnosis.services import MAX_FILES_PER_UPLOAD, UploadTooLarge
 
 logger = logging.getLogger(__name__)
@@ -177,7 +176,7 @@ class Receiver:
         close_old_connections()
         handles = [path.open("rb") for path in pending.files]
         try:
-            files = [File(h, name=f"IM{n:04d}.dcm") for n, h in enumerate(handles, 1)]
+            files = [received_file(h, name=f"IM{n:04d}.dcm") for n, h in enumerate(handles, 1)]
             self.receipts.append(study_receive(files=files, calling_ae=pending.calling_ae))
         except UploadTooLarge as exc:
             logger.warning("DICOM study from %s refused: %s", pending.calling_ae, exc.message)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile, File
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -48,6 +50,16 @@ class AssignRefused(ValueError):
     """The study cannot be assigned (already assigned, or none of its files passed)."""
 
 
+def received_file(handle: Any, *, name: str) -> UploadedFile:
+    """An open binary file (spooled by the receiver, or kept in the inbox) as the upload
+    intake takes it."""
+    try:
+        size = os.fstat(handle.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        size = None
+    return UploadedFile(handle, name=name, content_type="application/dicom", size=size)
+
+
 def receiver_account() -> Any:
     """The account received studies are filed under (it owns their jobs); it cannot sign in
     and holds no role, so it sees nothing."""
@@ -61,7 +73,7 @@ def receiver_account() -> Any:
     return user
 
 
-def _identity(file: File) -> DicomIdentity | None:
+def _identity(file: UploadedFile) -> DicomIdentity | None:
     file.seek(0)
     try:
         return identity_read(file.read(settings.DIAGNOSIS_MAX_FILE_BYTES + 1))
@@ -69,7 +81,7 @@ def _identity(file: File) -> DicomIdentity | None:
         file.seek(0)
 
 
-def study_receive(*, files: list[File], calling_ae: str) -> StudyReceipt:
+def study_receive(*, files: list[UploadedFile], calling_ae: str) -> StudyReceipt:
     """File the instances of one study (all sent in one association): matched with certainty
     to a patient of some care team, they go through the upload's intake under that patient
     with one classification job per model; otherwise they wait de-identified in the inbox.
@@ -106,7 +118,7 @@ def _inbox_pseudonym(seed: str) -> str:
 
 @transaction.atomic
 def _unmatched_store(
-    *, files: list[File], identity: DicomIdentity | None, reason: str, calling_ae: str
+    *, files: list[UploadedFile], identity: DicomIdentity | None, reason: str, calling_ae: str
 ) -> StudyReceipt:
     """Screen and de-identify the files (no patient yet), store them with the identifiers a
     clinician needs to find the patient; nothing when no file passes the checks."""
@@ -158,7 +170,10 @@ def unmatched_study_assign(
         if locked.status != UnmatchedStudy.Status.WAITING:
             raise AssignRefused("This study has already been assigned.")
         instances = list(locked.instances.all())
-        files = [File(i.file.open("rb"), name=i.original_name or "instance.dcm") for i in instances]
+        files = [
+            received_file(i.file.open("rb"), name=i.original_name or "instance.dcm")
+            for i in instances
+        ]
         try:
             outcome = scan_upload(
                 patient=patient,

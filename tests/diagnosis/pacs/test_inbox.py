@@ -9,10 +9,9 @@ import datetime
 
 import pydicom
 import pytest
-from django.core.files.base import File
 
 from diagnosis.models import Scan, UnmatchedInstance, UnmatchedStudy
-from diagnosis.pacs.services import study_receive
+from diagnosis.pacs.services import received_file, study_receive
 from diagnosis.services import patient_pseudonym
 from medai_site.audit.models import AuditEvent
 from medai_site.jobs.models import Job
@@ -33,7 +32,9 @@ def waiting(tmp_path) -> UnmatchedStudy:
     paths = study_files(tmp_path, patient_id="EXT-77", name="ROE^JANE", birth_date="19800202")
     handles = [p.open("rb") for p in paths]
     try:
-        receipt = study_receive(files=[File(h, name=h.name) for h in handles], calling_ae="PACS")
+        receipt = study_receive(
+            files=[received_file(h, name=h.name) for h in handles], calling_ae="PACS"
+        )
     finally:
         for handle in handles:
             handle.close()
@@ -118,7 +119,9 @@ def test_a_patient_in_no_care_team_is_not_matched(users, tmp_path):
     paths = study_files(tmp_path, patient_id="LONE-1", name="ROE^JANE", birth_date="19800202")
     handles = [p.open("rb") for p in paths]
     try:
-        receipt = study_receive(files=[File(h, name=h.name) for h in handles], calling_ae="PACS")
+        receipt = study_receive(
+            files=[received_file(h, name=h.name) for h in handles], calling_ae="PACS"
+        )
     finally:
         for handle in handles:
             handle.close()
