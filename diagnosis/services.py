@@ -10,7 +10,7 @@ import io
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -247,36 +247,31 @@ class ScreenedFile:
 
 def scan_files_screen(
     *, files: list[UploadedFile], pseudonym: str
-) -> tuple[list[ScreenedFile], list[FileRejection]]:
+) -> Iterator[ScreenedFile | FileRejection]:
     """Run files through the upload's checks, caps (per file and per request, UploadTooLarge)
     and de-identification under ``pseudonym``, storing nothing: for files that have no
-    patient yet (the unmatched-studies inbox). Returns the passed files and the rejections."""
+    patient yet (the unmatched-studies inbox). Yields each file's outcome in turn, so only
+    one file's bytes are held at a time."""
     budget = _PixelBudget(settings.DIAGNOSIS_MAX_REQUEST_PIXELS)
-    passed: list[ScreenedFile] = []
-    rejected: list[FileRejection] = []
     for upload in files[:MAX_FILES_PER_UPLOAD]:
         try:
             item = _prepare(upload, pseudonym, on_declared=budget.claim)
         except ScanRejected as exc:
-            rejected.append(FileRejection(upload.name or "upload", exc.message))
+            yield FileRejection(upload.name or "upload", exc.message)
             continue
-        passed.append(
-            ScreenedFile(
-                name=item.name,
-                kind=item.kind,
-                data=item.stored,
-                modality=(item.info.modality or "")[:16],
-                hold_reason=item.hold_reason,
-            )
+        yield ScreenedFile(
+            name=item.name,
+            kind=item.kind,
+            data=item.stored,
+            modality=(item.info.modality or "")[:16],
+            hold_reason=item.hold_reason,
         )
+        del item
     for upload in files[MAX_FILES_PER_UPLOAD:]:
-        rejected.append(
-            FileRejection(
-                upload.name or "upload",
-                f"Not accepted: at most {MAX_FILES_PER_UPLOAD} files per upload.",
-            )
+        yield FileRejection(
+            upload.name or "upload",
+            f"Not accepted: at most {MAX_FILES_PER_UPLOAD} files per upload.",
         )
-    return passed, rejected
 
 
 def _plain(report: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import pydicom
 from pydicom.errors import InvalidDicomError
@@ -67,11 +68,14 @@ class MatchVerdict:
     reason: str = ""
 
 
-def identity_read(data: bytes) -> DicomIdentity | None:
-    """The identity in a DICOM file's header; None when it is not a readable DICOM file."""
+def identity_read(source: bytes | BinaryIO) -> DicomIdentity | None:
+    """The identity in a DICOM file's header (the pixel data is not read); None when it is not
+    a readable DICOM file."""
     try:
         dataset = pydicom.dcmread(
-            io.BytesIO(data), stop_before_pixels=True, specific_tags=_IDENTITY_TAGS
+            io.BytesIO(source) if isinstance(source, bytes) else source,
+            stop_before_pixels=True,
+            specific_tags=_IDENTITY_TAGS,
         )
     except (InvalidDicomError, ValueError, TypeError, EOFError, OSError, KeyError):
         return None

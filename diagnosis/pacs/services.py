@@ -9,7 +9,7 @@ import hmac
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -76,7 +76,8 @@ def receiver_account() -> Any:
 def _identity(file: UploadedFile) -> DicomIdentity | None:
     file.seek(0)
     try:
-        return identity_read(file.read(settings.DIAGNOSIS_MAX_FILE_BYTES + 1))
+        # An UploadedFile reads, seeks and tells like the binary file it wraps.
+        return identity_read(cast(BinaryIO, file))
     finally:
         file.seek(0)
 
@@ -120,13 +121,9 @@ def _inbox_pseudonym(seed: str) -> str:
 def _unmatched_store(
     *, files: list[UploadedFile], identity: DicomIdentity | None, reason: str, calling_ae: str
 ) -> StudyReceipt:
-    """Screen and de-identify the files (no patient yet), store them with the identifiers a
-    clinician needs to find the patient; nothing when no file passes the checks."""
+    """Screen and de-identify the files (no patient yet) one at a time and store them with the
+    identifiers a clinician needs to find the patient; nothing when no file passes."""
     seed = (identity.study_uid if identity else "") or timezone.now().isoformat()
-    passed, rejected = scan_files_screen(files=files, pseudonym=_inbox_pseudonym(seed))
-    receipt = StudyReceipt(rejected=rejected)
-    if not passed:
-        return receipt
     who = identity or DicomIdentity("", "", "", "", "")
     study = UnmatchedStudy.objects.create(
         reason=reason,
@@ -136,11 +133,15 @@ def _unmatched_store(
         patient_name=who.display_name[:200],
         birth_date=who.birth_date[:8],
         study_date=who.study_date[:8],
-        modality=(who.modality or passed[0].modality)[:16],
-        rejected=[{"name": r.name, "message": r.message} for r in rejected],
+        modality=who.modality[:16],
     )
+    receipt = StudyReceipt()
+    stored = 0
     with media_writes() as writes:
-        for item in passed:
+        for item in scan_files_screen(files=files, pseudonym=_inbox_pseudonym(seed)):
+            if isinstance(item, FileRejection):
+                receipt.rejected.append(item)
+                continue
             instance = UnmatchedInstance(
                 study=study,
                 sha256=hashlib.sha256(item.data).hexdigest(),
@@ -148,11 +149,20 @@ def _unmatched_store(
             )
             writes.save(instance.file, "inbox", ContentFile(item.data))
             instance.save()
+            stored += 1
+            if not study.modality and item.modality:
+                study.modality = item.modality
+    if not stored:
+        # Nothing to assign: the study row goes with the transaction's other writes.
+        transaction.set_rollback(True)
+        return StudyReceipt(rejected=receipt.rejected)
+    study.rejected = [{"name": r.name, "message": r.message} for r in receipt.rejected]
+    study.save(update_fields=["rejected", "modality"])
     audit_record(
         action=AuditEvent.Action.RECORD_CHANGED,
         obj=study,
         username=RECEIVER_USERNAME,
-        detail={"received_from": calling_ae, "instances": len(passed), "unmatched": reason},
+        detail={"received_from": calling_ae, "instances": stored, "unmatched": reason},
     )
     receipt.unmatched = study
     return receipt

@@ -126,3 +126,15 @@ def test_a_patient_in_no_care_team_is_not_matched(users, tmp_path):
         for handle in handles:
             handle.close()
     assert receipt.unmatched is not None and "no care team" in receipt.unmatched.reason
+
+
+def test_an_unknown_study_that_fails_the_intake_leaves_nothing(users, tmp_path):
+    from tests.diagnosis.files import pydicom_bytes
+
+    path = tmp_path / "ecg.dcm"
+    path.write_bytes(pydicom_bytes("waveform_ecg.dcm"))
+    with path.open("rb") as handle:
+        receipt = study_receive(files=[received_file(handle, name="ecg.dcm")], calling_ae="PACS")
+    assert receipt.unmatched is None and len(receipt.rejected) == 1
+    assert "pixel" in receipt.rejected[0].message.lower()
+    assert not UnmatchedStudy.objects.exists() and not UnmatchedInstance.objects.exists()
