@@ -55,7 +55,7 @@ def inbox_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
             except AssignRefused as exc:
                 form.add_error(None, str(exc))
             else:
-                messages.success(request, "Study assigned: it is being classified.")
+                messages.success(request, "Study assigned; its classification job is queued.")
                 url = reverse("diagnosis:patient_scans", args=[patient.pk])
                 return redirect(f"{url}?upload={study.upload_id}#upload-outcome")
         status = 400
