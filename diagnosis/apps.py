@@ -22,6 +22,8 @@ class DiagnosisConfig(AppConfig):
         # files here.
         media_folder_register("scans")
         media_folder_register("predictions")
+        # Unmatched studies received over DICOM, waiting for a clinician to assign them.
+        media_folder_register("inbox")
 
         # Model admins curate the training data sets in the Django admin.
         register_role_permissions(
@@ -39,6 +41,12 @@ class DiagnosisConfig(AppConfig):
 
         register_nav_item(
             label="Worklist", url_name="diagnosis:worklist", roles=(Role.CLINICIAN,), order=20
+        )
+        register_nav_item(
+            label="Unmatched studies",
+            url_name="diagnosis:inbox",
+            roles=(Role.CLINICIAN,),
+            order=25,
         )
         register_nav_item(
             label="Imaging",

@@ -257,3 +257,65 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_verdict_display()}: {self.label}"
+
+
+def unmatched_file_path(instance: UnmatchedInstance, filename: str) -> str:
+    return _generated("inbox", ".dcm")
+
+
+class UnmatchedStudy(models.Model):
+    """A study received over DICOM that no MedAI patient matched with certainty (no match, an
+    ambiguous one, a failed name/birth-date check, a patient in no care team). Its files are
+    stored de-identified; a clinician assigns it to a patient of their care teams."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for a patient"
+        ASSIGNED = "assigned", "Assigned"
+
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.WAITING, db_index=True
+    )
+    reason = models.TextField(help_text="Why no patient was matched.")
+    calling_ae = models.CharField(max_length=16, blank=True)
+    # The sender's identifiers, kept only so that a clinician can find the patient; cleared
+    # when the study is assigned.
+    patient_id = models.CharField(max_length=64, blank=True)
+    issuer = models.CharField(max_length=64, blank=True)
+    patient_name = models.CharField(max_length=200, blank=True)
+    birth_date = models.CharField(max_length=8, blank=True)
+    study_date = models.CharField(max_length=8, blank=True)
+    modality = models.CharField(max_length=16, blank=True)
+    rejected = models.JSONField(default=list, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    assigned_patient = models.ForeignKey(
+        "patients.Patient", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    assigned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    upload = models.ForeignKey(
+        ScanUpload, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name_plural = "unmatched studies"
+
+    def __str__(self) -> str:
+        return f"Unmatched study #{self.pk}"
+
+
+class UnmatchedInstance(models.Model):
+    """One de-identified instance of an unmatched study, waiting with it."""
+
+    study = models.ForeignKey(UnmatchedStudy, on_delete=models.CASCADE, related_name="instances")
+    file = models.FileField(upload_to=unmatched_file_path, max_length=200)
+    sha256 = models.CharField(max_length=64)
+    original_name = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Instance #{self.pk} of {self.study}"

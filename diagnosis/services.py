@@ -10,7 +10,7 @@ import io
 import logging
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,7 +178,7 @@ def _png_bytes(loaded: LoadedScan) -> bytes:
 
 def _prepare(
     upload: UploadedFile,
-    patient: Patient,
+    pseudonym: str,
     *,
     on_declared: Callable[[int], None],
     router: Callable[[ScanInfo, Any], dict[str, str] | None] | None = None,
@@ -203,7 +203,6 @@ def _prepare(
             raise ScanRejected(RejectCode.BURNED_IN_ANNOTATION, assessment.reason)
         if assessment.verdict == Verdict.HOLD:
             hold_reason = assessment.reason
-        pseudonym = patient_pseudonym(patient)
         try:
             result = deidentify(
                 loaded, uid_key=deid_uid_key(), patient_name=pseudonym, patient_id=pseudonym
@@ -233,6 +232,46 @@ def _prepare(
         hold_reason=hold_reason,
         route=route,
     )
+
+
+@dataclass(frozen=True)
+class ScreenedFile:
+    """A file that passed the upload's checks: its de-identified bytes (DICOM) and what it is."""
+
+    name: str
+    kind: str
+    data: bytes
+    modality: str
+    hold_reason: str
+
+
+def scan_files_screen(
+    *, files: list[UploadedFile], pseudonym: str
+) -> Iterator[ScreenedFile | FileRejection]:
+    """Run files through the upload's checks, caps (per file and per request, UploadTooLarge)
+    and de-identification under ``pseudonym``, storing nothing: for files that have no
+    patient yet (the unmatched-studies inbox). Yields each file's outcome in turn, so only
+    one file's bytes are held at a time."""
+    budget = _PixelBudget(settings.DIAGNOSIS_MAX_REQUEST_PIXELS)
+    for upload in files[:MAX_FILES_PER_UPLOAD]:
+        try:
+            item = _prepare(upload, pseudonym, on_declared=budget.claim)
+        except ScanRejected as exc:
+            yield FileRejection(upload.name or "upload", exc.message)
+            continue
+        yield ScreenedFile(
+            name=item.name,
+            kind=item.kind,
+            data=item.stored,
+            modality=(item.info.modality or "")[:16],
+            hold_reason=item.hold_reason,
+        )
+        del item
+    for upload in files[MAX_FILES_PER_UPLOAD:]:
+        yield FileRejection(
+            upload.name or "upload",
+            f"Not accepted: at most {MAX_FILES_PER_UPLOAD} files per upload.",
+        )
 
 
 def _plain(report: Any) -> dict[str, Any]:
@@ -265,7 +304,9 @@ def scan_upload(
             # One file at a time: its decoded pixels are released before the next is read,
             # so memory is bounded by the largest file, not by the whole upload.
             try:
-                item = _prepare(upload, patient, on_declared=budget.claim, router=router)
+                item = _prepare(
+                    upload, patient_pseudonym(patient), on_declared=budget.claim, router=router
+                )
             except ScanRejected as exc:
                 rejected.append(FileRejection(upload.name or "upload", exc.message))
                 continue

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from diagnosis import views
+from diagnosis.pacs import views as pacs_views
 
 app_name = "diagnosis"
 urlpatterns = [
@@ -15,6 +16,8 @@ urlpatterns = [
     path("predictions/<int:pk>/sr.dcm", views.prediction_sr_view, name="prediction_sr"),
     path("predictions/<int:pk>/sc.dcm", views.prediction_sc_view, name="prediction_sc"),
     path("worklist/", views.worklist_view, name="worklist"),
+    path("inbox/", pacs_views.inbox_view, name="inbox"),
+    path("inbox/<int:pk>/", pacs_views.inbox_assign_view, name="inbox_assign"),
     path("monitoring/", views.monitoring_view, name="monitoring"),
     path("training/", views.training_view, name="training"),
     path("training/<int:pk>/", views.training_job_view, name="training_job"),

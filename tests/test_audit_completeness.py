@@ -30,6 +30,9 @@ PATIENT_BOUND: dict[str, tuple[str, str, str | None]] = {
     "diagnosis:scan_frame": ("clinician_a", A.RECORD_VIEWED, "patient"),
     "diagnosis:scan_hold": ("clinician_a", A.RECORD_VIEWED, "patient"),
     "diagnosis:worklist": ("clinician_a", A.PATIENT_LIST_VIEWED, None),
+    # The inbox shows the identifiers a sender put in studies that match no patient yet.
+    "diagnosis:inbox": ("clinician_a", A.PATIENT_LIST_VIEWED, None),
+    "diagnosis:inbox_assign": ("clinician_a", A.RECORD_VIEWED, None),
     "treatment:patient_options": ("clinician_a", A.PATIENT_VIEWED, "patient"),
     "treatment:assessment": ("clinician_a", A.RECORD_VIEWED, "patient"),
     "remote_care:patient_monitoring": ("clinician_a", A.PATIENT_VIEWED, "patient"),

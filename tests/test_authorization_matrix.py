@@ -65,6 +65,11 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:scan_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:patient_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:worklist": row("login", "ok", "ok", "forbidden", "forbidden"),
+    # Studies received over DICOM that matched no patient: they belong to no care team yet,
+    # so every clinician may see them to find the patient (and may assign one only to a
+    # patient of their own teams); nobody else sees the sender's identifiers.
+    "diagnosis:inbox": row("login", "ok", "ok", "forbidden", "forbidden"),
+    "diagnosis:inbox_assign": row("login", "ok", "ok", "forbidden", "forbidden"),
     "diagnosis:monitoring": row("login", "ok", "ok", "forbidden", "ok"),
     "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "diagnosis:training_job": row("login", "forbidden", "forbidden", "forbidden", "ok"),
@@ -256,6 +261,7 @@ ROUTE_OBJECTS = {
     "diagnosis:scan_fhir": {"pk": "scan"},
     "diagnosis:patient_fhir": {"patient_pk": "patient"},
     "diagnosis:training_job": {"pk": "training"},
+    "diagnosis:inbox_assign": {"pk": "unmatched"},
     "treatment:patient_options": {"patient_pk": "patient"},
     "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},
     "treatment:plan_create": {"patient_pk": "patient", "pk": "assessment"},

@@ -367,6 +367,19 @@ MEDAI_ORPHAN_MEDIA_GRACE = timedelta(
     hours=float(os.environ.get("MEDAI_ORPHAN_MEDIA_GRACE_HOURS", "6"))
 )
 MEDAI_DEID_UID_KEY = os.environ.get("MEDAI_DEID_UID_KEY", "")
+# The DICOM C-STORE receiver (`manage.py dicom_listen`, started by bin/run from the Procfile):
+# its AE title, port, the calling AE titles it accepts (empty: any), the model task studies
+# are classified with when no header routes them elsewhere ("" = the first imaging model in
+# service), and the issuer of MedAI's MRNs: a Patient ID issued by another authority
+# (IssuerOfPatientID) never matches an MRN.
+MEDAI_DICOM_AE_TITLE = os.environ.get("MEDAI_DICOM_AE_TITLE", "MEDAI")
+MEDAI_DICOM_PORT = int(os.environ.get("MEDAI_DICOM_PORT", "11112"))
+MEDAI_DICOM_ALLOW = env_list("MEDAI_DICOM_ALLOW", [])
+MEDAI_DICOM_TASK = os.environ.get("MEDAI_DICOM_TASK", "")
+MEDAI_DICOM_MRN_ISSUER = os.environ.get("MEDAI_DICOM_MRN_ISSUER", "")
+# A study is filed once no instance of it has arrived from its sender for this long (a PACS
+# may send one study over several associations).
+MEDAI_DICOM_STUDY_SETTLE_SECONDS = float(os.environ.get("MEDAI_DICOM_STUDY_SETTLE_SECONDS", "5"))
 # Server folders a model admin may register data sets from (os.pathsep-separated). A path is
 # accepted only if it resolves inside one of them, and never inside MEDIA_ROOT, where patient
 # scans live in exactly the "folder of labelled images" shape.

@@ -15,10 +15,17 @@ from tests.e2e.processes import ROOT, Proc, base_env, free_port, wait_for
 
 @pytest.fixture(scope="session")
 def embedded_stack(tmp_path_factory):
-    """Web server, both Celery workers and beat on SQLite + the filesystem broker."""
+    """Web server, both Celery workers, beat and the DICOM receiver on SQLite + the filesystem
+    broker."""
     var = tmp_path_factory.mktemp("embedded-var")
-    port = free_port()
-    env = base_env(MEDAI_VAR_DIR=str(var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    port, dicom_port = free_port(), free_port()
+    # The Procfile's DICOM receiver gets a free port too: two test runs on one machine, or a
+    # bin/run beside them, must not collide on 11112.
+    env = base_env(
+        MEDAI_VAR_DIR=str(var),
+        DJANGO_SETTINGS_MODULE="medai_site.settings.local",
+        MEDAI_DICOM_PORT=str(dicom_port),
+    )
     for command in (
         ["migrate", "--noinput", "-v0"],
         ["collectstatic", "--noinput", "-v0"],
@@ -51,7 +58,9 @@ def embedded_stack(tmp_path_factory):
 
     try:
         wait_for(healthy, timeout=60, message="the embedded web server")
-        yield SimpleNamespace(base_url=base_url, passwords=passwords, var=var, honcho=honcho)
+        yield SimpleNamespace(
+            base_url=base_url, passwords=passwords, var=var, honcho=honcho, dicom_port=dicom_port
+        )
     finally:
         honcho.stop()
         print("--- embedded stack log (tail) ---\n" + honcho.tail(40))

@@ -61,3 +61,29 @@ def test_import_job_runs_on_real_worker_with_live_progress(embedded_stack):
     # Clinician A does not see clinician B's imported patients.
     other = login_session(embedded_stack, "dr.adams")
     assert "FAMILY19999" not in other.get(f"{base}/patients/?q=E2E019999", timeout=10).text
+
+
+def test_the_procfiles_dicom_receiver_answers_verification(embedded_stack):
+    import subprocess
+
+    from tests.e2e.processes import wait_for
+
+    def echo() -> bool:
+        result = subprocess.run(
+            [
+                "echoscu",
+                "-aet",
+                "E2E",
+                "-aec",
+                "MEDAI",
+                "127.0.0.1",
+                str(embedded_stack.dicom_port),
+            ],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        return result.returncode == 0
+
+    # The listener starts beside the web server; give it the same minute.
+    wait_for(echo, timeout=60, message="the Procfile's DICOM receiver")

@@ -87,7 +87,13 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
     message_send(thread=thread, sender=users.clinician_a, from_patient=False, body="Fine.")
     progression = ProgressionAnalysisFactory(created_by=users.researcher)
     drug_dataset, drug_run, molecule = drug_objects(users)
+    from diagnosis.models import UnmatchedStudy
+
+    unmatched = UnmatchedStudy.objects.create(
+        reason="No patient has this Patient ID as MRN.", patient_id="X-1", modality="CT"
+    )
     return SimpleNamespace(
+        unmatched=unmatched,
         progression=progression,
         thread=thread,
         message=message,

@@ -1,0 +1,61 @@
+"""Reads for received DICOM studies: match candidates and the unmatched-studies inbox."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db.models import QuerySet
+
+from diagnosis.imaging.patient_match import Candidate
+from diagnosis.models import UnmatchedStudy
+from diagnosis.selectors import SHIPPED_TASK, active_versions
+from medai_site.core.roles import Role, has_role
+from medai_site.patients.models import Patient
+from medai_site.patients.selectors import patient_list
+
+if TYPE_CHECKING:
+    from medai_site.core.roles import AnyUser
+
+
+def mrn_candidates(patient_id: str) -> list[Candidate]:
+    """The patients whose MRN is ``patient_id`` (exactly), with whether a care team has them."""
+    patients = Patient.objects.filter(mrn=patient_id).prefetch_related("memberships")
+    return [
+        Candidate(
+            pk=p.pk,
+            family_name=p.family_name,
+            given_name=p.given_name,
+            birth_date=p.birth_date.strftime("%Y%m%d"),
+            in_care=bool(p.memberships.all()),
+        )
+        for p in patients
+    ]
+
+
+def receiver_task() -> str:
+    """The model task received studies are classified with: MEDAI_DICOM_TASK when set, else the
+    first imaging model in service, else the shipped task (whose job then says no model is
+    in service). A header that fits another model's contract better is routed there."""
+    from django.conf import settings
+
+    if settings.MEDAI_DICOM_TASK:
+        return str(settings.MEDAI_DICOM_TASK)
+    first = active_versions().order_by("task").values_list("task", flat=True).first()
+    return first or SHIPPED_TASK
+
+
+def unmatched_study_list(*, user: AnyUser) -> QuerySet[UnmatchedStudy]:
+    """Studies waiting for a patient, for clinicians (who may assign them); none for others."""
+    if not getattr(user, "is_authenticated", False) or not has_role(user, Role.CLINICIAN):
+        return UnmatchedStudy.objects.none()
+    return UnmatchedStudy.objects.filter(status=UnmatchedStudy.Status.WAITING)
+
+
+def unmatched_study_get(*, user: AnyUser, pk: int) -> UnmatchedStudy:
+    """One waiting study; UnmatchedStudy.DoesNotExist once assigned or for non-clinicians."""
+    return unmatched_study_list(user=user).get(pk=pk)
+
+
+def assignable_patients(*, user: AnyUser) -> QuerySet[Patient]:
+    """The patients a study may be assigned to by ``user``: those of their care teams."""
+    return patient_list(user=user)

@@ -1,0 +1,73 @@
+"""The unmatched-studies inbox: studies received over DICOM that no patient matched with
+certainty, and the form a clinician assigns one with."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from diagnosis.models import UnmatchedStudy
+from diagnosis.pacs.forms import UnmatchedAssignForm
+from diagnosis.pacs.selectors import unmatched_study_get, unmatched_study_list
+from diagnosis.pacs.services import AssignRefused, unmatched_study_assign
+from medai_site.audit.exceptions import ObjectNotVisible
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
+from medai_site.core.roles import Role, role_required
+
+
+@require_http_methods(["GET"])
+@role_required(Role.CLINICIAN)
+def inbox_view(request: HttpRequest) -> HttpResponse:
+    """The studies waiting for a patient, newest first."""
+    studies = list(unmatched_study_list(user=request.user).prefetch_related("instances")[:200])
+    # The list shows the identifiers the sender put in the studies.
+    audit_record(
+        action=AuditEvent.Action.PATIENT_LIST_VIEWED,
+        request=request,
+        detail={"page": "unmatched studies", "shown": [s.pk for s in studies]},
+    )
+    return render(request, "diagnosis/unmatched_study_list.html", {"studies": studies})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.CLINICIAN)
+def inbox_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """One waiting study and the form that assigns it to a patient of the user's care teams."""
+    try:
+        study = unmatched_study_get(user=request.user, pk=pk)
+    except UnmatchedStudy.DoesNotExist:
+        raise ObjectNotVisible(
+            "No such study waiting for a patient.", model=UnmatchedStudy, pk=pk
+        ) from None
+    form = UnmatchedAssignForm(request.POST or None, user=request.user)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            patient = form.cleaned_data["patient"]
+            try:
+                unmatched_study_assign(
+                    study=study, patient=patient, user=request.user, request=request
+                )
+            except AssignRefused as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, "Study assigned; its classification job is queued.")
+                url = reverse("diagnosis:patient_scans", args=[patient.pk])
+                return redirect(f"{url}?upload={study.upload_id}#upload-outcome")
+        status = 400
+    audit_record(
+        action=AuditEvent.Action.RECORD_VIEWED,
+        request=request,
+        obj=study,
+        detail={"page": "unmatched study"},
+    )
+    return render(
+        request,
+        "diagnosis/unmatched_study_assign.html",
+        {"study": study, "form": form, "instances": study.instances.count()},
+        status=status,
+    )

@@ -1,0 +1,140 @@
+"""The unmatched-studies inbox: a clinician assigns a waiting study to a patient of their care
+teams (audited); it then goes through the upload's intake with its classification job; a
+clinician of another team cannot assign it to a patient outside their teams, nor see it once
+assigned; researchers never see the sender's identifiers."""
+
+from __future__ import annotations
+
+import datetime
+
+import pydicom
+import pytest
+
+from diagnosis.models import Scan, UnmatchedInstance, UnmatchedStudy
+from diagnosis.pacs.services import received_file, study_receive
+from diagnosis.services import patient_pseudonym
+from medai_site.audit.models import AuditEvent
+from medai_site.jobs.models import Job
+from tests.diagnosis.model_versions import TASK
+from tests.diagnosis.pacs.studies import study_files
+from tests.platform.factories import patient_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _task(settings):
+    settings.MEDAI_DICOM_TASK = TASK
+
+
+@pytest.fixture
+def waiting(tmp_path) -> UnmatchedStudy:
+    paths = study_files(tmp_path, patient_id="EXT-77", name="ROE^JANE", birth_date="19800202")
+    handles = [p.open("rb") for p in paths]
+    try:
+        receipt = study_receive(
+            files=[received_file(h, name=h.name) for h in handles], calling_ae="PACS"
+        )
+    finally:
+        for handle in handles:
+            handle.close()
+    assert receipt.unmatched is not None and receipt.upload is None
+    return receipt.unmatched
+
+
+def test_a_clinician_assigns_a_study_and_classification_follows(users, client_for, waiting):
+    patient = patient_for(users.clinician_a, birth_date=datetime.date(1980, 2, 2))
+    client = client_for(users.clinician_a)
+    page = client.get("/diagnosis/inbox/")
+    assert page.status_code == 200 and b"ROE, JANE" in page.content and b"EXT-77" in page.content
+    files = [i.file.name for i in UnmatchedInstance.objects.all()]
+    response = client.post(
+        f"/diagnosis/inbox/{waiting.pk}/", {"patient": patient.pk, "confirm": "on"}
+    )
+    assert response.status_code == 302
+    waiting.refresh_from_db()
+    assert waiting.status == "assigned" and waiting.assigned_patient == patient
+    assert waiting.patient_id == "" and waiting.patient_name == ""  # identifiers cleared
+    scans = list(Scan.objects.filter(patient=patient))
+    assert len(scans) == 2 and all(s.upload_id == waiting.upload_id for s in scans)
+    header = pydicom.dcmread(scans[0].file.path)
+    assert header.PatientID == patient_pseudonym(patient)
+    job = Job.objects.get(kind="diagnosis.inference", patient=patient)
+    assert job.params["upload_id"] == waiting.upload_id
+    assert not UnmatchedInstance.objects.exists() and files
+    assert AuditEvent.objects.filter(
+        action=AuditEvent.Action.RECORD_CHANGED,
+        patient=patient,
+        object_type="diagnosis.UnmatchedStudy",
+    ).exists()
+    assert b"ROE, JANE" not in client.get("/diagnosis/inbox/").content
+
+
+def test_another_teams_clinician_cannot_assign_it_nor_see_it_once_assigned(
+    users, client_for, waiting
+):
+    patient_a = patient_for(users.clinician_a)
+    patient_for(users.clinician_b)
+    other = client_for(users.clinician_b)
+    refused = other.post(
+        f"/diagnosis/inbox/{waiting.pk}/", {"patient": patient_a.pk, "confirm": "on"}
+    )
+    assert refused.status_code == 400 and b"Choose a patient of your care teams" in refused.content
+    waiting.refresh_from_db()
+    assert waiting.status == "waiting" and not Scan.objects.exists()
+
+    mine = client_for(users.clinician_a)
+    assert (
+        mine.post(
+            f"/diagnosis/inbox/{waiting.pk}/", {"patient": patient_a.pk, "confirm": "on"}
+        ).status_code
+        == 302
+    )
+    assert other.get(f"/diagnosis/inbox/{waiting.pk}/").status_code == 404
+    assert b"EXT-77" not in other.get("/diagnosis/inbox/").content
+    assert other.get(f"/diagnosis/scans/{Scan.objects.first().pk}/").status_code == 404
+
+
+def test_an_unconfirmed_assignment_is_refused(users, client_for, waiting):
+    patient = patient_for(users.clinician_a)
+    response = client_for(users.clinician_a).post(
+        f"/diagnosis/inbox/{waiting.pk}/", {"patient": patient.pk}
+    )
+    assert response.status_code == 400 and b"Confirm that the study shows" in response.content
+    assert not Scan.objects.exists()
+
+
+def test_researchers_never_see_the_inbox(users, client_for, waiting):
+    client = client_for(users.researcher)
+    assert client.get("/diagnosis/inbox/").status_code == 403
+    assert client.get(f"/diagnosis/inbox/{waiting.pk}/").status_code == 403
+
+
+def test_a_patient_in_no_care_team_is_not_matched(users, tmp_path):
+    from tests.platform.factories import PatientFactory
+
+    PatientFactory(
+        mrn="LONE-1", family_name="Roe", given_name="Jane", birth_date=datetime.date(1980, 2, 2)
+    )
+    paths = study_files(tmp_path, patient_id="LONE-1", name="ROE^JANE", birth_date="19800202")
+    handles = [p.open("rb") for p in paths]
+    try:
+        receipt = study_receive(
+            files=[received_file(h, name=h.name) for h in handles], calling_ae="PACS"
+        )
+    finally:
+        for handle in handles:
+            handle.close()
+    assert receipt.unmatched is not None and "no care team" in receipt.unmatched.reason
+
+
+def test_an_unknown_study_that_fails_the_intake_leaves_nothing(users, tmp_path):
+    from tests.diagnosis.files import pydicom_bytes
+
+    path = tmp_path / "ecg.dcm"
+    path.write_bytes(pydicom_bytes("waveform_ecg.dcm"))
+    with path.open("rb") as handle:
+        receipt = study_receive(files=[received_file(handle, name="ecg.dcm")], calling_ae="PACS")
+    assert receipt.unmatched is None and len(receipt.rejected) == 1
+    assert "pixel" in receipt.rejected[0].message.lower()
+    assert not UnmatchedStudy.objects.exists() and not UnmatchedInstance.objects.exists()

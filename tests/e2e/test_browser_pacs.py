@@ -1,0 +1,55 @@
+"""A study sent over DICOM to the Procfile's receiver that matches no patient: a clinician
+finds it in Unmatched studies in a real browser, assigns it to a patient of their care team,
+and lands on the patient's scans with the classification queued."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from tests.diagnosis.pacs.studies import study_files
+from tests.e2e.browser import browser_page, screenshot_dir, sign_in
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_unmatched_study_is_assigned_in_the_browser(embedded_stack, tmp_path):
+    stack = embedded_stack
+    base = stack.base_url
+    paths = study_files(tmp_path, patient_id="EXT-E2E-1", name="UNKNOWN^SAM", birth_date="19700101")
+    sent = subprocess.run(
+        ["storescu", "-aet", "PACS1", "-aec", "MEDAI", "127.0.0.1", str(stack.dicom_port)]
+        + [str(p) for p in paths],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert sent.returncode == 0, sent.stderr
+    shots = screenshot_dir()
+    with browser_page() as page:
+        sign_in(page, base, "dr.adams", stack.passwords["dr.adams"])
+        # The receiver files the study a few seconds after the sender lets go of it.
+        deadline = time.monotonic() + 60
+        while True:
+            page.goto(base + "/diagnosis/inbox/")
+            if page.locator("tr[data-unmatched]", has_text="EXT-E2E-1").count():
+                break
+            assert time.monotonic() < deadline, "the study never reached the inbox"
+            time.sleep(1)
+        row = page.locator("tr[data-unmatched]", has_text="EXT-E2E-1")
+        assert "No patient has this Patient ID" in row.inner_text()
+        page.screenshot(path=shots / "pacs-unmatched-inbox.png", full_page=True)
+        row.locator("a:has-text('Assign')").click()
+        page.select_option("#id_patient", index=1)
+        page.check("#id_confirm")
+        page.screenshot(path=shots / "pacs-unmatched-assign.png", full_page=True)
+        page.click("button:has-text('Assign')")
+        page.wait_for_url("**/scans/?upload=*")
+        assert "Study assigned" in page.content()
+        page.screenshot(path=shots / "pacs-assigned-scans.png", full_page=True)
+        page.goto(base + "/diagnosis/inbox/")
+        assert page.locator("tr[data-unmatched]", has_text="EXT-E2E-1").count() == 0
+        assert not page.errors, page.errors
