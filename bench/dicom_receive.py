@@ -28,6 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from harness import embedded_site  # noqa: E402  (bench/ is on sys.path)
 
+# dcmtk's storescu, not the same-named pynetdicom script the virtualenv puts first on PATH.
+STORESCU = "/usr/bin/storescu"
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -38,7 +41,7 @@ def free_port() -> int:
 def storescu(aec: str, port: int, folder: Path) -> float:
     started = time.perf_counter()
     subprocess.run(
-        ["storescu", "-aet", "BENCH", "-aec", aec, "+sd", "127.0.0.1", str(port), str(folder)],
+        [STORESCU, "-aet", "BENCH", "-aec", aec, "+sd", "127.0.0.1", str(port), str(folder)],
         check=True,
         capture_output=True,
     )

@@ -639,7 +639,10 @@ def _prediction_or_404(request: HttpRequest, pk: int) -> Prediction:
         return prediction_get(user=request.user, pk=pk)
     except Prediction.DoesNotExist:
         raise ObjectNotVisible(
-            "No such prediction among your patients.", model=Prediction, pk=pk
+            "No such prediction among your patients.",
+            model=Prediction,
+            pk=pk,
+            patient_lookup="scan__patient",
         ) from None
 
 

@@ -30,6 +30,11 @@ PATIENT_BOUND: dict[str, tuple[str, str, str | None]] = {
     "diagnosis:scan_frame": ("clinician_a", A.RECORD_VIEWED, "patient"),
     "diagnosis:scan_hold": ("clinician_a", A.RECORD_VIEWED, "patient"),
     "diagnosis:worklist": ("clinician_a", A.PATIENT_LIST_VIEWED, None),
+    # Results leaving MedAI as DICOM (SR, heat-map capture) and FHIR are exports.
+    "diagnosis:prediction_sr": ("clinician_a", A.EXPORTED, "patient"),
+    "diagnosis:prediction_sc": ("clinician_a", A.EXPORTED, "patient"),
+    "diagnosis:scan_fhir": ("clinician_a", A.EXPORTED, "patient"),
+    "diagnosis:patient_fhir": ("clinician_a", A.EXPORTED, "patient"),
     # The inbox shows the identifiers a sender put in studies that match no patient yet.
     "diagnosis:inbox": ("clinician_a", A.PATIENT_LIST_VIEWED, None),
     "diagnosis:inbox_assign": ("clinician_a", A.RECORD_VIEWED, None),
@@ -187,6 +192,9 @@ def test_job_status_polls_write_one_event_per_session(world):
     assert job_views() == 3
 
 
+WAITING_FOR_A_PATIENT = {"diagnosis:inbox_assign"}
+
+
 @pytest.mark.django_db
 def test_every_refused_object_writes_an_access_denied_event(world):
     """Every matrix cell answered 404 (another care team's object) is audited as denied,
@@ -209,7 +217,9 @@ def test_every_refused_object_writes_an_access_denied_event(world):
             assert response.status_code == 404, (name, role)
             checked += 1
             got = _events()[before:]
-            expected = [("access_denied", world.patient.pk, "denied", _username(role))]
+            # A study waiting in the inbox belongs to no patient yet.
+            patient = None if name in WAITING_FOR_A_PATIENT else world.patient.pk
+            expected = [("access_denied", patient, "denied", _username(role))]
             if got != expected:
                 failures.append(f"{name} as {role}: expected {expected}, got {got}")
     assert checked > 20

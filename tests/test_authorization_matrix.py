@@ -69,7 +69,8 @@ MATRIX: dict[str, dict[str, str]] = {
     # so every clinician may see them to find the patient (and may assign one only to a
     # patient of their own teams); nobody else sees the sender's identifiers.
     "diagnosis:inbox": row("login", "ok", "ok", "forbidden", "forbidden"),
-    "diagnosis:inbox_assign": row("login", "ok", "ok", "forbidden", "forbidden"),
+    # A waiting study shows only to clinicians with a patient it could be (clinician A's).
+    "diagnosis:inbox_assign": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:monitoring": row("login", "ok", "ok", "forbidden", "ok"),
     "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "diagnosis:training_job": row("login", "forbidden", "forbidden", "forbidden", "ok"),

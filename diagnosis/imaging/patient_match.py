@@ -124,6 +124,30 @@ def _same_person(identity: DicomIdentity, candidate: Candidate) -> bool:
     )
 
 
+def resembles(
+    *,
+    patient_id: str,
+    display_name: str,
+    birth_date: str,
+    mrn: str,
+    family_name: str,
+    given_name: str,
+    patient_birth_date: str,
+) -> bool:
+    """Whether a waiting study (Patient ID, "FAMILY, Given" as stored, YYYYMMDD) could be this
+    patient's: the same MRN, the same name, or the same birth date and one name in common.
+    Decides which clinicians see the study in the inbox: only those with such a patient, so a
+    study is never shown to a team that has nobody it could belong to."""
+    if patient_id and patient_id == mrn:
+        return True
+    family, _, given = display_name.partition(",")
+    same_family = bool(_norm(family)) and _norm(family) == _norm(family_name)
+    sent_given, known_given = _norm(given).split(), _norm(given_name).split()
+    same_given = bool(sent_given) and bool(known_given) and sent_given[0] == known_given[0]
+    same_birth = bool(birth_date) and birth_date == patient_birth_date
+    return (same_family and same_given) or (same_birth and (same_family or same_given))
+
+
 def study_match(
     identities: Sequence[DicomIdentity],
     candidates: Callable[[str], list[Candidate]],

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
-from diagnosis.imaging.patient_match import Candidate
+from diagnosis.imaging.patient_match import Candidate, resembles
 from diagnosis.models import UnmatchedStudy
 from diagnosis.selectors import SHIPPED_TASK, active_versions
 from medai_site.core.roles import Role, has_role
@@ -45,10 +45,34 @@ def receiver_task() -> str:
 
 
 def unmatched_study_list(*, user: AnyUser) -> QuerySet[UnmatchedStudy]:
-    """Studies waiting for a patient, for clinicians (who may assign them); none for others."""
+    """Studies waiting for a patient that could be one of the clinician's care-team patients
+    (same MRN, same name, or same birth date and one name: ``resembles``); none for other
+    roles. A study that resembles nobody in any team waits, unseen, until its patient is
+    registered or joins a team (its sender's identifiers belong to no team's patient)."""
     if not getattr(user, "is_authenticated", False) or not has_role(user, Role.CLINICIAN):
         return UnmatchedStudy.objects.none()
-    return UnmatchedStudy.objects.filter(status=UnmatchedStudy.Status.WAITING)
+    patients = [
+        (p.mrn, p.family_name, p.given_name, p.birth_date.strftime("%Y%m%d"))
+        for p in patient_list(user=user).only("mrn", "family_name", "given_name", "birth_date")
+    ]
+    waiting = UnmatchedStudy.objects.filter(status=UnmatchedStudy.Status.WAITING)
+    visible = [
+        study.pk
+        for study in waiting.only("pk", "patient_id", "patient_name", "birth_date")
+        if any(
+            resembles(
+                patient_id=study.patient_id,
+                display_name=study.patient_name,
+                birth_date=study.birth_date,
+                mrn=mrn,
+                family_name=family,
+                given_name=given,
+                patient_birth_date=born,
+            )
+            for mrn, family, given, born in patients
+        )
+    ]
+    return waiting.filter(pk__in=visible)
 
 
 def unmatched_study_get(*, user: AnyUser, pk: int) -> UnmatchedStudy:

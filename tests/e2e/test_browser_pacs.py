@@ -1,16 +1,20 @@
-"""A study sent over DICOM to the Procfile's receiver that matches no patient: a clinician
-finds it in Unmatched studies in a real browser, assigns it to a patient of their care team,
-and lands on the patient's scans with the classification queued."""
+"""A study sent over DICOM to the Procfile's receiver whose Patient ID matches no MRN: a
+clinician with a patient of the same name and birth date finds it in Unmatched studies in a
+real browser, assigns it to that patient, and lands on the patient's scans with the
+classification queued."""
 
 from __future__ import annotations
 
 import subprocess
+import sys
 import time
 
 import pytest
 
 from tests.diagnosis.pacs.studies import study_files
 from tests.e2e.browser import browser_page, screenshot_dir, sign_in
+from tests.e2e.processes import ROOT, base_env
+from tests.support.dcmtk import dcmtk_tool
 
 pytestmark = pytest.mark.e2e
 
@@ -18,9 +22,34 @@ pytestmark = pytest.mark.e2e
 def test_an_unmatched_study_is_assigned_in_the_browser(embedded_stack, tmp_path):
     stack = embedded_stack
     base = stack.base_url
-    paths = study_files(tmp_path, patient_id="EXT-E2E-1", name="UNKNOWN^SAM", birth_date="19700101")
+    # The inbox shows a study only to clinicians with a patient it could be: take one of
+    # dr.adams's patients' name and birth date, under a Patient ID MedAI does not know.
+    env = base_env(MEDAI_VAR_DIR=str(stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    found = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c"]
+        + [
+            "from medai_site.patients.models import Patient; "
+            "p = Patient.objects.filter(memberships__user__username='dr.adams').first(); "
+            "print(p.family_name.upper() + '^' + p.given_name, p.birth_date.strftime('%Y%m%d'))"
+        ],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    name, born = found.stdout.strip().splitlines()[-1].rsplit(" ", 1)
+    paths = study_files(tmp_path, patient_id="EXT-E2E-1", name=name, birth_date=born)
     sent = subprocess.run(
-        ["storescu", "-aet", "PACS1", "-aec", "MEDAI", "127.0.0.1", str(stack.dicom_port)]
+        [
+            dcmtk_tool("storescu"),
+            "-aet",
+            "PACS1",
+            "-aec",
+            "MEDAI",
+            "127.0.0.1",
+            str(stack.dicom_port),
+        ]
         + [str(p) for p in paths],
         capture_output=True,
         text=True,

@@ -67,11 +67,12 @@ def test_the_procfiles_dicom_receiver_answers_verification(embedded_stack):
     import subprocess
 
     from tests.e2e.processes import wait_for
+    from tests.support.dcmtk import dcmtk_tool
 
     def echo() -> bool:
         result = subprocess.run(
             [
-                "echoscu",
+                dcmtk_tool("echoscu"),
                 "-aet",
                 "E2E",
                 "-aec",

@@ -89,8 +89,14 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
     drug_dataset, drug_run, molecule = drug_objects(users)
     from diagnosis.models import UnmatchedStudy
 
+    # Sent under another Patient ID, with the world patient's name and birth date: the inbox
+    # shows it to the patient's clinicians only.
     unmatched = UnmatchedStudy.objects.create(
-        reason="No patient has this Patient ID as MRN.", patient_id="X-1", modality="CT"
+        reason="No patient has this Patient ID as MRN.",
+        patient_id="X-1",
+        patient_name=f"{patient.family_name.upper()}, {patient.given_name}",
+        birth_date=patient.birth_date.strftime("%Y%m%d"),
+        modality="CT",
     )
     return SimpleNamespace(
         unmatched=unmatched,

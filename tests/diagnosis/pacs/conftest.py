@@ -3,15 +3,13 @@ tests that use it commit: transactional_db)."""
 
 from __future__ import annotations
 
-import shutil
 import socket
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from diagnosis.pacs.receiver import Receiver
+from tests.support.dcmtk import dcmtk_installed
 
 
 def free_port() -> int:
@@ -22,7 +20,7 @@ def free_port() -> int:
 
 @pytest.fixture
 def dcmtk() -> None:
-    if shutil.which("storescu") is None:
+    if not dcmtk_installed():
         pytest.fail("dcmtk is missing: bin/test installs it (apt-get install dcmtk)")
 
 
@@ -35,18 +33,3 @@ def receiver(transactional_db) -> Iterator[tuple[Receiver, int]]:
     receiver.start(host="127.0.0.1", port=port, block=False)
     yield receiver, port
     receiver.stop()
-
-
-def dcmtk_run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-
-
-def wait_for(check: Callable[[], object], *, seconds: float = 20.0) -> object:
-    """Poll ``check`` until it returns something true (the receiver files a study after the
-    sender released the association, in the receiver's thread)."""
-    deadline = time.monotonic() + seconds
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)

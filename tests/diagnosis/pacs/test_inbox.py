@@ -43,7 +43,10 @@ def waiting(tmp_path) -> UnmatchedStudy:
 
 
 def test_a_clinician_assigns_a_study_and_classification_follows(users, client_for, waiting):
-    patient = patient_for(users.clinician_a, birth_date=datetime.date(1980, 2, 2))
+    # Another MRN, but the same family name and birth date: the study could be hers.
+    patient = patient_for(
+        users.clinician_a, family_name="Roe", birth_date=datetime.date(1980, 2, 2)
+    )
     client = client_for(users.clinician_a)
     page = client.get("/diagnosis/inbox/")
     assert page.status_code == 200 and b"ROE, JANE" in page.content and b"EXT-77" in page.content
@@ -70,20 +73,23 @@ def test_a_clinician_assigns_a_study_and_classification_follows(users, client_fo
     assert b"ROE, JANE" not in client.get("/diagnosis/inbox/").content
 
 
-def test_another_teams_clinician_cannot_assign_it_nor_see_it_once_assigned(
-    users, client_for, waiting
-):
-    patient_a = patient_for(users.clinician_a)
-    patient_for(users.clinician_b)
+def test_another_teams_clinician_neither_sees_nor_assigns_it(users, client_for, waiting):
+    patient_a = patient_for(users.clinician_a, family_name="Roe", given_name="Jane")
+    patient_for(users.clinician_b, family_name="Doe", birth_date=datetime.date(1990, 1, 1))
     other = client_for(users.clinician_b)
+    # Nobody in clinician B's teams could be ROE^JANE (EXT-77, born 1980-02-02): the sender's
+    # identifiers are not shown to them, before or after the assignment.
+    assert b"EXT-77" not in other.get("/diagnosis/inbox/").content
+    assert other.get(f"/diagnosis/inbox/{waiting.pk}/").status_code == 404
     refused = other.post(
         f"/diagnosis/inbox/{waiting.pk}/", {"patient": patient_a.pk, "confirm": "on"}
     )
-    assert refused.status_code == 400 and b"Choose a patient of your care teams" in refused.content
+    assert refused.status_code == 404
     waiting.refresh_from_db()
     assert waiting.status == "waiting" and not Scan.objects.exists()
 
     mine = client_for(users.clinician_a)
+    assert b"EXT-77" in mine.get("/diagnosis/inbox/").content
     assert (
         mine.post(
             f"/diagnosis/inbox/{waiting.pk}/", {"patient": patient_a.pk, "confirm": "on"}
@@ -95,8 +101,21 @@ def test_another_teams_clinician_cannot_assign_it_nor_see_it_once_assigned(
     assert other.get(f"/diagnosis/scans/{Scan.objects.first().pk}/").status_code == 404
 
 
+def test_a_clinician_of_two_teams_cannot_assign_to_a_patient_outside_them(
+    users, client_for, waiting
+):
+    patient_for(users.clinician_a, family_name="Roe", given_name="Jane")
+    outsider = patient_for(users.clinician_b)
+    refused = client_for(users.clinician_a).post(
+        f"/diagnosis/inbox/{waiting.pk}/", {"patient": outsider.pk, "confirm": "on"}
+    )
+    assert refused.status_code == 400 and b"Choose a patient of your care teams" in refused.content
+    waiting.refresh_from_db()
+    assert waiting.status == "waiting"
+
+
 def test_an_unconfirmed_assignment_is_refused(users, client_for, waiting):
-    patient = patient_for(users.clinician_a)
+    patient = patient_for(users.clinician_a, family_name="Roe", given_name="Jane")
     response = client_for(users.clinician_a).post(
         f"/diagnosis/inbox/{waiting.pk}/", {"patient": patient.pk}
     )
@@ -138,3 +157,33 @@ def test_an_unknown_study_that_fails_the_intake_leaves_nothing(users, tmp_path):
     assert receipt.unmatched is None and len(receipt.rejected) == 1
     assert "pixel" in receipt.rejected[0].message.lower()
     assert not UnmatchedStudy.objects.exists() and not UnmatchedInstance.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("sent", "seen"),
+    [
+        (("MRN-1", "SMITH, Ann", "19500101"), True),  # the same MRN
+        (("X", "SMITH, Ann", "20000101"), True),  # the same name
+        (("X", "SMYTHE, Ann", "19500101"), True),  # birth date and given name
+        (("X", "SMITH, Bea", "19500101"), True),  # birth date and family name
+        (("X", "JONES, Bea", "19500101"), False),  # a birth date alone
+        (("X", "SMITH, Bea", "20000101"), False),  # a family name alone
+        (("", "", ""), False),  # nothing to go on
+    ],
+)
+def test_which_studies_a_patient_could_be(sent, seen):
+    from diagnosis.imaging.patient_match import resembles
+
+    patient_id, name, born = sent
+    assert (
+        resembles(
+            patient_id=patient_id,
+            display_name=name,
+            birth_date=born,
+            mrn="MRN-1",
+            family_name="Smith",
+            given_name="Ann Marie",
+            patient_birth_date="19500101",
+        )
+        is seen
+    )

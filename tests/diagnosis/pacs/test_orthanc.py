@@ -13,9 +13,9 @@ from diagnosis.models import Scan, ScanUpload
 from diagnosis.services import patient_pseudonym
 from medai_site.jobs.models import Job
 from tests.diagnosis.model_versions import TASK
-from tests.diagnosis.pacs.conftest import wait_for
 from tests.diagnosis.pacs.studies import study_files
 from tests.platform.factories import patient_for
+from tests.support.dcmtk import wait_for
 from tests.support.orthanc import orthanc_available, orthanc_running
 
 

@@ -13,9 +13,9 @@ from diagnosis.models import Scan, ScanUpload, UnmatchedInstance, UnmatchedStudy
 from diagnosis.services import patient_pseudonym
 from medai_site.jobs.models import Job
 from tests.diagnosis.model_versions import TASK
-from tests.diagnosis.pacs.conftest import dcmtk_run, wait_for
 from tests.diagnosis.pacs.studies import study_files
 from tests.platform.factories import patient_for
+from tests.support.dcmtk import dcmtk_run, wait_for
 
 pytestmark = pytest.mark.usefixtures("dcmtk")
 
