@@ -25,6 +25,9 @@ from medai_site.patients.models import Patient
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_IMPORT_ROWS = 20_000
+# The csv module's default field limit, enforced here: the module's own limit is process-wide,
+# and loading an ARFF file through scipy (the GBSG2 trial) raises it for the whole process.
+MAX_CELL_CHARS = 131_072
 REQUIRED_COLUMNS = ("mrn", "given_name", "family_name", "birth_date", "sex")
 
 # Synthetic names for de-identified trial records; deterministic per row so re-imports match.
@@ -200,8 +203,9 @@ def csv_check_header(content: bytes) -> list[str]:
     # NUL): find that now, on the form, rather than as an opaque failure of the import job.
     reader = csv.reader(io.StringIO(text))
     try:
-        for _ in reader:
-            pass
+        for row in reader:
+            if any(len(cell) > MAX_CELL_CHARS for cell in row):
+                raise csv.Error(f"a cell is longer than {MAX_CELL_CHARS} characters")
     except csv.Error as exc:
         raise CsvRejected(
             f"Line {reader.line_num} of the file cannot be read as CSV ({exc}); "
@@ -319,6 +323,13 @@ def csv_rows(content: bytes) -> Iterator[PatientRow | RowError]:
             )
             return
         line = reader.line_num
+        if any(len(cell) > MAX_CELL_CHARS for cell in row.values() if isinstance(cell, str)):
+            yield RowError(
+                line=line,
+                message=f"the file cannot be read as CSV from here on (a cell is longer than "
+                f"{MAX_CELL_CHARS} characters)",
+            )
+            return
         problems = []
         if None in row:
             problems.append(
