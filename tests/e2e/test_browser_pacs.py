@@ -77,7 +77,10 @@ def test_an_unmatched_study_is_assigned_in_the_browser(embedded_stack, tmp_path)
         page.screenshot(path=shots / "pacs-unmatched-assign.png", full_page=True)
         page.click("button:has-text('Assign')")
         page.wait_for_url("**/scans/?upload=*")
-        assert "Study assigned" in page.content()
+        # The page reloads itself once the classification job ends (and the one-time notice
+        # "Study assigned" goes with that reload): wait for what both loads show, the
+        # upload's outcome.
+        page.wait_for_selector("#upload-outcome", state="attached")
         page.screenshot(path=shots / "pacs-assigned-scans.png", full_page=True)
         page.goto(base + "/diagnosis/inbox/")
         assert page.locator("tr[data-unmatched]", has_text="EXT-E2E-1").count() == 0

@@ -55,6 +55,7 @@ def test_a_clinician_assigns_a_study_and_classification_follows(users, client_fo
         f"/diagnosis/inbox/{waiting.pk}/", {"patient": patient.pk, "confirm": "on"}
     )
     assert response.status_code == 302
+    assert "Study assigned" in client.get(response.url).content.decode()
     waiting.refresh_from_db()
     assert waiting.status == "assigned" and waiting.assigned_patient == patient
     assert waiting.patient_id == "" and waiting.patient_name == ""  # identifiers cleared
