@@ -652,11 +652,15 @@ def _export_audit(request: HttpRequest, obj: Any, patient: Any, detail: dict[str
     )
 
 
-def _dicom_download(content: bytes, filename: str) -> HttpResponse:
-    response = HttpResponse(content, content_type="application/dicom")
+def _download(response: HttpResponse, filename: str) -> HttpResponse:
+    """``response`` as a file download that no shared cache keeps (it holds patient data)."""
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Cache-Control"] = "private, no-store"
     return response
+
+
+def _dicom_download(content: bytes, filename: str) -> HttpResponse:
+    return _download(HttpResponse(content, content_type="application/dicom"), filename)
 
 
 @require_GET
@@ -692,16 +696,13 @@ def prediction_sc_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _dicom_download(dicom_bytes(dataset), f"prediction-{prediction.pk}-heatmap.dcm")
 
 
-def _fhir_response(bundle: dict[str, Any], filename: str) -> JsonResponse:
-    response = JsonResponse(bundle, content_type="application/fhir+json")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
+def _fhir_response(bundle: dict[str, Any], filename: str) -> HttpResponse:
+    return _download(JsonResponse(bundle, content_type="application/fhir+json"), filename)
 
 
 @require_GET
 @role_required(Role.CLINICIAN)
-def scan_fhir_view(request: HttpRequest, pk: int) -> JsonResponse:
+def scan_fhir_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The scan's predictions as a FHIR R4 collection Bundle; audited as an export."""
     scan = _scan_or_404(request, pk)
     bundle = predictions_bundle(scan_predictions(scan=scan))
@@ -717,7 +718,7 @@ def scan_fhir_view(request: HttpRequest, pk: int) -> JsonResponse:
 @require_GET
 @role_required(Role.CLINICIAN)
 @patient_page("imaging results (FHIR)")
-def patient_fhir_view(request: HttpRequest, page: PatientPage) -> JsonResponse:
+def patient_fhir_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
     """The patient's imaging predictions as a FHIR R4 collection Bundle; audited as an export."""
     patient = page.patient
     bundle = predictions_bundle(patient_predictions(user=request.user, patient=patient))

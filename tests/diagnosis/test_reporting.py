@@ -65,6 +65,7 @@ def test_sr_download_reports_the_stored_prediction_in_its_stored_study(users, ch
     response = client_for(users.clinician_a).get(f"/diagnosis/predictions/{prediction.pk}/sr.dcm")
     assert response.status_code == 200 and response["Content-Type"] == "application/dicom"
     assert "attachment" in response["Content-Disposition"]
+    assert response["Cache-Control"] == "private, no-store"  # patient data: no shared cache
     sr = read(response.content)
     # Files under the de-identified study and pseudonym MedAI stores, never the originals.
     assert sr.StudyInstanceUID == source.StudyInstanceUID
@@ -230,6 +231,8 @@ def test_fhir_bundle_of_a_reviewed_prediction_validates_and_round_trips(
     response = client_for(users.clinician_a).get(f"/diagnosis/scans/{prediction.scan_id}/fhir.json")
     assert response.status_code == 200
     assert response["Content-Type"] == "application/fhir+json"
+    assert "attachment" in response["Content-Disposition"]
+    assert response["Cache-Control"] == "private, no-store"
     bundle = json.loads(response.content)
     parsed = Bundle.parse_raw(response.content)
     assert json.loads(parsed.json()) == bundle  # serialise, parse back: same content
