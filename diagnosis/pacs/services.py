@@ -14,6 +14,7 @@ from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -401,6 +402,8 @@ def stow_store(
     DicomWebSender.objects.filter(pk=sender.pk).update(last_used_at=timezone.now())
     audit_record(
         action=AuditEvent.Action.RECORD_CHANGED,
+        # The sender is no person: named by username, with the request's address and path.
+        actor=AnonymousUser(),
         request=request,
         obj=sender,
         username=f"dicomweb:{sender.name}",
