@@ -56,7 +56,8 @@ def stow_content_type(header: str) -> StowContentType | str:
             "STOW-RS takes 'multipart/related; type=\"application/dicom\"' bodies; "
             f"this request is {media_type if header else 'without a Content-Type'}."
         )
-    part_type = (message.get_param("type") or "application/dicom").strip().lower()
+    raw_type = message.get_param("type")
+    part_type = (raw_type if isinstance(raw_type, str) else "application/dicom").strip().lower()
     if part_type != "application/dicom":
         return (
             "This server stores Part 10 DICOM files only: the multipart/related body's type "
