@@ -107,6 +107,8 @@ class StowView(APIView):
     renderer_classes = [JSONRenderer]
     parser_classes: list[Any] = []
     content_negotiation_class = _FirstRenderer
+    # Not part of the device API's OpenAPI schema: PS3.18 is its specification.
+    schema = None
 
     def check_permissions(self, request: Request) -> None:
         if not isinstance(request.auth, DicomWebSender):
