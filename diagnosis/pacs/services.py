@@ -379,7 +379,9 @@ def stow_store(
                 InstanceOutcome(sent.sop_class_uid, sent.sop_instance_uid, SOP_CLASS_NOT_SUPPORTED)
             )
         elif study_uid and header.study_uid != study_uid:
-            # PS3.18 §10.5.3: an instance of another study than the target URI's is refused.
+            # An instance of another study than the target URI's is not stored (PS3.18
+            # §10.5). Its reason: 0xA900, as for a data set that does not fit what the
+            # request declared (Orthanc's own STOW server answers 0x0110 here).
             slots.append(
                 InstanceOutcome(
                     sent.sop_class_uid, sent.sop_instance_uid, DATA_SET_DOES_NOT_MATCH_SOP_CLASS
