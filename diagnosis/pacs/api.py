@@ -158,13 +158,14 @@ class StowView(APIView):
 
 def _content_length(request: Request) -> int | HttpResponse:
     raw = request.META.get("CONTENT_LENGTH") or ""
-    if not raw:
-        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-            return _refusal(
-                411,
-                'Send the body with a Content-Length (Orthanc: "ChunkedTransfers": false '
-                "for this server).",
-            )
+    if raw in ("", "0") and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+        # Django reads a body by its Content-Length; a chunked one would arrive empty.
+        return _refusal(
+            411,
+            'Send the body with a Content-Length (Orthanc: "ChunkedTransfers": false for '
+            "this server).",
+        )
+    if raw in ("", "0"):
         return _refusal(400, "The request has no body.")
     try:
         length = int(raw)

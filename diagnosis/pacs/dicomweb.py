@@ -240,9 +240,9 @@ def part_header(file: IO[bytes]) -> PartHeader | None:
             or _uid(dataset.file_meta.get("MediaStorageSOPInstanceUID")),
             study_uid=_uid(dataset.get("StudyInstanceUID")),
         )
-    except (InvalidDicomError, ValueError, TypeError, KeyError, AttributeError, EOFError, OSError):
+    except (InvalidDicomError, RecursionError):
         return None
-    except RecursionError:
+    except Exception:  # pydicom fails on a hostile header in many ways; any one: not readable
         return None
     finally:
         file.seek(0)

@@ -164,6 +164,17 @@ def test_a_non_dicom_part_and_a_non_image_fail_with_their_reasons(client, token,
     assert Scan.objects.filter(patient=curie).count() == 1
 
 
+def test_two_studies_in_one_request_make_one_upload_and_job_each(client, token, curie, tmp_path):
+    first = curie_study(tmp_path / "a", count=2)
+    second = curie_study(tmp_path / "b", count=1)
+    response = stow(client, body(*(p.read_bytes() for p in [*first, *second])), token=token)
+    assert response.status_code == 200, response.content
+    assert ScanUpload.objects.filter(patient=curie).count() == 2
+    assert sorted(u.scans.count() for u in ScanUpload.objects.all()) == [1, 2]
+    assert Job.objects.filter(kind="diagnosis.inference", patient=curie).count() == 2
+    assert AuditEvent.objects.filter(actor_username="dicomweb:Radiology PACS").count() == 1
+
+
 def test_a_part_of_another_study_than_the_urls_fails_and_nothing_is_stored(
     client, token, curie, tmp_path
 ):
@@ -240,6 +251,15 @@ def test_a_missing_unknown_or_revoked_token_is_401(client, token, tmp_path):
     assert dicomweb_sender_authenticate(token) is None
     revoked = stow(client, data, token=token)
     assert revoked.status_code == 401 and revoked.has_header("WWW-Authenticate")
+
+
+def test_a_chunked_body_without_length_is_411_and_an_empty_one_400(client, token):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}", "CONTENT_TYPE": CTYPE}
+    chunked = client.generic(
+        "POST", URL, b"", CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked", **auth
+    )
+    assert chunked.status_code == 411 and b"ChunkedTransfers" in chunked.content
+    assert client.generic("POST", URL, b"", CONTENT_LENGTH="", **auth).status_code == 400
 
 
 def test_a_signed_in_person_without_a_token_is_401(client, users):
