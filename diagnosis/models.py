@@ -319,3 +319,26 @@ class UnmatchedInstance(models.Model):
 
     def __str__(self) -> str:
         return f"Instance #{self.pk} of {self.study}"
+
+
+class DicomWebSender(models.Model):
+    """A PACS or modality allowed to store studies over DICOMweb (STOW-RS). It authenticates
+    with a revocable token of which only a hash is stored; hospital IT issues it."""
+
+    name = models.CharField(max_length=64, unique=True)
+    token_prefix = models.CharField(max_length=12, unique=True)
+    token_hash = models.CharField(max_length=64)
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "DICOMweb sender"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.token_prefix}…)"

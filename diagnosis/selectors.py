@@ -436,6 +436,8 @@ def scope_trends(*, predictions: QuerySet[Prediction], period: str) -> list[Scop
 class FileRejection:
     name: str
     message: str
+    # The intake's RejectCode value ("" when no single check refused it).
+    code: str = ""
 
 
 @dataclass

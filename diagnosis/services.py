@@ -257,7 +257,7 @@ def scan_files_screen(
         try:
             item = _prepare(upload, pseudonym, on_declared=budget.claim)
         except ScanRejected as exc:
-            yield FileRejection(upload.name or "upload", exc.message)
+            yield FileRejection(upload.name or "upload", exc.message, exc.code.value)
             continue
         yield ScreenedFile(
             name=item.name,
@@ -308,7 +308,7 @@ def scan_upload(
                     upload, patient_pseudonym(patient), on_declared=budget.claim, router=router
                 )
             except ScanRejected as exc:
-                rejected.append(FileRejection(upload.name or "upload", exc.message))
+                rejected.append(FileRejection(upload.name or "upload", exc.message, exc.code.value))
                 continue
             if outcome.upload is None:
                 outcome.upload = ScanUpload.objects.create(

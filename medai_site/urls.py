@@ -29,6 +29,8 @@ urlpatterns = [
     path("treatment/", include("treatment.urls")),
     path("portal/", include("remote_care.messaging.portal_urls")),
     path("drugs/", include("drugs.urls")),
+    # DICOMweb STOW-RS for PACS and modalities (sender tokens, no session, no CSRF).
+    path("dicomweb/", include("diagnosis.pacs.urls")),
     path("admin/", admin.site.urls),
 ]
 

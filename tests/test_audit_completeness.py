@@ -99,6 +99,8 @@ NOT_PATIENT_BOUND: dict[str, str] = {
     "remote_care:api_observations": "device API (token, writes only)",
     "remote_care:api_fhir_bundle": "device API (token, writes only)",
     "remote_care:api_waveforms": "device API (token, writes only)",
+    "dicomweb:stow": "DICOMweb STOW-RS (sender token, writes only; stow_store audits it)",
+    "dicomweb:stow_study": "DICOMweb STOW-RS (sender token, writes only; stow_store audits it)",
     "remote_care:device_revoke": "POST action; device_revoke audits it",
     "remote_care:alert_action": "POST action; the alert services audit it",
     "remote_care:message_photo_to_scan": "POST action; the scan upload audits it",

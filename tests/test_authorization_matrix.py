@@ -149,6 +149,9 @@ MATRIX: dict[str, dict[str, str]] = {
     # FHIR and waveform device endpoints: device tokens only, like the observations API.
     "remote_care:api_fhir_bundle": row(*["unauthorized"] * 5, method="POST"),
     "remote_care:api_waveforms": row(*["unauthorized"] * 5, method="POST"),
+    # DICOMweb STOW-RS: sender tokens only, whoever is signed in.
+    "dicomweb:stow": row(*["unauthorized"] * 5, method="POST"),
+    "dicomweb:stow_study": row(*["unauthorized"] * 5, method="POST"),
     "remote_care:patient_fhir_export": row("login", "ok", "not_found", "forbidden", "forbidden"),
     # The API's schema and Swagger UI: clinicians and staff (the model admin is staff).
     "remote_care:api_schema": row("login", "ok", "ok", "forbidden", "ok"),

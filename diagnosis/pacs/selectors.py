@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from django.db.models import QuerySet
 
 from diagnosis.imaging.patient_match import Candidate, resembles
-from diagnosis.models import UnmatchedStudy
+from diagnosis.models import DicomWebSender, UnmatchedStudy
 from diagnosis.selectors import SHIPPED_TASK, active_versions
 from medai_site.core.roles import Role, has_role
 from medai_site.patients.models import Patient
@@ -83,3 +83,13 @@ def unmatched_study_get(*, user: AnyUser, pk: int) -> UnmatchedStudy:
 def assignable_patients(*, user: AnyUser) -> QuerySet[Patient]:
     """The patients a study may be assigned to by ``user``: those of their care teams."""
     return patient_list(user=user)
+
+
+def dicomweb_senders() -> QuerySet[DicomWebSender]:
+    """Every DICOMweb sender, active and revoked, by name."""
+    return DicomWebSender.objects.order_by("name")
+
+
+def dicomweb_sender_named(name: str) -> DicomWebSender | None:
+    """The DICOMweb sender of that exact name, or None."""
+    return DicomWebSender.objects.filter(name=name).first()

@@ -8,21 +8,35 @@ import hashlib
 import hmac
 import logging
 import os
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from diagnosis.imaging.errors import RejectCode
 from diagnosis.imaging.patient_match import DicomIdentity, identity_read, study_match
-from diagnosis.models import ScanUpload, UnmatchedInstance, UnmatchedStudy
+from diagnosis.models import DicomWebSender, ScanUpload, UnmatchedInstance, UnmatchedStudy
+from diagnosis.pacs.dicomweb import (
+    CANNOT_UNDERSTAND,
+    DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+    OUT_OF_RESOURCES,
+    PROCESSING_FAILURE,
+    SOP_CLASS_NOT_SUPPORTED,
+    InstanceOutcome,
+    Part,
+    is_image_storage,
+    part_header,
+)
 from diagnosis.pacs.selectors import mrn_candidates, receiver_task
 from diagnosis.selectors import FileRejection, UploadOutcome
-from diagnosis.services import deid_uid_key, scan_files_screen, scan_upload
+from diagnosis.services import UploadTooLarge, deid_uid_key, scan_files_screen, scan_upload
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.media import media_writes
@@ -229,3 +243,209 @@ def _files_delete(names: list[str]) -> None:
         except OSError:
             # The hourly orphan sweep removes what is left.
             logger.warning("could not delete inbox file %s", name)
+
+
+# --- DICOMweb senders and STOW-RS ------------------------------------------------------------
+
+SENDER_TOKEN_PREFIX = "mdw"  # noqa: S105 (a public marker in every sender token, not a secret)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedSender:
+    sender: DicomWebSender
+    token: str  # shown once; only its hash is stored
+
+
+class SenderRefused(ValueError):
+    """A sender cannot be issued under this name (empty, too long or taken)."""
+
+
+def dicomweb_sender_issue(
+    *, name: str, created_by: Any = None, request: Any = None
+) -> IssuedSender:
+    """Register a DICOMweb sender and issue its token (returned once, only its hash is
+    stored). SenderRefused when the name is empty, too long or already taken."""
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise SenderRefused("A sender's name must have 1 to 64 characters.")
+    prefix = secrets.token_hex(4)
+    token = f"{SENDER_TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        if DicomWebSender.objects.select_for_update().filter(name=name).exists():
+            raise SenderRefused(f"A sender named {name!r} already exists.")
+        sender = DicomWebSender.objects.create(
+            name=name, token_prefix=prefix, token_hash=_token_hash(token), created_by=created_by
+        )
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=created_by,
+            request=request,
+            obj=sender,
+            username="manage.py" if created_by is None else "",
+            detail={"dicomweb_sender_issued": sender.name},
+        )
+    return IssuedSender(sender=sender, token=token)
+
+
+def dicomweb_sender_revoke(
+    *, sender: DicomWebSender, user: Any = None, request: Any = None
+) -> None:
+    """Revoke a sender's token at once (its next request gets 401); idempotent."""
+    with transaction.atomic():
+        changed = DicomWebSender.objects.filter(pk=sender.pk, active=True).update(
+            active=False, revoked_at=timezone.now()
+        )
+        if changed:
+            audit_record(
+                action=AuditEvent.Action.RECORD_CHANGED,
+                actor=user,
+                request=request,
+                obj=sender,
+                username="manage.py" if user is None else "",
+                detail={"dicomweb_sender_revoked": sender.name},
+            )
+    sender.refresh_from_db(fields=["active", "revoked_at"])
+
+
+def dicomweb_sender_authenticate(token: str) -> DicomWebSender | None:
+    """The active sender a token belongs to, or None (unknown, malformed or revoked)."""
+    parts = token.split("_", 2)  # the secret itself may contain "_"
+    if len(parts) != 3 or parts[0] != SENDER_TOKEN_PREFIX:
+        return None
+    sender = DicomWebSender.objects.filter(token_prefix=parts[1]).first()
+    if sender is None or not hmac.compare_digest(sender.token_hash, _token_hash(token)):
+        return None
+    return sender if sender.active else None
+
+
+# The intake's refusals as STOW-RS Failure Reasons (PS3.18 Table 10.5.3-4, PS3.4 B.2-1).
+_FAILURE_FOR_REJECTION: dict[str, int] = {
+    RejectCode.TOO_LARGE: OUT_OF_RESOURCES,
+    RejectCode.TOO_MANY_PIXELS: OUT_OF_RESOURCES,
+    RejectCode.EMPTY: CANNOT_UNDERSTAND,
+    RejectCode.UNKNOWN_FORMAT: CANNOT_UNDERSTAND,
+    RejectCode.TEXT_FILE: CANNOT_UNDERSTAND,
+    RejectCode.NOT_DICOM: CANNOT_UNDERSTAND,
+    RejectCode.MISSING_META: CANNOT_UNDERSTAND,
+    RejectCode.TRUNCATED: CANNOT_UNDERSTAND,
+    RejectCode.CORRUPT: CANNOT_UNDERSTAND,
+    RejectCode.INVALID_ATTRIBUTE: CANNOT_UNDERSTAND,
+    # An image SOP class whose data set has no (usable) image.
+    RejectCode.NO_PIXEL_DATA: DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+    RejectCode.UNSUPPORTED_IMAGE: DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+}
+
+
+@dataclass
+class StowResult:
+    """What one STOW-RS request did: each instance's outcome in request order (with the UIDs
+    the sender sent), and the receipts of the studies filed."""
+
+    outcomes: list[InstanceOutcome] = field(default_factory=list)
+    receipts: list[StudyReceipt] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(1 for o in self.outcomes if not o.failure)
+
+
+def stow_store(
+    *, sender: DicomWebSender, parts: list[Part], study_uid: str = "", request: Any = None
+) -> StowResult:
+    """File the parts of one STOW-RS request: each part is checked from its header (a Part 10
+    file, an image SOP class, of ``study_uid`` when the URL names one), then each study goes
+    through study_receive once (patient matching, the upload's intake or the inbox), in its
+    own transaction. Returns every instance's outcome with a standard failure reason; one
+    audit event for the request. Not idempotent: a resent instance is stored again, as from
+    the C-STORE receiver."""
+    slots: list[InstanceOutcome | None] = []
+    studies: dict[str, list[tuple[int, Part, InstanceOutcome]]] = {}
+    for index, part in enumerate(parts):
+        header = part_header(part.file)
+        if part.content_type != "application/dicom" or header is None:
+            slots.append(InstanceOutcome("", "", CANNOT_UNDERSTAND))
+            continue
+        sent = InstanceOutcome(header.sop_class_uid, header.sop_instance_uid)
+        if not header.sop_class_uid or not header.sop_instance_uid:
+            slots.append(
+                InstanceOutcome(sent.sop_class_uid, sent.sop_instance_uid, CANNOT_UNDERSTAND)
+            )
+        elif not is_image_storage(header.sop_class_uid):
+            slots.append(
+                InstanceOutcome(sent.sop_class_uid, sent.sop_instance_uid, SOP_CLASS_NOT_SUPPORTED)
+            )
+        elif study_uid and header.study_uid != study_uid:
+            # An instance of another study than the target URI's is not stored (PS3.18
+            # §10.5). Its reason: 0xA900, as for a data set that does not fit what the
+            # request declared (Orthanc's own STOW server answers 0x0110 here).
+            slots.append(
+                InstanceOutcome(
+                    sent.sop_class_uid, sent.sop_instance_uid, DATA_SET_DOES_NOT_MATCH_SOP_CLASS
+                )
+            )
+        else:
+            slots.append(None)
+            studies.setdefault(header.study_uid, []).append((index, part, sent))
+    calling_ae = f"STOW:{sender.name}"[:16]
+    result = StowResult()
+    for members in studies.values():
+        failures, receipt = _stow_study(members=members, calling_ae=calling_ae)
+        if receipt is not None:
+            result.receipts.append(receipt)
+        for index, _, sent in members:
+            slots[index] = InstanceOutcome(
+                sent.sop_class_uid, sent.sop_instance_uid, failures.get(index, 0)
+            )
+    result.outcomes = [slot or InstanceOutcome("", "", PROCESSING_FAILURE) for slot in slots]
+    DicomWebSender.objects.filter(pk=sender.pk).update(last_used_at=timezone.now())
+    audit_record(
+        action=AuditEvent.Action.RECORD_CHANGED,
+        # The sender is no person: named by username, with the request's address and path.
+        actor=AnonymousUser(),
+        request=request,
+        obj=sender,
+        username=f"dicomweb:{sender.name}",
+        detail={
+            "stow_instances": len(parts),
+            "stored": result.stored,
+            "failed": len(parts) - result.stored,
+            "uploads": [r.upload.pk for r in result.receipts if r.upload is not None],
+            "unmatched": [r.unmatched.pk for r in result.receipts if r.unmatched is not None],
+        },
+    )
+    return result
+
+
+def _stow_study(
+    *, members: list[tuple[int, Part, InstanceOutcome]], calling_ae: str
+) -> tuple[dict[int, int], StudyReceipt | None]:
+    """One study of a STOW-RS request through study_receive: the failure reason of each part
+    the intake refused (by request index), and the receipt (None when nothing was filed)."""
+    # Named by request position, so that the intake's refusals map back to the parts; the
+    # sender's own names never reach the intake.
+    names = {f"stow-{index + 1:05d}.dcm": index for index, _, _ in members}
+    files = [
+        received_file(part.file, name=name)
+        for name, (_, part, _) in zip(names, members, strict=True)
+    ]
+    try:
+        receipt = study_receive(files=files, calling_ae=calling_ae)
+    except UploadTooLarge as exc:
+        logger.warning("STOW-RS study from %s refused: %s", calling_ae, exc.message)
+        return {index: OUT_OF_RESOURCES for index in names.values()}, None
+    except Exception:
+        # One study that cannot be filed must not cost the request's other studies; its
+        # transaction was rolled back, so nothing of it is half-written.
+        logger.exception("STOW-RS study from %s could not be filed", calling_ae)
+        return {index: PROCESSING_FAILURE for index in names.values()}, None
+    failures = {
+        names[r.name]: _FAILURE_FOR_REJECTION.get(r.code, PROCESSING_FAILURE)
+        for r in receipt.rejected
+        if r.name in names
+    }
+    filed = receipt.upload is not None or receipt.unmatched is not None
+    return failures, receipt if filed else None

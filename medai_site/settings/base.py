@@ -380,6 +380,18 @@ MEDAI_DICOM_MRN_ISSUER = os.environ.get("MEDAI_DICOM_MRN_ISSUER", "")
 # A study is filed once no instance of it has arrived from its sender for this long (a PACS
 # may send one study over several associations).
 MEDAI_DICOM_STUDY_SETTLE_SECONDS = float(os.environ.get("MEDAI_DICOM_STUDY_SETTLE_SECONDS", "5"))
+# DICOMweb STOW-RS (/dicomweb/studies): the most one request may carry (MB; each instance is
+# also held to MEDAI_SCAN_MAX_MB) and the requests per sender token ("off" turns it off),
+# counted in the default cache like the device API's.
+MEDAI_DICOMWEB_MAX_REQUEST_BYTES = int(os.environ.get("MEDAI_DICOMWEB_MAX_MB", "1024")) << 20
+_dicomweb_rate = os.environ.get("MEDAI_DICOMWEB_RATE_LIMIT", "120/min")
+MEDAI_DICOMWEB_RATE_LIMIT: str | None = _dicomweb_rate
+if _dicomweb_rate.strip().lower() in {"", "off", "none", "0"}:
+    MEDAI_DICOMWEB_RATE_LIMIT = None
+elif not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", _dicomweb_rate.strip()):
+    raise ImproperlyConfigured(
+        f"MEDAI_DICOMWEB_RATE_LIMIT must look like '120/min' or 'off'; got {_dicomweb_rate!r}"
+    )
 # Server folders a model admin may register data sets from (os.pathsep-separated). A path is
 # accepted only if it resolves inside one of them, and never inside MEDIA_ROOT, where patient
 # scans live in exactly the "folder of labelled images" shape.

@@ -6,6 +6,10 @@ machine-wide service the package installs. bin/test installs the packages when m
     with orthanc_running(tmp_path, medai=("MEDAI", "127.0.0.1", port)) as pacs:
         pacs.upload(path)
         pacs.post("/modalities/medai/store", {"Resources": [study_id], "Synchronous": True})
+
+    # MedAI's STOW-RS endpoint as the DICOMweb server ``medai`` (needs orthanc-dicomweb):
+    with orthanc_running(tmp_path, dicomweb_servers={"medai": {"Url": url, ...}}) as pacs:
+        pacs.post("/dicom-web/servers/medai/stow", {"Resources": [study_id]})
 """
 
 from __future__ import annotations
@@ -74,7 +78,14 @@ class Orthanc:
         return self.request("POST", "/instances", path.read_bytes(), "application/dicom")
 
 
-def _config(folder: Path, *, http_port: int, dicom_port: int, modalities: dict) -> dict:
+def _config(
+    folder: Path,
+    *,
+    http_port: int,
+    dicom_port: int,
+    modalities: dict,
+    dicomweb_servers: dict | None = None,
+) -> dict:
     config: dict[str, Any] = {
         "Name": "medai-test-pacs",
         "StorageDirectory": str(folder / "storage"),
@@ -97,22 +108,38 @@ def _config(folder: Path, *, http_port: int, dicom_port: int, modalities: dict) 
     if DICOMWEB_PLUGIN.exists():
         config["Plugins"] = [str(DICOMWEB_PLUGIN)]
         config["DicomWeb"] = {"Enable": True, "Root": "/dicom-web/"}
+        if dicomweb_servers:
+            config["DicomWeb"]["Servers"] = dicomweb_servers
+    elif dicomweb_servers:
+        raise RuntimeError("orthanc-dicomweb is missing: bin/test installs it")
     return config
 
 
 @contextmanager
 def orthanc_running(
-    folder: Path, *, medai: tuple[str, str, int] | None = None, timeout: float = 30.0
+    folder: Path,
+    *,
+    medai: tuple[str, str, int] | None = None,
+    dicomweb_servers: dict[str, dict[str, Any]] | None = None,
+    timeout: float = 30.0,
 ) -> Iterator[Orthanc]:
     """Start a private Orthanc with its files under ``folder``; ``medai`` (AE title, host,
-    port) is registered as the modality ``medai``. Stopped (and waited for) on exit."""
+    port) is registered as the modality ``medai``, and ``dicomweb_servers`` as the DICOMweb
+    plugin's ``DicomWeb.Servers`` (name -> {"Url": ..., "HttpHeaders": ...}). Stopped (and
+    waited for) on exit."""
     folder.mkdir(parents=True, exist_ok=True)
     http_port, dicom_port = free_port(), free_port()
     modalities = {"medai": list(medai)} if medai else {}
     config = folder / "orthanc.json"
     config.write_text(
         json.dumps(
-            _config(folder, http_port=http_port, dicom_port=dicom_port, modalities=modalities)
+            _config(
+                folder,
+                http_port=http_port,
+                dicom_port=dicom_port,
+                modalities=modalities,
+                dicomweb_servers=dicomweb_servers,
+            )
         )
     )
     log = folder / "orthanc.log"
