@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from diagnosis.models import ImageDataset
+from diagnosis.models import DicomDestination, ImageDataset
+from diagnosis.pacs.forms import DicomDestinationForm
 from diagnosis.services import dataset_delete
 
 
@@ -42,3 +43,35 @@ class ImageDatasetAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
         for dataset in queryset:
             dataset_delete(dataset=dataset, user=request.user, request=request)
+
+
+@admin.register(DicomDestination)
+class DicomDestinationAdmin(admin.ModelAdmin):
+    """PACS destinations for MedAI's results, set up by hospital IT (superusers only): the
+    secret is written, never shown back."""
+
+    form = DicomDestinationForm
+    list_display = [
+        "name",
+        "kind",
+        "enabled",
+        "send_after_classification",
+        "send_after_review",
+        "source_ae_title",
+    ]
+    list_filter = ["kind", "enabled"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self.has_module_permission(request)

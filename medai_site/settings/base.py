@@ -380,6 +380,11 @@ MEDAI_DICOM_MRN_ISSUER = os.environ.get("MEDAI_DICOM_MRN_ISSUER", "")
 # A study is filed once no instance of it has arrived from its sender for this long (a PACS
 # may send one study over several associations).
 MEDAI_DICOM_STUDY_SETTLE_SECONDS = float(os.environ.get("MEDAI_DICOM_STUDY_SETTLE_SECONDS", "5"))
+# Results sent to PACS destinations (C-STORE or STOW-RS): tries per send job on a network
+# failure, the first wait between them (then x4 each time), and each network step's timeout.
+MEDAI_DICOM_SEND_ATTEMPTS = int(os.environ.get("MEDAI_DICOM_SEND_ATTEMPTS", "3"))
+MEDAI_DICOM_SEND_BACKOFF_SECONDS = float(os.environ.get("MEDAI_DICOM_SEND_BACKOFF_SECONDS", "2"))
+MEDAI_DICOM_SEND_TIMEOUT = float(os.environ.get("MEDAI_DICOM_SEND_TIMEOUT", "30"))
 # Server folders a model admin may register data sets from (os.pathsep-separated). A path is
 # accepted only if it resolves inside one of them, and never inside MEDIA_ROOT, where patient
 # scans live in exactly the "folder of labelled images" shape.
