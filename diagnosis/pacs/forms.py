@@ -42,6 +42,14 @@ class DicomDestinationForm(forms.ModelForm):
         "keep the stored one.",
     )
 
+    stow_url = forms.URLField(
+        label="STOW-RS URL",
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        help_text="e.g. https://pacs/dicom-web/studies",
+    )
+
     class Meta:
         model = DicomDestination
         fields = [
