@@ -87,6 +87,10 @@ def _config(folder: Path, *, http_port: int, dicom_port: int, modalities: dict) 
         "HttpServerEnabled": True,
         "DicomServerEnabled": True,
         "DicomCheckCalledAet": False,
+        # MedAI sends its results (SR, heat-map capture) back with its own calling AE title,
+        # registered as the modality "medai" or not.
+        "DicomAlwaysAllowStore": True,
+        "DicomCheckModalityHost": False,
         "DicomModalities": modalities,
         "DicomScuTimeout": 20,
         "StableAge": 1,
