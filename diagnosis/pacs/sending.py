@@ -123,6 +123,9 @@ def dicom_send_run(*, send: DicomSend, sleep: Callable[[float], None] = time.sle
     ).get(pk=send.pk)
     if send.status == DicomSend.Status.SENT:
         return send
+    if not send.destination.enabled:
+        dicom_send_failed(send=send, error=f"{send.destination.name} was disabled; not sent.")
+        return send
     try:
         objects, original = send_objects(send)
     except SendFailed as exc:
@@ -137,7 +140,7 @@ def dicom_send_run(*, send: DicomSend, sleep: Callable[[float], None] = time.sle
         except SendFailed as exc:
             dicom_send_attempted(send=send, error=exc.message)
             if not exc.transient or attempt == tries:
-                suffix = f" (after {attempt} tries)" if attempt > 1 else ""
+                suffix = f" Tried {attempt} times." if attempt > 1 else ""
                 dicom_send_failed(send=send, error=exc.message + suffix)
                 return send
             sleep(wait * 4 ** (attempt - 1))

@@ -136,7 +136,7 @@ def test_an_unreachable_destination_is_tried_again_then_fails_with_its_reason(
     job = run_job(send.job)
     send.refresh_from_db()
     assert send.status == "failed" and send.attempts == 3
-    assert "could not be reached" in send.last_error and "after 3 tries" in send.last_error
+    assert "could not be reached" in send.last_error and "Tried 3 times." in send.last_error
     assert job.status == Job.Status.FAILED and "Radiology PACS" in job.error
     page = client_for(users.clinician_a).get(f"/diagnosis/scans/{prediction.scan_id}/")
     assert "could not be reached" in page.content.decode()
