@@ -6,7 +6,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from diagnosis.models import DicomWebSender, ImageDataset
+from diagnosis.models import DicomDestination, DicomWebSender, ImageDataset
+from diagnosis.pacs.forms import DicomDestinationForm
 from diagnosis.pacs.services import dicomweb_sender_issue, dicomweb_sender_revoke
 from diagnosis.services import dataset_delete
 
@@ -124,3 +125,35 @@ class DicomWebSenderAdmin(admin.ModelAdmin):
         for sender in queryset:
             dicomweb_sender_revoke(sender=sender, user=request.user, request=request)
         self.message_user(request, f"Revoked {queryset.count()} sender token(s).")
+
+
+@admin.register(DicomDestination)
+class DicomDestinationAdmin(admin.ModelAdmin):
+    """PACS destinations for MedAI's results, set up by hospital IT (superusers only): the
+    secret is written, never shown back."""
+
+    form = DicomDestinationForm
+    list_display = [
+        "name",
+        "kind",
+        "enabled",
+        "send_after_classification",
+        "send_after_review",
+        "source_ae_title",
+    ]
+    list_filter = ["kind", "enabled"]
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self.has_module_permission(request)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_module_permission(request)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return self.has_module_permission(request)

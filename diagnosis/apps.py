@@ -10,6 +10,7 @@ class DiagnosisConfig(AppConfig):
         from diagnosis.artifacts import artifact_check
         from diagnosis.demo import demo_imaging_seed
         from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
+        from diagnosis.pacs import tasks as pacs_tasks  # noqa: F401  (the send-to-PACS job)
         from diagnosis.selectors import imaging_model_tasks
         from medai_site.core.demo import register_demo_seeder
         from medai_site.core.media import media_folder_register

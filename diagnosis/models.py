@@ -313,6 +313,10 @@ class UnmatchedInstance(models.Model):
     file = models.FileField(upload_to=unmatched_file_path, max_length=200)
     sha256 = models.CharField(max_length=64)
     original_name = models.CharField(max_length=255, blank=True)
+    # The sender's UIDs and study identifiers before de-identification
+    # (diagnosis.imaging.originals.OriginalInstance), carried to the scan when the study is
+    # assigned; never shown.
+    original = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -342,3 +346,124 @@ class DicomWebSender(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.token_prefix}…)"
+
+
+class SourceInstance(models.Model):
+    """A scan received over DICOM (or STOW-RS) as its sender knows it: the original UIDs and
+    study identifiers, kept only so that results sent back to that same sender file under the
+    right study. Never shown in a page, never exported anywhere else."""
+
+    scan = models.OneToOneField(Scan, on_delete=models.CASCADE, related_name="source_instance")
+    source = models.CharField(
+        max_length=64, help_text="Who sent it: the calling AE title (or the STOW-RS sender)."
+    )
+    sop_class_uid = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64)
+    series_instance_uid = models.CharField(max_length=64)
+    study_instance_uid = models.CharField(max_length=64)
+    patient_id = models.CharField(max_length=64, blank=True)
+    patient_name = models.CharField(max_length=200, blank=True)
+    study_date = models.CharField(max_length=8, blank=True)
+    study_time = models.CharField(max_length=16, blank=True)
+    study_id = models.CharField(max_length=16, blank=True)
+    accession_number = models.CharField(max_length=16, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["source", "study_instance_uid"])]
+
+    def __str__(self) -> str:
+        return f"Source of scan #{self.scan_id}"
+
+
+class DicomDestination(models.Model):
+    """A PACS that MedAI's results (SR, heat-map capture) are sent to, set up by hospital IT:
+    by C-STORE or by DICOMweb STOW-RS. Studies from its ``source_ae_title`` go back under
+    their original UIDs; every other study is sent as MedAI stores it (de-identified)."""
+
+    class Kind(models.TextChoices):
+        CSTORE = "cstore", "DICOM C-STORE"
+        STOW = "stow", "DICOMweb STOW-RS"
+
+    class Auth(models.TextChoices):
+        NONE = "none", "None"
+        BEARER = "bearer", "Bearer token"
+        BASIC = "basic", "User name and password (basic)"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.CSTORE)
+    called_ae_title = models.CharField("called AE title", max_length=16, blank=True)
+    host = models.CharField(max_length=255, blank=True)
+    port = models.PositiveIntegerField(null=True, blank=True)
+    calling_ae_title = models.CharField(
+        "our calling AE title", max_length=16, default="MEDAI", blank=True
+    )
+    stow_url = models.URLField(
+        "STOW-RS URL", max_length=500, blank=True, help_text="e.g. https://pacs/dicom-web/studies"
+    )
+    auth = models.CharField(max_length=8, choices=Auth.choices, default=Auth.NONE)
+    username = models.CharField(max_length=150, blank=True)
+    # The bearer token or the password; the admin never shows it back.
+    secret = models.CharField(max_length=500, blank=True)
+    enabled = models.BooleanField(default=True)
+    send_after_classification = models.BooleanField(default=True)
+    send_after_review = models.BooleanField(default=True)
+    source_ae_title = models.CharField(
+        "source AE title",
+        max_length=64,
+        blank=True,
+        help_text="The sender (calling AE title) whose studies this PACS holds: their results "
+        "go back under the original UIDs. Blank: every result is sent de-identified.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DicomSend(models.Model):
+    """One revision of a prediction's results (SR, plus the heat-map capture when there is
+    one) sent to one destination: its status, attempts and last error."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    class Trigger(models.TextChoices):
+        CLASSIFICATION = "classification", "After classification"
+        REVIEW = "review", "After review"
+        MANUAL = "manual", "Sent again by a clinician"
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="sends")
+    destination = models.ForeignKey(
+        DicomDestination, on_delete=models.CASCADE, related_name="sends"
+    )
+    # The SR revision: "not_reviewed::None" as the model answered, then one per review.
+    revision = models.CharField(max_length=200)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    objects_sent = models.JSONField(
+        default=list, blank=True, help_text="[{'object': 'SR'|'SC', 'sop_instance_uid': ...}]"
+    )
+    original_uids = models.BooleanField(default=False)
+    job = models.ForeignKey("jobs.Job", null=True, on_delete=models.SET_NULL, related_name="+")
+    queued_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["prediction", "destination", "revision"], name="one_send_per_revision"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Prediction #{self.prediction_id} to {self.destination} ({self.status})"

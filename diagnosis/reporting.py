@@ -10,7 +10,7 @@ the same object, and a review makes a new SR revision (a new SOP Instance UID).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,8 @@ from diagnosis.imaging.sr import (
     StudyContext,
     build_sr,
 )
-from diagnosis.models import Prediction, Review, Scan
+from diagnosis.models import Prediction, Review, Scan, SourceInstance
+from diagnosis.pacs.outbox import MODEL_REVISION, sr_revision
 from diagnosis.selectors import scan_list
 from diagnosis.services import deid_uid_key, patient_pseudonym
 from medai_site.core.roles import Role, user_roles
@@ -117,6 +118,31 @@ def stored_target(scan: Scan) -> DicomTarget:
     return DicomTarget(study=study, sources=(source,))
 
 
+def original_target(scan: Scan, *, source: str) -> DicomTarget | None:
+    """The study and instance as ``source`` sent them (the original UIDs, its patient and
+    study identifiers), for objects sent back to that same source only; None when the scan
+    did not come from ``source``."""
+    original = SourceInstance.objects.filter(scan=scan, source=source).first()
+    if original is None or not source:
+        return None
+    study = StudyContext(
+        study_instance_uid=original.study_instance_uid,
+        patient_name=original.patient_name,
+        patient_id=original.patient_id,
+        study_date=original.study_date,
+        study_time=original.study_time,
+        study_id=original.study_id,
+        accession_number=original.accession_number,
+    )
+    ref = InstanceRef(
+        sop_class_uid=original.sop_class_uid,
+        sop_instance_uid=original.sop_instance_uid,
+        series_instance_uid=original.series_instance_uid,
+        study_instance_uid=original.study_instance_uid,
+    )
+    return DicomTarget(study=study, sources=(ref,))
+
+
 def _review_state(prediction: Prediction) -> ReviewState:
     review: Review | None = getattr(prediction, "review", None)
     if review is None:
@@ -183,25 +209,62 @@ def _sc_ref(prediction: Prediction, target: DicomTarget) -> InstanceRef:
     )
 
 
-def prediction_sr(*, prediction: Prediction, target: DicomTarget | None = None) -> Dataset:
-    """The prediction's Comprehensive SR in ``target`` (default: the stored study)."""
+def sr_sop_uid(prediction: Prediction, revision: str) -> str:
+    """The SOP Instance UID of one revision of the prediction's SR (keyed, deterministic)."""
+    return _uid("sr", prediction.pk, revision)
+
+
+def prediction_sr(
+    *,
+    prediction: Prediction,
+    target: DicomTarget | None = None,
+    unreviewed: bool = False,
+    predecessor: str | None = None,
+) -> Dataset:
+    """The prediction's Comprehensive SR in ``target`` (default: the stored study), as the
+    model answered when ``unreviewed``. A reviewed revision names an earlier one as its
+    predecessor: the revision ``predecessor`` (an ``sr_revision`` key), by default the
+    model's answer."""
     target = target or stored_target(prediction.scan)
     facts = prediction_facts(prediction)
+    if unreviewed:
+        facts = replace(facts, review=ReviewState())
     review = facts.review
-    revision = f"{review.verdict}:{review.label}:{review.reviewed_at}"
+    revision = sr_revision(None if unreviewed else _review_of(prediction))
     created: datetime = review.reviewed_at or prediction.created_at
+    series_uid = _uid("sr-series", prediction.pk)
     new = NewObject(
-        series_instance_uid=_uid("sr-series", prediction.pk),
-        sop_instance_uid=_uid("sr", prediction.pk, revision),
+        series_instance_uid=series_uid,
+        sop_instance_uid=sr_sop_uid(prediction, revision),
         series_number=SR_SERIES_NUMBER,
         # 1 as the model answered, 2 once a clinician has reviewed it.
         instance_number=1 if review.verdict == "not_reviewed" else 2,
         created_at=created,
     )
+    earlier = predecessor if predecessor is not None else MODEL_REVISION
+    predecessors: tuple[InstanceRef, ...] = ()
+    if review.verdict != "not_reviewed" and earlier != revision:
+        predecessors = (
+            InstanceRef(
+                sop_class_uid=str(COMPREHENSIVE_SR),
+                sop_instance_uid=sr_sop_uid(prediction, earlier),
+                series_instance_uid=series_uid,
+                study_instance_uid=target.study.study_instance_uid,
+            ),
+        )
     heatmap = _sc_ref(prediction, target) if _has_heatmap(prediction) else None
     return build_sr(
-        facts=facts, study=target.study, new=new, sources=target.sources, heatmap=heatmap
+        facts=facts,
+        study=target.study,
+        new=new,
+        sources=target.sources,
+        heatmap=heatmap,
+        predecessors=predecessors,
     )
+
+
+def _review_of(prediction: Prediction) -> Review | None:
+    return getattr(prediction, "review", None)
 
 
 def prediction_heatmap_capture(
@@ -248,8 +311,10 @@ __all__ = [
     "DicomTarget",
     "NoHeatmap",
     "dicom_bytes",
+    "original_target",
     "prediction_get",
     "prediction_heatmap_capture",
     "prediction_list",
     "prediction_sr",
+    "sr_sop_uid",
 ]

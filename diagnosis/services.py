@@ -35,7 +35,8 @@ from diagnosis.imaging import (
     scan_frames,
 )
 from diagnosis.imaging.burned_in import Verdict, burned_in_assessment, raster_assessment
-from diagnosis.models import ImageDataset, Prediction, Review, Scan, ScanUpload
+from diagnosis.models import DicomSend, ImageDataset, Prediction, Review, Scan, ScanUpload
+from diagnosis.pacs.outbox import prediction_sends_queue
 from diagnosis.scope import ScopeAnswer
 from diagnosis.selectors import FileRejection, UploadOutcome
 from medai_site.audit.models import AuditEvent
@@ -93,6 +94,7 @@ class _Prepared:
     deid_report: dict[str, Any]
     hold_reason: str
     route: dict[str, str] | None = None
+    sop_instance_uid: str = ""
 
 
 def patient_pseudonym(patient: Patient) -> str:
@@ -182,8 +184,10 @@ def _prepare(
     *,
     on_declared: Callable[[int], None],
     router: Callable[[ScanInfo, Any], dict[str, str] | None] | None = None,
+    keep_uids: bool = False,
 ) -> _Prepared:
-    """Check, decode, de-identify and render one file; ScanRejected with the reason."""
+    """Check, decode, de-identify and render one file; ScanRejected with the reason.
+    ``keep_uids``: the file is MedAI's own de-identified copy (the inbox's); its UIDs stay."""
     name = (upload.name or "upload")[:255]
     if upload.size is not None and (
         problem := upload_size_problem(upload.size, cap=MAX_FILE_BYTES)
@@ -196,6 +200,7 @@ def _prepare(
     del data
     report: dict[str, Any] = {}
     hold_reason = ""
+    sop_instance_uid = ""
     route = router(loaded.info, loaded.dataset) if router else None
     if loaded.info.kind == "dicom" and loaded.dataset is not None:
         assessment = burned_in_assessment(loaded.dataset)
@@ -205,7 +210,11 @@ def _prepare(
             hold_reason = assessment.reason
         try:
             result = deidentify(
-                loaded, uid_key=deid_uid_key(), patient_name=pseudonym, patient_id=pseudonym
+                loaded,
+                uid_key=deid_uid_key(),
+                patient_name=pseudonym,
+                patient_id=pseudonym,
+                keep_uids=keep_uids,
             )
         except RecursionError:
             raise ScanRejected(
@@ -213,6 +222,7 @@ def _prepare(
                 "The DICOM file's structure is nested too deeply to be de-identified.",
             ) from None
         stored = result.data
+        sop_instance_uid = result.sop_instance_uid
         report = _plain(result.report)
     else:
         assessment = raster_assessment(loaded.pixels[0])
@@ -231,6 +241,7 @@ def _prepare(
         deid_report=report,
         hold_reason=hold_reason,
         route=route,
+        sop_instance_uid=sop_instance_uid,
     )
 
 
@@ -243,6 +254,7 @@ class ScreenedFile:
     data: bytes
     modality: str
     hold_reason: str
+    sop_instance_uid: str = ""
 
 
 def scan_files_screen(
@@ -265,6 +277,7 @@ def scan_files_screen(
             data=item.stored,
             modality=(item.info.modality or "")[:16],
             hold_reason=item.hold_reason,
+            sop_instance_uid=item.sop_instance_uid,
         )
         del item
     for upload in files[MAX_FILES_PER_UPLOAD:]:
@@ -288,13 +301,15 @@ def scan_upload(
     uploaded_by: Any,
     task: str,
     request: Any = None,
+    deidentified: bool = False,
 ) -> UploadOutcome:
     """Validate, de-identify and store each file, one at a time; every rejected file is
     listed with its reason while the others go through. Files that may show burned-in text
     are stored but held for a clinician's confirmation. Accepted scans get one inference job.
     UploadTooLarge when the files would decode more than the per-request bound. Any failure
     (ENOSPC included) leaves no row and no file; when no file is accepted nothing is stored
-    and ``upload`` is None."""
+    and ``upload`` is None. ``deidentified``: the files are MedAI's own de-identified copies
+    (an assigned inbox study), whose UIDs are kept so that they are replaced only once."""
     budget = _PixelBudget(settings.DIAGNOSIS_MAX_REQUEST_PIXELS)
     router = scan_router(task=task)
     rejected: list[FileRejection] = []
@@ -305,7 +320,11 @@ def scan_upload(
             # so memory is bounded by the largest file, not by the whole upload.
             try:
                 item = _prepare(
-                    upload, patient_pseudonym(patient), on_declared=budget.claim, router=router
+                    upload,
+                    patient_pseudonym(patient),
+                    on_declared=budget.claim,
+                    router=router,
+                    keep_uids=deidentified,
                 )
             except ScanRejected as exc:
                 rejected.append(FileRejection(upload.name or "upload", exc.message, exc.code.value))
@@ -754,7 +773,8 @@ def review_record(
     *, prediction: Prediction, reviewer: Any, label: str, note: str = "", request: Any = None
 ) -> Review:
     """Record (or replace) the clinician's verdict on a prediction: accepted when the label
-    matches the model's, corrected otherwise. Audited."""
+    matches the model's, corrected otherwise. Audited. The new SR revision is queued for the
+    PACS destinations that send after review."""
     if label not in prediction.class_names:
         raise ValueError(f"{label!r} is not one of the model's classes.")
     if not prediction.scored:
@@ -788,6 +808,9 @@ def review_record(
                 "model_label": prediction.predicted_class,
                 "replaced": not created,
             },
+        )
+        prediction_sends_queue(
+            prediction=prediction, trigger=DicomSend.Trigger.REVIEW, owner=reviewer
         )
     return review
 

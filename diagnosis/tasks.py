@@ -8,7 +8,8 @@ from django.urls import reverse
 
 from diagnosis.artifacts import active_classifier
 from diagnosis.charts import training_curves_figure
-from diagnosis.models import ImageDataset, Prediction, ScanUpload
+from diagnosis.models import DicomSend, ImageDataset, Prediction, ScanUpload
+from diagnosis.pacs.outbox import prediction_sends_queue
 from diagnosis.scope import bundle_contract, scans_gate, series_scope
 from diagnosis.services import (
     OVERRIDE_JOB_KIND,
@@ -116,6 +117,12 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
                 )
             )
         stored.sort(key=lambda p: p.scan_id)
+        # Results go to the PACS destinations with the job's success (outside the model's
+        # scope too: the SR says so).
+        for prediction in stored:
+            prediction_sends_queue(
+                prediction=prediction, trigger=DicomSend.Trigger.CLASSIFICATION, owner=job.owner
+            )
         first = next((p for p in stored if p.scored), stored[0] if stored else None)
         outcome.result = {
             "summary": upload_summary(version=loaded.version, stored=stored),

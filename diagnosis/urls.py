@@ -15,6 +15,7 @@ urlpatterns = [
     path("patients/<int:patient_pk>/fhir.json", views.patient_fhir_view, name="patient_fhir"),
     path("predictions/<int:pk>/sr.dcm", views.prediction_sr_view, name="prediction_sr"),
     path("predictions/<int:pk>/sc.dcm", views.prediction_sc_view, name="prediction_sc"),
+    path("sends/<int:pk>/send-again/", pacs_views.send_again_view, name="send_again"),
     path("worklist/", views.worklist_view, name="worklist"),
     path("inbox/", pacs_views.inbox_view, name="inbox"),
     path("inbox/<int:pk>/", pacs_views.inbox_assign_view, name="inbox_assign"),

@@ -27,6 +27,7 @@ from diagnosis.forms import (
     WorklistForm,
 )
 from diagnosis.models import ImageDataset, Prediction, Scan
+from diagnosis.pacs.selectors import prediction_sends
 from diagnosis.reporting import (
     NoHeatmap,
     dicom_bytes,
@@ -198,6 +199,7 @@ def _prediction_context(
         "card": model_version_card(prediction.model_version),
         "no_detector": NO_DETECTOR,
         "override_form": override_form or ScopeOverrideForm(),
+        "sends": prediction_sends(prediction=prediction),
     }
     # Outside the model's scope: no probability is shown (there is none) and no review is
     # taken until a clinician has asked for a score anyway.

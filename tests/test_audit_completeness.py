@@ -68,6 +68,7 @@ NOT_PATIENT_BOUND: dict[str, str] = {
     "patients:import": "empty form; the import is audited by patient_import_start",
     "jobs:cancel": "POST action; job_cancel audits the cancellation",
     "diagnosis:scan_review": "POST action; the review service audits the change",
+    "diagnosis:send_again": "POST action; dicom_send_again audits it as an export",
     "diagnosis:scan_override": "POST action; prediction_override audits the score-anyway "
     "(a refused form re-renders the viewer, audited as a view of the scan)",
     "diagnosis:monitoring": "per-model agreement aggregates, no patient identifiers",

@@ -62,6 +62,10 @@ MATRIX: dict[str, dict[str, str]] = {
     # patient's care team.
     "diagnosis:prediction_sr": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:prediction_sc": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    # Sending a result to its PACS again: the patient's care team only.
+    "diagnosis:send_again": row(
+        "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
+    ),
     "diagnosis:scan_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:patient_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:worklist": row("login", "ok", "ok", "forbidden", "forbidden"),
@@ -262,6 +266,7 @@ ROUTE_OBJECTS = {
     "diagnosis:scan_hold": {"pk": "held_scan"},
     "diagnosis:prediction_sr": {"pk": "prediction"},
     "diagnosis:prediction_sc": {"pk": "prediction"},
+    "diagnosis:send_again": {"pk": "send"},
     "diagnosis:scan_fhir": {"pk": "scan"},
     "diagnosis:patient_fhir": {"patient_pk": "patient"},
     "diagnosis:training_job": {"pk": "training"},

@@ -217,10 +217,13 @@ def deidentify(
     uid_key: bytes,
     patient_name: str,
     patient_id: str,
+    keep_uids: bool = False,
 ) -> DeidResult:
     """Return the de-identified file and report; ScanRejected if the header declares burned-in
     text or recognisable features, or it is not DICOM. Images that only *may* carry text are
-    de-identified here; burned_in.burned_in_assessment tells the caller to hold them."""
+    de-identified here; burned_in.burned_in_assessment tells the caller to hold them.
+    ``keep_uids``: the source was already de-identified with ``uid_key`` (a study from the
+    unmatched inbox), so its UIDs are kept rather than replaced a second time."""
     # `source` should already have passed intake.load_upload; a bad key or pseudonym is a
     # programming error (ValueError), not a rejected scan.
     _check_key(uid_key)
@@ -232,7 +235,7 @@ def deidentify(
     transfer_syntax = _transfer_syntax(original)
 
     tally = _Tally()
-    output = _filter(original, uid_key, tally)
+    output = _filter(original, None if keep_uids else uid_key, tally)
     _write_identity(output, original, patient_name, patient_id, tally)
 
     sop_class = str(original.get("SOPClassUID", "") or "")
@@ -289,8 +292,9 @@ class _Tally:
         self.replaced: set[str] = set()
 
 
-def _filter(source: Dataset, key: bytes, tally: _Tally) -> Dataset:
-    """Copy only keep-listed elements of `source`, recursing into kept sequences."""
+def _filter(source: Dataset, key: bytes | None, tally: _Tally) -> Dataset:
+    """Copy only keep-listed elements of `source`, recursing into kept sequences; UIDs are
+    replaced with ``key``, or kept as they are when it is None (already replaced)."""
     target = Dataset()
     for tag in source.keys():
         if tag.group == 0x0002:
@@ -302,7 +306,9 @@ def _filter(source: Dataset, key: bytes, tally: _Tally) -> Dataset:
         keyword = keyword_for_tag(tag)
         if keyword in REPLACE_UIDS:
             element = source[tag]
-            if element.value:
+            if element.value and key is None:
+                target.add_new(tag, "UI", str(element.value))
+            elif element.value:
                 target.add_new(tag, "UI", pseudonymous_uid(str(element.value), key))
                 tally.replaced_uids += 1
                 tally.replaced.add(keyword)

@@ -468,9 +468,11 @@ def build_sr(
     new: NewObject,
     sources: Sequence[InstanceRef] = (),
     heatmap: InstanceRef | None = None,
+    predecessors: Sequence[InstanceRef] = (),
 ) -> Dataset:
     """The Comprehensive SR (with its file meta) reporting ``facts`` about ``sources``; the
-    heat-map object, when given, is referenced as evidence of the finding."""
+    heat-map object, when given, is referenced as evidence of the finding, and earlier
+    revisions of the report as its predecessors (0040,A360)."""
     ds = Dataset()
     common_modules(ds, study=study, new=new, sop_class=COMPREHENSIVE_SR, modality="SR")
     ds.SeriesDescription = "MedAI model result"
@@ -481,6 +483,8 @@ def build_sr(
     evidence = [*sources, *([heatmap] if heatmap is not None else [])]
     if evidence:
         ds.CurrentRequestedProcedureEvidenceSequence = _evidence(evidence)
+    if predecessors:
+        ds.PredecessorDocumentsSequence = _evidence(predecessors)
     ds.ValueType = "CONTAINER"
     ds.ConceptNameCodeSequence = DicomSequence([_code_item(REPORT)])
     ds.ContinuityOfContent = "SEPARATE"

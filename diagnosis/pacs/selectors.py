@@ -1,19 +1,22 @@
-"""Reads for received DICOM studies: match candidates and the unmatched-studies inbox."""
+"""Reads for received DICOM studies (match candidates, the unmatched-studies inbox) and for
+results sent to PACS destinations."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
 from diagnosis.imaging.patient_match import Candidate, resembles
-from diagnosis.models import DicomWebSender, UnmatchedStudy
-from diagnosis.selectors import SHIPPED_TASK, active_versions
+from diagnosis.models import DicomSend, DicomWebSender, UnmatchedStudy
+from diagnosis.selectors import SHIPPED_TASK, active_versions, scan_list
 from medai_site.core.roles import Role, has_role
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_list
 
 if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
     from medai_site.core.roles import AnyUser
 
 
@@ -93,3 +96,20 @@ def dicomweb_senders() -> QuerySet[DicomWebSender]:
 def dicomweb_sender_named(name: str) -> DicomWebSender | None:
     """The DICOMweb sender of that exact name, or None."""
     return DicomWebSender.objects.filter(name=name).first()
+
+
+def prediction_sends(*, prediction: Any) -> list[DicomSend]:
+    """The prediction's sends to PACS destinations, newest first (the caller has checked that
+    the user may see the prediction)."""
+    return list(
+        DicomSend.objects.filter(prediction=prediction)
+        .select_related("destination", "job")
+        .order_by("-queued_at", "-pk")
+    )
+
+
+def dicom_send_get(*, user: User, pk: int) -> DicomSend:
+    """One send of a prediction of the user's patients; DicomSend.DoesNotExist otherwise."""
+    return DicomSend.objects.select_related("destination", "prediction__scan__patient").get(
+        pk=pk, prediction__scan__in=scan_list(user=user)
+    )

@@ -20,9 +20,18 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from diagnosis.imaging.deid import pseudonymous_uid
 from diagnosis.imaging.errors import RejectCode
+from diagnosis.imaging.originals import OriginalInstance, original_file_read
 from diagnosis.imaging.patient_match import DicomIdentity, identity_read, study_match
-from diagnosis.models import DicomWebSender, ScanUpload, UnmatchedInstance, UnmatchedStudy
+from diagnosis.models import (
+    DicomWebSender,
+    Scan,
+    ScanUpload,
+    SourceInstance,
+    UnmatchedInstance,
+    UnmatchedStudy,
+)
 from diagnosis.pacs.dicomweb import (
     CANNOT_UNDERSTAND,
     DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
@@ -96,12 +105,55 @@ def _identity(file: UploadedFile) -> DicomIdentity | None:
         file.seek(0)
 
 
+def _originals(files: list[UploadedFile]) -> dict[str, OriginalInstance]:
+    """Each file's original identifiers, keyed by the SOP Instance UID its de-identified copy
+    will have (the same keyed replacement the intake makes)."""
+    key = deid_uid_key()
+    originals = {}
+    for file in files:
+        # An UploadedFile reads, seeks and tells like the binary file it wraps.
+        original = original_file_read(cast(BinaryIO, file))
+        if original is not None:
+            originals[pseudonymous_uid(original.sop_instance_uid, key)] = original
+    return originals
+
+
+def _stored_sop_uid(scan: Scan) -> str:
+    import pydicom
+
+    with scan.file.open("rb") as handle:
+        header = pydicom.dcmread(handle, stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
+    return str(header.get("SOPInstanceUID", "") or "")
+
+
+def source_instances_record(
+    *, scans: list[Scan], originals: dict[str, OriginalInstance], source: str
+) -> list[SourceInstance]:
+    """Link each stored DICOM scan to its sender's original identifiers (``originals`` keyed
+    by the de-identified SOP Instance UID). Idempotent: a scan already linked keeps its row."""
+    rows = []
+    for scan in scans:
+        if scan.kind != Scan.Kind.DICOM:
+            continue
+        original = originals.get(_stored_sop_uid(scan))
+        if original is None:
+            continue
+        row, _ = SourceInstance.objects.get_or_create(
+            scan=scan, defaults={"source": source[:64], **original.to_dict()}
+        )
+        rows.append(row)
+    return rows
+
+
 def study_receive(*, files: list[UploadedFile], calling_ae: str) -> StudyReceipt:
     """File the instances of one study (all sent in one association): matched with certainty
     to a patient of some care team, they go through the upload's intake under that patient
     with one classification job per model; otherwise they wait de-identified in the inbox.
-    Never guesses a patient. Raises UploadTooLarge like an upload."""
+    Each instance's original UIDs are kept with ``calling_ae`` as its source (any sender
+    label: an AE title, or the STOW-RS sender). Never guesses a patient. Raises
+    UploadTooLarge like an upload."""
     identities = [i for i in (_identity(f) for f in files) if i is not None]
+    originals = _originals(files)
     verdict = study_match(identities, mrn_candidates, issuer=settings.MEDAI_DICOM_MRN_ISSUER)
     if verdict.patient_pk is None:
         return _unmatched_store(
@@ -109,11 +161,20 @@ def study_receive(*, files: list[UploadedFile], calling_ae: str) -> StudyReceipt
             identity=identities[0] if identities else None,
             reason=verdict.reason,
             calling_ae=calling_ae,
+            originals=originals,
         )
     patient = Patient.objects.get(pk=verdict.patient_pk)
-    outcome = scan_upload(
-        patient=patient, files=list(files), uploaded_by=receiver_account(), task=receiver_task()
-    )
+    # One transaction: the classification job (queued on commit) finds the originals.
+    with transaction.atomic():
+        outcome = scan_upload(
+            patient=patient,
+            files=list(files),
+            uploaded_by=receiver_account(),
+            task=receiver_task(),
+        )
+        source_instances_record(
+            scans=[*outcome.scans, *outcome.held], originals=originals, source=calling_ae
+        )
     logger.info(
         "DICOM study from %s: %d stored, %d held, %d refused",
         calling_ae,
@@ -133,7 +194,12 @@ def _inbox_pseudonym(seed: str) -> str:
 
 @transaction.atomic
 def _unmatched_store(
-    *, files: list[UploadedFile], identity: DicomIdentity | None, reason: str, calling_ae: str
+    *,
+    files: list[UploadedFile],
+    identity: DicomIdentity | None,
+    reason: str,
+    calling_ae: str,
+    originals: dict[str, OriginalInstance],
 ) -> StudyReceipt:
     """Screen and de-identify the files (no patient yet) one at a time and store them with the
     identifiers a clinician needs to find the patient; nothing when no file passes."""
@@ -156,10 +222,12 @@ def _unmatched_store(
             if isinstance(item, FileRejection):
                 receipt.rejected.append(item)
                 continue
+            original = originals.get(item.sop_instance_uid)
             instance = UnmatchedInstance(
                 study=study,
                 sha256=hashlib.sha256(item.data).hexdigest(),
                 original_name=item.name[:255],
+                original=original.to_dict() if original is not None else {},
             )
             writes.save(instance.file, "inbox", ContentFile(item.data))
             instance.save()
@@ -199,18 +267,28 @@ def unmatched_study_assign(
             for i in instances
         ]
         try:
+            # The inbox copies are de-identified already: their UIDs are kept, not replaced
+            # a second time, so the scans have the UIDs a direct match would have given.
             outcome = scan_upload(
                 patient=patient,
                 files=files,
                 uploaded_by=user,
                 task=receiver_task(),
                 request=request,
+                deidentified=True,
             )
         finally:
             for handle in files:
                 handle.close()
         if outcome.upload is None:
             raise AssignRefused("None of the study's files passed the checks.")
+        originals = {
+            pseudonymous_uid(o.sop_instance_uid, deid_uid_key()): o
+            for o in (OriginalInstance.from_dict(i.original) for i in instances if i.original)
+        }
+        source_instances_record(
+            scans=[*outcome.scans, *outcome.held], originals=originals, source=locked.calling_ae
+        )
         locked.status = UnmatchedStudy.Status.ASSIGNED
         locked.assigned_patient = patient
         locked.assigned_by = user

@@ -7,11 +7,12 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from diagnosis.models import UnmatchedStudy
+from diagnosis.models import DicomSend, UnmatchedStudy
 from diagnosis.pacs.forms import UnmatchedAssignForm
-from diagnosis.pacs.selectors import unmatched_study_get, unmatched_study_list
+from diagnosis.pacs.outbox import SendRefused, dicom_send_again
+from diagnosis.pacs.selectors import dicom_send_get, unmatched_study_get, unmatched_study_list
 from diagnosis.pacs.services import AssignRefused, unmatched_study_assign
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
@@ -71,3 +72,24 @@ def inbox_assign_view(request: HttpRequest, pk: int) -> HttpResponse:
         {"study": study, "form": form, "instances": study.instances.count()},
         status=status,
     )
+
+
+@require_POST
+@role_required(Role.CLINICIAN)
+def send_again_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a result to its PACS destination again (a clinician of the patient; audited)."""
+    try:
+        send = dicom_send_get(user=request.user, pk=pk)
+    except DicomSend.DoesNotExist:
+        raise ObjectNotVisible(
+            "No such result sent for your patients.",
+            model=DicomSend,
+            pk=pk,
+            patient_lookup="prediction__scan__patient",
+        ) from None
+    try:
+        send = dicom_send_again(send=send, user=request.user, request=request)
+    except SendRefused as exc:
+        return HttpResponse(str(exc), status=409, content_type="text/plain; charset=utf-8")
+    messages.success(request, f"Queued to be sent again to {send.destination.name}.")
+    return redirect("diagnosis:scan_detail", pk=send.prediction.scan_id)

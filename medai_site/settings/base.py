@@ -392,6 +392,11 @@ elif not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", _dicomweb_rate.strip()):
     raise ImproperlyConfigured(
         f"MEDAI_DICOMWEB_RATE_LIMIT must look like '120/min' or 'off'; got {_dicomweb_rate!r}"
     )
+# Results sent to PACS destinations (C-STORE or STOW-RS): tries per send job on a network
+# failure, the first wait between them (then x4 each time), and each network step's timeout.
+MEDAI_DICOM_SEND_ATTEMPTS = int(os.environ.get("MEDAI_DICOM_SEND_ATTEMPTS", "3"))
+MEDAI_DICOM_SEND_BACKOFF_SECONDS = float(os.environ.get("MEDAI_DICOM_SEND_BACKOFF_SECONDS", "2"))
+MEDAI_DICOM_SEND_TIMEOUT = float(os.environ.get("MEDAI_DICOM_SEND_TIMEOUT", "30"))
 # Server folders a model admin may register data sets from (os.pathsep-separated). A path is
 # accepted only if it resolves inside one of them, and never inside MEDIA_ROOT, where patient
 # scans live in exactly the "folder of labelled images" shape.

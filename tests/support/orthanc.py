@@ -98,6 +98,10 @@ def _config(
         "HttpServerEnabled": True,
         "DicomServerEnabled": True,
         "DicomCheckCalledAet": False,
+        # MedAI sends its results (SR, heat-map capture) back with its own calling AE title,
+        # registered as the modality "medai" or not.
+        "DicomAlwaysAllowStore": True,
+        "DicomCheckModalityHost": False,
         "DicomModalities": modalities,
         "DicomScuTimeout": 20,
         "StableAge": 1,

@@ -37,6 +37,7 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
     write_display(held_scan)
     prediction = PredictionFactory(scan=scan, model_version=version)
     write_heatmaps(prediction)
+    send = dicom_send_for(prediction)
     training = JobFactory(kind="diagnosis.training", title="train", owner=users.model_admin)
 
     arms = [{"arm": i, "label": label, "value": 0.5, "curve": None} for i, label in enumerate("AB")]
@@ -116,8 +117,30 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
         scan=scan,
         held_scan=held_scan,
         prediction=prediction,
+        send=send,
         training=training,
         assessment=assessment,
+    )
+
+
+def dicom_send_for(prediction):
+    """A result of ``prediction`` that failed to reach a PACS destination (to send again)."""
+    from django.utils import timezone
+
+    from diagnosis.models import DicomDestination, DicomSend
+
+    destination = DicomDestination.objects.create(
+        name="World PACS", called_ae_title="PACS", host="127.0.0.1", port=104
+    )
+    return DicomSend.objects.create(
+        prediction=prediction,
+        destination=destination,
+        revision="not_reviewed::None",
+        trigger=DicomSend.Trigger.CLASSIFICATION,
+        status=DicomSend.Status.FAILED,
+        attempts=3,
+        last_error="PACS at 127.0.0.1:104 could not be reached.",
+        queued_at=timezone.now(),
     )
 
 

@@ -237,6 +237,20 @@ def test_different_keys_give_different_uids() -> None:
     assert _deid(data, KEY).sop_instance_uid == one.sop_instance_uid  # deterministic
 
 
+def test_a_copy_already_de_identified_keeps_its_uids_when_asked() -> None:
+    once = _deid(pydicom_file_bytes("CT_small.dcm"))
+    again = deidentify(
+        once.data, uid_key=KEY, patient_name="OTHER", patient_id="OTHER", keep_uids=True
+    )
+    twice = _deid(once.data)
+    assert again.sop_instance_uid == once.sop_instance_uid
+    assert again.study_instance_uid == once.study_instance_uid
+    assert again.series_instance_uid == once.series_instance_uid
+    # Without it, the UIDs would be replaced a second time.
+    assert twice.sop_instance_uid != once.sop_instance_uid
+    assert pydicom.dcmread(io.BytesIO(again.data)).PatientID == "OTHER"
+
+
 def test_pseudonymous_uid_is_a_valid_2_25_uuid() -> None:
     uid = pseudonymous_uid("1.2.3.4.5", KEY)
     assert uid.startswith("2.25.") and len(uid) <= 64

@@ -48,3 +48,19 @@ def study_files(
         ds.save_as(path, enforce_file_format=True)
         paths.append(path)
     return paths
+
+
+def chest_study_file(folder: Path, *, patient_id: str, name: str, birth_date: str) -> Path:
+    """One chest radiograph (CR, which the chest model scores in scope) of a new study of the
+    patient, as a Part 10 file in ``folder``."""
+    from tests.diagnosis.files import chest_cr_dicom
+
+    folder.mkdir(parents=True, exist_ok=True)
+    ds = pydicom.dcmread(io.BytesIO(chest_cr_dicom()))
+    ds.PatientID = patient_id
+    ds.PatientName = name
+    ds.PatientBirthDate = birth_date
+    ds.AccessionNumber = "ACC-0001"
+    path = folder / "CR0001.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
