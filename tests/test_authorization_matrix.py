@@ -84,6 +84,7 @@ MATRIX: dict[str, dict[str, str]] = {
     ),
     "treatment:patient_options": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "treatment:assessment": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "treatment:patient_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "treatment:plan_create": row(
         "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
     ),
@@ -150,6 +151,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "remote_care:api_fhir_bundle": row(*["unauthorized"] * 5, method="POST"),
     "remote_care:api_waveforms": row(*["unauthorized"] * 5, method="POST"),
     "remote_care:patient_fhir_export": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "remote_care:risk_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     # The API's schema and Swagger UI: clinicians and staff (the model admin is staff).
     "remote_care:api_schema": row("login", "ok", "ok", "forbidden", "ok"),
     "remote_care:api_docs": row("login", "ok", "ok", "forbidden", "ok"),
@@ -247,6 +249,7 @@ ROUTE_OBJECTS = {
     "remote_care:device_revoke": {"pk": "device"},
     "remote_care:alert_action": {"pk": "alert"},
     "remote_care:patient_fhir_export": {"patient_pk": "patient"},
+    "remote_care:risk_fhir": {"patient_pk": "patient"},
     "remote_care:vitals": {"patient_pk": "patient"},
     "remote_care:vitals_data": {"patient_pk": "patient"},
     "patients:detail": {"pk": "patient"},
@@ -264,6 +267,7 @@ ROUTE_OBJECTS = {
     "diagnosis:training_job": {"pk": "training"},
     "diagnosis:inbox_assign": {"pk": "unmatched"},
     "treatment:patient_options": {"patient_pk": "patient"},
+    "treatment:patient_fhir": {"patient_pk": "patient"},
     "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},
     "treatment:plan_create": {"patient_pk": "patient", "pk": "assessment"},
     "treatment:cohort_detail": {"pk": "cohort"},
