@@ -73,6 +73,10 @@ NOT_PATIENT_BOUND: dict[str, str] = {
     "diagnosis:scan_override": "POST action; prediction_override audits the score-anyway "
     "(a refused form re-renders the viewer, audited as a view of the scan)",
     "diagnosis:monitoring": "per-model agreement aggregates, no patient identifiers",
+    "diagnosis:inbox_unclaimed": "hospital IT (superusers) only, 403 for every role here; "
+    "its list event is asserted in tests/diagnosis/pacs/test_unclaimed.py",
+    "diagnosis:inbox_discard": "hospital IT's POST action; unmatched_study_discard audits it "
+    "(tests/diagnosis/pacs/test_unclaimed.py)",
     "diagnosis:training": "model training (no patients)",
     "diagnosis:training_job": "a training job (no patients)",
     "diagnosis:dataset_create": "data set registration (public data)",

@@ -71,6 +71,11 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:inbox": row("login", "ok", "ok", "forbidden", "forbidden"),
     # A waiting study shows only to clinicians with a patient it could be (clinician A's).
     "diagnosis:inbox_assign": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    # Studies no care team could claim: hospital IT (superusers) only, none of these roles.
+    "diagnosis:inbox_unclaimed": row("login", "forbidden", "forbidden", "forbidden", "forbidden"),
+    "diagnosis:inbox_discard": row(
+        "login", "forbidden", "forbidden", "forbidden", "forbidden", method="POST"
+    ),
     "diagnosis:monitoring": row("login", "ok", "ok", "forbidden", "ok"),
     "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "diagnosis:training_job": row("login", "forbidden", "forbidden", "forbidden", "ok"),
@@ -266,6 +271,7 @@ ROUTE_OBJECTS = {
     "diagnosis:patient_fhir": {"patient_pk": "patient"},
     "diagnosis:training_job": {"pk": "training"},
     "diagnosis:inbox_assign": {"pk": "unmatched"},
+    "diagnosis:inbox_discard": {"pk": "unmatched"},
     "treatment:patient_options": {"patient_pk": "patient"},
     "treatment:patient_fhir": {"patient_pk": "patient"},
     "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},
