@@ -95,13 +95,18 @@ def unclaimed_view(request: HttpRequest) -> HttpResponse:
     """Hospital IT: waiting studies that resemble no care team's patient, with what is needed
     to route them (sender, identifiers) and a discard action."""
     _hospital_it_only(request)
+    return _unclaimed_page(request)
+
+
+def _unclaimed_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
     studies = unmatched_study_unclaimed_list(user=request.user)
     audit_record(
         action=AuditEvent.Action.PATIENT_LIST_VIEWED,
         request=request,
         detail={"page": "unclaimed studies", "shown": [s.pk for s in studies]},
     )
-    return render(request, "diagnosis/unmatched_study_unclaimed.html", {"studies": studies})
+    context = {"studies": studies, "error": error}
+    return render(request, "diagnosis/unmatched_study_unclaimed.html", context, status=status)
 
 
 @require_POST
@@ -114,6 +119,10 @@ def unclaimed_discard_view(request: HttpRequest, pk: int) -> HttpResponse:
         raise ObjectNotVisible(
             "No such study waiting unclaimed.", model=UnmatchedStudy, pk=pk
         ) from None
+    if request.POST.get("confirm") != "on":
+        # Discarding deletes the files for good: the box says the study was checked first.
+        error = f"Tick the box beside study #{study.pk} to confirm it may be discarded."
+        return _unclaimed_page(request, error=error, status=400)
     try:
         deleted = unmatched_study_discard(study=study, user=request.user, request=request)
     except DiscardRefused as exc:

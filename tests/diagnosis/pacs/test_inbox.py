@@ -10,6 +10,7 @@ import re
 
 import pydicom
 import pytest
+from django.utils import timezone
 
 from diagnosis.models import Scan, UnmatchedInstance, UnmatchedStudy
 from diagnosis.pacs.services import received_file, study_receive
@@ -182,10 +183,15 @@ def test_the_inbox_shows_dicom_dates_as_dates_and_when_it_came(users, client_for
     html = client_for(users.clinician_a).get("/diagnosis/inbox/").content.decode()
     assert "born 2 Feb 1980" in html and "19800202" not in html
     assert "study of 31 Jan 2024" in html
-    assert re.search(r"<time datetime=\"[^\"]+\" data-received>0\xa0minutes ago</time>", html)
+    assert re.search(r"<time datetime=\"[^\"]+\" data-received>just now</time>", html)
     assert waiting.received_at.strftime("%-d %b %Y") in html  # the absolute time beside it
     assign = client_for(users.clinician_a).get(f"/diagnosis/inbox/{waiting.pk}/").content
-    assert "2 Feb 1980" in assign.decode() and "minutes ago" in assign.decode()
+    assert "2 Feb 1980" in assign.decode() and "just now" in assign.decode()
+    UnmatchedStudy.objects.filter(pk=waiting.pk).update(
+        received_at=timezone.now() - datetime.timedelta(hours=3, minutes=5)
+    )
+    html = client_for(users.clinician_a).get("/diagnosis/inbox/").content.decode()
+    assert "3\xa0hours, 5\xa0minutes ago" in html
 
 
 @pytest.mark.parametrize(
@@ -198,6 +204,6 @@ def test_the_inbox_shows_dicom_dates_as_dates_and_when_it_came(users, client_for
     ],
 )
 def test_dicom_dates_read_in_the_site_format(sent, shown):
-    from diagnosis.templatetags.dicom_dates import dicom_date
+    from diagnosis.templatetags.inbox_format import dicom_date
 
     assert dicom_date(sent) == shown

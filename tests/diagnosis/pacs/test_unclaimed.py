@@ -52,7 +52,9 @@ def test_a_study_a_care_team_could_claim_is_not_listed_for_it(users, client_for,
     assert b"ROE, JANE" in client_for(users.clinician_b).get("/diagnosis/inbox/").content
     html = client_for(it_admin).get(PAGE).content.decode()
     assert "ROE, JANE" not in html and "No study is waiting unclaimed" in html
-    discard = client_for(it_admin).post(f"/diagnosis/inbox/unclaimed/{waiting.pk}/discard/")
+    discard = client_for(it_admin).post(
+        f"/diagnosis/inbox/unclaimed/{waiting.pk}/discard/", {"confirm": "on"}
+    )
     assert discard.status_code == 404  # a clinician's to assign, not IT's to discard
     waiting.refresh_from_db()
     assert waiting.status == UnmatchedStudy.Status.WAITING
@@ -62,7 +64,8 @@ def test_a_study_a_care_team_could_claim_is_not_listed_for_it(users, client_for,
 def test_other_roles_may_neither_see_nor_discard(users, client_for, waiting, who):
     client = client_for(getattr(users, who))
     assert client.get(PAGE).status_code == 403
-    assert client.post(f"/diagnosis/inbox/unclaimed/{waiting.pk}/discard/").status_code == 403
+    url = f"/diagnosis/inbox/unclaimed/{waiting.pk}/discard/"
+    assert client.post(url, {"confirm": "on"}).status_code == 403
     waiting.refresh_from_db()
     assert waiting.status == UnmatchedStudy.Status.WAITING and waiting.patient_id == "EXT-77"
 
@@ -73,8 +76,13 @@ def test_hospital_it_discards_a_study_its_files_go_and_it_is_audited(
     files = [i.file.name for i in UnmatchedInstance.objects.filter(study=waiting)]
     assert files and all(default_storage.exists(name) for name in files)
     client = client_for(it_admin)
+    url = f"/diagnosis/inbox/unclaimed/{waiting.pk}/discard/"
+    unconfirmed = client.post(url)
+    assert unconfirmed.status_code == 400
+    assert f"Tick the box beside study #{waiting.pk}" in unconfirmed.content.decode()
+    assert all(default_storage.exists(name) for name in files)
     with django_capture_on_commit_callbacks(execute=True):
-        response = client.post(f"/diagnosis/inbox/unclaimed/{waiting.pk}/discard/")
+        response = client.post(url, {"confirm": "on"})
     assert response.status_code == 302 and response.url == PAGE
     assert f"Study #{waiting.pk} discarded; {len(files)} files deleted" in (
         client.get(PAGE).content.decode()
@@ -91,6 +99,6 @@ def test_hospital_it_discards_a_study_its_files_go_and_it_is_audited(
     )
     assert event.detail["discarded"] is True and event.detail["instances"] == len(files)
     # Discarding again is refused with a message and changes nothing.
-    again = client.post(f"/diagnosis/inbox/unclaimed/{waiting.pk}/discard/")
+    again = client.post(url, {"confirm": "on"})
     assert again.status_code == 404
-    assert client.get(f"/diagnosis/inbox/unclaimed/{waiting.pk}/discard/").status_code == 405
+    assert client.get(url).status_code == 405

@@ -1,12 +1,14 @@
-"""DICOM dates (DA, YYYYMMDD) in the site's date format, for pages that show what a sender
-put in a study (the unmatched-studies inbox)."""
+"""The unmatched-studies pages: DICOM dates (DA, YYYYMMDD) in the site's date format, and how
+long ago a study arrived."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from django import template
+from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.timesince import timesince
 
 register = template.Library()
 
@@ -27,3 +29,13 @@ def dicom_date(value: str) -> str:
         except ValueError:
             pass
     return f"{text} (as sent; not a valid date)"
+
+
+@register.filter
+def ago(value: datetime | None) -> str:
+    """'just now' within a minute, else '3 hours, 5 minutes ago' (two units at most)."""
+    if value is None:
+        return ""
+    if (timezone.now() - value).total_seconds() < 60:
+        return "just now"
+    return f"{timesince(value)} ago"
