@@ -50,6 +50,12 @@ class DiagnosisConfig(AppConfig):
             order=25,
         )
         register_nav_item(
+            label="Unclaimed studies",
+            url_name="diagnosis:inbox_unclaimed",
+            order=26,
+            hospital_it=True,
+        )
+        register_nav_item(
             label="Imaging",
             url_name="diagnosis:monitoring",
             roles=(Role.CLINICIAN, Role.MODEL_ADMIN),

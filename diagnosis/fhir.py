@@ -15,40 +15,30 @@ Per prediction:
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from fhir.resources.R4B.bundle import Bundle
 from pydicom.errors import InvalidDicomError
 
 from diagnosis.imaging.sr import class_code
 from diagnosis.models import Prediction, Scan
-from diagnosis.reporting import device_uid, prediction_facts, stored_target
+from diagnosis.reporting import prediction_facts, stored_target
 from diagnosis.selectors import scan_list
-from medai_site.registry.models import ModelVersion
+from medai_site.registry.fhir import (
+    DICOM_UID,
+    collection_bundle,
+    model_device_urn,
+    provenance_resource,
+    resource_id,
+    resource_urn,
+)
 
 SNOMED = "http://snomed.info/sct"
 UCUM = "http://unitsofmeasure.org"
 MEDAI_CODES = "urn:medai:codes:diagnosis"
-DICOM_UID = "urn:dicom:uid"
-MEDAI_USER = "urn:medai:user"
-MEDAI_SHA256 = "urn:medai:model-artifact-sha256"
-PARTICIPANT = "http://terminology.hl7.org/CodeSystem/provenance-participant-type"
 ABSENT = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 OBS_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
 REPORT_CATEGORY = "http://terminology.hl7.org/CodeSystem/v2-0074"
-# Fixed namespace for the resources' ids: the same prediction gives the same ids.
-NAMESPACE = uuid.UUID("5b0f3f7e-6f0e-4f57-9d1e-6a7d3c9b1e21")
-
-
-def _urn(*parts: object) -> str:
-    return f"urn:uuid:{uuid.uuid5(NAMESPACE, ':'.join(str(p) for p in parts))}"
-
-
-def _id(urn: str) -> str:
-    return urn.removeprefix("urn:uuid:")
 
 
 def _concept(name: str) -> dict[str, Any]:
@@ -66,21 +56,6 @@ def _medai(code: str, text: str) -> dict[str, Any]:
 
 def _ratio(value: float) -> dict[str, Any]:
     return {"value": round(float(value), 6), "unit": "1", "system": UCUM, "code": "1"}
-
-
-def device_resource(version: ModelVersion) -> dict[str, Any]:
-    """The model version as a Device (identified by its DICOM device UID and artifact hash)."""
-    identifiers = [{"system": DICOM_UID, "value": f"urn:oid:{device_uid(version)}"}]
-    if version.sha256:
-        identifiers.append({"system": MEDAI_SHA256, "value": version.sha256})
-    return {
-        "resourceType": "Device",
-        "id": _id(_urn("device", version.pk)),
-        "identifier": identifiers,
-        "manufacturer": "MedAI",
-        "deviceName": [{"name": version.task, "type": "model-name"}],
-        "version": [{"value": str(version.version)}],
-    }
 
 
 def _finding(prediction: Prediction, subject: str, device: str, status: str) -> dict[str, Any]:
@@ -192,14 +167,16 @@ def prediction_resources(prediction: Prediction) -> list[tuple[str, dict[str, An
     """(fullUrl, resource) for the prediction's report, observations and provenance."""
     scan = prediction.scan
     subject = f"Patient/{scan.patient_id}"
-    device = _urn("device", prediction.model_version_id)
+    device = model_device_urn(prediction.model_version_id)
     review = getattr(prediction, "review", None)
     status = "preliminary" if review is None else "final"
-    finding_urn = _urn("finding", prediction.pk)
+    finding_urn = resource_urn("finding", prediction.pk)
     entries = [(finding_urn, _finding(prediction, subject, device, status))]
     if review is not None:
-        entries.append((_urn("reading", prediction.pk, review.pk), _reading(prediction, subject)))
-    report_urn = _urn("report", prediction.pk)
+        entries.append(
+            (resource_urn("reading", prediction.pk, review.pk), _reading(prediction, subject))
+        )
+    report_urn = resource_urn("report", prediction.pk)
     report: dict[str, Any] = {
         "resourceType": "DiagnosticReport",
         "status": status,
@@ -212,53 +189,27 @@ def prediction_resources(prediction: Prediction) -> list[tuple[str, dict[str, An
         "conclusion": _conclusion(prediction),
     }
     entries.insert(0, (report_urn, report))
-    agents: list[dict[str, Any]] = [
-        {
-            "type": {"coding": [{"system": PARTICIPANT, "code": "author"}]},
-            "who": {"reference": device},
-        }
-    ]
-    if review is not None:
-        agents.append(
-            {
-                "type": {"coding": [{"system": PARTICIPANT, "code": "verifier"}]},
-                "who": {
-                    "type": "Practitioner",
-                    "identifier": {"system": MEDAI_USER, "value": str(review.reviewer_id)},
-                    "display": "Clinician (MedAI role)",
-                },
-            }
-        )
-    provenance = {
-        "resourceType": "Provenance",
-        "target": [{"reference": urn} for urn, _ in entries],
-        "recorded": (review.reviewed_at if review else prediction.created_at).isoformat(),
-        "agent": agents,
-        "entity": [_source_entity(scan)],
-    }
-    entries.append((_urn("provenance", prediction.pk, review.pk if review else 0), provenance))
+    provenance = provenance_resource(
+        targets=[urn for urn, _ in entries],
+        recorded=review.reviewed_at if review else prediction.created_at,
+        version_pk=prediction.model_version_id,
+        verifier_id=review.reviewer_id if review is not None else None,
+        entities=[_source_entity(scan)],
+    )
+    entries.append(
+        (resource_urn("provenance", prediction.pk, review.pk if review else 0), provenance)
+    )
     for urn, resource in entries:
-        resource["id"] = _id(urn)
+        resource["id"] = resource_id(urn)
     return entries
 
 
 def predictions_bundle(predictions: Iterable[Prediction]) -> dict[str, Any]:
     """A collection Bundle (JSON-ready, validated by the library) of the predictions' resources
     and one Device per model version."""
-    entries: list[dict[str, Any]] = []
-    devices: dict[int, dict[str, Any]] = {}
-    for prediction in predictions:
-        version = prediction.model_version
-        devices.setdefault(version.pk, device_resource(version))
-        entries.extend(
-            {"fullUrl": urn, "resource": resource}
-            for urn, resource in prediction_resources(prediction)
-        )
-    entries.extend(
-        {"fullUrl": _urn("device", pk), "resource": device} for pk, device in devices.items()
-    )
-    bundle = Bundle.parse_obj({"resourceType": "Bundle", "type": "collection", "entry": entries})
-    return json.loads(bundle.json())
+    listed = list(predictions)
+    entries = [pair for prediction in listed for pair in prediction_resources(prediction)]
+    return collection_bundle(entries, [p.model_version for p in listed])
 
 
 def scan_predictions(*, scan: Scan) -> list[Prediction]:

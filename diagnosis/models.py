@@ -271,6 +271,8 @@ class UnmatchedStudy(models.Model):
     class Status(models.TextChoices):
         WAITING = "waiting", "Waiting for a patient"
         ASSIGNED = "assigned", "Assigned"
+        # Hospital IT discarded it (it resembled no care team's patient); files deleted.
+        DISCARDED = "discarded", "Discarded"
 
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.WAITING, db_index=True

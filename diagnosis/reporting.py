@@ -40,6 +40,7 @@ from diagnosis.pacs.outbox import MODEL_REVISION, sr_revision
 from diagnosis.selectors import scan_list
 from diagnosis.services import deid_uid_key, patient_pseudonym
 from medai_site.core.roles import Role, user_roles
+from medai_site.registry.fhir import model_device_uid
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -49,8 +50,6 @@ if TYPE_CHECKING:
 
 SR_SERIES_NUMBER = 9901
 SC_SERIES_NUMBER = 9902
-# A keyless namespace: the same model artifact has the same device UID on every install.
-DEVICE_UID_KEY = b"medai-model-device-observer-uid"
 
 
 class NoHeatmap(Exception):
@@ -84,7 +83,7 @@ def _uid(*parts: object) -> str:
 
 def device_uid(version: ModelVersion) -> str:
     """The model version as a DICOM device observer (and FHIR Device identifier)."""
-    return pseudonymous_uid(f"{version.task}:{version.version}:{version.sha256}", DEVICE_UID_KEY)
+    return model_device_uid(version)
 
 
 def stored_target(scan: Scan) -> DicomTarget:

@@ -19,6 +19,12 @@ urlpatterns = [
     path("worklist/", views.worklist_view, name="worklist"),
     path("inbox/", pacs_views.inbox_view, name="inbox"),
     path("inbox/<int:pk>/", pacs_views.inbox_assign_view, name="inbox_assign"),
+    path("inbox/unclaimed/", pacs_views.unclaimed_view, name="inbox_unclaimed"),
+    path(
+        "inbox/unclaimed/<int:pk>/discard/",
+        pacs_views.unclaimed_discard_view,
+        name="inbox_discard",
+    ),
     path("monitoring/", views.monitoring_view, name="monitoring"),
     path("training/", views.training_view, name="training"),
     path("training/<int:pk>/", views.training_job_view, name="training_job"),

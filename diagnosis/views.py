@@ -78,6 +78,7 @@ from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_card
+from medai_site.core.downloads import attachment, fhir_download
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, role_required
 from medai_site.core.uploads import upload_size_problem
@@ -654,15 +655,8 @@ def _export_audit(request: HttpRequest, obj: Any, patient: Any, detail: dict[str
     )
 
 
-def _download(response: HttpResponse, filename: str) -> HttpResponse:
-    """``response`` as a file download that no shared cache keeps (it holds patient data)."""
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "private, no-store"
-    return response
-
-
 def _dicom_download(content: bytes, filename: str) -> HttpResponse:
-    return _download(HttpResponse(content, content_type="application/dicom"), filename)
+    return attachment(HttpResponse(content, content_type="application/dicom"), filename)
 
 
 @require_GET
@@ -698,10 +692,6 @@ def prediction_sc_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _dicom_download(dicom_bytes(dataset), f"prediction-{prediction.pk}-heatmap.dcm")
 
 
-def _fhir_response(bundle: dict[str, Any], filename: str) -> HttpResponse:
-    return _download(JsonResponse(bundle, content_type="application/fhir+json"), filename)
-
-
 @require_GET
 @role_required(Role.CLINICIAN)
 def scan_fhir_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -714,7 +704,7 @@ def scan_fhir_view(request: HttpRequest, pk: int) -> HttpResponse:
         scan.patient,
         {"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
     )
-    return _fhir_response(bundle, f"scan-{scan.pk}-results.json")
+    return fhir_download(bundle, f"scan-{scan.pk}-results.json")
 
 
 @require_GET
@@ -730,4 +720,4 @@ def patient_fhir_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
         patient,
         {"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
     )
-    return _fhir_response(bundle, f"patient-{patient.pk}-imaging-results.json")
+    return fhir_download(bundle, f"patient-{patient.pk}-imaging-results.json")

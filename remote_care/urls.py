@@ -78,6 +78,11 @@ urlpatterns += [
 urlpatterns += [
     path("risk-model/", risk_views.risk_models_view, name="risk_models"),
     path("risk-model/facts/", risk_views.risk_model_facts_view, name="risk_model_facts"),
+    path(
+        "patients/<int:patient_pk>/risk/fhir.json",
+        risk_views.patient_risk_fhir_view,
+        name="risk_fhir",
+    ),
 ]
 
 # Disease-progression analyses (research).

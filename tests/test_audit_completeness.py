@@ -40,12 +40,14 @@ PATIENT_BOUND: dict[str, tuple[str, str, str | None]] = {
     "diagnosis:inbox_assign": ("clinician_a", A.RECORD_VIEWED, None),
     "treatment:patient_options": ("clinician_a", A.PATIENT_VIEWED, "patient"),
     "treatment:assessment": ("clinician_a", A.RECORD_VIEWED, "patient"),
+    "treatment:patient_fhir": ("clinician_a", A.EXPORTED, "patient"),
     "remote_care:patient_monitoring": ("clinician_a", A.PATIENT_VIEWED, "patient"),
     "remote_care:board": ("clinician_a", A.PATIENT_LIST_VIEWED, None),
     "remote_care:board_rows": ("clinician_a", A.PATIENT_LIST_VIEWED, None),
     "remote_care:vitals": ("clinician_a", A.PATIENT_VIEWED, "patient"),
     "remote_care:vitals_data": ("clinician_a", A.PATIENT_VIEWED, "patient"),
     "remote_care:patient_fhir_export": ("clinician_a", A.EXPORTED, "patient"),
+    "remote_care:risk_fhir": ("clinician_a", A.EXPORTED, "patient"),
     "remote_care:inbox": ("clinician_a", A.PATIENT_LIST_VIEWED, None),
     "remote_care:thread": ("clinician_a", A.PATIENT_VIEWED, "patient"),
     "remote_care:thread_new": ("clinician_a", A.PATIENT_VIEWED, "patient"),
@@ -72,6 +74,10 @@ NOT_PATIENT_BOUND: dict[str, str] = {
     "diagnosis:scan_override": "POST action; prediction_override audits the score-anyway "
     "(a refused form re-renders the viewer, audited as a view of the scan)",
     "diagnosis:monitoring": "per-model agreement aggregates, no patient identifiers",
+    "diagnosis:inbox_unclaimed": "hospital IT (superusers) only, 403 for every role here; "
+    "its list event is asserted in tests/diagnosis/pacs/test_unclaimed.py",
+    "diagnosis:inbox_discard": "hospital IT's POST action; unmatched_study_discard audits it "
+    "(tests/diagnosis/pacs/test_unclaimed.py)",
     "diagnosis:training": "model training (no patients)",
     "diagnosis:training_job": "a training job (no patients)",
     "diagnosis:dataset_create": "data set registration (public data)",

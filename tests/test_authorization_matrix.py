@@ -75,6 +75,11 @@ MATRIX: dict[str, dict[str, str]] = {
     "diagnosis:inbox": row("login", "ok", "ok", "forbidden", "forbidden"),
     # A waiting study shows only to clinicians with a patient it could be (clinician A's).
     "diagnosis:inbox_assign": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    # Studies no care team could claim: hospital IT (superusers) only, none of these roles.
+    "diagnosis:inbox_unclaimed": row("login", "forbidden", "forbidden", "forbidden", "forbidden"),
+    "diagnosis:inbox_discard": row(
+        "login", "forbidden", "forbidden", "forbidden", "forbidden", method="POST"
+    ),
     "diagnosis:monitoring": row("login", "ok", "ok", "forbidden", "ok"),
     "diagnosis:training": row("login", "forbidden", "forbidden", "forbidden", "ok"),
     "diagnosis:training_job": row("login", "forbidden", "forbidden", "forbidden", "ok"),
@@ -88,6 +93,7 @@ MATRIX: dict[str, dict[str, str]] = {
     ),
     "treatment:patient_options": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "treatment:assessment": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "treatment:patient_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "treatment:plan_create": row(
         "login", "redirect", "not_found", "forbidden", "forbidden", method="POST"
     ),
@@ -157,6 +163,7 @@ MATRIX: dict[str, dict[str, str]] = {
     "dicomweb:stow": row(*["unauthorized"] * 5, method="POST"),
     "dicomweb:stow_study": row(*["unauthorized"] * 5, method="POST"),
     "remote_care:patient_fhir_export": row("login", "ok", "not_found", "forbidden", "forbidden"),
+    "remote_care:risk_fhir": row("login", "ok", "not_found", "forbidden", "forbidden"),
     # The API's schema and Swagger UI: clinicians and staff (the model admin is staff).
     "remote_care:api_schema": row("login", "ok", "ok", "forbidden", "ok"),
     "remote_care:api_docs": row("login", "ok", "ok", "forbidden", "ok"),
@@ -254,6 +261,7 @@ ROUTE_OBJECTS = {
     "remote_care:device_revoke": {"pk": "device"},
     "remote_care:alert_action": {"pk": "alert"},
     "remote_care:patient_fhir_export": {"patient_pk": "patient"},
+    "remote_care:risk_fhir": {"patient_pk": "patient"},
     "remote_care:vitals": {"patient_pk": "patient"},
     "remote_care:vitals_data": {"patient_pk": "patient"},
     "patients:detail": {"pk": "patient"},
@@ -271,7 +279,9 @@ ROUTE_OBJECTS = {
     "diagnosis:patient_fhir": {"patient_pk": "patient"},
     "diagnosis:training_job": {"pk": "training"},
     "diagnosis:inbox_assign": {"pk": "unmatched"},
+    "diagnosis:inbox_discard": {"pk": "unmatched"},
     "treatment:patient_options": {"patient_pk": "patient"},
+    "treatment:patient_fhir": {"patient_pk": "patient"},
     "treatment:assessment": {"patient_pk": "patient", "pk": "assessment"},
     "treatment:plan_create": {"patient_pk": "patient", "pk": "assessment"},
     "treatment:cohort_detail": {"pk": "cohort"},

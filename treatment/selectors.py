@@ -39,6 +39,19 @@ def assessment_list(*, patient: Patient) -> QuerySet[TreatmentAssessment]:
     )
 
 
+def assessment_export_list(*, patient: Patient) -> list[TreatmentAssessment]:
+    """The patient's done assessments with their model versions and plans, oldest first (the
+    caller has already scoped the patient to the user)."""
+    return list(
+        TreatmentAssessment.objects.filter(
+            patient=patient, status=TreatmentAssessment.Status.DONE, model_version__isnull=False
+        )
+        .select_related("model_version")
+        .prefetch_related("plans")
+        .order_by("created_at", "pk")
+    )
+
+
 def plan_list(*, patient: Patient) -> QuerySet[TreatmentPlan]:
     """The patient's recorded plans with the assessment and model version behind each."""
     return TreatmentPlan.objects.filter(patient=patient).select_related(

@@ -15,6 +15,7 @@ urlpatterns = [
         views.plan_create_view,
         name="plan_create",
     ),
+    path("patients/<int:patient_pk>/fhir.json", views.patient_fhir_view, name="patient_fhir"),
     path("training/", views.training_view, name="training"),
     path("cohort/", views.cohort_view, name="cohort"),
     path("cohort/genomics/", views.genomics_start_view, name="cohort_genomics"),

@@ -8,12 +8,16 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from medai_site.audit.exceptions import ObjectNotVisible
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_cards
+from medai_site.core.downloads import fhir_download
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.selectors import model_version_headline_metrics
 from treatment import charts
+from treatment.fhir import assessments_bundle
 from treatment.forms import (
     AssessmentForm,
     CohortForm,
@@ -24,6 +28,7 @@ from treatment.forms import (
 from treatment.ml.trials import TRIALS, PatientValidationError
 from treatment.models import CohortAnalysis, TreatmentAssessment
 from treatment.selectors import (
+    assessment_export_list,
     assessment_get,
     assessment_list,
     assessment_plans,
@@ -189,6 +194,24 @@ def assessment_view(request: HttpRequest, page: PatientPage, pk: int) -> HttpRes
             }
         )
     return render(request, "treatment/assessment_detail.html", context)
+
+
+@require_GET
+@role_required(Role.CLINICIAN)
+@patient_page("treatment results (FHIR)")
+def patient_fhir_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    """The patient's done treatment assessments as a FHIR R4 collection Bundle (RiskAssessment
+    and Provenance each); audited as an export."""
+    patient = page.patient
+    bundle = assessments_bundle(assessment_export_list(patient=patient))
+    audit_record(
+        action=AuditEvent.Action.EXPORTED,
+        request=request,
+        obj=patient,
+        patient=patient,
+        detail={"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
+    )
+    return fhir_download(bundle, f"patient-{patient.pk}-treatment-results.json")
 
 
 @require_POST

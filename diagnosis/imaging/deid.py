@@ -11,8 +11,6 @@ removes, and after every run, to audit the output.
 from __future__ import annotations
 
 import copy
-import hashlib
-import hmac
 import io
 from collections import Counter
 from collections.abc import Iterable
@@ -31,6 +29,7 @@ from diagnosis.imaging.dicom_intake import element_label, is_part10, looks_like_
 from diagnosis.imaging.errors import RejectCode, ScanRejected
 from diagnosis.imaging.ps3_15 import basic_profile
 from diagnosis.imaging.scan import LoadedScan
+from medai_ml.uids import UUID_ROOT, keyed_uid
 
 # Copied unchanged wherever they occur (top level or inside a kept sequence). None of these
 # is listed in PS3.15 Table E.1-1 (checked at import by _check_policy_against_profile).
@@ -164,7 +163,6 @@ _WRITTEN = frozenset(
     }
 )
 # PS3.5 B.2: a UID under the 2.25 root is the decimal form of a 128-bit UUID.
-UUID_ROOT = "2.25."
 _MIN_KEY_BYTES = 16
 
 
@@ -199,16 +197,7 @@ class DeidResult:
 def pseudonymous_uid(original: str, key: bytes) -> str:
     """Return the keyed, deterministic replacement '2.25.<int>' for a UID (PS3.5 B.2)."""
     _check_key(key)
-    canonical = str(original).strip().rstrip("\x00").encode("ascii", errors="replace")
-    digest = hmac.new(key, canonical, hashlib.sha256).digest()
-    value = int.from_bytes(digest[:16], "big")
-    # Make it a well-formed RFC 9562 UUID (version 8 = custom, variant 10) so the 2.25 form
-    # is a real UUID as PS3.5 B.2 asks; 122 keyed bits remain.
-    value &= ~(0xF << 76)
-    value |= 0x8 << 76
-    value &= ~(0x3 << 62)
-    value |= 0x2 << 62
-    return f"{UUID_ROOT}{value}"
+    return keyed_uid(original, key)
 
 
 def deidentify(

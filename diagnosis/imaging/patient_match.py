@@ -124,6 +124,18 @@ def _same_person(identity: DicomIdentity, candidate: Candidate) -> bool:
     )
 
 
+def family_key(display_name: str) -> str:
+    """The family name of a stored "FAMILY, Given" as ``resembles`` compares it ("" if none):
+    an index key, so a caller need test only the patients that share it, an MRN or a birth
+    date with a study (``resembles`` is true for no other)."""
+    return _norm(display_name.partition(",")[0])
+
+
+def name_key(name: str) -> str:
+    """A patient's family name as ``family_key`` gives a study's."""
+    return _norm(name)
+
+
 def resembles(
     *,
     patient_id: str,

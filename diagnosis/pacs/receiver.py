@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import ssl
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -60,11 +61,49 @@ class _Batch:
     filed: bool = False
 
 
+class TlsConfigError(ValueError):
+    """The TLS certificate, key or CA could not be loaded (the message says which)."""
+
+
+def tls_server_context(*, cert: str, key: str, ca: str = "") -> ssl.SSLContext:
+    """A server TLS context (TLS 1.2 or later) with ``cert`` and ``key``; with ``ca``, clients
+    must present a certificate that ``ca`` signed (mutual TLS). TlsConfigError otherwise."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(certfile=cert, keyfile=key)
+    except FileNotFoundError as exc:
+        raise TlsConfigError(f"TLS certificate or key file not found: {exc.filename}") from None
+    except ssl.SSLError as exc:
+        raise TlsConfigError(
+            f"TLS certificate {cert} and key {key} could not be loaded (not PEM, or the key "
+            f"does not match the certificate): {exc.reason}"
+        ) from None
+    if ca:
+        try:
+            context.load_verify_locations(cafile=ca)
+        except FileNotFoundError:
+            raise TlsConfigError(f"TLS CA file not found: {ca}") from None
+        except ssl.SSLError as exc:
+            raise TlsConfigError(f"TLS CA file {ca} could not be loaded: {exc.reason}") from None
+        # Associations from a client without a certificate signed by the CA fail the handshake.
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
 class Receiver:
     """A pynetdicom Application Entity that files received studies through study_receive;
-    ``allow`` lists the calling AE titles accepted (empty: any)."""
+    ``allow`` lists the calling AE titles accepted (empty: any); with ``ssl_context`` it
+    speaks DICOM over TLS only (PS3.15 Annex B.9)."""
 
-    def __init__(self, *, ae_title: str, allow: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        ae_title: str,
+        allow: list[str] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.ssl_context = ssl_context
         self.ae = AE(ae_title=ae_title)
         self.ae.add_supported_context(Verification)
         for sop_class in image_storage_classes():
@@ -88,7 +127,9 @@ class Receiver:
             (evt.EVT_ABORTED, self._aborted),
             (evt.EVT_CONN_CLOSE, self._aborted),
         ]
-        self.server = self.ae.start_server((host, port), block=block, evt_handlers=handlers)
+        self.server = self.ae.start_server(
+            (host, port), block=block, evt_handlers=handlers, ssl_context=self.ssl_context
+        )
         return self.server
 
     def stop(self) -> None:

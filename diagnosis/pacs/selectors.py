@@ -3,11 +3,12 @@ results sent to PACS destinations."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 
-from diagnosis.imaging.patient_match import Candidate, resembles
+from diagnosis.imaging.patient_match import Candidate, family_key, name_key, resembles
 from diagnosis.models import DicomSend, DicomWebSender, UnmatchedStudy
 from diagnosis.selectors import SHIPPED_TASK, active_versions, scan_list
 from medai_site.core.roles import Role, has_role
@@ -81,6 +82,73 @@ def unmatched_study_list(*, user: AnyUser) -> QuerySet[UnmatchedStudy]:
 def unmatched_study_get(*, user: AnyUser, pk: int) -> UnmatchedStudy:
     """One waiting study; UnmatchedStudy.DoesNotExist once assigned or for non-clinicians."""
     return unmatched_study_list(user=user).get(pk=pk)
+
+
+def hospital_it(user: AnyUser) -> bool:
+    """Whether ``user`` is hospital IT (an active superuser): the one role that may see the
+    identifiers of a study no care team could claim, to route it (model admins and
+    researchers never see identifiers)."""
+    return bool(getattr(user, "is_authenticated", False) and user.is_active and user.is_superuser)
+
+
+def _claimed(studies: list[UnmatchedStudy]) -> set[int]:
+    # resembles() needs the same MRN, family name or birth date, so the studies are indexed
+    # by those and each care-team patient is compared only with studies sharing one.
+    index: dict[tuple[str, str], list[UnmatchedStudy]] = defaultdict(list)
+    for study in studies:
+        for key in (("id", study.patient_id), ("family", family_key(study.patient_name))):
+            if key[1]:
+                index[key].append(study)
+        if study.birth_date:
+            index[("born", study.birth_date)].append(study)
+    in_care = (
+        Patient.objects.filter(
+            memberships__user__is_active=True, memberships__user__groups__name=Role.CLINICIAN
+        )
+        .distinct()
+        .values_list("mrn", "family_name", "given_name", "birth_date")
+    )
+    claimed: set[int] = set()
+    for mrn, family, given, born in in_care.iterator(chunk_size=2000):
+        born_text = born.strftime("%Y%m%d")
+        keys = (("id", mrn), ("family", name_key(family)), ("born", born_text))
+        for study in {s for key in keys for s in index.get(key, ())}:
+            if study.pk not in claimed and resembles(
+                patient_id=study.patient_id,
+                display_name=study.patient_name,
+                birth_date=study.birth_date,
+                mrn=mrn,
+                family_name=family,
+                given_name=given,
+                patient_birth_date=born_text,
+            ):
+                claimed.add(study.pk)
+    return claimed
+
+
+def unmatched_study_unclaimed_list(*, user: AnyUser, limit: int = 500) -> list[UnmatchedStudy]:
+    """Waiting studies that resemble no patient of any clinician's care team (so no clinician
+    sees them in the inbox), newest first, for hospital IT; [] for anyone else."""
+    if not hospital_it(user):
+        return []
+    waiting = list(
+        UnmatchedStudy.objects.filter(status=UnmatchedStudy.Status.WAITING).prefetch_related(
+            "instances"
+        )[:limit]
+    )
+    claimed = _claimed(waiting)
+    return [study for study in waiting if study.pk not in claimed]
+
+
+def unmatched_study_unclaimed_get(*, user: AnyUser, pk: int) -> UnmatchedStudy:
+    """One waiting study no care team could claim, for hospital IT;
+    UnmatchedStudy.DoesNotExist otherwise."""
+    if not hospital_it(user):
+        raise UnmatchedStudy.DoesNotExist
+    study = UnmatchedStudy.objects.get(pk=pk, status=UnmatchedStudy.Status.WAITING)
+    if _claimed([study]):
+        raise UnmatchedStudy.DoesNotExist
+    return study
 
 
 def assignable_patients(*, user: AnyUser) -> QuerySet[Patient]:

@@ -69,6 +69,10 @@ class StudyReceipt:
     rejected: list[FileRejection] = field(default_factory=list)
 
 
+class DiscardRefused(Exception):
+    """The study cannot be discarded (it is no longer waiting)."""
+
+
 class AssignRefused(ValueError):
     """The study cannot be assigned (already assigned, or none of its files passed)."""
 
@@ -260,7 +264,7 @@ def unmatched_study_assign(
     with transaction.atomic():
         locked = UnmatchedStudy.objects.select_for_update().get(pk=study.pk)
         if locked.status != UnmatchedStudy.Status.WAITING:
-            raise AssignRefused("This study has already been assigned.")
+            raise AssignRefused("This study is no longer waiting: it was assigned or discarded.")
         instances = list(locked.instances.all())
         files = [
             received_file(i.file.open("rb"), name=i.original_name or "instance.dcm")
@@ -310,6 +314,39 @@ def unmatched_study_assign(
         transaction.on_commit(lambda: _files_delete(names))
     study.refresh_from_db()
     return outcome
+
+
+def unmatched_study_discard(*, study: UnmatchedStudy, user: Any, request: Any = None) -> int:
+    """Discard a waiting study (hospital IT's act for a study that resembles no care team's
+    patient; the caller has checked both): its files are deleted after commit, the sender's
+    identifiers cleared, the row kept as DISCARDED for the audit trail. Returns the number of
+    instances deleted; DiscardRefused once the study is no longer waiting (so a second call
+    changes nothing)."""
+    with transaction.atomic():
+        locked = UnmatchedStudy.objects.select_for_update().get(pk=study.pk)
+        if locked.status != UnmatchedStudy.Status.WAITING:
+            raise DiscardRefused("This study is no longer waiting: it was assigned or discarded.")
+        instances = list(locked.instances.all())
+        names = [i.file.name for i in instances]
+        locked.instances.all().delete()
+        locked.status = UnmatchedStudy.Status.DISCARDED
+        locked.patient_id = locked.issuer = locked.patient_name = locked.birth_date = ""
+        locked.save(update_fields=["status", "patient_id", "issuer", "patient_name", "birth_date"])
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=locked,
+            detail={
+                "discarded": True,
+                "instances": len(instances),
+                "received_from": locked.calling_ae,
+                "unmatched": locked.reason,
+            },
+        )
+        transaction.on_commit(lambda: _files_delete(names))
+    study.refresh_from_db()
+    return len(instances)
 
 
 def _files_delete(names: list[str]) -> None:

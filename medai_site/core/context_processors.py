@@ -42,6 +42,8 @@ def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
     for nav in nav_items_for(menu="portal" if portal else "main"):
         if nav.roles and not has_role(user, *nav.roles):
             continue
+        if nav.hospital_it and not (user.is_active and user.is_superuser):
+            continue
         try:
             url = reverse(nav.url_name)
         except NoReverseMatch:

@@ -28,6 +28,8 @@ class NavItem:
     roles: tuple[Role, ...] = ()  # empty: everyone who sees the menu
     order: int = 100
     menu: Menu = "main"
+    # Hospital IT (active superusers) only, whatever their roles: superusers hold no role.
+    hospital_it: bool = False
 
 
 class BadgeProvider(Protocol):
@@ -45,9 +47,13 @@ def register_nav_item(
     order: int,
     roles: tuple[Role, ...] = (),
     menu: Menu = "main",
+    hospital_it: bool = False,
 ) -> NavItem:
-    """Add a section to ``menu`` (replacing one with the same URL name); returns it."""
-    item = NavItem(label=label, url_name=url_name, roles=roles, order=order, menu=menu)
+    """Add a section to ``menu`` (replacing one with the same URL name), shown to ``roles``
+    (empty: everyone) or, with ``hospital_it``, to superusers only; returns it."""
+    item = NavItem(
+        label=label, url_name=url_name, roles=roles, order=order, menu=menu, hospital_it=hospital_it
+    )
     _items[(menu, url_name)] = item
     return item
 

@@ -375,6 +375,11 @@ MEDAI_DEID_UID_KEY = os.environ.get("MEDAI_DEID_UID_KEY", "")
 MEDAI_DICOM_AE_TITLE = os.environ.get("MEDAI_DICOM_AE_TITLE", "MEDAI")
 MEDAI_DICOM_PORT = int(os.environ.get("MEDAI_DICOM_PORT", "11112"))
 MEDAI_DICOM_ALLOW = env_list("MEDAI_DICOM_ALLOW", [])
+# DICOM over TLS (PEM files): with a certificate and key the receiver speaks TLS only; with a CA
+# it also requires client certificates that CA signed. Empty: plain TCP.
+MEDAI_DICOM_TLS_CERT = os.environ.get("MEDAI_DICOM_TLS_CERT", "")
+MEDAI_DICOM_TLS_KEY = os.environ.get("MEDAI_DICOM_TLS_KEY", "")
+MEDAI_DICOM_TLS_CA = os.environ.get("MEDAI_DICOM_TLS_CA", "")
 MEDAI_DICOM_TASK = os.environ.get("MEDAI_DICOM_TASK", "")
 MEDAI_DICOM_MRN_ISSUER = os.environ.get("MEDAI_DICOM_MRN_ISSUER", "")
 # A study is filed once no instance of it has arrived from its sender for this long (a PACS

@@ -42,6 +42,17 @@ def risk_history(*, patient: Any, since: Any = None) -> list[RiskScore]:
     return list(scores.order_by("taken_at")[:5000])
 
 
+def risk_scores_for_export(*, patient: Any, limit: int = 5000) -> list[RiskScore]:
+    """The patient's scores from every model version (the caller has already scoped the
+    patient to the user), the newest ``limit``, oldest first."""
+    newest = (
+        RiskScore.objects.filter(patient=patient)
+        .select_related("model_version")
+        .order_by("-taken_at", "-pk")[:limit]
+    )
+    return sorted(newest, key=lambda s: (s.taken_at, s.pk))
+
+
 def risk_model_versions(*, limit: int = 20) -> list[ModelVersion]:
     """The deterioration model's latest versions, newest first."""
     return list(ModelVersion.objects.filter(task=RISK_TASK).order_by("-version")[:limit])

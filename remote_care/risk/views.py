@@ -10,13 +10,22 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from medai_site.audit.models import AuditEvent
+from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_card
+from medai_site.core.downloads import fhir_download
 from medai_site.core.roles import Role, role_required
+from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_active
 from remote_care.risk.charts import reliability_figure, risk_training_figure
+from remote_care.risk.fhir import scores_bundle
 from remote_care.risk.forms import RiskTrainingForm
-from remote_care.risk.selectors import risk_model_versions, risk_training_job_latest
+from remote_care.risk.selectors import (
+    risk_model_versions,
+    risk_scores_for_export,
+    risk_training_job_latest,
+)
 from remote_care.risk.services import (
     RISK_TASK,
     risk_training_start,
@@ -114,3 +123,21 @@ def _operating_points(version: Any) -> dict[str, float] | None:
     """The version's elevated/high risk cut-offs in percent (None when it has none)."""
     cuts = version_cut_offs(version)
     return None if cuts is None else {k: 100 * v for k, v in cuts.items()}
+
+
+@require_GET
+@role_required(Role.CLINICIAN)
+@patient_page("risk scores (FHIR)")
+def patient_risk_fhir_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
+    """The patient's deterioration risk scores as a FHIR R4 collection Bundle (RiskAssessment
+    and Provenance each); audited as an export."""
+    patient = page.patient
+    bundle = scores_bundle(risk_scores_for_export(patient=patient))
+    audit_record(
+        action=AuditEvent.Action.EXPORTED,
+        request=request,
+        obj=patient,
+        patient=patient,
+        detail={"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
+    )
+    return fhir_download(bundle, f"patient-{patient.pk}-risk-scores.json")

@@ -8,7 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from diagnosis.models import UnmatchedStudy
 from diagnosis.pacs.receiver import Receiver
+from diagnosis.pacs.services import received_file, study_receive
+from tests.diagnosis.pacs.studies import study_files
 from tests.support.dcmtk import dcmtk_installed
 
 
@@ -33,3 +36,20 @@ def receiver(transactional_db) -> Iterator[tuple[Receiver, int]]:
     receiver.start(host="127.0.0.1", port=port, block=False)
     yield receiver, port
     receiver.stop()
+
+
+@pytest.fixture
+def waiting(db, tmp_path) -> UnmatchedStudy:
+    """A two-instance study of ROE^JANE (ID EXT-77, born 1980-02-02) from PACS, waiting in
+    the inbox (no patient matched it)."""
+    paths = study_files(tmp_path, patient_id="EXT-77", name="ROE^JANE", birth_date="19800202")
+    handles = [p.open("rb") for p in paths]
+    try:
+        receipt = study_receive(
+            files=[received_file(h, name=h.name) for h in handles], calling_ae="PACS"
+        )
+    finally:
+        for handle in handles:
+            handle.close()
+    assert receipt.unmatched is not None and receipt.upload is None
+    return receipt.unmatched

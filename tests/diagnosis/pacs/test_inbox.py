@@ -6,9 +6,11 @@ assigned; researchers never see the sender's identifiers."""
 from __future__ import annotations
 
 import datetime
+import re
 
 import pydicom
 import pytest
+from django.utils import timezone
 
 from diagnosis.models import Scan, UnmatchedInstance, UnmatchedStudy
 from diagnosis.pacs.services import received_file, study_receive
@@ -25,21 +27,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _task(settings):
     settings.MEDAI_DICOM_TASK = TASK
-
-
-@pytest.fixture
-def waiting(tmp_path) -> UnmatchedStudy:
-    paths = study_files(tmp_path, patient_id="EXT-77", name="ROE^JANE", birth_date="19800202")
-    handles = [p.open("rb") for p in paths]
-    try:
-        receipt = study_receive(
-            files=[received_file(h, name=h.name) for h in handles], calling_ae="PACS"
-        )
-    finally:
-        for handle in handles:
-            handle.close()
-    assert receipt.unmatched is not None and receipt.upload is None
-    return receipt.unmatched
 
 
 def test_a_clinician_assigns_a_study_and_classification_follows(users, client_for, waiting):
@@ -188,3 +175,35 @@ def test_which_studies_a_patient_could_be(sent, seen):
         )
         is seen
     )
+
+
+def test_the_inbox_shows_dicom_dates_as_dates_and_when_it_came(users, client_for, waiting):
+    UnmatchedStudy.objects.filter(pk=waiting.pk).update(study_date="20240131")
+    patient_for(users.clinician_a, family_name="Roe", birth_date=datetime.date(1980, 2, 2))
+    html = client_for(users.clinician_a).get("/diagnosis/inbox/").content.decode()
+    assert "born 2 Feb 1980" in html and "19800202" not in html
+    assert "study of 31 Jan 2024" in html
+    assert re.search(r"<time datetime=\"[^\"]+\" data-received>just now</time>", html)
+    assert waiting.received_at.strftime("%-d %b %Y") in html  # the absolute time beside it
+    assign = client_for(users.clinician_a).get(f"/diagnosis/inbox/{waiting.pk}/").content
+    assert "2 Feb 1980" in assign.decode() and "just now" in assign.decode()
+    UnmatchedStudy.objects.filter(pk=waiting.pk).update(
+        received_at=timezone.now() - datetime.timedelta(hours=3, minutes=5)
+    )
+    html = client_for(users.clinician_a).get("/diagnosis/inbox/").content.decode()
+    assert "3\xa0hours, 5\xa0minutes ago" in html
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("19800202", "2 Feb 1980"),
+        ("19800230", "19800230 (as sent; not a valid date)"),
+        ("1980", "1980 (as sent; not a valid date)"),
+        ("", ""),
+    ],
+)
+def test_dicom_dates_read_in_the_site_format(sent, shown):
+    from diagnosis.templatetags.inbox_format import dicom_date
+
+    assert dicom_date(sent) == shown
