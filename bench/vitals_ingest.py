@@ -1,5 +1,6 @@
 """Remote care: (1) readings/second stored through the device API in batches vs a raw
-PostgreSQL COPY of the same rows; (2) response time of the vitals chart data for a 30-day,
+PostgreSQL COPY of the same rows (into a temporary table, without NEWS2 summaries: faster
+than any ingest path can be); (2) response time of the vitals chart data for a 30-day,
 1 Hz range vs a 1-hour range (server-side down-sampling).
 
 Needs the PostgreSQL the test suite uses (127.0.0.1:5432, trust auth); it creates and drops
@@ -72,7 +73,15 @@ def run(args: argparse.Namespace) -> None:
             "on_oxygen": False,
         }
 
-    # (1a) through the API, batched.
+    # (1a) through the API, batched. One refused request first, untimed: the first request of
+    # a process imports the whole URLconf (every app's views), which is no part of ingesting.
+    warm = client.post(
+        "/remote-care/api/v1/observations/",
+        {"observations": []},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issued.token}",
+    )
+    assert warm.status_code == 400, warm.content[:300]
     began = time.perf_counter()
     for first in range(0, args.readings, args.batch):
         body = {"observations": [reading(i) for i in range(first, first + args.batch)]}

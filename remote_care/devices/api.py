@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from typing import Any
 
 from django.conf import settings
@@ -36,7 +37,7 @@ from remote_care.devices.serializers import (
     ObservationSerializer,
     ObservationsResultSerializer,
     WaveformAcceptedSerializer,
-    observation_fast,
+    observations_validate,
     taken_at_check,
 )
 from remote_care.devices.services import device_authenticate, observations_ingest
@@ -114,11 +115,18 @@ class DeviceJSONParser(JSONParser):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", settings.DEFAULT_CHARSET)
         try:
-            return json.load(codecs.getreader(encoding)(stream), parse_int=_json_int)
+            text = codecs.getreader(encoding)(stream).read()
+            # The hook costs a Python call per number; only a body with a run of 21 digits
+            # somewhere (most often inside a string or a fraction) can hold such an integer.
+            hook = _json_int if _LONG_DIGITS.search(text) else int
+            return json.loads(text, parse_int=hook)
         except ValueError as exc:
             raise exceptions.ParseError(f"JSON parse error - {exc}") from None
         except RecursionError:
             raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+
+
+_LONG_DIGITS = re.compile(r"[0-9]{21}")
 
 
 def _json_int(text: str) -> int | float:
@@ -224,24 +232,7 @@ class ObservationsView(DeviceAPIView):
                 },
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        valid, valid_index, rejected = [], [], []
-        for index, item in enumerate(items):
-            fast = observation_fast(item)
-            if fast is not None:
-                valid.append(fast)
-                valid_index.append(index)
-                continue
-            serializer = ObservationSerializer(data=item if isinstance(item, dict) else {})
-            if isinstance(item, dict) and serializer.is_valid():
-                valid.append(serializer.validated_data)
-                valid_index.append(index)
-            else:
-                errors = (
-                    serializer.errors
-                    if isinstance(item, dict)
-                    else {"non_field_errors": ["must be a JSON object"]}
-                )
-                rejected.append({"index": index, "errors": errors})
+        valid, valid_index, rejected = observations_validate(items)
         result = observations_ingest(device=request.auth, items=valid)
         body = {
             "stored": len(result.stored),

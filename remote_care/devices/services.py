@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
-from remote_care.models import Alert, Device, Monitoring, Observation
-from remote_care.monitoring.services import alerts_notify, alerts_raise
-from remote_care.physiology.news2 import Observation as News2Observation
-from remote_care.physiology.news2 import score_news2
+from remote_care.models import OBSERVATION_VITALS, Alert, Device, Monitoring, Observation
+from remote_care.monitoring.services import StoredSet, alerts_notify, alerts_raise
+from remote_care.physiology.news2_batch import News2Batch, score_news2_batch
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -92,57 +92,46 @@ def device_authenticate(token: str) -> Device | None:
 
 @dataclass
 class IngestResult:
-    stored: list[Observation] = field(default_factory=list)
-    duplicates: list[int] = field(default_factory=list)
+    stored: list[StoredSet] = field(default_factory=list)  # in time order
+    duplicates: list[int] = field(default_factory=list)  # indices into the items, ascending
     alerts: list[Alert] = field(default_factory=list)
 
 
 def observations_ingest(*, device: Device, items: list[dict[str, Any]]) -> IngestResult:
     """Store already-validated observation sets of one device, skipping any it sent before
-    (same device and timestamp), score each with NEWS2 and raise alerts server-side.
-    Concurrent batches for one patient are serialised on the patient's monitoring row."""
+    (same device and timestamp), score them with NEWS2 and raise alerts server-side, with one
+    audit event for the batch; all or nothing. Concurrent batches for one patient are
+    serialised on the patient's monitoring row."""
     result = IngestResult()
+    fresh, repeated = _batch_dedupe(items)
+    fresh.sort(key=lambda pair: pair[1]["taken_at"])
+    ordered = [item for _, item in fresh]
     with transaction.atomic():
         monitoring, _ = Monitoring.objects.select_for_update().get_or_create(patient=device.patient)
-        times = [item["taken_at"] for item in items]
-        seen = set(
-            Observation.objects.filter(device=device, taken_at__in=times).values_list(
-                "taken_at", flat=True
-            )
+        scores = score_news2_batch(
+            _columns(ordered), spo2_scale=monitoring.spo2_scale, size=len(ordered)
         )
-        fresh: list[tuple[int, dict[str, Any]]] = []
-        batch_times: set[datetime] = set()
-        for index, item in enumerate(items):
-            if item["taken_at"] in seen or item["taken_at"] in batch_times:
-                result.duplicates.append(index)
+        inserted = _observations_insert(device=device, items=ordered, scores=scores)
+        stored_at = {position: pk for pk, position in inserted}
+        totals, partial = scores.totals.tolist(), scores.partial.tolist()
+        threes = scores.any_single_three.tolist()
+        for position, (index, item) in enumerate(fresh):
+            pk = stored_at.get(position)
+            if pk is None:
+                repeated.append(index)
                 continue
-            batch_times.add(item["taken_at"])
-            fresh.append((index, item))
-        observations = []
-        for _, item in sorted(fresh, key=lambda pair: pair[1]["taken_at"]):
-            scored = score_news2(
-                News2Observation.from_vitals(item, spo2_scale=monitoring.spo2_scale)
-            )
-            observations.append(
-                Observation(
-                    patient=device.patient,
-                    device=device,
+            result.stored.append(
+                StoredSet(
+                    pk=pk,
                     taken_at=item["taken_at"],
-                    heart_rate=item.get("heart_rate"),
-                    spo2=item.get("spo2"),
-                    respiratory_rate=item.get("respiratory_rate"),
-                    temperature=item.get("temperature"),
-                    systolic_bp=item.get("systolic_bp"),
-                    diastolic_bp=item.get("diastolic_bp"),
-                    consciousness=item.get("consciousness") or "",
-                    on_oxygen=item.get("on_oxygen"),
-                    news2_total=scored.total,
-                    news2_partial=scored.is_partial,
-                    news2={**scored.to_dict(), "label": scored.label},
+                    values=item,
+                    news2_total=totals[position],
+                    news2_partial=partial[position],
+                    any_single_three=threes[position],
                 )
             )
-        result.stored = Observation.objects.bulk_create(observations, batch_size=2000)
-        result.alerts = alerts_raise(monitoring=monitoring, new=result.stored)
+        result.duplicates = sorted(repeated)
+        result.alerts = observations_after_insert(monitoring=monitoring, stored=result.stored)
         Device.objects.filter(pk=device.pk).update(last_seen_at=timezone.now())
         audit_record(
             action=AuditEvent.Action.RECORD_CHANGED,
@@ -156,8 +145,155 @@ def observations_ingest(*, device: Device, items: list[dict[str, Any]]) -> Inges
             },
         )
     if result.alerts:
-        transaction.on_commit(lambda: alerts_notify(alerts=result.alerts))
+        alerts = result.alerts
+        transaction.on_commit(lambda: alerts_notify(alerts=alerts))
     return result
+
+
+def observations_after_insert(*, monitoring: Monitoring, stored: list[StoredSet]) -> list[Alert]:
+    """Everything that follows from newly inserted sets (in time order), inside the ingest's
+    transaction with the monitoring row locked: today the alerts; returns them."""
+    return alerts_raise(monitoring=monitoring, new=stored)
+
+
+def _batch_dedupe(
+    items: list[dict[str, Any]],
+) -> tuple[list[tuple[int, dict[str, Any]]], list[int]]:
+    """(index, item) of each first timestamp in the batch, and the indices of its repeats."""
+    fresh: list[tuple[int, dict[str, Any]]] = []
+    repeated: list[int] = []
+    times: set[datetime] = set()
+    for index, item in enumerate(items):
+        taken_at = item["taken_at"]
+        if taken_at in times:
+            repeated.append(index)
+        else:
+            times.add(taken_at)
+            fresh.append((index, item))
+    return fresh, repeated
+
+
+_NEWS2_INPUTS: tuple[str, ...] = ("respiratory_rate", "spo2", "on_oxygen", "systolic_bp")
+_NEWS2_INPUTS += ("heart_rate", "consciousness", "temperature")
+
+
+def _columns(items: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    return {name: [item.get(name) for item in items] for name in _NEWS2_INPUTS}
+
+
+_NUMBERS = tuple(name for name in OBSERVATION_VITALS if name not in ("consciousness", "on_oxygen"))
+# What the staging table holds of each set: its position in the batch, the columns of the
+# row, and its NEWS2 sub-score code (the summary is joined in by code, so PostgreSQL parses
+# each distinct summary once rather than once a row).
+_STAGED: tuple[str, ...] = ("patient_id", "device_id", "taken_at", "received_at", *_NUMBERS)
+_STAGED += ("consciousness", "on_oxygen", "news2_total", "news2_partial")
+_BOOL = {None: "\\N", True: "t", False: "f"}
+
+
+def _observations_insert(
+    *, device: Device, items: list[dict[str, Any]], scores: News2Batch
+) -> list[tuple[int, int]]:
+    """Insert the sets (time order) that this device has not stored before; returns the
+    (id, position in items) of those inserted. PostgreSQL: COPY into a staging table, then one
+    INSERT ... ON CONFLICT DO NOTHING; elsewhere (SQLite): look up, then bulk_create."""
+    if not items:
+        return []
+    if connection.vendor == "postgresql":
+        return _staged_insert(device=device, items=items, scores=scores)
+    now = timezone.now()
+    summaries = scores.summaries()
+    totals, partial = scores.totals.tolist(), scores.partial.tolist()
+    seen = set(
+        Observation.objects.filter(
+            device=device, taken_at__in=[item["taken_at"] for item in items]
+        ).values_list("taken_at", flat=True)
+    )
+    positions = [p for p, item in enumerate(items) if item["taken_at"] not in seen]
+    observations = [
+        Observation(
+            patient_id=device.patient_id,
+            device=device,
+            taken_at=items[p]["taken_at"],
+            received_at=now,
+            **{name: items[p].get(name) for name in _NUMBERS},
+            consciousness=items[p].get("consciousness") or "",
+            on_oxygen=items[p].get("on_oxygen"),
+            news2_total=totals[p],
+            news2_partial=partial[p],
+            news2=summaries[p],
+        )
+        for p in positions
+    ]
+    Observation.objects.bulk_create(observations, batch_size=2000)
+    return [(o.pk, p) for o, p in zip(observations, positions, strict=True)]
+
+
+def _copy_number(value: Any) -> str:
+    return "\\N" if value is None else str(value)
+
+
+def _staged_lines(*, device: Device, items: list[dict[str, Any]], scores: News2Batch) -> str:
+    """The batch in COPY's text format: position, the stored columns, the sub-score code."""
+    lead = f"{device.patient_id}\t{device.pk}"
+    received = timezone.now().isoformat()
+    totals, partial = scores.totals.tolist(), scores.partial.tolist()
+    codes = scores.codes.tolist()
+    lines = []
+    for position, item in enumerate(items):
+        get = item.get
+        numbers = "\t".join([_copy_number(get(name)) for name in _NUMBERS])
+        # Consciousness is one ACVPU letter or empty, never anything to escape.
+        lines.append(
+            f"{position}\t{lead}\t{item['taken_at'].isoformat()}\t{received}\t{numbers}\t"
+            f"{get('consciousness') or ''}\t{_BOOL[get('on_oxygen')]}\t{totals[position]}\t"
+            f"{'t' if partial[position] else 'f'}\t{codes[position]}\n"
+        )
+    return "".join(lines)
+
+
+def _staged_insert(
+    *, device: Device, items: list[dict[str, Any]], scores: News2Batch
+) -> list[tuple[int, int]]:
+    """COPY the batch into a staging table and its distinct NEWS2 summaries into another,
+    insert the sets not stored before; returns (id, position) of each inserted row."""
+    columns = ", ".join(_STAGED)
+    table = Observation._meta.db_table
+    summaries = scores.summaries()
+    distinct = {code: summaries[p] for p, code in enumerate(scores.codes.tolist())}
+    with connection.cursor() as cursor:
+        # Temporary tables live as long as the connection. They are emptied here rather than
+        # on commit, because a batch may run inside an outer transaction (tests, the seed).
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS observation_stage AS "  # noqa: S608 (names only)
+            f"SELECT 0 AS position, {columns}, 0::bigint AS code FROM {table} WITH NO DATA"
+        )
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS observation_stage_news2 (code bigint, summary jsonb)"
+        )
+        with cursor.cursor.copy("COPY observation_stage_news2 (code, summary) FROM STDIN") as copy:
+            for code, summary in distinct.items():
+                copy.write_row((code, json.dumps(summary)))
+        with cursor.cursor.copy(
+            f"COPY observation_stage (position, {columns}, code) FROM STDIN"
+        ) as copy:
+            copy.write(_staged_lines(device=device, items=items, scores=scores))
+        # Positions, not the timestamps, come back: parsing 5,000 timestamps costs more than
+        # the insert. (device_id, taken_at) is unique in the stage too, so the join is 1:1.
+        staged = ", ".join(f"stage.{name}" for name in _STAGED)
+        cursor.execute(
+            f"WITH inserted AS (INSERT INTO {table} ({columns}, news2) "  # noqa: S608 (names only)
+            f"SELECT {staged}, news2.summary FROM observation_stage stage "
+            "JOIN observation_stage_news2 news2 ON news2.code = stage.code ORDER BY stage.taken_at "
+            "ON CONFLICT (device_id, taken_at) DO NOTHING RETURNING id, taken_at) "
+            "SELECT inserted.id, stage.position FROM inserted "
+            "JOIN observation_stage stage ON stage.taken_at = inserted.taken_at"
+        )
+        inserted = cursor.fetchall()
+        # DELETE, not TRUNCATE: a few thousand rows of a temporary table are cheaper to
+        # delete than a new file for it.
+        cursor.execute("DELETE FROM observation_stage")
+        cursor.execute("DELETE FROM observation_stage_news2")
+    return inserted
 
 
 # Devices whose clock was never set report 1970 (Unix epoch) or their clock chip's default

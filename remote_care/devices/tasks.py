@@ -52,7 +52,7 @@ def waveform_analyse(job: Job, progress: Progress) -> dict[str, Any]:
                 items=[{"taken_at": midpoint, "heart_rate": round(float(hr), 1)}],
             )
             if result.stored:
-                waveform.observation = result.stored[0]
+                waveform.observation_id = result.stored[0].pk
                 fields.append("observation")
         waveform.save(update_fields=fields)
         outcome.result = {

@@ -3,6 +3,9 @@ lifecycle (acknowledge, escalate, resolve)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -13,8 +16,9 @@ from django.utils import timezone
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from remote_care.models import Alert, Monitoring, Observation
-from remote_care.physiology.news2 import AlertState, ScoredSet, evaluate_alerts, score_news2
+from remote_care.physiology.news2 import AlertState, ScoredSet, score_news2
 from remote_care.physiology.news2 import Observation as News2Observation
+from remote_care.physiology.news2_batch import SetLevel, replay_alerts_batch
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -23,7 +27,20 @@ if TYPE_CHECKING:
 HISTORY_FOR_TREND = 10
 
 
-def alerts_raise(*, monitoring: Monitoring, new: list[Observation]) -> list[Alert]:
+@dataclass(frozen=True, slots=True)
+class StoredSet:
+    """An observation set the ingest has just inserted, as it hands it on: its row id, time,
+    validated values (device names) and NEWS2 numbers."""
+
+    pk: int
+    taken_at: datetime
+    values: Mapping[str, Any]
+    news2_total: int
+    news2_partial: bool
+    any_single_three: bool
+
+
+def alerts_raise(*, monitoring: Monitoring, new: Sequence[StoredSet]) -> list[Alert]:
     """Run the alerting policy over the new sets in time order, after the patient's latest
     earlier sets, create the alerts it raises and persist its state; call inside the ingest's
     transaction, with the monitoring row locked."""
@@ -35,28 +52,33 @@ def alerts_raise(*, monitoring: Monitoring, new: list[Observation]) -> list[Aler
             "-taken_at"
         )[:HISTORY_FOR_TREND]
     )[::-1]
+    scale = monitoring.spo2_scale
     state = AlertState.from_dict(monitoring.alert_state) if monitoring.alert_state else AlertState()
-    series = [_scored_from_row(o, monitoring.spo2_scale) for o in earlier]
-    raised: list[Alert] = []
-    for observation in new:
-        if state.last_evaluated_at and observation.taken_at <= state.last_evaluated_at:
-            # Late-arriving older data is stored and scored but does not re-open history.
-            continue
-        series.append(_scored_from_row(observation, monitoring.spo2_scale))
-        decision = evaluate_alerts(series[-(HISTORY_FOR_TREND + 1) :], state)
-        state = decision.state
-        for alert in decision.alerts:
-            raised.append(
-                Alert(
-                    patient=monitoring.patient,
-                    observation=observation,
-                    level=alert.kind.name,
-                    news2_total=alert.total,
-                    reason=alert.reason,
-                    response=alert.response,
-                    raised_at=alert.raised_at,
-                )
-            )
+
+    def full(index: int) -> ScoredSet:
+        values = new[index].values
+        scored = score_news2(News2Observation.from_vitals(values, spo2_scale=scale))
+        return ScoredSet(taken_at=new[index].taken_at, result=scored)
+
+    decided, state = replay_alerts_batch(
+        history=[_scored_from_row(o, scale) for o in earlier],
+        new=[SetLevel(s.taken_at, s.news2_total, s.any_single_three, s.news2_partial) for s in new],
+        full=full,
+        state=state,
+        window=HISTORY_FOR_TREND + 1,
+    )
+    raised = [
+        Alert(
+            patient=monitoring.patient,
+            observation_id=new[index].pk,
+            level=alert.kind.name,
+            news2_total=alert.total,
+            reason=alert.reason,
+            response=alert.response,
+            raised_at=alert.raised_at,
+        )
+        for index, alert in decided
+    ]
     Alert.objects.bulk_create(raised)
     monitoring.alert_state = state.to_dict()
     monitoring.save(update_fields=["alert_state"])

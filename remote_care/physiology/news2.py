@@ -45,6 +45,7 @@ __all__ = [
     "replay_alerts",
     "risk_for",
     "score_news2",
+    "trend_rise",
 ]
 
 
@@ -332,6 +333,20 @@ class News2Result:
             if s.parameter is parameter:
                 return s.score
         return None
+
+    def summary_dict(self) -> dict[str, Any]:
+        """What is stored with each observation set: the sub-scores and what follows from them
+        (the values are the set's own columns, and the response text follows from the risk)."""
+        return {
+            "sub_scores": {s.parameter.value: {"score": s.score} for s in self.sub_scores},
+            "total": self.total,
+            "any_single_three": self.any_single_three,
+            "risk": self.risk.value,
+            "missing": [p.value for p in self.missing],
+            "is_partial": self.is_partial,
+            "label": self.label,
+            "spo2_scale": self.spo2_scale,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -645,15 +660,24 @@ def _check_time(t: datetime) -> None:
 
 def _trend(series: Sequence[ScoredSet], policy: AlertPolicy) -> tuple[int, int] | None:
     """(first, latest) totals when the sustained-rise rule holds on the latest set, else None."""
-    latest = series[-1]
-    if latest.result.is_partial:
+    if series[-1].result.is_partial:
         return None
-    complete = [s for s in series if not s.result.is_partial][-policy.trend_sets :]
+    return trend_rise(
+        [(s.taken_at, s.result.total) for s in series if not s.result.is_partial], policy
+    )
+
+
+def trend_rise(
+    complete: Sequence[tuple[datetime, int]], policy: AlertPolicy
+) -> tuple[int, int] | None:
+    """The sustained-rise rule on the (time, total) of complete sets, the latest last:
+    (first, latest) totals when it holds, else None."""
+    complete = complete[-policy.trend_sets :]
     if len(complete) < policy.trend_sets:
         return None
-    if latest.taken_at - complete[0].taken_at > policy.trend_window:
+    if complete[-1][0] - complete[0][0] > policy.trend_window:
         return None
-    totals = [s.result.total for s in complete]
+    totals = [total for _, total in complete]
     if any(b < a for a, b in zip(totals, totals[1:])):
         return None
     if totals[-1] - totals[0] < policy.trend_rise:
