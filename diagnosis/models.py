@@ -278,7 +278,8 @@ class UnmatchedStudy(models.Model):
         max_length=10, choices=Status.choices, default=Status.WAITING, db_index=True
     )
     reason = models.TextField(help_text="Why no patient was matched.")
-    calling_ae = models.CharField(max_length=16, blank=True)
+    # The calling AE title, or STOW:<sender name> for a study stored over DICOMweb.
+    calling_ae = models.CharField(max_length=80, blank=True)
     # The sender's identifiers, kept only so that a clinician can find the patient; cleared
     # when the study is assigned.
     patient_id = models.CharField(max_length=64, blank=True)
@@ -357,7 +358,8 @@ class SourceInstance(models.Model):
 
     scan = models.OneToOneField(Scan, on_delete=models.CASCADE, related_name="source_instance")
     source = models.CharField(
-        max_length=64, help_text="Who sent it: the calling AE title (or the STOW-RS sender)."
+        max_length=80,
+        help_text="Who sent it: the calling AE title, or STOW:<sender name> for DICOMweb.",
     )
     sop_class_uid = models.CharField(max_length=64)
     sop_instance_uid = models.CharField(max_length=64)
@@ -412,10 +414,11 @@ class DicomDestination(models.Model):
     send_after_review = models.BooleanField(default=True)
     source_ae_title = models.CharField(
         "source AE title",
-        max_length=64,
+        max_length=80,
         blank=True,
-        help_text="The sender (calling AE title) whose studies this PACS holds: their results "
-        "go back under the original UIDs. Blank: every result is sent de-identified.",
+        help_text="The sender whose studies this PACS holds (its calling AE title, or "
+        "STOW:<sender name> for a DICOMweb sender): their results go back under the original "
+        "UIDs. Blank: every result is sent de-identified.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -211,7 +211,7 @@ def _unmatched_store(
     who = identity or DicomIdentity("", "", "", "", "")
     study = UnmatchedStudy.objects.create(
         reason=reason,
-        calling_ae=calling_ae[:16],
+        calling_ae=calling_ae[:80],
         patient_id=who.patient_id[:64],
         issuer=who.issuer[:64],
         patient_name=who.display_name[:200],
@@ -505,7 +505,7 @@ def stow_store(
         else:
             slots.append(None)
             studies.setdefault(header.study_uid, []).append((index, part, sent))
-    calling_ae = f"STOW:{sender.name}"[:16]
+    calling_ae = f"STOW:{sender.name}"
     result = StowResult()
     for members in studies.values():
         failures, receipt = _stow_study(members=members, calling_ae=calling_ae)

@@ -133,6 +133,8 @@ def test_a_known_patients_study_is_stored_under_them_with_one_job(client, token,
     assert request_events.count() == 1
     assert request_events.get().detail["stored"] == 3
     assert DicomWebSender.objects.get().last_used_at is not None
+    # Results go back with the original UIDs only to the destination named for this sender.
+    assert {s.source_instance.source for s in scans} == {"STOW:Radiology PACS"}
 
 
 def test_an_unknown_patients_study_waits_in_the_inbox(client, token, tmp_path):
@@ -141,7 +143,8 @@ def test_an_unknown_patients_study_waits_in_the_inbox(client, token, tmp_path):
     assert response.status_code == 200, response.content
     study = UnmatchedStudy.objects.get()
     assert study.patient_id == "NOBODY-9" and "No patient" in study.reason
-    assert study.calling_ae == "STOW:Radiology P"
+    # The sender in full (two senders sharing a 16-character prefix stay apart).
+    assert study.calling_ae == "STOW:Radiology PACS"
     assert study.instances.count() == 2
     for instance in UnmatchedInstance.objects.all():
         assert b"DOE^JOHN" not in instance.file.read()
