@@ -17,8 +17,6 @@ from django.db.models import (
     Count,
     Exists,
     F,
-    FloatField,
-    Func,
     IntegerField,
     Max,
     Min,
@@ -36,6 +34,7 @@ from numpy.typing import NDArray
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get, patient_list
 from remote_care.models import OBSERVATION_VITALS, Alert, Monitoring, Observation
+from remote_care.monitoring.timeseries import EpochSeconds
 from remote_care.physiology.downsample import Downsampled, downsample
 
 # Open alerts rank the board: emergency first, then urgent, a single red score, a trend.
@@ -166,22 +165,6 @@ def board_rows(*, user: Any, now: datetime | None = None) -> list[BoardRow]:
 
 
 # --- Vitals time series -------------------------------------------------------------------------
-
-
-class EpochSeconds(Func):
-    """A datetime column as float seconds since 1970-01-01 UTC (PostgreSQL and SQLite)."""
-
-    output_field = FloatField()
-    arity = 1
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = "CAST(EXTRACT(EPOCH FROM %(expressions)s) AS double precision)"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        # Django stores UTC text there; julianday resolves it to about 50 microseconds.
-        template = "((julianday(%(expressions)s) - 2440587.5) * 86400.0)"
-        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 def wall_clock(epoch_seconds: NDArray[np.float64]) -> NDArray[np.datetime64]:
