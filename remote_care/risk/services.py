@@ -171,12 +171,12 @@ def score_stays(
     the model. ``inputs`` says what the window had (hours covered, channels present); a window
     with too little data or a value outside the training ranges gets risk None and
     ``inputs["reason"]`` (ml/applicability.py)."""
-    from remote_care.ml.applicability import check_inputs
+    from remote_care.ml.applicability import check_inputs_batch
     from remote_care.ml.features import build_batch
 
     hours = [min(int(m // 60), model.spec.n_hours - 1) for m in minutes]
     contract = getattr(model, "input_contract", None)
-    inputs = [check_inputs(stay, contract) for stay in stays]
+    inputs = check_inputs_batch(stays, contract)
     x, static = build_batch(stays, model.spec, model.normaliser)
     risk = model.calibrate(model.logits(x, static))
     # Channel-major features: every channel's second feature is its "observed this hour" mask.
@@ -227,7 +227,7 @@ def _score_sets(version: ModelVersion, model: Any, sets: list[tuple[int, int]]) 
 
     if not sets:
         return 0
-    patients = Patient.objects.in_bulk({pid for pid, _ in sets})
+    patients = Patient.objects.only("birth_date", "sex").in_bulk({pid for pid, _ in sets})
     scores = []
     for chunk_start in range(0, len(sets), SCORE_BATCH):
         chunk = sets[chunk_start : chunk_start + SCORE_BATCH]
