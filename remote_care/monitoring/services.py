@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import connection, transaction
-from django.db.models import Max, Min
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
@@ -223,7 +223,7 @@ def vitals_rollup_sweep(*, batch: int = ROLLUP_SWEEP_BATCH) -> int:
             pending.filter(pk__lte=upto)
             .order_by()
             .values("patient_id")
-            .annotate(start=Min("taken_at"), end=Max("taken_at"), top=Max("pk"))
+            .annotate(start=Min("taken_at"), end=Max("taken_at"), top=Max("pk"), n=Count("pk"))
         )
         for span in spans:
             vitals_rollup_refresh(
@@ -232,7 +232,7 @@ def vitals_rollup_sweep(*, batch: int = ROLLUP_SWEEP_BATCH) -> int:
         if spans:
             mark.last_observation = max(span["top"] for span in spans)
             mark.save(update_fields=["last_observation", "updated_at"])
-    return len(spans) and pending.filter(pk__gt=after, pk__lte=mark.last_observation).count()
+    return sum(span["n"] for span in spans)
 
 
 def vitals_rollup_catch_up(*, patient_id: int) -> int:
