@@ -4,6 +4,9 @@ observation sets, then one scoring sweep on a real Celery worker (window query p
 the model from the registry's cache, RiskScore rows). Prints stays/second and the ratio.
 
 Runs on the embedded default in a temporary folder (SQLite, filesystem broker, one worker).
+Both sides use one torch thread: the worker is started with MEDAI_TORCH_THREADS=1, as the
+bare model runs with torch.set_num_threads(1) (left to itself a worker takes all the cores,
+and on a shared, busy machine its spinning threads made the sweep three times slower).
 
     .venv/bin/python bench/risk_scoring.py [--stays 1000] [--artifact PATH]
 """
@@ -11,6 +14,7 @@ Runs on the embedded default in a temporary folder (SQLite, filesystem broker, o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -114,6 +118,7 @@ def main() -> None:
 
     pairs = list(enumerate(zip(sample, readings)))
     warm = next(p for p in pairs if p[1][1])
+    os.environ["MEDAI_TORCH_THREADS"] = "1"  # the worker's torch, like the bare model's
     with celery_worker(queue="default", name="benchrisk", prefetch_one=False):
         from remote_care.risk.tasks import risk_refresh
 

@@ -15,6 +15,7 @@ class RemoteCareConfig(AppConfig):
         from remote_care.demo import demo_monitoring_seed, demo_risk_seed
         from remote_care.devices import tasks as _device_jobs  # noqa: F401  (job kinds)
         from remote_care.messaging.selectors import unread_nav_badges
+        from remote_care.monitoring import tasks as _monitoring_tasks  # noqa: F401  (beat task)
         from remote_care.progression import tasks as _progression_jobs  # noqa: F401
         from remote_care.risk import tasks as _risk_jobs  # noqa: F401
         from remote_care.risk.services import RISK_TASK, risk_model_from_bytes

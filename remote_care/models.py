@@ -112,6 +112,53 @@ class Observation(models.Model):
         return f"{self.patient.mrn} {self.taken_at:%Y-%m-%d %H:%M:%S}"
 
 
+class VitalRollup(models.Model):
+    """One vital sign of one patient over one minute or one hour (the UTC bucket's start):
+    how many values, their sum, minimum and maximum. Derived from Observation by the roll-up
+    services (recomputed per touched bucket, so refreshing twice stores what once does); the
+    vitals chart reads these for ranges too long to read raw."""
+
+    class Level(models.TextChoices):
+        MINUTE = "minute", "Per minute"
+        HOUR = "hour", "Per hour"
+
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    level = models.CharField(max_length=6, choices=Level.choices)
+    # The vitals chart's series key: an Observation vital field, or "news2" (news2_total).
+    vital = models.CharField(max_length=20)
+    bucket = models.DateTimeField()
+    n = models.PositiveIntegerField()
+    total = models.FloatField()
+    low = models.FloatField()
+    high = models.FloatField()
+
+    class Meta:
+        constraints = [
+            # Bucket before vital: the chart reads every vital of a time range in one scan.
+            models.UniqueConstraint(
+                fields=["patient", "level", "bucket", "vital"], name="one_rollup_per_bucket"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} {self.vital} {self.level} {self.bucket:%Y-%m-%d %H:%M}"
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n
+
+
+class VitalRollupCursor(models.Model):
+    """How far the roll-up sweep has read the observations, by primary key (one row)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_observation = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: observations up to {self.last_observation}"
+
+
 class Alert(models.Model):
     class Level(models.TextChoices):
         RED_SCORE = "RED_SCORE", "Single parameter scored 3"

@@ -279,6 +279,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"queue": "default", "expires": 14},
     },
+    # Rolls up vital signs for long charts; the ingest path rolls up its own batches, this
+    # catches up the rest (idempotent; an expired run is caught up by the next).
+    "vitals-rollup-sweep": {
+        "task": "remote_care.vitals_rollup_sweep",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 55},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

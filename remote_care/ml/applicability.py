@@ -114,3 +114,60 @@ def check_inputs(stay: Stay, contract: Mapping[str, Any] | None) -> dict[str, An
         "reason": "; ".join(reasons),
         "contract": "recorded with the model" if contract is not FALLBACK_CONTRACT else "fallback",
     }
+
+
+_VITAL_VARS = np.array([_VAR_INDEX[ch] for ch in VITALS_TO_PHYSIONET.values()], dtype=np.int64)
+
+
+def check_inputs_batch(
+    stays: Sequence[Stay], contract: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """:func:`check_inputs` for many windows at once (the same dicts), for the risk sweep: what
+    each window had is measured over the whole batch in a few array passes, and only windows
+    that may not be scored go through :func:`check_inputs` for their reasons."""
+    contract = contract or FALLBACK_CONTRACT
+    ranges: Mapping[str, Sequence[float]] = contract["ranges"]
+    n = len(stays)
+    sizes = np.array([len(s.times) for s in stays], dtype=np.int64)
+    if n == 0 or not sizes.any():
+        return [check_inputs(stay, contract) for stay in stays]
+    owner = np.repeat(np.arange(n), sizes)
+    times = np.concatenate([np.asarray(s.times, dtype=float) for s in stays])
+    var = np.concatenate([np.asarray(s.var, dtype=np.int64) for s in stays])
+    values = np.concatenate([np.asarray(s.values) for s in stays])
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    filled = sizes > 0
+    covered = np.zeros(n)
+    covered[filled] = (
+        np.maximum.reduceat(times, starts[filled]) - np.minimum.reduceat(times, starts[filled])
+    ) / 60
+    hour = np.floor(times / 60).astype(np.int64)
+    hour_keys = np.unique(owner * (1 << 24) + (hour - hour.min()))  # (window, hour) pairs
+    hours = np.bincount(hour_keys >> 24, minlength=n)
+    counts = np.bincount(
+        owner * len(TIME_SERIES_VARIABLES) + var, minlength=n * len(TIME_SERIES_VARIABLES)
+    )
+    present = counts.reshape(n, len(TIME_SERIES_VARIABLES))[:, _VITAL_VARS] > 0
+    bad = np.zeros(n, dtype=bool)
+    for ch, idx in zip(VITALS_TO_PHYSIONET.values(), _VITAL_VARS, strict=True):
+        if ch in ranges:
+            lo, hi = ranges[ch]
+            out = (var == idx) & ((values < lo) | (values > hi))
+            bad[owner[out]] = True
+    ok = (hours >= contract["min_hours"]) & (present.sum(axis=1) >= contract["min_channels"])
+    ok &= ~bad
+    label = "recorded with the model" if contract is not FALLBACK_CONTRACT else "fallback"
+    names = [LABELS[ch][0] for ch in VITALS_TO_PHYSIONET.values()]
+    return [
+        {
+            "hours_covered": round(float(covered[i]), 1),
+            "hours_with_data": int(hours[i]),
+            "channels": [name for name, has in zip(names, present[i], strict=True) if has],
+            "sufficient": True,
+            "reason": "",
+            "contract": label,
+        }
+        if ok[i]
+        else check_inputs(stays[i], contract)
+        for i in range(n)
+    ]

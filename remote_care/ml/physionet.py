@@ -40,6 +40,8 @@ __all__ = [
     "load_set_a",
     "parse_stay",
     "restrict_stay",
+    "VITALS_TABLE_COLUMNS",
+    "stay_from_table",
     "stay_from_vitals",
     "stratified_split",
     "vitals_from_stay",
@@ -457,6 +459,16 @@ def stay_from_vitals(
                 add(t, "GCS", gcs)
         if r.on_oxygen:
             add(t, "MechVent", 1.0)
+    return Stay(
+        record_id=record_id,
+        static=_live_static(age, sex),
+        times=np.asarray(times, dtype=np.float32),
+        var=np.asarray(var, dtype=np.int16),
+        values=np.asarray(values, dtype=np.float32),
+    )
+
+
+def _live_static(age: float | None, sex: str | None) -> dict[str, float]:
     static = {k: math.nan for k in STATIC_VARIABLES}
     if age is not None:
         static["Age"] = float(age)
@@ -464,12 +476,42 @@ def stay_from_vitals(
     gender = {"female": 0.0, "f": 0.0, "male": 1.0, "m": 1.0}.get((sex or "").strip().lower())
     if gender is not None:
         static["Gender"] = gender
+    return static
+
+
+#: The columns of a vitals table (:func:`stay_from_table`), as PhysioNet variables: the six
+#: measured vital signs (VITALS_TO_PHYSIONET's order), consciousness as GCS (ACVPU_TO_GCS) and
+#: supplemental oxygen as MechVent = 1.
+VITALS_TABLE_COLUMNS: tuple[str, ...] = (*VITALS_TO_PHYSIONET.values(), "GCS", "MechVent")
+_TABLE_VAR = np.array([_VAR_INDEX[name] for name in VITALS_TABLE_COLUMNS], dtype=np.int16)
+_TABLE_LOW = np.array([PLAUSIBLE[name][0] for name in VITALS_TABLE_COLUMNS], dtype=np.float64)
+_TABLE_HIGH = np.array([PLAUSIBLE[name][1] for name in VITALS_TABLE_COLUMNS], dtype=np.float64)
+
+
+def stay_from_table(
+    minutes: np.ndarray,
+    table: np.ndarray,
+    *,
+    age: float | None = None,
+    sex: str | None = None,
+    record_id: int = 0,
+) -> Stay:
+    """:func:`stay_from_vitals` for readings already in arrays (the risk sweep reads a batch
+    of windows as one table): ``minutes`` in time order on any clock (the stay starts at the
+    first) and ``table`` ``[n, 8]`` in :data:`VITALS_TABLE_COLUMNS` order, NaN where nothing
+    was charted (oxygen: NaN unless on oxygen). The same events, in the same order."""
+    t = np.asarray(minutes, dtype=np.float64)
+    values = np.asarray(table, dtype=np.float64).reshape(t.size, len(VITALS_TABLE_COLUMNS))
+    with np.errstate(invalid="ignore"):  # NaN compares False: not charted, dropped
+        keep = (values >= _TABLE_LOW) & (values <= _TABLE_HIGH)
+    rows, cols = np.nonzero(keep)  # row-major: reading by reading, columns in order
+    start = t[0] if t.size else 0.0
     return Stay(
         record_id=record_id,
-        static=static,
-        times=np.asarray(times, dtype=np.float32),
-        var=np.asarray(var, dtype=np.int16),
-        values=np.asarray(values, dtype=np.float32),
+        static=_live_static(age, sex),
+        times=(t[rows] - start).astype(np.float32),
+        var=_TABLE_VAR[cols],
+        values=values[rows, cols].astype(np.float32),
     )
 
 

@@ -17,11 +17,8 @@ from django.db.models import (
     Count,
     Exists,
     F,
-    FloatField,
-    Func,
     IntegerField,
     Max,
-    Min,
     OuterRef,
     Q,
     QuerySet,
@@ -29,13 +26,15 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Floor, TruncHour
+from django.db.models.functions import Coalesce, TruncHour
 from django.utils import timezone
 from numpy.typing import NDArray
 
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_get, patient_list
-from remote_care.models import OBSERVATION_VITALS, Alert, Monitoring, Observation
+from remote_care.models import OBSERVATION_VITALS, Alert, Monitoring, Observation, VitalRollup
+from remote_care.monitoring.services import vitals_rollup_catch_up
+from remote_care.monitoring.timeseries import BUCKET_SECONDS, EpochSeconds
 from remote_care.physiology.downsample import Downsampled, downsample
 
 # Open alerts rank the board: emergency first, then urgent, a single red score, a trend.
@@ -168,22 +167,6 @@ def board_rows(*, user: Any, now: datetime | None = None) -> list[BoardRow]:
 # --- Vitals time series -------------------------------------------------------------------------
 
 
-class EpochSeconds(Func):
-    """A datetime column as float seconds since 1970-01-01 UTC (PostgreSQL and SQLite)."""
-
-    output_field = FloatField()
-    arity = 1
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        template = "CAST(EXTRACT(EPOCH FROM %(expressions)s) AS double precision)"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        # Django stores UTC text there; julianday resolves it to about 50 microseconds.
-        template = "((julianday(%(expressions)s) - 2440587.5) * 86400.0)"
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-
 def wall_clock(epoch_seconds: NDArray[np.float64]) -> NDArray[np.datetime64]:
     """Epoch seconds -> naive datetime64[ms] wall-clock time in the current zone (what charts
     show, and how the chart sends zoomed ranges back); offsets are looked up once per quarter
@@ -213,19 +196,39 @@ class VitalsWindow:
     method: str
 
 
+#: Ranges up to RAW_SPAN are read raw (21,600 sets at 1 Hz), up to MINUTE_SPAN from the minute
+#: roll-ups (2,880 buckets), longer ones from the hour roll-ups (2,208 for the widest range,
+#: 92 days): whatever the range, a bounded number of rows is read, and a zoom into a shorter
+#: range gets a finer level.
+RAW_SPAN = timedelta(hours=6)
+MINUTE_SPAN = timedelta(days=2)
+_FIELDS = [f for _, f, _, _ in VITAL_SERIES]
+_KEY_COLUMN = {key: col for col, (key, _, _, _) in enumerate(VITAL_SERIES)}
+
+
+def vitals_level(window: VitalsWindow) -> str:
+    """What the vitals chart reads for this window: "raw" observation sets, or the "minute" or
+    "hour" roll-ups."""
+    span = window.end - window.start
+    return "raw" if span <= RAW_SPAN else "minute" if span <= MINUTE_SPAN else "hour"
+
+
 def vitals_series(*, patient: Patient, window: VitalsWindow) -> dict[str, Downsampled]:
     """Each vital sign of the patient in [start, end], down-sampled to at most ``points``
-    points per series (missing values skipped, not drawn as gaps); ``n_in`` counts the
-    observation sets read. Windows of more than RAW_LIMIT sets are first reduced in the
-    database to the min and max of PREAGGREGATE x points time buckets per series."""
-    observations = Observation.objects.filter(
-        patient=patient, taken_at__gte=window.start, taken_at__lte=window.end
-    )
-    if observations.count() > RAW_LIMIT:
-        times, values, counts = _bucket_extremes(observations, window)
-    else:
+    points per series (missing values skipped, not drawn as gaps; a bucket without readings
+    has no point); ``n_in`` counts the values read. Short windows read the raw sets, longer
+    ones each bucket's minimum and maximum from the roll-ups (vitals_level), after rolling up
+    what the sweep has not reached yet."""
+    level = vitals_level(window)
+    if level == "raw":
+        observations = Observation.objects.filter(
+            patient=patient, taken_at__gte=window.start, taken_at__lte=window.end
+        )
         times, values = _raw(observations)
         counts = np.count_nonzero(np.isfinite(values), axis=0)
+    else:
+        vitals_rollup_catch_up(patient_id=patient.pk)
+        times, values, counts = _rolled_up(patient, window, level)
     out: dict[str, Downsampled] = {}
     for col, (key, _, _, _) in enumerate(VITAL_SERIES):
         y = values[:, col]
@@ -233,15 +236,6 @@ def vitals_series(*, patient: Patient, window: VitalsWindow) -> dict[str, Downsa
         reduced = downsample(times[keep], y[keep], window.points, method=window.method)
         out[key] = replace(reduced, n_in=int(counts[col]))
     return out
-
-
-#: Above this many observation sets in a window, the database pre-aggregates (a 30-day, 1 Hz
-#: window is 2.6 million rows; moving them into Python would take tens of seconds).
-RAW_LIMIT = 100_000
-#: Buckets per requested point when pre-aggregating: fine enough that the final down-sampling
-#: still chooses shape, and every bucket's extremes survive so minmax keeps the true min/max.
-PREAGGREGATE = 4
-_FIELDS = [f for _, f, _, _ in VITAL_SERIES]
 
 
 def _raw(observations: QuerySet[Observation]) -> tuple[NDArray[Any], NDArray[np.float64]]:
@@ -252,36 +246,36 @@ def _raw(observations: QuerySet[Observation]) -> tuple[NDArray[Any], NDArray[np.
     return wall_clock(table[:, 0]), table[:, 1:]
 
 
-def _bucket_extremes(
-    observations: QuerySet[Observation], window: VitalsWindow
+def _rolled_up(
+    patient: Patient, window: VitalsWindow, level: str
 ) -> tuple[NDArray[Any], NDArray[np.float64], NDArray[np.int64]]:
-    """Per equal-time bucket, two rows at the bucket's mid time: every series' min, then max
-    (drawn as a vertical min-max stroke, the usual envelope of a dense signal); plus how many
-    values each series had."""
-    start = window.start.timestamp()
-    width = max((window.end.timestamp() - start) / (window.points * PREAGGREGATE), 1e-3)
-    aggregates: dict[str, Any] = {"t0": Min("epoch"), "t1": Max("epoch")}
-    for name in _FIELDS:
-        aggregates[f"{name}__lo"] = Min(name)
-        aggregates[f"{name}__hi"] = Max(name)
-        aggregates[f"{name}__n"] = Count(name)
-    buckets = (
-        observations.annotate(epoch=EpochSeconds("taken_at"))
-        .annotate(bucket=Floor((F("epoch") - Value(start)) / Value(width)))
-        .order_by()
-        .values("bucket")
-        .annotate(**aggregates)
+    """Per roll-up bucket overlapping the window, two rows at the bucket's middle (kept inside
+    the window): every series' minimum, then its maximum (drawn as a vertical min-max stroke,
+    the usual envelope of a dense signal; NaN for a series without values there); plus how
+    many values each series had."""
+    width = BUCKET_SECONDS[level]
+    start, end = window.start.timestamp(), window.end.timestamp()
+    first = datetime.fromtimestamp(start - start % width, tz=UTC)
+    rows = list(
+        VitalRollup.objects.filter(
+            patient=patient, level=level, bucket__gte=first, bucket__lte=window.end
+        )
         .order_by("bucket")
+        .values_list(EpochSeconds("bucket"), "vital", "low", "high", "n")
     )
-    rows = list(buckets)
-    mid = np.array([(r["t0"] + r["t1"]) / 2 for r in rows], dtype=np.float64)
-    lo = np.array([[r[f"{n}__lo"] for n in _FIELDS] for r in rows], dtype=np.float64)
-    hi = np.array([[r[f"{n}__hi"] for n in _FIELDS] for r in rows], dtype=np.float64)
-    times = wall_clock(np.repeat(mid, 2))
-    values = np.empty((2 * len(rows), len(_FIELDS)), dtype=np.float64)
-    values[0::2], values[1::2] = lo.reshape(-1, len(_FIELDS)), hi.reshape(-1, len(_FIELDS))
-    counts = np.array([sum(r[f"{n}__n"] for r in rows) for n in _FIELDS], dtype=np.int64)
-    return times, values, counts
+    known = [r for r in rows if r[1] in _KEY_COLUMN]
+    epoch = np.array([r[0] for r in known], dtype=np.float64)
+    column = np.array([_KEY_COLUMN[r[1]] for r in known], dtype=np.int64)
+    buckets, row = np.unique(epoch, return_inverse=True)
+    lo = np.full((buckets.size, len(VITAL_SERIES)), np.nan)
+    hi = np.full((buckets.size, len(VITAL_SERIES)), np.nan)
+    lo[row, column] = [r[2] for r in known]
+    hi[row, column] = [r[3] for r in known]
+    counts = np.bincount(column, weights=[r[4] for r in known], minlength=len(VITAL_SERIES))
+    middle = np.clip(buckets + width / 2, start, end)
+    values = np.empty((2 * buckets.size, len(VITAL_SERIES)), dtype=np.float64)
+    values[0::2], values[1::2] = lo, hi
+    return wall_clock(np.repeat(middle, 2)), values, counts.astype(np.int64)
 
 
 def vitals_alerts(*, patient: Patient, window: VitalsWindow, limit: int = 500) -> list[Alert]:

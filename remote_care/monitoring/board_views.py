@@ -23,6 +23,7 @@ from remote_care.monitoring.board import (
     local_naive,
     monitored_patient_get,
     vitals_alerts,
+    vitals_level,
     vitals_series,
 )
 from remote_care.monitoring.charts import news2_sparkline, vitals_figure
@@ -146,8 +147,9 @@ def vitals_window_parse(params: Any, *, now: datetime | None = None) -> VitalsWi
 @require_GET
 @role_required(Role.CLINICIAN)
 def vitals_data_view(request: HttpRequest, patient_pk: int) -> JsonResponse:
-    """JSON for the vitals chart: each series down-sampled to at most ``points`` points, alert
-    markers and a ready Plotly figure; 400 with {"error": message} on bad parameters."""
+    """JSON for the vitals chart: each series down-sampled to at most ``points`` points (from
+    the raw sets or the roll-ups, by the range's length), alert markers and a ready Plotly
+    figure; 400 with {"error": message} on bad parameters."""
     patient = _patient_or_404(request, patient_pk)
     try:
         window = vitals_window_parse(request.GET)
@@ -172,6 +174,8 @@ def vitals_data_view(request: HttpRequest, patient_pk: int) -> JsonResponse:
             "end": local_naive(window.end).isoformat(),
             "points": window.points,
             "method": window.method,
+            # What the points were drawn from: "raw" sets, or "minute" / "hour" roll-ups.
+            "level": vitals_level(window),
             "series": {key: s.to_dict() for key, s in series.items()},
             "alerts": [
                 {

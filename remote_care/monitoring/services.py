@@ -1,21 +1,23 @@
 """Every write of monitoring: alerts raised by the alerting policy, their notices and their
-lifecycle (acknowledge, escalate, resolve)."""
+lifecycle (acknowledge, escalate, resolve); the vital-sign roll-ups that long charts read."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import send_mail
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
-from remote_care.models import Alert, Monitoring, Observation
+from remote_care.models import Alert, Monitoring, Observation, VitalRollup, VitalRollupCursor
+from remote_care.monitoring.timeseries import rollup_hours_sql, rollup_minutes_sql
 from remote_care.physiology.news2 import AlertState, ScoredSet, score_news2
 from remote_care.physiology.news2 import Observation as News2Observation
 from remote_care.physiology.news2_batch import SetLevel, replay_alerts_batch
@@ -161,3 +163,109 @@ def alert_transition(*, alert: Alert, action: str, user: User, request: Any = No
             detail={"alert": action},
         )
     return alert
+
+
+# --- Vital-sign roll-ups ------------------------------------------------------------------------
+
+#: The sweep's row in VitalRollupCursor.
+SWEEP_CURSOR = "observations"
+#: Observations the sweep reads per call (by primary key).
+ROLLUP_SWEEP_BATCH = 200_000
+# The sweep leaves rows this young for its next run: an ingest transaction still open may hold
+# lower primary keys, which would otherwise be passed over once it commits.
+ROLLUP_SETTLE = timedelta(seconds=30)
+
+
+def _minute_floor(value: datetime) -> datetime:
+    return value.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def vitals_rollup_refresh(*, patient_ids: Iterable[int], start: datetime, end: datetime) -> int:
+    """Recompute the minute and hour roll-ups of these patients' readings taken in [start, end]
+    (widened to whole minutes, then whole hours): each touched bucket from all of its readings,
+    replacing what was stored, so it is idempotent and safe to repeat or overlap. Returns the
+    number of roll-up rows written. The ingest path calls it after storing observations (with
+    the stored sets' earliest and latest taken_at); the sweep catches up whatever it missed."""
+    ids = sorted({int(pk) for pk in patient_ids})
+    if not ids or end < start:
+        return 0
+    lo = _minute_floor(start)
+    hi = _minute_floor(end) + timedelta(minutes=1)
+    hour_lo = lo.replace(minute=0)
+    hour_hi = (hi - timedelta(microseconds=1)).replace(minute=0, second=0, microsecond=0)
+    hour_hi += timedelta(hours=1)
+    quote, ops = connection.ops.quote_name, connection.ops
+    rollups = quote(VitalRollup._meta.db_table)
+    minutes, repeat = rollup_minutes_sql(
+        vendor=connection.vendor,
+        rollups=rollups,
+        observations=quote(Observation._meta.db_table),
+        n_patients=len(ids),
+    )
+    hours = rollup_hours_sql(vendor=connection.vendor, rollups=rollups, n_patients=len(ids))
+
+    def params(a: datetime, b: datetime) -> list[Any]:
+        who: list[Any] = [ids] if connection.vendor == "postgresql" else list(ids)
+        return [*who, ops.adapt_datetimefield_value(a), ops.adapt_datetimefield_value(b)]
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(minutes, params(lo, hi) * repeat)
+        written = max(cursor.rowcount, 0)
+        cursor.execute(hours, params(hour_lo, hour_hi))
+        written += max(cursor.rowcount, 0)
+    return written
+
+
+def vitals_rollup_sweep(*, batch: int = ROLLUP_SWEEP_BATCH) -> int:
+    """Roll up the observations stored since the last sweep (the next ``batch`` primary keys,
+    leaving those younger than ROLLUP_SETTLE) and advance the cursor; idempotent, and a no-op
+    while another sweep holds the cursor. Returns how many observations it rolled up."""
+    VitalRollupCursor.objects.get_or_create(name=SWEEP_CURSOR)
+    with transaction.atomic():
+        mark = (
+            VitalRollupCursor.objects.select_for_update(skip_locked=True)
+            .filter(name=SWEEP_CURSOR)
+            .first()
+        )
+        if mark is None:
+            return 0
+        after = mark.last_observation
+        pending = Observation.objects.filter(pk__gt=after)
+        first = pending.aggregate(first=Min("pk"))["first"]
+        if first is None:
+            return 0
+        upto = first - 1 + batch
+        young = pending.filter(received_at__gte=timezone.now() - ROLLUP_SETTLE)
+        young_first = young.aggregate(first=Min("pk"))["first"]
+        if young_first is not None:
+            upto = min(upto, young_first - 1)
+        spans = list(
+            pending.filter(pk__lte=upto)
+            .order_by()
+            .values("patient_id")
+            .annotate(start=Min("taken_at"), end=Max("taken_at"), top=Max("pk"), n=Count("pk"))
+        )
+        for span in spans:
+            vitals_rollup_refresh(
+                patient_ids=[span["patient_id"]], start=span["start"], end=span["end"]
+            )
+        if spans:
+            mark.last_observation = max(span["top"] for span in spans)
+            mark.save(update_fields=["last_observation", "updated_at"])
+    return sum(span["n"] for span in spans)
+
+
+def vitals_rollup_catch_up(*, patient_id: int) -> int:
+    """Roll up the patient's observations the sweep has not reached yet (the vitals chart's
+    fallback before it reads roll-ups); idempotent. Returns the roll-up rows written."""
+    after = (
+        VitalRollupCursor.objects.filter(name=SWEEP_CURSOR)
+        .values_list("last_observation", flat=True)
+        .first()
+    ) or 0
+    span = Observation.objects.filter(patient_id=patient_id, pk__gt=after).aggregate(
+        start=Min("taken_at"), end=Max("taken_at")
+    )
+    if span["start"] is None:
+        return 0
+    return vitals_rollup_refresh(patient_ids=[patient_id], start=span["start"], end=span["end"])

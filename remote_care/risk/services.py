@@ -13,17 +13,19 @@ sweeps and shows what the model would have said at the time.
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
-from collections import defaultdict
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Subquery
+import numpy as np
+from django.db import connection
+from django.db.models import Case, Exists, FloatField, OuterRef, Subquery, Value, When
 from django.utils import timezone
 
 from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
 from medai_site.registry.models import ModelVersion
-from remote_care.models import OBSERVATION_VITALS, Monitoring, Observation, RiskScore
+from remote_care.ml.physionet import ACVPU_TO_GCS, VITALS_TO_PHYSIONET, stay_from_table
+from remote_care.models import Monitoring, Observation, RiskScore
+from remote_care.monitoring.timeseries import EpochSeconds
 
 RISK_TASK = "remote_care.deterioration"
 RISK_TRAINING_KIND = "remote_care.risk_training"
@@ -39,7 +41,6 @@ SCORE_BATCH = 256
 
 # How far back a sweep back-fills scores of older sets (the patient page's risk history).
 BACKFILL = timedelta(days=7)
-VITAL_FIELDS = ("taken_at", *OBSERVATION_VITALS)
 
 
 def risk_model_from_bytes(content: bytes) -> Any:
@@ -96,54 +97,86 @@ def active_risk_model() -> LoadedModel | None:
         return None
 
 
-def _windows(sets: list[tuple[int, int]]) -> tuple[dict[int, Any], dict[int, list]]:
-    """For (patient, observation set) pairs: each set's time and the patient's readings of the
-    48 h up to and including it, in two queries (one range query over the sets' patients)."""
-    taken = dict(
-        Observation.objects.filter(pk__in=[obs for _, obs in sets]).values_list("pk", "taken_at")
+# A window table row: patient, epoch seconds, then the columns of VITALS_TABLE_COLUMNS (the
+# measured vital signs in VITALS_TO_PHYSIONET's order, GCS from ACVPU, oxygen as 1).
+_MEASURED = tuple(VITALS_TO_PHYSIONET)
+
+
+def _window_table(sets: list[tuple[int, int]]) -> tuple[dict[int, Any], dict[int, int], Any]:
+    """For (patient, observation set) pairs: each set's time (datetime and epoch microseconds)
+    and every reading of the sets' patients from 48 h before the earliest set to the latest
+    one, as one float table ``[patient, epoch s, 8 vitals]`` sorted by patient and time (two
+    queries; the rows go to numpy straight from the cursor, no model or datetime per row)."""
+    taken: dict[int, Any] = {}
+    taken_us: dict[int, int] = {}
+    for pk, at, epoch in Observation.objects.filter(pk__in=[obs for _, obs in sets]).values_list(
+        "pk", "taken_at", EpochSeconds("taken_at")
+    ):
+        taken[pk], taken_us[pk] = at, round(epoch * 1e6)
+    gcs = Case(
+        *(When(consciousness=letter, then=Value(score)) for letter, score in ACVPU_TO_GCS.items()),
+        default=None,
+        output_field=FloatField(),
     )
-    by_patient: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    window_rows = (
+    oxygen = Case(When(on_oxygen=True, then=Value(1.0)), default=None, output_field=FloatField())
+    rows = (
         Observation.objects.filter(
             patient_id__in={patient for patient, _ in sets},
             taken_at__gt=min(taken.values()) - WINDOW,
             taken_at__lte=max(taken.values()),
         )
         .order_by("patient_id", "taken_at")
-        .values("patient_id", *VITAL_FIELDS)
+        .values_list("patient_id", EpochSeconds("taken_at"), *_MEASURED, gcs, oxygen)
     )
-    for row in window_rows.iterator(chunk_size=5000):
-        by_patient[row.pop("patient_id")].append(row)
-    times = {patient: [r["taken_at"] for r in rows] for patient, rows in by_patient.items()}
-    readings: dict[int, list[dict[str, Any]]] = {}
-    for patient, obs in sets:
-        end = taken[obs]
-        lo = bisect_right(times[patient], end - WINDOW)
-        hi = bisect_right(times[patient], end)
-        readings[obs] = by_patient[patient][lo:hi]
-    return taken, readings
+    sql, params = rows.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        table = np.array(cursor.fetchall(), dtype=np.float64).reshape(-1, 4 + len(_MEASURED))
+    return taken, taken_us, table
 
 
-def score_windows(
-    model: Any, windows: list[tuple[list[dict[str, Any]], float | None, str | None]]
+def _stays_for(sets: list[tuple[int, int]], patients: dict[int, Any]) -> tuple[dict, list, list]:
+    """(set times, Stay per set, hours since each window's first reading) for (patient, set)
+    pairs: each set's window is the patient's readings of the 48 h up to and including it."""
+    taken, taken_us, table = _window_table(sets)
+    # Whole microseconds: window edges compare exactly (a reading exactly 48 h old is out).
+    micros = np.rint(table[:, 1] * 1e6).astype(np.int64)
+    pids, first = np.unique(table[:, 0].astype(np.int64), return_index=True)
+    bounds = dict(zip(pids.tolist(), zip(first.tolist(), [*first[1:].tolist(), len(table)])))
+    window_us = int(WINDOW.total_seconds() * 1e6)
+    stays, spans = [], []
+    for pid, obs in sets:
+        a, b = bounds.get(pid, (0, 0))
+        end = taken_us[obs]
+        lo = a + int(np.searchsorted(micros[a:b], end - window_us, side="right"))
+        hi = a + int(np.searchsorted(micros[a:b], end, side="right"))
+        patient = patients[pid]
+        stays.append(
+            stay_from_table(
+                (micros[lo:hi] - micros[lo]) / 60e6 if hi > lo else micros[lo:hi],
+                table[lo:hi, 2:],
+                age=patient.age_on(taken[obs].date()),
+                sex=patient.sex,
+            )
+        )
+        spans.append((micros[hi - 1] - micros[lo]) / 60e6 if hi > lo else 0.0)
+    return taken, stays, spans
+
+
+def score_stays(
+    model: Any, stays: list[Any], minutes: list[float]
 ) -> list[tuple[float | None, int, dict[str, Any]]]:
-    """(risk at the hour of the latest reading, hours with data, inputs) for each (readings,
-    age, sex) window, in one batched pass of the model. ``inputs`` says what the window had
-    (hours covered, channels present); a window with too little data or a value outside the
-    training ranges gets risk None and ``inputs["reason"]`` (ml/applicability.py)."""
-    import numpy as np
-
-    from remote_care.ml.applicability import check_inputs
+    """(risk at the hour of the latest reading, hours with data, inputs) for each window
+    (a Stay, and the minutes from its first reading to its latest), in one batched pass of
+    the model. ``inputs`` says what the window had (hours covered, channels present); a window
+    with too little data or a value outside the training ranges gets risk None and
+    ``inputs["reason"]`` (ml/applicability.py)."""
+    from remote_care.ml.applicability import check_inputs_batch
     from remote_care.ml.features import build_batch
-    from remote_care.ml.physionet import stay_from_vitals
 
-    stays, hours = [], []
-    for readings, age, sex in windows:
-        stays.append(stay_from_vitals(readings, age=age, sex=sex))
-        minutes = (readings[-1]["taken_at"] - readings[0]["taken_at"]).total_seconds() / 60
-        hours.append(min(int(minutes // 60), model.spec.n_hours - 1))
+    hours = [min(int(m // 60), model.spec.n_hours - 1) for m in minutes]
     contract = getattr(model, "input_contract", None)
-    inputs = [check_inputs(stay, contract) for stay in stays]
+    inputs = check_inputs_batch(stays, contract)
     x, static = build_batch(stays, model.spec, model.normaliser)
     risk = model.calibrate(model.logits(x, static))
     # Channel-major features: every channel's second feature is its "observed this hour" mask.
@@ -188,21 +221,18 @@ def sets_needing_scores(version: ModelVersion, *, since: Any) -> Any:
 
 
 def _score_sets(version: ModelVersion, model: Any, sets: list[tuple[int, int]]) -> int:
-    """Score each (patient, set) on the readings up to that set; store; return how many."""
+    """Score each (patient, set) on the readings up to that set, SCORE_BATCH sets per window
+    query and model pass; store; return how many."""
     from medai_site.patients.models import Patient
 
     if not sets:
         return 0
-    patients = Patient.objects.in_bulk({pid for pid, _ in sets})
-    taken, readings = _windows(sets)
+    patients = Patient.objects.only("birth_date", "sex").in_bulk({pid for pid, _ in sets})
     scores = []
     for chunk_start in range(0, len(sets), SCORE_BATCH):
         chunk = sets[chunk_start : chunk_start + SCORE_BATCH]
-        windows = [
-            (readings[obs], patients[pid].age_on(taken[obs].date()), patients[pid].sex)
-            for pid, obs in chunk
-        ]
-        scored = score_windows(model, windows)
+        taken, stays, minutes = _stays_for(chunk, patients)
+        scored = score_stays(model, stays, minutes)
         for (pid, obs), (risk, hours, inputs) in zip(chunk, scored, strict=True):
             if risk is not None and not math.isfinite(risk):
                 continue

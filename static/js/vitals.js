@@ -18,6 +18,9 @@ function setStatus(text) {
 let request = 0;
 let drawing = false;
 
+// What the server drew a range from when it is too long for every reading (see board.py).
+const LEVELS = { minute: "each minute's lowest and highest", hour: "each hour's lowest and highest" };
+
 async function load(start, end, range) {
   const mine = ++request;
   const url = new URL(root.dataset.url, window.location.href);
@@ -59,7 +62,8 @@ async function load(start, end, range) {
   const total = Math.max(0, ...counts);
   setStatus(
     `${payload.start.replace("T", " ").slice(0, 16)} – ${payload.end.replace("T", " ").slice(0, 16)}` +
-      ` · ${total.toLocaleString()} observation sets, at most ${payload.points} points per series`,
+      ` · ${total.toLocaleString()} observation sets, at most ${payload.points} points per series` +
+      (LEVELS[payload.level] ? ` (${LEVELS[payload.level]}; zoom in for finer data)` : ""),
   );
   if (!chart.dataset.bound) {
     chart.dataset.bound = "1";

@@ -6,7 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from remote_care.ml.applicability import FALLBACK_CONTRACT, check_inputs, fit_input_contract
+from remote_care.ml.applicability import (
+    FALLBACK_CONTRACT,
+    check_inputs,
+    check_inputs_batch,
+    fit_input_contract,
+)
 from remote_care.ml.physionet import stay_from_vitals
 
 START = datetime(2026, 1, 1, 8, tzinfo=UTC)
@@ -72,3 +77,23 @@ def test_contract_recorded_at_training_takes_the_training_values() -> None:
     result = check_inputs(stay_from_vitals(_readings([0, 1], heart_rate=120.0)), contract)
     assert not result["sufficient"] and "heart rate 120 /min" in result["reason"]
     assert result["contract"] == "recorded with the model"
+
+
+def test_the_batched_check_says_what_the_check_says_for_every_window(stays_700) -> None:
+    # Real ICU stays (some with values outside the ranges, some with too few hours or vital
+    # signs once cut short) and home windows, in one batch, under both kinds of contract.
+    cut = [
+        type(s)(s.record_id, s.static, s.times[:k], s.var[:k], s.values[:k])
+        for s, k in zip(stays_700[:200], np.arange(200) % 40, strict=True)
+    ]
+    home = [
+        stay_from_vitals(_readings([0]), age=70, sex="female"),
+        stay_from_vitals(_readings([0, 2, 5.5])),
+        stay_from_vitals(_readings([0, 1], heart_rate=120.0)),
+    ]
+    windows = [*stays_700[:300], *cut, *home, stay_from_vitals([])]
+    for contract in (None, fit_input_contract(stays_700[:100], "first 100 stays")):
+        batched = check_inputs_batch(windows, contract)
+        assert batched == [check_inputs(w, contract) for w in windows]
+        assert 0 < sum(r["sufficient"] for r in batched) < len(windows)
+    assert check_inputs_batch([], None) == []

@@ -6,10 +6,14 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from remote_care.ml.physionet import (
+    ACVPU_TO_GCS,
     TIME_SERIES_VARIABLES,
+    VITALS_TABLE_COLUMNS,
+    VITALS_TO_PHYSIONET,
     load_set_a,
     parse_stay,
     restrict_stay,
+    stay_from_table,
     stay_from_vitals,
     stratified_split,
 )
@@ -71,6 +75,42 @@ def test_medai_vitals_become_physionet_events():
     assert names[4:] == ["NISysABP"] and s.times[4] == 90
     assert s.series("GCS")[1][0] == 12 and s.static["Gender"] == 0 and s.static["Age"] == 71
     assert s.death is None
+
+
+def test_a_vitals_table_gives_the_same_stay_as_the_readings():
+    # The risk sweep reads windows as one float table; the model must see exactly the events
+    # stay_from_vitals makes of the same readings: implausible and missing values dropped,
+    # ACVPU as GCS, oxygen as MechVent, in the same order, on the same clock.
+    rng = np.random.default_rng(3)
+    t0 = datetime(2026, 3, 1, 6, 0, tzinfo=UTC)
+    seconds = np.sort(rng.choice(48 * 3600, size=400, replace=False))
+    readings, table = [], []
+    for s in seconds:
+        row: dict = {"taken_at": t0 + timedelta(seconds=int(s), microseconds=250_000)}
+        for name in VITALS_TO_PHYSIONET:
+            roll = rng.random()
+            # A quarter missing, a few impossible (HR 0, SpO2 140, ...), the rest plausible.
+            row[name] = None if roll < 0.25 else float(rng.choice([0.0, 140.0, 900.0]))
+            if roll >= 0.3:
+                row[name] = float(rng.normal(80, 15))
+        row["consciousness"] = str(rng.choice(["", "A", "C", "V", "P", "U"]))
+        row["on_oxygen"] = [None, False, True][int(rng.integers(3))]
+        readings.append(row)
+        table.append(
+            [row[name] if row[name] is not None else np.nan for name in VITALS_TO_PHYSIONET]
+            + [ACVPU_TO_GCS.get(row["consciousness"], np.nan), 1.0 if row["on_oxygen"] else np.nan]
+        )
+    minutes = (seconds + 0.25) / 60 + 1_000_000  # any clock: the stay starts at the first
+    expected = stay_from_vitals(readings, age=64, sex="male")
+    got = stay_from_table(minutes, np.array(table), age=64, sex="male")
+    assert len(VITALS_TABLE_COLUMNS) == len(table[0])
+    assert 0 < len(got.var) < 400 * 8  # some values dropped, most kept
+    np.testing.assert_array_equal(got.var, expected.var)
+    np.testing.assert_array_equal(got.values, expected.values)
+    np.testing.assert_allclose(got.times, expected.times, rtol=0, atol=1e-4)
+    assert got.static["Age"] == 64 and got.static["Gender"] == 1
+    empty = stay_from_table(np.zeros(0), np.zeros((0, 8)))
+    assert len(empty.times) == 0 and math.isnan(empty.static["Age"])
 
 
 def test_restrict_and_split(stays_700):
