@@ -160,15 +160,30 @@ def _mask(flavours: Iterable[dict]) -> int:
     return mask
 
 
-def _lock_days(days: Iterable[date]) -> None:
-    """Serialise refreshes of the same days (PostgreSQL; SQLite has one writer anyway):
-    the day's cells are rebuilt from its patient-days, which must all be committed."""
+def _lock_cells(touched: dict[date, set[tuple]]) -> None:
+    """Serialise the rebuilds of the same (day, cohort key) cells (PostgreSQL; SQLite has one
+    writer anyway). Taken after this transaction wrote its patient-days: a concurrent one
+    that wrote others of the same key rebuilds after this commits, and reads both (READ
+    COMMITTED). Ingest of patients with other keys, or on other days, does not wait.
+    Always in the same order, so two refreshes cannot deadlock."""
     if connection.vendor != "postgresql":
         return
+    keys = sorted(
+        zlib.crc32(f"population-rollup:{day.isoformat()}:{key!r}".encode())
+        for day, day_keys in touched.items()
+        for key in day_keys
+    )
     with connection.cursor() as cursor:
-        for day in sorted(set(days)):
-            key = zlib.crc32(f"population-rollup:{day.isoformat()}".encode())
+        for key in keys:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _day_keys(day: date) -> set[tuple]:
+    """Every cohort key of a day, in its patient-days or its cells."""
+    keys = set(PopulationPatientDay.objects.filter(day=day).values_list(*KEY_COLUMNS).distinct())
+    return keys | set(
+        PopulationDayCell.objects.filter(day=day).values_list(*KEY_COLUMNS).distinct()
+    )
 
 
 @transaction.atomic
@@ -179,8 +194,8 @@ def analytics_rollup_refresh(*, patient_ids: Iterable[int], days: Iterable[date]
     pids, day_list = sorted(set(patient_ids)), sorted(set(days))
     if not pids or not day_list:
         return 0
-    _lock_days(day_list)
     written, touched = _patient_days_write(pids, day_list)
+    _lock_cells(touched)
     for day in day_list:
         _day_cells_rebuild(day, keys=touched.get(day, set()))
     return written
@@ -353,9 +368,10 @@ def _day_cells_rebuild(day: date, keys: set[tuple] | None = None) -> None:
     )
 
 
-def _refresh_pairs(pairs: Iterable[tuple[int, date]]) -> int:
+def _refresh_pairs(pairs: Iterable[tuple[int, date]], *, whole_days: bool = False) -> int:
     """Refresh the given (patient, day) pairs: one transaction per day, its patients in
-    batches of REFRESH_BATCH, its cells rebuilt once."""
+    batches of REFRESH_BATCH, then the cells of the cohort keys they touched (of every key
+    of the day with ``whole_days``, for the back-fill)."""
     by_day: dict[date, set[int]] = defaultdict(set)
     for pid, day in pairs:
         by_day[day].add(pid)
@@ -363,10 +379,17 @@ def _refresh_pairs(pairs: Iterable[tuple[int, date]]) -> int:
     for day in sorted(by_day):
         pids = sorted(by_day[day])
         with transaction.atomic():
-            _lock_days([day])
+            touched: set[tuple] = set()
             for i in range(0, len(pids), REFRESH_BATCH):
-                written += _patient_days_write(pids[i : i + REFRESH_BATCH], [day])[0]
-            _day_cells_rebuild(day)
+                n, keys = _patient_days_write(pids[i : i + REFRESH_BATCH], [day])
+                written += n
+                touched |= keys.get(day, set())
+            if whole_days:
+                _lock_cells({day: _day_keys(day)})
+                _day_cells_rebuild(day)
+            else:
+                _lock_cells({day: touched})
+                _day_cells_rebuild(day, keys=touched)
     return written
 
 
@@ -411,7 +434,7 @@ def analytics_rollup_rebuild() -> int:
     PopulationDayCell.objects.exclude(day__in=days).delete()
     # Patient-days rolled up before whose sets are gone: refreshing them deletes them.
     old = PopulationPatientDay.objects.values_list("patient_id", "day")
-    written = _refresh_pairs(kept | set(old))
+    written = _refresh_pairs(kept | set(old), whole_days=True)
     PopulationRollupState.objects.update_or_create(
         name="observations",
         defaults={"last_observation_id": top, "updated_at": timezone.now()},
