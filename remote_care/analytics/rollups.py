@@ -27,7 +27,6 @@ from django.db.models import Count, F, Q, QuerySet, Sum
 from django.db.models.functions import TruncWeek
 
 from medai_site.core.roles import Role, has_role
-from medai_site.patients.models import CareTeamMembership
 from remote_care.analytics.differencing import (
     _REFUSED_KINDS,
     EVERYTHING,
@@ -67,23 +66,15 @@ from remote_care.analytics.selectors import (
     population_alerts,
     population_risk_scores,
 )
-from remote_care.analytics.services import (
-    KEY_COLUMNS,
-    MASK_COMPLETE,
-    MASK_PARTIAL,
-    MASK_RED,
-    team_sets,
-)
+from remote_care.analytics.services import KEY_COLUMNS, MASK_COMPLETE, MASK_PARTIAL, MASK_RED
 from remote_care.models import Alert, PopulationDayCell, PopulationPatientDay
 
 Kind = PopulationDayCell.Kind
 
 
-def _team_sets_with(user_id: int) -> set[str]:
-    """The team_sets ("12r,31") of the care teams ``user_id`` is in, in any role: an IN list
-    the cell scans compare cheaply (one query over that user's patients' memberships)."""
-    patients = CareTeamMembership.objects.filter(user_id=user_id).values("patient_id")
-    return set(team_sets(patients).values())
+def _member_regex(user_id: int) -> str:
+    """Matches a team_set ("12r,31") that has ``user_id`` as a member, in any role."""
+    return rf"(^|,){int(user_id)}r?(,|$)"
 
 
 def responsible_ids(team_set: str) -> list[int]:
@@ -99,7 +90,7 @@ def _scoped(qs: QuerySet, f: PopulationFilter, *, user: Any, constrained: bool =
         active = getattr(user, "is_authenticated", False) and user.is_active
         if not (active and has_role(user, Role.CLINICIAN)):
             return qs.none()
-        qs = qs.filter(team_set__in=_team_sets_with(user.pk))
+        qs = qs.filter(team_set__regex=_member_regex(user.pk))
     if not constrained:
         return qs
     if f.sex:
@@ -107,7 +98,7 @@ def _scoped(qs: QuerySet, f: PopulationFilter, *, user: Any, constrained: bool =
     if f.spo2_scale:
         qs = qs.filter(spo2_scale=f.spo2_scale)
     if f.team:
-        qs = qs.filter(team_set__in=_team_sets_with(f.team))
+        qs = qs.filter(team_set__regex=_member_regex(f.team))
     if f.age_band:
         qs = qs.filter(age_band=f.age_band)
     return qs

@@ -68,12 +68,9 @@ def age_band_on(birth_date: date, day: date) -> str:
     return AGE_BANDS[-1][0]
 
 
-def team_sets(patient_ids: Iterable[int] | QuerySet) -> dict[int, str]:
-    """Each patient's care team as a team_set: member user ids ascending, "r" marking the
-    responsible ones ("12r,31"); patients without a care team are left out."""
+def _team_sets(patient_ids: Iterable[int]) -> dict[int, str]:
     members: dict[int, list[tuple[int, bool]]] = defaultdict(list)
-    ids = patient_ids if isinstance(patient_ids, QuerySet) else list(patient_ids)
-    rows = CareTeamMembership.objects.filter(patient_id__in=ids).values_list(
+    rows = CareTeamMembership.objects.filter(patient_id__in=list(patient_ids)).values_list(
         "patient_id", "user_id", "role"
     )
     for pid, uid, role in rows:
@@ -91,7 +88,7 @@ def _patient_keys(patient_ids: list[int]) -> dict[int, dict[str, Any]]:
             "patient_id", "spo2_scale"
         )
     )
-    teams = team_sets(patient_ids)
+    teams = _team_sets(patient_ids)
     return {
         p.pk: {
             "sex": p.sex,
