@@ -1,24 +1,30 @@
 """Population analytics at scale (PostgreSQL).
 
 Part 1, bench_population_queries(): seed 1M (and 10M) observation sets with realistic row
-width (the NEWS2 JSON as stored) into a scratch database, then time each dashboard query
-(median of --repeats runs) and the whole dashboard page for researchers (every patient) and
-for a clinician (their care teams), over the whole range and over the last 7 days; print a
-table and the ratios 10M / 1M. Every set also gets a deterioration-model score (as the
-scoring sweep and its back-fill store them), so the model-risk measure is timed too.
+width (the NEWS2 JSON as stored) into a scratch database, roll them up
+(analytics_rollup_rebuild, timed), then time each dashboard query (median of --repeats runs)
+and the whole dashboard page for researchers (every patient) and for a clinician (their care
+teams), over the whole range and over the last 7 days, on the raw tables and on the roll-ups
+side by side; print a table with the growth ratio of each column between consecutive sizes
+(10M / 1M, 100M / 10M). Every set also gets a deterioration-model score (as the scoring sweep
+and its back-fill store them), so the model-risk measure is timed too. --explain prints
+EXPLAIN (ANALYZE, BUFFERS) of the main roll-up queries at the last size.
 
 Part 2, bench_risk_scoring(): batch risk scoring of 1,000 PhysioNet stays by the bare model
 (one batched call) vs the product's scoring sweep on a real Celery worker (bench/risk_scoring.py).
 
 Needs the PostgreSQL the test suite uses (127.0.0.1:5432, trust auth); it creates and drops
-its own database `medai_bench_analytics` (--keep leaves it for EXPLAIN).
+its own database `medai_bench_analytics` (--keep leaves it for EXPLAIN; MEDAI_BENCH_DB names
+another, so two benches can share one server).
 
     .venv/bin/python bench/analytics.py [--sizes 1000000,10000000] [--repeats 3] [--keep]
+        [--explain]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -34,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness import postgres_site  # noqa: E402  (bench/ is on sys.path)
 
-DB = "medai_bench_analytics"
+DB = os.environ.get("MEDAI_BENCH_DB", "medai_bench_analytics")
 PATIENTS_PER_MILLION = 2_000
 DAYS = 90
 
@@ -55,7 +61,8 @@ def _reset_data() -> None:
         cursor.execute(
             "TRUNCATE remote_care_alert, remote_care_observation, remote_care_waveform, "
             "remote_care_device, remote_care_monitoring, patients_careteammembership, "
-            "audit_auditevent, patients_patient CASCADE"
+            "audit_auditevent, patients_patient, remote_care_populationpatientday, "
+            "remote_care_populationdaycell, remote_care_populationrollupstate CASCADE"
         )
 
 
@@ -95,6 +102,26 @@ def _seed(size: int, users: Any, end: date, wide: bool) -> tuple[Any, float]:
     return seeded, time.perf_counter() - began
 
 
+def _rollup() -> float:
+    """Seconds to roll every seeded set up (the back-fill command's service)."""
+    from django.db import connection
+
+    from remote_care.analytics.services import analytics_rollup_rebuild
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE remote_care_populationpatientday, remote_care_populationdaycell, "
+            "remote_care_populationrollupstate"
+        )
+    began = time.perf_counter()
+    analytics_rollup_rebuild()
+    seconds = time.perf_counter() - began
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE remote_care_populationpatientday")
+        cursor.execute("VACUUM ANALYZE remote_care_populationdaycell")
+    return seconds
+
+
 def _users() -> Any:
     from types import SimpleNamespace
 
@@ -126,33 +153,42 @@ def _users() -> Any:
 
 
 def bench_population_queries(
-    sizes: list[int], repeats: int, wide: bool = True
-) -> dict[int, dict[str, float]]:
-    """Seconds per dashboard query, per page, and to seed, for each size (medians of
-    ``repeats`` runs up to 1M sets, single runs above)."""
-    from django.test import Client
+    sizes: list[int], repeats: int, wide: bool = True, explain: bool = False
+) -> dict[int, dict[str, tuple[float, float | None]]]:
+    """Seconds per dashboard query and per page, raw and from the roll-ups, and to seed and
+    roll up, for each size (medians of ``repeats`` runs up to 1M sets, single runs above)."""
+    from django.test import Client, override_settings
 
-    from remote_care.analytics.dashboard import DASHBOARD_QUERIES
+    from remote_care.analytics import rollups
+    from remote_care.analytics.dashboard import DASHBOARD_QUERIES, ROLLUP_QUERIES
     from remote_care.analytics.filters import Dimension, PopulationFilter
     from remote_care.analytics.selectors import population_periods
 
     users = _users()
     end = date(2026, 3, 31)
-    results: dict[int, dict[str, float]] = {}
+    results: dict[int, dict[str, tuple[float, float | None]]] = {}
     for size in sizes:
         seeded, seed_seconds = _seed(size, users, end, wide)
-        row: dict[str, float] = {"seed + vacuum (s)": seed_seconds}
+        row: dict[str, tuple[float, float | None]] = {"seed + vacuum (s)": (seed_seconds, None)}
+        row["roll-up rebuild (s)"] = (0.0, _rollup())
         runs = repeats if size <= 1_000_000 else 1
         whole = PopulationFilter(start=seeded.start, end=end, by=Dimension.AGE)
         week = PopulationFilter(start=end - timedelta(days=6), end=end, by=Dimension.AGE)
         for label, f in ((f"{DAYS} d", whole), ("7 d", week)):
             for name, query in DASHBOARD_QUERIES.items():
-                row[f"{name}, {label}"] = _median_time(
-                    lambda q=query, f=f: q(user=users.researcher, f=f), runs
+                rolled = ROLLUP_QUERIES[name]
+                row[f"{name}, {label}"] = (
+                    _median_time(lambda q=query, f=f: q(user=users.researcher, f=f), runs),
+                    _median_time(lambda q=rolled, f=f: q(user=users.researcher, f=f), runs),
                 )
             model_f = replace(f, measure="model")
-            row[f"periods (model risk), {label}"] = _median_time(
-                lambda f=model_f: population_periods(user=users.researcher, f=f), runs
+            row[f"periods (model risk), {label}"] = (
+                _median_time(
+                    lambda f=model_f: population_periods(user=users.researcher, f=f), runs
+                ),
+                _median_time(
+                    lambda f=model_f: rollups.population_periods(user=users.researcher, f=f), runs
+                ),
             )
         for who, user in (("researcher", users.researcher), ("clinician", users.clinicians[0])):
             client = Client()
@@ -170,24 +206,67 @@ def bench_population_queries(
                         response = client.get("/remote-care/analytics/", params)
                         assert response.status_code == 200, response.content[:300]
 
+                    timings = []
+                    for on in (False, True):
+                        with override_settings(MEDAI_ANALYTICS_ROLLUPS=on):
+                            timings.append(_median_time(page, runs))
                     suffix = "" if measure == "news2" else ", model risk"
-                    row[f"page ({who}{suffix}), {label}"] = _median_time(page, runs)
+                    row[f"page ({who}{suffix}), {label}"] = (timings[0], timings[1])
         results[size] = row
         _print(results)
+        if explain and size == sizes[-1]:
+            _explain(users.researcher, whole)
     return results
 
 
-def _print(results: dict[int, dict[str, float]]) -> None:
+def _explain(user: Any, f: Any) -> None:
+    """EXPLAIN (ANALYZE, BUFFERS) of the main roll-up queries: the day cells of the periods,
+    the distinct-patient profile over the range, and the per-day atoms of the cohorts'
+    differencing (what the page runs most)."""
+    from django.db.models import Q, Sum
+
+    from remote_care.analytics import rollups
+
+    queries = {
+        "periods: day cells": rollups._cells(user, f, rollups.Kind.ALL, Q(partial__isnull=True))
+        .values("day")
+        .annotate(sets=Sum("sets"), patients=Sum("patients")),
+        "distinct patients: profile": rollups._profile_query(user=user, f=f),
+        "cohort medians: (cohort, total, day) cells": rollups._cells(
+            user, f, rollups.Kind.TOTAL, Q(partial__isnull=True)
+        )
+        .values("day", "age_band", "value")
+        .annotate(n=Sum("patients")),
+    }
+    for name, qs in queries.items():
+        print(f"\n-- EXPLAIN (ANALYZE, BUFFERS): {name}\n{qs.explain(analyze=True, buffers=True)}")
+    sys.stdout.flush()
+
+
+def _print(results: dict[int, dict[str, tuple[float, float | None]]]) -> None:
     sizes = sorted(results)
-    names = list(results[sizes[0]])
-    head = f"{'seconds (median)':34}" + "".join(f"{s:>14,}" for s in sizes)
-    if len(sizes) > 1:
-        head += f"{'ratio':>10}"
+    names = list(results[sizes[-1]])
+    head = f"{'seconds (median)':38}" + "".join(
+        f"{f'raw {s:,}':>15}{f'roll-up {s:,}':>19}" for s in sizes
+    )
+    for a, b in zip(sizes, sizes[1:], strict=False):
+        head += f"{f'raw x{b // a}':>10}{f'roll-up x{b // a}':>14}"
     print(head)
+
+    def cell(value: float | None, width: int) -> str:
+        return f"{value:{width}.3f}" if value is not None else f"{'':{width}}"
+
+    def ratio(new: float | None, old: float | None, width: int) -> str:
+        return f"{new / old:{width}.2f}" if new and old else f"{'':{width}}"
+
     for name in names:
-        line = f"{name:34}" + "".join(f"{results[s][name]:14.3f}" for s in sizes)
-        if len(sizes) > 1:
-            line += f"{results[sizes[-1]][name] / results[sizes[0]][name]:10.1f}"
+        line = f"{name:38}"
+        for s in sizes:
+            raw, rolled = results[s].get(name, (0.0, None))
+            line += cell(raw or None, 15) + cell(rolled, 19)
+        for a, b in zip(sizes, sizes[1:], strict=False):
+            (ra, ua), (rb, ub) = results[a].get(name, (0.0, None)), results[b][name]
+            line += ratio(rb, ra, 10) + ratio(ub, ua, 14)
         print(line)
     sys.stdout.flush()
 
@@ -216,10 +295,15 @@ def main() -> None:
     parser.add_argument(
         "--no-scoring", action="store_true", help="part 1 only (skip the risk-scoring comparison)"
     )
+    parser.add_argument(
+        "--explain",
+        action="store_true",
+        help="print EXPLAIN (ANALYZE, BUFFERS) of the main roll-up queries at the last size",
+    )
     args = parser.parse_args()
     with postgres_site(DB, keep=args.keep):
         sizes = [int(s) for s in args.sizes.split(",")]
-        bench_population_queries(sizes, args.repeats, wide=not args.narrow)
+        bench_population_queries(sizes, args.repeats, wide=not args.narrow, explain=args.explain)
         if not args.no_scoring:
             bench_risk_scoring()
 

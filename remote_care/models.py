@@ -378,3 +378,85 @@ class ProgressionAnalysis(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_dataset_display()} ({self.created_at:%Y-%m-%d})"
+
+
+class PopulationPatientDay(models.Model):
+    """Roll-up of one patient's observation sets on one local day (the population page's
+    unit), recomputed from the raw rows by ``analytics_rollup_refresh``. The cohort keys are
+    the patient's as of that refresh. ``hist`` holds, per flavour ("c" complete sets, "p"
+    partial sets), the scored sets per NEWS2 total, the red-score sets (total 3-4 with one
+    parameter scoring 3) and the unscored sets; ``mask_any`` / ``mask_complete`` have bit t
+    set when a set scored t (bits MASK_* below for bands and flags), so exact distinct-patient
+    counts over a range are one GROUP BY patient over this table."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="population_days"
+    )
+    day = models.DateField()
+    sex = models.CharField(max_length=10, blank=True)
+    age_band = models.CharField(max_length=10)
+    spo2_scale = models.PositiveSmallIntegerField(null=True, blank=True)
+    #: The whole care team: member user ids ascending, "r" marking the responsible ones.
+    team_set = models.CharField(max_length=255, blank=True)
+    sets = models.PositiveIntegerField(default=0)
+    hist = models.JSONField(default=dict)
+    mask_any = models.BigIntegerField(default=0)
+    mask_complete = models.BigIntegerField(default=0)
+    refreshed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "day"], name="one_rollup_per_patient_day")
+        ]
+        indexes = [models.Index(fields=["day", "patient"], name="rc_popday_day_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} {self.day}: {self.sets} sets"
+
+
+class PopulationDayCell(models.Model):
+    """Roll-up of one local day x cohort keys (sex, age band, SpO2 scale, care-team set) x
+    flavour (``partial``: None every set, False complete sets, True partial sets) x ``kind``
+    (ALL; TOTAL with ``value`` the NEWS2 total; BAND with ``value`` the index in RISK_BANDS;
+    HIGH / REST: scored sets at 7+ / below): sets, and ``patients``, the patient-days with
+    such a set (exact distinct patients of the day: a patient-day has one key). Rebuilt per
+    day from PopulationPatientDay, so its size depends on days x keys, not on the rows."""
+
+    class Kind(models.TextChoices):
+        ALL = "all"
+        TOTAL = "total"
+        BAND = "band"
+        HIGH = "high"
+        REST = "rest"
+
+    day = models.DateField()
+    sex = models.CharField(max_length=10, blank=True)
+    age_band = models.CharField(max_length=10)
+    spo2_scale = models.PositiveSmallIntegerField(null=True, blank=True)
+    team_set = models.CharField(max_length=255, blank=True)
+    partial = models.BooleanField(null=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    value = models.SmallIntegerField(default=0)
+    sets = models.PositiveIntegerField(default=0)
+    patients = models.PositiveIntegerField(default=0)
+    scored = models.PositiveIntegerField(default=0)
+    news2_sum = models.PositiveIntegerField(default=0)
+    high = models.PositiveIntegerField(default=0)
+    elevated = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "kind"], name="rc_popcell_day_kind")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind} {self.value}: {self.sets} sets"
+
+
+class PopulationRollupState(models.Model):
+    """The catch-up job's watermark: the highest observation id it has rolled up."""
+
+    name = models.CharField(max_length=40, unique=True)
+    last_observation_id = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_observation_id}"

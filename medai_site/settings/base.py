@@ -279,15 +279,25 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"queue": "default", "expires": 14},
     },
-    # Rolls up vital signs for long charts; the ingest path rolls up its own batches, this
-    # catches up the rest (idempotent; an expired run is caught up by the next).
+    # Rolls up vital signs for long charts (idempotent; an expired run is caught up by the
+    # next, and a chart first rolls up what this has not reached yet).
     "vitals-rollup-sweep": {
         "task": "remote_care.vitals_rollup_sweep",
         "schedule": 60.0,
         "options": {"queue": "default", "expires": 55},
     },
+    # Rolls up the observation sets added since its last run for the population page
+    # (idempotent; the page is at most about a minute behind the device API).
+    "analytics-rollup-catch-up": {
+        "task": "remote_care.analytics_rollup_catch_up",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 55},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+
+# The population page reads the roll-up tables (True) or aggregates the raw observation sets.
+MEDAI_ANALYTICS_ROLLUPS = env_bool("MEDAI_ANALYTICS_ROLLUPS", True)
 
 # Parsed training data cached between jobs (e.g. PhysioNet 2012 as arrays).
 MEDAI_CACHE_DIR = Path(os.environ.get("MEDAI_CACHE_DIR", VAR_DIR / "cache"))

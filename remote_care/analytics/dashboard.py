@@ -97,6 +97,9 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+
+from remote_care.analytics import rollups
 from remote_care.analytics.differencing import (
     NO_UNSAFE,
     Unsafe,
@@ -499,7 +502,8 @@ class Dashboard:
         return list(self.bands)
 
 
-#: The dashboard's selectors (the benchmark and the scale test time each).
+#: The dashboard's selectors (the benchmark and the scale test time each) on the raw tables:
+#: the reference the roll-ups must equal.
 DASHBOARD_QUERIES: Mapping[str, Callable[..., Any]] = {
     "periods": population_periods,
     "distinct_patients": lambda *, user, f: population_summary(user=user, f=f, periods=[]),
@@ -510,77 +514,134 @@ DASHBOARD_QUERIES: Mapping[str, Callable[..., Any]] = {
 }
 
 
-def population_dashboard(*, user: Any, f: PopulationFilter) -> Dashboard:
+#: The same queries on the roll-up tables (what the page runs).
+ROLLUP_QUERIES: Mapping[str, Callable[..., Any]] = {
+    "periods": rollups.population_periods,
+    "distinct_patients": lambda *, user, f: rollups.population_summary(user=user, f=f, periods=[]),
+    "news2_histogram": rollups.news2_histogram,
+    "news2_bands": rollups.news2_bands,
+    "cohorts": rollups.cohort_comparison,
+    "acknowledge": acknowledge_times,
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where the dashboard reads its aggregates: the raw tables or the roll-ups (same
+    signatures, same results; tests/remote_care/analytics/test_rollups.py)."""
+
+    periods: Callable[..., list[PeriodRow]]
+    summary: Callable[..., Summary]
+    histogram: Callable[..., list[HistogramRow]]
+    bands: Callable[..., list[BandRow]]
+    cohorts: Callable[..., list[CohortRow]]
+    refused: Callable[..., bool]
+    unsafe: Callable[..., dict[str, Any]]
+    #: one GROUP BY patient the roll-up selectors share (None on the raw tables)
+    profile: Callable[..., Any] | None = None
+
+
+RAW = Source(
+    periods=population_periods,
+    summary=population_summary,
+    histogram=news2_histogram,
+    bands=news2_bands,
+    cohorts=cohort_comparison,
+    refused=population_refused,
+    unsafe=population_unsafe_cells,
+)
+
+
+ROLLUPS = Source(
+    periods=rollups.population_periods,
+    summary=rollups.population_summary,
+    histogram=rollups.news2_histogram,
+    bands=rollups.news2_bands,
+    cohorts=rollups.cohort_comparison,
+    refused=rollups.population_refused,
+    unsafe=rollups.population_unsafe_cells,
+    profile=rollups._profile,
+)
+
+
+def population_source() -> Source:
+    """The roll-ups unless MEDAI_ANALYTICS_ROLLUPS is off (then the raw tables)."""
+    return ROLLUPS if settings.MEDAI_ANALYTICS_ROLLUPS else RAW
+
+
+def population_dashboard(
+    *, user: Any, f: PopulationFilter, source: Source | None = None
+) -> Dashboard:
     """Every aggregate of the population page for ``user``'s scope (about a dozen queries,
-    independent of the number of observations). NoModelRisk when ``f`` asks for the model's
-    risk and none is in service."""
+    independent of the number of observations), from ``source`` (population_source()).
+    NoModelRisk when ``f`` asks for the model's risk and none is in service."""
+    src = source or population_source()
     measure = measure_for(f.measure)
-    periods = population_periods(user=user, f=f, measure=measure)
-    refused = population_refused(user=user, f=f)
+    shared: dict[str, Any] = {}
+    if src.profile is not None:
+        shared["profile"] = src.profile(user=user, f=f)
+    periods = src.periods(user=user, f=f, measure=measure)
+    refused = src.refused(user=user, f=f, **shared)
     unsafe: dict[str, Unsafe] = {
-        "news2": population_unsafe_cells(user=user, f=f, table="news2", refused=refused)
+        "news2": src.unsafe(user=user, f=f, table="news2", refused=refused)
     }
-    unsafe["periods"] = population_unsafe_cells(
+    unsafe["periods"] = src.unsafe(
         user=user, f=f, table="periods", refused=refused, news2_days=unsafe["news2"]["days"]
     )
     unsafe["summary"] = _summary_unsafe(unsafe["periods"])
     for table in EXPORT_TABLES:
         if table not in unsafe:
-            unsafe[table] = population_unsafe_cells(user=user, f=f, table=table, refused=refused)
+            unsafe[table] = src.unsafe(user=user, f=f, table=table, refused=refused)
     return Dashboard(
         unsafe=unsafe,
         refused=refused,
         filter=f,
         sees_all=population_sees_all(user=user),
-        summary=population_summary(user=user, f=f, periods=periods),
+        summary=src.summary(user=user, f=f, periods=periods, **shared),
         periods=periods,
-        histogram=news2_histogram(user=user, f=f),
-        bands=news2_bands(user=user, f=f),
-        cohorts=cohort_comparison(user=user, f=f),
+        histogram=src.histogram(user=user, f=f, **shared),
+        bands=src.bands(user=user, f=f, **shared),
+        cohorts=src.cohorts(user=user, f=f, **shared),
         acknowledge=acknowledge_times(user=user, f=f),
         measure=measure,
     )
 
 
-def _periods_table(user: Any, f: PopulationFilter) -> Table:
+def _periods_table(user: Any, f: PopulationFilter, src: Source) -> Table:
     measure = measure_for(f.measure)
     return period_table(
-        population_periods(user=user, f=f, measure=measure),
+        src.periods(user=user, f=f, measure=measure),
         f.period,
         measure,
-        population_unsafe_cells(user=user, f=f, table="periods"),
+        src.unsafe(user=user, f=f, table="periods"),
     )
 
 
-def _unsafe(user: Any, f: PopulationFilter, table: str) -> Unsafe:
-    return population_unsafe_cells(user=user, f=f, table=table)
+def _table(
+    build: Callable[..., Table], rows: Callable[[Source], Callable[..., Any]], table: str
+) -> Callable[[Any, PopulationFilter, Source], Table]:
+    """An export builder: the table's rows and unsafe cells from one source."""
+
+    def run(user: Any, f: PopulationFilter, src: Source) -> Table:
+        return build(rows(src)(user=user, f=f), src.unsafe(user=user, f=f, table=table))
+
+    return run
 
 
-#: The tables the CSV export offers: key -> (file stem, builder from (user, filter)).
-EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter], Table]]] = {
+#: The tables the CSV export offers: key -> (file stem, builder from (user, filter, source)).
+EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter, Source], Table]]] = {
     "cohorts": (
         "cohort-comparison",
-        lambda user, f: cohort_table(
-            cohort_comparison(user=user, f=f), f.by, _unsafe(user, f, "cohorts")
+        lambda user, f, src: cohort_table(
+            src.cohorts(user=user, f=f), f.by, src.unsafe(user=user, f=f, table="cohorts")
         ),
     ),
-    "periods": (
-        "risk-and-alerts-over-time",
-        lambda user, f: _periods_table(user, f),
-    ),
-    "news2": (
-        "news2-distribution",
-        lambda user, f: histogram_table(news2_histogram(user=user, f=f), _unsafe(user, f, "news2")),
-    ),
-    "bands": (
-        "news2-risk-bands",
-        lambda user, f: bands_table(news2_bands(user=user, f=f), _unsafe(user, f, "bands")),
-    ),
+    "periods": ("risk-and-alerts-over-time", _periods_table),
+    "news2": ("news2-distribution", _table(histogram_table, lambda s: s.histogram, "news2")),
+    "bands": ("news2-risk-bands", _table(bands_table, lambda s: s.bands, "bands")),
     "acknowledge": (
         "time-to-acknowledge",
-        lambda user, f: acknowledge_table(
-            acknowledge_times(user=user, f=f), _unsafe(user, f, "acknowledge")
-        ),
+        _table(acknowledge_table, lambda s: acknowledge_times, "acknowledge"),
     ),
 }
 
@@ -594,7 +655,9 @@ TABLE_TITLES = {
 }
 
 
-def population_table(*, user: Any, f: PopulationFilter, table: str) -> Table:
-    """One suppressed dashboard table (only its own queries run); KeyError for an unknown
-    table key."""
-    return EXPORT_TABLES[table][1](user, f)
+def population_table(
+    *, user: Any, f: PopulationFilter, table: str, source: Source | None = None
+) -> Table:
+    """One suppressed dashboard table (only its own queries run) from ``source``
+    (population_source()); KeyError for an unknown table key."""
+    return EXPORT_TABLES[table][1](user, f, source or population_source())
