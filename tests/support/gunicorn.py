@@ -64,4 +64,3 @@ def gunicorn_running(folder: Path, **env: str) -> Iterator[str]:
         yield base
     finally:
         proc.stop()
-

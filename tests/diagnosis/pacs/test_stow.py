@@ -9,6 +9,7 @@ import datetime
 import http.client
 import io
 import json
+import logging
 from pathlib import Path
 
 import pydicom
@@ -427,7 +428,7 @@ def test_orthanc_stores_a_study_over_stow_rs(transactional_db, users, tmp_path):
             study = [pacs.upload(path) for path in paths][0]["ParentStudy"]
             pacs.post("/dicom-web/servers/medai/stow", {"Resources": [study]})
         log = (tmp_path / "web" / "gunicorn.log").read_text()
-        assert "POST /dicomweb/studies HTTP/1.1\" 200" in log, log
+        assert 'POST /dicomweb/studies HTTP/1.1" 200' in log, log
     upload = ScanUpload.objects.get(patient=patient)
     scans = list(Scan.objects.filter(upload=upload))
     assert len(scans) == 3
@@ -435,3 +436,28 @@ def test_orthanc_stores_a_study_over_stow_rs(transactional_db, users, tmp_path):
         assert pydicom.dcmread(scan.file.path).PatientID == patient_pseudonym(patient)
         assert b"LOVELACE" not in scan.file.read()
     assert Job.objects.filter(kind="diagnosis.inference", patient=patient).count() == 1
+
+
+def test_no_header_value_reaches_the_logs(client, token, curie, tmp_path, caplog, capfd):
+    """pydicom warns about a malformed UI element by quoting its raw text, which here is a
+    patient's name: the warning is logged, the name is not."""
+    paths = curie_study(tmp_path, count=2)
+    ds = pydicom.dcmread(paths[1])
+    ds.add_new(0x00200052, "UI", None)  # Frame of Reference UID
+    ds[0x00200052]._value = "SKLODOWSKA^MARIE^SALOMEA"
+    ds.save_as(paths[1])
+    assert b"SKLODOWSKA" in paths[1].read_bytes()
+    # caplog's handler after the configured one: it sees each record as the logs get it.
+    pydicom_logger = logging.getLogger("pydicom")
+    pydicom_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            response = stow(client, body(*(p.read_bytes() for p in paths)), token=token)
+    finally:
+        pydicom_logger.removeHandler(caplog.handler)
+    assert response.status_code in (200, 202), response.content
+    dicom_records = [r for r in caplog.records if r.name.startswith("pydicom")]
+    assert any("Invalid value for VR UI" in r.getMessage() for r in dicom_records)
+    for record in caplog.records:
+        assert "SKLODOWSKA" not in record.getMessage(), record.getMessage()
+    assert "SKLODOWSKA" not in capfd.readouterr().err
