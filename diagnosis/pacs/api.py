@@ -4,6 +4,7 @@ sender token; each study goes through the same intake as a browser upload."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -125,12 +126,12 @@ class StowView(APIView):
             return _refusal(400, str(exc))
         if isinstance(content_type, str):
             return _refusal(415, content_type)
-        length = _content_length(request)
-        if isinstance(length, HttpResponse):
-            return length
+        read = _body_reader(request)
+        if isinstance(read, HttpResponse):
+            return read
         try:
             parts = multipart_split(
-                request._request.read,
+                read,
                 boundary=content_type.boundary,
                 max_parts=MAX_FILES_PER_UPLOAD,
                 max_part_bytes=settings.DIAGNOSIS_MAX_FILE_BYTES,
@@ -156,14 +157,23 @@ class StowView(APIView):
         )
 
 
-def _content_length(request: Request) -> int | HttpResponse:
+def _body_reader(request: Request) -> Callable[[int], bytes] | HttpResponse:
+    """How to read the request body, or the refusal: by its Content-Length (413 over the cap
+    before a byte is read), or a chunked body the server has de-chunked (gunicorn sets
+    ``wsgi.input_terminated``), read up to the cap and refused (413) past it."""
     raw = request.META.get("CONTENT_LENGTH") or ""
+    cap = settings.MEDAI_DICOMWEB_MAX_REQUEST_BYTES
     if raw in ("", "0") and "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
-        # Django reads a body by its Content-Length; a chunked one would arrive empty.
+        stream = request.META.get("wsgi.input")
+        if request.META.get("wsgi.input_terminated") and stream is not None:
+            return _CappedStream(stream, cap=cap).read
+        # A server that leaves the chunks to the application (Django's runserver, wsgiref)
+        # hands Django a body it reads as empty.
         return _refusal(
             411,
-            'Send the body with a Content-Length (Orthanc: "ChunkedTransfers": false for '
-            "this server).",
+            "This server cannot read a chunked body: send it with a Content-Length "
+            '(Orthanc: "ChunkedTransfers": false for this server), or run MedAI under '
+            "gunicorn (the Procfile's web process), which reads chunked bodies.",
         )
     if raw in ("", "0"):
         return _refusal(400, "The request has no body.")
@@ -171,12 +181,36 @@ def _content_length(request: Request) -> int | HttpResponse:
         length = int(raw)
     except ValueError:
         return _refusal(400, "The Content-Length is not a number.")
-    cap = settings.MEDAI_DICOMWEB_MAX_REQUEST_BYTES
     if problem := upload_size_problem(
         length, cap=cap, noun="request", purpose=" for one STOW-RS request"
     ):
-        return _refusal(413, problem + " Send the study in several requests.")
-    return length
+        return _refusal(413, problem + _SPLIT_HINT)
+    return request._request.read
+
+
+_SPLIT_HINT = " Send the study in several requests."
+
+
+class _CappedStream:
+    """A de-chunked request body read at most ``cap`` bytes far: MultipartTooLarge past it
+    (the whole body is never held in memory: the splitter spools each part to a file)."""
+
+    def __init__(self, stream: Any, *, cap: int) -> None:
+        self.stream = stream
+        self.cap = cap
+        self.seen = 0
+
+    def read(self, size: int) -> bytes:
+        data = self.stream.read(min(size, self.cap + 1 - self.seen))
+        self.seen += len(data)
+        if self.seen > self.cap:
+            raise MultipartTooLarge(
+                upload_size_problem(
+                    None, cap=self.cap, noun="request", purpose=" for one STOW-RS request"
+                )
+                + _SPLIT_HINT
+            )
+        return bytes(data)
 
 
 stow_view = StowView.as_view()

@@ -73,3 +73,41 @@ class RedactSecretsFilter(logging.Filter):
         if redacted != message:
             record.msg, record.args = redacted, ()
         return True
+
+
+# What may stay of a DICOM library's message: its opening words, up to the first character
+# that introduces a value (pydicom writes "Invalid value for VR UI: '<raw header text>'").
+_DICOM_VALUE_START = re.compile(r"""[:'"=(\[{<]""")
+DICOM_WITHHELD = "[DICOM header details withheld]"
+
+
+def dicom_message_redact(message: str) -> str:
+    """A DICOM library's log message without any value it may quote from a header (names,
+    IDs, free text): its opening words up to the first value, capped at 80 characters."""
+    head = _DICOM_VALUE_START.split(message, maxsplit=1)[0].strip()
+    return f"{head[:80]} {DICOM_WITHHELD}".lstrip()
+
+
+class DicomHeaderRedactFilter(logging.Filter):
+    """Logging filter for the pydicom logger's handler (every ``pydicom.*`` record reaches
+    it) and the ``py.warnings`` logger: a DICOM header value can carry patient data, so
+    pydicom's messages keep only their opening words, and a warning raised inside pydicom
+    the same; tracebacks (whose text may quote a value) are dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        if record.name == "py.warnings":
+            if "pydicom" not in message:
+                return True
+            # "<file>:<line>: <Category>: <message>\n  <source line>"
+            location, _, rest = message.partition(": ")
+            category, _, text = rest.partition(": ")
+            message_out = f"{location}: {category}: {dicom_message_redact(text)}"
+        else:
+            message_out = dicom_message_redact(message)
+        record.msg, record.args = message_out, ()
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True

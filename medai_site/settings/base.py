@@ -340,7 +340,10 @@ DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "medai@localhos
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "medai_site.core.log_redaction.RedactSecretsFilter"}},
+    "filters": {
+        "redact": {"()": "medai_site.core.log_redaction.RedactSecretsFilter"},
+        "dicom_header": {"()": "medai_site.core.log_redaction.DicomHeaderRedactFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
         "django.server": {
@@ -356,11 +359,22 @@ LOGGING = {
             "formatter": "django.server",
             "filters": ["redact"],
         },
+        # pydicom quotes header values in its messages ("Invalid value for VR UI: '...'"),
+        # and a header can carry a patient's name anywhere: every pydicom.* record comes
+        # through this handler (the logger does not propagate), which withholds the values.
+        "pydicom": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["dicom_header"],
+        },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("MEDAI_LOG_LEVEL", "INFO")},
     "loggers": {
         "axes": {"level": "WARNING"},
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        "pydicom": {"handlers": ["pydicom"], "level": "WARNING", "propagate": False},
+        # Django routes warnings here; one raised inside pydicom may quote a header value.
+        "py.warnings": {"filters": ["dicom_header"]},
     },
 }
 

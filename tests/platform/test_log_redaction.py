@@ -127,3 +127,31 @@ def test_the_configured_handlers_redact_what_django_logs(settings):
             handler.setStream(previous)
         assert "Smith" not in stream.getvalue() and "c9x-0123abcd" not in stream.getvalue()
         assert "q=[redacted]" in stream.getvalue()
+
+
+def test_dicom_messages_keep_their_opening_words_only():
+    from medai_site.core.log_redaction import DicomHeaderRedactFilter, dicom_message_redact
+
+    assert dicom_message_redact("Invalid value for VR UI: 'DOE^JANE'. Please see <...>") == (
+        "Invalid value for VR UI [DICOM header details withheld]"
+    )
+    assert "JANE" not in dicom_message_redact("'DOE^JANE' is not a valid value")
+    warning = logging.LogRecord(
+        "py.warnings",
+        logging.WARNING,
+        __file__,
+        1,
+        "%s",
+        ("/x/pydicom/valuerep.py:440: UserWarning: Invalid value for VR PN: 'DOE^JANE'.\n",),
+        None,
+    )
+    DicomHeaderRedactFilter().filter(warning)
+    assert warning.getMessage() == (
+        "/x/pydicom/valuerep.py:440: UserWarning: Invalid value for VR PN "
+        "[DICOM header details withheld]"
+    )
+    other = logging.LogRecord(
+        "py.warnings", logging.WARNING, __file__, 1, "app.py:1: UserWarning: x 'y'", (), None
+    )
+    DicomHeaderRedactFilter().filter(other)
+    assert other.getMessage() == "app.py:1: UserWarning: x 'y'"

@@ -6,8 +6,10 @@ Orthanc's DICOMweb plugin is the client of the end-to-end test."""
 from __future__ import annotations
 
 import datetime
+import http.client
 import io
 import json
+import logging
 from pathlib import Path
 
 import pydicom
@@ -28,6 +30,7 @@ from medai_site.jobs.models import Job
 from tests.diagnosis.model_versions import TASK
 from tests.diagnosis.pacs.studies import study_files
 from tests.platform.factories import patient_for
+from tests.support.gunicorn import gunicorn_running
 from tests.support.orthanc import DICOMWEB_PLUGIN, orthanc_available, orthanc_running
 
 URL = "/dicomweb/studies"
@@ -257,12 +260,77 @@ def test_a_missing_unknown_or_revoked_token_is_401(client, token, tmp_path):
 
 
 def test_a_chunked_body_without_length_is_411_and_an_empty_one_400(client, token):
+    # Django's test server, like runserver, leaves the chunks to the application.
     auth = {"HTTP_AUTHORIZATION": f"Bearer {token}", "CONTENT_TYPE": CTYPE}
     chunked = client.generic(
         "POST", URL, b"", CONTENT_LENGTH="", HTTP_TRANSFER_ENCODING="chunked", **auth
     )
     assert chunked.status_code == 411 and b"ChunkedTransfers" in chunked.content
     assert client.generic("POST", URL, b"", CONTENT_LENGTH="", **auth).status_code == 400
+
+
+def test_a_dechunked_body_is_read_up_to_the_cap(client, token, curie, settings, tmp_path):
+    """A server that de-chunks (wsgi.input_terminated) hands over a body of unknown length:
+    it is stored, or refused with 413 once more than the cap has been read."""
+    data = body(*(p.read_bytes() for p in curie_study(tmp_path)))
+    dechunked = {
+        "HTTP_AUTHORIZATION": f"Bearer {token}",
+        "CONTENT_TYPE": CTYPE,
+        "CONTENT_LENGTH": "",
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input_terminated": True,
+    }
+    settings.MEDAI_DICOMWEB_MAX_REQUEST_BYTES = len(data) - 1
+    # A plain stream, as a server's: the test client's own refuses reads past its length.
+    over = client.generic("POST", URL, data, **dechunked, **{"wsgi.input": io.BytesIO(data)})
+    assert over.status_code == 413, over.content
+    assert b"limit for one STOW-RS request" in over.content
+    assert not ScanUpload.objects.exists()
+    settings.MEDAI_DICOMWEB_MAX_REQUEST_BYTES = len(data)
+    stored = client.generic("POST", URL, data, **dechunked, **{"wsgi.input": io.BytesIO(data)})
+    assert stored.status_code == 200, stored.content
+    assert Scan.objects.filter(upload__patient=curie).count() == 2
+
+
+def test_gunicorn_reads_a_chunked_body(transactional_db, users, tmp_path):
+    patient = patient_for(
+        users.clinician_a,
+        mrn="STOW-0001",
+        family_name="Curie",
+        given_name="Marie",
+        birth_date=datetime.date(1967, 11, 7),
+    )
+    token = dicomweb_sender_issue(name="Chunky PACS").token
+    data = body(*(p.read_bytes() for p in curie_study(tmp_path / "study", count=3)))
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": CTYPE}
+
+    def post_chunked(base: str, payload: bytes) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=60)
+        try:
+            chunks = (payload[i : i + 4096] for i in range(0, len(payload), 4096))
+            connection.request("POST", URL, body=chunks, headers=headers, encode_chunked=True)
+            response = connection.getresponse()
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    with gunicorn_running(
+        tmp_path / "web",
+        MEDAI_DICOM_TASK=TASK,
+        MEDAI_DICOMWEB_RATE_LIMIT="off",
+        MEDAI_DICOMWEB_MAX_MB="1",
+    ) as base:
+        status, answer = post_chunked(base, data)
+        assert status == 200, answer
+        assert len(items(json.loads(answer), REFERENCED)) == 3
+        # Past the cap (1 MB here): refused while streaming, nothing stored.
+        too_big = body(b"\0" * (1 << 20))
+        status, answer = post_chunked(base, too_big)
+        assert status == 413 and b"larger than the 1 MB limit" in answer, answer
+    upload = ScanUpload.objects.get(patient=patient)
+    assert Scan.objects.filter(upload=upload).count() == 3
+    assert ScanUpload.objects.count() == 1
+    assert Job.objects.filter(kind="diagnosis.inference", patient=patient).count() == 1
 
 
 def test_a_signed_in_person_without_a_token_is_401(client, users):
@@ -329,7 +397,7 @@ def test_the_admin_issues_a_token_once_for_superusers_only(users, client_for, dj
 
 
 @pytest.mark.skipif(not DICOMWEB_PLUGIN.exists(), reason="orthanc-dicomweb is not installed")
-def test_orthanc_stores_a_study_over_stow_rs(live_server, transactional_db, users, tmp_path):
+def test_orthanc_stores_a_study_over_stow_rs(transactional_db, users, tmp_path):
     if not orthanc_available():
         pytest.fail("Orthanc is missing: bin/test installs it (apt-get install orthanc)")
     patient = patient_for(
@@ -348,17 +416,22 @@ def test_orthanc_stores_a_study_over_stow_rs(live_server, transactional_db, user
         count=3,
         compressed=True,
     )
-    servers = {
-        "medai": {
-            "Url": f"{live_server.url}/dicomweb/",
-            "HttpHeaders": {"Authorization": f"Bearer {token}"},
-            # Django reads a request body by its Content-Length: no chunked uploads.
-            "ChunkedTransfers": False,
+    # Served as in production (gunicorn, which de-chunks), with Orthanc's default
+    # ChunkedTransfers (on): the body comes without a Content-Length.
+    with gunicorn_running(
+        tmp_path / "web", MEDAI_DICOM_TASK=TASK, MEDAI_DICOMWEB_RATE_LIMIT="off"
+    ) as base:
+        servers = {
+            "medai": {
+                "Url": f"{base}/dicomweb/",
+                "HttpHeaders": {"Authorization": f"Bearer {token}"},
+            }
         }
-    }
-    with orthanc_running(tmp_path / "orthanc", dicomweb_servers=servers) as pacs:
-        study = [pacs.upload(path) for path in paths][0]["ParentStudy"]
-        pacs.post("/dicom-web/servers/medai/stow", {"Resources": [study]})
+        with orthanc_running(tmp_path / "orthanc", dicomweb_servers=servers) as pacs:
+            study = [pacs.upload(path) for path in paths][0]["ParentStudy"]
+            pacs.post("/dicom-web/servers/medai/stow", {"Resources": [study]})
+        log = (tmp_path / "web" / "gunicorn.log").read_text()
+        assert 'POST /dicomweb/studies HTTP/1.1" 200' in log, log
     upload = ScanUpload.objects.get(patient=patient)
     scans = list(Scan.objects.filter(upload=upload))
     assert len(scans) == 3
@@ -366,3 +439,28 @@ def test_orthanc_stores_a_study_over_stow_rs(live_server, transactional_db, user
         assert pydicom.dcmread(scan.file.path).PatientID == patient_pseudonym(patient)
         assert b"LOVELACE" not in scan.file.read()
     assert Job.objects.filter(kind="diagnosis.inference", patient=patient).count() == 1
+
+
+def test_no_header_value_reaches_the_logs(client, token, curie, tmp_path, caplog, capfd):
+    """pydicom warns about a malformed UI element by quoting its raw text, which here is a
+    patient's name: the warning is logged, the name is not."""
+    paths = curie_study(tmp_path, count=2)
+    ds = pydicom.dcmread(paths[1])
+    ds.add_new(0x00200052, "UI", None)  # Frame of Reference UID
+    ds[0x00200052]._value = "SKLODOWSKA^MARIE^SALOMEA"
+    ds.save_as(paths[1])
+    assert b"SKLODOWSKA" in paths[1].read_bytes()
+    # caplog's handler after the configured one: it sees each record as the logs get it.
+    pydicom_logger = logging.getLogger("pydicom")
+    pydicom_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.DEBUG):
+            response = stow(client, body(*(p.read_bytes() for p in paths)), token=token)
+    finally:
+        pydicom_logger.removeHandler(caplog.handler)
+    assert response.status_code in (200, 202), response.content
+    dicom_records = [r for r in caplog.records if r.name.startswith("pydicom")]
+    assert any("Invalid value for VR UI" in r.getMessage() for r in dicom_records)
+    for record in caplog.records:
+        assert "SKLODOWSKA" not in record.getMessage(), record.getMessage()
+    assert "SKLODOWSKA" not in capfd.readouterr().err
