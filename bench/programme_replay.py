@@ -12,7 +12,7 @@ shorter run) from normal vitals to NEWS2 >= 7, so the server raises alerts; the 
 in normal ranges with a little noise.
 
 Needs the PostgreSQL (127.0.0.1:5432, trust auth) and Redis (127.0.0.1:6379) the test suite
-uses. It creates and drops its own database `medai_replay`, uses Redis database 13 for the
+uses. It creates and drops its own database `medai_replay_<pid>`, uses Redis database 13 for the
 cache (the device throttle), binds gunicorn to 127.0.0.1 only, and stops what it started.
 
     .venv/bin/python bench/programme_replay.py [--patients 100000] [--minutes-simulated 1440]
@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 BIN = Path(sys.executable).parent
-DB = "medai_replay"
+DB = f"medai_replay_{os.getpid()}"  # one per run: benches of parallel checkouts may share
 REDIS = "redis://127.0.0.1:6379/13"
 URL = "/remote-care/api/v1/observations/"
 PATIENTS_PER_CLINICIAN = 200  # care-team size of the seed: alerts e-mail a real team
@@ -228,7 +228,7 @@ def run(
         wall_stop=wall_start + (args.max_seconds or planned_wall + 30),
         port=port,
     )
-    web_cpu_before = _tree_cpu(web.pid)
+    web_cpu_before, db_cpu_before = _tree_cpu(web.pid), _database_cpu()
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     clients = [
@@ -243,7 +243,8 @@ def run(
     for client in clients:
         client.join()
     web_cpu = _tree_cpu(web.pid) - web_cpu_before
-    report(args, plan, tallies, web_cpu, planned_wall)
+    db_cpu = sum(t - db_cpu_before.get(pid, 0.0) for pid, t in _database_cpu().items())
+    report(args, plan, tallies, (web_cpu, db_cpu), planned_wall)
     text = (logs / "web.log").read_text(errors="replace")
     if "Traceback" in text:
         print("  web log has tracebacks; first lines:")
@@ -462,6 +463,23 @@ def _tree_cpu(pid: int) -> float:
     return total
 
 
+def _database_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving the bench database (their
+    process titles name it), by pid."""
+    import psutil
+
+    found = {}
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            title = " ".join(process.info["cmdline"] or [])
+            if title.startswith("postgres:") and f" {DB} " in title:
+                times = process.cpu_times()
+                found[process.pid] = times.user + times.system
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    return found
+
+
 def _pct(values: list[float], q: float) -> float:
     if not values:
         return math.nan
@@ -470,7 +488,11 @@ def _pct(values: list[float], q: float) -> float:
 
 
 def report(
-    args: argparse.Namespace, plan: Plan, tallies: list[Tally], web_cpu: float, planned: float
+    args: argparse.Namespace,
+    plan: Plan,
+    tallies: list[Tally],
+    cpu: tuple[float, float],
+    planned: float,
 ) -> None:
     from django.db import connection
 
@@ -490,8 +512,9 @@ def report(
     first = min(t.first_send for t in tallies)
     last = max(t.last_done for t in tallies)
     elapsed = max(last - plan.wall_start, 1e-9)
+    sending = max(last - first, 1e-9)  # the first upload is due one upload interval in
     per_set = len(OBSERVATION_VITALS)
-    set_rate = stored / elapsed
+    set_rate = stored / sending
     offered = args.patients / plan.interval_s * args.speed
     upload_wall = plan.upload_s / args.speed
     print(
@@ -507,7 +530,8 @@ def report(
     print(f"  unsent when the wall cap came: {unsent_posts:,} POSTs, {unsent_sets:,} sets")
     print(
         f"  sustained: {set_rate:8.1f} sets/s, {set_rate * per_set:8.0f} readings/s "
-        f"({per_set} vitals per set), {posts / elapsed:.1f} POST/s"
+        f"({per_set} vitals per set), {posts / sending:.1f} POST/s, over the "
+        f"{sending:.1f} s from the first upload sent to the last answered"
     )
     print(
         f"  offered (patients / interval x speed): {offered:8.1f} sets/s; "
@@ -531,10 +555,12 @@ def report(
         + ("yes" if kept_up else "NO")
         + " (no errors, nothing unsent or lost, p95 lateness under one upload interval)"
     )
-    cpu_rate = stored / web_cpu if web_cpu else math.nan
+    web_cpu, db_cpu = cpu
     print(
-        f"  web CPU: {web_cpu:.1f} core-s for {stored:,} sets = {cpu_rate:.0f} sets per "
-        f"web core-second (gunicorn only; PostgreSQL and the clients ran on the same cores)"
+        f"  CPU for {stored:,} sets: gunicorn {web_cpu:.1f} core-s "
+        f"({stored / web_cpu if web_cpu else math.nan:.0f} sets per core-second), PostgreSQL "
+        f"backends {db_cpu:.1f} core-s ({stored / db_cpu if db_cpu else math.nan:.0f} sets per "
+        f"core-second; without its WAL writer, checkpointer and autovacuum)"
     )
     # Real time: one set per interval per patient. What this run sustained, in patients.
     capacity = set_rate * plan.interval_s
@@ -576,8 +602,13 @@ def report(
         print(
             f"  same in simulated min: p50 {_pct(lags, 0.5) * args.speed / 60:.1f}, "
             f"p95 {_pct(lags, 0.95) * args.speed / 60:.1f}, "
-            f"max {_pct(lags, 1.0) * args.speed / 60:.1f} (the device's upload interval, "
-            f"{args.upload_min} min, is most of it by design)"
+            f"max {_pct(lags, 1.0) * args.speed / 60:.1f} ("
+            + (
+                f"waiting for the device's next upload, every {args.upload_min} min, is most of it"
+                if kept_up
+                else "the backlog is most of it"
+            )
+            + ")"
         )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE remote_care_observation")
