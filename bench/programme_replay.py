@@ -32,6 +32,7 @@ import json
 import math
 import multiprocessing
 import os
+import queue
 import random
 import secrets
 import shutil
@@ -240,7 +241,14 @@ def run(
         client.start()
     tallies: list[Tally] = []
     for _ in clients:
-        tallies.extend(results.get())
+        # A client that died (its traceback is on stderr) never reports: do not wait forever.
+        wait = max(60.0, plan.wall_stop - time.time() + 180)
+        try:
+            tallies.extend(results.get(timeout=wait))
+        except queue.Empty:
+            for client in clients:
+                client.kill()
+            raise SystemExit("a client process did not report; see its traceback above") from None
     for client in clients:
         client.join()
     web_cpu = _tree_cpu(web.pid) - web_cpu_before
@@ -554,7 +562,8 @@ def report(
     print(
         "  kept up: "
         + ("yes" if kept_up else "NO")
-        + " (no errors, nothing unsent or lost, p95 lateness under one upload interval)"
+        + " (yes means: no errors, nothing unsent or lost, p95 lateness under one upload "
+        "interval)"
     )
     web_cpu, db_cpu = cpu
     print(
