@@ -30,6 +30,11 @@ def main() -> None:
     parser.add_argument("--readings", type=int, default=50_000)
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument(
+        "--no-startup-hook",
+        action="store_true",
+        help="skip the web worker's start-up hook (gc.freeze), to measure what it changes",
+    )
     args = parser.parse_args()
     with postgres_site("medai_bench"):
         run(args)
@@ -82,6 +87,12 @@ def run(args: argparse.Namespace) -> None:
         HTTP_AUTHORIZATION=f"Bearer {issued.token}",
     )
     assert warm.status_code == 400, warm.content[:300]
+    # The views run in this process, so it does what gunicorn's post_worker_init does in
+    # production (medai_site/gunicorn_config.py) once the site is loaded.
+    if not args.no_startup_hook:
+        from medai_site.core.startup import gc_freeze_after_startup
+
+        gc_freeze_after_startup()
     began = time.perf_counter()
     for first in range(0, args.readings, args.batch):
         body = {"observations": [reading(i) for i in range(first, first + args.batch)]}

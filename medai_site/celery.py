@@ -43,3 +43,11 @@ def _configure_torch(**kwargs: object) -> None:
     from medai_site.core.compute import configure_worker_process
 
     configure_worker_process()
+
+
+@worker_process_init.connect
+def _freeze_startup_objects(**kwargs: object) -> None:
+    # After the parent imported the tasks and forked this child, before its first task.
+    from medai_site.core.startup import gc_freeze_after_startup
+
+    gc_freeze_after_startup()

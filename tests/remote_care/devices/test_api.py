@@ -276,3 +276,35 @@ def test_readings_from_an_unset_clock_are_refused(device):
     assert body["stored"] == 1
     assert [r["index"] for r in body["rejected"]] == [1, 2]
     assert "is the device's clock set?" in body["rejected"][0]["errors"]["taken_at"][0]
+
+
+def test_bad_json_is_a_400_with_the_parsers_message(device):
+    broken = post_raw(device.token, '{"observations": [')
+    assert broken.status_code == 400
+    assert broken.json()["detail"].startswith("JSON parse error - Expecting value: line 1")
+    not_utf8 = Client().post(
+        URL,
+        b'{"heart_rate": "\xff"}',
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {device.token}",
+    )
+    assert not_utf8.status_code == 400
+    assert "can't decode byte 0xff" in not_utf8.json()["detail"]
+
+
+def test_a_huge_integer_in_a_utf16_body_is_refused_per_item(device):
+    # UTF-16 is searched for long digit runs as text, not as bytes; 5,000 digits are past
+    # the int() limit, so a missed run would fail the whole batch as a JSON parse error.
+    import json
+
+    text = json.dumps(vitals(1, heart_rate=0)).replace(
+        '"heart_rate": 0', '"heart_rate": ' + "9" * 5000
+    )
+    response = Client().post(
+        URL,
+        text,  # the client encodes it in the charset named
+        content_type="application/json; charset=utf-16",
+        HTTP_AUTHORIZATION=f"Bearer {device.token}",
+    )
+    assert response.status_code == 400, response.content
+    assert "finite number" in response.json()["rejected"][0]["errors"]["heart_rate"][0]
