@@ -81,10 +81,14 @@ class Observation(models.Model):
         PAIN = "P", "Responds to pain"
         UNRESPONSIVE = "U", "Unresponsive"
 
+    # No single-column indexes on the two keys: (patient, taken_at) and the unique (device,
+    # taken_at) lead with them and serve every lookup, and each index is paid on every insert.
     patient = models.ForeignKey(
-        "patients.Patient", on_delete=models.PROTECT, related_name="observations"
+        "patients.Patient", on_delete=models.PROTECT, related_name="observations", db_index=False
     )
-    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="observations")
+    device = models.ForeignKey(
+        Device, on_delete=models.PROTECT, related_name="observations", db_index=False
+    )
     taken_at = models.DateTimeField()
     received_at = models.DateTimeField(auto_now_add=True)
     heart_rate = models.FloatField(null=True, blank=True)
