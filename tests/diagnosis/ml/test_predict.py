@@ -123,7 +123,9 @@ def _reference(bundle, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray
         p = torch.softmax(logits.double() / bundle.temperature, dim=1).numpy()
         k = int(predict_labels(p, bundle.threshold)[0])
         acts: list[torch.Tensor] = []
-        hook = model.cam_layer.register_forward_hook(lambda _m, _i, out: acts.append(out))
+        hook = model.cam_layer.register_forward_hook(
+            lambda _m, _i, out, acts=acts: acts.append(out)
+        )
         try:
             (grads,) = torch.autograd.grad(model(x)[0, k], acts[0])
         finally:
