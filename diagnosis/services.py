@@ -545,6 +545,65 @@ def _scored_fields(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class ScanAnswer:
+    """One scan's answer from a job, to store: the scope checks' verdict, and the result and
+    heat-maps when it was scored."""
+
+    scan: Scan
+    scope: ScopeAnswer
+    result: dict[str, Any] | None = None
+    heatmaps: list[np.ndarray] | None = None
+
+
+def predictions_store(
+    *,
+    answers: list[ScanAnswer],
+    model_version: Any,
+    job: Job | None,
+    class_names: list[str],
+    threshold: float | None = None,
+) -> list[Prediction]:
+    """Store each scan's answer from a model version (in ``answers`` order): probabilities,
+    risk and heat-maps from its result when its scope lets it be scored, else only the reason
+    (and the learned score) with no probability and an empty heat-map file; one query for
+    the existing answers and one insert for the new ones. Idempotent: a scan this version
+    already answered gets its existing row back (a redelivered task writes nothing twice)."""
+    existing = {
+        p.scan_id: p
+        for p in Prediction.objects.filter(
+            scan__in=[a.scan for a in answers], model_version=model_version
+        )
+    }
+    fresh: list[Prediction] = []
+    # Nested in the caller's media_writes (the job's finishing transaction), the heat-maps
+    # are deleted if anything later in that transaction fails.
+    with media_writes() as writes, transaction.atomic():
+        for answer in answers:
+            if answer.scan.pk in existing:
+                continue
+            scored = answer.scope.scored and answer.result is not None
+            prediction = Prediction(
+                scan=answer.scan,
+                model_version=model_version,
+                job=job,
+                class_names=list(class_names),
+                threshold=threshold,
+                scope=answer.scope.scope,
+                scope_check=answer.scope.check,
+                scope_reason=answer.scope.reason,
+                ood_score=answer.scope.ood_score,
+                ood_threshold=answer.scope.ood_threshold,
+                **(_scored_fields(answer.result) if scored and answer.result is not None else {}),
+            )
+            content = _heatmaps_npz(list(answer.heatmaps or []) if scored else [])
+            writes.save(prediction.heatmaps, "heatmaps", ContentFile(content))
+            existing[answer.scan.pk] = prediction
+            fresh.append(prediction)
+        Prediction.objects.bulk_create(fresh)
+    return [existing[a.scan.pk] for a in answers]
+
+
 def prediction_store(
     *,
     scan: Scan,
@@ -556,33 +615,15 @@ def prediction_store(
     heatmaps: list[np.ndarray] | None = None,
     threshold: float | None = None,
 ) -> Prediction:
-    """Store one scan's answer from a model version: probabilities, risk and heat-maps from
-    ``result`` when ``scope`` lets it be scored, else only the reason (and the learned score)
-    with no probability and an empty heat-map file. Returns the existing row if this version
-    already answered for the scan (a redelivered task writes nothing twice)."""
-    existing = Prediction.objects.filter(scan=scan, model_version=model_version).first()
-    if existing is not None:
-        return existing
-    scored = scope.scored and result is not None
-    prediction = Prediction(
-        scan=scan,
+    """predictions_store for one scan: returns its stored answer (the existing row if this
+    version already answered for the scan)."""
+    (prediction,) = predictions_store(
+        answers=[ScanAnswer(scan=scan, scope=scope, result=result, heatmaps=heatmaps)],
         model_version=model_version,
         job=job,
-        class_names=list(class_names),
+        class_names=class_names,
         threshold=threshold,
-        scope=scope.scope,
-        scope_check=scope.check,
-        scope_reason=scope.reason,
-        ood_score=scope.ood_score,
-        ood_threshold=scope.ood_threshold,
-        **(_scored_fields(result) if scored and result is not None else {}),
     )
-    content = _heatmaps_npz(list(heatmaps or []) if scored else [])
-    # Nested in the caller's media_writes (the job's finishing transaction), the heat-map is
-    # deleted if anything later in that transaction fails.
-    with media_writes() as writes, transaction.atomic():
-        writes.save(prediction.heatmaps, "heatmaps", ContentFile(content))
-        prediction.save()
     return prediction
 
 

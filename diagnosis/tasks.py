@@ -9,15 +9,16 @@ from django.urls import reverse
 from diagnosis.artifacts import active_classifier
 from diagnosis.charts import training_curves_figure
 from diagnosis.models import DicomSend, ImageDataset, Prediction, ScanUpload
-from diagnosis.pacs.outbox import prediction_sends_queue
+from diagnosis.pacs.outbox import predictions_sends_queue
 from diagnosis.scope import bundle_contract, scans_gate, series_scope
 from diagnosis.services import (
     OVERRIDE_JOB_KIND,
     OverrideRefused,
+    ScanAnswer,
     dataset_check_failed,
     dataset_check_passed,
     prediction_override_score,
-    prediction_store,
+    predictions_store,
     training_start,
 )
 from medai_site.core.compute import torch_device
@@ -100,29 +101,26 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
         "class_names": list(loaded.model.class_names),
         "threshold": loaded.model.threshold,
     }
+    answers = [ScanAnswer(scan=scan, scope=answer) for scan, answer in gated.refused]
+    for scan, start, stop in gated.spans:
+        series = aggregate_series(loaded.model, per_frame[start:stop])
+        answers.append(
+            ScanAnswer(
+                scan=scan,
+                scope=series_scope(series, loaded.model, scan=scan),
+                result=series.to_dict(),
+                heatmaps=series.heatmaps,
+            )
+        )
+    answers.sort(key=lambda a: a.scan.pk)
     # Heat-maps written before a failure later in the finishing transaction are deleted.
     with media_writes(), progress.finishing() as outcome:
-        stored = [
-            prediction_store(scan=scan, scope=answer, **common) for scan, answer in gated.refused
-        ]
-        for scan, start, stop in gated.spans:
-            series = aggregate_series(loaded.model, per_frame[start:stop])
-            stored.append(
-                prediction_store(
-                    scan=scan,
-                    scope=series_scope(series, loaded.model, scan=scan),
-                    result=series.to_dict(),
-                    heatmaps=series.heatmaps,
-                    **common,
-                )
-            )
-        stored.sort(key=lambda p: p.scan_id)
+        stored = predictions_store(answers=answers, **common)
         # Results go to the PACS destinations with the job's success (outside the model's
         # scope too: the SR says so).
-        for prediction in stored:
-            prediction_sends_queue(
-                prediction=prediction, trigger=DicomSend.Trigger.CLASSIFICATION, owner=job.owner
-            )
+        predictions_sends_queue(
+            predictions=stored, trigger=DicomSend.Trigger.CLASSIFICATION, owner=job.owner
+        )
         first = next((p for p in stored if p.scored), stored[0] if stored else None)
         outcome.result = {
             "summary": upload_summary(version=loaded.version, stored=stored),

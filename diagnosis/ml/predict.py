@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from diagnosis.ml.artifact import ModelBundle
-from diagnosis.ml.data import TTA_VIEWS, prepare_images, tta_views
+from diagnosis.ml.data import prepare_images, tta_views
 from diagnosis.ml.metrics import predict_labels
 from diagnosis.ml.ood import captured_features, pixel_stats, stage_capture
 
@@ -144,28 +144,20 @@ def predict(
             channels=bundle.in_channels,
             normalisation=bundle.normalisation,
         ).to(bundle.device)
-        # The OOD score reads the plain view's stage features from the Grad-CAM pass, so
-        # scoring scope costs no extra forward pass.
+        # One forward pass over the plain images and their TTA views: the OOD score reads the
+        # plain images' stage features from it, and Grad-CAM its cam-layer activations.
         with stage_capture(bundle.model) as captured:
-            if tta:
-                view_logits = _view_logits(bundle.model, x)  # (V, N, K); view 0 is plain
-                logits = view_logits.mean(dim=0) if averaged else view_logits[0]
-                probs = _calibrated(logits, bundle.temperature)
-                pred = predict_labels(probs, bundle.threshold)
-                plain, cams = _grad_cam(bundle.model, x, lambda _logits, p=pred: p)
-                views = np.stack([_calibrated(v, bundle.temperature) for v in view_logits])
-            else:
-
-                def choose(logits: torch.Tensor) -> np.ndarray:
-                    return predict_labels(_calibrated(logits, bundle.temperature), bundle.threshold)
-
-                logits, cams = _grad_cam(bundle.model, x, choose)
-                plain = logits
-                probs = _calibrated(logits, bundle.temperature)
-                pred = choose(logits)
-                views = probs[None]
-            # The last forward pass run was Grad-CAM's on the plain images.
-            feats = captured_features(bundle.model, captured) if bundle.ood is not None else []
+            view_logits, cams = _views_and_cams(bundle, x, tta=tta, averaged=averaged)
+            feats = (
+                [f[: len(x)] for f in captured_features(bundle.model, captured)]
+                if bundle.ood is not None
+                else []
+            )
+        plain = view_logits[0]
+        logits = view_logits.mean(dim=0) if averaged and tta else plain
+        probs = _calibrated(logits, bundle.temperature)
+        pred = predict_labels(probs, bundle.threshold)
+        views = np.stack([_calibrated(v, bundle.temperature) for v in view_logits])
         ood = (
             bundle.ood.score(
                 feats,
@@ -265,36 +257,51 @@ def _calibrated(logits: torch.Tensor, temperature: float) -> np.ndarray:
     return torch.softmax(logits.double() / temperature, dim=1).cpu().numpy()
 
 
-def _grad_cam(
-    model: nn.Module, x: torch.Tensor, choose: Callable[[torch.Tensor], np.ndarray]
+def _views_and_cams(
+    bundle: ModelBundle, x: torch.Tensor, *, tta: bool, averaged: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """One forward/backward pass: logits and Grad-CAM maps (N, h, w), each peaking at 1, for the
-    classes `choose(logits)` picks."""
+    """Logits of every view (V, N, K), view 0 the plain images (V = 1 without TTA), and the
+    plain images' Grad-CAM maps (N, h, w), each peaking at 1, for the predicted class (of the
+    TTA-averaged logits when the model was trained that way).
+
+    One forward pass over all views; autograd records only from the cam layer on, so the
+    gradient costs a backward pass through the head alone. Samples are independent in eval
+    mode, so one backward gives every sample's gradient."""
+    model = bundle.model
     model.eval()
-    layer: nn.Module = model.cam_layer  # type: ignore[assignment]
+    n = x.shape[0]
+    batch = torch.cat([x, tta_views(x)[n:]]) if tta else x
     captured: list[torch.Tensor] = []
-    handle = layer.register_forward_hook(lambda _m, _i, output: captured.append(output))
+
+    def from_cam_layer(_m: nn.Module, _i: Any, output: torch.Tensor) -> torch.Tensor:
+        # The layers before this one ran without a graph; the outer no_grad restores the
+        # mode when the pass ends.
+        torch.set_grad_enabled(True)
+        leaf = output.detach().requires_grad_()
+        captured.append(leaf)
+        return leaf
+
+    layer: nn.Module = model.cam_layer  # type: ignore[assignment]
+    handle = layer.register_forward_hook(from_cam_layer)
     try:
-        # Grad-CAM needs gradients even when the caller runs under torch.no_grad().
-        with torch.enable_grad():
-            logits = model(x)
-            target = torch.as_tensor(choose(logits.detach()), device=logits.device)
-            score = logits.gather(1, target.long()[:, None]).sum()
-            # Samples are independent in eval mode, so one backward gives every sample's gradient.
-            (grads,) = torch.autograd.grad(score, captured[0])
+        with torch.no_grad():
+            logits = model(batch)
+            view_logits = logits.view(-1, n, logits.shape[-1])
+            chosen = view_logits.mean(dim=0) if tta and averaged else view_logits[0]
+            target = predict_labels(
+                _calibrated(chosen.detach(), bundle.temperature), bundle.threshold
+            )
+            index = torch.as_tensor(target, device=logits.device).long()[:, None]
+            with torch.enable_grad():
+                score = view_logits[0].gather(1, index).sum()
+                (grads,) = torch.autograd.grad(score, captured[0])
     finally:
         handle.remove()
-    acts = captured[0].detach()
-    weights = grads.mean(dim=(2, 3), keepdim=True)
+    acts = captured[0].detach()[:n]
+    weights = grads[:n].mean(dim=(2, 3), keepdim=True)
     cam = torch.relu((weights * acts).sum(dim=1))
     peak = cam.flatten(1).max(dim=1).values.clamp_min(1e-12).view(-1, 1, 1)
-    return logits.detach(), (cam / peak).cpu()
-
-
-@torch.no_grad()
-def _view_logits(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    model.eval()
-    return model(tta_views(x)).view(len(TTA_VIEWS), x.shape[0], -1)
+    return view_logits.detach(), (cam / peak).cpu()
 
 
 def _resize_cam(cam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:

@@ -67,6 +67,28 @@ def prediction_sends_queue(*, prediction: Prediction, trigger: str, owner: Any) 
     return queued
 
 
+def predictions_sends_queue(
+    *, predictions: list[Prediction], trigger: str, owner: Any
+) -> list[DicomSend]:
+    """prediction_sends_queue for each of a job's predictions, asking for the destinations
+    once: with none enabled for ``trigger`` (the embedded default), no query per prediction.
+    Idempotent as prediction_sends_queue."""
+    flag = (
+        "send_after_classification"
+        if trigger == DicomSend.Trigger.CLASSIFICATION
+        else "send_after_review"
+    )
+    if (
+        not predictions
+        or not DicomDestination.objects.filter(enabled=True, **{flag: True}).exists()
+    ):
+        return []
+    queued: list[DicomSend] = []
+    for prediction in predictions:
+        queued += prediction_sends_queue(prediction=prediction, trigger=trigger, owner=owner)
+    return queued
+
+
 class SendRefused(ValueError):
     """A send-again request that cannot be honoured, with the clinician's message."""
 

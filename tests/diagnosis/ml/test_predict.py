@@ -99,3 +99,66 @@ def test_tta_trained_model_is_scored_on_averaged_views(
     assert np.allclose([p.probabilities for p in averaged], expected, atol=1e-6)
     assert not np.allclose([p.probabilities for p in plain], expected, atol=1e-6)
     assert all(p.tta_std > 0 for p in averaged)
+
+
+def _reference(bundle, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Probabilities, Grad-CAM maps and OOD scores computed the plain way, image by image
+    (TTA views and Grad-CAM each by their own full forward pass, autograd through the whole
+    model), to check the batched single-pass path against."""
+    from diagnosis.ml.data import prepare_images, tta_views
+    from diagnosis.ml.metrics import predict_labels
+    from diagnosis.ml.ood import extract_features, pixel_stats
+
+    model = bundle.model.eval()
+    probs, cams, scores = [], [], []
+    for image in images:
+        x = prepare_images(
+            [image],
+            input_size=bundle.input_size,
+            channels=bundle.in_channels,
+            normalisation=bundle.normalisation,
+        )
+        with torch.no_grad():
+            logits = model(tta_views(x)).mean(dim=0, keepdim=True)
+        p = torch.softmax(logits.double() / bundle.temperature, dim=1).numpy()
+        k = int(predict_labels(p, bundle.threshold)[0])
+        acts: list[torch.Tensor] = []
+        hook = model.cam_layer.register_forward_hook(
+            lambda _m, _i, out, acts=acts: acts.append(out)
+        )
+        try:
+            (grads,) = torch.autograd.grad(model(x)[0, k], acts[0])
+        finally:
+            hook.remove()
+        cam = torch.relu((grads.mean(dim=(2, 3), keepdim=True) * acts[0]).sum(dim=1))
+        cam = torch.nn.functional.interpolate(
+            cam[None], size=image.shape[:2], mode="bilinear", align_corners=False
+        )[0, 0]
+        feats, plain = extract_features(model, x)
+        probs.append(p[0])
+        cams.append((cam / cam.max()).detach().numpy())
+        scores.append(bundle.ood.score(feats, plain, pixel_stats(x))[0])
+    return np.stack(probs), np.stack(cams), np.asarray(scores)
+
+
+def test_batched_inference_equals_per_scan(trained: TrainResult, pneumonia: ImageDataset) -> None:
+    """The worker's batched single pass (TTA views, Grad-CAM of the predicted class and the
+    OOD score from one forward) gives each scan what scoring it alone, the plain way, gives."""
+    bundle = trained.to_bundle()
+    assert bundle.config["tta"] and bundle.ood is not None
+    images = list(pneumonia.test_images[:70, :, :, 0])
+    calls = _count_forwards(bundle.model)
+    batched = predict(bundle, images, batch_size=64)
+    assert calls == [64 * 7, 6 * 7]  # one pass per batch over the images and their 7 views
+    alone = [predict(bundle, [image])[0] for image in images[:8]]
+    for one, many in zip(alone, batched, strict=False):
+        assert np.allclose(one.probabilities, many.probabilities, atol=1e-6)
+        assert np.allclose(one.heatmap, many.heatmap, atol=1e-5)
+        assert one.ood_score == pytest.approx(many.ood_score, rel=1e-6, abs=1e-6)
+    probs, cams, scores = _reference(bundle, images[:12])
+    got = batched[:12]
+    assert np.allclose(np.stack([p.probabilities for p in got]), probs, atol=1e-6)
+    assert np.allclose(np.stack([p.heatmap for p in got]), cams, atol=1e-5)
+    assert np.allclose([p.ood_score for p in got], scores, rtol=1e-5, atol=1e-5)
+    # The heat-maps differ between scans: the test would notice maps shared across a batch.
+    assert not np.allclose(got[0].heatmap, got[1].heatmap)
