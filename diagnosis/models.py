@@ -351,6 +351,34 @@ class DicomWebSender(models.Model):
         return f"{self.name} ({self.token_prefix}…)"
 
 
+class StowStudy(models.Model):
+    """A study a DICOMweb sender is storing, possibly over several STOW-RS requests (a PACS
+    splits a large study): where its instances went, so that a request arriving within
+    MEDAI_DICOM_STUDY_SETTLE_SECONDS of the last one adds to the same upload (and its still
+    queued job) or the same waiting inbox study. Its row lock serialises concurrent requests
+    for one study."""
+
+    sender = models.ForeignKey(DicomWebSender, on_delete=models.CASCADE, related_name="+")
+    # A keyed hash of the sender's Study Instance UID (an identifier, never stored as such).
+    study_key = models.CharField(max_length=64)
+    upload = models.ForeignKey(
+        ScanUpload, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    unmatched = models.ForeignKey(
+        UnmatchedStudy, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_received_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "STOW-RS study"
+        constraints = [
+            models.UniqueConstraint(fields=["sender", "study_key"], name="one_stow_study_per_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"STOW-RS study #{self.pk} from {self.sender_id}"
+
+
 class SourceInstance(models.Model):
     """A scan received over DICOM (or STOW-RS) as its sender knows it: the original UIDs and
     study identifiers, kept only so that results sent back to that same sender file under the

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
@@ -302,6 +303,8 @@ def scan_upload(
     task: str,
     request: Any = None,
     deidentified: bool = False,
+    into: ScanUpload | None = None,
+    job_delay: float = 0,
 ) -> UploadOutcome:
     """Validate, de-identify and store each file, one at a time; every rejected file is
     listed with its reason while the others go through. Files that may show burned-in text
@@ -309,7 +312,10 @@ def scan_upload(
     UploadTooLarge when the files would decode more than the per-request bound. Any failure
     (ENOSPC included) leaves no row and no file; when no file is accepted nothing is stored
     and ``upload`` is None. ``deidentified``: the files are MedAI's own de-identified copies
-    (an assigned inbox study), whose UIDs are kept so that they are replaced only once."""
+    (an assigned inbox study), whose UIDs are kept so that they are replaced only once.
+    ``into``: an upload of ``patient`` the scans are added to (no new upload; its still
+    queued job takes them, otherwise a new job classifies only them). ``job_delay``: a new
+    job runs no sooner than this many seconds from now."""
     budget = _PixelBudget(settings.DIAGNOSIS_MAX_REQUEST_PIXELS)
     router = scan_router(task=task)
     rejected: list[FileRejection] = []
@@ -330,7 +336,7 @@ def scan_upload(
                 rejected.append(FileRejection(upload.name or "upload", exc.message, exc.code.value))
                 continue
             if outcome.upload is None:
-                outcome.upload = ScanUpload.objects.create(
+                outcome.upload = into or ScanUpload.objects.create(
                     patient=patient, uploaded_by=uploaded_by, task=task
                 )
             scan = _scan_store(item=item, record=outcome.upload, writes=writes)
@@ -345,15 +351,23 @@ def scan_upload(
             )
         record = outcome.upload
         if record is not None:
-            record.rejected = [{"name": r.name, "message": r.message} for r in rejected]
+            earlier = list(into.rejected) if into is not None else []
+            record.rejected = [
+                *earlier,
+                *({"name": r.name, "message": r.message} for r in rejected),
+            ]
             record.save(update_fields=["rejected"])
         # One job per model: a DICOM whose header fits another in-service model's input
         # contract better than the chosen one's is classified by that model.
         by_task: dict[str, list[Scan]] = {}
         for scan in outcome.scans:
             by_task.setdefault((scan.info.get("route") or {}).get("task") or task, []).append(scan)
+        if into is not None and record is not None:
+            outcome.jobs = _inference_jobs_join(
+                record=record, owner=uploaded_by, by_task=by_task, delay=job_delay
+            )
         for routed_task, scans in sorted(by_task.items(), key=lambda kv: kv[0] != task):
-            if record is None:  # never: a stored scan means the upload row exists
+            if record is None or into is not None:
                 break
             outcome.jobs.append(
                 _inference_job(
@@ -362,6 +376,7 @@ def scan_upload(
                     count=len(scans),
                     task=routed_task,
                     scan_ids=[s.pk for s in scans] if len(by_task) > 1 else None,
+                    delay=job_delay,
                 )
             )
         outcome.job = outcome.jobs[0] if outcome.jobs else None
@@ -375,6 +390,7 @@ def scan_upload(
                 "scans_uploaded": [s.pk for s in outcome.scans],
                 "scans_held": [s.pk for s in outcome.held],
                 "rejected": len(rejected),
+                **({"added_to_upload": True} if into is not None else {}),
                 "routed": {
                     str(s.pk): s.info["route"]["task"] for s in outcome.scans if s.info.get("route")
                 },
@@ -417,6 +433,9 @@ def _scan_store(*, item: _Prepared, record: ScanUpload, writes: MediaWrites) -> 
     return scan
 
 
+INFERENCE_JOB_KIND = "diagnosis.inference"
+
+
 def _inference_job(
     *,
     record: ScanUpload,
@@ -424,20 +443,84 @@ def _inference_job(
     count: int,
     task: str | None = None,
     scan_ids: list[int] | None = None,
+    delay: float = 0,
 ) -> Job:
     params: dict[str, Any] = {"upload_id": record.pk, "task": task or record.task}
     if scan_ids is not None:
         params["scan_ids"] = scan_ids
     return job_create(
-        kind="diagnosis.inference",
+        kind=INFERENCE_JOB_KIND,
         owner=owner,
         patient=record.patient,
         # No patient identifier in the title: staff (model admins) see job titles; the
         # patient is on the job's own field, scoped and audited.
-        title=f"Classify {count} scan{'s' if count != 1 else ''}",
+        title=_inference_title(count),
         params=params,
         target=record,
+        delay=delay,
     )
+
+
+def _inference_title(count: int) -> str:
+    return f"Classify {count} scan{'s' if count != 1 else ''}"
+
+
+def _inference_jobs_join(
+    *, record: ScanUpload, owner: Any, by_task: dict[str, list[Scan]], delay: float
+) -> list[Job]:
+    """The jobs that classify scans just added to an existing upload: each model's job of
+    the upload that is still queued takes them (it reads its scans when it runs; its row,
+    locked here, cannot be claimed before this transaction commits), otherwise a new job
+    classifies only them (a finished job's answers are kept: classification is idempotent
+    per scan and version)."""
+    if not by_task:
+        return []
+    added = {scan.pk for scans in by_task.values() for scan in scans}
+    queued = list(
+        Job.objects.select_for_update()
+        .filter(
+            kind=INFERENCE_JOB_KIND,
+            target_type=ContentType.objects.get_for_model(ScanUpload),
+            target_id=record.pk,
+            status=Job.Status.QUEUED,
+        )
+        .order_by("pk")
+    )
+
+    def routed(scan: Scan) -> str:
+        return (scan.info.get("route") or {}).get("task") or record.task
+
+    for job in queued:
+        if job.params.get("scan_ids") is None:
+            # Pinned to the scans it was made for, so that scans routed to another model
+            # never reach this one.
+            mine = job.params.get("task") or record.task
+            earlier = record.scans.filter(held=False).exclude(pk__in=added).order_by("pk")
+            job.params["scan_ids"] = [s.pk for s in earlier if routed(s) == mine]
+    jobs: list[Job] = []
+    for routed_task, scans in sorted(by_task.items(), key=lambda kv: kv[0] != record.task):
+        ids = [s.pk for s in scans]
+        waiting = next(
+            (j for j in queued if (j.params.get("task") or record.task) == routed_task), None
+        )
+        if waiting is None:
+            jobs.append(
+                _inference_job(
+                    record=record,
+                    owner=owner,
+                    count=len(ids),
+                    task=routed_task,
+                    scan_ids=ids,
+                    delay=delay,
+                )
+            )
+            continue
+        waiting.params["scan_ids"] = [*waiting.params["scan_ids"], *ids]
+        jobs.append(waiting)
+    for job in queued:
+        job.title = _inference_title(len(job.params["scan_ids"]))
+        job.save(update_fields=["params", "title"])
+    return jobs
 
 
 def scan_hold_confirm(*, scan: Scan, user: Any, request: Any = None) -> Job | None:

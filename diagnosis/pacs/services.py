@@ -10,6 +10,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any, BinaryIO, cast
 
 from django.conf import settings
@@ -29,6 +30,7 @@ from diagnosis.models import (
     Scan,
     ScanUpload,
     SourceInstance,
+    StowStudy,
     UnmatchedInstance,
     UnmatchedStudy,
 )
@@ -149,13 +151,22 @@ def source_instances_record(
     return rows
 
 
-def study_receive(*, files: list[UploadedFile], calling_ae: str) -> StudyReceipt:
+def study_receive(
+    *,
+    files: list[UploadedFile],
+    calling_ae: str,
+    into_upload: ScanUpload | None = None,
+    into_unmatched: UnmatchedStudy | None = None,
+    job_delay: float = 0,
+) -> StudyReceipt:
     """File the instances of one study (all sent in one association): matched with certainty
     to a patient of some care team, they go through the upload's intake under that patient
     with one classification job per model; otherwise they wait de-identified in the inbox.
     Each instance's original UIDs are kept with ``calling_ae`` as its source (any sender
     label: an AE title, or the STOW-RS sender). Never guesses a patient. Raises
-    UploadTooLarge like an upload."""
+    UploadTooLarge like an upload. The rest of a study already partly filed is added to
+    ``into_upload`` when it matches that upload's patient, or to ``into_unmatched`` while
+    that study still waits unmatched; a new job runs no sooner than ``job_delay`` seconds."""
     identities = [i for i in (_identity(f) for f in files) if i is not None]
     originals = _originals(files)
     verdict = study_match(identities, mrn_candidates, issuer=settings.MEDAI_DICOM_MRN_ISSUER)
@@ -166,8 +177,11 @@ def study_receive(*, files: list[UploadedFile], calling_ae: str) -> StudyReceipt
             reason=verdict.reason,
             calling_ae=calling_ae,
             originals=originals,
+            into=into_unmatched,
         )
     patient = Patient.objects.get(pk=verdict.patient_pk)
+    if into_upload is not None and into_upload.patient_id != patient.pk:
+        into_upload = None
     # One transaction: the classification job (queued on commit) finds the originals.
     with transaction.atomic():
         outcome = scan_upload(
@@ -175,6 +189,8 @@ def study_receive(*, files: list[UploadedFile], calling_ae: str) -> StudyReceipt
             files=list(files),
             uploaded_by=receiver_account(),
             task=receiver_task(),
+            into=into_upload,
+            job_delay=job_delay,
         )
         source_instances_record(
             scans=[*outcome.scans, *outcome.held], originals=originals, source=calling_ae
@@ -204,21 +220,33 @@ def _unmatched_store(
     reason: str,
     calling_ae: str,
     originals: dict[str, OriginalInstance],
+    into: UnmatchedStudy | None = None,
 ) -> StudyReceipt:
     """Screen and de-identify the files (no patient yet) one at a time and store them with the
-    identifiers a clinician needs to find the patient; nothing when no file passes."""
+    identifiers a clinician needs to find the patient, in ``into`` while it still waits;
+    nothing when no file passes."""
     seed = (identity.study_uid if identity else "") or timezone.now().isoformat()
     who = identity or DicomIdentity("", "", "", "", "")
-    study = UnmatchedStudy.objects.create(
-        reason=reason,
-        calling_ae=calling_ae[:80],
-        patient_id=who.patient_id[:64],
-        issuer=who.issuer[:64],
-        patient_name=who.display_name[:200],
-        birth_date=who.birth_date[:8],
-        study_date=who.study_date[:8],
-        modality=who.modality[:16],
+    study = (
+        UnmatchedStudy.objects.select_for_update()
+        .filter(pk=into.pk, status=UnmatchedStudy.Status.WAITING)
+        .first()
+        if into is not None
+        else None
     )
+    joined = study is not None
+    earlier = list(study.rejected) if study is not None else []
+    if study is None:
+        study = UnmatchedStudy.objects.create(
+            reason=reason,
+            calling_ae=calling_ae[:80],
+            patient_id=who.patient_id[:64],
+            issuer=who.issuer[:64],
+            patient_name=who.display_name[:200],
+            birth_date=who.birth_date[:8],
+            study_date=who.study_date[:8],
+            modality=who.modality[:16],
+        )
     receipt = StudyReceipt()
     stored = 0
     with media_writes() as writes:
@@ -242,13 +270,21 @@ def _unmatched_store(
         # Nothing to assign: the study row goes with the transaction's other writes.
         transaction.set_rollback(True)
         return StudyReceipt(rejected=receipt.rejected)
-    study.rejected = [{"name": r.name, "message": r.message} for r in receipt.rejected]
+    study.rejected = [
+        *earlier,
+        *({"name": r.name, "message": r.message} for r in receipt.rejected),
+    ]
     study.save(update_fields=["rejected", "modality"])
     audit_record(
         action=AuditEvent.Action.RECORD_CHANGED,
         obj=study,
         username=RECEIVER_USERNAME,
-        detail={"received_from": calling_ae, "instances": stored, "unmatched": reason},
+        detail={
+            "received_from": calling_ae,
+            "instances": stored,
+            "unmatched": reason,
+            **({"added_to_study": True} if joined else {}),
+        },
     )
     receipt.unmatched = study
     return receipt
@@ -505,10 +541,9 @@ def stow_store(
         else:
             slots.append(None)
             studies.setdefault(header.study_uid, []).append((index, part, sent))
-    calling_ae = f"STOW:{sender.name}"
     result = StowResult()
-    for members in studies.values():
-        failures, receipt = _stow_study(members=members, calling_ae=calling_ae)
+    for uid, members in studies.items():
+        failures, receipt = _stow_study(sender=sender, study_uid=uid, members=members)
         if receipt is not None:
             result.receipts.append(receipt)
         for index, _, sent in members:
@@ -535,11 +570,19 @@ def stow_store(
     return result
 
 
+def stow_study_key(*, study_uid: str) -> str:
+    """The keyed hash a sender's Study Instance UID is remembered by (never the UID)."""
+    return hmac.new(deid_uid_key(), f"stow-study:{study_uid}".encode(), hashlib.sha256).hexdigest()
+
+
 def _stow_study(
-    *, members: list[tuple[int, Part, InstanceOutcome]], calling_ae: str
+    *, sender: DicomWebSender, study_uid: str, members: list[tuple[int, Part, InstanceOutcome]]
 ) -> tuple[dict[int, int], StudyReceipt | None]:
     """One study of a STOW-RS request through study_receive: the failure reason of each part
-    the intake refused (by request index), and the receipt (None when nothing was filed)."""
+    the intake refused (by request index), and the receipt (None when nothing was filed).
+    A study whose last request came within MEDAI_DICOM_STUDY_SETTLE_SECONDS is added to
+    what that request filed (a PACS splits a large study over several requests)."""
+    calling_ae = f"STOW:{sender.name}"
     # Named by request position, so that the intake's refusals map back to the parts; the
     # sender's own names never reach the intake.
     names = {f"stow-{index + 1:05d}.dcm": index for index, _, _ in members}
@@ -548,7 +591,7 @@ def _stow_study(
         for name, (_, part, _) in zip(names, members, strict=True)
     ]
     try:
-        receipt = study_receive(files=files, calling_ae=calling_ae)
+        receipt = _stow_study_receive(sender=sender, study_uid=study_uid, files=files)
     except UploadTooLarge as exc:
         logger.warning("STOW-RS study from %s refused: %s", calling_ae, exc.message)
         return {index: OUT_OF_RESOURCES for index in names.values()}, None
@@ -564,3 +607,38 @@ def _stow_study(
     }
     filed = receipt.upload is not None or receipt.unmatched is not None
     return failures, receipt if filed else None
+
+
+def _stow_study_receive(
+    *, sender: DicomWebSender, study_uid: str, files: list[UploadedFile]
+) -> StudyReceipt:
+    """study_receive for one study of a STOW-RS request, joined to the same study's previous
+    request from this sender when it came within the settle window."""
+    settle = float(settings.MEDAI_DICOM_STUDY_SETTLE_SECONDS)
+    calling_ae = f"STOW:{sender.name}"
+    if not study_uid:
+        return study_receive(files=files, calling_ae=calling_ae, job_delay=settle)
+    with transaction.atomic():
+        # The row lock serialises this sender's concurrent requests for one study (several
+        # web workers), so that they file into one upload, not one each.
+        row, created = StowStudy.objects.select_for_update().get_or_create(
+            sender=sender,
+            study_key=stow_study_key(study_uid=study_uid),
+            defaults={"last_received_at": timezone.now()},
+        )
+        joining = not created and row.last_received_at >= timezone.now() - timedelta(seconds=settle)
+        receipt = study_receive(
+            files=files,
+            calling_ae=calling_ae,
+            into_upload=row.upload if joining else None,
+            into_unmatched=row.unmatched if joining else None,
+            job_delay=settle,
+        )
+        if not joining:
+            row.upload, row.unmatched = None, None
+        row.upload = receipt.upload or row.upload
+        row.unmatched = receipt.unmatched or row.unmatched
+        # The window runs from the end of this request's intake, which may take a while.
+        row.last_received_at = timezone.now()
+        row.save(update_fields=["upload", "unmatched", "last_received_at"])
+    return receipt

@@ -48,6 +48,9 @@ class Job(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     enqueued_at = models.DateTimeField(null=True, blank=True)
+    # Not to run before this (a received study still arriving in several requests); the
+    # message is sent with the remaining countdown and the sweeper leaves it alone until then.
+    not_before = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -34,8 +34,10 @@ def job_create(
     patient: Any = None,
     target: models.Model | None = None,
     max_attempts: int | None = None,
+    delay: float = 0,
 ) -> Job:
-    """Create a queued job; its task goes to the broker once the caller's transaction commits."""
+    """Create a queued job; its task goes to the broker once the caller's transaction commits,
+    to run no sooner than ``delay`` seconds from now."""
     get_kind(kind)  # fail loudly, before anything is written, on an unknown kind
     with transaction.atomic():
         job = Job.objects.create(
@@ -47,6 +49,7 @@ def job_create(
             max_attempts=max_attempts or settings.MEDAI_JOB_MAX_ATTEMPTS,
             target_type=ContentType.objects.get_for_model(target) if target is not None else None,
             target_id=target.pk if target is not None else None,
+            not_before=timezone.now() + timedelta(seconds=delay) if delay > 0 else None,
         )
         audit_record(
             action=AuditEvent.Action.JOB_STARTED,
@@ -59,17 +62,26 @@ def job_create(
     return job
 
 
-def job_enqueue(*, job_id: int) -> bool:
-    """Send a queued job's task to its queue; False (job stays queued for the sweeper) if the
-    broker cannot be reached or the job is no longer queued. Safe to call repeatedly."""
+def job_enqueue(*, job_id: int, countdown: float = 0) -> bool:
+    """Send a queued job's task to its queue, to run after ``countdown`` seconds or at its
+    ``not_before``, whichever is later; False (job stays queued for the sweeper) if the broker
+    cannot be reached or the job is no longer queued. Safe to call repeatedly."""
     job = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).first()
     if job is None:
         return False
     kind = get_kind(job.kind)
+    if job.not_before is not None:
+        countdown = max(countdown, (job.not_before - timezone.now()).total_seconds())
     try:
         # retry=False: when Redis is down the web request must return at once; the job row
-        # is the durable record and the sweeper re-sends it.
-        sent = kind.task.apply_async(kwargs={"job_id": job.pk}, queue=kind.queue, retry=False)
+        # is the durable record and the sweeper re-sends it. A countdown is held by the
+        # worker (an ETA), with any broker, the filesystem one included.
+        sent = kind.task.apply_async(
+            kwargs={"job_id": job.pk},
+            queue=kind.queue,
+            retry=False,
+            **({"countdown": countdown} if countdown > 0 else {}),
+        )
     except Exception:  # kombu/redis raise several unrelated connection error types
         logger.warning(
             "broker unreachable; job %s stays queued for the sweeper", job.pk, exc_info=True
@@ -246,9 +258,14 @@ def jobs_sweep() -> SweepReport:
     # Never sent (broker was down at commit), or sent long ago and never picked up (a message
     # lost with a broker restart). A duplicate message is harmless: the claim runs it once.
     grace = now - timedelta(seconds=5)
-    lost = Job.objects.filter(status=Job.Status.QUEUED).filter(
-        Q(enqueued_at__isnull=True, created_at__lt=grace)
-        | Q(enqueued_at__lt=now - settings.MEDAI_JOB_REQUEUE_AFTER)
+    # A job waiting for its not_before is neither lost nor due: its countdown is running.
+    lost = (
+        Job.objects.filter(status=Job.Status.QUEUED)
+        .filter(
+            Q(enqueued_at__isnull=True, created_at__lt=grace)
+            | Q(enqueued_at__lt=now - settings.MEDAI_JOB_REQUEUE_AFTER)
+        )
+        .exclude(not_before__gt=now)
     )
     for job_id in lost.values_list("pk", flat=True):
         if job_enqueue(job_id=job_id):

@@ -171,6 +171,33 @@ def test_sweeper_resends_jobs_never_sent(users, monkeypatch):
     assert fresh.pk not in resent
 
 
+def test_a_delayed_job_is_sent_with_its_countdown_and_the_sweeper_waits(users, monkeypatch):
+    from medai_site.jobs.kinds import get_kind
+    from medai_site.jobs.services import job_enqueue
+
+    sent: list[dict] = []
+
+    class Sent:
+        id = "celery-id"
+
+    def apply_async(**kwargs):
+        sent.append(kwargs)
+        return Sent()
+
+    monkeypatch.setattr(get_kind("test.slow").task, "apply_async", apply_async)
+    job = job_create(kind="test.slow", owner=users.clinician_a, title="t", delay=30)
+    assert job_enqueue(job_id=job.pk)
+    assert 25 < sent[0]["countdown"] <= 30
+    # Never sent (the broker was down) and created long ago, but not yet due: left alone.
+    Job.objects.filter(pk=job.pk).update(
+        enqueued_at=None, created_at=timezone.now() - timedelta(minutes=1)
+    )
+    assert jobs_sweep().resent == []
+    Job.objects.filter(pk=job.pk).update(not_before=timezone.now() - timedelta(seconds=1))
+    assert jobs_sweep().resent == [job.pk]
+    assert "countdown" not in sent[-1]
+
+
 def test_job_visibility(users):
     job = make_job(users.clinician_a)
     assert list(job_list(user=users.clinician_a)) == [job]

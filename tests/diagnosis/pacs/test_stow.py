@@ -10,15 +10,26 @@ import http.client
 import io
 import json
 import logging
+import threading
 from pathlib import Path
 
 import pydicom
 import pytest
 from django.core.management import call_command
+from django.db import connection as db_connection
+from django.test import Client
+from django.utils import timezone
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from diagnosis.models import DicomWebSender, Scan, ScanUpload, UnmatchedInstance, UnmatchedStudy
+from diagnosis.models import (
+    DicomWebSender,
+    Scan,
+    ScanUpload,
+    StowStudy,
+    UnmatchedInstance,
+    UnmatchedStudy,
+)
 from diagnosis.pacs.services import (
     dicomweb_sender_authenticate,
     dicomweb_sender_issue,
@@ -152,6 +163,100 @@ def test_an_unknown_patients_study_waits_in_the_inbox(client, token, tmp_path):
     for instance in UnmatchedInstance.objects.all():
         assert b"DOE^JOHN" not in instance.file.read()
     assert not ScanUpload.objects.exists() and not Job.objects.exists()
+
+
+def test_a_study_split_over_two_requests_is_one_upload_and_one_job(client, token, curie, tmp_path):
+    paths = curie_study(tmp_path, count=3)
+    assert stow(client, body(*(p.read_bytes() for p in paths[:2])), token=token).status_code == 200
+    job = Job.objects.get(kind="diagnosis.inference", patient=curie)
+    # The first job waits for the rest of the study (the settle window) before it runs.
+    assert job.not_before is not None and job.not_before > job.created_at
+    response = stow(client, body(paths[2].read_bytes()), token=token)
+    assert response.status_code == 200, response.content
+    upload = ScanUpload.objects.get(patient=curie)
+    scans = sorted(Scan.objects.filter(upload=upload).values_list("pk", flat=True))
+    assert len(scans) == 3
+    job = Job.objects.get(kind="diagnosis.inference", patient=curie)
+    assert job.status == Job.Status.QUEUED and sorted(job.params["scan_ids"]) == scans
+    assert job.title == "Classify 3 scans"
+    # The sender's study UID is kept only as a keyed hash.
+    row = StowStudy.objects.get()
+    assert row.upload == upload
+    assert str(pydicom.dcmread(paths[0]).StudyInstanceUID) not in row.study_key
+
+
+def test_a_request_after_the_settle_window_is_a_new_upload_and_job(client, token, curie, tmp_path):
+    paths = curie_study(tmp_path, count=2)
+    assert stow(client, body(paths[0].read_bytes()), token=token).status_code == 200
+    StowStudy.objects.update(last_received_at=timezone.now() - datetime.timedelta(minutes=1))
+    assert stow(client, body(paths[1].read_bytes()), token=token).status_code == 200
+    assert ScanUpload.objects.filter(patient=curie).count() == 2
+    assert sorted(u.scans.count() for u in ScanUpload.objects.all()) == [1, 1]
+    assert Job.objects.filter(kind="diagnosis.inference", patient=curie).count() == 2
+    assert StowStudy.objects.get().upload == ScanUpload.objects.order_by("pk").last()
+
+
+def test_the_rest_of_a_study_already_classified_gets_a_job_for_itself(
+    client, token, curie, tmp_path
+):
+    paths = curie_study(tmp_path, count=3)
+    stow(client, body(*(p.read_bytes() for p in paths[:2])), token=token)
+    first = Job.objects.get(kind="diagnosis.inference")
+    Job.objects.filter(pk=first.pk).update(status=Job.Status.SUCCEEDED)
+    assert stow(client, body(paths[2].read_bytes()), token=token).status_code == 200
+    upload = ScanUpload.objects.get(patient=curie)
+    assert upload.scans.count() == 3
+    first.refresh_from_db()
+    assert first.params == {"upload_id": upload.pk, "task": TASK}
+    second = Job.objects.exclude(pk=first.pk).get(kind="diagnosis.inference")
+    newest = upload.scans.order_by("pk").last()
+    assert second.params == {"upload_id": upload.pk, "task": TASK, "scan_ids": [newest.pk]}
+    assert second.status == Job.Status.QUEUED and second.title == "Classify 1 scan"
+
+
+def test_an_unknown_patients_split_study_is_one_inbox_study(client, token, tmp_path):
+    paths = study_files(
+        tmp_path, patient_id="NOBODY-9", name="DOE^JOHN", birth_date="19500101", count=3
+    )
+    for chunk in (paths[:1], paths[1:]):
+        response = stow(client, body(*(p.read_bytes() for p in chunk)), token=token)
+        assert response.status_code == 200, response.content
+    study = UnmatchedStudy.objects.get()
+    assert study.instances.count() == 3
+    assert not ScanUpload.objects.exists() and not Job.objects.exists()
+
+
+def test_concurrent_requests_for_one_study_make_one_upload(transactional_db, users, tmp_path):
+    patient = patient_for(
+        users.clinician_a,
+        mrn="STOW-0001",
+        family_name="Curie",
+        given_name="Marie",
+        birth_date=datetime.date(1967, 11, 7),
+    )
+    token = dicomweb_sender_issue(name="Busy PACS").token
+    paths = curie_study(tmp_path, count=4)
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+
+    def send(chunk: list[Path]) -> None:
+        try:
+            data = body(*(p.read_bytes() for p in chunk))
+            barrier.wait(timeout=30)
+            codes.append(stow(Client(), data, token=token).status_code)
+        finally:
+            db_connection.close()
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in (paths[:2], paths[2:])]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert codes == [200, 200]
+    upload = ScanUpload.objects.get(patient=patient)
+    assert upload.scans.count() == 4
+    job = Job.objects.get(kind="diagnosis.inference", patient=patient)
+    assert job.status == Job.Status.QUEUED
 
 
 def test_a_non_dicom_part_and_a_non_image_fail_with_their_reasons(client, token, curie, tmp_path):
@@ -397,7 +502,7 @@ def test_the_admin_issues_a_token_once_for_superusers_only(users, client_for, dj
 
 
 @pytest.mark.skipif(not DICOMWEB_PLUGIN.exists(), reason="orthanc-dicomweb is not installed")
-def test_orthanc_stores_a_study_over_stow_rs(transactional_db, users, tmp_path):
+def test_orthanc_stores_a_study_over_stow_rs_in_one_upload(transactional_db, users, tmp_path):
     if not orthanc_available():
         pytest.fail("Orthanc is missing: bin/test installs it (apt-get install orthanc)")
     patient = patient_for(
@@ -428,10 +533,12 @@ def test_orthanc_stores_a_study_over_stow_rs(transactional_db, users, tmp_path):
             }
         }
         with orthanc_running(tmp_path / "orthanc", dicomweb_servers=servers) as pacs:
-            study = [pacs.upload(path) for path in paths][0]["ParentStudy"]
-            pacs.post("/dicom-web/servers/medai/stow", {"Resources": [study]})
+            # One STOW-RS request per instance, as Orthanc's routing sends each instance it
+            # receives (this plugin's release no longer splits by StowMaxInstances).
+            for instance in [pacs.upload(path)["ID"] for path in paths]:
+                pacs.post("/dicom-web/servers/medai/stow", {"Resources": [instance]})
         log = (tmp_path / "web" / "gunicorn.log").read_text()
-        assert 'POST /dicomweb/studies HTTP/1.1" 200' in log, log
+        assert log.count('POST /dicomweb/studies HTTP/1.1" 200') == 3, log
     upload = ScanUpload.objects.get(patient=patient)
     scans = list(Scan.objects.filter(upload=upload))
     assert len(scans) == 3
