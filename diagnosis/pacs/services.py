@@ -69,6 +69,8 @@ class StudyReceipt:
     jobs: list[Job] = field(default_factory=list)
     unmatched: UnmatchedStudy | None = None
     rejected: list[FileRejection] = field(default_factory=list)
+    # Instances MedAI already held (a sender's resend): acknowledged, not stored twice.
+    resent: int = 0
 
 
 class DiscardRefused(Exception):
@@ -111,17 +113,53 @@ def _identity(file: UploadedFile) -> DicomIdentity | None:
         file.seek(0)
 
 
-def _originals(files: list[UploadedFile]) -> dict[str, OriginalInstance]:
-    """Each file's original identifiers, keyed by the SOP Instance UID its de-identified copy
-    will have (the same keyed replacement the intake makes)."""
+def _file_originals(files: list[UploadedFile]) -> list[OriginalInstance | None]:
+    """Each file's original identifiers (None for a file that has none to read)."""
+    # An UploadedFile reads, seeks and tells like the binary file it wraps.
+    return [original_file_read(cast(BinaryIO, file)) for file in files]
+
+
+def _originals(per_file: list[OriginalInstance | None]) -> dict[str, OriginalInstance]:
+    """The originals keyed by the SOP Instance UID each de-identified copy will have (the
+    same keyed replacement the intake makes)."""
     key = deid_uid_key()
-    originals = {}
-    for file in files:
-        # An UploadedFile reads, seeks and tells like the binary file it wraps.
-        original = original_file_read(cast(BinaryIO, file))
-        if original is not None:
-            originals[pseudonymous_uid(original.sop_instance_uid, key)] = original
-    return originals
+    return {
+        pseudonymous_uid(original.sop_instance_uid, key): original
+        for original in per_file
+        if original is not None
+    }
+
+
+def _resent_drop(
+    *,
+    files: list[UploadedFile],
+    per_file: list[OriginalInstance | None],
+    patient: Patient | None,
+) -> tuple[list[UploadedFile], list[OriginalInstance | None], int]:
+    """The files without the instances MedAI already holds (the same original SOP Instance
+    UID, for ``patient`` or waiting unmatched), and how many were dropped: a sender that
+    resends after a lost acknowledgement must not make a second copy and a second job."""
+    uids = {o.sop_instance_uid for o in per_file if o is not None and o.sop_instance_uid}
+    if not uids:
+        return files, per_file, 0
+    if patient is not None:
+        held = set(
+            SourceInstance.objects.filter(
+                scan__patient=patient, sop_instance_uid__in=uids
+            ).values_list("sop_instance_uid", flat=True)
+        )
+    else:
+        held = {
+            str((original or {}).get("sop_instance_uid", ""))
+            for original in UnmatchedInstance.objects.filter(
+                study__status=UnmatchedStudy.Status.WAITING
+            )
+            .filter(original__sop_instance_uid__in=list(uids))
+            .values_list("original", flat=True)
+        }
+    keep = [i for i, o in enumerate(per_file) if o is None or o.sop_instance_uid not in held]
+    dropped = len(files) - len(keep)
+    return [files[i] for i in keep], [per_file[i] for i in keep], dropped
 
 
 def _stored_sop_uid(scan: Scan) -> str:
@@ -145,7 +183,7 @@ def source_instances_record(
         if original is None:
             continue
         row, _ = SourceInstance.objects.get_or_create(
-            scan=scan, defaults={"source": source[:64], **original.to_dict()}
+            scan=scan, defaults={"source": source[:80], **original.to_dict()}
         )
         rows.append(row)
     return rows
@@ -168,10 +206,17 @@ def study_receive(
     ``into_upload`` when it matches that upload's patient, or to ``into_unmatched`` while
     that study still waits unmatched; a new job runs no sooner than ``job_delay`` seconds."""
     identities = [i for i in (_identity(f) for f in files) if i is not None]
-    originals = _originals(files)
+    per_file = _file_originals(files)
     verdict = study_match(identities, mrn_candidates, issuer=settings.MEDAI_DICOM_MRN_ISSUER)
-    if verdict.patient_pk is None:
-        return _unmatched_store(
+    patient = Patient.objects.get(pk=verdict.patient_pk) if verdict.patient_pk else None
+    files, per_file, resent = _resent_drop(files=files, per_file=per_file, patient=patient)
+    if resent:
+        logger.info("DICOM study from %s: %d instance(s) already held", calling_ae, resent)
+    if not files:
+        return StudyReceipt(patient=patient, resent=resent)
+    originals = _originals(per_file)
+    if patient is None:
+        receipt = _unmatched_store(
             files=files,
             identity=identities[0] if identities else None,
             reason=verdict.reason,
@@ -179,7 +224,8 @@ def study_receive(
             originals=originals,
             into=into_unmatched,
         )
-    patient = Patient.objects.get(pk=verdict.patient_pk)
+        receipt.resent = resent
+        return receipt
     if into_upload is not None and into_upload.patient_id != patient.pk:
         into_upload = None
     # One transaction: the classification job (queued on commit) finds the originals.
@@ -203,7 +249,11 @@ def study_receive(
         len(outcome.rejected),
     )
     return StudyReceipt(
-        patient=patient, upload=outcome.upload, jobs=outcome.jobs, rejected=outcome.rejected
+        patient=patient,
+        upload=outcome.upload,
+        jobs=outcome.jobs,
+        rejected=outcome.rejected,
+        resent=resent,
     )
 
 

@@ -214,6 +214,42 @@ def test_the_rest_of_a_study_already_classified_gets_a_job_for_itself(
     assert second.status == Job.Status.QUEUED and second.title == "Classify 1 scan"
 
 
+@pytest.mark.parametrize("later", [False, True], ids=["inside-window", "after-window"])
+def test_a_resent_study_is_acknowledged_and_stored_once(client, token, curie, tmp_path, later):
+    # A sender that lost the acknowledgement sends the same instances again.
+    paths = curie_study(tmp_path, count=3)
+    assert stow(client, body(*(p.read_bytes() for p in paths[:2])), token=token).status_code == 200
+    if later:
+        StowStudy.objects.update(last_received_at=timezone.now() - datetime.timedelta(minutes=1))
+    response = stow(client, body(*(p.read_bytes() for p in paths)), token=token)
+    assert response.status_code == 200, response.content
+    answer = json.loads(response.content)
+    assert FAILED not in answer and len(items(answer, REFERENCED)) == 3
+    # The two it held are not stored again; only the new one is, with a job of its own
+    # after the window (inside it, the first job takes it).
+    assert Scan.objects.filter(patient=curie).count() == 3
+    assert ScanUpload.objects.filter(patient=curie).count() == (2 if later else 1)
+    jobs = Job.objects.filter(kind="diagnosis.inference", patient=curie)
+    assert jobs.count() == (2 if later else 1)
+    # Everything resent: acknowledged, nothing new at all.
+    response = stow(client, body(*(p.read_bytes() for p in paths)), token=token)
+    assert response.status_code == 200 and FAILED not in json.loads(response.content)
+    assert Scan.objects.filter(patient=curie).count() == 3
+    assert Job.objects.filter(kind="diagnosis.inference", patient=curie).count() == jobs.count()
+
+
+def test_a_resent_unknown_patients_study_waits_once_in_the_inbox(client, token, tmp_path):
+    paths = study_files(
+        tmp_path, patient_id="NOBODY-9", name="DOE^JOHN", birth_date="19500101", count=2
+    )
+    for _ in range(2):
+        response = stow(client, body(*(p.read_bytes() for p in paths)), token=token)
+        assert response.status_code == 200, response.content
+        StowStudy.objects.update(last_received_at=timezone.now() - datetime.timedelta(minutes=1))
+    assert UnmatchedStudy.objects.count() == 1
+    assert UnmatchedInstance.objects.count() == 2
+
+
 def test_an_unknown_patients_split_study_is_one_inbox_study(client, token, tmp_path):
     paths = study_files(
         tmp_path, patient_id="NOBODY-9", name="DOE^JOHN", birth_date="19500101", count=3
