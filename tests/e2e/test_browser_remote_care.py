@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -138,10 +139,13 @@ def test_patient_portal_message_with_photo_reaches_the_clinician(embedded_stack,
         clinician.click("text=Swollen ankle")
         assert "since yesterday" in clinician.locator(".thread").inner_text()
         # The photo is served (lazily, audited) from the clinician's side of the thread.
-        clinician.wait_for_function(
-            "document.querySelector('.bubble img').naturalWidth > 0", timeout=30_000
-        )
-        assert clinician.locator(".bubble img").evaluate("img => img.naturalWidth") == 320
+        # Polled from here: a string predicate polled in the page is evaluated there, which
+        # the page's CSP (no 'unsafe-eval') refuses once the first check has failed.
+        photo = clinician.locator(".bubble img")
+        deadline = time.monotonic() + 30
+        while photo.evaluate("img => img.naturalWidth") == 0 and time.monotonic() < deadline:
+            clinician.wait_for_timeout(200)
+        assert photo.evaluate("img => img.naturalWidth") == 320
         clinician.fill("#id_body", "Please keep it raised; we will call you today.")
         with clinician.expect_navigation(timeout=60_000):
             # Exactly "Send": with an imaging model in service the photo also has a "Send to
