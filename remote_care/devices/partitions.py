@@ -5,6 +5,8 @@ On SQLite (the embedded default) the table is a plain table: listing returns not
 does nothing, and detaching refuses with a clear message.
 """
 
+# ruff: noqa: S608  (the SQL names only this module's table names and partition names it made)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -119,9 +121,7 @@ def observation_partitions_ensure(
         if found is None:
             missing.append(month)
         elif not found.attached:
-            logger.warning(
-                "Observation partition %s is detached; not recreating it.", found.name
-            )
+            logger.warning("Observation partition %s is detached; not recreating it.", found.name)
     if not missing:
         return []
     created = []
@@ -203,6 +203,9 @@ def observation_partitions_detach(
                     "These months still have rows pointing into them, which would point at "
                     "nothing once detached: " + "; ".join(in_use)
                 )
+        # PostgreSQL will not detach or drop a table with deferred foreign-key checks still
+        # pending from rows written earlier in the same transaction: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for partition in months:
             cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {partition.name}")
             if drop:

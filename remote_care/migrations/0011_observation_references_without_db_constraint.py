@@ -11,25 +11,41 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('remote_care', '0010_observation_keys_without_own_indexes'),
+        ("remote_care", "0010_observation_keys_without_own_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='alert',
-            name='observation',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.PROTECT, related_name='alerts', to='remote_care.observation'),
+            model_name="alert",
+            name="observation",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="alerts",
+                to="remote_care.observation",
+            ),
         ),
         migrations.AlterField(
-            model_name='riskscore',
-            name='observation',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='risk_scores', to='remote_care.observation'),
+            model_name="riskscore",
+            name="observation",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="risk_scores",
+                to="remote_care.observation",
+            ),
         ),
         migrations.AlterField(
-            model_name='waveform',
-            name='observation',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='remote_care.observation'),
+            model_name="waveform",
+            name="observation",
+            field=models.ForeignKey(
+                blank=True,
+                db_constraint=False,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="remote_care.observation",
+            ),
         ),
     ]

@@ -19,6 +19,8 @@ The reverse rebuilds a plain table the same way (primary key (id) again), so 001
 keys could come back.
 """
 
+# ruff: noqa: S608  (the SQL names only this file's constant table and sequence names)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -67,7 +69,7 @@ def _rebuild(cursor, *, partitioned: bool) -> None:
         cursor.execute(f"SELECT min(taken_at) FROM {TABLE}")
         (earliest,) = cursor.fetchone()
         today = dt.datetime.now(dt.UTC).date()
-        month = _month_start((earliest.astimezone(dt.UTC).date() if earliest else today))
+        month = _month_start(earliest.astimezone(dt.UTC).date() if earliest else today)
         last = _month_start(today)
         for _ in range(MONTHS_AHEAD):
             last = _next_month(last)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -18,7 +19,9 @@ from remote_care.devices.partitions import (
 
 def _month(value: str) -> dt.date:
     try:
-        return dt.datetime.strptime(value, "%Y-%m").date()
+        if not re.fullmatch(r"\d{4}-\d{2}", value):
+            raise ValueError(value)
+        return dt.date(int(value[:4]), int(value[5:]), 1)
     except ValueError as error:
         raise CommandError(f"--before takes a month as YYYY-MM, not {value!r}.") from error
 
