@@ -7,11 +7,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from medai_site.celery import app
 from remote_care.devices import partitions
 from remote_care.devices.partitions import (
     PartitionInUse,
@@ -20,15 +23,18 @@ from remote_care.devices.partitions import (
     observation_partitions_detach,
     observation_partitions_ensure,
     observation_partitions_list,
+    observations_partitioned,
     partition_name,
 )
 from remote_care.devices.services import device_register, observations_ingest
+from remote_care.devices.tasks import observation_partitions_ensure_task
 from remote_care.models import Observation
 from tests.platform.factories import patient_for
 from tests.remote_care.factories import AlertFactory, ObservationFactory, RiskScoreFactory
 
 pytestmark = pytest.mark.django_db
 OLD = dt.datetime(2001, 3, 15, 12, tzinfo=dt.UTC)  # long before any month the migration made
+ARCHIVED = dt.datetime(1999, 6, 15, 12, tzinfo=dt.UTC)  # rows present when 0012 runs
 
 
 @pytest.fixture
@@ -165,3 +171,54 @@ def test_on_sqlite_the_plain_table_is_left_alone(monkeypatch):
     assert observation_partitions_ensure(months_ahead=3) == []
     with pytest.raises(CommandError, match="not partitioned"):
         call_command("observations_partitions", "detach", "--before", "2001-04")
+
+
+def test_the_beat_creates_the_coming_months_every_day():
+    entry = settings.CELERY_BEAT_SCHEDULE["observation-partitions-ensure"]
+    assert entry["task"] in app.tasks
+    assert entry["task"] == observation_partitions_ensure_task.name
+    assert entry["schedule"] <= 86400
+    # The migration made this month and the next three: the task finds nothing to do.
+    assert observation_partitions_ensure_task() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_moves_existing_rows_and_keeps_ids_and_the_sequence(users):
+    """0012 run on a table with rows (and 0011 with an alert's foreign key), then reversed
+    and run again: every row keeps its id, lands in its month, and new ids continue."""
+    patient = patient_for(users.clinician_a)
+    device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
+    before = ("remote_care", "0010_observation_keys_without_own_indexes")
+    latest = MigrationExecutor(connection).loader.graph.leaf_nodes("remote_care")
+    executor = MigrationExecutor(connection)
+    executor.migrate([before])
+    try:
+        assert not observations_partitioned()
+        sets = [
+            ObservationFactory(device=device, taken_at=ARCHIVED + dt.timedelta(days=d))
+            for d in (0, 40)
+        ]
+        sets.append(ObservationFactory(device=device))
+        AlertFactory(observation=sets[-1])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(latest)
+    assert observations_partitioned()
+    # Months from the earliest stored one (June 1999) on, so no old set is left in DEFAULT.
+    assert [home(o) for o in sets] == [
+        partition_name(dt.date(1999, 6, 1)),
+        partition_name(dt.date(1999, 7, 1)),
+        partition_name(this_month()),
+    ]
+    fresh = ObservationFactory(device=device, taken_at=ARCHIVED - dt.timedelta(days=400))
+    assert fresh.pk > max(o.pk for o in sets)
+    assert home(fresh) == partitions.DEFAULT_PARTITION
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' "
+            "AND confrelid = 'remote_care_observation'::regclass"
+        )
+        assert cursor.fetchone() == (0,)
+    # The 1999 months outlive this test's flush: drop them so no later test meets them.
+    observation_partitions_detach(before=dt.date(2000, 1, 1), drop=True, force=True)
