@@ -177,7 +177,12 @@ class Alert(models.Model):
         RESOLVED = "resolved", "Resolved"
 
     patient = models.ForeignKey("patients.Patient", on_delete=models.PROTECT, related_name="alerts")
-    observation = models.ForeignKey(Observation, on_delete=models.PROTECT, related_name="alerts")
+    # No database constraint: Observation is partitioned by month on PostgreSQL, and a foreign
+    # key must name the whole key of its target, (id, taken_at). Django's collector still
+    # applies on_delete in the ORM; detaching a month refuses while rows here point into it.
+    observation = models.ForeignKey(
+        Observation, on_delete=models.PROTECT, related_name="alerts", db_constraint=False
+    )
     level = models.CharField(max_length=12, choices=Level.choices)
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN)
     news2_total = models.PositiveSmallIntegerField()
@@ -222,8 +227,16 @@ class Waveform(models.Model):
     job = models.ForeignKey(
         "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # No database constraint: Observation is partitioned by month on PostgreSQL, and a foreign
+    # key must name the whole key of its target, (id, taken_at). Django's collector still
+    # applies on_delete in the ORM; detaching a month refuses while rows here point into it.
     observation = models.ForeignKey(
-        Observation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        Observation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -308,8 +321,11 @@ class RiskScore(models.Model):
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="risk_scores"
     )
+    # No database constraint: Observation is partitioned by month on PostgreSQL, and a foreign
+    # key must name the whole key of its target, (id, taken_at). Django's collector still
+    # applies on_delete in the ORM; detaching a month refuses while rows here point into it.
     observation = models.ForeignKey(
-        Observation, on_delete=models.CASCADE, related_name="risk_scores"
+        Observation, on_delete=models.CASCADE, related_name="risk_scores", db_constraint=False
     )
     model_version = models.ForeignKey(
         "registry.ModelVersion", on_delete=models.PROTECT, related_name="+"

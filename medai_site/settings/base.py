@@ -293,6 +293,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"queue": "default", "expires": 55},
     },
+    # Creates the coming months' observation partitions on PostgreSQL well before they are
+    # needed (idempotent; a missed day is caught up by the next, three months ahead).
+    "observation-partitions-ensure": {
+        "task": "remote_care.observation_partitions_ensure",
+        "schedule": 86400.0,
+        "options": {"queue": "default", "expires": 3600},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -1,12 +1,15 @@
-"""Background job of devices: analysis of a posted ECG/PPG recording."""
+"""Background work of devices: analysis of a posted ECG/PPG recording, and the observation
+table's monthly partitions created ahead of time."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from medai_site.celery import app
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_row, job_task
+from remote_care.devices.partitions import observation_partitions_ensure
 from remote_care.devices.serializers import RANGES
 from remote_care.devices.services import observations_ingest
 from remote_care.devices.waveforms import JOB_KIND, samples_unpack
@@ -61,3 +64,15 @@ def waveform_analyse(job: Job, progress: Progress) -> dict[str, Any]:
             "observation_id": waveform.observation_id,
         }
     return outcome.result
+
+
+@app.task(
+    name="remote_care.observation_partitions_ensure",
+    ignore_result=True,
+    time_limit=600,
+    soft_time_limit=540,
+)
+def observation_partitions_ensure_task() -> list[str]:
+    """Create this month's and the next three months' observation partitions if missing
+    (beat, daily; idempotent, nothing on SQLite). Returns the partitions created."""
+    return observation_partitions_ensure(months_ahead=3)
