@@ -12,6 +12,7 @@ class RemoteCareConfig(AppConfig):
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
         from remote_care import timeline  # noqa: F401  (patient-page panel)
+        from remote_care.analytics import receivers as _rollup_receivers  # noqa: F401
         from remote_care.analytics import tasks as _analytics_jobs  # noqa: F401  (beat task)
         from remote_care.demo import demo_monitoring_seed, demo_risk_seed
         from remote_care.devices import tasks as _device_jobs  # noqa: F401  (job kinds)

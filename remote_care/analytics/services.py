@@ -187,6 +187,14 @@ def _day_keys(day: date) -> set[tuple]:
 
 
 @transaction.atomic
+def analytics_rollup_patients_refresh(*, patient_ids: Iterable[int]) -> int:
+    """Recompute every rolled-up day of ``patient_ids`` after their cohort keys changed (sex,
+    birth date, SpO2 scale, care teams). Idempotent. Returns the patient-days written."""
+    pids = sorted(set(patient_ids))
+    days = PopulationPatientDay.objects.filter(patient_id__in=pids).values_list("day", flat=True)
+    return analytics_rollup_refresh(patient_ids=pids, days=set(days))
+
+
 def analytics_rollup_refresh(*, patient_ids: Iterable[int], days: Iterable[date]) -> int:
     """Recompute the roll-ups of every (patient, local day) of ``patient_ids`` x ``days``
     from the raw observation sets (upsert; rows of days left without sets are deleted),

@@ -304,3 +304,27 @@ _CELL_FIELDS = (
     "high",
     "elevated",
 )
+
+
+def test_a_change_of_cohort_keys_refreshes_the_patients_rollups(
+    users, django_capture_on_commit_callbacks
+):
+    # No explicit refresh here: a care team or SpO2 scale change must reach the roll-ups on
+    # its own, or the page keeps counting the patient in a team they have left.
+    rng = random.Random(5)
+    patients = _population(rng, [users.clinician_a, users.clinician_b])
+    analytics_rollup_rebuild()
+    patient = next(p for p in patients if PopulationPatientDay.objects.filter(patient=p).exists())
+    with django_capture_on_commit_callbacks(execute=True):
+        CareTeamMembership.objects.filter(patient=patient).delete()
+        CareTeamMembership.objects.create(
+            patient=patient, user=users.clinician_b, role=CareTeamMembership.Role.RESPONSIBLE
+        )
+        Monitoring.objects.update_or_create(patient=patient, defaults={"spo2_scale": 2})
+    rows = PopulationPatientDay.objects.filter(patient=patient)
+    assert set(rows.values_list("team_set", flat=True)) == {f"{users.clinician_b.pk}r"}
+    assert set(rows.values_list("spo2_scale", flat=True)) == {2}
+    for by in (Dimension.TEAM, Dimension.SCALE):
+        _assert_same(
+            users.researcher, PopulationFilter(start=START, end=START + timedelta(DAYS), by=by)
+        )
