@@ -27,6 +27,7 @@ from remote_care.monitoring.board import (
     vitals_series,
 )
 from remote_care.monitoring.charts import news2_sparkline, vitals_figure
+from remote_care.physiology.downsample import METHODS as DOWNSAMPLE_METHODS
 
 BOARD_REFRESH_S = 10
 SPARK_HOURS = 24
@@ -117,7 +118,7 @@ def _parse_time(raw: str, name: str) -> datetime:
 
 def vitals_window_parse(params: Any, *, now: datetime | None = None) -> VitalsWindow:
     """Validate start/end (or range=1h|24h|7d|30d|90d ending now)/points/method (defaults: the
-    last 24 h, 1,500 points, lttb); raises BadQuery with a message for the client."""
+    last 24 h, 1,500 points, minmaxlttb); raises BadQuery with a message for the client."""
     now = now or timezone.now()
     span_key = params.get("range") or "24h"
     if span_key not in RANGE_SPANS:
@@ -138,9 +139,9 @@ def vitals_window_parse(params: Any, *, now: datetime | None = None) -> VitalsWi
         )
     except BadParameter as exc:
         raise BadQuery(str(exc)) from None
-    method = params.get("method") or "lttb"
-    if method not in {"lttb", "minmax"}:
-        raise BadQuery("method must be 'lttb' or 'minmax'.")
+    method = params.get("method") or "minmaxlttb"
+    if method not in DOWNSAMPLE_METHODS:
+        raise BadQuery(f"method must be one of: {', '.join(DOWNSAMPLE_METHODS)}.")
     return VitalsWindow(start=start, end=end, points=points, method=method)
 
 

@@ -169,7 +169,7 @@ def test_vitals_data_downsamples_to_requested_points(users, client_for, long_ser
     assert response.status_code == 200
     body = response.json()
     hr_series = body["series"]["heart_rate"]
-    assert hr_series["n_in"] == 20_000 and hr_series["method"] == "lttb"
+    assert hr_series["n_in"] == 20_000 and hr_series["method"] == "minmaxlttb"
     for key, series in body["series"].items():
         assert len(series["x"]) == len(series["y"]) <= 500, key
     for key in ("heart_rate", "spo2", "systolic_bp", "news2"):
