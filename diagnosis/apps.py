@@ -12,6 +12,7 @@ class DiagnosisConfig(AppConfig):
         from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
         from diagnosis.pacs import tasks as pacs_tasks  # noqa: F401  (the send-to-PACS job)
         from diagnosis.selectors import imaging_model_tasks
+        from diagnosis.services import scans_awaiting_model_on_activation
         from medai_site.core.demo import register_demo_seeder
         from medai_site.core.media import media_folder_register
         from medai_site.core.navigation import register_nav_item
@@ -38,6 +39,7 @@ class DiagnosisConfig(AppConfig):
             load=artifact_check,
             describe=imaging_artifact_facts,
             card=imaging_version_card,
+            activated=scans_awaiting_model_on_activation,
         )
 
         register_nav_item(

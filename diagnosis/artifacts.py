@@ -27,12 +27,17 @@ def artifact_check(content: bytes) -> Any:
     return load_artifact(content)
 
 
+class NoModelInService(JobError):
+    """No version of the task is in service (the scans are kept and wait for one)."""
+
+
 def active_classifier(task: str) -> LoadedModel:
-    """The active model of ``task`` from this worker's cache (JobError if none is active)."""
+    """The active model of ``task`` from this worker's cache (NoModelInService, a JobError,
+    if none is active)."""
     try:
         return load_active_model(task, load_bundle)
     except NoActiveModel:
-        raise JobError(
+        raise NoModelInService(
             f"No model version of {task} is in service. Ask a model admin to train and "
             "activate one; the scans are stored and can be classified then."
         ) from None

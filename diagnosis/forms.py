@@ -62,6 +62,11 @@ class ScanUploadForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["task"].widget = TaskSelect(terms=terms, attrs={"data-task-choice": ""})
         self.fields["task"].choices = tasks
+        if not tasks:
+            # No imaging model in service yet: the scans are still stored (de-identified) and
+            # wait for the first model put into service.
+            self.fields["task"].required = False
+            self.fields["task"].choices = [("", "The first model put into service")]
 
 
 class ScanHoldForm(forms.Form):

@@ -133,6 +133,9 @@ class Scan(models.Model):
         related_name="+",
     )
     hold_confirmed_at = models.DateTimeField(null=True, blank=True)
+    # Stored while no model that could classify it was in service: the scan is kept and listed
+    # as waiting, and queued (this cleared) as soon as one is (scans_awaiting_model_queue).
+    awaiting_model_since = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -451,6 +451,8 @@ class UploadOutcome:
     jobs: list[Job] = field(default_factory=list)
     # Stored de-identified but held until a clinician confirms no identifying text shows.
     held: list[Scan] = field(default_factory=list)
+    # Stored while no model that could classify them was in service: queued when one is.
+    awaiting: list[Scan] = field(default_factory=list)
     # Once classified: how many answers have probabilities, and those outside the scope.
     scored: int = 0
     out_of_scope: list[Prediction] = field(default_factory=list)
@@ -476,6 +478,7 @@ def upload_outcome(*, patient: Any, pk: int) -> UploadOutcome | None:
         upload=upload,
         scans=[s for s in scans if not s.held],
         held=[s for s in scans if s.held],
+        awaiting=[s for s in scans if s.awaiting_model_since is not None and not s.held],
         rejected=[FileRejection(r["name"], r["message"]) for r in upload.rejected],
         job=jobs[0] if jobs else None,
         jobs=jobs,

@@ -362,6 +362,9 @@ def scan_upload(
         by_task: dict[str, list[Scan]] = {}
         for scan in outcome.scans:
             by_task.setdefault((scan.info.get("route") or {}).get("task") or task, []).append(scan)
+        # No model of that task in service (none at all yet, or retired meanwhile): the scans
+        # are kept and wait for one, never refused.
+        outcome.awaiting = _awaiting_model_mark(by_task)
         if into is not None and record is not None:
             outcome.jobs = _inference_jobs_join(
                 record=record, owner=uploaded_by, by_task=by_task, delay=job_delay
@@ -461,6 +464,81 @@ def _inference_job(
     )
 
 
+def _awaiting_model_mark(by_task: dict[str, list[Scan]]) -> list[Scan]:
+    """Take out of ``by_task`` (in place) the tasks with no model in service and mark their
+    scans as waiting for one; returns those scans."""
+    from diagnosis.selectors import active_versions
+
+    in_service = set(active_versions().values_list("task", flat=True))
+    waiting = [scan for t in list(by_task) if t not in in_service for scan in by_task.pop(t)]
+    if waiting:
+        Scan.objects.filter(pk__in=[s.pk for s in waiting]).update(
+            awaiting_model_since=timezone.now()
+        )
+    return waiting
+
+
+def upload_scans_await_model(*, upload: ScanUpload, scan_ids: list[int] | None) -> int:
+    """Mark the released, never-answered scans of ``upload`` (only ``scan_ids`` when given)
+    as waiting for a model: the job meant to classify them found none in service. Returns how
+    many wait (idempotent)."""
+    scans = upload.scans.filter(held=False, predictions__isnull=True)
+    if scan_ids is not None:
+        scans = scans.filter(pk__in=scan_ids)
+    scans.filter(awaiting_model_since__isnull=True).update(awaiting_model_since=timezone.now())
+    return scans.count()
+
+
+def scans_awaiting_model_queue() -> list[Job]:
+    """Queue the released scans stored while no model could classify them, for each one that
+    now can: the model its header was routed to or its upload asked for when that is in
+    service; a scan uploaded with no model named (none was in service) takes the first imaging
+    model in service. One job per upload and model; each scan queued once (idempotent, safe
+    to run concurrently). Returns the jobs made."""
+    from diagnosis.selectors import active_versions
+
+    in_service = sorted(set(active_versions().values_list("task", flat=True)))
+    if not in_service:
+        return []
+    jobs: list[Job] = []
+    with transaction.atomic():
+        waiting = (
+            Scan.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(awaiting_model_since__isnull=False, held=False)
+            .select_related("upload", "upload__patient")
+            .order_by("pk")
+        )
+        groups: dict[tuple[int, str], list[Scan]] = {}
+        for scan in waiting[:1000]:
+            asked = (scan.info.get("route") or {}).get("task") or scan.upload.task
+            task = asked if asked else in_service[0]
+            if task in in_service:
+                groups.setdefault((scan.upload_id, task), []).append(scan)
+        for (_, task), scans in sorted(groups.items()):
+            record = scans[0].upload
+            jobs.append(
+                _inference_job(
+                    record=record,
+                    owner=record.uploaded_by,
+                    count=len(scans),
+                    task=task,
+                    scan_ids=[s.pk for s in scans],
+                )
+            )
+        queued = [s.pk for scans in groups.values() for s in scans]
+        Scan.objects.filter(pk__in=queued).update(awaiting_model_since=None)
+    return jobs
+
+
+def scans_awaiting_model_on_activation(task: str) -> None:
+    """Registry hook: an imaging model was just put into service, so the scans waiting for one
+    are queued now rather than at the next minute's sweep (which retries if this fails)."""
+    try:
+        scans_awaiting_model_queue()
+    except Exception:
+        logger.exception("Queuing the scans waiting for a model failed; the sweep will retry.")
+
+
 def _inference_title(count: int) -> str:
     return f"Classify {count} scan{'s' if count != 1 else ''}"
 
@@ -525,8 +603,9 @@ def _inference_jobs_join(
 
 def scan_hold_confirm(*, scan: Scan, user: Any, request: Any = None) -> Job | None:
     """A clinician of the care team confirms that a held scan shows no identifying text:
-    it is released and queued for classification (audited with who and when). Idempotent:
-    a scan no longer held returns None and changes nothing."""
+    it is released and queued for classification (audited with who and when), or left waiting
+    for a model when none that can classify it is in service (None). Idempotent: a scan no
+    longer held returns None and changes nothing."""
     with transaction.atomic():
         locked = (
             Scan.objects.select_for_update().select_related("upload", "patient").get(pk=scan.pk)
@@ -545,11 +624,14 @@ def scan_hold_confirm(*, scan: Scan, user: Any, request: Any = None) -> Job | No
             patient=locked.patient,
             detail={"burned_in_hold": "confirmed no identifying text visible"},
         )
+        routed = (locked.info.get("route") or {}).get("task") or locked.upload.task
+        if _awaiting_model_mark({routed: [locked]}):
+            return None
         return _inference_job(
             record=locked.upload,
             owner=user,
             count=1,
-            task=(locked.info.get("route") or {}).get("task"),
+            task=routed,
             scan_ids=[locked.pk],
         )
 

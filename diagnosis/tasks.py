@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from diagnosis.artifacts import active_classifier
+from diagnosis.artifacts import NoModelInService, active_classifier
 from diagnosis.charts import training_curves_figure
 from diagnosis.models import DicomSend, ImageDataset, Prediction, ScanUpload
 from diagnosis.pacs.outbox import predictions_sends_queue
@@ -19,8 +19,11 @@ from diagnosis.services import (
     dataset_check_passed,
     prediction_override_score,
     predictions_store,
+    scans_awaiting_model_queue,
     training_start,
+    upload_scans_await_model,
 )
+from medai_site.celery import app
 from medai_site.core.compute import torch_device
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
@@ -68,6 +71,18 @@ def upload_summary(*, version: Any, stored: list[Prediction]) -> str:
     return f"Classified {len(stored)} scan(s) with {version}: " + ", ".join(parts) + "." + tail
 
 
+@app.task(
+    name="diagnosis.scans_awaiting_model_queue",
+    ignore_result=True,
+    time_limit=120,
+    soft_time_limit=100,
+)
+def scans_awaiting_model() -> int:
+    """Queue the scans that wait for a model, for each one now in service (beat, every
+    minute, and on an imaging model's activation); idempotent. Returns the jobs made."""
+    return len(scans_awaiting_model_queue())
+
+
 @job_task(kind="diagnosis.inference", label="scan classification", queue="ml", patient_data=True)
 def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     """Answer for every released scan of an upload not yet answered by the active version:
@@ -81,7 +96,25 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
         ScanUpload.objects, job=job, param="upload_id", missing="The upload no longer exists."
     )
     progress.update(5, "Loading the model in service", force=True)
-    loaded = active_classifier(job.params.get("task") or upload.task)
+    task = job.params.get("task") or upload.task
+    try:
+        loaded = active_classifier(task)
+    except NoModelInService:
+        # Taken out of service after this job was queued: the scans are kept and queued again
+        # as soon as a model that can classify them is in service.
+        with progress.finishing() as outcome:
+            waiting = upload_scans_await_model(upload=upload, scan_ids=job.params.get("scan_ids"))
+            outcome.result = {
+                "summary": (
+                    f"No model of {task or 'imaging'} is in service: {waiting} scan(s) wait for "
+                    "one and are classified as soon as one is put into service."
+                ),
+                "url": "",
+                "predictions": [],
+                "out_of_scope": [],
+                "awaiting_model": waiting,
+            }
+        return outcome.result
     contract = bundle_contract(loaded.model)
     # Held scans (possible burned-in text) wait for a clinician's confirmation.
     scans = upload.scans.filter(held=False).exclude(predictions__model_version=loaded.version)

@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 
 from diagnosis.imaging.patient_match import Candidate, family_key, name_key, resembles
 from diagnosis.models import DicomSend, DicomWebSender, UnmatchedStudy
-from diagnosis.selectors import SHIPPED_TASK, active_versions, scan_list
+from diagnosis.selectors import active_versions, scan_list
 from medai_site.core.roles import Role, has_role
 from medai_site.patients.models import Patient
 from medai_site.patients.selectors import patient_list
@@ -38,14 +38,15 @@ def mrn_candidates(patient_id: str) -> list[Candidate]:
 
 def receiver_task() -> str:
     """The model task received studies are classified with: MEDAI_DICOM_TASK when set, else the
-    first imaging model in service, else the shipped task (whose job then says no model is
-    in service). A header that fits another model's contract better is routed there."""
+    first imaging model in service, else "" (none is: the scans are stored and wait for the
+    first model put into service). A header that fits another model's contract better is
+    routed there."""
     from django.conf import settings
 
     if settings.MEDAI_DICOM_TASK:
         return str(settings.MEDAI_DICOM_TASK)
     first = active_versions().order_by("task").values_list("task", flat=True).first()
-    return first or SHIPPED_TASK
+    return first or ""
 
 
 def unmatched_study_list(*, user: AnyUser) -> QuerySet[UnmatchedStudy]:

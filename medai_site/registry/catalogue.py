@@ -32,6 +32,9 @@ class ModelKind:
     load: Callable[[bytes], Any]
     describe: Callable[[Any], dict[str, Any]] | None = None
     card: Callable[[Any], list[CardSection]] | None = None
+    # Called with the task's name once a version's activation has committed (e.g. to queue
+    # work that waited for a model); must be quick and must not raise.
+    activated: Callable[[str], None] | None = None
 
 
 _kinds: list[ModelKind] = []
@@ -44,11 +47,22 @@ def model_kind_register(
     load: Callable,
     describe: Callable[[Any], dict[str, Any]] | None = None,
     card: Callable[[Any], list[CardSection]] | None = None,
+    activated: Callable[[str], None] | None = None,
 ) -> None:
     """Declare a family of model tasks, its artifact loader and optionally what an import
-    records and what its model card says (once per app, idempotent)."""
+    records, what its model card says and what to do once one of its versions is put into
+    service (once per app, idempotent)."""
     if not any(kind.label == label for kind in _kinds):
-        _kinds.append(ModelKind(label=label, tasks=tasks, load=load, describe=describe, card=card))
+        _kinds.append(
+            ModelKind(
+                label=label,
+                tasks=tasks,
+                load=load,
+                describe=describe,
+                card=card,
+                activated=activated,
+            )
+        )
 
 
 def model_task_names() -> list[str]:

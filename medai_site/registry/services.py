@@ -6,6 +6,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.registry.catalogue import model_kind_of
 from medai_site.registry.models import ModelActivation, ModelVersion
 
 if TYPE_CHECKING:
@@ -125,6 +127,9 @@ def _activate(*, version: ModelVersion, user: User, reason: str) -> ModelVersion
         activated_at=now,
         reason=reason,
     )
+    kind = model_kind_of(version.task)
+    if kind is not None and kind.activated is not None:
+        transaction.on_commit(partial(kind.activated, version.task))
     return version
 
 
@@ -235,7 +240,7 @@ def model_version_import(
     ``task``. ValidationError when no app declares ``task`` (the message lists those that
     do) or the artifact does not load as that task's model; on any failure no row and no
     file remain."""
-    from medai_site.registry.catalogue import model_kind_of, model_task_names
+    from medai_site.registry.catalogue import model_task_names
 
     kind = model_kind_of(task)
     if kind is None:

@@ -279,6 +279,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"queue": "default", "expires": 14},
     },
+    # Queues scans stored while no imaging model could classify them, once one can (an
+    # activation also queues them at once; this catches what a crash or a race left).
+    "scans-awaiting-model": {
+        "task": "diagnosis.scans_awaiting_model_queue",
+        "schedule": 60.0,
+        "options": {"queue": "default", "expires": 55},
+    },
     # Rolls up vital signs for long charts (idempotent; an expired run is caught up by the
     # next, and a chart first rolls up what this has not reached yet).
     "vitals-rollup-sweep": {

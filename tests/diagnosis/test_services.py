@@ -149,7 +149,7 @@ def test_inference_job_scores_each_scan_once_with_version_stamped(users, legacy_
     assert "already classified" in again.result["summary"]
 
 
-def test_inference_without_active_model_fails_with_a_clear_message(users, active_model, run_job):
+def test_inference_without_active_model_keeps_the_scans_waiting(users, active_model, run_job):
     patient = patient_for(users.clinician_a)
     outcome = scan_upload(
         patient=patient,
@@ -159,9 +159,9 @@ def test_inference_without_active_model_fails_with_a_clear_message(users, active
     )
     ModelVersion.objects.filter(pk=active_model.pk).update(status="retired")
     job = run_job(outcome.job)
-    assert job.status == Job.Status.FAILED
-    assert "No model version of diagnosis.pneumonia is in service" in job.error
-    assert Scan.objects.count() == 1  # the upload itself is kept
+    assert job.status == Job.Status.SUCCEEDED
+    assert "No model of diagnosis.pneumonia is in service" in job.result["summary"]
+    assert Scan.objects.get().awaiting_model_since is not None  # kept, waiting for a model
 
 
 def test_review_accept_and_correct_are_audited(users, active_model, run_job):

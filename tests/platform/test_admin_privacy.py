@@ -80,7 +80,7 @@ def superuser(db):
 
 
 @pytest.fixture
-def seeded(world, users, superuser):
+def seeded(world, users, superuser, active_model):
     """The matrix's world (scans, predictions, jobs, assessments, observations, alerts,
     messages, a portal account) about one patient who now carries distinctive identifiers,
     plus jobs made by the real services and rows in the shapes older code left behind."""

@@ -22,6 +22,20 @@ def free_port() -> int:
 
 
 @pytest.fixture
+def model_in_service(db, users, tiny_artifact) -> Iterator[object]:
+    """The tiny pneumonia model in service, so that a received study is classified (with none,
+    its scans are stored and wait for one: tests/diagnosis/test_awaiting_model.py)."""
+    from medai_site.registry.loader import clear_model_cache
+    from medai_site.registry.models import ModelVersion
+    from tests.diagnosis.model_versions import TASK, register_version
+
+    # A test's own model (e.g. chest_model, with a contract) already in service stays so.
+    active = ModelVersion.objects.filter(task=TASK, status="active").first()
+    yield active or register_version(users, tiny_artifact)
+    clear_model_cache()
+
+
+@pytest.fixture
 def dcmtk() -> None:
     if not dcmtk_installed():
         pytest.fail("dcmtk is missing: bin/test installs it (apt-get install dcmtk)")

@@ -29,7 +29,9 @@ def _task(settings):
     settings.MEDAI_DICOM_TASK = TASK
 
 
-def test_a_clinician_assigns_a_study_and_classification_follows(users, client_for, waiting):
+def test_a_clinician_assigns_a_study_and_classification_follows(
+    users, client_for, waiting, active_model
+):
     # Another MRN, but the same family name and birth date: the study could be hers.
     patient = patient_for(
         users.clinician_a, family_name="Roe", birth_date=datetime.date(1980, 2, 2)

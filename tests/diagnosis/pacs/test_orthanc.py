@@ -23,6 +23,9 @@ from tests.platform.factories import patient_for
 from tests.support.dcmtk import wait_for
 from tests.support.orthanc import DICOMWEB_PLUGIN, Orthanc, orthanc_available, orthanc_running
 
+# Received studies are classified only while a model is in service.
+pytestmark = pytest.mark.usefixtures("model_in_service")
+
 
 @pytest.fixture(autouse=True)
 def _orthanc(settings):

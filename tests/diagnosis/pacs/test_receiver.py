@@ -17,7 +17,7 @@ from tests.diagnosis.pacs.studies import study_files
 from tests.platform.factories import patient_for
 from tests.support.dcmtk import dcmtk_run, wait_for
 
-pytestmark = pytest.mark.usefixtures("dcmtk")
+pytestmark = pytest.mark.usefixtures("dcmtk", "model_in_service")
 
 
 @pytest.fixture(autouse=True)

@@ -44,6 +44,9 @@ from tests.platform.factories import patient_for
 from tests.support.gunicorn import gunicorn_running
 from tests.support.orthanc import DICOMWEB_PLUGIN, orthanc_available, orthanc_running
 
+# Received studies are classified only while a model is in service.
+pytestmark = pytest.mark.usefixtures("model_in_service")
+
 URL = "/dicomweb/studies"
 BOUNDARY = "medai-test-boundary-7d1f"
 CTYPE = f'multipart/related; type="application/dicom"; boundary={BOUNDARY}'
