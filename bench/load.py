@@ -282,18 +282,23 @@ def seed(*, users: int, devices: int) -> dict:
     }
 
 
+def _ms(value: str) -> float:
+    # locust writes "N/A" for a page that got no request in the run (short runs).
+    return 0.0 if value in ("", "N/A") else float(value)
+
+
 def report(stats_csv: Path, failures_csv: Path, sent: dict, stored: int, args) -> None:
     rows = list(csv.DictReader(stats_csv.open()))
     pages = [r for r in rows if r["Name"] != "Aggregated"]
     print(f"{'page':28} {'requests':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}")
     worst = 0.0
-    for r in sorted(pages, key=lambda r: -float(r["95%"] or 0)):
-        p95 = float(r["95%"] or 0)
+    for r in sorted(pages, key=lambda r: -_ms(r["95%"])):
+        p95 = _ms(r["95%"])
         if r["Name"] != "device POST observations":
             worst = max(worst, p95)
         print(
-            f"{r['Name']:28} {int(r['Request Count']):8d} {float(r['50%'] or 0):7.0f} "
-            f"{p95:7.0f} {float(r['99%'] or 0):7.0f} {int(r['Failure Count']):6d}"
+            f"{r['Name']:28} {int(r['Request Count']):8d} {_ms(r['50%']):7.0f} "
+            f"{p95:7.0f} {_ms(r['99%']):7.0f} {int(r['Failure Count']):6d}"
         )
     total = next((r for r in rows if r["Name"] == "Aggregated"), None)
     errors = int(total["Failure Count"]) if total else 0
