@@ -29,6 +29,8 @@ from django.utils import timezone
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
+#: The alias settings give the replica (MEDAI_DATABASE_REPLICA_URL; the tests' mirror).
+REPLICA_ALIAS = "replica"
 # The alias reads go to inside on_replica(); None outside (Django's own choice: default).
 _READ_ALIAS: ContextVar[str | None] = ContextVar("medai_read_alias", default=None)
 
@@ -49,21 +51,19 @@ class ReplicaRouter:
 
     def db_for_write(self, model: type, **hints: Any) -> str | None:
         instance = hints.get("instance")
-        if instance is not None and instance._state.db not in (None, DEFAULT_DB_ALIAS):
+        if instance is not None and instance._state.db == REPLICA_ALIAS:
             return DEFAULT_DB_ALIAS
         return None
 
     def allow_relation(self, obj1: Any, obj2: Any, **hints: Any) -> bool | None:
         # The replica holds the primary's rows: a row read there may point at one read here.
-        same = {DEFAULT_DB_ALIAS, replica_alias()}
+        same = {DEFAULT_DB_ALIAS, REPLICA_ALIAS}
         if obj1._state.db in same and obj2._state.db in same:
             return True
         return None
 
     def allow_migrate(self, db: str, app_label: str, **hints: Any) -> bool | None:
-        if db != DEFAULT_DB_ALIAS and db == replica_alias():
-            return False
-        return None
+        return False if db == REPLICA_ALIAS else None
 
 
 @dataclass(frozen=True)
