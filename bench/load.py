@@ -20,9 +20,6 @@ import csv
 import json
 import os
 import secrets
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +30,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-BIN = Path(sys.executable).parent
+sys.path.insert(0, str(ROOT / "bench"))
+from harness import (  # noqa: E402  (bench/ is on sys.path)
+    BIN,
+    free_port,
+    gunicorn_command,
+    production_env,
+    production_stack,
+    start,
+    wait_healthy,
+)
+
 DB = "medai_load"
 REDIS = "redis://127.0.0.1:6379/15"
 PATIENTS_PER_CLINICIAN = 12
@@ -58,44 +65,11 @@ def main() -> None:
         parser.error("need at least 2 users, 1 device and a duration of 5 to 3600 s")
 
     work = Path(tempfile.mkdtemp(prefix="medai-load-"))
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "medai_site.settings.production",
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-        "CELERY_BROKER_URL": REDIS,
-        "CACHE_URL": REDIS,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "MEDAI_DEID_UID_KEY": secrets.token_urlsafe(48),
-        # The private mail spool (0600 files in a 0700 folder), a mail backend production accepts.
-        "DJANGO_EMAIL_BACKEND": "spool",
-        "DJANGO_EMAIL_FILE_PATH": str(work / "mail"),
-        # The bench speaks plain HTTP to gunicorn and sends X-Forwarded-Proto: https the way
-        # the TLS load balancer does; no redirect is needed on 127.0.0.1.
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "MEDAI_VAR_DIR": str(work / "var"),
-        "MEDIA_ROOT": str(work / "media"),
-        "STATIC_ROOT": str(STATIC_CACHE),
-    }
+    port = free_port()
+    env = production_env(db=DB, redis=REDIS, work=work, static_root=STATIC_CACHE)
     os.environ.update(env)
-    import psycopg
-
-    admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
-    admin.execute(f"DROP DATABASE IF EXISTS {DB}")
-    admin.execute(f"CREATE DATABASE {DB}")
-    processes: list[subprocess.Popen] = []
-    try:
+    with production_stack(db=DB, work=work) as processes:
         run(args, env, work, port, processes)
-    finally:
-        for process in processes:
-            _stop(process)
-        from django.db import connections
-
-        connections.close_all()
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def run(
@@ -139,41 +113,17 @@ def run(
     logs = work / "logs"
     logs.mkdir()
 
-    def start(name: str, command: list[str]) -> None:
-        log = (logs / f"{name}.log").open("w")
-        processes.append(
-            subprocess.Popen(
-                command,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        )
+    def launch(name: str, command: list[str]) -> None:
+        start(name, command, env=env, logs=logs, processes=processes)
 
-    start(
-        "web",
-        [
-            str(BIN / "gunicorn"),
-            "medai_site.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(GUNICORN_WORKERS),
-            "--threads",
-            str(GUNICORN_THREADS),
-            "--timeout",
-            "60",
-        ],
-    )
+    launch("web", gunicorn_command(port, workers=GUNICORN_WORKERS, threads=GUNICORN_THREADS))
     celery = str(BIN / "celery")
-    start(
+    launch(
         "worker_default",
         [celery, "-A", "medai_site", "worker", "-Q", "default", "-c", "2", "-n", "load-default@%h"],
     )
-    start("beat", [celery, "-A", "medai_site", "beat", "-s", str(work / "beat-schedule")])
-    _wait_healthy(port, processes, logs)
+    launch("beat", [celery, "-A", "medai_site", "beat", "-s", str(work / "beat-schedule")])
+    wait_healthy(port, processes, logs)
 
     warm_up(port, plan)
     sent_file = work / "sent.json"
@@ -332,18 +282,23 @@ def seed(*, users: int, devices: int) -> dict:
     }
 
 
+def _ms(value: str) -> float:
+    # locust writes "N/A" for a page that got no request in the run (short runs).
+    return 0.0 if value in ("", "N/A") else float(value)
+
+
 def report(stats_csv: Path, failures_csv: Path, sent: dict, stored: int, args) -> None:
     rows = list(csv.DictReader(stats_csv.open()))
     pages = [r for r in rows if r["Name"] != "Aggregated"]
     print(f"{'page':28} {'requests':>8} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7} {'errors':>6}")
     worst = 0.0
-    for r in sorted(pages, key=lambda r: -float(r["95%"] or 0)):
-        p95 = float(r["95%"] or 0)
+    for r in sorted(pages, key=lambda r: -_ms(r["95%"])):
+        p95 = _ms(r["95%"])
         if r["Name"] != "device POST observations":
             worst = max(worst, p95)
         print(
-            f"{r['Name']:28} {int(r['Request Count']):8d} {float(r['50%'] or 0):7.0f} "
-            f"{p95:7.0f} {float(r['99%'] or 0):7.0f} {int(r['Failure Count']):6d}"
+            f"{r['Name']:28} {int(r['Request Count']):8d} {_ms(r['50%']):7.0f} "
+            f"{p95:7.0f} {_ms(r['99%']):7.0f} {int(r['Failure Count']):6d}"
         )
     total = next((r for r in rows if r["Name"] == "Aggregated"), None)
     errors = int(total["Failure Count"]) if total else 0
@@ -389,39 +344,6 @@ def warm_up(port: int, plan: dict) -> None:
             )
             with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
                 response.read()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_healthy(port: int, processes: list[subprocess.Popen], logs: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if any(p.poll() is not None for p in processes):
-            break
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz/", timeout=2) as r:  # noqa: S310
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    for log in sorted(logs.iterdir()):
-        print(f"--- {log.name}\n{log.read_text(errors='replace')[-2000:]}")
-    raise SystemExit("the web server or a worker did not start; see the logs above")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -35,7 +35,6 @@ import os
 import queue
 import random
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -50,7 +49,15 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-BIN = Path(sys.executable).parent
+from harness import (  # noqa: E402  (bench/ is on sys.path)
+    free_port,
+    gunicorn_command,
+    production_env,
+    production_stack,
+    start,
+    wait_healthy,
+)
+
 DB = f"medai_replay_{os.getpid()}"  # one per run: benches of parallel checkouts may share
 REDIS = "redis://127.0.0.1:6379/13"
 URL = "/remote-care/api/v1/observations/"
@@ -122,49 +129,22 @@ def main() -> None:
     if not 0 <= args.deteriorating <= 1 or args.workers < 1 or args.threads < 1:
         parser.error("--deteriorating is a fraction; --workers and --threads at least 1")
 
-    from load import _free_port, _stop, _wait_healthy  # noqa: PLC0415 (bench/ on sys.path)
-
     work = Path(tempfile.mkdtemp(prefix="medai-replay-"))
-    port = _free_port()
+    port = free_port()
     # The throttle counts requests per device in wall time; the replay compresses time by
     # --speed, so its limit is raised to twice the accelerated upload rate (still checked in
     # Redis on every request, as in production, where a device posts 4 times an hour).
     per_device = math.ceil(2 * 60 * args.speed / (args.upload_min * 60))
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "medai_site.settings.production",
-        "PYTHONPATH": str(ROOT),
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB}",
-        "CELERY_BROKER_URL": REDIS,
-        "CACHE_URL": REDIS,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "MEDAI_DEID_UID_KEY": secrets.token_urlsafe(48),
-        "DJANGO_EMAIL_BACKEND": "spool",
-        "DJANGO_EMAIL_FILE_PATH": str(work / "mail"),
-        "DJANGO_SECURE_SSL_REDIRECT": "0",
-        "MEDAI_VAR_DIR": str(work / "var"),
-        "MEDIA_ROOT": str(work / "media"),
-        "STATIC_ROOT": str(work / "static"),
-        "MEDAI_DEVICE_RATE_LIMIT": f"{max(120, per_device)}/min",
-    }
+    env = production_env(
+        db=DB,
+        redis=REDIS,
+        work=work,
+        static_root=work / "static",
+        MEDAI_DEVICE_RATE_LIMIT=f"{max(120, per_device)}/min",
+    )
     os.environ.update(env)
-    import psycopg
-
-    admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
-    admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-    admin.execute(f"CREATE DATABASE {DB}")
-    processes: list[subprocess.Popen] = []
-    try:
-        run(args, env, work, port, processes, _wait_healthy)
-    finally:
-        for process in processes:
-            _stop(process)
-        from django.db import connections
-
-        connections.close_all()
-        admin.execute(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        shutil.rmtree(work, ignore_errors=True)
+    with production_stack(db=DB, work=work) as processes:
+        run(args, env, work, port, processes)
 
 
 def run(
@@ -173,7 +153,6 @@ def run(
     work: Path,
     port: int,
     processes: list[subprocess.Popen],
-    wait_healthy: Any,
 ) -> None:
     import django
 
@@ -197,14 +176,13 @@ def run(
 
     logs = work / "logs"
     logs.mkdir()
-    log = (logs / "web.log").open("w")
-    command = [str(BIN / "gunicorn"), "medai_site.wsgi", "--bind", f"127.0.0.1:{port}"]
-    command += ["--workers", str(args.web_workers), "--threads", str(args.web_threads)]
-    command += ["--timeout", "60"]
-    web = subprocess.Popen(  # noqa: S603 (our own command line)
-        command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    web = start(
+        "web",
+        gunicorn_command(port, workers=args.web_workers, threads=args.web_threads),
+        env=env,
+        logs=logs,
+        processes=processes,
     )
-    processes.append(web)
     wait_healthy(port, processes, logs)
     warm_up(port, tokens[0], args.web_workers * args.web_threads * 2)
 

@@ -78,7 +78,7 @@ from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_card
-from medai_site.core.downloads import attachment, fhir_download
+from medai_site.core.downloads import attachment, fhir_export
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, role_required
 from medai_site.core.uploads import upload_size_problem
@@ -698,13 +698,13 @@ def scan_fhir_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The scan's predictions as a FHIR R4 collection Bundle; audited as an export."""
     scan = _scan_or_404(request, pk)
     bundle = predictions_bundle(scan_predictions(scan=scan))
-    _export_audit(
-        request,
-        scan,
-        scan.patient,
-        {"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
+    return fhir_export(
+        request=request,
+        bundle=bundle,
+        filename=f"scan-{scan.pk}-results.json",
+        obj=scan,
+        patient=scan.patient,
     )
-    return fhir_download(bundle, f"scan-{scan.pk}-results.json")
 
 
 @require_GET
@@ -714,10 +714,10 @@ def patient_fhir_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
     """The patient's imaging predictions as a FHIR R4 collection Bundle; audited as an export."""
     patient = page.patient
     bundle = predictions_bundle(patient_predictions(user=request.user, patient=patient))
-    _export_audit(
-        request,
-        patient,
-        patient,
-        {"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
+    return fhir_export(
+        request=request,
+        bundle=bundle,
+        filename=f"patient-{patient.pk}-imaging-results.json",
+        obj=patient,
+        patient=patient,
     )
-    return fhir_download(bundle, f"patient-{patient.pk}-imaging-results.json")

@@ -8,10 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from medai_site.audit.exceptions import ObjectNotVisible
-from medai_site.audit.models import AuditEvent
-from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_cards
-from medai_site.core.downloads import fhir_download
+from medai_site.core.downloads import fhir_export
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from medai_site.patients.pages import PatientPage, patient_page
@@ -204,14 +202,13 @@ def patient_fhir_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
     and Provenance each); audited as an export."""
     patient = page.patient
     bundle = assessments_bundle(assessment_export_list(patient=patient))
-    audit_record(
-        action=AuditEvent.Action.EXPORTED,
+    return fhir_export(
         request=request,
+        bundle=bundle,
+        filename=f"patient-{patient.pk}-treatment-results.json",
         obj=patient,
         patient=patient,
-        detail={"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
     )
-    return fhir_download(bundle, f"patient-{patient.pk}-treatment-results.json")
 
 
 @require_POST

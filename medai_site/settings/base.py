@@ -127,6 +127,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
     }
+# MEDAI_DATABASE_REPLICA_URL (same form as DATABASE_URL): a streaming standby of the primary.
+# Population analytics for researchers and model admins read from it (medai_site.core.replica);
+# every write, and every other read, stays on the primary. Unset: everything reads "default".
+DATABASE_REPLICA_URL = os.environ.get("MEDAI_DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(DATABASE_REPLICA_URL, conn_max_age=60)
+    # Tests run the replica as a second connection to the test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+MEDAI_ANALYTICS_DATABASE = "replica" if DATABASE_REPLICA_URL else "default"
+DATABASE_ROUTERS = ["medai_site.core.replica.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {

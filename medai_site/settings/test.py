@@ -24,3 +24,10 @@ _checkout = __import__("hashlib").sha256(str(BASE_DIR).encode()).hexdigest()[:8]
 DATABASES["default"]["TEST"] = {  # noqa: F405
     "NAME": os.environ.get("MEDAI_TEST_DB") or f"test_medai_{_checkout}"
 }
+# A second alias on the same test database (Django's test mirror), so the replica routing is
+# tested on every run; analytics use it only where MEDAI_ANALYTICS_DATABASE says "replica"
+# (MEDAI_DATABASE_REPLICA_URL, or a test's settings override).
+DATABASES.setdefault(  # noqa: F405
+    "replica",
+    {**DATABASES["default"], "TEST": {"MIRROR": "default"}},  # noqa: F405
+)

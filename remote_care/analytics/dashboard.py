@@ -99,6 +99,7 @@ from typing import Any
 
 from django.conf import settings
 
+from medai_site.core.replica import ReadSource, on_replica
 from remote_care.analytics import rollups
 from remote_care.analytics.differencing import (
     NO_UNSAFE,
@@ -410,6 +411,8 @@ class Dashboard:
     unsafe: Mapping[str, Unsafe] = field(default_factory=dict)
     #: True when the filters could single out a patient: no figure is shown
     refused: bool = False
+    #: which database the figures were read from, and how fresh it was
+    read: ReadSource | None = None
 
     @property
     def summary_cells(self) -> dict[str, Any]:
@@ -573,9 +576,19 @@ def population_dashboard(
     *, user: Any, f: PopulationFilter, source: Source | None = None
 ) -> Dashboard:
     """Every aggregate of the population page for ``user``'s scope (about a dozen queries,
-    independent of the number of observations), from ``source`` (population_source()).
-    NoModelRisk when ``f`` asks for the model's risk and none is in service."""
+    independent of the number of observations), from ``source`` (population_source()), read
+    on the analytics replica when one is configured and ``user`` sees every patient
+    (``Dashboard.read`` says where and how fresh). NoModelRisk when ``f`` asks for the
+    model's risk and none is in service."""
     src = source or population_source()
+    dashboard, read = on_replica(
+        lambda: _dashboard(user, f, src), allowed=population_sees_all(user=user)
+    )
+    dashboard.read = read
+    return dashboard
+
+
+def _dashboard(user: Any, f: PopulationFilter, src: Source) -> Dashboard:
     measure = measure_for(f.measure)
     shared: dict[str, Any] = {}
     if src.profile is not None:
@@ -659,5 +672,8 @@ def population_table(
     *, user: Any, f: PopulationFilter, table: str, source: Source | None = None
 ) -> Table:
     """One suppressed dashboard table (only its own queries run) from ``source``
-    (population_source()); KeyError for an unknown table key."""
-    return EXPORT_TABLES[table][1](user, f, source or population_source())
+    (population_source()), read where population_dashboard reads; KeyError for an unknown
+    table key."""
+    build, src = EXPORT_TABLES[table][1], source or population_source()
+    rows, _ = on_replica(lambda: build(user, f, src), allowed=population_sees_all(user=user))
+    return rows

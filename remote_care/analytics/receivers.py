@@ -1,33 +1,90 @@
 """The population roll-ups carry each patient's cohort keys (sex, birth date, SpO2 scale, care
 teams): when one changes, that patient's rolled-up days are recomputed once the change commits,
-so the page never counts a patient in a team or band they have left."""
+so the page never counts a patient in a team or band they have left.
+
+Only a change of a key does: a Patient is saved for many other reasons (name, contact details)
+and Monitoring for every alert-state step, and each recompute rereads all of the patient's
+rolled-up days from the raw sets."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
 
 from medai_site.patients.models import CareTeamMembership, Patient
 from remote_care.analytics.services import analytics_rollup_patients_refresh
 from remote_care.models import Monitoring
 
+# Per model, the fields the roll-ups read (services._patient_keys). patient_id is one of them
+# where a row can move between patients, so that both the old and the new patient refresh.
+COHORT_FIELDS: dict[type[models.Model], tuple[str, ...]] = {
+    Patient: ("sex", "birth_date"),
+    Monitoring: ("patient_id", "spo2_scale"),
+    CareTeamMembership: ("patient_id", "user_id", "role"),
+}
+_SNAPSHOT = "_rollup_keys_before_save"
 
-def _refresh_on_commit(patient_id: int | None) -> None:
-    if patient_id is not None:
-        transaction.on_commit(lambda: analytics_rollup_patients_refresh(patient_ids=[patient_id]))
+
+def _refresh_on_commit(patient_ids: set[int | None]) -> None:
+    pids = sorted(p for p in patient_ids if p is not None)
+    if pids:
+        transaction.on_commit(lambda: analytics_rollup_patients_refresh(patient_ids=pids))
 
 
-@receiver(post_save, sender=CareTeamMembership, dispatch_uid="rollup_team_saved")
-@receiver(post_delete, sender=CareTeamMembership, dispatch_uid="rollup_team_deleted")
-@receiver(post_save, sender=Monitoring, dispatch_uid="rollup_monitoring_saved")
-def _patient_keys_changed(sender: Any, instance: Any, **kwargs: Any) -> None:
-    _refresh_on_commit(instance.patient_id)
+def _patient_of(instance: models.Model) -> int | None:
+    return instance.pk if isinstance(instance, Patient) else instance.patient_id  # type: ignore[attr-defined]
+
+
+def _touches_keys(sender: type[models.Model], update_fields: Any) -> bool:
+    """False when the save names its fields and none is a cohort key (no query needed)."""
+    if update_fields is None:
+        return True
+    fields = COHORT_FIELDS[sender]
+    return any(f in fields or f"{f}_id" in fields for f in update_fields)
+
+
+@receiver(pre_save, sender=Patient, dispatch_uid="rollup_patient_snapshot")
+@receiver(pre_save, sender=Monitoring, dispatch_uid="rollup_monitoring_snapshot")
+@receiver(pre_save, sender=CareTeamMembership, dispatch_uid="rollup_team_snapshot")
+def _snapshot_keys(sender: type[models.Model], instance: Any, **kwargs: Any) -> None:
+    # The stored keys, read just before the write, are what the roll-ups were built from; an
+    # in-memory copy from load time could be stale if another request changed the row since.
+    setattr(instance, _SNAPSHOT, None)
+    if (
+        instance.pk is None
+        or kwargs.get("raw")
+        or not _touches_keys(sender, kwargs.get("update_fields"))
+    ):
+        return
+    fields = COHORT_FIELDS[sender]
+    before = (
+        sender._default_manager.using(kwargs.get("using"))
+        .filter(pk=instance.pk)
+        .values_list(*fields)
+    )
+    setattr(instance, _SNAPSHOT, before.first())
 
 
 @receiver(post_save, sender=Patient, dispatch_uid="rollup_patient_saved")
-def _patient_saved(sender: Any, instance: Patient, created: bool, **kwargs: Any) -> None:
-    if not created:
-        _refresh_on_commit(instance.pk)
+@receiver(post_save, sender=Monitoring, dispatch_uid="rollup_monitoring_saved")
+@receiver(post_save, sender=CareTeamMembership, dispatch_uid="rollup_team_saved")
+def _keys_saved(sender: type[models.Model], instance: Any, created: bool, **kwargs: Any) -> None:
+    before = getattr(instance, _SNAPSHOT, None)
+    if created or before is None:
+        # A new Patient has no rolled-up days yet; a new Monitoring or membership changes the
+        # keys of a patient who may have some (a row saved with an explicit new pk lands here too).
+        if created and sender is not Patient:
+            _refresh_on_commit({_patient_of(instance)})
+        return
+    after = tuple(getattr(instance, f) for f in COHORT_FIELDS[sender])
+    if after != before:
+        old_patient = before[0] if sender is not Patient else instance.pk
+        _refresh_on_commit({old_patient, _patient_of(instance)})
+
+
+@receiver(post_delete, sender=CareTeamMembership, dispatch_uid="rollup_team_deleted")
+def _membership_deleted(sender: Any, instance: CareTeamMembership, **kwargs: Any) -> None:
+    _refresh_on_commit({instance.patient_id})

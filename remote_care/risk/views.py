@@ -10,10 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from medai_site.audit.models import AuditEvent
-from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_card
-from medai_site.core.downloads import fhir_download
+from medai_site.core.downloads import fhir_export
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.models import ModelVersion
@@ -133,11 +131,10 @@ def patient_risk_fhir_view(request: HttpRequest, page: PatientPage) -> HttpRespo
     and Provenance each); audited as an export."""
     patient = page.patient
     bundle = scores_bundle(risk_scores_for_export(patient=patient))
-    audit_record(
-        action=AuditEvent.Action.EXPORTED,
+    return fhir_export(
         request=request,
+        bundle=bundle,
+        filename=f"patient-{patient.pk}-risk-scores.json",
         obj=patient,
         patient=patient,
-        detail={"format": "FHIR R4 Bundle", "resources": len(bundle.get("entry", []))},
     )
-    return fhir_download(bundle, f"patient-{patient.pk}-risk-scores.json")

@@ -328,3 +328,60 @@ def test_a_change_of_cohort_keys_refreshes_the_patients_rollups(
         _assert_same(
             users.researcher, PopulationFilter(start=START, end=START + timedelta(DAYS), by=by)
         )
+
+
+def test_only_a_change_of_cohort_keys_recomputes_a_patients_rollups(
+    users, django_capture_on_commit_callbacks, monkeypatch
+):
+    # Each recompute rereads every rolled-up day of the patient: a name edit or an alert-state
+    # step (Monitoring is saved on each) must not pay for one.
+    rng = random.Random(7)
+    patients = _population(rng, [users.clinician_a, users.clinician_b])
+    analytics_rollup_rebuild()
+    patient = next(p for p in patients if PopulationPatientDay.objects.filter(patient=p).exists())
+    monitoring, _ = Monitoring.objects.get_or_create(patient=patient)
+    membership = CareTeamMembership.objects.filter(patient=patient).first()
+    calls: list[list[int]] = []
+    monkeypatch.setattr(
+        "remote_care.analytics.receivers.analytics_rollup_patients_refresh",
+        lambda *, patient_ids: calls.append(list(patient_ids)),
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        patient.given_name = "Renamed"
+        patient.save()
+        Patient.objects.get(pk=patient.pk).save(update_fields=["family_name"])
+        monitoring.alert_state = {"stepped": True}
+        monitoring.save(update_fields=["alert_state"])
+        monitoring.save()  # every field written, the scale unchanged
+        if membership is not None:
+            membership.save()
+    assert calls == []
+
+    new_sex = next(s for s in Patient.Sex.values if s != patient.sex)
+    with django_capture_on_commit_callbacks(execute=True):
+        patient.sex = new_sex
+        patient.save(update_fields=["sex"])
+    assert calls == [[patient.pk]]
+
+    calls.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        patient.birth_date = patient.birth_date - timedelta(days=400)
+        patient.save()
+        monitoring.spo2_scale = 2 if monitoring.spo2_scale != 2 else 1
+        monitoring.save(update_fields=["spo2_scale", "alert_state"])
+    assert calls == [[patient.pk], [patient.pk]]
+
+
+def test_a_cohort_key_edit_reaches_the_rollups(users, django_capture_on_commit_callbacks):
+    rng = random.Random(8)
+    patients = _population(rng, [users.clinician_a, users.clinician_b])
+    analytics_rollup_rebuild()
+    patient = next(p for p in patients if PopulationPatientDay.objects.filter(patient=p).exists())
+    new_sex = next(s for s in Patient.Sex.values if s != patient.sex)
+    with django_capture_on_commit_callbacks(execute=True):
+        patient.sex = new_sex
+        patient.save()
+    rows = PopulationPatientDay.objects.filter(patient=patient)
+    assert set(rows.values_list("sex", flat=True)) == {new_sex}
+    _assert_same(users.researcher, PopulationFilter(start=START, end=START + timedelta(DAYS)))
