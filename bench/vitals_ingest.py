@@ -29,6 +29,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -46,6 +47,12 @@ def main() -> None:
         type=int,
         default=3,
         help="alternating rounds (API, then each COPY baseline); the medians are printed",
+    )
+    parser.add_argument(
+        "--staged-too",
+        action="store_true",
+        help="each round also posts the same readings (another device) through the previous "
+        "insert (no look-up, INSERT ... ON CONFLICT from the staging table), to compare",
     )
     parser.add_argument(
         "--no-startup-hook",
@@ -123,7 +130,7 @@ def run(args: argparse.Namespace) -> None:
 
         gc_freeze_after_startup()
 
-    def api_round(first_reading: int) -> float:
+    def api_round(first_reading: int, token: str = issued.token) -> float:
         began = time.perf_counter()
         for first in range(first_reading, first_reading + args.readings, args.batch):
             last = min(first + args.batch, first_reading + args.readings)
@@ -132,10 +139,29 @@ def run(args: argparse.Namespace) -> None:
                 "/remote-care/api/v1/observations/",
                 body,
                 content_type="application/json",
-                HTTP_AUTHORIZATION=f"Bearer {issued.token}",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
             )
             assert response.status_code == 201, response.content[:300]
         return time.perf_counter() - began
+
+    staged_device = device_register(patient=patient, label="staged", registered_by=user)
+
+    def api_staged_round(first_reading: int) -> float:
+        """The same posts through the previous insert: no look-up, INSERT ... ON CONFLICT."""
+        from remote_care.devices import services
+
+        def insert(*, device: Any, items: list, scores: Any) -> list[tuple[int, int]]:
+            positions = range(len(items))
+            return services._staged_insert(
+                device=device, items=items, scores=scores, positions=positions, on_conflict=True
+            )
+
+        checked = services._observations_insert
+        services._observations_insert = insert  # type: ignore[assignment]
+        try:
+            return api_round(first_reading, staged_device.token)
+        finally:
+            services._observations_insert = checked  # type: ignore[assignment]
 
     # (1b) raw COPY of the same rows.
     columns = (
@@ -218,7 +244,8 @@ def run(args: argparse.Namespace) -> None:
         assert body.count("\n") == args.readings
         return copy_timed("remote_care_observation", body, ("device_id", *stored))
 
-    rounds = []
+    rounds: list[tuple[float, float, float, float]] = []
+    staged: list[float] = []
     for number in range(args.rounds):
         first_reading = number * args.readings
         api = api_round(first_reading)
@@ -226,6 +253,8 @@ def run(args: argparse.Namespace) -> None:
         real = copy_timed("remote_care_observation", copy_text(first_reading, copy_device.pk))
         stored = stored_round(first_reading)
         rounds.append((api, temp, real, stored))
+        if args.staged_too:
+            staged.append(api_staged_round(first_reading))
     assert Observation.objects.filter(device=issued.device).count() == args.readings * args.rounds
     now = timezone.now().isoformat()
 
@@ -290,6 +319,16 @@ def run(args: argparse.Namespace) -> None:
     print(f"    ratio API/COPY real (median)       : {median_ratio(2):10.3f}")
     print(f"    raw COPY, real table, stored rows  : {median(3):10.0f} readings/s")
     print(f"    ratio API/COPY stored rows (median): {median_ratio(3):10.3f}")
+    if staged:
+        print("  API through the previous insert (no look-up, ON CONFLICT), same rounds:")
+        print("  round   API now  API staged  now/staged")
+        for number, (row, before) in enumerate(zip(rounds, staged, strict=True), start=1):
+            print(
+                f"  {number:5d} {args.readings / row[0]:9.0f} {args.readings / before:11.0f}"
+                f" {before / row[0]:11.3f}"
+            )
+        gain = statistics.median(before / row[0] for row, before in zip(rounds, staged))
+        print(f"    API now / API staged (median)      : {gain:10.3f}")
     print(f"Vitals chart data, {seconds:,} observations at 1 Hz")
     print(f"  1-hour range : {hour * 1000:8.0f} ms")
     print(f"  {args.days}-day range: {month * 1000:8.0f} ms")
