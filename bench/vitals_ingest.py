@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import math
 import os
 import statistics
@@ -130,11 +131,38 @@ def run(args: argparse.Namespace) -> None:
 
         gc_freeze_after_startup()
 
+    # CPU seconds of this process and of its PostgreSQL backend over the last timed part: on
+    # a loaded machine wall time mostly measures the other jobs, CPU time much less so (it
+    # leaves out the WAL writer's and the disk's share, which both sides pay per WAL byte).
+    with connection.cursor():
+        backend = connection.connection.info.backend_pid
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def cpu_now() -> float:
+        with open(f"/proc/{backend}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return time.process_time() + (int(fields[11]) + int(fields[12])) / ticks
+
+    cpu_spent = [0.0]
+
     def api_round(first_reading: int, token: str = issued.token) -> float:
+        # The device builds and encodes its requests; the server's work starts at the post.
+        bodies = [
+            json.dumps(
+                {
+                    "observations": [
+                        reading(i)
+                        for i in range(
+                            first, min(first + args.batch, first_reading + args.readings)
+                        )
+                    ]
+                }
+            )
+            for first in range(first_reading, first_reading + args.readings, args.batch)
+        ]
+        cpu = cpu_now()
         began = time.perf_counter()
-        for first in range(first_reading, first_reading + args.readings, args.batch):
-            last = min(first + args.batch, first_reading + args.readings)
-            body = {"observations": [reading(i) for i in range(first, last)]}
+        for body in bodies:
             response = client.post(
                 "/remote-care/api/v1/observations/",
                 body,
@@ -142,7 +170,9 @@ def run(args: argparse.Namespace) -> None:
                 HTTP_AUTHORIZATION=f"Bearer {token}",
             )
             assert response.status_code == 201, response.content[:300]
-        return time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        cpu_spent[0] = cpu_now() - cpu
+        return seconds
 
     staged_device = device_register(patient=patient, label="staged", registered_by=user)
 
@@ -205,11 +235,14 @@ def run(args: argparse.Namespace) -> None:
 
     def copy_timed(table: str, text: str, names: tuple[str, ...] = columns) -> float:
         """Seconds to COPY ``text`` into ``table`` and commit."""
+        cpu = cpu_now()
         began = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
             with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
                 copy.write(text)
-        return time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        cpu_spent[0] = cpu_now() - cpu
+        return seconds
 
     def temp_round(first_reading: int) -> float:
         with connection.cursor() as cursor:
@@ -245,13 +278,19 @@ def run(args: argparse.Namespace) -> None:
         return copy_timed("remote_care_observation", body, ("device_id", *stored))
 
     rounds: list[tuple[float, float, float, float]] = []
+    cpus: list[list[float]] = []
     staged: list[float] = []
     for number in range(args.rounds):
         first_reading = number * args.readings
         api = api_round(first_reading)
+        cpus.append([cpu_spent[0]])
         temp = temp_round(first_reading)
-        real = copy_timed("remote_care_observation", copy_text(first_reading, copy_device.pk))
+        cpus[-1].append(cpu_spent[0])
+        text = copy_text(first_reading, copy_device.pk)
+        real = copy_timed("remote_care_observation", text)
+        cpus[-1].append(cpu_spent[0])
         stored = stored_round(first_reading)
+        cpus[-1].append(cpu_spent[0])
         rounds.append((api, temp, real, stored))
         if args.staged_too:
             staged.append(api_staged_round(first_reading))
@@ -319,6 +358,19 @@ def run(args: argparse.Namespace) -> None:
     print(f"    ratio API/COPY real (median)       : {median_ratio(2):10.3f}")
     print(f"    raw COPY, real table, stored rows  : {median(3):10.0f} readings/s")
     print(f"    ratio API/COPY stored rows (median): {median_ratio(3):10.3f}")
+    print("  CPU (this process + its PostgreSQL backend), microseconds per reading; ratios")
+    print("  COPY CPU / API CPU, the load-independent counterpart of the ratios above:")
+    print("  round        API  COPY temp  COPY real COPY stored |  temp   real stored")
+    per = 1e6 / args.readings
+    for number, row in enumerate(cpus, start=1):
+        print(
+            f"  {number:5d} {row[0] * per:10.1f} {row[1] * per:10.1f} {row[2] * per:10.1f}"
+            f" {row[3] * per:10.1f} | {row[1] / row[0]:5.3f}  {row[2] / row[0]:5.3f}"
+            f"  {row[3] / row[0]:5.3f}"
+        )
+    for k, name in ((1, "temporary"), (2, "real"), (3, "stored rows")):
+        cpu_ratio = statistics.median(row[k] / row[0] for row in cpus)
+        print(f"    CPU ratio API/COPY {name:12s}   : {cpu_ratio:10.3f}")
     if staged:
         print("  API through the previous insert (no look-up, ON CONFLICT), same rounds:")
         print("  round   API now  API staged  now/staged")
