@@ -7,11 +7,12 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from medai_site.audit.models import AuditEvent
@@ -182,11 +183,13 @@ def _columns(items: list[dict[str, Any]]) -> dict[str, list[Any]]:
 
 
 _NUMBERS = tuple(name for name in OBSERVATION_VITALS if name not in ("consciousness", "on_oxygen"))
-# What the staging table holds of each set: its position in the batch, the columns of the
-# row, and its NEWS2 sub-score code (the summary is joined in by code, so PostgreSQL parses
-# each distinct summary once rather than once a row).
-_STAGED: tuple[str, ...] = ("patient_id", "device_id", "taken_at", "received_at", *_NUMBERS)
-_STAGED += ("consciousness", "on_oxygen", "news2_total", "news2_partial")
+# What the staging table holds of each set: its position in the batch, the columns that vary
+# from set to set, and its NEWS2 sub-score code (the summary is joined in by code, so
+# PostgreSQL parses each distinct summary once rather than once a row). Patient, device and
+# time received are the same for the whole batch: parameters of the insert, not staged.
+_STAGED: tuple[str, ...] = ("taken_at", *_NUMBERS, "consciousness", "on_oxygen")
+_STAGED += ("news2_total", "news2_partial")
+_BATCH: tuple[str, ...] = ("patient_id", "device_id", "received_at")
 _BOOL = {None: "\\N", True: "t", False: "f"}
 
 
@@ -194,21 +197,36 @@ def _observations_insert(
     *, device: Device, items: list[dict[str, Any]], scores: News2Batch
 ) -> list[tuple[int, int]]:
     """Insert the sets (time order) that this device has not stored before; returns the
-    (id, position in items) of those inserted. PostgreSQL: COPY into a staging table, then one
-    INSERT ... ON CONFLICT DO NOTHING; elsewhere (SQLite): look up, then bulk_create."""
+    (id, position in items) of those inserted. Look up which are stored, then on PostgreSQL
+    COPY the others into a staging table and INSERT ... SELECT them, elsewhere (SQLite)
+    bulk_create them. Every ingest of a device's sets holds its patient's monitoring row, so
+    the look-up stays true until the insert; should a writer outside that lock (a script)
+    store one of the sets meanwhile, PostgreSQL's insert fails on the unique key and the
+    batch is inserted again with ON CONFLICT DO NOTHING."""
     if not items:
         return []
+    seen = _stored_times(device=device, items=items)
+    positions = [p for p, item in enumerate(items) if item["taken_at"] not in seen]
+    if not positions:
+        return []
     if connection.vendor == "postgresql":
-        return _staged_insert(device=device, items=items, scores=scores)
+        try:
+            with transaction.atomic():  # a savepoint: the fallback runs in a clean state
+                return _staged_insert(
+                    device=device, items=items, scores=scores, positions=positions
+                )
+        except IntegrityError:
+            # The unique key was taken meanwhile; any other violation fails here again.
+            return _staged_insert(
+                device=device,
+                items=items,
+                scores=scores,
+                positions=range(len(items)),
+                on_conflict=True,
+            )
     now = timezone.now()
     summaries = scores.summaries()
     totals, partial = scores.totals.tolist(), scores.partial.tolist()
-    seen = set(
-        Observation.objects.filter(
-            device=device, taken_at__in=[item["taken_at"] for item in items]
-        ).values_list("taken_at", flat=True)
-    )
-    positions = [p for p, item in enumerate(items) if item["taken_at"] not in seen]
     observations = [
         Observation(
             patient_id=device.patient_id,
@@ -228,23 +246,38 @@ def _observations_insert(
     return [(o.pk, p) for o, p in zip(observations, positions, strict=True)]
 
 
+def _stored_times(*, device: Device, items: list[dict[str, Any]]) -> set[datetime]:
+    """The timestamps among the items' (time order) that the device has stored before: one
+    index range read over the batch's span (sets stored between them come back too and
+    simply match nothing)."""
+    return set(
+        Observation.objects.filter(
+            device=device,
+            taken_at__gte=items[0]["taken_at"],
+            taken_at__lte=items[-1]["taken_at"],
+        ).values_list("taken_at", flat=True)
+    )
+
+
 def _copy_number(value: Any) -> str:
     return "\\N" if value is None else str(value)
 
 
-def _staged_lines(*, device: Device, items: list[dict[str, Any]], scores: News2Batch) -> str:
-    """The batch in COPY's text format: position, the stored columns, the sub-score code."""
-    lead = f"{device.patient_id}\t{device.pk}"
-    received = timezone.now().isoformat()
+def _staged_lines(
+    *, items: list[dict[str, Any]], scores: News2Batch, positions: Iterable[int]
+) -> str:
+    """The sets at ``positions`` in COPY's text format: position, the staged columns, the
+    sub-score code."""
     totals, partial = scores.totals.tolist(), scores.partial.tolist()
     codes = scores.codes.tolist()
     lines = []
-    for position, item in enumerate(items):
+    for position in positions:
+        item = items[position]
         get = item.get
         numbers = "\t".join([_copy_number(get(name)) for name in _NUMBERS])
         # Consciousness is one ACVPU letter or empty, never anything to escape.
         lines.append(
-            f"{position}\t{lead}\t{item['taken_at'].isoformat()}\t{received}\t{numbers}\t"
+            f"{position}\t{item['taken_at'].isoformat()}\t{numbers}\t"
             f"{get('consciousness') or ''}\t{_BOOL[get('on_oxygen')]}\t{totals[position]}\t"
             f"{'t' if partial[position] else 'f'}\t{codes[position]}\n"
         )
@@ -252,10 +285,16 @@ def _staged_lines(*, device: Device, items: list[dict[str, Any]], scores: News2B
 
 
 def _staged_insert(
-    *, device: Device, items: list[dict[str, Any]], scores: News2Batch
+    *,
+    device: Device,
+    items: list[dict[str, Any]],
+    scores: News2Batch,
+    positions: Iterable[int],
+    on_conflict: bool = False,
 ) -> list[tuple[int, int]]:
-    """COPY the batch into a staging table and its distinct NEWS2 summaries into another,
-    insert the sets not stored before; returns (id, position) of each inserted row."""
+    """COPY the sets at ``positions`` into a staging table and their distinct NEWS2 summaries
+    into another, insert them (``on_conflict``: skipping any stored meanwhile); returns
+    (id, position) of each inserted row."""
     columns = ", ".join(_STAGED)
     table = Observation._meta.db_table
     summaries = scores.summaries()
@@ -268,7 +307,7 @@ def _staged_insert(
         # Temporary tables live as long as the connection. They are emptied here rather than
         # on commit, because a batch may run inside an outer transaction (tests, the seed).
         cursor.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS observation_stage AS "  # noqa: S608 (names only)
+            "CREATE TEMP TABLE IF NOT EXISTS observation_batch_stage AS "  # noqa: S608 (names)
             f"SELECT 0 AS position, {columns}, 0::bigint AS code FROM {table} WITH NO DATA"
         )
         cursor.execute(
@@ -278,24 +317,29 @@ def _staged_insert(
             for code, summary in distinct.items():
                 copy.write_row((code, json.dumps(summary)))
         with cursor.cursor.copy(
-            f"COPY observation_stage (position, {columns}, code) FROM STDIN"
+            f"COPY observation_batch_stage (position, {columns}, code) FROM STDIN"
         ) as copy:
-            copy.write(_staged_lines(device=device, items=items, scores=scores))
+            copy.write(_staged_lines(items=items, scores=scores, positions=positions))
         # Positions, not the timestamps, come back: parsing 5,000 timestamps costs more than
         # the insert. (device_id, taken_at) is unique in the stage too, so the join is 1:1.
+        # Without ON CONFLICT (the look-up found these sets new) each row is a plain insert,
+        # not a speculative one: less work and WAL per row.
         staged = ", ".join(f"stage.{name}" for name in _STAGED)
+        conflict = "ON CONFLICT (device_id, taken_at) DO NOTHING " if on_conflict else ""
         cursor.execute(
-            f"WITH inserted AS (INSERT INTO {table} ({columns}, news2) "  # noqa: S608 (names only)
-            f"SELECT {staged}, news2.summary FROM observation_stage stage "
+            f"WITH inserted AS (INSERT INTO {table} "  # noqa: S608 (names only)
+            f"({', '.join(_BATCH)}, {columns}, news2) "
+            f"SELECT %s, %s, %s, {staged}, news2.summary FROM observation_batch_stage stage "
             "JOIN observation_stage_news2 news2 ON news2.code = stage.code ORDER BY stage.taken_at "
-            "ON CONFLICT (device_id, taken_at) DO NOTHING RETURNING id, taken_at) "
+            f"{conflict}RETURNING id, taken_at) "
             "SELECT inserted.id, stage.position FROM inserted "
-            "JOIN observation_stage stage ON stage.taken_at = inserted.taken_at"
+            "JOIN observation_batch_stage stage ON stage.taken_at = inserted.taken_at",
+            [device.patient_id, device.pk, timezone.now()],
         )
         inserted = cursor.fetchall()
         # DELETE, not TRUNCATE: a few thousand rows of a temporary table are cheaper to
         # delete than a new file for it.
-        cursor.execute("DELETE FROM observation_stage")
+        cursor.execute("DELETE FROM observation_batch_stage")
         cursor.execute("DELETE FROM observation_stage_news2")
     return inserted
 

@@ -235,3 +235,26 @@ def test_the_embedded_default_ingests_a_batch_on_sqlite(tmp_path):
     assert "status 201 stored 2000 duplicates 0 rejected [2000] alerts ['EMERGENCY']" in out
     assert "status 200 stored 0 duplicates 2000 rejected [2000] alerts []" in out
     assert "rows 2000 alerts 1" in out
+
+
+def test_sets_stored_behind_the_look_up_are_skipped_not_doubled(issued, monkeypatch):
+    """A writer outside the monitoring lock (a script) stores sets after the look-up: the
+    plain insert fails on the unique key and the batch goes in again with ON CONFLICT."""
+    assert connection.vendor == "postgresql"
+    post(issued.token, {"observations": [reading(i) for i in range(0, 40)]})
+    fallbacks = []
+    staged = services._staged_insert
+
+    def counting(**kwargs):
+        fallbacks.append(kwargs.get("on_conflict", False))
+        return staged(**kwargs)
+
+    monkeypatch.setattr(services, "_stored_times", lambda **kwargs: set())
+    monkeypatch.setattr(services, "_staged_insert", counting)
+    response = post(issued.token, {"observations": [reading(i) for i in range(20, 70)]})
+    body = response.json()
+    assert response.status_code == 201, body
+    assert fallbacks == [False, True]
+    assert body["stored"] == 30 and body["duplicates"] == list(range(20))
+    assert [n["taken_at"] for n in body["news2"]] == [reading(i)["taken_at"] for i in range(40, 70)]
+    assert Observation.objects.filter(device=issued.device).count() == 70
