@@ -40,7 +40,8 @@ def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
     badges = nav_badges(user=user, portal=portal)
     items = []
     for nav in nav_items_for(menu="portal" if portal else "main"):
-        if nav.roles and not has_role(user, *nav.roles):
+        superuser = user.is_active and user.is_superuser
+        if nav.roles and not has_role(user, *nav.roles) and not (nav.superusers_too and superuser):
             continue
         if nav.hospital_it and not (user.is_active and user.is_superuser):
             continue

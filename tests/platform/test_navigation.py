@@ -66,6 +66,7 @@ def test_each_role_sees_its_sections_in_order(users):
         ("Population", "/remote-care/analytics/", False, 0),
         ("Drug design", "/drugs/", False, 0),
         ("Jobs", "/jobs/", False, 0),
+        ("Fleet", "/jobs/fleet/", False, 0),
         ("Admin", "/admin/", False, 0),
     ]
     both = UserFactory(username="both", roles=[Role.CLINICIAN, Role.RESEARCHER])
@@ -85,12 +86,14 @@ def test_each_role_sees_its_sections_in_order(users):
     ]
     nobody = UserFactory(username="norole", roles=[])
     assert rendered_nav(nobody) == [("Home", "/", True, 0), ("Jobs", "/jobs/", False, 0)]
-    # Hospital IT (a superuser, no role) gets the studies no care team could claim.
+    # Hospital IT (a superuser, no role) gets the studies no care team could claim, and the
+    # fleet of workers (as model admins do).
     it_admin = UserFactory(username="it_admin", is_staff=True, is_superuser=True)
     assert rendered_nav(it_admin) == [
         ("Home", "/", True, 0),
         ("Unclaimed studies", "/diagnosis/inbox/unclaimed/", False, 0),
         ("Jobs", "/jobs/", False, 0),
+        ("Fleet", "/jobs/fleet/", False, 0),
         ("Admin", "/admin/", False, 0),
     ]
 
