@@ -57,6 +57,13 @@ def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
                 "badge": badges.get(nav.url_name, 0),
             }
         )
+    # One current section: the deepest one the path is under (the fleet's /jobs/fleet/ is
+    # under Jobs' /jobs/ too).
+    current = [item for item in items if item["active"]]
+    if len(current) > 1:
+        deepest = max(current, key=lambda item: len(item["url"]))
+        for item in current:
+            item["active"] = item is deepest
     if user.is_staff:
         items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
     return items

@@ -5,21 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from medai_site.core.charts import chart_card, chart_layout, line_trace
+from medai_site.core.charts import chart_card, chart_layout
 
 _QUEUE_COLOURS = {"default": "#5b7d87", "ml": "#1f5f8b", "gpu": "#b35c00"}
 
 
 def throughput_figure(per_queue: dict[str, list[tuple[datetime, int]]]) -> dict[str, Any]:
-    """Jobs finished per hour, one line per queue (hours in ISO form, UTC)."""
+    """Jobs finished per hour, bars grouped by queue (hours in ISO form, UTC); grouped bars,
+    not lines, so queues with the same count in an hour do not hide each other."""
     traces = [
-        line_trace(
-            queue,
-            [hour.isoformat() for hour, _ in points],
-            [count for _, count in points],
-            line={"color": _QUEUE_COLOURS.get(queue, "#444"), "shape": "hv"},
-            hovertemplate="%{y} finished<extra>" + queue + "</extra>",
-        )
+        {
+            "type": "bar",
+            "name": queue,
+            "x": [hour.isoformat() for hour, _ in points],
+            "y": [count for _, count in points],
+            "marker": {"color": _QUEUE_COLOURS.get(queue, "#444")},
+            "hovertemplate": "%{y} finished<extra>" + queue + "</extra>",
+        }
         for queue, points in per_queue.items()
     ]
     return {
@@ -29,6 +31,7 @@ def throughput_figure(per_queue: dict[str, list[tuple[datetime, int]]]) -> dict[
             "xaxis": {"type": "date", "title": {"text": "hour (UTC)"}},
             "yaxis": {"title": {"text": "jobs finished"}, "rangemode": "tozero"},
             "legend": {"orientation": "h"},
+            "barmode": "group",
         },
     }
 

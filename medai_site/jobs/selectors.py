@@ -226,6 +226,7 @@ class WorkerRow:
     worker: Worker
     online: bool
     since: datetime  # online since (start) or offline since (shutdown / last heartbeat)
+    heartbeat_age: float  # seconds since its last heartbeat
     running: int
     finished_hour: int
     failed_hour: int
@@ -261,6 +262,7 @@ def worker_list() -> list[WorkerRow]:
                 worker=worker,
                 online=online,
                 since=worker.started_at if online else (worker.stopped_at or worker.last_heartbeat),
+                heartbeat_age=max(0.0, (now - worker.last_heartbeat).total_seconds()),
                 running=c.get("running", 0) if online else 0,
                 finished_hour=c.get("finished_hour", 0),
                 failed_hour=c.get("failed_hour", 0),

@@ -124,3 +124,10 @@ def test_unread_messages_are_counted_on_the_clinician_and_portal_menus(users):
     assert ("Messages", "/portal/messages/", False, 1) in rendered_nav(
         portal_user, path=reverse("portal:home")
     )
+
+
+def test_only_the_deepest_section_is_current(users):
+    nav = rendered_nav(users.model_admin, path=reverse("jobs:fleet"))
+    assert [label for label, _, current, _ in nav if current] == ["Fleet"]
+    nav = rendered_nav(users.model_admin, path=reverse("jobs:list"))
+    assert [label for label, _, current, _ in nav if current] == ["Jobs"]
