@@ -61,7 +61,7 @@ def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
     # under Jobs' /jobs/ too).
     current = [item for item in items if item["active"]]
     if len(current) > 1:
-        deepest = max(current, key=lambda item: len(item["url"]))
+        deepest = max(current, key=lambda item: len(str(item["url"])))
         for item in current:
             item["active"] = item is deepest
     if user.is_staff:

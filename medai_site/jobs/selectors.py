@@ -16,7 +16,13 @@ from django.utils import timezone
 from medai_site.core.roles import Role, has_role
 from medai_site.jobs.kinds import QUEUES, get_kind
 from medai_site.jobs.models import Job, Worker
-from medai_site.jobs.routing import GPU_QUEUE, NO_GPU_WORKER, consumers_of, workers_online
+from medai_site.jobs.routing import (
+    GPU_QUEUE,
+    NO_GPU_WORKER,
+    consumers_of,
+    job_route,
+    workers_online,
+)
 from medai_site.patients.models import CareTeamMembership
 
 if TYPE_CHECKING:
@@ -170,17 +176,12 @@ def job_estimate(job: Job) -> dict[str, Any]:
             "waiting_reason": "",
             "text": text,
         }
-    queue = job.queue
-    if not queue:
-        return {
-            "queue": "",
-            "position": None,
-            "ahead": None,
-            "wait_seconds": None,
-            "eta_seconds": None,
-            "waiting_reason": "Not sent to a queue yet (the broker may be unreachable).",
-            "text": "Not sent to a queue yet",
-        }
+    # Not sent yet (created this instant, or the broker was down): where routing will send it.
+    try:
+        queue = job.queue or job_route(kind=get_kind(job.kind)).queue
+    except KeyError:  # a kind no app registers any more: nothing will run it
+        queue = job.queue
+    unsent = job.enqueued_at is None and job.created_at < now - timedelta(seconds=10)
     due = Q(not_before__isnull=True) | Q(not_before__lte=now)
     ahead_rows = list(
         Job.objects.filter(due, queue=queue, status=Job.Status.QUEUED, cancel_requested=False)
@@ -192,7 +193,9 @@ def job_estimate(job: Job) -> dict[str, Any]:
     position = len(ahead_rows) + 1
     where = f"{_ordinal(position)} in the {queue} queue"
     reason = ""
-    if not slots:
+    if unsent:
+        reason = "Not sent to the broker yet (it may be unreachable); the sweeper retries."
+    elif not slots:
         reason = (
             NO_GPU_WORKER
             if queue == GPU_QUEUE

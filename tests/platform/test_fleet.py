@@ -178,7 +178,9 @@ def history(kind: str, run_seconds: list[float], owner) -> None:
 
 def queued(kind: str, owner, *, minutes_ago: float, queue: str = "ml") -> Job:
     job = JobFactory(kind=kind, owner=owner, queue=queue)
-    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=minutes_ago))
+    Job.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - timedelta(minutes=minutes_ago), enqueued_at=timezone.now()
+    )
     job.refresh_from_db()
     return job
 
@@ -242,6 +244,15 @@ def test_a_queue_without_consumers_says_so(users):
     estimate = job_estimate(job)
     assert estimate["eta_seconds"] is None
     assert "No worker consumes the ml queue now" in estimate["waiting_reason"]
+
+
+def test_a_job_never_sent_says_so_and_where_it_will_go(users):
+    make_worker("ml@cpu-1", ["ml"])
+    job = JobFactory(kind="test.gpu_preferred", owner=users.model_admin)  # queue not chosen yet
+    assert job_estimate(job)["queue"] == "ml" and job_estimate(job)["waiting_reason"] == ""
+    Job.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=2))
+    job.refresh_from_db()
+    assert "Not sent to the broker yet" in job_estimate(job)["waiting_reason"]
 
 
 def test_kind_timings_and_throughput(users):
@@ -392,3 +403,29 @@ def test_draining_an_offline_worker_is_refused(users, client_for):
     worker.refresh_from_db()
     assert not worker.draining
     assert not AuditEvent.objects.filter(detail__worker="drained").exists()
+
+
+def test_device_describe_reads_what_torch_reports_where_a_driver_exists(monkeypatch):
+    """Where nvidia-smi exists, the child interpreter's CUDA report decides (the real probe
+    runs on GPU machines; here its answer is given, as a CUDA build would print it)."""
+    import subprocess
+
+    from medai_site.core import compute
+
+    monkeypatch.setattr(compute.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    answers = iter(
+        [
+            '{"cuda": true, "name": "NVIDIA H100 80GB HBM3", "memory_mb": 81559, "count": 1}',
+            '{"cuda": false}',  # a CPU build of torch beside a driver
+        ]
+    )
+
+    def run(argv, **kwargs):
+        assert argv[1] == "-c" and "torch.cuda" in argv[2]
+        return subprocess.CompletedProcess(argv, 0, stdout=next(answers) + "\n", stderr="")
+
+    monkeypatch.setattr(compute.subprocess, "run", run)
+    gpu = device_describe()
+    assert (gpu.kind, gpu.resources, gpu.declared) == ("gpu", ["cpu", "gpu"], False)
+    assert gpu.detail["gpu_name"] == "NVIDIA H100 80GB HBM3" and gpu.memory_mb == 81559
+    assert device_describe().kind == "cpu"
