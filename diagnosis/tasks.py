@@ -27,6 +27,7 @@ from medai_site.celery import app
 from medai_site.core.compute import torch_device
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
+from medai_site.jobs.kinds import Need
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_row, job_task
 
@@ -83,7 +84,14 @@ def scans_awaiting_model() -> int:
     return len(scans_awaiting_model_queue())
 
 
-@job_task(kind="diagnosis.inference", label="scan classification", queue="ml", patient_data=True)
+# The CNN runs on torch_device(): a GPU when the worker has one, the CPU otherwise.
+@job_task(
+    kind="diagnosis.inference",
+    label="scan classification",
+    queue="ml",
+    patient_data=True,
+    need=Need.GPU_PREFERRED,
+)
 def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     """Answer for every released scan of an upload not yet answered by the active version:
     the contract's metadata gate on the stored header first (a refused scan never reaches the
@@ -164,7 +172,13 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
     return outcome.result
 
 
-@job_task(kind=OVERRIDE_JOB_KIND, label="score anyway", queue="ml", patient_data=True)
+@job_task(
+    kind=OVERRIDE_JOB_KIND,
+    label="score anyway",
+    queue="ml",
+    patient_data=True,
+    need=Need.GPU_PREFERRED,
+)
 def score_anyway(job: Job, progress: Progress) -> dict[str, Any]:
     """Score a long series anyway with the version that found it out of scope, for the
     clinician who asked (the job's owner) with the reason kept on the prediction.
@@ -247,7 +261,7 @@ def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
     return outcome.result
 
 
-@job_task(kind="diagnosis.training", label="model training", queue="ml")
+@job_task(kind="diagnosis.training", label="model training", queue="ml", need=Need.GPU_PREFERRED)
 def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     """Train a classifier on the job's checked data set, showing a live curve, and register
     it with the job's success (activated when asked)."""

@@ -25,6 +25,7 @@ from drugs.services import (
 )
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
+from medai_site.jobs.kinds import Need
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_row, job_task
 
@@ -76,7 +77,8 @@ def import_dataset(job: Job, progress: Progress) -> dict[str, Any]:
 # Design runs
 
 
-@job_task(kind="drugs.design", label="molecule design run", queue="ml")
+# The generator trains and samples on torch_device(): a GPU when the worker has one.
+@job_task(kind="drugs.design", label="molecule design run", queue="ml", need=Need.GPU_PREFERRED)
 def run_design(job: Job, progress: Progress) -> dict[str, Any]:
     """Train, fine-tune or sample a run's generator, score its molecules and store them with
     the job's success (a trained generator is registered then); a done run is left as it is."""

@@ -1,7 +1,8 @@
-"""The Celery app: two queues, ``default`` for light work and ``ml`` for PyTorch work.
+"""The Celery app: ``default`` for light work, ``ml`` for PyTorch / scikit-learn work on CPUs,
+``gpu`` for work that prefers or requires a GPU (medai_site.jobs.routing picks per job).
 
-Run a worker per queue (see Procfile and README): ``ml`` workers use concurrency 1 and
-prefetch 1 per GPU so one process owns one device; ``default`` workers take everything else.
+Run a worker per queue (see Procfile and README): ``ml`` and ``gpu`` workers use concurrency
+1 and prefetch 1 (per GPU, so one process owns one device); ``default`` workers take the rest.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = (
     Queue("default", Exchange("default", type="direct"), routing_key="default"),
     Queue("ml", Exchange("ml", type="direct"), routing_key="ml"),
+    Queue("gpu", Exchange("gpu", type="direct"), routing_key="gpu"),
 )
 app.conf.task_default_exchange = "default"
 app.conf.task_default_routing_key = "default"

@@ -69,6 +69,10 @@ NOT_PATIENT_BOUND: dict[str, str] = {
     "patients:create": "empty form; the created patient is audited by patient_create",
     "patients:import": "empty form; the import is audited by patient_import_start",
     "jobs:cancel": "POST action; job_cancel audits the cancellation",
+    "jobs:fleet": "workers, queues and jobs by kind only (no patient identifiers)",
+    "jobs:fleet_drain": "POST action; worker_drain audits it",
+    "jobs:fleet_cancel": "POST action; job_cancel audits the cancellation",
+    "jobs:fleet_requeue": "POST action; job_requeue audits it",
     "diagnosis:scan_review": "POST action; the review service audits the change",
     "diagnosis:send_again": "POST action; dicom_send_again audits it as an export",
     "diagnosis:scan_override": "POST action; prediction_override audits the score-anyway "

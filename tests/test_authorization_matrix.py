@@ -46,6 +46,18 @@ MATRIX: dict[str, dict[str, str]] = {
     "jobs:detail": row("login", "ok", "not_found", "not_found", "not_found"),
     "jobs:status": row("login", "ok", "not_found", "not_found", "not_found"),
     "jobs:cancel": row("login", "redirect", "not_found", "not_found", "not_found", method="POST"),
+    # The fleet: model admins (and hospital IT, tested in tests/platform/test_fleet.py) only;
+    # its actions answer with a redirect to the page and a message, whatever the outcome.
+    "jobs:fleet": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "jobs:fleet_drain": row(
+        "login", "forbidden", "forbidden", "forbidden", "redirect", method="POST"
+    ),
+    "jobs:fleet_cancel": row(
+        "login", "forbidden", "forbidden", "forbidden", "redirect", method="POST"
+    ),
+    "jobs:fleet_requeue": row(
+        "login", "forbidden", "forbidden", "forbidden", "redirect", method="POST"
+    ),
     "diagnosis:patient_scans": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:scan_detail": row("login", "ok", "not_found", "forbidden", "forbidden"),
     "diagnosis:scan_frame": row("login", "ok", "not_found", "forbidden", "forbidden"),
@@ -302,6 +314,7 @@ ROUTE_OBJECTS = {
     "drugs:molecule_detail": {"pk": "molecule"},
     "drugs:shortlist_save": {"pk": "molecule"},
     "drugs:shortlist_remove": {"pk": "molecule"},
+    "jobs:fleet_drain": {"pk": "worker"},
 }
 
 

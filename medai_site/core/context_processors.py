@@ -40,7 +40,8 @@ def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
     badges = nav_badges(user=user, portal=portal)
     items = []
     for nav in nav_items_for(menu="portal" if portal else "main"):
-        if nav.roles and not has_role(user, *nav.roles):
+        superuser = user.is_active and user.is_superuser
+        if nav.roles and not has_role(user, *nav.roles) and not (nav.superusers_too and superuser):
             continue
         if nav.hospital_it and not (user.is_active and user.is_superuser):
             continue
@@ -56,6 +57,13 @@ def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
                 "badge": badges.get(nav.url_name, 0),
             }
         )
+    # One current section: the deepest one the path is under (the fleet's /jobs/fleet/ is
+    # under Jobs' /jobs/ too).
+    current = [item for item in items if item["active"]]
+    if len(current) > 1:
+        deepest = max(current, key=lambda item: len(str(item["url"])))
+        for item in current:
+            item["active"] = item is deepest
     if user.is_staff:
         items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
     return items

@@ -30,6 +30,8 @@ class NavItem:
     menu: Menu = "main"
     # Hospital IT (active superusers) only, whatever their roles: superusers hold no role.
     hospital_it: bool = False
+    # With ``roles``: shown to active superusers as well as to those roles.
+    superusers_too: bool = False
 
 
 class BadgeProvider(Protocol):
@@ -48,11 +50,19 @@ def register_nav_item(
     roles: tuple[Role, ...] = (),
     menu: Menu = "main",
     hospital_it: bool = False,
+    superusers_too: bool = False,
 ) -> NavItem:
     """Add a section to ``menu`` (replacing one with the same URL name), shown to ``roles``
-    (empty: everyone) or, with ``hospital_it``, to superusers only; returns it."""
+    (empty: everyone) or, with ``hospital_it``, to superusers only (with ``superusers_too``,
+    to superusers as well as ``roles``); returns it."""
     item = NavItem(
-        label=label, url_name=url_name, roles=roles, order=order, menu=menu, hospital_it=hospital_it
+        label=label,
+        url_name=url_name,
+        roles=roles,
+        order=order,
+        menu=menu,
+        hospital_it=hospital_it,
+        superusers_too=superusers_too,
     )
     _items[(menu, url_name)] = item
     return item

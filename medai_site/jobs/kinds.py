@@ -1,10 +1,23 @@
-"""The registry of job kinds: which Celery task runs each kind, on which queue."""
+"""The registry of job kinds: which Celery task runs each kind, on which queue, needing what."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from celery import Task
+
+#: Every queue of the app (medai_site.celery declares the same): light work, CPU PyTorch and
+#: scikit-learn work, and work for workers with a GPU.
+QUEUES = ("default", "ml", "gpu")
+
+
+class Need(StrEnum):
+    """What a kind needs to run: routing (medai_site.jobs.routing) reads it."""
+
+    CPU = "cpu"  # runs on its kind's queue, wherever
+    GPU_PREFERRED = "gpu_preferred"  # faster on a GPU, correct on a CPU: gpu if one is online
+    GPU_REQUIRED = "gpu_required"  # only on a GPU: waits on the gpu queue for a GPU worker
 
 
 @dataclass(frozen=True)
@@ -16,6 +29,10 @@ class JobKind:
     # The job reads or writes patient data (even when no single patient is on the row, as in
     # an import): staff without clinical access never see such jobs in the admin.
     patient_data: bool = False
+    need: Need = Need.CPU
+    # Device memory it needs, in MiB (0: unknown / small): a GPU worker with less is passed
+    # over when routing a GPU-preferring job.
+    memory_mb: int = 0
 
 
 _KINDS: dict[str, JobKind] = {}

@@ -25,7 +25,7 @@ from django.db import connection, models, transaction
 from medai_site.celery import app
 from medai_site.jobs import services
 from medai_site.jobs.exceptions import JobCancelled, JobError, JobLost
-from medai_site.jobs.kinds import JobKind, get_kind, register_kind
+from medai_site.jobs.kinds import QUEUES, JobKind, Need, get_kind, register_kind
 from medai_site.jobs.models import Job
 
 logger = logging.getLogger(__name__)
@@ -124,11 +124,11 @@ def job_row(
     return row
 
 
-def job_execute(*, job_id: int, fn: JobFunction, celery_id: str = "") -> str:
+def job_execute(*, job_id: int, fn: JobFunction, celery_id: str = "", worker: str = "") -> str:
     """Run one delivery of a job: claim it, run ``fn``, record the outcome. Returns the final
     status, or "skipped" when the claim failed (another delivery has or had it)."""
     # Celery's Django fixup closes stale connections around each task, so none is done here.
-    job = services.job_claim(job_id=job_id, celery_id=celery_id)
+    job = services.job_claim(job_id=job_id, celery_id=celery_id, worker=worker)
     if job is None:
         logger.info("job %s: not claimable (already running or finished); skipping", job_id)
         return "skipped"
@@ -186,17 +186,21 @@ def job_task(
     queue: str = "default",
     time_limit: int | None = None,
     patient_data: bool = False,
+    need: Need = Need.CPU,
+    memory_mb: int = 0,
 ) -> Callable[[JobFunction], Task]:
     """Decorate ``fn(job, progress)`` into the Celery task that runs jobs of ``kind``.
 
     Late acknowledgement plus reject-on-worker-lost means a killed worker's message goes back
     to the broker; the soft limit (0.9 x hard) lets the job record a clear error before the
-    hard limit kills the process.
+    hard limit kills the process. ``queue`` is where the job runs without a GPU; ``need``
+    says whether a GPU is preferred or required (routing then picks ``gpu`` when it can).
     """
-    if queue not in {"default", "ml"}:
+    if queue not in QUEUES:
         raise ValueError(f"Unknown queue {queue!r}")
+    heavy = queue != "default" or need != Need.CPU
     hard = time_limit or (
-        settings.CELERY_ML_TIME_LIMIT if queue == "ml" else settings.CELERY_DEFAULT_TIME_LIMIT
+        settings.CELERY_ML_TIME_LIMIT if heavy else settings.CELERY_DEFAULT_TIME_LIMIT
     )
 
     def decorate(fn: JobFunction) -> Task:
@@ -210,12 +214,25 @@ def job_task(
             ignore_result=True,
         )
         def run(self: Task, *, job_id: int) -> str:
-            return job_execute(job_id=job_id, fn=fn, celery_id=self.request.id or "")
+            return job_execute(
+                job_id=job_id,
+                fn=fn,
+                celery_id=self.request.id or "",
+                worker=self.request.hostname or "",
+            )
 
         run.__doc__ = f"Run one {label} job by primary key (idempotent: claims before working)."
         run.job_function = fn
         register_kind(
-            JobKind(name=kind, queue=queue, task=run, label=label, patient_data=patient_data)
+            JobKind(
+                name=kind,
+                queue=queue,
+                task=run,
+                label=label,
+                patient_data=patient_data,
+                need=need,
+                memory_mb=memory_mb,
+            )
         )
         return run
 

@@ -1,4 +1,5 @@
-"""Every write to jobs: create, enqueue, claim, report progress, finish, cancel, sweep."""
+"""Every write to jobs and workers: create, enqueue (routed), claim, report progress, finish,
+cancel, re-queue, sweep; a worker's registration, heartbeat, shutdown and draining."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from django.utils import timezone
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.jobs.kinds import get_kind
-from medai_site.jobs.models import Job
+from medai_site.jobs.models import Job, Worker
+from medai_site.jobs.routing import job_route
 
 if TYPE_CHECKING:
     from medai_site.core.roles import AnyUser
@@ -63,13 +65,18 @@ def job_create(
 
 
 def job_enqueue(*, job_id: int, countdown: float = 0) -> bool:
-    """Send a queued job's task to its queue, to run after ``countdown`` seconds or at its
-    ``not_before``, whichever is later; False (job stays queued for the sweeper) if the broker
-    cannot be reached or the job is no longer queued. Safe to call repeatedly."""
+    """Send a queued job's task to the queue routing picks now (stored on the job), to run
+    after ``countdown`` seconds or at its ``not_before``, whichever is later; False (job stays
+    queued for the sweeper) if the broker cannot be reached or the job is no longer queued.
+    Safe to call repeatedly; each call routes again."""
     job = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).first()
     if job is None:
         return False
     kind = get_kind(job.kind)
+    queue = job_route(kind=kind).queue
+    # Stored before sending, so the page shows where the job waits even while the broker is
+    # down (the sweeper re-routes when it re-sends).
+    Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(queue=queue)
     if job.not_before is not None:
         countdown = max(countdown, (job.not_before - timezone.now()).total_seconds())
     try:
@@ -78,7 +85,7 @@ def job_enqueue(*, job_id: int, countdown: float = 0) -> bool:
         # worker (an ETA), with any broker, the filesystem one included.
         sent = kind.task.apply_async(
             kwargs={"job_id": job.pk},
-            queue=kind.queue,
+            queue=queue,
             retry=False,
             **({"countdown": countdown} if countdown > 0 else {}),
         )
@@ -97,9 +104,10 @@ def _stale_cutoff() -> Any:
     return timezone.now() - settings.MEDAI_JOB_STALE_AFTER
 
 
-def job_claim(*, job_id: int, celery_id: str = "") -> Job | None:
-    """Take a job for this worker with one conditional update; None when another delivery
-    already runs or finished it (so a redelivered or duplicated message does nothing)."""
+def job_claim(*, job_id: int, celery_id: str = "", worker: str = "") -> Job | None:
+    """Take a job for this worker (its Celery node name, else the host name) with one
+    conditional update; None when another delivery already runs or finished it (so a
+    redelivered or duplicated message does nothing)."""
     now = timezone.now()
     claimable = Q(status=Job.Status.QUEUED, cancel_requested=False) | Q(
         status=Job.Status.RUNNING,
@@ -117,7 +125,7 @@ def job_claim(*, job_id: int, celery_id: str = "") -> Job | None:
         stage="Starting",
         error="",
         celery_id=celery_id or F("celery_id"),
-        worker=socket.gethostname()[:200],
+        worker=(worker or socket.gethostname())[:200],
     )
     if not changed:
         return None
@@ -212,6 +220,177 @@ def job_cancel(*, job: Job, user: AnyUser, request: Any = None) -> Job:
             patient=locked.patient,
         )
     return locked
+
+
+class RequeueRefused(Exception):
+    """A job that is not failed cannot be re-queued; the message says why, for the page."""
+
+
+def job_requeue(*, job: Job, user: AnyUser, request: Any = None) -> Job:
+    """Put a failed job back in the queue with a fresh set of attempts, routed anew; returns
+    the job. Idempotent: a job already queued again (or running) is returned unchanged;
+    RequeueRefused for one that succeeded or was cancelled."""
+    with transaction.atomic():
+        locked = Job.objects.select_for_update().get(pk=job.pk)
+        if locked.status in (Job.Status.QUEUED, Job.Status.RUNNING):
+            return locked
+        if locked.status != Job.Status.FAILED:
+            state = locked.get_status_display().lower()
+            raise RequeueRefused(f"Only failed jobs can be re-queued; this one is {state}.")
+        previous_error = locked.error
+        locked.status = Job.Status.QUEUED
+        # A fresh budget: the attempts that failed are history (the audit event keeps them),
+        # and the sweeper would otherwise give the job up at its first stale heartbeat.
+        locked.max_attempts = locked.attempts + max(1, settings.MEDAI_JOB_MAX_ATTEMPTS)
+        locked.progress = 0.0
+        locked.stage = "Re-queued"
+        locked.error = ""
+        locked.finished_at = None
+        locked.enqueued_at = None
+        locked.not_before = None
+        locked.cancel_requested = False
+        locked.save(
+            update_fields=[
+                "status",
+                "max_attempts",
+                "progress",
+                "stage",
+                "error",
+                "finished_at",
+                "enqueued_at",
+                "not_before",
+                "cancel_requested",
+            ]
+        )
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=locked,
+            patient=locked.patient,
+            detail={
+                "job": "requeued",
+                "kind": locked.kind,
+                "attempts_before": locked.attempts,
+                "error_before": previous_error[:200],
+            },
+        )
+        transaction.on_commit(lambda: job_enqueue(job_id=locked.pk))
+    return locked
+
+
+# --- Workers --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WorkerFacts:
+    """What a worker says about itself at start and in each heartbeat."""
+
+    name: str
+    host: str
+    pid: int
+    queues: list[str]
+    pool: str
+    concurrency: int
+    device_kind: str
+    device: dict[str, Any]
+    resources: list[str]
+    resources_declared: bool
+    memory_mb: int
+
+
+@transaction.atomic
+def worker_register(*, facts: WorkerFacts) -> Worker:
+    """Record a worker that has just started (replacing any earlier row of its node name:
+    a restart clears draining and shutdown); returns the row."""
+    now = timezone.now()
+    worker, _ = Worker.objects.update_or_create(
+        name=facts.name[:200],
+        defaults={
+            "host": facts.host[:200],
+            "pid": facts.pid,
+            "queues": facts.queues,
+            "pool": facts.pool[:40],
+            "concurrency": facts.concurrency,
+            "device_kind": facts.device_kind,
+            "device": facts.device,
+            "resources": facts.resources,
+            "resources_declared": facts.resources_declared,
+            "memory_mb": facts.memory_mb,
+            "started_at": now,
+            "last_heartbeat": now,
+            "stopped_at": None,
+            "draining": False,
+            "drained_at": None,
+        },
+    )
+    return worker
+
+
+def worker_heartbeat(*, name: str, pid: int, queues: list[str]) -> bool:
+    """Mark the worker alive with the queues it consumes now; False when its row is gone or
+    belongs to a newer process of the same node name (that process then owns it)."""
+    return bool(
+        Worker.objects.filter(name=name, pid=pid, stopped_at__isnull=True).update(
+            last_heartbeat=timezone.now(), queues=queues
+        )
+    )
+
+
+def worker_stopped(*, name: str, pid: int) -> bool:
+    """Record a clean shutdown of this process of the worker; False if another owns the row."""
+    return bool(
+        Worker.objects.filter(name=name, pid=pid, stopped_at__isnull=True).update(
+            stopped_at=timezone.now(), queues=[]
+        )
+    )
+
+
+class DrainFailed(Exception):
+    """The worker could not be told to stop consuming; the message says why, for the page."""
+
+
+def worker_drain(*, worker: Worker, user: AnyUser, request: Any = None) -> Worker:
+    """Tell a worker to stop consuming every queue (Celery ``cancel_consumer``; jobs it runs
+    now finish), mark it draining so routing skips it, audit it; returns the row. Idempotent;
+    DrainFailed when the worker is offline or did not answer (nothing is changed then)."""
+    from medai_site.celery import app
+    from medai_site.jobs.routing import workers_online
+
+    if worker.draining:
+        return worker
+    if not workers_online().filter(pk=worker.pk).exists():
+        raise DrainFailed(f"{worker.name} is offline; there is nothing to drain.")
+    queues = list(worker.queues or [])
+    try:
+        for queue in queues:
+            replies = app.control.cancel_consumer(
+                queue, destination=[worker.name], reply=True, timeout=3
+            )
+            if not replies:
+                raise DrainFailed(
+                    f"{worker.name} did not answer; it may be busy or unreachable. Try again."
+                )
+    except DrainFailed:
+        raise
+    except Exception as exc:  # kombu/redis raise several unrelated connection error types
+        logger.warning("drain of %s failed", worker.name, exc_info=True)
+        raise DrainFailed(
+            f"The broker could not be reached to drain {worker.name} ({type(exc).__name__})."
+        ) from None
+    with transaction.atomic():
+        Worker.objects.filter(pk=worker.pk).update(
+            draining=True, drained_at=timezone.now(), queues=[]
+        )
+        audit_record(
+            action=AuditEvent.Action.RECORD_CHANGED,
+            actor=user,
+            request=request,
+            obj=worker,
+            detail={"worker": "drained", "queues": queues},
+        )
+    worker.refresh_from_db()
+    return worker
 
 
 @dataclass

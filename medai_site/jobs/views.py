@@ -1,16 +1,35 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
-from medai_site.jobs.models import Job
-from medai_site.jobs.selectors import job_get, job_list, job_status_payload
-from medai_site.jobs.services import job_cancel
+from medai_site.jobs.charts import throughput_card
+from medai_site.jobs.models import Job, Worker
+from medai_site.jobs.selectors import (
+    fleet_jobs,
+    fleet_visible_to,
+    job_estimate,
+    job_get,
+    job_list,
+    job_status_payload,
+    kind_timings,
+    queue_list,
+    queue_throughput,
+    worker_list,
+)
+from medai_site.jobs.services import (
+    DrainFailed,
+    RequeueRefused,
+    job_cancel,
+    job_requeue,
+    worker_drain,
+)
 
 
 def _visible_job(request: HttpRequest, pk: int) -> Job:
@@ -71,7 +90,7 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
 def job_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
     job = _visible_job(request, pk)
     _audit_job_view(request, job, always=True)
-    return render(request, "jobs/job_detail.html", {"job": job})
+    return render(request, "jobs/job_detail.html", {"job": job, "estimate": job_estimate(job)})
 
 
 @require_GET
@@ -91,3 +110,76 @@ def job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
         return JsonResponse(job_status_payload(job))
     messages.info(request, f"“{job.title}”: {job.get_status_display().lower()}.")
     return redirect("jobs:detail", pk=job.pk)
+
+
+# --- Fleet (model admins and hospital IT; no patient data) --------------------------------------
+
+
+def _fleet_only(request: HttpRequest) -> None:
+    if not fleet_visible_to(request.user):
+        raise PermissionDenied("The fleet page is for model admins and hospital IT.")
+
+
+@require_GET
+def fleet_view(request: HttpRequest) -> HttpResponse:
+    _fleet_only(request)
+    return render(
+        request,
+        "jobs/fleet.html",
+        {
+            "workers": worker_list(),
+            "queues": queue_list(),
+            "timings": kind_timings(),
+            "jobs": fleet_jobs(),
+            "chart": throughput_card(queue_throughput()),
+        },
+    )
+
+
+@require_POST
+def fleet_worker_drain_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _fleet_only(request)
+    worker = Worker.objects.filter(pk=pk).first()
+    if worker is None:
+        raise Http404("No such worker.")
+    try:
+        worker = worker_drain(worker=worker, user=request.user, request=request)
+    except DrainFailed as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.info(request, f"{worker.name} is draining: it finishes its jobs, takes no more.")
+    return redirect("jobs:fleet")
+
+
+def _fleet_job(pk: int) -> Job:
+    job = Job.objects.filter(pk=pk).first()
+    if job is None:
+        raise Http404("No such job.")
+    return job
+
+
+@require_POST
+def fleet_job_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _fleet_only(request)
+    job = _fleet_job(pk)
+    if job.status != Job.Status.QUEUED:
+        messages.error(
+            request, f"Job #{job.pk} is not queued; only queued jobs are cancelled here."
+        )
+        return redirect("jobs:fleet")
+    job = job_cancel(job=job, user=request.user, request=request)
+    messages.info(request, f"Job #{job.pk}: {job.get_status_display().lower()}.")
+    return redirect("jobs:fleet")
+
+
+@require_POST
+def fleet_job_requeue_view(request: HttpRequest, pk: int) -> HttpResponse:
+    _fleet_only(request)
+    job = _fleet_job(pk)
+    try:
+        job = job_requeue(job=job, user=request.user, request=request)
+    except RequeueRefused as exc:
+        messages.error(request, f"Job #{job.pk}: {exc}")
+    else:
+        messages.info(request, f"Job #{job.pk} is queued again.")
+    return redirect("jobs:fleet")

@@ -338,6 +338,18 @@ MEDAI_JOB_STALE_AFTER = timedelta(seconds=float(os.environ.get("MEDAI_JOB_STALE_
 MEDAI_JOB_REQUEUE_AFTER = timedelta(seconds=float(os.environ.get("MEDAI_JOB_REQUEUE_AFTER", "120")))
 MEDAI_JOB_MAX_ATTEMPTS = int(os.environ.get("MEDAI_JOB_MAX_ATTEMPTS", "3"))
 
+# --- Fleet ----------------------------------------------------------------------------------------
+# Every Celery worker writes its own row (queues, pool, CPU/GPU) at start and then every
+# MEDAI_WORKER_HEARTBEAT_SECONDS; one silent for MEDAI_WORKER_OFFLINE_AFTER seconds (a killed
+# process, a lost machine) is shown offline and routing stops counting on it.
+MEDAI_WORKER_HEARTBEAT_SECONDS = float(os.environ.get("MEDAI_WORKER_HEARTBEAT_SECONDS", "10"))
+MEDAI_WORKER_OFFLINE_AFTER = float(
+    os.environ.get("MEDAI_WORKER_OFFLINE_AFTER", str(3 * MEDAI_WORKER_HEARTBEAT_SECONDS))
+)
+# Resources a worker declares beyond what it detects, comma-separated ("gpu"): for ops (a GPU
+# that the probe cannot see, e.g. behind a container runtime) and tests. Empty: detect only.
+MEDAI_WORKER_RESOURCES = os.environ.get("MEDAI_WORKER_RESOURCES", "")
+
 # Torch threads per worker process: the cores divided among the concurrent processes.
 MEDAI_TORCH_THREADS = int(os.environ.get("MEDAI_TORCH_THREADS", "0")) or None
 

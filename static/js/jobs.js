@@ -29,6 +29,14 @@ function render(root, job) {
   root.dataset.ticking = job.finished ? "" : "1";
   root.dataset.tickBase = String(Date.now());
   field(root, "elapsed").textContent = formatElapsed(job.elapsed_seconds);
+  // Queue position and ETA (or why it waits, e.g. no GPU worker online) until it finishes.
+  const estimate = field(root, "estimate");
+  if (estimate) {
+    const text = (job.estimate && job.estimate.text) || "";
+    estimate.textContent = text;
+    estimate.hidden = !text;
+    estimate.classList.toggle("job-waiting", Boolean(job.estimate && job.estimate.waiting_reason));
+  }
   const error = field(root, "error");
   error.hidden = !job.error;
   error.textContent = job.error || "";

@@ -54,3 +54,38 @@ def test_dashboard_on_a_tablet(embedded_stack):
         assert width <= 768, "the dashboard scrolls sideways on a tablet"
         page.screenshot(path=screenshot_dir() / "platform-tablet.png", full_page=True)
         assert not page.errors, page.errors
+
+
+def test_model_admin_sees_the_fleet(embedded_stack):
+    """The Procfile's two workers (filesystem broker) on the fleet page, with the broker's queue
+    depths, the throughput chart drawn under the strict CSP, and no patient identifiers."""
+    base = embedded_stack.base_url
+    with browser_page(viewport={"width": 1360, "height": 900}) as page:
+        sign_in(
+            page,
+            base,
+            "modeladmin",
+            embedded_stack.passwords["modeladmin"],
+            totp_secret=embedded_stack.passwords["modeladmin.totp"],
+        )
+        page.click("nav.mainnav >> text=Fleet")
+        page.wait_for_url(base + "/jobs/fleet/")
+        # The workers report themselves within a heartbeat of starting.
+        for _ in range(30):
+            online = page.locator("tr[data-worker][data-online='1']").count()
+            if online >= 2:
+                break
+            page.wait_for_timeout(1000)
+            page.reload()
+        names = page.locator("tr[data-worker][data-online='1']").evaluate_all(
+            "rows => rows.map(r => r.dataset.worker)"
+        )
+        assert any(n.startswith("default@") for n in names), names
+        assert any(n.startswith("ml@") for n in names), names
+        for queue in ("default", "ml", "gpu"):
+            depth = page.locator(f"tr[data-queue={queue}] [data-field=depth]").inner_text()
+            assert depth.isdigit(), (queue, depth)  # asked of the filesystem broker
+        assert page.locator("tr[data-queue=gpu]", has_text="none online").is_visible()
+        page.locator("#fleet-throughput + .chart .main-svg").first.wait_for(timeout=15_000)
+        page.screenshot(path=screenshot_dir() / "platform-fleet.png", full_page=True)
+        assert not page.errors, page.errors

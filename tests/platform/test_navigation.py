@@ -66,6 +66,7 @@ def test_each_role_sees_its_sections_in_order(users):
         ("Population", "/remote-care/analytics/", False, 0),
         ("Drug design", "/drugs/", False, 0),
         ("Jobs", "/jobs/", False, 0),
+        ("Fleet", "/jobs/fleet/", False, 0),
         ("Admin", "/admin/", False, 0),
     ]
     both = UserFactory(username="both", roles=[Role.CLINICIAN, Role.RESEARCHER])
@@ -85,12 +86,14 @@ def test_each_role_sees_its_sections_in_order(users):
     ]
     nobody = UserFactory(username="norole", roles=[])
     assert rendered_nav(nobody) == [("Home", "/", True, 0), ("Jobs", "/jobs/", False, 0)]
-    # Hospital IT (a superuser, no role) gets the studies no care team could claim.
+    # Hospital IT (a superuser, no role) gets the studies no care team could claim, and the
+    # fleet of workers (as model admins do).
     it_admin = UserFactory(username="it_admin", is_staff=True, is_superuser=True)
     assert rendered_nav(it_admin) == [
         ("Home", "/", True, 0),
         ("Unclaimed studies", "/diagnosis/inbox/unclaimed/", False, 0),
         ("Jobs", "/jobs/", False, 0),
+        ("Fleet", "/jobs/fleet/", False, 0),
         ("Admin", "/admin/", False, 0),
     ]
 
@@ -121,3 +124,10 @@ def test_unread_messages_are_counted_on_the_clinician_and_portal_menus(users):
     assert ("Messages", "/portal/messages/", False, 1) in rendered_nav(
         portal_user, path=reverse("portal:home")
     )
+
+
+def test_only_the_deepest_section_is_current(users):
+    nav = rendered_nav(users.model_admin, path=reverse("jobs:fleet"))
+    assert [label for label, _, current, _ in nav if current] == ["Fleet"]
+    nav = rendered_nav(users.model_admin, path=reverse("jobs:list"))
+    assert [label for label, _, current, _ in nav if current] == ["Jobs"]

@@ -9,6 +9,7 @@ from typing import Any
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.jobs.exceptions import JobError
+from medai_site.jobs.kinds import Need
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
 
@@ -40,3 +41,23 @@ def ml_echo(job: Job, progress: Progress) -> dict[str, Any]:
 
     progress.update(50, "thinking", force=True)
     return {"summary": "ml queue ok", "omp_threads": os.environ.get("OMP_NUM_THREADS", "")}
+
+
+@job_task(
+    kind="test.gpu_preferred",
+    label="GPU-preferring test job",
+    queue="ml",
+    need=Need.GPU_PREFERRED,
+    memory_mb=2048,
+)
+def gpu_preferred(job: Job, progress: Progress) -> dict[str, Any]:
+    import time
+
+    progress.update(50, "on a device", force=True)
+    time.sleep(float(job.params.get("seconds", 0)))
+    return {"summary": "ran", "queue": job.queue}
+
+
+@job_task(kind="test.gpu_required", label="GPU-only test job", queue="ml", need=Need.GPU_REQUIRED)
+def gpu_required(job: Job, progress: Progress) -> dict[str, Any]:
+    return {"summary": "ran on the gpu queue", "queue": job.queue}

@@ -99,7 +99,25 @@ def world_build(users: SimpleNamespace) -> SimpleNamespace:
         birth_date=patient.birth_date.strftime("%Y%m%d"),
         modality="CT",
     )
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from medai_site.jobs.models import Worker
+
+    # A worker that stopped reporting an hour ago: the fleet lists it offline, and draining it
+    # is refused without asking the broker.
+    an_hour_ago = timezone.now() - timedelta(hours=1)
+    worker = Worker.objects.create(
+        name="ml@world-host",
+        host="world-host",
+        queues=["ml"],
+        pool="prefork",
+        started_at=an_hour_ago,
+        last_heartbeat=an_hour_ago,
+    )
     return SimpleNamespace(
+        worker=worker,
         unmatched=unmatched,
         progression=progression,
         thread=thread,
