@@ -70,15 +70,16 @@ def auroc(targets: Targets, scores: np.ndarray) -> float:
 
 def c_index(targets: Targets, scores: np.ndarray) -> float:
     """Harrell's concordance of a risk score (higher = earlier event) with censored times:
-    comparable pairs are those where the earlier time is an observed event; tied risks count
-    one half. NaN when no pair is comparable."""
+    comparable pairs are those where the earlier time is an observed event (a censored time
+    tied with an event counts as later, as scikit-survival and lifelines count it); tied
+    risks count one half. NaN when no pair is comparable."""
     time = np.asarray(targets["time"], dtype=np.float64)
     event = np.asarray(targets["event"], dtype=bool)
     risk = np.asarray(scores, dtype=np.float64)
     concordant = 0.0
     comparable = 0
     for i in np.flatnonzero(event):
-        later = time > time[i]
+        later = (time > time[i]) | ((time == time[i]) & ~event)
         n = int(later.sum())
         if n == 0:
             continue
