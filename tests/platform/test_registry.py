@@ -226,7 +226,7 @@ def test_admin_links_to_governance_and_draws_charts(users, client_for):
     listing = client.get("/admin/registry/modelversion/")
     assert governance in listing.content
     # Activation needs a written reason: it is no longer a bare admin action.
-    response = client.post(
+    client.post(
         "/admin/registry/modelversion/", {"action": "activate", "_selected_action": [v1.pk]}
     )
     v1.refresh_from_db()

@@ -8,10 +8,10 @@ from typing import Any
 
 def second_model_admin() -> Any:
     """A model admin other than the ``users`` fixture's (four eyes), created once."""
+    from django.contrib.auth import get_user_model
+
     from medai_site.core.roles import Role
     from tests.platform.factories import UserFactory
-
-    from django.contrib.auth import get_user_model
 
     existing = get_user_model().objects.filter(username="madmin2").first()
     return existing or UserFactory(username="madmin2", roles=[Role.MODEL_ADMIN], is_staff=True)
