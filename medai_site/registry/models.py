@@ -62,6 +62,14 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.task} v{self.version}"
 
+    @property
+    def status_label(self) -> str:
+        """The status as pages show it: a ready version nobody has approved yet says it
+        awaits approval (it cannot go into service before, bar a task's bootstrap)."""
+        if self.status == self.Status.READY and self.approved_by_id is None:
+            return "Ready (awaiting approval)"
+        return self.get_status_display()
+
 
 class ModelActivation(models.Model):
     """History of which version was put into service, so a roll-back knows where to go."""

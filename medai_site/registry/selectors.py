@@ -189,7 +189,7 @@ def model_version_timeline(*, version: ModelVersion) -> list[TimelineEntry]:
         "activated_at", "id"
     ):
         if activation.version_id == version.pk:
-            titles = {
+            titles: dict[str, str] = {
                 ModelActivation.Kind.ACTIVATED: "Put into service",
                 ModelActivation.Kind.BOOTSTRAP: "Put into service (bootstrap: no version in "
                 "service, no approval needed)",

@@ -40,6 +40,12 @@ if TYPE_CHECKING:
 _guarded = threading.local()
 
 REASON_MAX = 500
+# What a training form's "put into service when done" box does now (every app's form says it).
+ACTIVATE_HELP = (
+    "Only when no version of this task has ever been in service (first start); otherwise the "
+    "new version is validated on its held-out set and awaits a second model admin's approval "
+    "on its governance page."
+)
 BOOTSTRAP_NOTE = "bootstrap: no version in service"
 
 

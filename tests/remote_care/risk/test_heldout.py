@@ -60,3 +60,20 @@ def test_risk_versions_are_compared_on_the_same_held_out_stays(
     assert second.compared_to == v1 and second.paired
     assert second.diff == pytest.approx(second.value - first.value)
     assert second.diff_low <= second.diff <= second.diff_high
+
+
+def test_the_facts_card_clinicians_read_shows_the_release_record(
+    users, two_small_models, run_job, settings, tmp_path, client_for
+):
+    settings.MEDAI_HELDOUT_MAX_ITEMS = 150
+    settings.MEDAI_CACHE_DIR = tmp_path
+    version = model_version_register(
+        task=RISK_TASK, artifact=two_small_models[0], created_by=users.model_admin
+    )
+    validation = run_validation(version, run_job)
+    activate_version(version, users.model_admin, reason="first deterioration model")
+    html = client_for(users.clinician_a).get("/remote-care/risk-model/facts/").content.decode()
+    assert "Release record" in html and "data-release-record" in html
+    assert f"Validation ({validation.get_status_display().lower()})" in html
+    assert "put into service without approval" in html  # the bootstrap, said plainly
+    assert "Shadow record" in html
