@@ -64,7 +64,7 @@ def model_validation_latest(*, version: ModelVersion) -> ModelValidation | None:
     """The version's most recent validation (running or finished), or None."""
     return (
         ModelValidation.objects.filter(version=version)
-        .select_related("compared_to", "held_out")
+        .select_related("compared_to", "held_out", "job")
         .order_by("-requested_at", "-id")
         .first()
     )
@@ -92,6 +92,9 @@ def _name(user: Any) -> str:
 def validation_summary(validation: ModelValidation) -> str:
     """One line: the metric with its interval and the comparison, or why there is none."""
     if validation.status == ModelValidation.Status.PENDING:
+        job = validation.job
+        if job is not None and job.status in {"failed", "cancelled"}:
+            return f"The validation job {job.get_status_display().lower()}: {job.error}"
         return "Validation running on the held-out set."
     if validation.status == ModelValidation.Status.ERROR:
         return f"Could not be validated: {validation.error}"

@@ -376,12 +376,33 @@ def model_validation_start(
 ) -> ModelValidation:
     """Queue a registry.validate job for ``version`` (no patient data, ml queue); idempotent:
     while one is pending it is returned and nothing new is queued."""
+    from medai_site.jobs.models import Job
     from medai_site.jobs.services import job_create
 
     with transaction.atomic():
-        pending = ModelValidation.objects.filter(
-            version=version, status=ModelValidation.Status.PENDING
-        ).first()
+        pending = (
+            ModelValidation.objects.select_for_update()
+            .filter(version=version, status=ModelValidation.Status.PENDING)
+            .select_related("job")
+            .first()
+        )
+        if (
+            pending is not None
+            and pending.job is not None
+            and pending.job.status
+            in {
+                Job.Status.FAILED,
+                Job.Status.CANCELLED,
+            }
+        ):
+            # Its job gave up (a worker died on every attempt, or it was cancelled): the run
+            # is recorded as not run, so a new one can be queued.
+            model_validation_fail(
+                validation=pending,
+                error=f"The validation job {pending.job.get_status_display().lower()}: "
+                f"{pending.job.error or 'no reason recorded'}",
+            )
+            pending = None
         if pending is not None:
             return pending
         try:

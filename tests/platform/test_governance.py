@@ -328,3 +328,13 @@ def test_timeline_hook_adds_entries_and_card_rows(users, run_job):
         assert rows["Shadow record"] == "7 days beside v0, 98 % agreement"
     finally:
         governance._sources.pop("test-shadow")
+
+
+def test_a_validation_whose_job_gave_up_can_be_queued_again(users):
+    version = register(users.model_admin, 2.0)
+    stuck = version.validations.get()
+    Job.objects.filter(pk=stuck.job_id).update(status=Job.Status.FAILED, error="worker lost")
+    fresh = model_validation_start(version=version, user=users.model_admin)
+    stuck.refresh_from_db()
+    assert fresh.pk != stuck.pk and fresh.status == ModelValidation.Status.PENDING
+    assert stuck.status == ModelValidation.Status.ERROR and "worker lost" in stuck.error
