@@ -381,7 +381,7 @@ def model_validation_start(
 
     with transaction.atomic():
         pending = (
-            ModelValidation.objects.select_for_update()
+            ModelValidation.objects.select_for_update(of=("self",))
             .filter(version=version, status=ModelValidation.Status.PENDING)
             .select_related("job")
             .first()
