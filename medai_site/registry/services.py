@@ -240,9 +240,15 @@ def model_version_publish(
         notes=notes,
     )
     if activate and model_task_bootstrappable(task=task):
-        version = model_version_activate(
-            version=version, user=created_by, reason="activated when registered"
-        )
+        try:
+            version = model_version_activate(
+                version=version, user=created_by, reason="activated when registered"
+            )
+        except ValidationError:
+            if model_task_bootstrappable(task=task):
+                raise
+            # Another first version of the task went into service while this one waited
+            # for the task's lock: this one is registered and awaits approval instead.
     return version
 
 
