@@ -166,7 +166,7 @@ def main() -> None:  # noqa: C901  (one linear script: set-up, bare, product, la
         class_names=list(bundle.class_names),
     )
     version = model_version_register(task="diagnosis.bench", artifact=content, created_by=user)
-    model_version_activate(version=version, user=user)
+    model_version_activate(version=version, user=user, reason="benchmark setup")
     pngs = []
     for img in images:
         buffer = io.BytesIO()

@@ -99,7 +99,7 @@ def main() -> None:
 
     user = get_user_model().objects.create_user("bench", password=None)
     version = model_version_register(task=RISK_TASK, artifact=content, created_by=user)
-    model_version_activate(version=version, user=user)
+    model_version_activate(version=version, user=user, reason="benchmark setup")
 
     def store(pairs) -> int:
         n_sets = 0

@@ -108,7 +108,7 @@ def main() -> None:
     user = get_user_model().objects.create_user("bench", password=None)
     patient = bench_patient(user, birth_date="1960-01-01")
     version = model_version_register(task="treatment.gbsg2", artifact=content, created_by=user)
-    model_version_activate(version=version, user=user)
+    model_version_activate(version=version, user=user, reason="benchmark setup")
 
     def assess(values: dict) -> TreatmentAssessment:
         return assessment_start(

@@ -9,6 +9,7 @@ class DiagnosisConfig(AppConfig):
         from diagnosis import tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
         from diagnosis.artifacts import artifact_check
         from diagnosis.demo import demo_imaging_seed
+        from diagnosis.heldout import imaging_validate
         from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
         from diagnosis.pacs import tasks as pacs_tasks  # noqa: F401  (the send-to-PACS job)
         from diagnosis.selectors import imaging_model_tasks
@@ -40,6 +41,7 @@ class DiagnosisConfig(AppConfig):
             describe=imaging_artifact_facts,
             card=imaging_version_card,
             activated=scans_awaiting_model_on_activation,
+            validate=imaging_validate,
         )
 
         register_nav_item(

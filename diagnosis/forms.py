@@ -9,6 +9,7 @@ from diagnosis.models import ImageDataset
 from diagnosis.selectors import OUT_OF_SCOPE_STATUS, WorklistFilters
 from medai_site.core.query_params import BoundedDateField, BoundedIntegerField
 from medai_site.registry.models import ModelVersion
+from medai_site.registry.services import ACTIVATE_HELP
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -337,7 +338,7 @@ class TrainingForm(forms.Form):
     activate = forms.BooleanField(
         required=False,
         label="Put into service when training finishes",
-        help_text="Otherwise activate it in the model registry after reviewing its metrics.",
+        help_text=ACTIVATE_HELP,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

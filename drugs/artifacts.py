@@ -41,6 +41,13 @@ def load_generator(version: ModelVersion) -> Any:
     return _via_file(content, GanArtifact.load)
 
 
+def generator_from_bytes(content: bytes) -> Any:
+    """A generator's GanArtifact from its registry bytes (ValueError for other bytes)."""
+    from drugs.ml.gan import GanArtifact
+
+    return _via_file(content, GanArtifact.load)
+
+
 def load_predictor_bytes(content: bytes) -> Any:
     """A predictor's PredictorArtifact from its registry bytes."""
     from drugs.ml.predictors import PredictorArtifact

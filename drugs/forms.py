@@ -7,6 +7,7 @@ from django import forms
 from drugs.selectors import RANGE_FIELDS, SORTS, MoleculeFilters
 from drugs.services import MAX_SAMPLES, MIN_SAMPLES, MOSES_10K_NAME, PREDICTOR_KINDS
 from medai_site.core.query_params import BoundedIntegerField
+from medai_site.registry.services import ACTIVATE_HELP
 
 
 class DatasetUploadForm(forms.Form):
@@ -127,7 +128,7 @@ class DesignRunForm(forms.Form):
         required=False,
         label="Put the generator into service when done",
         help_text="Model admins only; the registry's active generator is the default for "
-        "“Generate more”.",
+        "“Generate more”. " + ACTIVATE_HELP,
     )
 
     def __init__(
@@ -273,7 +274,8 @@ class PredictorTrainingForm(forms.Form):
     activate = forms.BooleanField(
         required=False,
         label="Put into service when done",
-        help_text="The first version of an endpoint goes into service in any case.",
+        help_text="The first version of an endpoint goes into service in any case (it is the "
+        "bootstrap). " + ACTIVATE_HELP,
     )
 
     def __init__(self, *args: Any, endpoints: list[tuple[str, str]], can_activate: bool, **kw: Any):

@@ -20,12 +20,16 @@ class RemoteCareConfig(AppConfig):
         from remote_care.monitoring import tasks as _monitoring_tasks  # noqa: F401  (beat task)
         from remote_care.progression import tasks as _progression_jobs  # noqa: F401
         from remote_care.risk import tasks as _risk_jobs  # noqa: F401
+        from remote_care.risk.heldout import risk_validate
         from remote_care.risk.services import RISK_TASK, risk_model_from_bytes
 
         media_folder_register("messages")  # photos sent in messages
 
         model_kind_register(
-            label="deterioration risk model", tasks=lambda: [RISK_TASK], load=risk_model_from_bytes
+            label="deterioration risk model",
+            tasks=lambda: [RISK_TASK],
+            load=risk_model_from_bytes,
+            validate=risk_validate,
         )
 
         register_nav_item(

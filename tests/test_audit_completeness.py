@@ -73,6 +73,11 @@ NOT_PATIENT_BOUND: dict[str, str] = {
     "jobs:fleet_drain": "POST action; worker_drain audits it",
     "jobs:fleet_cancel": "POST action; job_cancel audits the cancellation",
     "jobs:fleet_requeue": "POST action; job_requeue audits it",
+    "registry:governance": "a model version's release record; no patient data",
+    "registry:validate": "POST action on a model version; audited as a validation request",
+    "registry:approve": "POST action on a model version; model_version_approve audits it",
+    "registry:activate": "POST action on a model version; model_version_activate audits it",
+    "registry:rollback": "POST action on a task's model; model_version_rollback audits it",
     "diagnosis:scan_review": "POST action; the review service audits the change",
     "diagnosis:send_again": "POST action; dicom_send_again audits it as an export",
     "diagnosis:scan_override": "POST action; prediction_override audits the score-anyway "

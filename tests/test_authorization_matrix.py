@@ -209,6 +209,21 @@ MATRIX: dict[str, dict[str, str]] = {
     "portal:activate": row("ok", "ok", "ok", "ok", "ok", patient="ok"),
     # Admin pages that matter, explicitly:
     "admin:index": row("admin_login", "admin_login", "admin_login", "admin_login", "ok"),
+    # Model governance: model admins act; clinicians and researchers are refused (superusers,
+    # hospital IT, may read the timeline). An empty form is a 400 with the reason wanted.
+    "registry:governance": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "registry:validate": row(
+        "login", "forbidden", "forbidden", "forbidden", "redirect", method="POST"
+    ),
+    "registry:approve": row(
+        "login", "forbidden", "forbidden", "forbidden", "bad_request", method="POST"
+    ),
+    "registry:activate": row(
+        "login", "forbidden", "forbidden", "forbidden", "bad_request", method="POST"
+    ),
+    "registry:rollback": row(
+        "login", "forbidden", "forbidden", "forbidden", "bad_request", method="POST"
+    ),
     "admin:registry_modelversion_changelist": row(
         "login", "admin_login", "admin_login", "admin_login", "ok"
     ),
@@ -269,6 +284,11 @@ def all_patterns(resolver=None, prefix="", namespace=""):
 
 
 ROUTE_OBJECTS = {
+    "registry:governance": {"pk": "version"},
+    "registry:validate": {"pk": "version"},
+    "registry:approve": {"pk": "version"},
+    "registry:activate": {"pk": "version"},
+    "registry:rollback": {"pk": "version"},
     "remote_care:patient_monitoring": {"patient_pk": "patient"},
     "remote_care:device_revoke": {"pk": "device"},
     "remote_care:alert_action": {"pk": "alert"},

@@ -12,6 +12,7 @@ class TreatmentConfig(AppConfig):
         from medai_site.registry.catalogue import model_kind_register
         from treatment import tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
         from treatment.demo import demo_treatment_seed
+        from treatment.heldout import treatment_validate
         from treatment.ml.trials import TRIALS
         from treatment.services import task_name
 
@@ -19,6 +20,7 @@ class TreatmentConfig(AppConfig):
             label="treatment model",
             tasks=lambda: [task_name(trial) for trial in TRIALS],
             load=tasks.TreatmentModel.from_bytes,
+            validate=treatment_validate,
         )
 
         register_nav_item(

@@ -4,6 +4,7 @@ from typing import Any
 
 from django import forms
 
+from medai_site.registry.services import ACTIVATE_HELP
 from treatment.ml.trials import TRIALS, TrialDefinition
 from treatment.services import MODEL_KINDS
 
@@ -109,7 +110,9 @@ class TrainingForm(forms.Form):
         initial=30,
         help_text="They give the intervals; more is slower.",
     )
-    activate = forms.BooleanField(required=False, initial=True, label="Put into service when done")
+    activate = forms.BooleanField(
+        required=False, initial=True, label="Put into service when done", help_text=ACTIVATE_HELP
+    )
 
     def clean_kind(self) -> str:
         kind = self.cleaned_data["kind"]

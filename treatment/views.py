@@ -13,7 +13,10 @@ from medai_site.core.downloads import fhir_export
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from medai_site.patients.pages import PatientPage, patient_page
-from medai_site.registry.selectors import model_version_headline_metrics
+from medai_site.registry.selectors import (
+    model_version_headline_metrics,
+    model_version_release_record,
+)
 from treatment import charts
 from treatment.fhir import assessments_bundle
 from treatment.forms import (
@@ -186,6 +189,9 @@ def assessment_view(request: HttpRequest, page: PatientPage, pk: int) -> HttpRes
                 **_tables(assessment.result),
                 "charts": _charts(assessment),
                 "metrics": model_version_headline_metrics(assessment.model_version, limit=6),
+                "release": [model_version_release_record(version=assessment.model_version)]
+                if assessment.model_version
+                else [],
                 "plan_form": PlanForm(
                     arm_labels=assessment.arm_labels, initial={"arm": recommended}
                 ),

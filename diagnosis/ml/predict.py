@@ -186,6 +186,34 @@ def predict(
     return out
 
 
+@torch.no_grad()
+def class_probabilities(
+    model_bundle: ModelBundle, images: np.ndarray, *, batch_size: int = 256
+) -> np.ndarray:
+    """Calibrated class probabilities (N, K) of uint8 images (N, H, W, C), scored the way the
+    version's own test metrics were (its TTA views averaged when it was trained with TTA),
+    without heat-maps or scope checks: the held-out validation of a version."""
+    bundle = model_bundle
+    averaged = bool(bundle.config.get("tta", False))
+    was_training = bundle.model.training
+    bundle.model.eval()
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = prepare_images(
+            list(images[start : start + batch_size]),
+            input_size=bundle.input_size,
+            channels=bundle.in_channels,
+            normalisation=bundle.normalisation,
+        ).to(bundle.device)
+        if averaged:
+            logits = bundle.model(tta_views(x)).view(-1, len(x), len(bundle.class_names)).mean(0)
+        else:
+            logits = bundle.model(x)
+        out.append(_calibrated(logits, bundle.temperature))
+    bundle.model.train(was_training)
+    return np.concatenate(out) if out else np.zeros((0, len(bundle.class_names)))
+
+
 def predict_series(
     model_bundle: ModelBundle,
     frames: Sequence[np.ndarray] | np.ndarray,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -213,6 +214,27 @@ def scaffold_groups(smiles: list[str]) -> np.ndarray:
                     scaffold = ""
             key = scaffold or f"acyclic:{i}"
             out[i] = ids.setdefault(key, len(ids))
+    return out
+
+
+def scaffold_holdout(smiles: list[str], fraction: float = 0.2) -> np.ndarray:
+    """A deterministic scaffold held-out mask: a molecule is held out when the sha256 of its
+    Bemis-Murcko scaffold (its own SMILES when acyclic) falls in the first ``fraction`` of
+    the hash space. Whole scaffolds go one way, independent of row order and file length, so
+    the same molecules are held out for every version of an endpoint."""
+    cut = int(fraction * 2**32)
+    out = np.zeros(len(smiles), dtype=bool)
+    with rdBase.BlockLogs():
+        for i, s in enumerate(smiles):
+            mol = Chem.MolFromSmiles(s)
+            scaffold = ""
+            if mol is not None:
+                try:
+                    scaffold = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
+                except (ValueError, RuntimeError):
+                    scaffold = ""
+            key = scaffold or f"acyclic:{s}"
+            out[i] = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) < cut
     return out
 
 

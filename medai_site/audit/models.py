@@ -36,6 +36,8 @@ class AuditEvent(models.Model):
         JOB_CANCELLED = "job_cancelled", "Cancelled job"
         MODEL_ACTIVATED = "model_activated", "Activated model version"
         MODEL_ROLLED_BACK = "model_rolled_back", "Rolled back model version"
+        MODEL_APPROVED = "model_approved", "Approved model version"
+        MODEL_VALIDATION_REQUESTED = "model_validation", "Requested model validation"
         ACCESS_DENIED = "access_denied", "Access denied"
         RECORD_VIEWED = "record_viewed", "Viewed record"
         RECORD_CHANGED = "record_changed", "Changed record"

@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.utils.html import format_html_join
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from medai_site.core.charts import chart_card
 from medai_site.registry import charts
@@ -16,11 +16,7 @@ from medai_site.registry.selectors import (
     model_version_headline_metrics,
     model_version_list,
 )
-from medai_site.registry.services import (
-    model_version_activate,
-    model_version_retire,
-    model_version_rollback,
-)
+from medai_site.registry.services import model_version_retire
 
 if TYPE_CHECKING:
     from medai_site.core.roles import AuthenticatedHttpRequest
@@ -31,7 +27,7 @@ class ModelActivationInline(admin.TabularInline):
     fk_name = "version"
     extra = 0
     can_delete = False
-    fields = ("activated_at", "activated_by", "previous", "reason")
+    fields = ("activated_at", "kind", "activated_by", "previous", "reason")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -50,10 +46,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "created_by",
         "created_at",
         "activated_at",
+        "governance",
     ]
     list_filter = ["task", "status"]
     search_fields = ["task", "notes"]
-    actions = ["activate", "roll_back", "retire"]
+    # Activation and roll-back need a written reason (and activation an approval): they are
+    # done on the version's governance page, linked from each row and the change page.
+    actions = ["retire"]
     inlines = [ModelActivationInline]
     readonly_fields = [
         "task",
@@ -66,7 +65,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "metrics_summary",
         "created_at",
         "created_by",
+        "governance",
         "approved_by",
+        "approved_at",
         "activated_by",
         "activated_at",
     ]
@@ -91,6 +92,13 @@ class ModelVersionAdmin(admin.ModelAdmin):
             else (f"{obj.artifact.name} (missing!)")
         )
 
+    @admin.display(description="governance")
+    def governance(self, obj: ModelVersion) -> str:
+        return format_html(
+            '<a href="{}">Validation, approval, service</a>',
+            reverse("registry:governance", args=[obj.pk]),
+        )
+
     @admin.display(description="metrics")
     def metrics_summary(self, obj: ModelVersion) -> str:
         # Scalars only; curves and matrices are drawn below as charts.
@@ -107,32 +115,6 @@ class ModelVersionAdmin(admin.ModelAdmin):
             )
             or "—"
         )
-
-    @admin.action(description="Activate the selected version (put into service)")
-    def activate(self, request: AuthenticatedHttpRequest, queryset: QuerySet[ModelVersion]) -> None:
-        if queryset.count() != 1:
-            self.message_user(request, "Select exactly one version to activate.", messages.ERROR)
-            return
-        try:
-            version = model_version_activate(
-                version=queryset.get(), user=request.user, request=request
-            )
-        except ValidationError as exc:
-            self.message_user(request, " ".join(exc.messages), messages.ERROR)
-            return
-        self.message_user(request, f"{version} is now active.", messages.SUCCESS)
-
-    @admin.action(description="Roll back the selected versions' tasks to their previous version")
-    def roll_back(
-        self, request: AuthenticatedHttpRequest, queryset: QuerySet[ModelVersion]
-    ) -> None:
-        for task in sorted(set(queryset.values_list("task", flat=True))):
-            try:
-                version = model_version_rollback(task=task, user=request.user, request=request)
-            except ValidationError as exc:
-                self.message_user(request, " ".join(exc.messages), messages.ERROR)
-            else:
-                self.message_user(request, f"{task}: rolled back to {version}.", messages.SUCCESS)
 
     @admin.action(description="Retire the selected versions (take out of service)")
     def retire(self, request: AuthenticatedHttpRequest, queryset: QuerySet[ModelVersion]) -> None:
@@ -163,7 +145,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(ModelActivation)
 class ModelActivationAdmin(admin.ModelAdmin):
-    list_display = ["task", "version", "previous", "activated_by", "activated_at", "reason"]
+    list_display = [
+        "task",
+        "version",
+        "previous",
+        "kind",
+        "activated_by",
+        "activated_at",
+        "reason",
+    ]
     list_filter = ["task"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from medai_site.core.charts import (
+    REFERENCE_GREY,
     chart_layout,
     confusion_heatmap,
     curves_figure,
@@ -159,3 +160,84 @@ def evaluation_figures(version: ModelVersion) -> list[dict[str, Any]]:
             )
         )
     return figures
+
+
+def validation_comparison_figure(validation: Any) -> dict[str, Any] | None:
+    """A validation's held-out metric as a point with its 95 % interval, and, when it was
+    compared with the version in service, the difference (candidate - in service) with its
+    bootstrap interval against a zero line. None before there is a value to draw."""
+    if validation is None or validation.value is None:
+        return None
+    label = (validation.details or {}).get("metric_label") or validation.metric
+    name = f"v{validation.version.version}"
+    points = [
+        {
+            "type": "scatter",
+            "mode": "markers",
+            "name": f"{name} {label}",
+            "x": [validation.value],
+            "y": [f"{name} (candidate)"],
+            "error_x": {
+                "type": "data",
+                "symmetric": False,
+                "array": [max((validation.ci_high or validation.value) - validation.value, 0)],
+                "arrayminus": [max(validation.value - (validation.ci_low or validation.value), 0)],
+            },
+            "marker": {"size": 11},
+            "xaxis": "x",
+            "yaxis": "y",
+        }
+    ]
+    if validation.compared_value is not None and validation.compared_to is not None:
+        points.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": f"v{validation.compared_to.version} (in service)",
+                "x": [validation.compared_value],
+                "y": [f"v{validation.compared_to.version} (in service)"],
+                "marker": {"size": 11, "symbol": "diamond"},
+                "xaxis": "x",
+                "yaxis": "y",
+            }
+        )
+    layout: dict[str, Any] = chart_layout(
+        height=300,
+        margin=(150, 20, 50, 50),
+        title={"text": f"{name}: {label} on the locked held-out set"},
+        showlegend=False,
+        xaxis={"title": {"text": label}, "domain": [0, 1], "anchor": "y"},
+        yaxis={"domain": [0.55, 1], "anchor": "x"},
+    )
+    if validation.diff is not None:
+        how = "paired" if validation.paired else "unpaired"
+        points.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "difference",
+                "x": [validation.diff],
+                "y": [f"difference ({how})"],
+                "error_x": {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [max((validation.diff_high or 0) - validation.diff, 0)],
+                    "arrayminus": [max(validation.diff - (validation.diff_low or 0), 0)],
+                },
+                "marker": {"size": 11, "color": "#2a6f97" if validation.passed else "#b5382f"},
+                "xaxis": "x2",
+                "yaxis": "y2",
+            }
+        )
+        better = "higher" if validation.higher_is_better else "lower"
+        layout["xaxis2"] = {
+            "title": {"text": f"candidate - in service ({better} is better)"},
+            "anchor": "y2",
+            "zeroline": True,
+            "zerolinecolor": REFERENCE_GREY,
+            "zerolinewidth": 2,
+        }
+        layout["yaxis2"] = {"domain": [0, 0.3], "anchor": "x2"}
+        layout["height"] = 380
+        layout["margin"]["b"] = 60
+    return {"data": points, "layout": layout}

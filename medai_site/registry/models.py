@@ -36,9 +36,12 @@ class ModelVersion(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # The latest approval (the ModelApproval rows keep every one): set only by
+    # model_version_approve, never by activation, so "approved" always means a second person.
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    approved_at = models.DateTimeField(null=True, blank=True)
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -59,9 +62,22 @@ class ModelVersion(models.Model):
     def __str__(self) -> str:
         return f"{self.task} v{self.version}"
 
+    @property
+    def status_label(self) -> str:
+        """The status as pages show it: a ready version nobody has approved yet says it
+        awaits approval (it cannot go into service before, bar a task's bootstrap)."""
+        if self.status == self.Status.READY and self.approved_by_id is None:
+            return "Ready (awaiting approval)"
+        return self.get_status_display()
+
 
 class ModelActivation(models.Model):
     """History of which version was put into service, so a roll-back knows where to go."""
+
+    class Kind(models.TextChoices):
+        ACTIVATED = "activated", "Activated"
+        ROLLED_BACK = "rolled_back", "Rolled back"
+        BOOTSTRAP = "bootstrap", "Activated without approval (bootstrap: no version in service)"
 
     task = models.CharField(max_length=80)
     version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="activations")
@@ -72,10 +88,114 @@ class ModelActivation(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
     )
     activated_at = models.DateTimeField()
-    reason = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.ACTIVATED)
+    reason = models.CharField(max_length=500, blank=True)
 
     class Meta:
         ordering = ["-activated_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.version} activated {self.activated_at:%Y-%m-%d %H:%M}"
+
+
+class ModelHeldOut(models.Model):
+    """A task's locked held-out set: fixed by the first validation of the task, and every later
+    version of the task must be scored on exactly these items (same sha256) to be compared."""
+
+    task = models.CharField(max_length=80, unique=True)
+    name = models.CharField(max_length=200)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64, help_text="Of the item ids, in scoring order.")
+    source = models.JSONField(default=dict, help_text="How the family finds this set again.")
+    locked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.size} items, {self.sha256[:12]})"
+
+
+class ModelValidation(models.Model):
+    """One validation of a version on its task's locked held-out set, with the paired
+    comparison against the version in service at the time. Written by a registry.validate
+    job in the same transaction as the job's success."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Running"
+        PASSED = "passed", "Passed"
+        FAILED = "failed", "Failed"
+        ERROR = "error", "Could not be run"
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="validations")
+    job = models.ForeignKey(
+        "jobs.Job", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    run_seconds = models.FloatField(null=True, blank=True)
+    held_out = models.ForeignKey(
+        ModelHeldOut, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # What the set the hook produced was called, even when it differed from the locked one.
+    held_out_ref = models.JSONField(default=dict, blank=True)
+    metric = models.CharField(max_length=20, blank=True)
+    higher_is_better = models.BooleanField(default=True)
+    value = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    floor = models.FloatField(null=True, blank=True)
+    compared_to = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    compared_value = models.FloatField(null=True, blank=True)
+    diff = models.FloatField(null=True, blank=True)
+    diff_low = models.FloatField(null=True, blank=True)
+    diff_high = models.FloatField(null=True, blank=True)
+    paired = models.BooleanField(default=True)
+    passed = models.BooleanField(null=True)
+    verdict = models.TextField(blank=True, help_text="The rule applied and its outcome.")
+    error = models.TextField(blank=True)
+    # Per-item outputs (bounded by the family's held-out size), for comparing later versions
+    # without scoring this one again; secondary metrics and caveats.
+    outputs = models.JSONField(default=dict, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            # A double click or a second registration hook queues no second run.
+            models.UniqueConstraint(
+                fields=["version"],
+                condition=models.Q(status="pending"),
+                name="one_pending_validation_per_version",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Validation of {self.version} ({self.get_status_display().lower()})"
+
+
+class ModelApproval(models.Model):
+    """A model admin's approval of a version (four eyes: never its creator), with the reason;
+    ``override`` records approving one whose validation failed or had not finished."""
+
+    version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="approvals")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField()
+    reason = models.TextField()
+    override = models.BooleanField(default=False)
+    validation = models.ForeignKey(
+        ModelValidation, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # The validation's state when approved ("passed", "failed", "pending", "none").
+    validation_status = models.CharField(max_length=10, blank=True)
+
+    class Meta:
+        ordering = ["-approved_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.version} approved by {self.approved_by}"

@@ -350,6 +350,15 @@ MEDAI_WORKER_OFFLINE_AFTER = float(
 # that the probe cannot see, e.g. behind a container runtime) and tests. Empty: detect only.
 MEDAI_WORKER_RESOURCES = os.environ.get("MEDAI_WORKER_RESOURCES", "")
 
+# --- Model governance ------------------------------------------------------------------------
+# Every registered version is validated on its task's locked held-out set by a registry.validate
+# job (off: versions register without one, e.g. a bulk import that validates later).
+MEDAI_VALIDATE_ON_REGISTER = os.environ.get("MEDAI_VALIDATE_ON_REGISTER", "1") != "0"
+# The largest held-out set a family scores (items, in its fixed order): bounded so a CPU
+# validation takes seconds to a minute. A task's set, once locked, keeps the size it was locked
+# with (its recorded source says), so changing this affects only tasks not yet validated.
+MEDAI_HELDOUT_MAX_ITEMS = int(os.environ.get("MEDAI_HELDOUT_MAX_ITEMS", "600"))
+
 # Torch threads per worker process: the cores divided among the concurrent processes.
 MEDAI_TORCH_THREADS = int(os.environ.get("MEDAI_TORCH_THREADS", "0")) or None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django import forms
 
+from medai_site.registry.services import ACTIVATE_HELP
+
 
 class RiskTrainingForm(forms.Form):
     spec = forms.ChoiceField(
@@ -25,5 +27,8 @@ class RiskTrainingForm(forms.Form):
         min_value=3, max_value=80, initial=40, help_text="Early stopping on validation AUROC."
     )
     activate = forms.BooleanField(
-        required=False, initial=True, label="Put the new version in service when done"
+        required=False,
+        initial=True,
+        label="Put the new version in service when done",
+        help_text=ACTIVATE_HELP,
     )

@@ -15,7 +15,7 @@ from medai_site.core.downloads import fhir_export
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.models import ModelVersion
-from medai_site.registry.selectors import model_version_active
+from medai_site.registry.selectors import model_version_active, model_version_release_record
 from remote_care.risk.charts import reliability_figure, risk_training_figure
 from remote_care.risk.fhir import scores_bundle
 from remote_care.risk.forms import RiskTrainingForm
@@ -113,6 +113,7 @@ def risk_model_facts_view(request: HttpRequest) -> HttpResponse:
             "reliability_chart": _reliability_chart(comparison),
             "operating_points": _operating_points(active),
             "contract": version_input_contract(active),
+            "release": [model_version_release_record(version=active)] if active else [],
         },
     )
 

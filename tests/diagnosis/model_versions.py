@@ -37,7 +37,8 @@ def register_version(users, artifact: bytes, *, task: str = TASK, activate: bool
     """Register (and activate) an artifact as a version of ``task``, with its data set."""
     from diagnosis.models import ImageDataset
     from medai_site.registry.loader import clear_model_cache
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import model_version_register
+    from tests.support.governance import activate_version
 
     ImageDataset.objects.get_or_create(
         task=task,
@@ -58,6 +59,6 @@ def register_version(users, artifact: bytes, *, task: str = TASK, activate: bool
         metrics={"test_auc": 0.9, "test_accuracy": 0.8},
     )
     if activate:
-        model_version_activate(version=version, user=users.model_admin)
+        activate_version(version, users.model_admin)
     clear_model_cache()
     return version

@@ -56,7 +56,7 @@ def test_activation_queues_the_waiting_scans_and_they_are_classified(
     assert outcome.awaiting == outcome.scans and outcome.jobs == []
     version = register_version(users, tiny_artifact, activate=False)
     with django_capture_on_commit_callbacks(execute=True):
-        model_version_activate(version=version, user=users.model_admin)
+        model_version_activate(version=version, user=users.model_admin, reason="first model")
     (job,) = _inference_jobs()
     assert job.params["task"] == TASK and job.params["scan_ids"] == [outcome.scans[0].pk]
     assert Scan.objects.get().awaiting_model_since is None

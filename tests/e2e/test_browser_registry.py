@@ -1,4 +1,5 @@
-"""A model admin in a real browser: the registry list, a version's metric charts, activation."""
+"""A model admin in a real browser: the registry list, a version's metric charts, and the link
+to its governance page (tests/e2e/test_browser_governance.py drives that page)."""
 
 from __future__ import annotations
 
@@ -23,18 +24,22 @@ print(v.pk)
 """
 
 
-def test_model_admin_sees_charts_and_activates_a_version(embedded_stack):
-    env = base_env(
-        MEDAI_VAR_DIR=str(embedded_stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local"
-    )
-    pk = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", CREATE_VERSION],
+def _shell(env: dict, script: str) -> str:
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,
         env=env,
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()[-1]
+
+
+def test_model_admin_sees_charts_and_the_governance_link(embedded_stack):
+    env = base_env(
+        MEDAI_VAR_DIR=str(embedded_stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local"
+    )
+    pk = _shell(env, CREATE_VERSION)
     base = embedded_stack.base_url
     with browser_page() as page:
         sign_in(
@@ -49,15 +54,7 @@ def test_model_admin_sees_charts_and_activates_a_version(embedded_stack):
         assert page.locator(".medai-charts .chart .main-svg").count() >= 2
         assert page.locator(".medai-charts").inner_text().count("val_auc") >= 1
         page.screenshot(path=screenshot_dir() / "registry-version.png", full_page=True)
-
-        page.goto(f"{base}/admin/registry/modelversion/")
-        page.check(f"input[name=_selected_action][value='{pk}']")
-        page.select_option("select[name=action]", "activate")
-        page.click("button[name=index]")
-        page.wait_for_selector(".messagelist")
-        assert "is now active" in page.locator(".messagelist").inner_text()
+        page.click(f"a[href='/models/{pk}/governance/']")
+        page.wait_for_selector("[data-section=timeline]")
+        assert "Registered v1" in page.locator("[data-section=timeline]").inner_text()
         assert not page.errors, page.errors
-
-        # The home dashboard lists the model in service.
-        page.goto(base + "/")
-        assert page.locator("text=demo.registry_check").is_visible()

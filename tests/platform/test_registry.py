@@ -13,6 +13,7 @@ from medai_site.registry.loader import ArtifactCorrupt, NoActiveModel, load_acti
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.services import (
     model_version_activate,
+    model_version_approve,
     model_version_publish,
     model_version_register,
     model_version_retire,
@@ -32,6 +33,23 @@ def _fresh_cache():
     clear_model_cache()
 
 
+@pytest.fixture
+def second_admin(db):
+    from medai_site.core.roles import Role
+    from tests.platform.factories import UserFactory
+
+    return UserFactory(username="madmin2", roles=[Role.MODEL_ADMIN], is_staff=True)
+
+
+def approve(version, by) -> None:
+    # demo.task has no validation hook: a second admin approves with the recorded override.
+    model_version_approve(version=version, user=by, reason="reviewed", override=True)
+
+
+def activate(version, user) -> ModelVersion:
+    return model_version_activate(version=version, user=user, reason="test")
+
+
 def register(user, payload=b"weights-1", **kwargs) -> ModelVersion:
     return model_version_register(
         task="demo.task", artifact=payload, created_by=user, metrics={"auc": 0.9}, **kwargs
@@ -47,10 +65,11 @@ def test_register_numbers_versions_and_hashes_artifact(users):
     assert "demo.task/v1-" in v1.artifact.name
 
 
-def test_activation_retires_previous_and_is_audited(users):
+def test_activation_retires_previous_and_is_audited(users, second_admin):
     v1, v2 = register(users.model_admin), register(users.model_admin, b"x")
-    model_version_activate(version=v1, user=users.model_admin)
-    model_version_activate(version=v2, user=users.model_admin)
+    activate(v1, users.model_admin)
+    approve(v2, second_admin)
+    activate(v2, users.model_admin)
     v1.refresh_from_db()
     v2.refresh_from_db()
     assert v1.status == ModelVersion.Status.RETIRED
@@ -60,21 +79,21 @@ def test_activation_retires_previous_and_is_audited(users):
 
 def test_publish_without_activation_leaves_the_active_version_in_service(users):
     v1 = register(users.model_admin)
-    model_version_activate(version=v1, user=users.model_admin)
+    activate(v1, users.model_admin)
     v2 = model_version_publish(
         task="demo.task", artifact=b"x", created_by=users.model_admin, activate=False
     )
     v1.refresh_from_db()
     assert (v1.status, v2.status) == (ModelVersion.Status.ACTIVE, ModelVersion.Status.READY)
     assert model_version_trained_summary(version=v2, finding="AUC 0.900") == (
-        "Trained demo.task v2: AUC 0.900."
+        "Trained demo.task v2: AUC 0.900 (awaiting approval: it goes into service once a "
+        "second model admin has approved it, with its held-out validation in view, on its "
+        "governance page)."
     )
 
 
-def test_publish_with_activation_puts_the_version_in_service_and_audits_it(users):
-    v1 = register(users.model_admin)
-    model_version_activate(version=v1, user=users.model_admin)
-    v2 = model_version_publish(
+def test_publish_with_activation_bootstraps_only_a_task_never_in_service(users):
+    v1 = model_version_publish(
         task="demo.task",
         artifact=b"x",
         created_by=users.model_admin,
@@ -82,12 +101,19 @@ def test_publish_with_activation_puts_the_version_in_service_and_audits_it(users
         metrics={"auc": 0.95},
         notes="Trained by job #7.",
     )
+    assert v1.status == ModelVersion.Status.ACTIVE and v1.activated_by == users.model_admin
+    assert (v1.metrics, v1.notes) == ({"auc": 0.95}, "Trained by job #7.")
+    assert v1.approved_by is None  # activation never approves
+    assert v1.activations.get().kind == "bootstrap"
+    assert AuditEvent.objects.filter(action="model_activated").count() == 1
+    assert model_version_trained_summary(version=v1) == "Trained demo.task v1 (now in service)."
+    # Retraining: the new version waits for a second admin instead of replacing v1.
+    v2 = model_version_publish(
+        task="demo.task", artifact=b"y", created_by=users.model_admin, activate=True
+    )
     v1.refresh_from_db()
-    assert v1.status == ModelVersion.Status.RETIRED
-    assert v2.status == ModelVersion.Status.ACTIVE and v2.activated_by == users.model_admin
-    assert (v2.metrics, v2.notes) == ({"auc": 0.95}, "Trained by job #7.")
-    assert AuditEvent.objects.filter(action="model_activated").count() == 2
-    assert model_version_trained_summary(version=v2) == "Trained demo.task v2 (now in service)."
+    assert (v1.status, v2.status) == (ModelVersion.Status.ACTIVE, ModelVersion.Status.READY)
+    assert "awaiting approval" in model_version_trained_summary(version=v2)
 
 
 def test_a_failed_activation_on_publish_registers_nothing(users, monkeypatch):
@@ -106,25 +132,32 @@ def test_a_failed_activation_on_publish_registers_nothing(users, monkeypatch):
 
 def test_database_refuses_two_active_versions(users):
     v1, v2 = register(users.model_admin), register(users.model_admin, b"x")
-    model_version_activate(version=v1, user=users.model_admin)
+    activate(v1, users.model_admin)
     with pytest.raises(IntegrityError), transaction.atomic():
         ModelVersion.objects.filter(pk=v2.pk).update(status=ModelVersion.Status.ACTIVE)
 
 
-def test_rollback_returns_to_previous_version(users):
+def test_rollback_returns_to_previous_version(users, second_admin):
     v1, v2 = register(users.model_admin), register(users.model_admin, b"x")
-    model_version_activate(version=v1, user=users.model_admin)
-    model_version_activate(version=v2, user=users.model_admin)
-    restored = model_version_rollback(task="demo.task", user=users.model_admin)
+    activate(v1, users.model_admin)
+    approve(v2, second_admin)
+    activate(v2, users.model_admin)
+    with pytest.raises(ValidationError, match="reason"):
+        model_version_rollback(task="demo.task", user=users.model_admin, reason=" ")
+    restored = model_version_rollback(
+        task="demo.task", user=users.model_admin, reason="alert rate doubled"
+    )
     assert restored.pk == v1.pk and restored.status == ModelVersion.Status.ACTIVE
-    assert AuditEvent.objects.filter(action="model_rolled_back").exists()
+    event = AuditEvent.objects.get(action="model_rolled_back")
+    assert event.detail["reason"] == "alert rate doubled"
+    assert restored.activations.first().kind == "rolled_back"
 
 
 def test_rollback_without_history_is_refused(users):
     v1 = register(users.model_admin)
-    model_version_activate(version=v1, user=users.model_admin)
+    activate(v1, users.model_admin)
     with pytest.raises(ValidationError, match="no earlier version"):
-        model_version_rollback(task="demo.task", user=users.model_admin)
+        model_version_rollback(task="demo.task", user=users.model_admin, reason="test")
 
 
 def test_failed_version_cannot_be_activated(users):
@@ -132,18 +165,18 @@ def test_failed_version_cannot_be_activated(users):
     ModelVersion.objects.filter(pk=v1.pk).update(status=ModelVersion.Status.FAILED)
     v1.refresh_from_db()
     with pytest.raises(ValidationError):
-        model_version_activate(version=v1, user=users.model_admin)
+        activate(v1, users.model_admin)
 
 
 def test_retire(users):
     v1 = register(users.model_admin)
-    model_version_activate(version=v1, user=users.model_admin)
+    activate(v1, users.model_admin)
     model_version_retire(version=v1, user=users.model_admin)
     v1.refresh_from_db()
     assert v1.status == ModelVersion.Status.RETIRED
 
 
-def test_loader_caches_and_notices_activation_change(users):
+def test_loader_caches_and_notices_activation_change(users, second_admin):
     loads = []
 
     def load(content: bytes) -> str:
@@ -153,25 +186,26 @@ def test_loader_caches_and_notices_activation_change(users):
     with pytest.raises(NoActiveModel):
         load_active_model("demo.task", load)
     v1, v2 = register(users.model_admin, b"one"), register(users.model_admin, b"two")
-    model_version_activate(version=v1, user=users.model_admin)
+    activate(v1, users.model_admin)
     assert load_active_model("demo.task", load).model == "one"
     assert load_active_model("demo.task", load).model == "one"
     assert loads == [b"one"]  # cached in the process
-    model_version_activate(version=v2, user=users.model_admin)
+    approve(v2, second_admin)
+    activate(v2, users.model_admin)
     loaded = load_active_model("demo.task", load)
     assert loaded.model == "two" and loaded.version.pk == v2.pk  # no restart needed
 
 
 def test_loader_refuses_tampered_artifact(users):
     v1 = register(users.model_admin, b"one")
-    model_version_activate(version=v1, user=users.model_admin)
+    activate(v1, users.model_admin)
     with open(v1.artifact.path, "wb") as handle:
         handle.write(b"tampered")
     with pytest.raises(ArtifactCorrupt):
         load_active_model("demo.task", bytes)
 
 
-def test_admin_activate_action_and_charts(users, client_for):
+def test_admin_links_to_governance_and_draws_charts(users, client_for):
     v1 = register(users.model_admin, b"one")
     ModelVersion.objects.filter(pk=v1.pk).update(
         metrics={
@@ -187,14 +221,16 @@ def test_admin_activate_action_and_charts(users, client_for):
     assert page.status_code == 200
     assert b'id="metric-chart-0"' in page.content and b"val_auc" in page.content
     assert b"vendor/plotly/plotly.min.js" in page.content
-    response = client.post(
-        "/admin/registry/modelversion/",
-        {"action": "activate", "_selected_action": [v1.pk]},
-        follow=True,
+    governance = f"/models/{v1.pk}/governance/".encode()
+    assert governance in page.content
+    listing = client.get("/admin/registry/modelversion/")
+    assert governance in listing.content
+    # Activation needs a written reason: it is no longer a bare admin action.
+    client.post(
+        "/admin/registry/modelversion/", {"action": "activate", "_selected_action": [v1.pk]}
     )
-    assert response.status_code == 200
     v1.refresh_from_db()
-    assert v1.status == ModelVersion.Status.ACTIVE
+    assert v1.status == ModelVersion.Status.READY
 
 
 def test_evaluation_charts_from_classification_metrics(users):

@@ -29,7 +29,8 @@ def gbsg2_facts() -> dict:
 @pytest.fixture
 def active_treatment(db, users, gbsg2_artifact):
     from medai_site.registry.loader import clear_model_cache
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import model_version_register
+    from tests.support.governance import activate_version
 
     version = model_version_register(
         task=TASK,
@@ -37,7 +38,7 @@ def active_treatment(db, users, gbsg2_artifact):
         created_by=users.model_admin,
         metrics={"harrell_c": 0.68, "uno_c": 0.66, "ibs": 0.18},
     )
-    model_version_activate(version=version, user=users.model_admin)
+    activate_version(version, users.model_admin)
     clear_model_cache()
     yield version
     clear_model_cache()

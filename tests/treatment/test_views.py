@@ -140,7 +140,8 @@ def test_model_admin_starts_training(users, client_for):
 def test_clinician_can_switch_to_another_trial_in_service(
     users, client_for, active_treatment, gbsg2_facts
 ):
-    from medai_site.registry.services import model_version_activate, model_version_register
+    from medai_site.registry.services import model_version_register
+    from tests.support.governance import activate_version
     from treatment.ml.models import ModelConfig, fit_treatment_model
     from treatment.ml.trials import load_trial
 
@@ -148,7 +149,7 @@ def test_clinician_can_switch_to_another_trial_in_service(
     version = model_version_register(
         task="treatment.actg175", artifact=model.to_bytes(), created_by=users.model_admin
     )
-    model_version_activate(version=version, user=users.model_admin)
+    activate_version(version, users.model_admin)
     client = client_for(users.clinician_a)
     patient = patient_for(users.clinician_a, clinical_facts=gbsg2_facts)
     # A GBSG2 record opens on GBSG2; the trial selector offers both.

@@ -14,15 +14,21 @@ from medai_site.registry.services import model_version_import
 
 class Command(BaseCommand):
     help = (
-        "Import a model artifact into the registry as a new version of TASK (optionally "
-        "activating it). TASK must be one an app declares; the artifact must load as its model."
+        "Import a model artifact into the registry as a new version of TASK; it is validated "
+        "on the task's held-out set and awaits a second model admin's approval. TASK must be "
+        "one an app declares; the artifact must load as its model."
     )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("task", help="Registry task, e.g. diagnosis.pneumonia")
         parser.add_argument("artifact", type=Path)
         parser.add_argument("--user", required=True, help="Username recorded as its creator.")
-        parser.add_argument("--activate", action="store_true")
+        parser.add_argument(
+            "--activate",
+            action="store_true",
+            help="Put it into service at once when TASK has never had a version in service "
+            "(bootstrap); otherwise it waits for approval.",
+        )
         parser.add_argument("--notes", default="")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -44,3 +50,9 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from None
         self.stdout.write(f"{version.pk} {version}")
+        if options["activate"] and version.status != version.Status.ACTIVE:
+            # Only the first version of a task that never had one in service skips approval.
+            self.stdout.write(
+                f"Not put into service: {version.task} has had a version in service, so "
+                f"{version} awaits a second model admin's approval (its validation is queued)."
+            )
