@@ -6,7 +6,7 @@ class DiagnosisConfig(AppConfig):
     verbose_name = "Diagnosis (imaging)"
 
     def ready(self) -> None:
-        from diagnosis import tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis import shadow, tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
         from diagnosis.artifacts import artifact_check
         from diagnosis.demo import demo_imaging_seed
         from diagnosis.model_card import imaging_artifact_facts, imaging_version_card
@@ -18,6 +18,7 @@ class DiagnosisConfig(AppConfig):
         from medai_site.core.roles import Role
         from medai_site.core.services import register_role_permissions
         from medai_site.registry.catalogue import model_kind_register
+        from medai_site.registry.shadow import shadow_family_register
 
         # Scans, their display frames and heat-maps: the orphan sweep may delete unreferenced
         # files here.
@@ -38,6 +39,13 @@ class DiagnosisConfig(AppConfig):
             load=artifact_check,
             describe=imaging_artifact_facts,
             card=imaging_version_card,
+        )
+
+        shadow_family_register(
+            label="imaging",
+            tasks=imaging_model_tasks,
+            note=shadow.NOTE,
+            reference="clinician's review",
         )
 
         register_nav_item(

@@ -24,6 +24,7 @@ urlpatterns = [
     ),
     path("patients/", include("medai_site.patients.urls")),
     path("jobs/", include("medai_site.jobs.urls")),
+    path("models/", include("medai_site.registry.urls")),
     path("diagnosis/", include("diagnosis.urls")),
     path("remote-care/", include("remote_care.urls")),
     path("treatment/", include("treatment.urls")),
