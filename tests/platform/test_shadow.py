@@ -27,7 +27,7 @@ from medai_site.registry.shadow_selectors import (
     shadow_card_sections,
     shadow_dashboard,
 )
-from tests.platform.factories import ModelVersionFactory, UserFactory
+from tests.platform.factories import UserFactory
 from tests.support.clients import login
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +102,9 @@ def _items(values, *, cut=0.5):
 
 
 def _run(active, values):
-    return shadow_run(task=TASK, active_version=active, items=_items(values), load=_load, score=_score)
+    return shadow_run(
+        task=TASK, active_version=active, items=_items(values), load=_load, score=_score
+    )
 
 
 def test_start_is_refused_unless_approved_not_active_and_a_version_is_in_service(users, pair):
@@ -187,7 +189,10 @@ def test_a_failing_shadow_is_logged_and_counted_never_raised(users, pair, caplog
     assert "shadow scoring" in caplog.text
     # A scorer that answers for the wrong number of items is a failure too, not a bad row.
     shadow_run(
-        task=TASK, active_version=active, items=_items([0.3, 0.4]), load=_load,
+        task=TASK,
+        active_version=active,
+        items=_items([0.3, 0.4]),
+        load=_load,
         score=lambda v, m, items: [ShadowAnswer(label="low")],
     )
     shadow.refresh_from_db()
@@ -244,9 +249,10 @@ def test_dashboard_access_matrix(users, pair):
     for user in (users.model_admin, superuser):
         assert login(user).get(url).status_code == 200
         assert login(user).get(reverse("registry:shadow_list")).status_code == 200
-    assert login(users.model_admin).get(
-        reverse("registry:shadow_dashboard", args=[99999])
-    ).status_code == 404
+    assert (
+        login(users.model_admin).get(reverse("registry:shadow_dashboard", args=[99999])).status_code
+        == 404
+    )
 
 
 def test_dashboard_page_shows_agreement_and_start_stop_work(users, pair):
@@ -297,9 +303,7 @@ def test_start_needs_csrf(users, pair):
 def test_generator_dashboard_says_why_and_compares_recorded_metrics(users):
     candidate = _version(users, task=UNSCORED, cut=0.2)
     _version(users, task=UNSCORED, status=ModelVersion.Status.ACTIVE, cut=0.4)
-    page = login(users.model_admin).get(
-        reverse("registry:shadow_dashboard", args=[candidate.pk])
-    )
+    page = login(users.model_admin).get(reverse("registry:shadow_dashboard", args=[candidate.pk]))
     body = page.content.decode()
     assert "its own generation" in body and "data-side-by-side" in body
     assert "test_auc" in body
