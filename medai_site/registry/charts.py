@@ -211,7 +211,8 @@ def shadow_confusion_figure(
     return confusion_heatmap(
         matrix,
         names=list(labels),
-        layout=_LAYOUT,
+        # Room on the left for class names ("pneumonia", "insufficient data").
+        layout={**_LAYOUT, "margin": {**_LAYOUT["margin"], "l": 120}},
         title=f"{shadow} (columns) against {active} (rows)",
         x_title=f"shadow: {shadow}",
         y_title=f"active: {active}",

@@ -126,9 +126,11 @@ for _ in range(600):
         break
     time.sleep(0.5)
 assert outcome.job.status == Job.Status.SUCCEEDED, outcome.job.error
-# The clinician reviews half of the films with their true label.
+# The clinician reviews half of the scored films with their true label (a film outside the
+# model's scope has no answer to review).
 names = ("normal", "pneumonia")
-for prediction in Prediction.objects.filter(model_version=active).order_by("scan_id")[:20]:
+scored = Prediction.objects.filter(model_version=active, risk__isnull=False).order_by("scan_id")
+for prediction in scored[:20]:
     index = int(prediction.scan.original_name[4:6])
     review_record(prediction=prediction, reviewer=clinician, label=names[labels[index]])
 print(challenger.pk)
