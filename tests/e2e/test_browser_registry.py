@@ -162,7 +162,9 @@ def test_model_admin_reads_a_shadow_versions_agreement_dashboard(embedded_stack)
         )
         page.goto(f"{base}/models/versions/{pk}/shadow/")
         page.wait_for_selector(".chart .main-svg", state="attached")
-        assert page.locator(".chart .main-svg").count() == 2
+        # Both charts drawn (Plotly draws several svg layers per chart).
+        assert page.locator(".chart").count() == 2
+        assert page.locator(".chart:has(.main-svg)").count() == 2
         counts = page.locator("[data-shadow-counts]")
         assert int(counts.get_attribute("data-scored")) > 0
         assert page.locator("[data-shadow-clinicians]").count() == 1
