@@ -6,7 +6,7 @@ class DiagnosisConfig(AppConfig):
     verbose_name = "Diagnosis (imaging)"
 
     def ready(self) -> None:
-        from diagnosis import tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis import shadow, tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
         from diagnosis.artifacts import artifact_check
         from diagnosis.demo import demo_imaging_seed
         from diagnosis.heldout import imaging_validate
@@ -20,6 +20,7 @@ class DiagnosisConfig(AppConfig):
         from medai_site.core.roles import Role
         from medai_site.core.services import register_role_permissions
         from medai_site.registry.catalogue import model_kind_register
+        from medai_site.registry.shadow import shadow_family_register
 
         # Scans, their display frames and heat-maps: the orphan sweep may delete unreferenced
         # files here.
@@ -42,6 +43,13 @@ class DiagnosisConfig(AppConfig):
             card=imaging_version_card,
             activated=scans_awaiting_model_on_activation,
             validate=imaging_validate,
+        )
+
+        shadow_family_register(
+            label="imaging",
+            tasks=imaging_model_tasks,
+            note=shadow.NOTE,
+            reference="clinician's review",
         )
 
         register_nav_item(

@@ -40,6 +40,7 @@ from diagnosis.models import DicomSend, ImageDataset, Prediction, Review, Scan, 
 from diagnosis.pacs.outbox import prediction_sends_queue
 from diagnosis.scope import ScopeAnswer
 from diagnosis.selectors import FileRejection, UploadOutcome
+from diagnosis.shadow import ITEM_TYPE as SHADOW_ITEM_TYPE
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.media import MediaWrites, media_writes
@@ -47,6 +48,7 @@ from medai_site.core.uploads import upload_size_problem
 from medai_site.jobs.models import Job
 from medai_site.jobs.services import job_create
 from medai_site.patients.models import Patient
+from medai_site.registry.shadow import shadow_results_label
 
 logger = logging.getLogger(__name__)
 
@@ -1018,6 +1020,8 @@ def review_record(
         prediction_sends_queue(
             prediction=prediction, trigger=DicomSend.Trigger.REVIEW, owner=reviewer
         )
+        # The clinician's label is the truth a shadow version's answer is measured against.
+        shadow_results_label(item_type=SHADOW_ITEM_TYPE, item_id=prediction.pk, label=label)
     return review
 
 

@@ -23,6 +23,7 @@ from diagnosis.services import (
     training_start,
     upload_scans_await_model,
 )
+from diagnosis.shadow import predictions_shadow_score
 from medai_site.celery import app
 from medai_site.core.compute import torch_device
 from medai_site.core.media import media_writes
@@ -169,6 +170,9 @@ def classify_upload(job: Job, progress: Progress) -> dict[str, Any]:
             "predictions": [p.pk for p in stored],
             "out_of_scope": [p.pk for p in stored if not p.scored],
         }
+    # Only now, with the clinician's results committed: a shadow version (if one runs) scores
+    # the same frames; it never fails or changes this job.
+    predictions_shadow_score(version=loaded.version, stored=stored, gated=gated)
     return outcome.result
 
 

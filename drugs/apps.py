@@ -1,12 +1,24 @@
 from django.apps import AppConfig
 
 
+def _predictor_tasks() -> list[str]:
+    # Every endpoint's task, and any predictor version already registered under another name.
+    from drugs.ml.predictors import ENDPOINTS
+    from drugs.models import predictor_task
+    from drugs.selectors import predictor_versions
+
+    return sorted(
+        {predictor_task(e) for e in ENDPOINTS}
+        | set(predictor_versions().values_list("task", flat=True))
+    )
+
+
 class DrugsConfig(AppConfig):
     name = "drugs"
     verbose_name = "Drug design"
 
     def ready(self) -> None:
-        from drugs import tasks  # noqa: F401  (job kinds)
+        from drugs import shadow, tasks  # noqa: F401  (job kinds)
         from drugs.artifacts import generator_from_bytes, load_predictor_bytes
         from drugs.demo import demo_drugs_seed
         from drugs.heldout import generator_validate, predictor_validate
@@ -17,6 +29,7 @@ class DrugsConfig(AppConfig):
         from medai_site.core.navigation import register_nav_item
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
+        from medai_site.registry.shadow import shadow_family_register
 
         media_folder_register("drugs/uploads")
         media_folder_register("drugs/datasets")
@@ -39,6 +52,16 @@ class DrugsConfig(AppConfig):
             url_name="drugs:home",
             roles=(Role.RESEARCHER, Role.MODEL_ADMIN),
             order=120,
+        )
+
+        shadow_family_register(
+            label="property predictor", tasks=_predictor_tasks, note=shadow.PREDICTOR_NOTE
+        )
+        shadow_family_register(
+            label="molecule generator",
+            tasks=lambda: [GENERATOR_TASK],
+            scores_live=False,
+            note=shadow.GENERATOR_NOTE,
         )
 
         register_demo_seeder(demo_drugs_seed, order=50)

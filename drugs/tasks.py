@@ -8,7 +8,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from drugs.artifacts import artifact_bytes
+from drugs.artifacts import active_predictor_models, artifact_bytes
 from drugs.design import (
     design_generator_load,
     design_generator_train,
@@ -23,6 +23,7 @@ from drugs.services import (
     dataset_mark_failed,
     design_run_store,
 )
+from drugs.shadow import run_predictors_shadow_score
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.kinds import Need
@@ -145,6 +146,13 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
         if scored.collapse:
             summary += "; warning: mode collapse"
         outcome.result = {"summary": summary + ".", "url": url, "run": run.pk}
+    # With the run stored, a shadow predictor (if one runs) predicts the same molecules; it
+    # never fails or changes this run. Only the predictors that scored this run are shadowed.
+    used = {item["version_id"] for item in scored.result.get("predictors", {}).values()}
+    run_predictors_shadow_score(
+        run_id=run.pk,
+        predictors=[p for p in active_predictor_models() if p[1].pk in used],
+    )
     return outcome.result
 
 

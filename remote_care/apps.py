@@ -11,6 +11,7 @@ class RemoteCareConfig(AppConfig):
         from medai_site.core.navigation import register_nav_badges, register_nav_item
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
+        from medai_site.registry.shadow import shadow_family_register
         from remote_care import timeline  # noqa: F401  (patient-page panel)
         from remote_care.analytics import receivers as _rollup_receivers  # noqa: F401
         from remote_care.analytics import tasks as _analytics_jobs  # noqa: F401  (beat task)
@@ -19,6 +20,7 @@ class RemoteCareConfig(AppConfig):
         from remote_care.messaging.selectors import unread_nav_badges
         from remote_care.monitoring import tasks as _monitoring_tasks  # noqa: F401  (beat task)
         from remote_care.progression import tasks as _progression_jobs  # noqa: F401
+        from remote_care.risk import shadow as risk_shadow
         from remote_care.risk import tasks as _risk_jobs  # noqa: F401
         from remote_care.risk.heldout import risk_validate
         from remote_care.risk.services import RISK_TASK, risk_model_from_bytes
@@ -30,6 +32,9 @@ class RemoteCareConfig(AppConfig):
             tasks=lambda: [RISK_TASK],
             load=risk_model_from_bytes,
             validate=risk_validate,
+        )
+        shadow_family_register(
+            label="deterioration risk", tasks=lambda: [RISK_TASK], note=risk_shadow.NOTE
         )
 
         register_nav_item(

@@ -83,6 +83,10 @@ NOT_PATIENT_BOUND: dict[str, str] = {
     "diagnosis:scan_override": "POST action; prediction_override audits the score-anyway "
     "(a refused form re-renders the viewer, audited as a view of the scan)",
     "diagnosis:monitoring": "per-model agreement aggregates, no patient identifiers",
+    "registry:shadow_list": "shadow versions and their agreement counts, no patient data",
+    "registry:shadow_dashboard": "a shadow version's agreement aggregates, no patient data",
+    "registry:shadow_start": "POST action; model_version_shadow_start audits it",
+    "registry:shadow_stop": "POST action; model_version_shadow_stop audits it",
     "diagnosis:inbox_unclaimed": "hospital IT (superusers) only, 403 for every role here; "
     "its list event is asserted in tests/diagnosis/pacs/test_unclaimed.py",
     "diagnosis:inbox_discard": "hospital IT's POST action; unmatched_study_discard audits it "

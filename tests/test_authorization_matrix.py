@@ -208,6 +208,16 @@ MATRIX: dict[str, dict[str, str]] = {
     # longer works" (200) and changes nothing.
     "portal:activate": row("ok", "ok", "ok", "ok", "ok", patient="ok"),
     # Admin pages that matter, explicitly:
+    # Shadow mode of model versions: model admins (and superusers) only. A start without a
+    # reason is refused as bad input; a stop needs none and redirects back.
+    "registry:shadow_list": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "registry:shadow_dashboard": row("login", "forbidden", "forbidden", "forbidden", "ok"),
+    "registry:shadow_start": row(
+        "login", "forbidden", "forbidden", "forbidden", "bad_request", method="POST"
+    ),
+    "registry:shadow_stop": row(
+        "login", "forbidden", "forbidden", "forbidden", "redirect", method="POST"
+    ),
     "admin:index": row("admin_login", "admin_login", "admin_login", "admin_login", "ok"),
     # Model governance: model admins act; clinicians and researchers are refused (superusers,
     # hospital IT, may read the timeline). An empty form is a 400 with the reason wanted.
@@ -335,6 +345,9 @@ ROUTE_OBJECTS = {
     "drugs:shortlist_save": {"pk": "molecule"},
     "drugs:shortlist_remove": {"pk": "molecule"},
     "jobs:fleet_drain": {"pk": "worker"},
+    "registry:shadow_dashboard": {"pk": "version"},
+    "registry:shadow_start": {"pk": "version"},
+    "registry:shadow_stop": {"pk": "version"},
 }
 
 

@@ -10,7 +10,8 @@ class TreatmentConfig(AppConfig):
         from medai_site.core.navigation import register_nav_item
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
-        from treatment import tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from medai_site.registry.shadow import shadow_family_register
+        from treatment import shadow, tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
         from treatment.demo import demo_treatment_seed
         from treatment.heldout import treatment_validate
         from treatment.ml.trials import TRIALS
@@ -21,6 +22,12 @@ class TreatmentConfig(AppConfig):
             tasks=lambda: [task_name(trial) for trial in TRIALS],
             load=tasks.TreatmentModel.from_bytes,
             validate=treatment_validate,
+        )
+
+        shadow_family_register(
+            label="treatment",
+            tasks=lambda: [task_name(trial) for trial in TRIALS],
+            note=shadow.NOTE,
         )
 
         register_nav_item(

@@ -13,6 +13,7 @@ from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_m
 from treatment.ml.models import TreatmentModel
 from treatment.models import CohortAnalysis, TreatmentAssessment
 from treatment.services import assessment_store, cohort_analysis_store, task_name
+from treatment.shadow import assessment_shadow_score
 
 
 def _load(content: bytes) -> TreatmentModel:
@@ -151,6 +152,15 @@ def assess_patient(job: Job, progress: Progress) -> dict[str, Any]:
             "url": url,
             "assessment": assessment.pk,
         }
+    # With the clinician's answer committed, a shadow model (if one runs) answers the same
+    # question; it never fails or changes this job.
+    assessment_shadow_score(
+        version=loaded.version,
+        assessment_id=assessment.pk,
+        result=effect.to_dict(),
+        inputs=assessment.inputs,
+        horizon=assessment.horizon,
+    )
     return outcome.result
 
 

@@ -17,6 +17,7 @@ from medai_site.registry.selectors import (
     model_version_list,
 )
 from medai_site.registry.services import model_version_retire
+from medai_site.registry.shadow_selectors import shadow_card_sections
 
 if TYPE_CHECKING:
     from medai_site.core.roles import AuthenticatedHttpRequest
@@ -128,7 +129,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         obj = context.get("original")
         if obj is not None:
             # What the version reads and how it flags what it was not trained on.
-            context["card"] = model_version_card(obj)
+            context["card"] = [*model_version_card(obj), *shadow_card_sections(version=obj)]
             figures = [
                 charts.training_history_figure(obj),
                 charts.metrics_bar_figure(obj),

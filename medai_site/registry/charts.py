@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from medai_site.core.charts import (
@@ -241,3 +241,61 @@ def validation_comparison_figure(validation: Any) -> dict[str, Any] | None:
         layout["height"] = 380
         layout["margin"]["b"] = 60
     return {"data": points, "layout": layout}
+
+
+def shadow_agreement_over_time_figure(days: Sequence[Any]) -> dict[str, Any] | None:
+    """A shadow version's daily agreement with the active version (line, left axis, 0-1) over
+    the live items it scored each day (bars, right axis); None before it scored anything.
+    ``days``: objects with ``day``, ``scored``, ``agreed`` and ``agreement``."""
+    if not days:
+        return None
+    x = [d.day.isoformat() for d in days]
+    agreement = line_trace(
+        "agreement with the active version",
+        x,
+        [d.agreement for d in days],
+        hovertemplate="%{x}: %{y:.1%}<extra></extra>",
+    )
+    scored = {
+        "type": "bar",
+        "name": "items scored",
+        "x": x,
+        "y": [d.scored for d in days],
+        "yaxis": "y2",
+        "opacity": 0.35,
+        "hovertemplate": "%{x}: %{y} scored<extra></extra>",
+    }
+    return curves_figure(
+        [scored, agreement],
+        # Room on the right for the item-count axis.
+        layout={**_LAYOUT, "margin": {**_LAYOUT["margin"], "r": 60}},
+        title="Agreement with the active version by day",
+        x_axis={"title": {"text": "day"}, "type": "category"},
+        y_axis={"title": {"text": "agreement"}, "range": [0, 1.02], "tickformat": ".0%"},
+        yaxis2={
+            "title": {"text": "items"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+        },
+    )
+
+
+def shadow_confusion_figure(
+    labels: Sequence[str], rows: Sequence[Any], *, shadow: str, active: str
+) -> dict[str, Any] | None:
+    """The shadow's answers (columns) against the active version's (rows) as a heat-map;
+    ``rows``: objects with ``label`` and ``counts`` in ``labels`` order."""
+    if not rows:
+        return None
+    by_label = {row.label: list(row.counts) for row in rows}
+    matrix = [by_label.get(label, [0] * len(labels)) for label in labels]
+    return confusion_heatmap(
+        matrix,
+        names=list(labels),
+        # Room on the left for class names ("pneumonia", "insufficient data").
+        layout={**_LAYOUT, "margin": {**_LAYOUT["margin"], "l": 120}},
+        title=f"{shadow} (columns) against {active} (rows)",
+        x_title=f"shadow: {shadow}",
+        y_title=f"active: {active}",
+    )

@@ -31,6 +31,7 @@ from medai_site.registry.models import (
     ModelActivation,
     ModelApproval,
     ModelHeldOut,
+    ModelShadow,
     ModelValidation,
     ModelVersion,
 )
@@ -168,6 +169,10 @@ def _activate(
     version.activated_by = user
     version.activated_at = now
     version.save(update_fields=["status", "activated_by", "activated_at"])
+    # A version in shadow that goes into service stops shadowing: it is the active one now.
+    ModelShadow.objects.filter(version=version, stopped_at__isnull=True).update(
+        stopped_at=now, stopped_by=user, stop_reason="put into service"
+    )
     ModelActivation.objects.create(
         task=version.task,
         version=version,

@@ -23,9 +23,12 @@ from django.utils import timezone
 
 from medai_site.registry.loader import LoadedModel, NoActiveModel, load_active_model
 from medai_site.registry.models import ModelVersion
+from medai_site.registry.shadow import ShadowAnswer, ShadowItem, shadow_run
 from remote_care.ml.physionet import ACVPU_TO_GCS, VITALS_TO_PHYSIONET, stay_from_table
 from remote_care.models import Monitoring, Observation, RiskScore
 from remote_care.monitoring.timeseries import EpochSeconds
+from remote_care.risk.shadow import ITEM_TYPE as SHADOW_ITEM_TYPE
+from remote_care.risk.shadow import risk_band
 
 RISK_TASK = "remote_care.deterioration"
 RISK_TRAINING_KIND = "remote_care.risk_training"
@@ -229,13 +232,28 @@ def _score_sets(version: ModelVersion, model: Any, sets: list[tuple[int, int]]) 
         return 0
     patients = Patient.objects.only("birth_date", "sex").in_bulk({pid for pid, _ in sets})
     scores = []
+    # The windows just scored, for a shadow version to score the same after they are stored.
+    shadow_items: list[ShadowItem] = []
+    cuts = version_cut_offs(version)
     for chunk_start in range(0, len(sets), SCORE_BATCH):
         chunk = sets[chunk_start : chunk_start + SCORE_BATCH]
         taken, stays, minutes = _stays_for(chunk, patients)
         scored = score_stays(model, stays, minutes)
-        for (pid, obs), (risk, hours, inputs) in zip(chunk, scored, strict=True):
+        for (pid, obs), (risk, hours, inputs), stay, minute in zip(
+            chunk, scored, stays, minutes, strict=True
+        ):
             if risk is not None and not math.isfinite(risk):
                 continue
+            shadow_items.append(
+                ShadowItem(
+                    item_type=SHADOW_ITEM_TYPE,
+                    item_id=str(obs),
+                    active_label=risk_band(risk, cuts),
+                    active_score=risk,
+                    active_output={"risk": risk},
+                    payload=(stay, minute),
+                )
+            )
             # An "insufficient data" row is stored too: it is the answer for that set (the
             # board shows its reason) and keeps the sweep from trying the set again.
             scores.append(
@@ -252,7 +270,34 @@ def _score_sets(version: ModelVersion, model: Any, sets: list[tuple[int, int]]) 
             )
     # A concurrent sweep may have stored some of these already: the unique key keeps one.
     RiskScore.objects.bulk_create(scores, ignore_conflicts=True)
+    # After the scores clinicians see are stored; a shadow failure is only counted.
+    shadow_run(
+        task=RISK_TASK,
+        active_version=version,
+        items=shadow_items,
+        load=risk_model_from_bytes,
+        score=_shadow_answers,
+    )
     return len(scores)
+
+
+def _shadow_answers(
+    version: ModelVersion, model: Any, items: list[ShadowItem]
+) -> list[ShadowAnswer]:
+    """A shadow version's answers for windows the version in service has just scored."""
+    cuts = version_cut_offs(version)
+    scored = score_stays(model, [i.payload[0] for i in items], [i.payload[1] for i in items])
+    answers = []
+    for risk, hours, inputs in scored:
+        risk = risk if risk is None or math.isfinite(risk) else None
+        answers.append(
+            ShadowAnswer(
+                label=risk_band(risk, cuts),
+                score=risk,
+                output={"risk": risk, "hours_observed": hours, "reason": inputs.get("reason", "")},
+            )
+        )
+    return answers
 
 
 def risk_scores_refresh(

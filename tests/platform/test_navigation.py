@@ -61,6 +61,7 @@ def test_each_role_sees_its_sections_in_order(users):
         ("Training", "/diagnosis/training/", False, 0),
         ("Treatment", "/treatment/training/", False, 0),
         ("Risk model", "/remote-care/risk-model/", False, 0),
+        ("Shadow mode", "/models/shadow/", False, 0),
         ("Cohorts", "/treatment/cohort/", False, 0),
         ("Progression", "/remote-care/progression/", False, 0),
         ("Population", "/remote-care/analytics/", False, 0),
