@@ -18,7 +18,7 @@ its own database `medai_bench_analytics` (--keep leaves it for EXPLAIN; MEDAI_BE
 another, so two benches can share one server).
 
     .venv/bin/python bench/analytics.py [--sizes 1000000,10000000] [--repeats 3] [--keep]
-        [--explain]
+        [--explain] [--narrow] [--reuse] [--seed-only] [--rebuild sql|orm|both|none]
 """
 
 from __future__ import annotations
@@ -66,6 +66,30 @@ def _reset_data() -> None:
         )
 
 
+def _already_seeded(size: int, end: date) -> Any:
+    """The Seeded of a reused database that holds exactly ``size`` seeded sets, else None."""
+    from django.db import connection
+
+    from bench.population_seed import Seeded
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM remote_care_observation")
+        (observations,) = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM patients_patient WHERE source = 'synthetic'")
+        (patients,) = cursor.fetchone()
+        cursor.execute("SELECT count(*) FROM remote_care_alert")
+        (alerts,) = cursor.fetchone()
+    if observations != size or patients != PATIENTS_PER_MILLION * size // 1_000_000:
+        return None
+    return Seeded(
+        patients=patients,
+        observations=observations,
+        alerts=alerts,
+        start=end - timedelta(days=DAYS - 1),
+        end=end,
+    )
+
+
 def _seed(size: int, users: Any, end: date, wide: bool) -> tuple[Any, float]:
     from django.db import connection
 
@@ -102,8 +126,9 @@ def _seed(size: int, users: Any, end: date, wide: bool) -> tuple[Any, float]:
     return seeded, time.perf_counter() - began
 
 
-def _rollup() -> float:
-    """Seconds to roll every seeded set up (the back-fill command's service)."""
+def _rollup(*, orm: bool = False) -> float:
+    """Seconds to roll every seeded set up (the back-fill command's service; ``orm``: its
+    ORM path, the one SQLite runs, for comparison)."""
     from django.db import connection
 
     from remote_care.analytics.services import analytics_rollup_rebuild
@@ -114,7 +139,7 @@ def _rollup() -> float:
             "remote_care_populationrollupstate"
         )
     began = time.perf_counter()
-    analytics_rollup_rebuild()
+    analytics_rollup_rebuild(set_based=not orm)
     seconds = time.perf_counter() - began
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE remote_care_populationpatientday")
@@ -134,26 +159,38 @@ def _users() -> Any:
     clinician_group = Group.objects.get_or_create(name=str(Role.CLINICIAN))[0]
     researcher_group = Group.objects.get_or_create(name=str(Role.RESEARCHER))[0]
     clinicians = []
+    # get_or_create throughout: a reused database (--reuse) already has them.
     for i in range(10):
-        user = user_model.objects.create_user(f"clin{i}", first_name="Clinician", last_name=str(i))
+        user, _ = user_model.objects.get_or_create(
+            username=f"clin{i}", defaults={"first_name": "Clinician", "last_name": str(i)}
+        )
         user.groups.add(clinician_group)
         clinicians.append(user)
-    researcher = user_model.objects.create_user("researcher")
+    researcher, _ = user_model.objects.get_or_create(username="researcher")
     researcher.groups.add(researcher_group)
     from medai_site.registry.models import ModelVersion
     from remote_care.risk.services import RISK_TASK
 
-    risk_version = ModelVersion.objects.create(
+    risk_version, _ = ModelVersion.objects.get_or_create(
         task=RISK_TASK,
         version=1,
-        status=ModelVersion.Status.ACTIVE,
-        metrics={"alert_thresholds": {"elevated": 0.2, "high": 0.3}},
+        defaults={
+            "status": ModelVersion.Status.ACTIVE,
+            "metrics": {"alert_thresholds": {"elevated": 0.2, "high": 0.3}},
+        },
     )
     return SimpleNamespace(clinicians=clinicians, researcher=researcher, risk_version=risk_version)
 
 
 def bench_population_queries(
-    sizes: list[int], repeats: int, wide: bool = True, explain: bool = False
+    sizes: list[int],
+    repeats: int,
+    wide: bool = True,
+    explain: bool = False,
+    *,
+    reuse: bool = False,
+    seed_only: bool = False,
+    rebuild: str = "sql",
 ) -> dict[int, dict[str, tuple[float, float | None]]]:
     """Seconds per dashboard query and per page, raw and from the roll-ups, and to seed and
     roll up, for each size (medians of ``repeats`` runs up to 1M sets, single runs above)."""
@@ -168,9 +205,18 @@ def bench_population_queries(
     end = date(2026, 3, 31)
     results: dict[int, dict[str, tuple[float, float | None]]] = {}
     for size in sizes:
-        seeded, seed_seconds = _seed(size, users, end, wide)
-        row: dict[str, tuple[float, float | None]] = {"seed + vacuum (s)": (seed_seconds, None)}
-        row["roll-up rebuild (s)"] = (0.0, _rollup())
+        seeded = _already_seeded(size, end) if reuse else None
+        row: dict[str, tuple[float, float | None]] = {}
+        if seeded is None:
+            seeded, seed_seconds = _seed(size, users, end, wide)
+            row["seed + vacuum (s)"] = (seed_seconds, None)
+        if seed_only:
+            _print({size: row})
+            continue
+        if rebuild in ("orm", "both"):
+            row["roll-up rebuild, ORM path (s)"] = (0.0, _rollup(orm=True))
+        if rebuild in ("sql", "both"):
+            row["roll-up rebuild (s)"] = (0.0, _rollup())
         runs = repeats if size <= 1_000_000 else 1
         whole = PopulationFilter(start=seeded.start, end=end, by=Dimension.AGE)
         week = PopulationFilter(start=end - timedelta(days=6), end=end, by=Dimension.AGE)
@@ -300,10 +346,34 @@ def main() -> None:
         action="store_true",
         help="print EXPLAIN (ANALYZE, BUFFERS) of the main roll-up queries at the last size",
     )
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep MEDAI_BENCH_DB if it exists and skip seeding when it already holds exactly "
+        "the (single) size asked for; never drop it",
+    )
+    parser.add_argument(
+        "--seed-only", action="store_true", help="seed (and keep, with --reuse) then stop"
+    )
+    parser.add_argument(
+        "--rebuild",
+        choices=("sql", "orm", "both", "none"),
+        default="sql",
+        help="roll-up rebuild timed: the set-based SQL one (default), the ORM path SQLite "
+        "runs, both in turn, or none (roll-ups already built in a reused database)",
+    )
     args = parser.parse_args()
-    with postgres_site(DB, keep=args.keep):
+    with postgres_site(DB, keep=args.keep, reuse=args.reuse):
         sizes = [int(s) for s in args.sizes.split(",")]
-        bench_population_queries(sizes, args.repeats, wide=not args.narrow, explain=args.explain)
+        bench_population_queries(
+            sizes,
+            args.repeats,
+            wide=not args.narrow,
+            explain=args.explain,
+            reuse=args.reuse,
+            seed_only=args.seed_only,
+            rebuild=args.rebuild,
+        )
         if not args.no_scoring:
             bench_risk_scoring()
 
