@@ -15,7 +15,8 @@ Part 2, bench_risk_scoring(): batch risk scoring of 1,000 PhysioNet stays by the
 
 Needs the PostgreSQL the test suite uses (127.0.0.1:5432, trust auth); it creates and drops
 its own database `medai_bench_analytics` (--keep leaves it for EXPLAIN; MEDAI_BENCH_DB names
-another, so two benches can share one server).
+another, so two benches can share one server; a name with "{size}" in it gives each size its
+own database, which --reuse keeps seeded between runs).
 
     .venv/bin/python bench/analytics.py [--sizes 1000000,10000000] [--repeats 3] [--keep]
         [--explain] [--narrow] [--reuse] [--seed-only] [--rebuild sql|orm|both|none]
@@ -191,6 +192,7 @@ def bench_population_queries(
     reuse: bool = False,
     seed_only: bool = False,
     rebuild: str = "sql",
+    slowest: int = 0,
 ) -> dict[int, dict[str, tuple[float, float | None]]]:
     """Seconds per dashboard query and per page, raw and from the roll-ups, and to seed and
     roll up, for each size (medians of ``repeats`` runs up to 1M sets, single runs above)."""
@@ -260,9 +262,35 @@ def bench_population_queries(
                     row[f"page ({who}{suffix}), {label}"] = (timings[0], timings[1])
         results[size] = row
         _print(results)
+        if slowest:
+            _slowest(users.researcher, seeded, end, slowest)
         if explain and size == sizes[-1]:
             _explain(users.researcher, whole)
     return results
+
+
+def _slowest(user: Any, seeded: Any, end: date, n: int) -> None:
+    """The ``n`` slowest SQL statements of one roll-up researcher page over the whole range
+    (what to roll up next), with the page's statement count and their total time."""
+    from django.db import connection
+    from django.test import Client, override_settings
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+    params = {"start": seeded.start.isoformat(), "end": end.isoformat(), "by": "age"}
+    with override_settings(MEDAI_ANALYTICS_ROLLUPS=True), CaptureQueriesContext(connection) as c:
+        began = time.perf_counter()
+        assert client.get("/remote-care/analytics/", params).status_code == 200
+        seconds = time.perf_counter() - began
+    timed = sorted(((float(q["time"]), q["sql"]) for q in c.captured_queries), reverse=True)
+    print(
+        f"\n-- roll-up researcher page, {DAYS} d: {seconds:.3f} s, {len(timed)} statements, "
+        f"{sum(t for t, _ in timed):.3f} s in SQL; the {n} slowest:"
+    )
+    for t, sql in timed[:n]:
+        print(f"{t:8.3f}  {' '.join(sql.split())[:220]}")
+    sys.stdout.flush()
 
 
 def _explain(user: Any, f: Any) -> None:
@@ -277,7 +305,10 @@ def _explain(user: Any, f: Any) -> None:
         "periods: day cells": rollups._cells(user, f, rollups.Kind.ALL, Q(partial__isnull=True))
         .values("day")
         .annotate(sets=Sum("sets"), patients=Sum("patients")),
-        "distinct patients: profile": rollups._profile_query(user=user, f=f),
+        **{
+            f"distinct patients: profile, part {i + 1} ({part.model._meta.model_name})": part
+            for i, part in enumerate(rollups._profile_queries(user=user, f=f))
+        },
         "cohort medians: (cohort, total, day) cells": rollups._cells(
             user, f, rollups.Kind.TOTAL, Q(partial__isnull=True)
         )
@@ -362,20 +393,38 @@ def main() -> None:
         help="roll-up rebuild timed: the set-based SQL one (default), the ORM path SQLite "
         "runs, both in turn, or none (roll-ups already built in a reused database)",
     )
+    parser.add_argument(
+        "--slowest",
+        type=int,
+        default=0,
+        metavar="N",
+        help="print the N slowest SQL statements of the roll-up researcher page at each size",
+    )
     args = parser.parse_args()
-    with postgres_site(DB, keep=args.keep, reuse=args.reuse):
-        sizes = [int(s) for s in args.sizes.split(",")]
-        bench_population_queries(
-            sizes,
-            args.repeats,
-            wide=not args.narrow,
-            explain=args.explain,
-            reuse=args.reuse,
-            seed_only=args.seed_only,
-            rebuild=args.rebuild,
-        )
-        if not args.no_scoring:
-            bench_risk_scoring()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    options = {
+        "wide": not args.narrow,
+        "explain": args.explain,
+        "reuse": args.reuse,
+        "seed_only": args.seed_only,
+        "rebuild": args.rebuild,
+        "slowest": args.slowest,
+    }
+    if "{size}" in DB:
+        # One database per size (MEDAI_BENCH_DB=medai_bench_{size}): with --reuse, each
+        # seeded once; the table still compares the sizes side by side.
+        merged: dict[int, dict[str, tuple[float, float | None]]] = {}
+        for size in sizes:
+            with postgres_site(DB.format(size=size), keep=args.keep, reuse=args.reuse):
+                merged |= bench_population_queries([size], args.repeats, **options)
+        if len(sizes) > 1:
+            print("\nAll sizes:")
+            _print(merged)
+    else:
+        with postgres_site(DB, keep=args.keep, reuse=args.reuse):
+            bench_population_queries(sizes, args.repeats, **options)
+    if not args.no_scoring:
+        bench_risk_scoring()
 
 
 if __name__ == "__main__":

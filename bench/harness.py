@@ -65,8 +65,15 @@ def postgres_site(db: str, *, keep: bool = False, reuse: bool = False) -> Iterat
         import django
 
         django.setup()
+        from django.conf import settings
         from django.core.management import call_command
+        from django.db import connections
 
+        if settings.DATABASES["default"]["NAME"] != db:
+            # A second site in the same process (settings are read once): repoint it.
+            connections.close_all()
+            settings.DATABASES["default"]["NAME"] = db
+            connections["default"].settings_dict["NAME"] = db
         call_command("migrate", verbosity=0)
         yield
     finally:
