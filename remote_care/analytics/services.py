@@ -549,21 +549,30 @@ def _age_band_sql(day: str) -> str:
     return f"CASE {whens} ELSE '{AGE_BANDS[-1][0]}' END"
 
 
-# Per (patient, local day): the hist document, sets and masks, exactly as
-# _patient_days_write builds them ("c" complete or partial unknown, "p" partial; "t" scored
-# sets per total, "red" low-medium sets, "u" unscored sets), with the patient's keys now.
+# The raw sets of the chunk grouped once: per (patient, local day, part, NEWS2 total) the
+# sets and the low-medium ("red") ones; part "c" complete or partial unknown, "p" partial.
+_AGG_SQL = """
+CREATE TEMP TABLE _rollup_agg ON COMMIT DROP AS
+SELECT o.patient_id, (o.taken_at AT TIME ZONE %(tz)s)::date AS day,
+       CASE WHEN o.news2_partial THEN 'p' ELSE 'c' END AS part,
+       o.news2_total AS total, count(*) AS n,
+       count(*) FILTER (WHERE o.news2_total >= 3 AND o.news2_total < 5
+                        AND (o.news2 -> 'any_single_three') = 'true'::jsonb) AS red
+FROM remote_care_observation o
+WHERE o.taken_at >= %(lo)s AND o.taken_at < %(hi)s
+GROUP BY 1, 2, 3, 4;
+
+DELETE FROM _rollup_agg WHERE day < %(first)s OR day > %(last)s;
+
+ANALYZE _rollup_agg
+"""
+
+# Per (patient, local day): the hist document, sets and masks exactly as
+# _patient_days_write builds them ("t" scored sets per total, "red", "u" unscored sets),
+# with the patient's cohort keys now.
 _PATIENT_DAYS_SQL = """
 CREATE TEMP TABLE _rollup_pd ON COMMIT DROP AS
-WITH agg AS (
-    SELECT o.patient_id, (o.taken_at AT TIME ZONE %(tz)s)::date AS day,
-           CASE WHEN o.news2_partial THEN 'p' ELSE 'c' END AS part,
-           o.news2_total AS total, count(*) AS n,
-           count(*) FILTER (WHERE o.news2_total >= 3 AND o.news2_total < 5
-                            AND (o.news2 -> 'any_single_three') = 'true'::jsonb) AS red
-    FROM remote_care_observation o
-    WHERE o.taken_at >= %(lo)s AND o.taken_at < %(hi)s
-    GROUP BY 1, 2, 3, 4
-), parts AS (
+WITH parts AS (
     SELECT patient_id, day, part, sum(n)::bigint AS sets,
            jsonb_build_object(
                't', COALESCE(jsonb_object_agg(total::text, n) FILTER (WHERE total IS NOT NULL),
@@ -572,36 +581,42 @@ WITH agg AS (
                'u', COALESCE(sum(n) FILTER (WHERE total IS NULL), 0)::bigint) AS h,
            COALESCE(bit_or(1::bigint << total) FILTER (WHERE total IS NOT NULL), 0)
            | CASE WHEN sum(red) > 0 THEN %(red)s::bigint ELSE 0 END AS mask
-    FROM agg
+    FROM _rollup_agg
     GROUP BY 1, 2, 3
-)
-SELECT patient_id, day, sum(sets)::bigint AS sets, jsonb_object_agg(part, h) AS hist,
-       bit_or(mask | CASE part WHEN 'p' THEN %(partial)s::bigint ELSE %(complete)s::bigint END)
-           AS mask_any,
-       COALESCE(bit_or(mask) FILTER (WHERE part = 'c'), 0) AS mask_complete
-FROM parts
-WHERE day >= %(first)s AND day <= %(last)s
-GROUP BY 1, 2
-"""
-
-_PATIENT_DAYS_UPSERT_SQL = """
-WITH teams AS (
+), days AS (
+    SELECT patient_id, day, sum(sets)::bigint AS sets, jsonb_object_agg(part, h) AS hist,
+           bit_or(mask | CASE part WHEN 'p' THEN %(partial)s::bigint
+                                   ELSE %(complete)s::bigint END) AS mask_any,
+           COALESCE(bit_or(mask) FILTER (WHERE part = 'c'), 0) AS mask_complete
+    FROM parts
+    GROUP BY 1, 2
+), teams AS (
     SELECT m.patient_id,
            string_agg(m.user_id::text || CASE WHEN m.role = %(responsible)s THEN 'r' ELSE '' END,
                       ',' ORDER BY m.user_id, m.role = %(responsible)s) AS team_set
     FROM patients_careteammembership m
-    WHERE m.patient_id IN (SELECT DISTINCT patient_id FROM _rollup_pd)
+    WHERE m.patient_id IN (SELECT DISTINCT patient_id FROM _rollup_agg)
     GROUP BY m.patient_id
 )
-INSERT INTO remote_care_populationpatientday
-    (patient_id, day, sex, age_band, spo2_scale, team_set, sets, hist, mask_any,
-     mask_complete, refreshed_at)
-SELECT d.patient_id, d.day, p.sex, __AGE_BAND__, mo.spo2_scale, COALESCE(t.team_set, ''),
-       d.sets, d.hist, d.mask_any, d.mask_complete, %(now)s
-FROM _rollup_pd d
+SELECT d.patient_id, d.day, p.sex, __AGE_BAND__ AS age_band, mo.spo2_scale,
+       COALESCE(t.team_set, '') AS team_set, d.sets, d.hist, d.mask_any, d.mask_complete
+FROM days d
 JOIN patients_patient p ON p.id = d.patient_id
 LEFT JOIN remote_care_monitoring mo ON mo.patient_id = d.patient_id
 LEFT JOIN teams t ON t.patient_id = d.patient_id
+"""
+
+_PATIENT_DAYS_UPSERT_SQL = """
+DELETE FROM remote_care_populationpatientday r
+WHERE r.day >= %(first)s AND r.day <= %(last)s
+  AND NOT EXISTS (SELECT 1 FROM _rollup_pd d WHERE d.patient_id = r.patient_id AND d.day = r.day);
+
+INSERT INTO remote_care_populationpatientday
+    (patient_id, day, sex, age_band, spo2_scale, team_set, sets, hist, mask_any,
+     mask_complete, refreshed_at)
+SELECT patient_id, day, sex, age_band, spo2_scale, team_set, sets, hist, mask_any,
+       mask_complete, %(now)s
+FROM _rollup_pd
 ON CONFLICT (patient_id, day) DO UPDATE SET
     sex = EXCLUDED.sex, age_band = EXCLUDED.age_band, spo2_scale = EXCLUDED.spo2_scale,
     team_set = EXCLUDED.team_set, sets = EXCLUDED.sets, hist = EXCLUDED.hist,
@@ -609,35 +624,36 @@ ON CONFLICT (patient_id, day) DO UPDATE SET
     refreshed_at = EXCLUDED.refreshed_at
 """
 
-# The day cells of the patient-days in [first, last], as _day_cells_rebuild sums them: per
-# patient-day x flavour (every set, complete, partial) x NEWS2 total (NULL: unscored).
+# The day cells of the chunk, as _day_cells_rebuild sums its patient-days (the same
+# figures, from the grouped sets rather than the hist documents): per patient-day x
+# flavour (every set, complete, partial) x NEWS2 total (NULL: unscored), then per
+# patient-day x flavour, then summed per day x cohort keys.
 _CELLS_SQL = """
 CREATE TEMP TABLE _rollup_pft ON COMMIT DROP AS
-SELECT d.id AS pd, d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, f.partial, t.total,
-       sum(t.n)::bigint AS n, sum(t.red)::bigint AS red
-FROM remote_care_populationpatientday d
-CROSS JOIN (VALUES (NULL::boolean, ARRAY['c', 'p']), (false, ARRAY['c']), (true, ARRAY['p']))
-    AS f (partial, parts)
-CROSS JOIN LATERAL jsonb_each(d.hist) h
-CROSS JOIN LATERAL (
-    SELECT e.key::int AS total, e.value::text::bigint AS n, 0::bigint AS red
-    FROM jsonb_each(h.value -> 't') e
-    UNION ALL
-    SELECT NULL::int, (h.value ->> 'u')::bigint, (h.value ->> 'red')::bigint
-) t
-WHERE d.day >= %(first)s AND d.day <= %(last)s AND h.key = ANY (f.parts)
-GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+SELECT a.patient_id, a.day, f.partial, a.total, sum(a.n)::bigint AS n, sum(a.red)::bigint AS red
+FROM _rollup_agg a
+JOIN (VALUES (NULL::boolean, ARRAY['c', 'p']), (false, ARRAY['c']), (true, ARRAY['p']))
+    AS f (partial, parts) ON a.part = ANY (f.parts)
+GROUP BY 1, 2, 3, 4;
+
+ANALYZE _rollup_pft;
 
 CREATE TEMP TABLE _rollup_pf ON COMMIT DROP AS
-SELECT pd, day, sex, age_band, spo2_scale, team_set, partial, sum(n) AS sets,
-       COALESCE(sum(n) FILTER (WHERE total IS NOT NULL), 0) AS scored,
-       COALESCE(sum(n * total) FILTER (WHERE total IS NOT NULL), 0) AS news2_sum,
-       COALESCE(sum(n) FILTER (WHERE total >= 7), 0) AS high,
-       COALESCE(sum(n) FILTER (WHERE total >= 5 AND total < 7), 0) AS medium,
-       sum(red) AS red
-FROM _rollup_pft
-GROUP BY 1, 2, 3, 4, 5, 6, 7
-HAVING sum(n) > 0;
+SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, x.*
+FROM (
+    SELECT patient_id, day AS d_day, partial, sum(n) AS sets,
+           COALESCE(sum(n) FILTER (WHERE total IS NOT NULL), 0) AS scored,
+           COALESCE(sum(n * total) FILTER (WHERE total IS NOT NULL), 0) AS news2_sum,
+           COALESCE(sum(n) FILTER (WHERE total >= 7), 0) AS high,
+           COALESCE(sum(n) FILTER (WHERE total >= 5 AND total < 7), 0) AS medium,
+           sum(red) AS red
+    FROM _rollup_pft
+    GROUP BY 1, 2, 3
+    HAVING sum(n) > 0
+) x
+JOIN _rollup_pd d ON d.patient_id = x.patient_id AND d.day = x.d_day;
+
+ANALYZE _rollup_pf;
 
 DELETE FROM remote_care_populationdaycell WHERE day >= %(first)s AND day <= %(last)s;
 
@@ -648,9 +664,12 @@ SELECT day, sex, age_band, spo2_scale, team_set, partial, 'all', 0, sum(sets), c
        sum(scored), sum(news2_sum), sum(high), sum(high + medium)
 FROM _rollup_pf GROUP BY 1, 2, 3, 4, 5, 6
 UNION ALL
-SELECT day, sex, age_band, spo2_scale, team_set, partial, 'total', total, sum(n), count(*),
-       0, 0, 0, 0
-FROM _rollup_pft WHERE total IS NOT NULL AND n > 0 GROUP BY 1, 2, 3, 4, 5, 6, 8
+SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, t.partial, 'total', t.total,
+       sum(t.n), count(*), 0, 0, 0, 0
+FROM _rollup_pft t
+JOIN _rollup_pd d ON d.patient_id = t.patient_id AND d.day = t.day
+WHERE t.total IS NOT NULL AND t.n > 0
+GROUP BY 1, 2, 3, 4, 5, 6, 8
 UNION ALL
 SELECT day, sex, age_band, spo2_scale, team_set, partial, 'band', b.band, sum(b.n), count(*),
        0, 0, 0, 0
@@ -663,7 +682,7 @@ SELECT day, sex, age_band, spo2_scale, team_set, partial, k.kind, 0, sum(k.n), c
        0, 0, 0, 0
 FROM _rollup_pf
 CROSS JOIN LATERAL (VALUES ('high', high), ('rest', scored - high)) AS k (kind, n)
-WHERE k.n > 0 GROUP BY 1, 2, 3, 4, 5, 6, 7;
+WHERE k.n > 0 GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 
 # The PopulationPatientWeek rows of the weeks starting in [first, last] (Mondays).
@@ -682,9 +701,10 @@ GROUP BY 1, 2, 3, 4, 5, 6;
 
 def _rollup_rebuild_sql(first: date, last: date) -> int:
     """Rebuild every roll-up of the local days [first, last] (whole weeks, Monday to
-    Sunday) in one transaction, set-based: the patient-days grouped from the raw sets and
-    upserted (those left without sets deleted), the day cells summed from them, the weeks
-    OR-ed from them. Returns the patient-days written."""
+    Sunday) in one transaction, set-based: the raw sets grouped once per (patient, day,
+    part, total); from that, the patient-days upserted (those left without sets deleted)
+    and the day cells summed; the weeks OR-ed from the patient-days. Returns the
+    patient-days written."""
     tz = timezone.get_current_timezone()
     lo = timezone.make_aware(datetime.combine(first, time.min), tz)
     hi = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz)
@@ -703,22 +723,18 @@ def _rollup_rebuild_sql(first: date, last: date) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         # Hash aggregates over a week of sets; the default 4 MB spills them to disk.
         cursor.execute("SET LOCAL work_mem = '64MB'")
-        cursor.execute(_PATIENT_DAYS_SQL, params)
-        cursor.execute(
-            "DELETE FROM remote_care_populationpatientday r WHERE r.day >= %(first)s "
-            "AND r.day <= %(last)s AND NOT EXISTS (SELECT 1 FROM _rollup_pd d "
-            "WHERE d.patient_id = r.patient_id AND d.day = r.day)",
-            params,
-        )
-        cursor.execute(
-            _PATIENT_DAYS_UPSERT_SQL.replace("__AGE_BAND__", _age_band_sql("d.day")), params
-        )
+        for statement in _statements(_AGG_SQL):
+            cursor.execute(statement, params)
+        cursor.execute(_PATIENT_DAYS_SQL.replace("__AGE_BAND__", _age_band_sql("d.day")), params)
+        statements = _statements(_PATIENT_DAYS_UPSERT_SQL)
+        cursor.execute(statements[0], params)
+        cursor.execute(statements[1], params)
         written = cursor.rowcount
         # As _refresh_pairs(whole_days=True): every key of these days, after the writes.
         _lock_cells({day: _day_keys(day) for day in _days(first, last)})
         for statement in (*_statements(_CELLS_SQL), *_statements(_WEEKS_SQL)):
             cursor.execute(statement, params)
-        cursor.execute("DROP TABLE _rollup_pd, _rollup_pft, _rollup_pf")
+        cursor.execute("DROP TABLE _rollup_agg, _rollup_pd, _rollup_pft, _rollup_pf")
     return written
 
 
