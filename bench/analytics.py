@@ -94,7 +94,7 @@ def _already_seeded(size: int, end: date) -> Any:
 def _seed(size: int, users: Any, end: date, wide: bool) -> tuple[Any, float]:
     from django.db import connection
 
-    from bench.population_seed import seed_population
+    from bench.population_seed import seed_population, seed_risk_scores
 
     _reset_data()
     began = time.perf_counter()
@@ -108,16 +108,9 @@ def _seed(size: int, users: Any, end: date, wide: bool) -> tuple[Any, float]:
             clinician_ids=[u.pk for u in users.clinicians],
             wide=wide,
         )
-    # One score per set from the version in service (risks drawn at random: only the query
-    # plans and row counts matter here).
+    # One score per set from the version in service.
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO remote_care_riskscore (patient_id, observation_id, model_version_id, "
-            "taken_at, risk, hours_observed, inputs, insufficient_reason, computed_at) "
-            "SELECT patient_id, id, %s, taken_at, random() * random(), 24, '{}'::jsonb, '', "
-            "taken_at FROM remote_care_observation",
-            [users.risk_version.pk],
-        )
+        seed_risk_scores(cursor, model_version_id=users.risk_version.pk)
     # What autovacuum does to a table at rest: sets the visibility map, so the covering
     # index can answer without visiting the heap.
     with connection.cursor() as cursor:
