@@ -186,6 +186,7 @@ def bench_population_queries(
     seed_only: bool = False,
     rebuild: str = "sql",
     slowest: int = 0,
+    no_queries: bool = False,
 ) -> dict[int, dict[str, tuple[float, float | None]]]:
     """Seconds per dashboard query and per page, raw and from the roll-ups, and to seed and
     roll up, for each size (medians of ``repeats`` runs up to 1M sets, single runs above)."""
@@ -212,6 +213,10 @@ def bench_population_queries(
             row["roll-up rebuild, ORM path (s)"] = (0.0, _rollup(orm=True))
         if rebuild in ("sql", "both"):
             row["roll-up rebuild (s)"] = (0.0, _rollup())
+        if no_queries:
+            results[size] = row
+            _print(results)
+            continue
         runs = repeats if size <= 1_000_000 else 1
         whole = PopulationFilter(start=seeded.start, end=end, by=Dimension.AGE)
         week = PopulationFilter(start=end - timedelta(days=6), end=end, by=Dimension.AGE)
@@ -393,6 +398,9 @@ def main() -> None:
         metavar="N",
         help="print the N slowest SQL statements of the roll-up researcher page at each size",
     )
+    parser.add_argument(
+        "--no-queries", action="store_true", help="stop after seeding and the roll-up rebuild"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     options = {
@@ -402,6 +410,7 @@ def main() -> None:
         "seed_only": args.seed_only,
         "rebuild": args.rebuild,
         "slowest": args.slowest,
+        "no_queries": args.no_queries,
     }
     if "{size}" in DB:
         # One database per size (MEDAI_BENCH_DB=medai_bench_{size}): with --reuse, each
