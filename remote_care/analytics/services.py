@@ -708,7 +708,7 @@ def _rollup_rebuild_sql(first: date, last: date) -> int:
     tz = timezone.get_current_timezone()
     lo = timezone.make_aware(datetime.combine(first, time.min), tz)
     hi = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz)
-    params = {
+    params: dict[str, Any] = {
         "tz": str(tz),
         "lo": lo,
         "hi": hi,
