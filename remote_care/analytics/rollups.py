@@ -235,12 +235,6 @@ def _profile_queries(*, user: Any, f: PopulationFilter) -> list[QuerySet]:
     return [_grouped_masks(qs) for qs in parts]
 
 
-def _profile_query(*, user: Any, f: PopulationFilter) -> QuerySet:
-    """The largest part of _profile's reading (the week roll-ups when the range has a whole
-    week): what the bench EXPLAINs."""
-    return _profile_queries(user=user, f=f)[0]
-
-
 def _grouped_masks(qs: QuerySet) -> QuerySet:
     group = ("patient_id", *KEY_COLUMNS)
     if connection.vendor == "postgresql":
