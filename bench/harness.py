@@ -51,9 +51,11 @@ def embedded_site(
 
 
 @contextmanager
-def postgres_site(db: str, *, keep: bool = False) -> Iterator[None]:
+def postgres_site(db: str, *, keep: bool = False, reuse: bool = False) -> Iterator[None]:
     """A fresh PostgreSQL database ``db`` on 127.0.0.1 under the test settings, Django set up
-    and migrated; dropped afterwards unless ``keep`` (to EXPLAIN its queries)."""
+    and migrated; dropped afterwards unless ``keep`` (to EXPLAIN its queries). ``reuse``:
+    an existing ``db`` is kept as it is (migrated forward) and never dropped, so a seeding
+    that takes an hour is paid once."""
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "medai_site.settings.test",
@@ -65,14 +67,24 @@ def postgres_site(db: str, *, keep: bool = False) -> Iterator[None]:
     import psycopg
 
     admin = psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True)
-    admin.execute(f"DROP DATABASE IF EXISTS {db}")
-    admin.execute(f"CREATE DATABASE {db}")
+    exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db]).fetchone()
+    keep = keep or reuse
+    if not (reuse and exists):
+        admin.execute(f"DROP DATABASE IF EXISTS {db}")
+        admin.execute(f"CREATE DATABASE {db}")
     try:
         import django
 
         django.setup()
+        from django.conf import settings
         from django.core.management import call_command
+        from django.db import connections
 
+        if settings.DATABASES["default"]["NAME"] != db:
+            # A second site in the same process (settings are read once): repoint it.
+            connections.close_all()
+            settings.DATABASES["default"]["NAME"] = db
+            connections["default"].settings_dict["NAME"] = db
         call_command("migrate", verbosity=0)
         yield
     finally:

@@ -434,6 +434,32 @@ class PopulationPatientDay(models.Model):
         return f"{self.patient_id} {self.day}: {self.sets} sets"
 
 
+class PopulationPatientWeek(models.Model):
+    """One patient's PopulationPatientDay rows of one ISO week (``week``: its Monday) with
+    the same cohort keys, their NEWS2 masks OR-ed: exact distinct-patient counts over a
+    range read these for the weeks it covers whole (a seventh of the patient-day rows) and
+    the patient-days only for its clipped first and last weeks. Rewritten from the
+    patient-days whenever any of the week's patient-days is."""
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="population_weeks"
+    )
+    week = models.DateField()
+    sex = models.CharField(max_length=10, blank=True)
+    age_band = models.CharField(max_length=10)
+    spo2_scale = models.PositiveSmallIntegerField(null=True, blank=True)
+    team_set = models.CharField(max_length=255, blank=True)
+    days = models.PositiveSmallIntegerField(default=0)
+    mask_any = models.BigIntegerField(default=0)
+    mask_complete = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["week", "patient"], name="rc_popweek_week_patient")]
+
+    def __str__(self) -> str:
+        return f"{self.patient_id} week of {self.week}: {self.days} days"
+
+
 class PopulationDayCell(models.Model):
     """Roll-up of one local day x cohort keys (sex, age band, SpO2 scale, care-team set) x
     flavour (``partial``: None every set, False complete sets, True partial sets) x ``kind``

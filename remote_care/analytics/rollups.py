@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection
@@ -66,8 +66,19 @@ from remote_care.analytics.selectors import (
     population_alerts,
     population_risk_scores,
 )
-from remote_care.analytics.services import KEY_COLUMNS, MASK_COMPLETE, MASK_PARTIAL, MASK_RED
-from remote_care.models import Alert, PopulationDayCell, PopulationPatientDay
+from remote_care.analytics.services import (
+    KEY_COLUMNS,
+    MASK_COMPLETE,
+    MASK_PARTIAL,
+    MASK_RED,
+    week_of,
+)
+from remote_care.models import (
+    Alert,
+    PopulationDayCell,
+    PopulationPatientDay,
+    PopulationPatientWeek,
+)
 
 Kind = PopulationDayCell.Kind
 
@@ -82,10 +93,19 @@ def responsible_ids(team_set: str) -> list[int]:
     return [int(m[:-1]) for m in team_set.split(",") if m.endswith("r")]
 
 
-def _scoped(qs: QuerySet, f: PopulationFilter, *, user: Any, constrained: bool = True) -> QuerySet:
+def _scoped(
+    qs: QuerySet,
+    f: PopulationFilter,
+    *,
+    user: Any,
+    constrained: bool = True,
+    in_range: bool = True,
+) -> QuerySet:
     """Roll-up rows of the user's scope (their care teams', unless they see everyone) in
-    the range, with ``f``'s attribute filters when ``constrained``."""
-    qs = qs.filter(day__gte=f.start, day__lte=f.end)
+    the range (unless not ``in_range``: the caller bounds it), with ``f``'s attribute
+    filters when ``constrained``."""
+    if in_range:
+        qs = qs.filter(day__gte=f.start, day__lte=f.end)
     if not population_sees_all(user=user):
         active = getattr(user, "is_authenticated", False) and user.is_active
         if not (active and has_role(user, Role.CLINICIAN)):
@@ -172,21 +192,50 @@ def _members(team_set: str) -> set[int]:
 def _profile(*, user: Any, f: PopulationFilter) -> list[_ProfileRow]:
     """One row per patient and cohort key over the range, in scope, without ``f``'s
     attribute filters (``_ProfileRow.matches`` applies them): its NEWS2 masks OR-ed over
-    the days (one GROUP BY patient on PostgreSQL, distinct rows OR-ed here elsewhere)."""
+    the range's whole weeks (week roll-ups) and its clipped days (patient-days), one GROUP BY
+    patient per table on PostgreSQL, distinct rows OR-ed here elsewhere."""
     group = ("patient_id", *KEY_COLUMNS)
     masks: dict[tuple, list[int]] = {}
-    for r in _profile_query(user=user, f=f):
-        key = tuple(r[g] for g in group)
-        m = masks.setdefault(key, [0, 0])
-        m[0] |= r["m_any"]
-        m[1] |= r["m_complete"]
+    for qs in _profile_queries(user=user, f=f):
+        for r in qs:
+            key = tuple(r[g] for g in group)
+            m = masks.setdefault(key, [0, 0])
+            m[0] |= r["m_any"]
+            m[1] |= r["m_complete"]
     return [_ProfileRow(*key, *m) for key, m in masks.items()]
 
 
-def _profile_query(*, user: Any, f: PopulationFilter) -> QuerySet:
-    """The rows _profile ORs up: per patient and cohort key on PostgreSQL (bit_or),
-    distinct (patient, key, masks) elsewhere."""
-    qs = _scoped(PopulationPatientDay.objects.order_by(), f, user=user, constrained=False)
+def _whole_weeks(f: PopulationFilter) -> tuple[date, date] | None:
+    """The Mondays of the first and last ISO weeks inside [f.start, f.end], if any."""
+    first = week_of(f.start + timedelta(days=6))
+    last = week_of(f.end + timedelta(days=1)) - timedelta(days=7)
+    return (first, last) if first <= last else None
+
+
+def _profile_queries(*, user: Any, f: PopulationFilter) -> list[QuerySet]:
+    """The rows _profile ORs up: the week roll-ups of the range's whole weeks and the
+    patient-days of its clipped ends, each per patient and cohort key on PostgreSQL
+    (bit_or), distinct (patient, key, masks) elsewhere. Exact: a patient-day is in exactly
+    one of the two parts, and OR is associative."""
+    days = _scoped(PopulationPatientDay.objects.order_by(), f, user=user, constrained=False)
+    weeks = _whole_weeks(f)
+    parts = [days]
+    if weeks is not None:
+        first, last = weeks
+        parts = [
+            _scoped(
+                PopulationPatientWeek.objects.order_by().filter(week__gte=first, week__lte=last),
+                f,
+                user=user,
+                constrained=False,
+                in_range=False,
+            ),
+            days.exclude(day__gte=first, day__lt=last + timedelta(days=7)),
+        ]
+    return [_grouped_masks(qs) for qs in parts]
+
+
+def _grouped_masks(qs: QuerySet) -> QuerySet:
     group = ("patient_id", *KEY_COLUMNS)
     if connection.vendor == "postgresql":
         from django.contrib.postgres.aggregates import BitOr

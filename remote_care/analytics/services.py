@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Case, Count, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, Count, IntegerField, Max, Min, Q, QuerySet, Value, When
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from remote_care.models import (
     Observation,
     PopulationDayCell,
     PopulationPatientDay,
+    PopulationPatientWeek,
     PopulationRollupState,
 )
 from remote_care.physiology.news2 import ClinicalRisk
@@ -203,6 +204,7 @@ def analytics_rollup_refresh(*, patient_ids: Iterable[int], days: Iterable[date]
     if not pids or not day_list:
         return 0
     written, touched = _patient_days_write(pids, day_list)
+    _patient_weeks_write(pids, day_list)
     _lock_cells(touched)
     for day in day_list:
         _day_cells_rebuild(day, keys=touched.get(day, set()))
@@ -268,6 +270,52 @@ def _patient_days_write(pids: list[int], days: list[date]) -> tuple[int, dict[da
         batch_size=1000,
     )
     return len(rows), touched
+
+
+def week_of(day: date) -> date:
+    """The Monday of ``day``'s ISO week (PopulationPatientWeek.week)."""
+    return day - timedelta(days=day.weekday())
+
+
+def _patient_weeks_write(pids: list[int], days: Iterable[date]) -> None:
+    """Rewrite the PopulationPatientWeek rows of ``pids`` in the weeks of ``days`` from
+    their patient-days (masks OR-ed per patient, week and cohort keys)."""
+    weeks = sorted({week_of(d) for d in days})
+    if not pids or not weeks:
+        return
+    PopulationPatientWeek.objects.filter(patient_id__in=pids, week__in=weeks).delete()
+    rows = PopulationPatientDay.objects.filter(
+        patient_id__in=pids, day__gte=weeks[0], day__lt=weeks[-1] + timedelta(days=7)
+    ).values_list("patient_id", "day", *KEY_COLUMNS, "mask_any", "mask_complete")
+    wanted = set(weeks)
+    merged: dict[tuple, list[int]] = {}
+    for pid, day, *key, mask_any, mask_complete in rows.iterator(chunk_size=5000):
+        week = week_of(day)
+        if week not in wanted:
+            continue
+        m = merged.setdefault((pid, week, *key), [0, 0, 0])
+        m[0] += 1
+        m[1] |= mask_any
+        m[2] |= mask_complete
+    PopulationPatientWeek.objects.bulk_create(
+        [
+            PopulationPatientWeek(
+                patient_id=pid,
+                week=week,
+                sex=sex,
+                age_band=age_band,
+                spo2_scale=scale,
+                team_set=team_set,
+                days=n,
+                mask_any=mask_any,
+                mask_complete=mask_complete,
+            )
+            for (pid, week, sex, age_band, scale, team_set), (n, mask_any, mask_complete) in (
+                merged.items()
+            )
+        ],
+        batch_size=2000,
+    )
 
 
 def _flavour_stats(hist: dict, parts: tuple[str, ...]) -> tuple[int, dict[int, int], int]:
@@ -390,6 +438,7 @@ def _refresh_pairs(pairs: Iterable[tuple[int, date]], *, whole_days: bool = Fals
             touched: set[tuple] = set()
             for i in range(0, len(pids), REFRESH_BATCH):
                 n, keys = _patient_days_write(pids[i : i + REFRESH_BATCH], [day])
+                _patient_weeks_write(pids[i : i + REFRESH_BATCH], [day])
                 written += n
                 touched |= keys.get(day, set())
             if whole_days:
@@ -425,11 +474,26 @@ def analytics_rollup_catch_up() -> int:
     return written
 
 
-def analytics_rollup_rebuild() -> int:
+def analytics_rollup_rebuild(*, set_based: bool | None = None) -> int:
     """Recompute every roll-up from the raw observation sets (back-fill, or after care teams,
     SpO2 scales or demographics changed) and set the catch-up watermark; idempotent (a day's
-    figures are incomplete while its day is being rebuilt). Returns the patient-days written."""
+    figures are incomplete while its day is being rebuilt). ``set_based`` (the default on
+    PostgreSQL): a few INSERT ... SELECT ... GROUP BY statements per REBUILD_WEEKS weeks;
+    otherwise the ORM path, patient-day batches. Returns the patient-days written."""
+    if set_based is None:
+        set_based = connection.vendor == "postgresql"
+    if set_based and connection.vendor != "postgresql":
+        raise ValueError("The set-based rebuild needs PostgreSQL.")
     top = Observation.objects.aggregate(top=Max("id"))["top"] or 0
+    written = _rebuild_set_based() if set_based else _rebuild_orm()
+    PopulationRollupState.objects.update_or_create(
+        name="observations",
+        defaults={"last_observation_id": top, "updated_at": timezone.now()},
+    )
+    return written
+
+
+def _rebuild_orm() -> int:
     pairs = (
         Observation.objects.order_by()
         .annotate(day=TruncDate("taken_at"))
@@ -440,11 +504,249 @@ def analytics_rollup_rebuild() -> int:
     days = {d for _, d in kept}
     PopulationPatientDay.objects.exclude(day__in=days).delete()
     PopulationDayCell.objects.exclude(day__in=days).delete()
+    PopulationPatientWeek.objects.exclude(week__in={week_of(d) for d in days}).delete()
     # Patient-days rolled up before whose sets are gone: refreshing them deletes them.
     old = PopulationPatientDay.objects.values_list("patient_id", "day")
-    written = _refresh_pairs(kept | set(old), whole_days=True)
-    PopulationRollupState.objects.update_or_create(
-        name="observations",
-        defaults={"last_observation_id": top, "updated_at": timezone.now()},
-    )
+    return _refresh_pairs(kept | set(old), whole_days=True)
+
+
+def _rebuild_set_based() -> int:
+    span = Observation.objects.aggregate(first=Min("taken_at"), last=Max("taken_at"))
+    if span["first"] is None:
+        PopulationPatientDay.objects.all().delete()
+        PopulationDayCell.objects.all().delete()
+        PopulationPatientWeek.objects.all().delete()
+        return 0
+    first = week_of(_local_day(span["first"]))
+    last = week_of(_local_day(span["last"])) + timedelta(days=6)
+    PopulationPatientDay.objects.exclude(day__gte=first, day__lte=last).delete()
+    PopulationDayCell.objects.exclude(day__gte=first, day__lte=last).delete()
+    PopulationPatientWeek.objects.exclude(week__gte=first, week__lte=last).delete()
+    written = 0
+    chunk = first
+    while chunk <= last:
+        end = min(chunk + timedelta(days=7 * REBUILD_WEEKS - 1), last)
+        written += _rollup_rebuild_sql(chunk, end)
+        chunk = end + timedelta(days=1)
+    with connection.cursor() as cursor:
+        # Every row was just rewritten: without fresh statistics the page's plans guess
+        # (the week table, never analysed, planned 178 rows for 240,000 at 10M and spilled
+        # its aggregate to disk) until autovacuum gets to them.
+        for table in ("populationpatientday", "populationdaycell", "populationpatientweek"):
+            cursor.execute(f"ANALYZE remote_care_{table}")
     return written
+
+
+# --- Set-based rebuild (PostgreSQL) ---------------------------------------------------------
+
+#: Days per transaction of the set-based rebuild: whole ISO weeks, so each week's
+#: PopulationPatientWeek rows are written once, from complete patient-days.
+REBUILD_WEEKS = 2
+
+
+def _age_band_sql(day: str) -> str:
+    """SQL CASE of the AGE_BANDS label of ``p.birth_date`` on the date expression ``day``
+    (as age_band_on and the raw query: 29 February minus whole years is the 28th)."""
+    whens = " ".join(
+        f"WHEN p.birth_date > ({day} - make_interval(years => {int(high) + 1}))::date THEN '{name}'"
+        for name, _low, high in AGE_BANDS
+        if high is not None
+    )
+    return f"CASE {whens} ELSE '{AGE_BANDS[-1][0]}' END"
+
+
+# The raw sets of the chunk grouped once: per (patient, local day, part, NEWS2 total) the
+# sets and the low-medium ("red") ones; part "c" complete or partial unknown, "p" partial.
+_AGG_SQL = """
+CREATE TEMP TABLE _rollup_agg ON COMMIT DROP AS
+SELECT o.patient_id, (o.taken_at AT TIME ZONE %(tz)s)::date AS day,
+       CASE WHEN o.news2_partial THEN 'p' ELSE 'c' END AS part,
+       o.news2_total AS total, count(*) AS n,
+       count(*) FILTER (WHERE o.news2_total >= 3 AND o.news2_total < 5
+                        AND (o.news2 -> 'any_single_three') = 'true'::jsonb) AS red
+FROM remote_care_observation o
+WHERE o.taken_at >= %(lo)s AND o.taken_at < %(hi)s
+GROUP BY 1, 2, 3, 4;
+
+DELETE FROM _rollup_agg WHERE day < %(first)s OR day > %(last)s;
+
+ANALYZE _rollup_agg
+"""
+
+# Per (patient, local day): the hist document, sets and masks exactly as
+# _patient_days_write builds them ("t" scored sets per total, "red", "u" unscored sets),
+# with the patient's cohort keys now.
+_PATIENT_DAYS_SQL = """
+CREATE TEMP TABLE _rollup_pd ON COMMIT DROP AS
+WITH parts AS (
+    SELECT patient_id, day, part, sum(n)::bigint AS sets,
+           jsonb_build_object(
+               't', COALESCE(jsonb_object_agg(total::text, n) FILTER (WHERE total IS NOT NULL),
+                             '{}'::jsonb),
+               'red', sum(red)::bigint,
+               'u', COALESCE(sum(n) FILTER (WHERE total IS NULL), 0)::bigint) AS h,
+           COALESCE(bit_or(1::bigint << total) FILTER (WHERE total IS NOT NULL), 0)
+           | CASE WHEN sum(red) > 0 THEN %(red)s::bigint ELSE 0 END AS mask
+    FROM _rollup_agg
+    GROUP BY 1, 2, 3
+), days AS (
+    SELECT patient_id, day, sum(sets)::bigint AS sets, jsonb_object_agg(part, h) AS hist,
+           bit_or(mask | CASE part WHEN 'p' THEN %(partial)s::bigint
+                                   ELSE %(complete)s::bigint END) AS mask_any,
+           COALESCE(bit_or(mask) FILTER (WHERE part = 'c'), 0) AS mask_complete
+    FROM parts
+    GROUP BY 1, 2
+), teams AS (
+    SELECT m.patient_id,
+           string_agg(m.user_id::text || CASE WHEN m.role = %(responsible)s THEN 'r' ELSE '' END,
+                      ',' ORDER BY m.user_id, m.role = %(responsible)s) AS team_set
+    FROM patients_careteammembership m
+    WHERE m.patient_id IN (SELECT DISTINCT patient_id FROM _rollup_agg)
+    GROUP BY m.patient_id
+)
+SELECT d.patient_id, d.day, p.sex, __AGE_BAND__ AS age_band, mo.spo2_scale,
+       COALESCE(t.team_set, '') AS team_set, d.sets, d.hist, d.mask_any, d.mask_complete
+FROM days d
+JOIN patients_patient p ON p.id = d.patient_id
+LEFT JOIN remote_care_monitoring mo ON mo.patient_id = d.patient_id
+LEFT JOIN teams t ON t.patient_id = d.patient_id
+"""
+
+_PATIENT_DAYS_UPSERT_SQL = """
+DELETE FROM remote_care_populationpatientday r
+WHERE r.day >= %(first)s AND r.day <= %(last)s
+  AND NOT EXISTS (SELECT 1 FROM _rollup_pd d WHERE d.patient_id = r.patient_id AND d.day = r.day);
+
+INSERT INTO remote_care_populationpatientday
+    (patient_id, day, sex, age_band, spo2_scale, team_set, sets, hist, mask_any,
+     mask_complete, refreshed_at)
+SELECT patient_id, day, sex, age_band, spo2_scale, team_set, sets, hist, mask_any,
+       mask_complete, %(now)s
+FROM _rollup_pd
+ON CONFLICT (patient_id, day) DO UPDATE SET
+    sex = EXCLUDED.sex, age_band = EXCLUDED.age_band, spo2_scale = EXCLUDED.spo2_scale,
+    team_set = EXCLUDED.team_set, sets = EXCLUDED.sets, hist = EXCLUDED.hist,
+    mask_any = EXCLUDED.mask_any, mask_complete = EXCLUDED.mask_complete,
+    refreshed_at = EXCLUDED.refreshed_at
+"""
+
+# The day cells of the chunk, as _day_cells_rebuild sums its patient-days (the same
+# figures, from the grouped sets rather than the hist documents): per patient-day x
+# flavour (every set, complete, partial) x NEWS2 total (NULL: unscored), then per
+# patient-day x flavour, then summed per day x cohort keys.
+_CELLS_SQL = """
+CREATE TEMP TABLE _rollup_pft ON COMMIT DROP AS
+SELECT a.patient_id, a.day, f.partial, a.total, sum(a.n)::bigint AS n, sum(a.red)::bigint AS red
+FROM _rollup_agg a
+JOIN (VALUES (NULL::boolean, ARRAY['c', 'p']), (false, ARRAY['c']), (true, ARRAY['p']))
+    AS f (partial, parts) ON a.part = ANY (f.parts)
+GROUP BY 1, 2, 3, 4;
+
+ANALYZE _rollup_pft;
+
+CREATE TEMP TABLE _rollup_pf ON COMMIT DROP AS
+SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, x.*
+FROM (
+    SELECT patient_id, day AS d_day, partial, sum(n) AS sets,
+           COALESCE(sum(n) FILTER (WHERE total IS NOT NULL), 0) AS scored,
+           COALESCE(sum(n * total) FILTER (WHERE total IS NOT NULL), 0) AS news2_sum,
+           COALESCE(sum(n) FILTER (WHERE total >= 7), 0) AS high,
+           COALESCE(sum(n) FILTER (WHERE total >= 5 AND total < 7), 0) AS medium,
+           sum(red) AS red
+    FROM _rollup_pft
+    GROUP BY 1, 2, 3
+    HAVING sum(n) > 0
+) x
+JOIN _rollup_pd d ON d.patient_id = x.patient_id AND d.day = x.d_day;
+
+ANALYZE _rollup_pf;
+
+DELETE FROM remote_care_populationdaycell WHERE day >= %(first)s AND day <= %(last)s;
+
+INSERT INTO remote_care_populationdaycell
+    (day, sex, age_band, spo2_scale, team_set, partial, kind, value, sets, patients, scored,
+     news2_sum, high, elevated)
+SELECT day, sex, age_band, spo2_scale, team_set, partial, 'all', 0, sum(sets), count(*),
+       sum(scored), sum(news2_sum), sum(high), sum(high + medium)
+FROM _rollup_pf GROUP BY 1, 2, 3, 4, 5, 6
+UNION ALL
+SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, t.partial, 'total', t.total,
+       sum(t.n), count(*), 0, 0, 0, 0
+FROM _rollup_pft t
+JOIN _rollup_pd d ON d.patient_id = t.patient_id AND d.day = t.day
+WHERE t.total IS NOT NULL AND t.n > 0
+GROUP BY 1, 2, 3, 4, 5, 6, 8
+UNION ALL
+SELECT day, sex, age_band, spo2_scale, team_set, partial, 'band', b.band, sum(b.n), count(*),
+       0, 0, 0, 0
+FROM _rollup_pf
+CROSS JOIN LATERAL (VALUES (0, scored - high - medium - red), (1, red), (2, medium), (3, high))
+    AS b (band, n)
+WHERE b.n > 0 GROUP BY 1, 2, 3, 4, 5, 6, 8
+UNION ALL
+SELECT day, sex, age_band, spo2_scale, team_set, partial, k.kind, 0, sum(k.n), count(*),
+       0, 0, 0, 0
+FROM _rollup_pf
+CROSS JOIN LATERAL (VALUES ('high', high), ('rest', scored - high)) AS k (kind, n)
+WHERE k.n > 0 GROUP BY 1, 2, 3, 4, 5, 6, 7
+"""
+
+# The PopulationPatientWeek rows of the weeks starting in [first, last] (Mondays).
+_WEEKS_SQL = """
+DELETE FROM remote_care_populationpatientweek WHERE week >= %(first)s AND week <= %(last)s;
+
+INSERT INTO remote_care_populationpatientweek
+    (patient_id, week, sex, age_band, spo2_scale, team_set, days, mask_any, mask_complete)
+SELECT patient_id, date_trunc('week', day)::date, sex, age_band, spo2_scale, team_set,
+       count(*), bit_or(mask_any), bit_or(mask_complete)
+FROM remote_care_populationpatientday
+WHERE day >= %(first)s AND day < %(last)s::date + 7
+GROUP BY 1, 2, 3, 4, 5, 6;
+"""
+
+
+def _rollup_rebuild_sql(first: date, last: date) -> int:
+    """Rebuild every roll-up of the local days [first, last] (whole weeks, Monday to
+    Sunday) in one transaction, set-based: the raw sets grouped once per (patient, day,
+    part, total); from that, the patient-days upserted (those left without sets deleted)
+    and the day cells summed; the weeks OR-ed from the patient-days. Returns the
+    patient-days written."""
+    tz = timezone.get_current_timezone()
+    lo = timezone.make_aware(datetime.combine(first, time.min), tz)
+    hi = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min), tz)
+    params: dict[str, Any] = {
+        "tz": str(tz),
+        "lo": lo,
+        "hi": hi,
+        "first": first,
+        "last": last,
+        "red": MASK_RED,
+        "partial": MASK_PARTIAL,
+        "complete": MASK_COMPLETE,
+        "responsible": CareTeamMembership.Role.RESPONSIBLE.value,
+        "now": timezone.now(),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Hash aggregates over a week of sets; the default 4 MB spills them to disk.
+        cursor.execute("SET LOCAL work_mem = '64MB'")
+        for statement in _statements(_AGG_SQL):
+            cursor.execute(statement, params)
+        cursor.execute(_PATIENT_DAYS_SQL.replace("__AGE_BAND__", _age_band_sql("d.day")), params)
+        statements = _statements(_PATIENT_DAYS_UPSERT_SQL)
+        cursor.execute(statements[0], params)
+        cursor.execute(statements[1], params)
+        written = cursor.rowcount
+        # As _refresh_pairs(whole_days=True): every key of these days, after the writes.
+        _lock_cells({day: _day_keys(day) for day in _days(first, last)})
+        for statement in (*_statements(_CELLS_SQL), *_statements(_WEEKS_SQL)):
+            cursor.execute(statement, params)
+        cursor.execute("DROP TABLE _rollup_agg, _rollup_pd, _rollup_pft, _rollup_pf")
+    return written
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";\n") if s.strip()]

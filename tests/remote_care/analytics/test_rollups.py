@@ -6,6 +6,7 @@ roll-up service's own contract: idempotent, incremental, and deletions rolled up
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import asdict
 from datetime import date, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from medai_site.patients.models import CareTeamMembership, Patient
@@ -38,6 +40,7 @@ from remote_care.models import (
     Observation,
     PopulationDayCell,
     PopulationPatientDay,
+    PopulationPatientWeek,
 )
 from tests.platform.factories import UserFactory
 from tests.remote_care.factories import news2_summary
@@ -385,3 +388,119 @@ def test_a_cohort_key_edit_reaches_the_rollups(users, django_capture_on_commit_c
     rows = PopulationPatientDay.objects.filter(patient=patient)
     assert set(rows.values_list("sex", flat=True)) == {new_sex}
     _assert_same(users.researcher, PopulationFilter(start=START, end=START + timedelta(DAYS)))
+
+
+_DAY_FIELDS = (
+    "patient_id",
+    "day",
+    "sex",
+    "age_band",
+    "spo2_scale",
+    "team_set",
+    "sets",
+    "hist",
+    "mask_any",
+    "mask_complete",
+)
+_WEEK_FIELDS = (
+    "patient_id",
+    "week",
+    "sex",
+    "age_band",
+    "spo2_scale",
+    "team_set",
+    "days",
+    "mask_any",
+    "mask_complete",
+)
+
+
+def _tables() -> tuple[list, list, list]:
+    """Every roll-up row (patient-days, cells, weeks), ids left out, sorted."""
+    days = sorted(
+        (*r[:7], json.dumps(r[7], sort_keys=True), *r[8:])
+        for r in PopulationPatientDay.objects.values_list(*_DAY_FIELDS)
+    )
+    cells = sorted(PopulationDayCell.objects.values_list(*_CELL_FIELDS), key=repr)
+    weeks = sorted(PopulationPatientWeek.objects.values_list(*_WEEK_FIELDS), key=repr)
+    return days, cells, weeks
+
+
+def _weeks_from_days() -> list:
+    """The week roll-ups as their definition gives them: the patient-days of each patient,
+    ISO week and cohort keys, counted, masks OR-ed."""
+    merged: dict[tuple, list[int]] = {}
+    for pid, day, *key, mask_any, mask_complete in PopulationPatientDay.objects.values_list(
+        "patient_id",
+        "day",
+        "sex",
+        "age_band",
+        "spo2_scale",
+        "team_set",
+        "mask_any",
+        "mask_complete",
+    ):
+        m = merged.setdefault((pid, day - timedelta(days=day.weekday()), *key), [0, 0, 0])
+        m[0] += 1
+        m[1] |= mask_any
+        m[2] |= mask_complete
+    return sorted(((*k, *v) for k, v in merged.items()), key=repr)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_set_based_rebuild_writes_what_the_orm_rebuild_writes(users, seed):
+    if connection.vendor != "postgresql":
+        with pytest.raises(ValueError, match="PostgreSQL"):
+            analytics_rollup_rebuild(set_based=True)
+        return
+    rng = random.Random(100 + seed)
+    patients = _population(rng, [users.clinician_a, users.clinician_b])
+    # Roll-ups left over from sets since deleted, inside and outside the sets' range: both
+    # rebuilds must drop them.
+    analytics_rollup_rebuild(set_based=False)
+    gone = next(p for p in patients if p.observations.exists())
+    Alert.objects.filter(patient=gone).delete()
+    Observation.objects.filter(patient=gone, taken_at__lt=_at(START + timedelta(6), 0, 0)).delete()
+    stale = PopulationPatientDay.objects.first()
+    PopulationPatientDay.objects.create(
+        **{f: getattr(stale, f) for f in _DAY_FIELDS if f != "day"},
+        day=START - timedelta(days=30),
+        refreshed_at=timezone.now(),
+    )
+    analytics_rollup_rebuild(set_based=False)
+    by_orm = _tables()
+    assert by_orm[0] and by_orm[1] and by_orm[2]
+    assert by_orm[2] == _weeks_from_days()
+    analytics_rollup_rebuild(set_based=True)
+    assert _tables() == by_orm
+    analytics_rollup_rebuild(set_based=True)  # idempotent
+    assert _tables() == by_orm
+
+
+def test_week_rollups_follow_refreshes_and_deletions(users):
+    rng = random.Random(21)
+    patients = _population(rng, [users.clinician_a, users.clinician_b])
+    analytics_rollup_rebuild()
+    assert _tables()[2] == _weeks_from_days()
+    patient = next(p for p in patients if p.observations.exists())
+    device = Device.objects.get(patient=patient)
+    day = START + timedelta(days=9)
+    Observation.objects.create(
+        patient=patient, device=device, taken_at=_at(day, 7, 1), news2_total=20
+    )
+    analytics_rollup_refresh(patient_ids=[patient.pk], days=[day])
+    assert _tables()[2] == _weeks_from_days()
+    assert PopulationPatientWeek.objects.filter(
+        patient=patient, week=START + timedelta(days=7), mask_any__gte=1 << 20
+    ).exists()
+    Alert.objects.filter(patient=patient).delete()
+    Observation.objects.filter(patient=patient).delete()
+    analytics_rollup_refresh(
+        patient_ids=[patient.pk], days=[START + timedelta(days=d) for d in range(DAYS)]
+    )
+    assert not PopulationPatientWeek.objects.filter(patient=patient).exists()
+    assert _tables()[2] == _weeks_from_days()
+    # A range that holds whole weeks reads them; its clipped ends read the patient-days.
+    f = PopulationFilter(start=START + timedelta(days=1), end=START + timedelta(days=13))
+    assert rollups._whole_weeks(f) == (START + timedelta(days=7), START + timedelta(days=7))
+    _assert_same(users.researcher, f)
