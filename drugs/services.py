@@ -510,7 +510,8 @@ def predictor_train_start(
         )
 
 
-PREDICTOR_KINDS = {"random_forest": "random forest", "gbm": "gradient boosting"}
+# Keys are the ml layer's model kinds (drugs/ml/predictors.py), values what the form shows.
+PREDICTOR_KINDS = {"random_forest": "random forest", "gradient_boosting": "gradient boosting"}
 
 
 def shortlist_save(*, molecule: GeneratedMolecule, user: User, note: str) -> ShortlistEntry:

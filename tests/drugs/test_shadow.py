@@ -33,8 +33,7 @@ def _one_thread():
 
 
 def test_a_shadow_predictor_scores_the_runs_molecules_once(users, moses_dataset, run_job):
-    # Two fits of the same settings: the second (ready) is the shadow. ("gbm", offered by the
-    # training form, is refused by the ml layer, which calls it "gradient_boosting".)
+    # Two fits of the same settings: the second (ready) is the shadow.
     for kind in ("random_forest", "random_forest"):
         job = run_job(
             predictor_train_start(endpoint="FreeSolv", kind=kind, cv_folds=2, user=users.researcher)

@@ -140,6 +140,21 @@ def test_bad_run_settings_are_refused_before_anything_is_queued(
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["gradient_boosting"])
+def test_every_model_kind_the_form_offers_trains(users, run_job, kind):
+    from drugs.forms import PredictorTrainingForm
+    from drugs.services import PREDICTOR_KINDS, predictor_train_start
+
+    offered = dict(PredictorTrainingForm(endpoints=[], can_activate=False).fields["kind"].choices)
+    assert set(offered) == set(PREDICTOR_KINDS) == {"random_forest", kind}
+    job = run_job(
+        predictor_train_start(endpoint="FreeSolv", kind=kind, cv_folds=2, user=users.researcher)
+    )
+    assert job.status == Job.Status.SUCCEEDED, job.error
+    assert "gradient boosting" in job.title
+
+
+@pytest.mark.django_db
 def test_predictor_training_registers_cv_metrics_and_scores_a_design_run(
     users, moses_dataset, run_job
 ):
