@@ -229,3 +229,48 @@ def test_insufficient_data_shows_its_reason_instead_of_a_risk(users):
     # A version without a recorded contract says its ranges are the stated fallback.
     assert "Trained on ICU stays (PhysioNet 2012" in facts and "home-monitoring" in facts
     assert "trained before ranges were recorded" in facts and "heart rate 41.0–162.0 /min" in facts
+
+
+def test_sweep_insert_stores_what_bulk_create_stored_and_skips_conflicts(users):
+    from remote_care.risk.services import _risk_scores_insert
+    from tests.platform.factories import ModelVersionFactory
+
+    version = ModelVersionFactory(task=RISK_TASK, status=ModelVersion.Status.ACTIVE)
+    patient = patient_for(users.clinician_a)
+    device = device_register(patient=patient, label="kit", registered_by=users.clinician_a).device
+    observations_ingest(device=device, items=[_vitals(m) for m in (180, 120, 60)])
+    first, second, third = patient.observations.order_by("taken_at")
+    inputs = {"hours_covered": 1.5, "hours_with_data": 2, "channels": ["heart rate", "SpO2"]}
+    rows = [
+        (patient.pk, obs.pk, obs.taken_at, risk, 2, inputs, reason)
+        for obs, risk, reason in (
+            (first, 0.125, ""),
+            (second, None, "too little data: 1 h of the 2 h needed"),
+        )
+    ]
+    columns = ("observation_id", "taken_at", "risk", "hours_observed", "inputs")
+    columns += ("insufficient_reason", "model_version_id", "patient_id")
+    RiskScore.objects.bulk_create(
+        [
+            RiskScore(
+                patient_id=pid,
+                observation_id=obs,
+                model_version=version,
+                taken_at=at,
+                risk=risk,
+                hours_observed=hours,
+                inputs=given,
+                insufficient_reason=reason,
+            )
+            for pid, obs, at, risk, hours, given, reason in rows
+        ]
+    )
+    by_orm = list(RiskScore.objects.order_by("taken_at").values_list(*columns))
+    RiskScore.objects.all().delete()
+    _risk_scores_insert(version, rows)
+    assert list(RiskScore.objects.order_by("taken_at").values_list(*columns)) == by_orm
+    assert RiskScore.objects.filter(computed_at__isnull=True).count() == 0
+    # Rows the unique key already holds are skipped; a new one beside them is stored.
+    _risk_scores_insert(version, [*rows, (patient.pk, third.pk, third.taken_at, 0.5, 3, {}, "")])
+    assert RiskScore.objects.count() == 3
+    assert RiskScore.objects.get(observation=first).risk == 0.125

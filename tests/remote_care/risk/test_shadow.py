@@ -56,7 +56,7 @@ def shadowed(users):
     clear_model_cache()
     shadow_models_clear()
     active = _version(users, 0, {"elevated": 0.0, "high": 1.0})  # every risk is "elevated"
-    model_version_activate(version=active, user=users.model_admin)
+    model_version_activate(version=active, user=users.model_admin, reason="shadow test")
     active.refresh_from_db()
     challenger = _version(users, 1, {"elevated": 0.0, "high": 0.0})  # every risk is "high"
     ModelVersion.objects.filter(pk=challenger.pk).update(
