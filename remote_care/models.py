@@ -405,7 +405,8 @@ class PopulationPatientDay(models.Model):
     unit), recomputed from the raw rows by ``analytics_rollup_refresh``. The cohort keys are
     the patient's as of that refresh. ``hist`` holds, per flavour ("c" complete sets, "p"
     partial sets), the scored sets per NEWS2 total, the red-score sets (total 3-4 with one
-    parameter scoring 3) and the unscored sets; ``mask_any`` / ``mask_complete`` have bit t
+    parameter scoring 3) and the unscored sets, and under "a" the alerts raised that day per
+    level; ``mask_any`` / ``mask_complete`` have bit t
     set when a set scored t (bits MASK_* below for bands and flags), so exact distinct-patient
     counts over a range are one GROUP BY patient over this table."""
 
@@ -465,8 +466,10 @@ class PopulationDayCell(models.Model):
     flavour (``partial``: None every set, False complete sets, True partial sets) x ``kind``
     (ALL; TOTAL with ``value`` the NEWS2 total; BAND with ``value`` the index in RISK_BANDS;
     HIGH / REST: scored sets at 7+ / below): sets, and ``patients``, the patient-days with
-    such a set (exact distinct patients of the day: a patient-day has one key). Rebuilt per
-    day from PopulationPatientDay, so its size depends on days x keys, not on the rows."""
+    such a set (exact distinct patients of the day: a patient-day has one key). Alerts,
+    flavour None only: ALERT with ``value`` the index in ALERT_LEVELS, ALERTED any level;
+    ``sets`` counts the alerts, ``patients`` the patient-days alerted. Rebuilt per day from
+    PopulationPatientDay, so its size depends on days x keys, not on the rows."""
 
     class Kind(models.TextChoices):
         ALL = "all"
@@ -474,6 +477,8 @@ class PopulationDayCell(models.Model):
         BAND = "band"
         HIGH = "high"
         REST = "rest"
+        ALERT = "alert"
+        ALERTED = "alerted"
 
     day = models.DateField()
     sex = models.CharField(max_length=10, blank=True)

@@ -13,10 +13,14 @@ from typing import Any
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
+from django.utils import timezone
 
 from medai_site.patients.models import CareTeamMembership, Patient
-from remote_care.analytics.services import analytics_rollup_patients_refresh
-from remote_care.models import Monitoring
+from remote_care.analytics.services import (
+    analytics_rollup_patients_refresh,
+    analytics_rollup_refresh,
+)
+from remote_care.models import Alert, Monitoring
 
 # Per model, the fields the roll-ups read (services._patient_keys). patient_id is one of them
 # where a row can move between patients, so that both the old and the new patient refresh.
@@ -83,6 +87,15 @@ def _keys_saved(sender: type[models.Model], instance: Any, created: bool, **kwar
     if after != before:
         old_patient = before[0] if sender is not Patient else instance.pk
         _refresh_on_commit({old_patient, _patient_of(instance)})
+
+
+@receiver(post_delete, sender=Alert, dispatch_uid="rollup_alert_deleted")
+def _alert_deleted(sender: Any, instance: Alert, **kwargs: Any) -> None:
+    # Alerts are raised with their set in the ingest's transaction (the catch-up job rolls
+    # that patient-day up, alert included) and acknowledging one changes no rolled-up
+    # figure; a deleted one must leave its patient-day's alert counts and bits.
+    pid, day = instance.patient_id, timezone.localtime(instance.raised_at).date()
+    transaction.on_commit(lambda: analytics_rollup_refresh(patient_ids=[pid], days=[day]))
 
 
 @receiver(post_delete, sender=CareTeamMembership, dispatch_uid="rollup_team_deleted")

@@ -3,9 +3,10 @@ the same signatures and results as the raw selectors (``selectors``) and differe
 (``differencing``), read from rows whose number grows with days x cohort keys (cells) or
 patient-days, never with observation sets.
 
-What stays on the raw tables: alerts (every alert figure and its differencing: time to
-acknowledge needs each alert's delay) and the deterioration model's scores (the model-risk
-measure's statistics and differencing); both are far fewer rows than the observation sets.
+Alerts come from the cells too (ALERT per level, ALERTED any level: alerts and alerted
+patient-days) and distinct patients alerted from the masks' alert bits (ALERT_BITS). What
+stays on the raw tables: time to acknowledge (each alert's delay, its percentiles exact) and
+the deterioration model's scores (the model-risk measure's statistics and differencing).
 
 Exactness: a cell's ``patients`` counts the patient-days with such a set on that day; a
 patient-day has one cohort key, so summing cells of one day over keys gives that day's exact
@@ -31,7 +32,6 @@ from remote_care.analytics.differencing import (
     _REFUSED_KINDS,
     EVERYTHING,
     _unconstrained,
-    _unsafe_for,
     _unsafe_split,
     _whole,
 )
@@ -45,8 +45,6 @@ from remote_care.analytics.filters import (
     PopulationFilter,
     RiskMeasure,
     _cohort_order,
-    _filtered,
-    _with_cohort,
     cohort_labels,
     measure_for,
     population_sees_all,
@@ -63,18 +61,17 @@ from remote_care.analytics.selectors import (
     _pkey,
     _trunc,
     percentile_from_counts,
-    population_alerts,
     population_risk_scores,
 )
 from remote_care.analytics.services import (
     KEY_COLUMNS,
+    MASK_ALERTED,
     MASK_COMPLETE,
     MASK_PARTIAL,
     MASK_RED,
     week_of,
 )
 from remote_care.models import (
-    Alert,
     PopulationDayCell,
     PopulationPatientDay,
     PopulationPatientWeek,
@@ -275,15 +272,13 @@ def _percentiles(counts: Mapping[float, int]) -> dict[str, float | None]:
 
 
 def _alert_levels(periods: dict[date, PeriodRow], *, user: Any, f: PopulationFilter) -> None:
-    rows = (
-        population_alerts(user=user, f=f)
-        .annotate(bucket=_trunc("raised_at", f.period))
-        .values("bucket", "level")
-        .annotate(n=Count("*"))
-    )
-    for row in rows:
-        key = _local_date(row["bucket"])
-        periods.setdefault(key, PeriodRow(period=key)).alerts[row["level"]] = row["n"]
+    """Alerts per period and level from the ALERT cells (the raw query's per-bucket counts)."""
+    rows = _cells(user, f, Kind.ALERT, Q(partial__isnull=True)).values("day", "value")
+    for r in rows.annotate(n=Sum("sets")):
+        key = _period_start(r["day"], f.period)
+        alerts = periods.setdefault(key, PeriodRow(period=key)).alerts
+        level = ALERT_LEVELS[r["value"]]
+        alerts[level] = alerts.get(level, 0) + r["n"]
 
 
 def _week_patients(*, user: Any, f: PopulationFilter) -> dict[date, int]:
@@ -448,26 +443,36 @@ def cohort_comparison(
                 patients[key].add(p.patient)
     for key, row in cohorts.items():
         row.patients = len(patients[key])
-    _cohort_alerts(cohorts, user=user, f=f)
+    _cohort_alerts(cohorts, user=user, f=f, profile=profile)
     labels = cohort_labels(f.by, cohorts)
     for key, row in cohorts.items():
         row.label = labels[key]
     return [cohorts[k] for k in sorted(cohorts, key=lambda k: _cohort_order(f.by, k))]
 
 
-def _cohort_alerts(cohorts: dict[Any, CohortRow], *, user: Any, f: PopulationFilter) -> None:
-    alerts = population_alerts(user=user, f=f)
-    aggregates = {"n": Count("*"), "patients": Count("patient", distinct=True)}
-    if f.by == Dimension.ALL:
-        rows = [{"cohort": "all", **alerts.aggregate(**aggregates)}]
-    else:
-        rows = list(
-            _with_cohort(alerts, f, time_field="raised_at").values("cohort").annotate(**aggregates)
-        )
-    for row in rows:
-        if row["n"] and row["cohort"] in cohorts:
-            cohorts[row["cohort"]].alerts = row["n"]
-            cohorts[row["cohort"]].alert_patients = row["patients"]
+def _cohort_alerts(
+    cohorts: dict[Any, CohortRow],
+    *,
+    user: Any,
+    f: PopulationFilter,
+    profile: list[_ProfileRow],
+) -> None:
+    """Alerts per cohort from the ALERTED cells; patients alerted from the profile's alert
+    bits (a patient in a cohort on several days counts once, as the raw distinct count)."""
+    counts: dict[Any, int] = defaultdict(int)
+    rows = _cells(user, f, Kind.ALERTED, Q(partial__isnull=True)).values(*_cohort_columns(f.by))
+    for r in rows.annotate(n=Sum("sets")):
+        for key in _cohort_keys(f.by, r):
+            counts[key] += r["n"]
+    patients: dict[Any, set[int]] = defaultdict(set)
+    for p in profile:
+        if p.mask_any & MASK_ALERTED and p.matches(f):
+            for key in _cohort_keys(f.by, p.__dict__):
+                patients[key].add(p.patient)
+    for key, n in counts.items():
+        if n and key in cohorts:
+            cohorts[key].alerts = n
+            cohorts[key].alert_patients = len(patients[key])
 
 
 # --- Differencing --------------------------------------------------------------------------
@@ -586,10 +591,14 @@ def _unsafe_periods(user: Any, f: PopulationFilter, news2_days: set[date] | None
         for part in (Kind.HIGH, Kind.REST):
             high |= _keys(_unsafe_cell_days(user, f, part, key=period, scored=True))
     u = _unconstrained(f)
-    alerts = _filtered(Alert.objects.order_by(), u, user=user, time_field="raised_at")
-    levels = {level: Q(level=level) for level in ALERT_LEVELS}
-    bucket = {"bucket": _trunc("raised_at", f.period)}
-    by_level = _unsafe_split(alerts, f, bucket, levels, observations=False)
+    alerted = _unsafe_alert_days(user, f, Kind.ALERTED, key=period)
+    levels = _unsafe_alert_days(
+        user,
+        f,
+        Kind.ALERT,
+        key=lambda r: [(_period_start(r["day"], f.period), r["value"])],
+        key_columns=("value",),
+    )
     if measure.source == "model":
         risk = population_risk_scores(user=user, f=u, measure=measure)
         model_parts = (
@@ -611,13 +620,34 @@ def _unsafe_periods(user: Any, f: PopulationFilter, news2_days: set[date] | None
         stats = {_period_start(day, f.period) for day in news2_days}
     return {
         "cells": _keys(cells),
-        "alerts": by_level[""],
-        "levels": set().union(*(by_level[level] for level in levels)),
+        "alerts": _keys(alerted),
+        "levels": {bucket for (bucket, _level), _day in levels},
         "high": high,
         "stats": stats,
         "days": {day for _k, day in cells},
-        "alert_days": by_level["days"],
+        "alert_days": {day for _k, day in alerted},
     }
+
+
+def _unsafe_alert_days(
+    user: Any,
+    f: PopulationFilter,
+    kind: str,
+    *,
+    key: Callable[[Mapping[str, Any]], list[Any]],
+    key_columns: tuple[str, ...] = (),
+    cohorts: bool = False,
+) -> set[tuple[Any, date]]:
+    """As _unsafe_cell_days over the alert cells: alerts carry no partial flag, so
+    complete_only is not one of their atoms (differencing._atom_fields, observations=False)."""
+    return _unsafe_cell_days(
+        user,
+        replace(f, complete_only=False),
+        kind,
+        key=key,
+        key_columns=key_columns,
+        cohorts=cohorts,
+    )
 
 
 def _unsafe_news2(user: Any, f: PopulationFilter) -> dict:
@@ -648,16 +678,12 @@ def _unsafe_cohorts(user: Any, f: PopulationFilter) -> dict:
         cohorts=True,
         scored=True,
     )
-    alerts = _filtered(
-        Alert.objects.order_by(), _unconstrained(f), user=user, time_field="raised_at"
+    alerts = _unsafe_alert_days(
+        user, f, Kind.ALERTED, key=cohort, key_columns=columns, cohorts=True
     )
-    alert_key: dict[str, Any] = {}
-    if f.by != Dimension.ALL:
-        alerts = _with_cohort(alerts, f, time_field="raised_at")
-        alert_key = {"key": F("cohort")}
     return {
         "cells": _whole(_keys(sets)),
-        "alerts": _whole(_unsafe_for(alerts, f, alert_key, observations=False, cohorts=True)),
+        "alerts": _whole(_keys(alerts)),
         "high": _whole(_keys(high)),
         "median": {k[0] for k in _keys(median)},
     }
@@ -675,12 +701,9 @@ def population_unsafe_cells(
     if population_refused(user=user, f=f) if refused is None else refused:
         return {k: EVERYTHING for k in _REFUSED_KINDS}
     if table == "summary":
-        alerts = _filtered(
-            Alert.objects.order_by(), _unconstrained(f), user=user, time_field="raised_at"
-        )
         return {
             "cells": _keys(_unsafe_cell_days(user, f, Kind.ALL, key=_whole_range)),
-            "alerts": _unsafe_for(alerts, f, {}, observations=False),
+            "alerts": _keys(_unsafe_alert_days(user, f, Kind.ALERTED, key=_whole_range)),
         }
     if table == "periods":
         return _unsafe_periods(user, f, news2_days)

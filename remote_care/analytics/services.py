@@ -16,8 +16,9 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from medai_site.patients.models import CareTeamMembership, Patient
-from remote_care.analytics.filters import AGE_BANDS, RISK_BANDS
+from remote_care.analytics.filters import AGE_BANDS, ALERT_LEVELS, RISK_BANDS
 from remote_care.models import (
+    Alert,
     Monitoring,
     Observation,
     PopulationDayCell,
@@ -34,6 +35,11 @@ KEY_COLUMNS = ("sex", "age_band", "spo2_scale", "team_set")
 MASK_RED = 1 << 21
 MASK_PARTIAL = 1 << 22
 MASK_COMPLETE = 1 << 23
+
+#: Bits of PopulationPatientDay.mask_any (never mask_complete: alerts have no partial flag):
+#: the patient was alerted at that level that day (ALERT_LEVELS order).
+ALERT_BITS = {level: 1 << (24 + i) for i, level in enumerate(ALERT_LEVELS)}
+MASK_ALERTED = sum(ALERT_BITS.values())
 
 #: Observations below the watermark that the catch-up job reads again: ids are handed out
 #: before commit, so a slow transaction can commit a lower id after a higher one.
@@ -148,7 +154,36 @@ def _raw_patient_days(patient_ids: list[int], days: list[date]) -> dict[tuple[in
             flavour["t"][str(total)] = flavour["t"].get(str(total), 0) + n
             if red:
                 flavour["red"] += n
+    _raw_alerts(out, patient_ids, start, end)
     return out
+
+
+def _raw_alerts(
+    out: dict[tuple[int, date], dict], patient_ids: list[int], start: datetime, end: datetime
+) -> None:
+    """Add to each patient-day of ``out`` its alerts per level (``hist["a"]``), by the local
+    day they were raised. An alert is raised with its set, at the set's time
+    (monitoring.services.alerts_raise), so its day always has a patient-day; the
+    random-data equality tests hold the roll-ups to the raw alert queries."""
+    rows = (
+        Alert.objects.order_by()
+        .filter(patient_id__in=patient_ids, raised_at__gte=start, raised_at__lt=end)
+        .annotate(day=TruncDate("raised_at"))
+        .values_list("patient_id", "day", "level")
+        .annotate(n=Count("*"))
+    )
+    for pid, day, level, n in rows:
+        entry = out.get((pid, _local_day(day)))
+        if entry is not None:
+            alerts = entry["hist"].setdefault("a", {})
+            alerts[level] = alerts.get(level, 0) + n
+
+
+def _alert_mask(hist: dict) -> int:
+    mask = 0
+    for level in hist.get("a", {}):
+        mask |= ALERT_BITS[level]
+    return mask
 
 
 def _mask(flavours: Iterable[dict]) -> int:
@@ -236,6 +271,7 @@ def _patient_days_write(pids: list[int], days: list[date]) -> tuple[int, dict[da
         k = keys[pid]
         hist = entry["hist"]
         flags = (MASK_PARTIAL if "p" in hist else 0) | (MASK_COMPLETE if "c" in hist else 0)
+        flags |= _alert_mask(hist)
         rows.append(
             PopulationPatientDay(
                 patient_id=pid,
@@ -246,7 +282,7 @@ def _patient_days_write(pids: list[int], days: list[date]) -> tuple[int, dict[da
                 team_set=k["team_set"],
                 sets=entry["sets"],
                 hist=hist,
-                mask_any=_mask(hist.values()) | flags,
+                mask_any=_mask(hist[p] for p in ("c", "p") if p in hist) | flags,
                 mask_complete=_mask([hist["c"]] if "c" in hist else []),
                 refreshed_at=now,
             )
@@ -371,6 +407,15 @@ def _day_cells_rebuild(day: date, keys: set[tuple] | None = None) -> None:
     )
     for sex, age_band, scale, team_set, hist in rows.iterator(chunk_size=5000):
         key = (sex, age_band, scale, team_set)
+        if hist.get("a"):
+            # Alerts: per level (value: index in ALERT_LEVELS) and any level (ALERTED).
+            for level, n in hist["a"].items():
+                c = cells[(*key, None, kind.ALERT, ALERT_LEVELS.index(level))]
+                c[0] += n
+                c[1] += 1
+            c = cells[(*key, None, kind.ALERTED, 0)]
+            c[0] += sum(hist["a"].values())
+            c[1] += 1
         for partial, parts in _FLAVOURS:
             sets, totals, red = _flavour_stats(hist, parts)
             if not sets:
@@ -570,7 +615,15 @@ GROUP BY 1, 2, 3, 4;
 
 DELETE FROM _rollup_agg WHERE day < %(first)s OR day > %(last)s;
 
-ANALYZE _rollup_agg
+ANALYZE _rollup_agg;
+
+CREATE TEMP TABLE _rollup_alerts ON COMMIT DROP AS
+SELECT a.patient_id, (a.raised_at AT TIME ZONE %(tz)s)::date AS day, a.level, count(*) AS n
+FROM remote_care_alert a
+WHERE a.raised_at >= %(lo)s AND a.raised_at < %(hi)s
+GROUP BY 1, 2, 3;
+
+DELETE FROM _rollup_alerts WHERE day < %(first)s OR day > %(last)s
 """
 
 # Per (patient, local day): the hist document, sets and masks exactly as
@@ -596,6 +649,10 @@ WITH parts AS (
            COALESCE(bit_or(mask) FILTER (WHERE part = 'c'), 0) AS mask_complete
     FROM parts
     GROUP BY 1, 2
+), alerted AS (
+    SELECT patient_id, day, jsonb_object_agg(level, n) AS a, bit_or(__ALERT_BITS__) AS bits
+    FROM _rollup_alerts
+    GROUP BY 1, 2
 ), teams AS (
     SELECT m.patient_id,
            string_agg(m.user_id::text || CASE WHEN m.role = %(responsible)s THEN 'r' ELSE '' END,
@@ -605,11 +662,15 @@ WITH parts AS (
     GROUP BY m.patient_id
 )
 SELECT d.patient_id, d.day, p.sex, __AGE_BAND__ AS age_band, mo.spo2_scale,
-       COALESCE(t.team_set, '') AS team_set, d.sets, d.hist, d.mask_any, d.mask_complete
+       COALESCE(t.team_set, '') AS team_set, d.sets,
+       CASE WHEN al.a IS NULL THEN d.hist ELSE d.hist || jsonb_build_object('a', al.a) END
+           AS hist,
+       d.mask_any | COALESCE(al.bits, 0) AS mask_any, d.mask_complete
 FROM days d
 JOIN patients_patient p ON p.id = d.patient_id
 LEFT JOIN remote_care_monitoring mo ON mo.patient_id = d.patient_id
 LEFT JOIN teams t ON t.patient_id = d.patient_id
+LEFT JOIN alerted al ON al.patient_id = d.patient_id AND al.day = d.day
 """
 
 _PATIENT_DAYS_UPSERT_SQL = """
@@ -689,6 +750,19 @@ SELECT day, sex, age_band, spo2_scale, team_set, partial, k.kind, 0, sum(k.n), c
 FROM _rollup_pf
 CROSS JOIN LATERAL (VALUES ('high', high), ('rest', scored - high)) AS k (kind, n)
 WHERE k.n > 0 GROUP BY 1, 2, 3, 4, 5, 6, 7
+UNION ALL
+SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, NULL::boolean, 'alert', lv.idx,
+       sum(a.n), count(*), 0, 0, 0, 0
+FROM _rollup_alerts a
+JOIN _rollup_pd d ON d.patient_id = a.patient_id AND d.day = a.day
+JOIN (VALUES __ALERT_LEVELS__) AS lv (level, idx) ON lv.level = a.level
+GROUP BY 1, 2, 3, 4, 5, 6, 8
+UNION ALL
+SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, NULL::boolean, 'alerted', 0,
+       sum(a.n), count(DISTINCT a.patient_id), 0, 0, 0, 0
+FROM _rollup_alerts a
+JOIN _rollup_pd d ON d.patient_id = a.patient_id AND d.day = a.day
+GROUP BY 1, 2, 3, 4, 5, 6
 """
 
 # The PopulationPatientWeek rows of the weeks starting in [first, last] (Mondays).
@@ -703,6 +777,15 @@ FROM remote_care_populationpatientday
 WHERE day >= %(first)s AND day < %(last)s::date + 7
 GROUP BY 1, 2, 3, 4, 5, 6;
 """
+
+
+# Only constants of this module are spliced into the SQL (the levels are Alert.Level values).
+_ALERT_BITS_SQL = (
+    "CASE level "
+    + " ".join(f"WHEN '{level}' THEN {bit}::bigint" for level, bit in ALERT_BITS.items())
+    + " END"
+)
+_ALERT_LEVELS_SQL = ", ".join(f"('{level}', {i})" for i, level in enumerate(ALERT_LEVELS))
 
 
 def _rollup_rebuild_sql(first: date, last: date) -> int:
@@ -731,16 +814,20 @@ def _rollup_rebuild_sql(first: date, last: date) -> int:
         cursor.execute("SET LOCAL work_mem = '64MB'")
         for statement in _statements(_AGG_SQL):
             cursor.execute(statement, params)
-        cursor.execute(_PATIENT_DAYS_SQL.replace("__AGE_BAND__", _age_band_sql("d.day")), params)
+        patient_days = _PATIENT_DAYS_SQL.replace("__AGE_BAND__", _age_band_sql("d.day"))
+        cursor.execute(patient_days.replace("__ALERT_BITS__", _ALERT_BITS_SQL), params)
         statements = _statements(_PATIENT_DAYS_UPSERT_SQL)
         cursor.execute(statements[0], params)
         cursor.execute(statements[1], params)
         written = cursor.rowcount
         # As _refresh_pairs(whole_days=True): every key of these days, after the writes.
         _lock_cells({day: _day_keys(day) for day in _days(first, last)})
-        for statement in (*_statements(_CELLS_SQL), *_statements(_WEEKS_SQL)):
+        cells = _CELLS_SQL.replace("__ALERT_LEVELS__", _ALERT_LEVELS_SQL)
+        for statement in (*_statements(cells), *_statements(_WEEKS_SQL)):
             cursor.execute(statement, params)
-        cursor.execute("DROP TABLE _rollup_agg, _rollup_pd, _rollup_pft, _rollup_pf")
+        cursor.execute(
+            "DROP TABLE _rollup_agg, _rollup_alerts, _rollup_pd, _rollup_pft, _rollup_pf"
+        )
     return written
 
 

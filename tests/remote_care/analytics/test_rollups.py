@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -470,6 +470,8 @@ def test_set_based_rebuild_writes_what_the_orm_rebuild_writes(users, seed):
     analytics_rollup_rebuild(set_based=False)
     by_orm = _tables()
     assert by_orm[0] and by_orm[1] and by_orm[2]
+    # The alert cells are among the rows both rebuilds must write alike.
+    assert {c[6] for c in by_orm[1]} >= {PopulationDayCell.Kind.ALERT, "alerted"}
     assert by_orm[2] == _weeks_from_days()
     analytics_rollup_rebuild(set_based=True)
     assert _tables() == by_orm
@@ -504,3 +506,30 @@ def test_week_rollups_follow_refreshes_and_deletions(users):
     f = PopulationFilter(start=START + timedelta(days=1), end=START + timedelta(days=13))
     assert rollups._whole_weeks(f) == (START + timedelta(days=7), START + timedelta(days=7))
     _assert_same(users.researcher, f)
+
+
+def test_alerts_are_rolled_up_and_a_deleted_one_leaves_them(
+    users, django_capture_on_commit_callbacks
+):
+    rng = random.Random(31)
+    clinicians = [users.clinician_a, users.clinician_b]
+    _population(rng, clinicians)
+    analytics_rollup_rebuild()
+    cells = PopulationDayCell.objects.filter(kind=PopulationDayCell.Kind.ALERTED)
+    alerts = Alert.objects.count()
+    assert alerts and sum(cells.values_list("sets", flat=True)) == alerts
+    per_level = PopulationDayCell.objects.filter(kind=PopulationDayCell.Kind.ALERT)
+    assert sum(per_level.values_list("sets", flat=True)) == alerts
+    whole = PopulationFilter(start=START, end=START + timedelta(DAYS), by=Dimension.TEAM)
+    # Acknowledging changes no rolled-up figure (time to acknowledge reads the alerts).
+    Alert.objects.filter(acknowledged_at__isnull=True).update(
+        acknowledged_at=_at(START + timedelta(DAYS), 12, 0), status=Alert.Status.ACKNOWLEDGED
+    )
+    _assert_same(users.researcher, whole)
+    gone = Alert.objects.order_by("pk").first()
+    assert gone is not None
+    with django_capture_on_commit_callbacks(execute=True):
+        gone.delete()
+    assert sum(cells.values_list("sets", flat=True)) == alerts - 1
+    _assert_same(users.researcher, whole)
+    _assert_same(clinicians[0], replace(whole, by=Dimension.AGE))
