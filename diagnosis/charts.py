@@ -41,8 +41,11 @@ def probabilities_figure(prediction: Any) -> dict[str, Any]:
     }
 
 
-def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Loss and validation AUC per epoch (drawn live from a training job's reports)."""
+def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Loss and validation AUC per epoch (drawn live from a training job's reports); None
+    before the first epoch has finished (nothing to draw)."""
+    if not history:
+        return None
     epochs = [h["epoch"] for h in history]
     return curves_figure(
         [

@@ -77,7 +77,7 @@ from diagnosis.services import (
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
-from medai_site.core.charts import chart_card
+from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card
 from medai_site.core.downloads import attachment, fhir_export
 from medai_site.core.pagination import page_of
 from medai_site.core.query_params import BadParameter, bad_request, int_param
@@ -611,7 +611,10 @@ def training_job_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "job": job,
             "chart": chart_card(
-                "training-curves", "Training curves", charts.training_curves_figure(history)
+                "training-curves",
+                "Training curves",
+                charts.training_curves_figure(history),
+                empty=TRAINING_NOT_STARTED,
             ),
         },
     )

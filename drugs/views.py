@@ -59,7 +59,7 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
-from medai_site.core.charts import chart_card, chart_cards
+from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card, chart_cards
 from medai_site.core.pagination import page_of
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, has_role, role_required
@@ -285,11 +285,13 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "curve-losses",
                 "Generator and discriminator losses",
                 charts.losses_figure(run.history),
+                empty=TRAINING_NOT_STARTED,
             ),
             chart_card(
                 "curve-quality",
                 "Validity, uniqueness, novelty and mean reward",
                 charts.quality_figure(run.history),
+                empty=TRAINING_NOT_STARTED,
             ),
         ]
         if run.kind != DesignRun.Kind.SAMPLE
