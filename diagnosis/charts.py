@@ -36,6 +36,8 @@ def probabilities_figure(prediction: Any) -> dict[str, Any]:
             **_LAYOUT,
             "height": 60 + 40 * len(names),
             "xaxis": {"range": [0, 1], "tickformat": ".0%"},
+            # Room for the longest class name ("pneumonia" was cut to "eumonia" in 50 px).
+            "yaxis": {"automargin": True, "ticksuffix": " "},
             "title": {"text": "Class probabilities (calibrated)"},
         },
     }

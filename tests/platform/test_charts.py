@@ -79,3 +79,16 @@ def test_training_and_design_curves_are_none_before_the_first_epoch():
     one = [{"epoch": 1, "train_loss": 0.7, "val_loss": 0.6, "val_auc": 0.8}]
     assert training_curves_figure(one)["data"][2]["y"] == [0.8]
 
+
+def test_class_probability_labels_get_the_room_they_need():
+    from types import SimpleNamespace
+
+    from diagnosis.charts import probabilities_figure
+
+    prediction = SimpleNamespace(
+        class_names=["normal", "pneumonia"],
+        probabilities={"normal": 0.2, "pneumonia": 0.8},
+        predicted_index=1,
+    )
+    layout = probabilities_figure(prediction)["layout"]
+    assert layout["yaxis"]["automargin"] is True
