@@ -102,3 +102,27 @@ def test_worklist_and_scan_list_are_paginated_and_audited_per_view(users, client
     for bad in BAD_PAGES:
         response = client.get(f"/diagnosis/patients/{patient.pk}/scans/", {"page": bad})
         assert response.status_code == 200, bad
+
+
+@pytest.mark.django_db
+def test_messages_inbox_is_paginated_and_keeps_the_unread_filter(users, client_for):
+    from remote_care.messaging.services import thread_start
+
+    patient = patient_for(users.clinician_a)
+    for n in range(51):
+        thread_start(
+            patient=patient,
+            subject=f"subject-{n:02d}",
+            started_by=users.clinician_a,
+            from_patient=False,
+            body="Hello",
+        )
+    client = client_for(users.clinician_a)
+    first = client.get("/remote-care/messages/").content.decode()
+    assert "Showing 1–50 of 51 conversations" in first
+    second = client.get("/remote-care/messages/?page=2").content.decode()
+    assert "Showing 51–51 of 51 conversations" in second
+    assert len(set(re.findall(r"subject-\d\d", second))) == 1
+    unread = client.get("/remote-care/messages/?unread=1&page=abc")
+    assert unread.status_code == 200
+    assert "No conversations" in unread.content.decode()  # none unread: one was sent by A
