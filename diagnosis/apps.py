@@ -60,21 +60,28 @@ class DiagnosisConfig(AppConfig):
             url_name="diagnosis:inbox",
             roles=(Role.CLINICIAN,),
             order=25,
+            group="Imaging",
         )
         register_nav_item(
             label="Unclaimed studies",
             url_name="diagnosis:inbox_unclaimed",
             order=26,
             hospital_it=True,
+            group="Imaging",
         )
         register_nav_item(
-            label="Imaging",
+            label="Model monitoring",
             url_name="diagnosis:monitoring",
             roles=(Role.CLINICIAN, Role.MODEL_ADMIN),
             order=50,
+            group="Imaging",
         )
         register_nav_item(
-            label="Training", url_name="diagnosis:training", roles=(Role.MODEL_ADMIN,), order=60
+            label="Training",
+            url_name="diagnosis:training",
+            roles=(Role.MODEL_ADMIN,),
+            order=60,
+            group="Imaging",
         )
 
         register_demo_seeder(demo_imaging_seed, order=10)

@@ -36,13 +36,18 @@ def probabilities_figure(prediction: Any) -> dict[str, Any]:
             **_LAYOUT,
             "height": 60 + 40 * len(names),
             "xaxis": {"range": [0, 1], "tickformat": ".0%"},
+            # Room for the longest class name ("pneumonia" was cut to "eumonia" in 50 px).
+            "yaxis": {"automargin": True, "ticksuffix": " "},
             "title": {"text": "Class probabilities (calibrated)"},
         },
     }
 
 
-def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Loss and validation AUC per epoch (drawn live from a training job's reports)."""
+def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Loss and validation AUC per epoch (drawn live from a training job's reports); None
+    before the first epoch has finished (nothing to draw)."""
+    if not history:
+        return None
     epochs = [h["epoch"] for h in history]
     return curves_figure(
         [

@@ -77,8 +77,9 @@ from diagnosis.services import (
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
-from medai_site.core.charts import chart_card
+from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card
 from medai_site.core.downloads import attachment, fhir_export
+from medai_site.core.pagination import page_of
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, role_required
 from medai_site.core.uploads import upload_size_problem
@@ -146,7 +147,10 @@ def patient_scans_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
             return bad_request(str(exc))
         outcome = upload_outcome(patient=patient, pk=upload_pk)
     page.viewed()
-    scans = list(scan_list(user=request.user, patient=patient)[:100])
+    pager = page_of(
+        request, scan_list(user=request.user, patient=patient), per_page=50, noun="scan"
+    )
+    scans = pager.object_list
     return render(
         request,
         "diagnosis/scan_list.html",
@@ -159,6 +163,7 @@ def patient_scans_view(request: HttpRequest, page: PatientPage) -> HttpResponse:
             "has_model": bool(tasks),
             "task_count": len(tasks),
             "rows": [(scan, latest_prediction(scan)) for scan in scans],
+            "pager": pager,
         },
         status=status,
     )
@@ -362,8 +367,15 @@ def worklist_view(request: HttpRequest) -> HttpResponse:
     versions = diagnosis_versions()
     form = WorklistForm(request.GET or None, versions=versions)
     filters = form.filters()
-    items = list(worklist(user=request.user, filters=filters)[:200])
-    outside = list(worklist_out_of_scope(user=request.user, filters=filters)[:200])
+    pager = page_of(request, worklist(user=request.user, filters=filters), per_page=50, noun="scan")
+    outside_pager = page_of(
+        request,
+        worklist_out_of_scope(user=request.user, filters=filters),
+        per_page=50,
+        noun="scan",
+        param="outside_page",
+    )
+    items, outside = pager.object_list, outside_pager.object_list
     audit_record(
         action=AuditEvent.Action.PATIENT_LIST_VIEWED,
         request=request,
@@ -376,6 +388,8 @@ def worklist_view(request: HttpRequest) -> HttpResponse:
             "form": form,
             "items": items,
             "outside": outside,
+            "pager": pager,
+            "outside_pager": outside_pager,
             "only_outside": filters.status == "out_of_scope",
         },
     )
@@ -597,7 +611,10 @@ def training_job_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "job": job,
             "chart": chart_card(
-                "training-curves", "Training curves", charts.training_curves_figure(history)
+                "training-curves",
+                "Training curves",
+                charts.training_curves_figure(history),
+                empty=TRAINING_NOT_STARTED,
             ),
         },
     )

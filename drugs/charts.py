@@ -34,8 +34,10 @@ def _phase_text(history: list[dict[str, Any]]) -> list[str]:
     return [f"{h.get('phase', '')} epoch {h.get('epoch', '')}" for h in history]
 
 
-def losses_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Generator and discriminator loss per epoch."""
+def losses_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Generator and discriminator loss per epoch; None before the first epoch."""
+    if not history:
+        return None
     x = _epoch_axis(history)
     text = _phase_text(history)
     traces = [
@@ -76,8 +78,11 @@ def _phase_boundary(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return []
 
 
-def quality_figure(history: list[dict[str, Any]]) -> dict[str, Any]:
-    """Validity, uniqueness, novelty and mean reward of each epoch's sample."""
+def quality_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Validity, uniqueness, novelty and mean reward of each epoch's sample; None before the
+    first epoch."""
+    if not history:
+        return None
     x = _epoch_axis(history)
     text = _phase_text(history)
     series = (

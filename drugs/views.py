@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import (
     Http404,
     HttpRequest,
@@ -60,7 +59,8 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
-from medai_site.core.charts import chart_card, chart_cards
+from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card, chart_cards
+from medai_site.core.pagination import page_of
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, has_role, role_required
 
@@ -285,11 +285,13 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "curve-losses",
                 "Generator and discriminator losses",
                 charts.losses_figure(run.history),
+                empty=TRAINING_NOT_STARTED,
             ),
             chart_card(
                 "curve-quality",
                 "Validity, uniqueness, novelty and mean reward",
                 charts.quality_figure(run.history),
+                empty=TRAINING_NOT_STARTED,
             ),
         ]
         if run.kind != DesignRun.Kind.SAMPLE
@@ -355,7 +357,8 @@ def run_molecules_view(request: HttpRequest, pk: int) -> HttpResponse:
             status=400,
         )
     molecules = molecule_filter(run=run, filters=form.filters(request.user))
-    page = Paginator(molecules, PAGE_SIZE).get_page(request.GET.get("page"))
+    pager = page_of(request, molecules, per_page=PAGE_SIZE, noun="molecule")
+    page = pager.page
     shortlisted = shortlisted_ids(user=request.user, molecules=page)
     query = request.GET.copy()
     query.pop("page", None)
@@ -366,6 +369,7 @@ def run_molecules_view(request: HttpRequest, pk: int) -> HttpResponse:
             "run": run,
             "form": form,
             "page": page,
+            "pager": pager,
             "shortlisted": shortlisted,
             "endpoints": sorted(run.result.get("predictors", {})),
             "query": query.urlencode(),

@@ -48,18 +48,21 @@ class RemoteCareConfig(AppConfig):
             url_name="remote_care:risk_models",
             roles=(Role.MODEL_ADMIN,),
             order=80,
+            group="Remote care",
         )
         register_nav_item(
             label="Progression",
             url_name="remote_care:progression",
             roles=(Role.RESEARCHER, Role.MODEL_ADMIN),
             order=100,
+            group="Remote care",
         )
         register_nav_item(
             label="Population",
             url_name="remote_care:analytics",
             roles=(Role.RESEARCHER, Role.MODEL_ADMIN, Role.CLINICIAN),
             order=110,
+            group="Remote care",
         )
         # The patient portal's own menu: all that a patient signed in to it sees.
         register_nav_item(label="My health", url_name="portal:home", order=0, menu="portal")

@@ -31,13 +31,18 @@ class TreatmentConfig(AppConfig):
         )
 
         register_nav_item(
-            label="Treatment", url_name="treatment:training", roles=(Role.MODEL_ADMIN,), order=70
+            label="Treatment models",
+            url_name="treatment:training",
+            roles=(Role.MODEL_ADMIN,),
+            order=70,
+            group="Treatment",
         )
         register_nav_item(
             label="Cohorts",
             url_name="treatment:cohort",
             roles=(Role.RESEARCHER, Role.MODEL_ADMIN),
             order=90,
+            group="Treatment",
         )
 
         register_demo_seeder(demo_treatment_seed, order=20)

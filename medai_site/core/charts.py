@@ -111,12 +111,40 @@ def unit_square_figure(
     }
 
 
-def chart_card(key: str, label: str, figure: Figure, **extra: Any) -> dict[str, Any]:
+#: What a chart with nothing to draw says instead of showing empty axes.
+NO_DATA = "No data to chart yet."
+TRAINING_NOT_STARTED = (
+    "Training has not started yet: the curves appear here when the first epoch finishes."
+)
+
+
+_DATA_KEYS = ("x", "y", "z", "values")
+
+
+def figure_has_data(figure: Figure | None) -> bool:
+    """Whether any trace of ``figure`` has a point to draw (Plotly draws a figure whose
+    traces are all empty as bare axes from -1 to 6)."""
+    if not figure:
+        return False
+    for trace in figure.get("data") or []:
+        if any(trace.get(key) is not None and len(trace[key]) > 0 for key in _DATA_KEYS):
+            return True
+    return False
+
+
+def chart_card(
+    key: str, label: str, figure: Figure | None, *, empty: str = NO_DATA, **extra: Any
+) -> dict[str, Any]:
     """What ``partials/chart.html`` draws: the figure, its element id and its accessible label
-    (``extra``: template flags such as ``wide``)."""
-    return {"id": key, "label": label, "figure": figure, **extra}
+    (``extra``: template flags such as ``wide``). A figure with no point to draw (``None``,
+    or only empty traces) becomes the sentence ``empty`` instead of empty axes, with a
+    hidden chart element that a live update can draw into."""
+    shown = figure if figure_has_data(figure) else None
+    return {"id": key, "label": label, "figure": shown, "empty": empty, **extra}
 
 
 def chart_cards(found: Iterable[tuple[str, str, Figure | None]]) -> list[dict[str, Any]]:
     """A chart card per (id, label, figure), leaving out those with no figure to draw."""
-    return [chart_card(key, label, figure) for key, label, figure in found if figure]
+    return [
+        chart_card(key, label, figure) for key, label, figure in found if figure_has_data(figure)
+    ]

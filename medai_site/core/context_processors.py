@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import SimpleLazyObject
 
-from medai_site.core.navigation import nav_badges, nav_items_for
+from medai_site.core.navigation import nav_badges, nav_grouped, nav_items_for
 from medai_site.core.roles import ROLE_LABELS, Role, has_role, user_roles
 from medai_site.core.two_factor import two_factor_required, two_factor_verified
 
@@ -55,6 +55,7 @@ def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
                 "url": url,
                 "active": request.path == url or (url != "/" and request.path.startswith(url)),
                 "badge": badges.get(nav.url_name, 0),
+                "group": nav.group,
             }
         )
     # One current section: the deepest one the path is under (the fleet's /jobs/fleet/ is
@@ -65,5 +66,7 @@ def _nav_items(request: HttpRequest, user: AnyUser) -> list[dict[str, Any]]:
         for item in current:
             item["active"] = item is deepest
     if user.is_staff:
-        items.append({"label": "Admin", "url": reverse("admin:index"), "active": False})
-    return items
+        items.append(
+            {"label": "Admin", "url": reverse("admin:index"), "active": False, "group": ""}
+        )
+    return nav_grouped(items)

@@ -39,5 +39,8 @@ def throughput_figure(per_queue: dict[str, list[tuple[datetime, int]]]) -> dict[
 def throughput_card(per_queue: dict[str, list[tuple[datetime, int]]]) -> dict[str, Any]:
     """The chart card (id, label, figure) that templates/partials/chart.html draws."""
     return chart_card(
-        "fleet-throughput", "Jobs finished per hour by queue", throughput_figure(per_queue)
+        "fleet-throughput",
+        "Jobs finished per hour by queue",
+        throughput_figure(per_queue),
+        empty="No job has finished in this range.",
     )

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.pagination import page_of
 from medai_site.jobs.charts import throughput_card
 from medai_site.jobs.models import Job, Worker
 from medai_site.jobs.selectors import (
@@ -65,7 +66,8 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status") or None
     if status and status not in Job.Status.values:
         status = None
-    jobs = list(job_list(user=request.user, status=status)[:100])
+    pager = page_of(request, job_list(user=request.user, status=status), per_page=50, noun="job")
+    jobs = pager.object_list
     patient_jobs = [job for job in jobs if job.patient_id]
     if patient_jobs:
         # Job titles name patients (e.g. by MRN): a list showing any is audited.
@@ -82,7 +84,7 @@ def job_list_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "jobs/job_list.html",
-        {"jobs": jobs, "status": status, "statuses": Job.Status.choices},
+        {"jobs": jobs, "pager": pager, "status": status, "statuses": Job.Status.choices},
     )
 
 

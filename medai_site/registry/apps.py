@@ -20,7 +20,8 @@ class RegistryConfig(AppConfig):
             label="Shadow mode",
             url_name="registry:shadow_list",
             roles=(Role.MODEL_ADMIN,),
-            order=85,
+            order=1005,
+            group="Operations",
         )
         # Shadow periods on a version's governance timeline and its release record.
         governance_timeline_register(

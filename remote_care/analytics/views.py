@@ -79,7 +79,10 @@ def analytics_view(request: HttpRequest) -> HttpResponse:
             "dashboard": dashboard,
             "summary": dashboard.summary_cells,
             "tables": [(k, TABLE_TITLES[k], t) for k, t in dashboard.tables().items()],
-            "charts": {k: chart_card(k, label, fig) for k, label, fig in found},
+            "charts": {
+                k: chart_card(k, label, fig, empty="No data in this range.")
+                for k, label, fig in found
+            },
             "export_query": request.GET.urlencode(),
         }
     )

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.pagination import page_of
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
@@ -98,16 +99,26 @@ def _thread_or_404(request: HttpRequest, pk: int) -> Thread:
 @role_required(Role.CLINICIAN)
 def inbox_view(request: HttpRequest) -> HttpResponse:
     unread_only = request.GET.get("unread") == "1"
-    threads = list(threads_for_clinician(user=request.user, unread_only=unread_only)[:200])
+    pager = page_of(
+        request,
+        threads_for_clinician(user=request.user, unread_only=unread_only),
+        per_page=50,
+        noun="conversation",
+    )
+    threads = pager.object_list
     audit_record(
         action=AuditEvent.Action.PATIENT_LIST_VIEWED,
         request=request,
-        detail={"page": "messages inbox", "threads": len(threads)},
+        detail={
+            "page": "messages inbox",
+            "threads": len(threads),
+            "page_number": pager.page.number,
+        },
     )
     return render(
         request,
         "remote_care/inbox.html",
-        {"threads": threads, "unread_only": unread_only},
+        {"threads": threads, "pager": pager, "unread_only": unread_only},
     )
 
 

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.core.charts import chart_card
+from medai_site.core.pagination import page_of
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.pages import PatientPage, patient_page
@@ -56,6 +57,9 @@ def patient_monitoring_view(request: HttpRequest, page: PatientPage) -> HttpResp
         [(r.taken_at, r.risk) for r in risk_points if r.risk is not None], news2_points
     )
     risk_insufficient = [r for r in reversed(risk_points) if r.risk is None]
+    alerts_pager = page_of(
+        request, alerts_for(patient=patient), per_page=20, noun="alert", param="alerts_page"
+    )
     return render(
         request,
         "remote_care/patient_monitoring.html",
@@ -65,7 +69,8 @@ def patient_monitoring_view(request: HttpRequest, page: PatientPage) -> HttpResp
             "issued": issued,
             "devices": devices_for(patient=patient),
             "observations": observations_recent(patient=patient),
-            "alerts": alerts_for(patient=patient)[:50],
+            "alerts": alerts_pager.object_list,
+            "alerts_pager": alerts_pager,
             "threads": threads_for_patient(patient=patient, user=request.user)[:10],
             "portal_account": portal_account_for(patient=patient),
             # A portal sign-in link is shown once, on the page after it was issued.

@@ -17,9 +17,12 @@ from medai_site.core.charts import (
 MEMBER_COLOURS = ("#00695c", "#1565c0", "#6a1b9a", "#ef6c00", "#b3261e")
 
 
-def risk_training_figure(curves: Mapping[str, Sequence[Any]]) -> dict[str, Any]:
-    """Validation AUROC per epoch, one line per ensemble member (drawn live during training)."""
+def risk_training_figure(curves: Mapping[str, Sequence[Any]]) -> dict[str, Any] | None:
+    """Validation AUROC per epoch, one line per ensemble member (drawn live during training);
+    None before any member has finished an epoch."""
     members = sorted(set(curves.get("member", [])))
+    if not members:
+        return None
     data = []
     for m in members:
         idx = [i for i, v in enumerate(curves["member"]) if v == m]

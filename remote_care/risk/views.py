@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from medai_site.core.charts import chart_card
+from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card
 from medai_site.core.downloads import fhir_export
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.pages import PatientPage, patient_page
@@ -91,7 +91,12 @@ def risk_models_view(request: HttpRequest) -> HttpResponse:
             "comparison_rows": comparison_rows(_comparison(shown)),
             "reliability_chart": _reliability_chart(_comparison(shown)),
             "curve_chart": chart_card(
-                "risk-curves", "Validation AUROC per epoch", risk_training_figure(curves or {})
+                "risk-curves",
+                "Validation AUROC per epoch",
+                risk_training_figure(curves or {}),
+                empty=TRAINING_NOT_STARTED
+                if job is not None and not job.is_finished
+                else "No training curves: no deterioration model has been trained here yet.",
             ),
         },
         status=status,

@@ -6,9 +6,9 @@
 const live = document.querySelector("[data-live-run]");
 
 function drawFigure(id, figure) {
+  // null until the first epoch: the "not started yet" sentence stays. charts.js draws it.
   const element = document.querySelector(`.chart[data-figure="${id}"]`);
-  if (!element || !window.Plotly || !figure) return;
-  window.Plotly.react(element, figure.data, figure.layout, { responsive: true, displaylogo: false });
+  if (element && figure) element.dispatchEvent(new CustomEvent("chart:figure", { detail: figure, bubbles: true }));
 }
 
 function renderSample(holder, smilesList) {

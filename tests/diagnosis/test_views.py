@@ -185,6 +185,9 @@ def test_training_page_validates_and_queues(users, active_model, client_for):
     assert job.params["config"]["epochs"] == 3
     page = client.get(f"/diagnosis/training/{job.pk}/").content.decode()
     assert 'data-live-chart="training-curves"' in page
+    # Queued: a sentence where the curves will be, not empty axes from -1 to 6.
+    assert "Training has not started yet" in page
+    assert 'id="training-curves" type="application/json"' not in page
 
 
 def test_dataset_form_refuses_paths_outside_the_data_roots(users, client_for, settings, tmp_path):

@@ -235,3 +235,116 @@ def test_task_choice_offers_only_models_that_take_the_files(
         assert "Reads chest radiographs (CR/DX, chest)" in card and "threshold" in card
         page.screenshot(path=shots / "A2-viewer-card.png", full_page=True)
         assert not page.errors, page.errors
+
+
+# Each role's main pages: the navigation must be one line at 1280 px, and a table wider than
+# its card must scroll inside it (issue #19: nothing looks unfinished).
+ROLE_PAGES = {
+    "dr.adams": [
+        "/",
+        "/patients/",
+        "/diagnosis/worklist/",
+        "/remote-care/board/",
+        "/remote-care/messages/",
+        "/diagnosis/monitoring/",
+        "/jobs/",
+    ],
+    "researcher": ["/", "/treatment/cohort/", "/remote-care/progression/", "/drugs/"],
+    "modeladmin": [
+        "/",
+        "/diagnosis/training/",
+        "/treatment/training/",
+        "/remote-care/risk-model/",
+        "/jobs/fleet/",
+    ],
+}
+
+# (nav rows, tables spilling out of their card, page scroll width) of the page shown.
+LAYOUT = """() => {
+  const items = [...document.querySelector("nav.mainnav").children];
+  // A second line starts where an item's top is below the first item's bottom.
+  const firstBottom = items[0].getBoundingClientRect().bottom;
+  const rows = 1 + (items.some((e) => e.getBoundingClientRect().top >= firstBottom - 1) ? 1 : 0);
+  const spilling = [...document.querySelectorAll("main table")].filter((table) => {
+    const box = table.closest(".table-scroll") || table;
+    const card = box.parentElement.closest(".card, main");
+    const overflows = box.getBoundingClientRect().right > card.getBoundingClientRect().right + 1;
+    const scrolls = box !== table && getComputedStyle(box).overflowX === "auto";
+    return overflows || (table.scrollWidth > card.clientWidth + 1 && !scrolls);
+  }).map((t) => t.closest("section, main").querySelector("h1, h2")?.innerText || t.className);
+  return { rows, spilling, width: document.documentElement.scrollWidth };
+}"""
+
+
+def _a_scan_url(page, base: str, tmp_path) -> str:
+    """A scan of dr.adams's worklist (one is uploaded and classified if there is none)."""
+    page.goto(base + "/diagnosis/worklist/")
+    link = page.locator("table a[href*='/diagnosis/scans/']").first
+    if not link.count():
+        png = tmp_path / "chest.png"
+        png.write_bytes(chest_png())
+        page.goto(base + "/patients/")
+        page.click("table.table a >> nth=0")
+        page.click("text=Upload or view scans")
+        page.set_input_files("input[type=file]", [str(png)])
+        page.click("button:has-text('Upload and classify')")
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('tbody tr td:nth-child(4)')].some("
+            "td => td.innerText.trim() && !td.innerText.includes('pending'))",
+            timeout=60_000,
+        )
+        link = page.locator("table a[href*='/diagnosis/scans/']").first
+    return base + link.get_attribute("href")
+
+
+def test_every_role_gets_a_one_line_bar_and_tables_that_fit(model_in_service, tmp_path):
+    stack = model_in_service
+    base = stack.base_url
+    shots = screenshot_dir()
+    for username, paths in ROLE_PAGES.items():
+        totp = stack.passwords["modeladmin.totp"] if username == "modeladmin" else None
+        with browser_page(viewport={"width": 1280, "height": 860}) as page:
+            sign_in(page, base, username, stack.passwords[username], totp_secret=totp)
+            for path in paths:
+                page.goto(base + path)
+                layout = page.evaluate(LAYOUT)
+                if layout["rows"] != 1 or layout["spilling"]:
+                    page.screenshot(path=shots / f"layout-failed-{username}.png")
+                assert layout["rows"] == 1, f"{username}: the navigation wraps on {path}"
+                assert not layout["spilling"], f"{username} {path}: {layout['spilling']}"
+                assert layout["width"] <= 1280, f"{username}: {path} scrolls sideways"
+            if username == "dr.adams":
+                scan = _a_scan_url(page, base, tmp_path)
+                pages = {"worklist": "/diagnosis/worklist/", "board": "/remote-care/board/"}
+                for width in (1280, 768):
+                    page.set_viewport_size({"width": width, "height": 1000})
+                    for name, path in pages.items():
+                        page.goto(base + path)
+                        page.screenshot(path=shots / f"layout-{name}-{width}.png", full_page=True)
+                        assert page.evaluate(LAYOUT)["spilling"] == [], (name, width)
+                    page.goto(scan)
+                    page.wait_for_function(
+                        "() => document.querySelector('[data-viewer]').dataset.loaded"
+                    )
+                    # The class names of the probability bars are drawn in full.
+                    ticks = page.locator(".chart .ytick text").evaluate_all(
+                        "els => els.map((e) => e.textContent)"
+                    )
+                    assert "pneumonia" in [t.strip() for t in ticks], ticks
+                    page.screenshot(path=shots / f"layout-viewer-{width}.png", full_page=True)
+                    assert page.evaluate(LAYOUT)["width"] <= width, ("viewer", width)
+            if username == "modeladmin":
+                # The grouped sections open from the keyboard, with no script.
+                page.goto(base + "/")
+                summary = page.locator("nav.mainnav summary", has_text="Imaging")
+                summary.focus()
+                page.keyboard.press("Enter")
+                page.locator("nav.mainnav a", has_text="Training").click()
+                page.wait_for_url(base + "/diagnosis/training/")
+                for width in (1280, 768):
+                    page.set_viewport_size({"width": width, "height": 1000})
+                    page.goto(base + "/diagnosis/training/")
+                    page.screenshot(path=shots / f"layout-training-{width}.png", full_page=True)
+                    assert page.evaluate(LAYOUT)["spilling"] == [], ("training", width)
+                    assert page.evaluate(LAYOUT)["width"] <= width, ("training", width)
+            assert not page.errors, (username, page.errors)

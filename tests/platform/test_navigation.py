@@ -35,15 +35,37 @@ def rendered_nav(user, path: str = "/") -> list[tuple[str, str, bool, int]]:
     return [(label, url, bool(current), int(badge or 0)) for url, current, label, badge in links]
 
 
+def rendered_bar(user, path: str = "/") -> list[str | tuple[str, list[str]]]:
+    """The bar as drawn on ``path``: each plain link's label, or (group, [its labels])."""
+    client = Client()
+    client.force_login(user)
+    nav = NAV.search(client.get(path).content.decode())
+    assert nav is not None
+    bar: list[str | tuple[str, list[str]]] = []
+    for group, menu, link in TOP.findall(nav.group(1)):
+        if group:
+            bar.append((group, [label for _, _, label, _ in LINK.findall(menu)]))
+        else:
+            bar.append(LINK.findall(link)[0][2])
+    return bar
+
+
+TOP = re.compile(
+    r'<details class="navgroup"><summary[^>]*>([^<]*)(?:<span[^>]*>\d+</span>)?</summary>'
+    r'<div class="navmenu">(.*?)</div></details>|(<a .*?</a>)',
+    re.S,
+)
+
+
 def test_each_role_sees_its_sections_in_order(users):
     assert rendered_nav(users.clinician_a) == [
         ("Home", "/", True, 0),
         ("Patients", "/patients/", False, 0),
         ("Worklist", "/diagnosis/worklist/", False, 0),
         ("Unmatched studies", "/diagnosis/inbox/", False, 0),
+        ("Model monitoring", "/diagnosis/monitoring/", False, 0),
         ("Monitoring", "/remote-care/board/", False, 0),
         ("Messages", "/remote-care/messages/", False, 0),
-        ("Imaging", "/diagnosis/monitoring/", False, 0),
         ("Population", "/remote-care/analytics/", False, 0),
         ("Jobs", "/jobs/", False, 0),
     ]
@@ -57,16 +79,16 @@ def test_each_role_sees_its_sections_in_order(users):
     ]
     assert rendered_nav(users.model_admin) == [
         ("Home", "/", True, 0),
-        ("Imaging", "/diagnosis/monitoring/", False, 0),
+        ("Model monitoring", "/diagnosis/monitoring/", False, 0),
         ("Training", "/diagnosis/training/", False, 0),
-        ("Treatment", "/treatment/training/", False, 0),
-        ("Risk model", "/remote-care/risk-model/", False, 0),
-        ("Shadow mode", "/models/shadow/", False, 0),
+        ("Treatment models", "/treatment/training/", False, 0),
         ("Cohorts", "/treatment/cohort/", False, 0),
+        ("Risk model", "/remote-care/risk-model/", False, 0),
         ("Progression", "/remote-care/progression/", False, 0),
         ("Population", "/remote-care/analytics/", False, 0),
         ("Drug design", "/drugs/", False, 0),
         ("Jobs", "/jobs/", False, 0),
+        ("Shadow mode", "/models/shadow/", False, 0),
         ("Fleet", "/jobs/fleet/", False, 0),
         ("Admin", "/admin/", False, 0),
     ]
@@ -76,9 +98,9 @@ def test_each_role_sees_its_sections_in_order(users):
         "Patients",
         "Worklist",
         "Unmatched studies",
+        "Model monitoring",
         "Monitoring",
         "Messages",
-        "Imaging",
         "Cohorts",
         "Progression",
         "Population",
@@ -97,6 +119,48 @@ def test_each_role_sees_its_sections_in_order(users):
         ("Fleet", "/jobs/fleet/", False, 0),
         ("Admin", "/admin/", False, 0),
     ]
+
+
+def test_less_used_sections_are_grouped_so_no_bar_is_long(users):
+    # A model admin had 12 sections in one bar (it wrapped at 1280 px); now 8 entries.
+    assert rendered_bar(users.model_admin) == [
+        "Home",
+        ("Imaging", ["Model monitoring", "Training"]),
+        ("Treatment", ["Treatment models", "Cohorts"]),
+        ("Remote care", ["Risk model", "Progression", "Population"]),
+        "Drug design",
+        "Jobs",
+        ("Operations", ["Shadow mode", "Fleet"]),
+        "Admin",
+    ]
+    # Daily work stays one click away; a group of one section is that plain link.
+    assert rendered_bar(users.clinician_a) == [
+        "Home",
+        "Patients",
+        "Worklist",
+        ("Imaging", ["Unmatched studies", "Model monitoring"]),
+        "Monitoring",
+        "Messages",
+        "Population",
+        "Jobs",
+    ]
+    assert rendered_bar(users.researcher) == [
+        "Home",
+        "Cohorts",
+        ("Remote care", ["Progression", "Population"]),
+        "Drug design",
+        "Jobs",
+    ]
+    for user in (users.clinician_a, users.researcher, users.model_admin):
+        assert len(rendered_bar(user)) <= 8
+
+
+def test_a_group_is_marked_current_when_one_of_its_sections_is(users):
+    client = Client()
+    client.force_login(users.model_admin)
+    html = client.get(reverse("diagnosis:training")).content.decode()
+    assert '<summary class="current">Imaging</summary>' in html
+    assert '<summary class="current">Treatment</summary>' not in html
 
 
 def test_the_current_section_is_marked(users):
