@@ -23,5 +23,4 @@ class JobsConfig(AppConfig):
             order=1010,
             roles=(Role.MODEL_ADMIN,),
             superusers_too=True,
-            group="Operations",
         )

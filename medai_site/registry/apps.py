@@ -7,8 +7,6 @@ class RegistryConfig(AppConfig):
     verbose_name = "Model registry"
 
     def ready(self) -> None:
-        from medai_site.core.navigation import register_nav_item
-        from medai_site.core.roles import Role
         from medai_site.registry import tasks  # noqa: F401  (the registry.validate job kind)
         from medai_site.registry.governance import governance_timeline_register
         from medai_site.registry.shadow_selectors import (
@@ -16,13 +14,6 @@ class RegistryConfig(AppConfig):
             shadow_timeline_entries,
         )
 
-        register_nav_item(
-            label="Shadow mode",
-            url_name="registry:shadow_list",
-            roles=(Role.MODEL_ADMIN,),
-            order=1005,
-            group="Operations",
-        )
         # Shadow periods on a version's governance timeline and its release record.
         governance_timeline_register(
             key="shadow", entries=shadow_timeline_entries, card_rows=shadow_release_rows

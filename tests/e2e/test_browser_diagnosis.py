@@ -3,6 +3,7 @@ see the prediction and heat-map, accept it."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import subprocess
 import sys
@@ -39,7 +40,33 @@ def model_in_service(embedded_stack, tiny_artifact, tmp_path_factory):
         check=True,
         capture_output=True,
     )
+    activate_imported(env, "diagnosis.pneumonia", tiny_artifact)
     return embedded_stack
+
+
+ACTIVATE_IMPORTED = """
+from django.contrib.auth import get_user_model
+from medai_site.registry.models import ModelVersion
+from tests.support.governance import activate_version
+
+version = ModelVersion.objects.filter(task="{task}", sha256="{sha256}").latest("version")
+if version.status != "active":
+    activate_version(version, get_user_model().objects.get(username="modeladmin"), "e2e model")
+"""
+
+
+def activate_imported(env: dict, task: str, content: bytes) -> None:
+    """Put the imported artifact ``content`` of ``task`` into service: --activate does so only
+    while the task never had a version in service (bootstrap); later versions need a second
+    model admin's approval first, as on the governance page."""
+    script = ACTIVATE_IMPORTED.format(task=task, sha256=hashlib.sha256(content).hexdigest())
+    subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_upload_classify_view_and_accept(model_in_service, tmp_path):
@@ -113,6 +140,7 @@ def test_out_of_scope_scan_explained_then_scored_anyway(model_in_service, tiny_a
         check=True,
         capture_output=True,
     )
+    activate_imported(env, "diagnosis.pneumonia", model.read_bytes())
     ct = tmp_path / "IM0001"
     ct.write_bytes(ct_head_dicom())
     png = tmp_path / "chest2.png"
@@ -196,6 +224,7 @@ def test_task_choice_offers_only_models_that_take_the_files(
             check=True,
             capture_output=True,
         )
+        activate_imported(env, task, model.read_bytes())
     mole = tmp_path / "mole.png"
     mole.write_bytes(colour_png())
     xray = tmp_path / "xray.png"
