@@ -8,8 +8,25 @@ from medai_site.core.roles import Role
 from tests.diagnosis.model_versions import PNEUMONIA_NPZ, register_version
 from tests.platform.factories import UserFactory
 from tests.support.clients import login, totp_device_for
+from tests.support.parallel import torch_threads
 from tests.support.worker import job_run_in_process
 from tests.support.world import world_build
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under bin/test's parallel processes (--dist loadgroup) every test file runs whole in one
+    process (its module fixtures are built once), and so does every test that needs the one
+    embedded stack (tests/e2e/conftest.py: a web server, workers and beat), and each ML folder
+    whose session fixtures train a model."""
+    for item in items:
+        path = item.path.relative_to(config.rootpath).as_posix()
+        if "embedded_stack" in getattr(item, "fixturenames", ()):
+            group = "embedded-stack"
+        elif "/ml/" in path:
+            group = path.rsplit("/", 1)[0]
+        else:
+            group = path
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
@@ -82,7 +99,7 @@ def tiny_artifact() -> bytes:
     from diagnosis.ml.data import load_npz
     from diagnosis.ml.train import TrainConfig, train
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(torch_threads())
     data = load_npz(PNEUMONIA_NPZ, class_names=("normal", "pneumonia")).subset(
         train=400, val=100, test=100, seed=0
     )

@@ -8,12 +8,14 @@ import torch
 from diagnosis.ml.data import ImageDataset, load_npz
 from diagnosis.ml.train import TrainResult, train
 from tests.diagnosis.ml.configs import CLASS_NAMES, NPZ, QUICK
+from tests.support.parallel import torch_threads
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _two_threads() -> None:
-    # The CI machine has 2 cores shared with other work; more threads only add contention.
-    torch.set_num_threads(2)
+    # The CI machine has 2 cores shared with bin/test's other process; more threads only add
+    # contention.
+    torch.set_num_threads(torch_threads())
 
 
 @pytest.fixture(scope="session")
