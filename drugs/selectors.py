@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 def dataset_list() -> QuerySet[MoleculeDataset]:
-    return MoleculeDataset.objects.select_related("created_by", "job")
+    # pk breaks ties between equal names, so a page boundary is stable.
+    return MoleculeDataset.objects.select_related("created_by", "job").order_by("name", "pk")
 
 
 def dataset_ready_list() -> QuerySet[MoleculeDataset]:

@@ -66,6 +66,9 @@ from medai_site.core.roles import Role, has_role, role_required
 
 RESEARCH_ROLES = (Role.RESEARCHER, Role.MODEL_ADMIN)
 PAGE_SIZE = 48
+#: The drug-design home page's lists: newest design runs first, data sets by name.
+PAGE_SIZE_RUNS = 25
+PAGE_SIZE_DATASETS = 20
 NEIGHBOURS = 5
 # Training molecules searched for a molecule's nearest neighbours (a seeded subset of bigger
 # sets keeps the page fast).
@@ -100,12 +103,18 @@ def _activity_endpoints() -> list[str]:
 @require_GET
 @role_required(*RESEARCH_ROLES)
 def home_view(request: HttpRequest) -> HttpResponse:
+    runs = page_of(request, run_list(), per_page=PAGE_SIZE_RUNS, noun="design run", param="runs")
+    datasets = page_of(
+        request, dataset_list(), per_page=PAGE_SIZE_DATASETS, noun="data set", param="datasets"
+    )
     return render(
         request,
         "drugs/home.html",
         {
-            "runs": list(run_list()[:30]),
-            "datasets": list(dataset_list()),
+            "runs": runs.object_list,
+            "runs_pager": runs,
+            "datasets": datasets.object_list,
+            "datasets_pager": datasets,
             "predictors": [
                 (v, endpoint_of(v), predictor_summary(v.metrics or {})) for v in active_predictors()
             ],

@@ -39,6 +39,13 @@ def test_page_number_clamps_to_the_pages_that_exist(raw, expected):
     assert page_number(raw, num_pages=3) == expected
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"), [(None, 3), ("", 3), ("abc", 3), ("2", 2), ("0", 1), ("999", 3)]
+)
+def test_a_list_that_starts_on_its_last_page(raw, expected):
+    assert page_number(raw, num_pages=3, start="last") == expected
+
+
 def test_page_of_counts_and_keeps_filters():
     request = RequestFactory().get("/x/", {"status": "failed", "q": "a b", "page": "2"})
     pager = page_of(request, list(range(243)), per_page=50, noun="scan")
@@ -126,3 +133,59 @@ def test_messages_inbox_is_paginated_and_keeps_the_unread_filter(users, client_f
     unread = client.get("/remote-care/messages/?unread=1&page=abc")
     assert unread.status_code == 200
     assert "No conversations" in unread.content.decode()  # none unread: one was sent by A
+
+
+@pytest.mark.django_db
+def test_design_runs_and_data_sets_page_independently(users, client_for, monkeypatch):
+    """Two lists on one page, each with its own page parameter kept by the other's links."""
+    from drugs import views as drug_views
+    from tests.drugs.factories import DesignRunFactory, MoleculeDatasetFactory
+
+    monkeypatch.setattr(drug_views, "PAGE_SIZE_RUNS", 4)
+    monkeypatch.setattr(drug_views, "PAGE_SIZE_DATASETS", 2)
+    dataset = MoleculeDatasetFactory(name="set-0")
+    for n in range(1, 5):
+        MoleculeDatasetFactory(name=f"set-{n}")
+    for n in range(9):
+        DesignRunFactory(name=f"run-{n}", dataset=dataset, created_by=users.researcher)
+    client = client_for(users.researcher)
+    home = client.get("/drugs/").content.decode()
+    assert "Showing 1–4 of 9 design runs" in home and "Showing 1–2 of 5 data sets" in home
+    assert set(re.findall(r"run-\d", home)) == {"run-8", "run-7", "run-6", "run-5"}
+    assert 'href="?runs=2#runs"' in home and 'href="?datasets=2#datasets"' in home
+    both = client.get("/drugs/", {"runs": "3", "datasets": "2"}).content.decode()
+    assert "Showing 9–9 of 9 design runs" in both and "Showing 3–4 of 5 data sets" in both
+    assert set(re.findall(r"run-\d", both)) == {"run-0"}
+    assert set(re.findall(r"/\">(set-\d)</a>", both)) == {"set-2", "set-3"}
+    assert 'href="?datasets=2&amp;runs=2#runs"' in both  # the data set page is kept
+    for bad in BAD_PAGES:
+        response = client.get("/drugs/", {"runs": bad, "datasets": bad})
+        assert response.status_code == 200, bad
+        assert "of 9 design runs" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_unmatched_studies_are_paginated_not_cut_off(users, client_for, monkeypatch):
+    from diagnosis.models import UnmatchedStudy
+
+    patient = patient_for(users.clinician_a)
+    UnmatchedStudy.objects.bulk_create(
+        UnmatchedStudy(
+            reason=f"reason-{n:02d}",
+            patient_id=patient.mrn,
+            patient_name=f"{patient.family_name.upper()}^{patient.given_name}",
+            modality="CT",
+        )
+        for n in range(53)
+    )
+    client = client_for(users.clinician_a)
+    first = client.get("/diagnosis/inbox/").content.decode()
+    assert (
+        "Showing 1–50 of 53 studies" in first and len(re.findall(r"data-unmatched=", first)) == 50
+    )
+    last = client.get("/diagnosis/inbox/", {"page": "2"}).content.decode()
+    assert "Showing 51–53 of 53 studies" in last and len(re.findall(r"data-unmatched=", last)) == 3
+    event = AuditEvent.objects.filter(action=AuditEvent.Action.PATIENT_LIST_VIEWED)
+    assert len(event.order_by("-pk").first().detail["shown"]) == 3
+    for bad in BAD_PAGES:
+        assert client.get("/diagnosis/inbox/", {"page": bad}).status_code == 200, bad
