@@ -165,7 +165,7 @@ def generator_versions() -> QuerySet[ModelVersion]:
 
 def predictor_versions() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(task__startswith=PREDICTOR_TASK_PREFIX).order_by(
-        "task", "-version"
+        "task", "-version", "pk"
     )
 
 
@@ -259,9 +259,9 @@ def training_neighbours(
     return index.nearest(smiles, k)
 
 
-def dataset_runs(*, dataset: MoleculeDataset, limit: int = 20) -> list[DesignRun]:
-    """The data set's most recent design runs, with their jobs."""
-    return list(dataset.runs.select_related("job")[:limit])
+def dataset_runs(*, dataset: MoleculeDataset) -> QuerySet[DesignRun]:
+    """The data set's design runs with their jobs, newest first."""
+    return dataset.runs.select_related("job")
 
 
 def run_top_molecules(*, run: DesignRun, limit: int = 12) -> list[GeneratedMolecule]:

@@ -189,3 +189,84 @@ def test_unmatched_studies_are_paginated_not_cut_off(users, client_for, monkeypa
     assert len(event.order_by("-pk").first().detail["shown"]) == 3
     for bad in BAD_PAGES:
         assert client.get("/diagnosis/inbox/", {"page": bad}).status_code == 200, bad
+
+
+def _risk_versions(users):
+    from remote_care.risk.services import RISK_TASK
+    from tests.platform.factories import ModelVersionFactory
+
+    for n in range(1, 6):
+        ModelVersionFactory(task=RISK_TASK, version=n, metrics={"auroc": n / 10})
+    return "/remote-care/risk-model/", [f">v{n}</a> <span" for n in (5, 4, 3, 2, 1)]
+
+
+def _predictor_versions(users):
+    from tests.platform.factories import ModelVersionFactory
+
+    for n in range(1, 6):
+        ModelVersionFactory(task="drugs.predictor.bbbp", version=n)
+    return "/drugs/predictors/", [f"drugs.predictor.bbbp v{n}<" for n in (5, 4, 3, 2, 1)]
+
+
+def _progression_analyses(users):
+    from tests.remote_care.factories import ProgressionAnalysisFactory
+
+    made = [ProgressionAnalysisFactory(created_by=users.researcher) for _ in range(5)]
+    return "/remote-care/progression/", [f"/progression/{a.pk}/" for a in reversed(made)]
+
+
+def _cohort_analyses(users):
+    from tests.treatment.factories import CohortAnalysisFactory
+
+    made = [CohortAnalysisFactory(created_by=users.researcher) for _ in range(5)]
+    return "/treatment/cohort/", [f"/cohort/{a.pk}/" for a in reversed(made)]
+
+
+def _dataset_runs(users):
+    from tests.drugs.factories import DesignRunFactory, MoleculeDatasetFactory
+
+    dataset = MoleculeDatasetFactory()
+    made = [DesignRunFactory(dataset=dataset, created_by=users.researcher) for _ in range(5)]
+    return f"/drugs/datasets/{dataset.pk}/", [f'/runs/{r.pk}/"' for r in reversed(made)]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("make", "module", "size", "param", "who"),
+    [
+        (_risk_versions, "remote_care.risk.views", "VERSIONS_PER_PAGE", "versions", "model_admin"),
+        (_predictor_versions, "drugs.views", "PAGE_SIZE_VERSIONS", "versions", "model_admin"),
+        (
+            _progression_analyses,
+            "remote_care.progression.views",
+            "ANALYSES_PER_PAGE",
+            "page",
+            "researcher",
+        ),
+        (_cohort_analyses, "treatment.views", "ANALYSES_PER_PAGE", "page", "researcher"),
+        (_dataset_runs, "drugs.views", "PAGE_SIZE_RUNS", "page", "researcher"),
+    ],
+)
+def test_versions_and_analyses_lists_are_paginated_newest_first(
+    users, client_for, monkeypatch, make, module, size, param, who
+):
+    """Lists that were cut at their 20 or 30 newest rows: every row reachable a page at a
+    time, newest first, the other query parameters kept, a bad page clamped."""
+    import importlib
+
+    monkeypatch.setattr(importlib.import_module(module), size, 2)
+    url, rows = make(users)
+    client = client_for(getattr(users, who))
+
+    def shown(html: str) -> list[str]:
+        return [row for row in rows if row in html]
+
+    first = client.get(url, {"x": "kept"}).content.decode()
+    assert "Showing 1–2 of 5" in first and shown(first) == rows[:2]
+    assert f'href="?x=kept&amp;{param}=2' in first
+    last = client.get(url, {param: "3"}).content.decode()
+    assert "Showing 5–5 of 5" in last and shown(last) == rows[4:]
+    for bad, expected in [("abc", rows[:2]), ("99", rows[4:]), ("0", rows[:2])]:
+        response = client.get(url, {param: bad})
+        assert response.status_code == 200, bad
+        assert shown(response.content.decode()) == expected, bad
