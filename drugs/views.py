@@ -66,6 +66,10 @@ from medai_site.core.roles import Role, has_role, role_required
 
 RESEARCH_ROLES = (Role.RESEARCHER, Role.MODEL_ADMIN)
 PAGE_SIZE = 48
+#: The drug-design home page's lists: newest design runs first, data sets by name.
+PAGE_SIZE_RUNS = 25
+PAGE_SIZE_DATASETS = 20
+PAGE_SIZE_VERSIONS = 25
 NEIGHBOURS = 5
 # Training molecules searched for a molecule's nearest neighbours (a seeded subset of bigger
 # sets keeps the page fast).
@@ -100,12 +104,18 @@ def _activity_endpoints() -> list[str]:
 @require_GET
 @role_required(*RESEARCH_ROLES)
 def home_view(request: HttpRequest) -> HttpResponse:
+    runs = page_of(request, run_list(), per_page=PAGE_SIZE_RUNS, noun="design run", param="runs")
+    datasets = page_of(
+        request, dataset_list(), per_page=PAGE_SIZE_DATASETS, noun="data set", param="datasets"
+    )
     return render(
         request,
         "drugs/home.html",
         {
-            "runs": list(run_list()[:30]),
-            "datasets": list(dataset_list()),
+            "runs": runs.object_list,
+            "runs_pager": runs,
+            "datasets": datasets.object_list,
+            "datasets_pager": datasets,
             "predictors": [
                 (v, endpoint_of(v), predictor_summary(v.metrics or {})) for v in active_predictors()
             ],
@@ -147,13 +157,17 @@ def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         dataset = dataset_get(pk=pk)
     except MoleculeDataset.DoesNotExist:
         raise Http404("No such data set.") from None
+    runs = page_of(
+        request, dataset_runs(dataset=dataset), per_page=PAGE_SIZE_RUNS, noun="design run"
+    )
     return render(
         request,
         "drugs/dataset_detail.html",
         {
             "dataset": dataset,
             "preview": _preview(dataset),
-            "runs": dataset_runs(dataset=dataset),
+            "runs": runs.object_list,
+            "runs_pager": runs,
         },
     )
 
@@ -547,6 +561,9 @@ def predictors_view(request: HttpRequest) -> HttpResponse:
                 return redirect("drugs:predictors")
         status = 400
     jobs = predictor_training_jobs(user=request.user)
+    versions = page_of(
+        request, predictor_versions(), per_page=PAGE_SIZE_VERSIONS, noun="version", param="versions"
+    )
     return render(
         request,
         "drugs/predictors.html",
@@ -554,8 +571,9 @@ def predictors_view(request: HttpRequest) -> HttpResponse:
             "form": form,
             "versions": [
                 (v, endpoint_of(v), predictor_summary(v.metrics or {}))
-                for v in predictor_versions()
+                for v in versions.object_list
             ],
+            "versions_pager": versions,
             "endpoints": [(name, spec) for name, spec in ENDPOINTS.items()],
             "jobs": list(jobs),
         },

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.browser import browser_page, screenshot_dir, sign_in
+from tests.e2e.layout import check_widths
 
 pytestmark = pytest.mark.e2e
 
@@ -53,6 +54,7 @@ def test_train_assess_and_record_a_plan(embedded_stack):
         assert "Tamoxifen" in statement and "No hormonal therapy" in statement
         assert "treatment.gbsg2" in page.locator("#model-facts").inner_text()
         page.screenshot(path=shots / "treatment-results.png", full_page=True)
+        check_widths(page, "treatment-result")
 
         page.select_option("#id_arm", "1")
         page.fill("#id_note", "Discussed with the patient.")
