@@ -8,7 +8,6 @@ from medai_site.core.roles import Role
 from tests.diagnosis.model_versions import PNEUMONIA_NPZ, register_version
 from tests.platform.factories import UserFactory
 from tests.support.clients import login, totp_device_for
-from tests.support.parallel import torch_threads
 from tests.support.worker import job_run_in_process
 from tests.support.world import world_build
 
@@ -99,7 +98,7 @@ def tiny_artifact() -> bytes:
     from diagnosis.ml.data import load_npz
     from diagnosis.ml.train import TrainConfig, train
 
-    torch.set_num_threads(torch_threads())
+    torch.set_num_threads(2)
     data = load_npz(PNEUMONIA_NPZ, class_names=("normal", "pneumonia")).subset(
         train=400, val=100, test=100, seed=0
     )
