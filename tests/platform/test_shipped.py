@@ -88,15 +88,19 @@ def test_build_writes_the_whole_layout_from_the_apps_builder(tmp_path, monkeypat
         log.update(50, "halfway")
         return TrainedModel(task="demo.task", content=b"trained", metrics={"auc": 0.8})
 
-    monkeypatch.setitem(shipped._shipped, "demo-model", shipped.ShippedModel(
-        slug="demo-model",
-        task="demo.task",
-        artifact_name="model.bin",
-        build=build,
-        command="python manage.py shipped_models build demo-model",
-        minutes=0.1,
-        label="Demo model",
-    ))
+    monkeypatch.setitem(
+        shipped._shipped,
+        "demo-model",
+        shipped.ShippedModel(
+            slug="demo-model",
+            task="demo.task",
+            artifact_name="model.bin",
+            build=build,
+            command="python manage.py shipped_models build demo-model",
+            minutes=0.1,
+            label="Demo model",
+        ),
+    )
     found = shipped_build(slug="demo-model", root=tmp_path)
     assert found.content == b"trained"
     assert "halfway" in (found.folder / "training.log").read_text()
@@ -111,7 +115,8 @@ def test_verify_command_fails_on_a_problem(tmp_path, settings):
         call_command("shipped_models", "verify")
 
 
-def test_install_activates_once_with_a_recorded_reason_and_a_real_validation(users):
+def test_install_activates_once_with_a_recorded_reason_and_a_real_validation(users, settings):
+    settings.MEDAI_HELDOUT_MAX_ITEMS = 120  # a real validation, on a smaller locked set
     first = shipped_model_install(slug="treatment-gbsg2", user=users.model_admin)
     assert first.installed
     version = first.version
