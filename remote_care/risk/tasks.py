@@ -37,7 +37,7 @@ def risk_model_train(job: Job, progress: Progress) -> dict[str, Any]:
     activate it when asked). Live curve: validation AUROC per epoch of each ensemble member."""
     from medai_site.registry.services import model_version_publish, model_version_trained_summary
     from remote_care.ml.train import EpochReport, TrainConfig
-    from remote_care.risk.heldout import SPLIT_SEED
+    from remote_care.risk.training import SPLIT_SEED
     from remote_care.risk.training import risk_model_train as train_model
 
     params = job.params

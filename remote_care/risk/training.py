@@ -9,8 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from medai_site.registry.shipped import TrainedModel
-from remote_care.risk.heldout import SPLIT_SEED
 from remote_care.risk.services import RISK_TASK, risk_model_to_bytes
+
+#: The seeded split of set A every deterioration model trains on; its test part is the
+#: task's held-out set (remote_care.risk.heldout).
+SPLIT_SEED = 2012
 
 
 def _flagged_share(model: Any, stays: list[Any]) -> float | None:
