@@ -3,7 +3,7 @@
     python bench/first_start.py [--branch BRANCH] [--repo PATH] [--keep]
 
 Clones the branch (default: the current one) of this repository into a temporary folder, links
-this checkout's .venv into it, starts `bin/run` there with a free PORT, a private MEDAI_VAR_DIR
+this checkout's .venv into it (entry by entry, so nothing is installed), starts `bin/run` there with a free PORT, a private MEDAI_VAR_DIR
 and DICOM port, waits for /healthz/, signs in as dr.adams (password from the clone's
 var/demo-accounts.txt), uploads a real PneumoniaMNIST test image as a PNG through the scans
 page, and polls the embedded SQLite database until the prediction is stored. Prints the
@@ -54,6 +54,25 @@ def _chest_png() -> bytes:
     return buffer.getvalue()
 
 
+def _link_venv(clone: Path) -> None:
+    """Give the clone this checkout's virtualenv without installing anything: a .venv folder
+    of links to its entries, plus the stamp bin/_venv.sh looks for (the hash of the clone's
+    pinned requirements), so bin/run goes straight to the set-up it measures. The shared
+    environment itself is never written to."""
+    import hashlib
+
+    venv = (ROOT / ".venv").resolve()
+    target = clone / ".venv"
+    target.mkdir()
+    for entry in venv.iterdir():
+        if not entry.name.startswith(".medai-requirements-"):
+            (target / entry.name).symlink_to(entry)
+    pinned = b"".join(
+        (clone / name).read_bytes() for name in ("requirements.txt", "requirements-nodeps.txt")
+    )
+    (target / f".medai-requirements-{hashlib.sha256(pinned).hexdigest()[:16]}").touch()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repo", default=str(ROOT))
@@ -79,8 +98,7 @@ def main() -> int:
         text=True,
         check=True,
     ).stdout.strip()
-    venv = (ROOT / ".venv").resolve()
-    (clone / ".venv").symlink_to(venv)
+    _link_venv(clone)
     var = work / "var"
     port = _free_port()
     env = {
