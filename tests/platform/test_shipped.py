@@ -36,7 +36,7 @@ def test_every_demo_model_is_declared_with_its_task():
 
 
 @pytest.mark.parametrize("slug", sorted(SHIPPED))
-def test_the_shipped_artifact_verifies_and_loads_through_the_products_loader(slug):
+def test_the_shipped_artifact_verifies_and_loads_through_the_products_loader(slug, db):
     found = shipped_artifact(slug=slug)
     assert hashlib.sha256(found.content).hexdigest() == found.sha256
     # Small enough for git, and documented beside the artifact.
@@ -152,3 +152,30 @@ def test_a_tampered_shipped_model_is_not_installed_and_training_is_queued(
     note = demo_treatment_ensure(user=users.model_admin, train=True)
     assert "queued the GBSG2 treatment model instead" in note
     assert Job.objects.filter(kind="treatment.training").count() == 1
+
+
+def test_build_missing_rebuilds_only_what_does_not_verify(tmp_path, settings, monkeypatch):
+    built = []
+
+    def declare(slug):
+        def build(log):
+            built.append(slug)
+            return TrainedModel(task=f"demo.{slug}", content=slug.encode())
+
+        return shipped.ShippedModel(
+            slug=slug,
+            task=f"demo.{slug}",
+            artifact_name="model.bin",
+            build=build,
+            command=f"python manage.py shipped_models build {slug}",
+            minutes=0.1,
+            label=slug,
+        )
+
+    monkeypatch.setattr(shipped, "_shipped", {s: declare(s) for s in ("kept", "gone", "bad")})
+    settings.MEDAI_SHIPPED_MODELS_DIR = tmp_path
+    _folder(tmp_path, "kept", b"kept")
+    (_folder(tmp_path, "bad", b"bad") / "model.bin").write_bytes(b"changed")
+    call_command("shipped_models", "build", "--missing")
+    assert sorted(built) == ["bad", "gone"]
+    call_command("shipped_models", "verify")
