@@ -25,6 +25,7 @@ from diagnosis.services import (
 )
 from diagnosis.shadow import predictions_shadow_score
 from medai_site.celery import app
+from medai_site.core.charts import live_figure
 from medai_site.core.compute import torch_device
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
@@ -285,7 +286,10 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
         progress.update(
             5 + 90 * report.epoch / report.epochs,
             f"Epoch {report.epoch}/{report.epochs}: val AUC {report.val_auc:.3f}",
-            live={"history": history, "figure": training_curves_figure(history)},
+            live={
+                "history": history,
+                "figure": live_figure(training_curves_figure(history), label="Training curves"),
+            },
         )
 
     content, metrics, result = classifier_train(

@@ -59,7 +59,7 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
-from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card, chart_cards
+from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card, chart_cards, live_figure
 from medai_site.core.pagination import page_of
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, has_role, role_required
@@ -339,8 +339,14 @@ def run_live_view(request: HttpRequest, pk: int) -> JsonResponse:
         {
             "epochs": len(run.history),
             "figures": {
-                "curve-losses": charts.losses_figure(run.history),
-                "curve-quality": charts.quality_figure(run.history),
+                # With their summary sentence and data table (charts.js shows both).
+                "curve-losses": live_figure(
+                    charts.losses_figure(run.history), label="Generator and discriminator losses"
+                ),
+                "curve-quality": live_figure(
+                    charts.quality_figure(run.history),
+                    label="Validity, uniqueness, novelty and mean reward",
+                ),
             },
             "sample": live.get("sample", []),
             "collapse": bool(live.get("collapse") or run.collapse),

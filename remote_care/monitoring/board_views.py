@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.charts import chart_card, live_figure
 from medai_site.core.pagination import page_of
 from medai_site.core.query_params import BadParameter, int_param, parse_aware_datetime
 from medai_site.core.roles import Role, role_required
@@ -34,6 +35,10 @@ from remote_care.physiology.downsample import METHODS as DOWNSAMPLE_METHODS
 BOARD_REFRESH_S = 10
 #: Patients on one page of the board; the most urgent are always on the first.
 BOARD_PAGE_SIZE = 50
+VITALS_LABEL = (
+    "Vital signs over time: heart rate, SpO2, respiration rate, temperature, blood pressure "
+    "and NEWS2 with alert markers"
+)
 SPARK_HOURS = 24
 DEFAULT_POINTS = 1500
 MIN_POINTS, MAX_POINTS = 10, 5000
@@ -116,7 +121,16 @@ def vitals_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(
         request,
         "remote_care/vitals.html",
-        {"patient": patient, "ranges": RANGES, "default_range": "24h", "points": DEFAULT_POINTS},
+        {
+            "patient": patient,
+            "ranges": RANGES,
+            "default_range": "24h",
+            "points": DEFAULT_POINTS,
+            # Drawn by vitals.js from vitals_data_view, which sends its text alternative too.
+            "vitals_chart": chart_card(
+                "vitals", VITALS_LABEL, None, empty="Loading the vital signs…"
+            ),
+        },
     )
 
 
@@ -202,7 +216,10 @@ def vitals_data_view(request: HttpRequest, patient_pk: int) -> JsonResponse:
                 }
                 for a in alerts
             ],
-            "figure": vitals_figure(series, alerts, start=window.start, end=window.end),
+            "figure": live_figure(
+                vitals_figure(series, alerts, start=window.start, end=window.end),
+                label=VITALS_LABEL,
+            ),
         }
     )
     response["Cache-Control"] = "no-store"

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.urls import reverse
 
 from medai_site.celery import app
+from medai_site.core.charts import live_figure
 from medai_site.jobs.exceptions import JobError
 from medai_site.jobs.models import Job
 from medai_site.jobs.runtime import Progress, job_task
@@ -59,7 +60,12 @@ def risk_model_train(job: Job, progress: Progress) -> dict[str, Any]:
             5 + 75 * min(done / total, 1.0),
             f"Member {report.member + 1}/{report.n_members}, epoch {report.epoch}: "
             f"validation AUROC {report.val_auroc:.3f}",
-            live={"curves": curves, "figure": risk_training_figure(curves)},
+            live={
+                "curves": curves,
+                "figure": live_figure(
+                    risk_training_figure(curves), label="Validation AUROC per epoch"
+                ),
+            },
         )
 
     trained = train_model(
