@@ -41,7 +41,7 @@ def embedded_stack(tmp_path_factory):
             env={**env, "MEDAI_VALIDATE_ON_REGISTER": "0"} if seeding else env,
             check=True,
             capture_output=True,
-            timeout=300,
+            timeout=900,  # minutes only on a machine loaded far beyond CI
         )
     passwords = dict(
         line.split(": ", 1) for line in (var / "demo-accounts.txt").read_text().splitlines()
@@ -60,7 +60,7 @@ def embedded_stack(tmp_path_factory):
             return False
 
     try:
-        wait_for(healthy, timeout=60, message="the embedded web server")
+        wait_for(healthy, timeout=180, message="the embedded web server")
         yield SimpleNamespace(
             base_url=base_url, passwords=passwords, var=var, honcho=honcho, dicom_port=dicom_port
         )
