@@ -83,7 +83,10 @@ def test_upload_classify_view_and_accept(model_in_service, tmp_path):
         page.goto(base + "/patients/")
         page.click("table.table a >> nth=0")
         page.click("text=Upload or view scans")
+        # The list of chosen files is drawn by a module script: wait until it has run.
+        page.wait_for_load_state("load")
         page.set_input_files("input[type=file]", [str(png), str(dicom)])
+        page.wait_for_selector("[data-dropzone-list] li >> nth=1")
         assert page.locator("[data-dropzone-list] li").count() == 2
         page.click("button:has-text('Upload and classify')")
         page.wait_for_selector("#upload-outcome")
