@@ -1,4 +1,5 @@
-"""Demo data for seed_demo: the built-in MOSES data sets and the first BBBP predictor."""
+"""Demo data for seed_demo: the built-in MOSES data sets, the shipped generator prior (in
+service from the first start) and the first BBBP predictor."""
 
 from __future__ import annotations
 
@@ -10,11 +11,18 @@ from medai_site.jobs.models import Job
 
 
 def demo_drugs_ensure(*, user: Any, train: bool) -> str:
-    """Register the built-in MOSES data sets; if ``train`` and no BBBP predictor exists, queue
-    one (minutes on CPU; it goes into service when done). Idempotent; a console line."""
+    """Register the built-in MOSES data sets and the shipped generator prior (into service when
+    no generator ever was, after its sha256 check); if ``train`` and no BBBP predictor exists,
+    queue one (minutes on CPU; it goes into service when done). Idempotent; a console line."""
+    from drugs.prior import generator_prior_ensure
     from medai_site.registry.models import ModelVersion
 
     notes = [f"registered the {d.name} data set" for d in dataset_builtin_ensure(user=user)]
+    try:
+        _, note = generator_prior_ensure(user=user)
+    except ValueError as exc:  # none shipped, or a file that fails its sha256 check
+        note = f"generator prior not registered: {exc}"
+    notes.append(note)
     task = predictor_task("BBBP")
     busy = Job.objects.filter(kind="drugs.predictor_training", status__in=["queued", "running"])
     if train and not ModelVersion.objects.filter(task=task).exists() and not busy.exists():
