@@ -166,7 +166,6 @@ def moses_command(args: argparse.Namespace) -> None:
     from drugs.ml.datasets import REPO_ROOT, moses_test_scaffolds_path
 
     jobs = args.jobs or os.cpu_count() or 1
-    torch.set_num_threads(jobs)
     device = _device(args.device)
     cache = benchmark.Cache(
         Path(args.cache_dir) if args.cache_dir else REPO_ROOT / "var" / "cache" / "drugs-moses",
@@ -176,8 +175,12 @@ def moses_command(args: argparse.Namespace) -> None:
     )
     artifact = gan.GanArtifact.load(args.artifact)
     start = time.monotonic()
+    # One thread for the step-by-step sampling (small operations: more threads only wait on
+    # each other, badly so on a busy machine); all of them for the big products after.
+    torch.set_num_threads(1)
     generated = artifact.sample(args.samples, seed=args.seed, batch_size=1000, device=device)
     sampling = time.monotonic() - start
+    torch.set_num_threads(jobs)
     table = benchmark.moses_table(
         generated,
         train_path=Path(args.train) if args.train else moses_train_path(),
