@@ -84,3 +84,33 @@ def test_seed_demo_puts_the_shipped_prior_into_service(users):
     active = ModelVersion.objects.get(task=GENERATOR_TASK, status=ModelVersion.Status.ACTIVE)
     assert "generator prior" in note and active.training_data["shipped"].endswith(ARTIFACT_NAME)
     assert demo_drugs_ensure(user=users.model_admin, train=False).count("already registered") == 1
+
+
+@pytest.mark.django_db
+def test_the_run_form_preselects_the_prior_and_its_empty_choice_trains_from_scratch(
+    users, shipped, moses_dataset
+):
+    from django.urls import reverse
+
+    from tests.drugs.test_views import _advanced_defaults
+    from tests.support.clients import login
+
+    prior, _ = generator_prior_ensure(user=users.model_admin, folder=shipped)
+    client = login(users.researcher)
+    page = client.get(reverse("drugs:run_create")).content.decode()
+    assert f'<option value="{prior.pk}" selected>' in page
+    assert "from scratch (ORGAN-style, no prior)" in page
+    form = {
+        "dataset": moses_dataset.pk,
+        "train_limit": 1000,
+        "n_samples": 500,
+        **{k: v for k, v in TINY_GAN.items() if k in ("pretrain_epochs", "adversarial_epochs")},
+        "temperature": 1.0,
+        "w_realism": 1,
+        **{w: 0 for w in ("w_qed", "w_sa", "w_lipinski", "w_pains", "w_activity")},
+        **_advanced_defaults(),
+    }
+    for base, kind in ((prior.pk, DesignRun.Kind.FINETUNE), ("", DesignRun.Kind.TRAIN)):
+        response = client.post(reverse("drugs:run_create"), {**form, "base_version": base})
+        assert response.status_code == 302, response.content.decode()[:2000]
+        assert DesignRun.objects.latest("pk").kind == kind
