@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
+import pickle
 import random
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.lib import format as npy_format
 
 from drugs.ml import metrics
 from drugs.ml.datasets import load_smiles_file
@@ -53,6 +57,52 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------
+# The MOSES authors' precomputed test statistics (what `moses.get_all_metrics` uses by default)
+
+# The only globals their .npz pickles reference: anything else is refused, so loading it cannot
+# run code.
+_MOSES_PICKLE_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("_codecs", "encode"),
+    ("collections", "Counter"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _MOSES_PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"{module}.{name} is not allowed in MOSES statistics")
+        if module == "numpy.core.multiarray":  # numpy 2 moved it
+            module = "numpy._core.multiarray"
+        return super().find_class(module, name)
+
+
+def moses_precomputed_stats(path: str | Path) -> metrics.ReferenceStats:
+    """ReferenceStats from a molsets `*_stats.npz` (FCD mean/covariance from the same ChemNet,
+    SNN fingerprints, BRICS fragment and scaffold counts), read with a restricted unpickler."""
+    with zipfile.ZipFile(path) as archive, archive.open("stats.npy") as raw:
+        handle = io.BytesIO(raw.read())
+    npy_format.read_magic(handle)
+    npy_format.read_array_header_1_0(handle)
+    data = _RestrictedUnpickler(handle, encoding="latin1").load()
+    stats = data.item() if isinstance(data, np.ndarray) else data
+    fingerprints = np.asarray(stats["SNN"]["fps"], dtype=np.uint8)
+    return metrics.ReferenceStats(
+        fingerprints=fingerprints,
+        fragments=Counter(stats["Frag"]["frag"]),
+        scaffolds=Counter(stats["Scaf"]["scaf"]),
+        fcd=metrics._Gaussian(
+            np.asarray(stats["FCD"]["mu"], dtype=np.float64),
+            np.asarray(stats["FCD"]["sigma"], dtype=np.float64),
+        ),
+        size=len(fingerprints),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,20 +170,30 @@ class Cache:
             self._sha[path] = file_sha256(path)
         return self._sha[path]
 
-    def reference(self, path: Path) -> metrics.ReferenceStats:
-        """Test-set statistics of a SMILES file, computed once per file content."""
-        cached = self.folder / f"reference-{self.sha(path)[:24]}.npz"
+    def reference(self, path: Path, precomputed: Path | None = None) -> metrics.ReferenceStats:
+        """Test-set statistics of a SMILES file, computed once per file content, or read once
+        from the authors' `precomputed` statistics of that file."""
+        source = precomputed or path
+        cached = self.folder / f"reference-{self.sha(source)[:24]}.npz"
         stats = load_reference_stats(cached)
         if stats is None:
             start = time.monotonic()
-            self.log(f"computing the statistics of {path.name} once (cached in {cached})")
-            stats = metrics.reference_stats(
-                load_smiles_file(path), n_jobs=self.n_jobs, device=self.device
-            )
+            if precomputed is not None:
+                self.log(f"reading {precomputed.name} once (cached in {cached})")
+                stats = moses_precomputed_stats(precomputed)
+            else:
+                self.log(f"computing the statistics of {path.name} once (cached in {cached})")
+                stats = metrics.reference_stats(
+                    load_smiles_file(path), n_jobs=self.n_jobs, device=self.device
+                )
             self.folder.mkdir(parents=True, exist_ok=True)
             save_reference_stats(stats, cached)
             self.log(f"  {time.monotonic() - start:.0f} s")
         return stats
+
+    def stored_train(self, path: Path) -> frozenset[str]:
+        """The training SMILES as the file stores them (MOSES novelty compares with these)."""
+        return frozenset(load_smiles_file(path))
 
     def canonical_train(self, path: Path) -> frozenset[str]:
         """The training set canonicalised by the installed RDKit, computed once per content."""
@@ -221,17 +281,29 @@ def moses_table(
     cache: Cache,
     seed: int,
     with_train_row: bool = True,
+    precomputed: dict[Path, Path] | None = None,
+    train_as_stored: bool = False,
 ) -> MosesTable:
     """MOSES rows for `generated` (raw strings) and a same-size training-set sample, printed names.
 
     The training-set row is the same metrics of `len(generated)` molecules drawn from the
     training file with `seed` (its novelty is 0 by construction); it is cached by content.
+    `precomputed` maps a test file to its authors' statistics file (used instead of computing
+    them); `train_as_stored` judges novelty against the training SMILES as the file stores them
+    (the MOSES protocol, for a file already canonical) instead of canonicalising it once.
     """
     seconds: dict[str, float] = {}
+    precomputed = precomputed or {}
     t0 = time.monotonic()
-    test = cache.reference(test_path)
-    scaffolds = cache.reference(test_scaffolds_path) if test_scaffolds_path else None
-    train_set = cache.canonical_train(train_path)
+    test = cache.reference(test_path, precomputed.get(test_path))
+    scaffolds = (
+        cache.reference(test_scaffolds_path, precomputed.get(test_scaffolds_path))
+        if test_scaffolds_path
+        else None
+    )
+    train_set = (
+        cache.stored_train(train_path) if train_as_stored else cache.canonical_train(train_path)
+    )
     seconds["cached_statistics"] = round(time.monotonic() - t0, 1)
 
     def evaluate(smiles: list[str]) -> dict[str, float | None]:
@@ -255,6 +327,8 @@ def moses_table(
             "train": cache.sha(train_path),
             "test": cache.sha(test_path),
             "test_scaffolds": cache.sha(test_scaffolds_path) if test_scaffolds_path else None,
+            "precomputed": sorted(cache.sha(p) for p in precomputed.values()),
+            "train_as_stored": train_as_stored,
             "samples": len(generated),
             "seed": seed,
         }

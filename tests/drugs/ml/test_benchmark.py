@@ -113,3 +113,30 @@ def test_reference_statistics_survive_the_cache_file(tmp_path, moses_test):
     assert back is not None and back.fcd is None and back.size == 30
     assert np.array_equal(back.fingerprints, stats.fingerprints)
     assert back.fragments == stats.fragments and back.scaffolds == stats.scaffolds
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+
+        return (os.getcwd, ())
+
+
+def test_precomputed_statistics_are_read_without_running_code(tmp_path, moses_test):
+    from collections import Counter
+
+    stats = {
+        "FCD": {"mu": np.zeros(512, np.float32), "sigma": np.eye(512)},
+        "SNN": {"fps": np.zeros((3, 1024), np.uint8)},
+        "Frag": {"frag": Counter({"C": 2})},
+        "Scaf": {"scaf": Counter({"c1ccccc1": 1})},
+    }
+    good = tmp_path / "good.npz"
+    np.savez(good, stats=np.array(stats, dtype=object))
+    loaded = benchmark.moses_precomputed_stats(good)
+    assert loaded.size == 3 and loaded.fragments == Counter({"C": 2}) and loaded.fcd is not None
+
+    evil = tmp_path / "evil.npz"
+    np.savez(evil, stats=np.array({**stats, "x": _Evil()}, dtype=object))
+    with pytest.raises(Exception, match="not allowed"):
+        benchmark.moses_precomputed_stats(evil)
