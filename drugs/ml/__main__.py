@@ -173,12 +173,16 @@ def moses_command(args: argparse.Namespace) -> None:
         device=device,
         log=lambda line: sys.stderr.write(f"# {line}\n"),
     )
-    artifact = gan.GanArtifact.load(args.artifact)
+    if args.artifact is None and not args.prepare:
+        raise SystemExit("moses: give --artifact FILE (or --prepare to fill the cache only)")
     start = time.monotonic()
     # One thread for the step-by-step sampling (small operations: more threads only wait on
     # each other, badly so on a busy machine); all of them for the big products after.
     torch.set_num_threads(1)
-    generated = artifact.sample(args.samples, seed=args.seed, batch_size=1000, device=device)
+    generated: list[str] = []
+    if not args.prepare:
+        artifact = gan.GanArtifact.load(args.artifact)
+        generated = artifact.sample(args.samples, seed=args.seed, batch_size=1000, device=device)
     sampling = time.monotonic() - start
     torch.set_num_threads(jobs)
     test_path = Path(args.test) if args.test else moses_test_path()
@@ -207,9 +211,10 @@ def moses_command(args: argparse.Namespace) -> None:
         # MOSES compares with its training file as stored (canonical: 2 in 20,000 of its SMILES
         # differ from the installed RDKit's canonical form); any other file is canonicalised.
         train_as_stored=args.train is None,
+        samples=args.samples,
     )
     table.seconds = {"sampling": round(sampling, 1), **table.seconds}
-    table.artifact_sha256 = benchmark.file_sha256(args.artifact)
+    table.artifact_sha256 = benchmark.file_sha256(args.artifact) if args.artifact else ""
     if args.json:
         _out(json.dumps(table.to_dict(), indent=1))
         return
@@ -258,7 +263,12 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=None, help="use the first N molecules only")
     p.add_argument("--log", default=None, help="training log (default FILE.log)")
     m = sub.add_parser("moses", help="MOSES metrics of a generator artifact (published protocol)")
-    m.add_argument("--artifact", required=True)
+    m.add_argument("--artifact", default=None, help="a generator artifact (GanArtifact)")
+    m.add_argument(
+        "--prepare",
+        action="store_true",
+        help="only fill the cache: test statistics and the training-set row of --samples",
+    )
     m.add_argument("--samples", type=int, default=30_000)
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--json", action="store_true")

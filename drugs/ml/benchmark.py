@@ -283,6 +283,7 @@ def moses_table(
     with_train_row: bool = True,
     precomputed: dict[Path, Path] | None = None,
     train_as_stored: bool = False,
+    samples: int | None = None,
 ) -> MosesTable:
     """MOSES rows for `generated` (raw strings) and a same-size training-set sample, printed names.
 
@@ -291,7 +292,10 @@ def moses_table(
     `precomputed` maps a test file to its authors' statistics file (used instead of computing
     them); `train_as_stored` judges novelty against the training SMILES as the file stores them
     (the MOSES protocol, for a file already canonical) instead of canonicalising it once.
+    With no `generated` molecules only the training-set row of `samples` molecules is made
+    (to fill the cache ahead of time).
     """
+    samples = len(generated) if samples is None else samples
     seconds: dict[str, float] = {}
     precomputed = precomputed or {}
     t0 = time.monotonic()
@@ -319,8 +323,10 @@ def moses_table(
 
     t0 = time.monotonic()
     testsf = scaffolds is not None
-    rows = {"generator": printed_row(evaluate(list(generated)), testsf=testsf)}
-    seconds["generator_metrics"] = round(time.monotonic() - t0, 1)
+    rows: dict[str, dict[str, float | None]] = {}
+    if generated:
+        rows["generator"] = printed_row(evaluate(list(generated)), testsf=testsf)
+        seconds["generator_metrics"] = round(time.monotonic() - t0, 1)
     if with_train_row:
         key = {
             "version": CACHE_VERSION,
@@ -329,18 +335,18 @@ def moses_table(
             "test_scaffolds": cache.sha(test_scaffolds_path) if test_scaffolds_path else None,
             "precomputed": sorted(cache.sha(p) for p in precomputed.values()),
             "train_as_stored": train_as_stored,
-            "samples": len(generated),
+            "samples": samples,
             "seed": seed,
         }
         t0 = time.monotonic()
         train_row = cache.row(key)
         if train_row is None:
             pool = load_smiles_file(train_path)
-            sample = random.Random(seed).sample(pool, min(len(generated), len(pool)))
+            sample = random.Random(seed).sample(pool, min(samples, len(pool)))
             train_row = printed_row(evaluate(sample), testsf=testsf)
             cache.store_row(key, train_row)
         rows["training set"] = train_row
         seconds["training_set_row"] = round(time.monotonic() - t0, 1)
     for name in PUBLISHED_ROWS:
         rows[f"published {name}"] = printed_row(dict(metrics.MOSES_PUBLISHED[name]), testsf=False)
-    return MosesTable(samples=len(generated), seed=seed, rows=rows, seconds=seconds)
+    return MosesTable(samples=samples, seed=seed, rows=rows, seconds=seconds)
