@@ -6,7 +6,7 @@ class DiagnosisConfig(AppConfig):
     verbose_name = "Diagnosis (imaging)"
 
     def ready(self) -> None:
-        from diagnosis import shadow, tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from diagnosis import shadow, shipped, tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
         from diagnosis.artifacts import artifact_check
         from diagnosis.demo import demo_imaging_seed
         from diagnosis.heldout import imaging_validate
@@ -21,6 +21,7 @@ class DiagnosisConfig(AppConfig):
         from medai_site.core.services import register_role_permissions
         from medai_site.registry.catalogue import model_kind_register
         from medai_site.registry.shadow import shadow_family_register
+        from medai_site.registry.shipped import shipped_model_register
 
         # Scans, their display frames and heat-maps: the orphan sweep may delete unreferenced
         # files here.
@@ -85,3 +86,11 @@ class DiagnosisConfig(AppConfig):
         )
 
         register_demo_seeder(demo_imaging_seed, order=10)
+        # The pre-trained pneumonia model shipped in data/models/, in service from the first start.
+        shipped_model_register(
+            slug=shipped.SLUG,
+            task=shipped.SHIPPED_TASK,
+            label="Pneumonia classifier (PneumoniaMNIST)",
+            build=shipped.pneumonia_build,
+            minutes=4,
+        )

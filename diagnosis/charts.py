@@ -6,7 +6,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from diagnosis.selectors import Agreement, ScopeTrend
-from medai_site.core.charts import chart_layout, confusion_heatmap, curves_figure, line_trace
+from medai_site.core.charts import (
+    chart_layout,
+    confusion_heatmap,
+    curves_figure,
+    described,
+    format_value,
+    line_trace,
+)
 
 _LAYOUT = chart_layout(height=300, margin=(50, 20, 40, 40))
 
@@ -15,11 +22,12 @@ def probabilities_figure(prediction: Any) -> dict[str, Any]:
     """Horizontal bars of the calibrated class probabilities."""
     names = list(prediction.class_names)
     values = [float(prediction.probabilities.get(n, 0.0)) for n in names]
-    return {
+    figure = {
         "data": [
             {
                 "type": "bar",
                 "orientation": "h",
+                "name": "probability",
                 "y": names,
                 "x": values,
                 "text": [f"{v:.1%}" for v in values],
@@ -41,6 +49,13 @@ def probabilities_figure(prediction: Any) -> dict[str, Any]:
             "title": {"text": "Class probabilities (calibrated)"},
         },
     }
+    ranked = sorted(zip(values, names, strict=True), reverse=True)
+    summary = (
+        "Calibrated class probabilities: "
+        + ", ".join(f"{name} {value:.1%}" for value, name in ranked)
+        + f"; the model predicts {names[prediction.predicted_index]}."
+    )
+    return described(figure, summary)
 
 
 def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -49,7 +64,7 @@ def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any] | No
     if not history:
         return None
     epochs = [h["epoch"] for h in history]
-    return curves_figure(
+    figure = curves_figure(
         [
             line_trace("train loss", epochs, [h.get("train_loss") for h in history], yaxis="y2"),
             line_trace("val loss", epochs, [h.get("val_loss") for h in history], yaxis="y2"),
@@ -61,6 +76,21 @@ def training_curves_figure(history: list[dict[str, Any]]) -> dict[str, Any] | No
         y_axis={"title": {"text": "val AUC"}},
         loss_axis=True,
     )
+    return described(figure, _training_summary(history))
+
+
+def _training_summary(history: list[dict[str, Any]]) -> str:
+    last = history[-1]
+    aucs = [(h["val_auc"], h["epoch"]) for h in history if h.get("val_auc") is not None]
+    text = (
+        f"Training curves after epoch {last['epoch']}: train loss "
+        f"{format_value(last.get('train_loss'))}, val loss {format_value(last.get('val_loss'))}, "
+        f"val AUC {format_value(last.get('val_auc'))}"
+    )
+    if aucs:
+        best, at = max(aucs)
+        text += f" (best val AUC {format_value(best)} at epoch {at})"
+    return text + "."
 
 
 def confusion_figure(agreement: Agreement) -> dict[str, Any]:

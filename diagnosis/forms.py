@@ -118,8 +118,12 @@ class ScopeOverrideForm(forms.Form):
 
 class WorklistForm(forms.Form):
     q = forms.CharField(required=False, label="Patient", max_length=100)
-    date_from = BoundedDateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = BoundedDateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = BoundedDateField(
+        required=False, label="Uploaded from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = BoundedDateField(
+        required=False, label="until", widget=forms.DateInput(attrs={"type": "date"})
+    )
     status = forms.ChoiceField(
         required=False,
         initial="awaiting",

@@ -25,6 +25,7 @@ from diagnosis.services import (
 )
 from diagnosis.shadow import predictions_shadow_score
 from medai_site.celery import app
+from medai_site.core.charts import live_figure
 from medai_site.core.compute import torch_device
 from medai_site.core.media import media_writes
 from medai_site.jobs.exceptions import JobError
@@ -269,9 +270,7 @@ def check_dataset(job: Job, progress: Progress) -> dict[str, Any]:
 def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
     """Train a classifier on the job's checked data set, showing a live curve, and register
     it with the job's success (activated when asked)."""
-    from diagnosis.ml.artifact import artifact_bytes
-    from diagnosis.ml.train import train
-    from diagnosis.training import training_inputs, training_metrics
+    from diagnosis.training import classifier_train, training_inputs
     from medai_site.registry.services import (
         model_artifacts_guard,
         model_version_publish,
@@ -287,15 +286,20 @@ def train_classifier(job: Job, progress: Progress) -> dict[str, Any]:
         progress.update(
             5 + 90 * report.epoch / report.epochs,
             f"Epoch {report.epoch}/{report.epochs}: val AUC {report.val_auc:.3f}",
-            live={"history": history, "figure": training_curves_figure(history)},
+            live={
+                "history": history,
+                "figure": live_figure(training_curves_figure(history), label="Training curves"),
+            },
         )
 
-    result = train(inputs.data, inputs.config, on_epoch, device=torch_device())
-    progress.update(96, "Evaluating on the test split and saving the model", force=True)
-    bundle = result.to_bundle()
-    bundle.contract = inputs.contract.to_dict()
-    content = artifact_bytes(bundle)
-    metrics = {**training_metrics(result), "contract": bundle.contract}
+    content, metrics, result = classifier_train(
+        data=inputs.data,
+        config=inputs.config,
+        contract=inputs.contract,
+        on_epoch=on_epoch,
+        on_stage=lambda stage: progress.update(96, stage, force=True),
+        device=torch_device(),
+    )
     # The version row commits with the job's success; if that rolls back, so does the file.
     with model_artifacts_guard(), progress.finishing() as outcome:
         version = model_version_publish(

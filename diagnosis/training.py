@@ -6,6 +6,7 @@ import base64
 import hashlib
 import io
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -264,6 +265,30 @@ def training_inputs(*, job: Job, progress: Progress) -> TrainingInputs:
     except ValueError as exc:
         raise JobError(f"The data set {dataset.name}'s input contract: {exc}.") from None
     return TrainingInputs(dataset=dataset, data=data, config=train_config, contract=contract)
+
+
+def classifier_train(
+    *,
+    data: Any,
+    config: Any,
+    contract: Any,
+    on_epoch: Callable[[Any], None] | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    device: Any = "cpu",
+) -> tuple[bytes, dict[str, Any], Any]:
+    """Train a classifier on ``data`` (diagnosis.ml) with ``config``, its input ``contract``
+    travelling with the weights: (the artifact bytes the registry stores, its metrics, the
+    TrainResult). The training job and the shipped demo model both train through here."""
+    from diagnosis.ml.artifact import artifact_bytes
+    from diagnosis.ml.train import train
+
+    result = train(data, config, on_epoch, device=device)
+    if on_stage is not None:
+        on_stage("Evaluating on the test split and saving the model")
+    bundle = result.to_bundle()
+    bundle.contract = contract.to_dict()
+    content = artifact_bytes(bundle)
+    return content, {**training_metrics(result), "contract": bundle.contract}, result
 
 
 def training_metrics(result: Any) -> dict[str, Any]:

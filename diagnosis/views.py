@@ -88,6 +88,9 @@ from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.selectors import model_version_card, model_version_headline_metrics
 
+#: Image data sets on one page of the training page (each row shows example images).
+DATASETS_PER_PAGE = 20
+
 
 def _scan_or_404(request: HttpRequest, pk: int) -> Scan:
     try:
@@ -458,7 +461,11 @@ def _training_page(
     jobs = training_jobs()
     from diagnosis.imaging.contract import contract_form_defaults, contract_summary
 
-    datasets = [(d, check, contract_summary(d.contract)) for d, check in dataset_list()]
+    every_dataset = dataset_list()
+    pager = page_of(
+        request, every_dataset, per_page=DATASETS_PER_PAGE, noun="data set", param="datasets"
+    )
+    datasets = [(d, check, contract_summary(d.contract)) for d, check in pager.object_list]
     return render(
         request,
         "diagnosis/training.html",
@@ -467,7 +474,8 @@ def _training_page(
             "upload_form": upload_form or DatasetUploadForm(),
             "jobs": jobs,
             "datasets": datasets,
-            "ready_count": sum(d.status == ImageDataset.Status.READY for d, _, _ in datasets),
+            "datasets_pager": pager,
+            "ready_count": sum(d.status == ImageDataset.Status.READY for d, _ in every_dataset),
             "review_counts": reviews_per_task(),
             "upload_limit_mb": settings.MEDAI_DATASET_UPLOAD_MAX_BYTES // (1 << 20),
             "contract_defaults": contract_form_defaults(),

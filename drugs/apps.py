@@ -18,7 +18,7 @@ class DrugsConfig(AppConfig):
     verbose_name = "Drug design"
 
     def ready(self) -> None:
-        from drugs import shadow, tasks  # noqa: F401  (job kinds)
+        from drugs import shadow, tasks, training  # noqa: F401  (job kinds)
         from drugs.artifacts import generator_from_bytes, load_predictor_bytes
         from drugs.demo import demo_drugs_seed
         from drugs.heldout import generator_validate, predictor_validate
@@ -30,6 +30,7 @@ class DrugsConfig(AppConfig):
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
         from medai_site.registry.shadow import shadow_family_register
+        from medai_site.registry.shipped import shipped_model_register
 
         media_folder_register("drugs/uploads")
         media_folder_register("drugs/datasets")
@@ -65,3 +66,10 @@ class DrugsConfig(AppConfig):
         )
 
         register_demo_seeder(demo_drugs_seed, order=50)
+        shipped_model_register(
+            slug=training.SHIPPED_SLUG,
+            task=predictor_task(training.SHIPPED_ENDPOINT),
+            label="BBBP property predictor (random forest)",
+            build=training.bbbp_build,
+            minutes=1,
+        )

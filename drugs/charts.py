@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medai_site.core.charts import chart_layout, curves_figure, line_trace
+from medai_site.core.charts import chart_layout, curves_figure, described, format_value, line_trace
 
 _LAYOUT = chart_layout(height=300, margin=(55, 20, 40, 45))
 # Pre-training and adversarial epochs on one axis, in the order they ran.
@@ -50,7 +50,13 @@ def losses_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         )
         for key, name in (("g_loss", "generator loss"), ("d_loss", "discriminator loss"))
     ]
-    return curves_figure(
+    last = history[-1]
+    summary = (
+        f"Losses after {len(history)} epochs (latest: {text[-1].strip()}): generator loss "
+        f"{format_value(last.get('g_loss'))}, discriminator loss "
+        f"{format_value(last.get('d_loss'))}."
+    )
+    figure = curves_figure(
         traces,
         layout=_LAYOUT,
         title="Losses per epoch",
@@ -58,6 +64,7 @@ def losses_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         y_axis={"title": {"text": "loss"}},
         shapes=_phase_boundary(history),
     )
+    return described(figure, summary)
 
 
 def _phase_boundary(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -91,7 +98,13 @@ def quality_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         ("novelty", "novelty"),
         ("mean_reward", "mean reward"),
     )
-    return curves_figure(
+    last = history[-1]
+    summary = (
+        f"Sample quality after {len(history)} epochs (latest: {text[-1].strip()}): "
+        + ", ".join(f"{name} {format_value(last.get(key))}" for key, name in series)
+        + "."
+    )
+    figure = curves_figure(
         [
             line_trace(
                 name,
@@ -108,6 +121,7 @@ def quality_figure(history: list[dict[str, Any]]) -> dict[str, Any] | None:
         y_axis={"range": [0, 1.05], "title": {"text": "share / reward"}},
         shapes=_phase_boundary(history),
     )
+    return described(figure, summary)
 
 
 def distribution_figure(

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 
 
 def dataset_list() -> QuerySet[MoleculeDataset]:
-    return MoleculeDataset.objects.select_related("created_by", "job")
+    # pk breaks ties between equal names, so a page boundary is stable.
+    return MoleculeDataset.objects.select_related("created_by", "job").order_by("name", "pk")
 
 
 def dataset_ready_list() -> QuerySet[MoleculeDataset]:
@@ -169,7 +170,7 @@ def generator_active() -> ModelVersion | None:
 
 def predictor_versions() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(task__startswith=PREDICTOR_TASK_PREFIX).order_by(
-        "task", "-version"
+        "task", "-version", "pk"
     )
 
 
@@ -263,9 +264,9 @@ def training_neighbours(
     return index.nearest(smiles, k)
 
 
-def dataset_runs(*, dataset: MoleculeDataset, limit: int = 20) -> list[DesignRun]:
-    """The data set's most recent design runs, with their jobs."""
-    return list(dataset.runs.select_related("job")[:limit])
+def dataset_runs(*, dataset: MoleculeDataset) -> QuerySet[DesignRun]:
+    """The data set's design runs with their jobs, newest first."""
+    return dataset.runs.select_related("job")
 
 
 def run_top_molecules(*, run: DesignRun, limit: int = 12) -> list[GeneratedMolecule]:

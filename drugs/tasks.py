@@ -16,7 +16,7 @@ from drugs.design import (
     design_sample_score,
     design_training_molecules,
 )
-from drugs.models import GENERATOR_TASK, DesignRun, MoleculeDataset, predictor_task
+from drugs.models import GENERATOR_TASK, DesignRun, MoleculeDataset
 from drugs.services import (
     ImportedMolecules,
     dataset_import_store,
@@ -164,49 +164,35 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
 def train_predictor(job: Job, progress: Progress) -> dict[str, Any]:
     """Fit a property predictor of the job's endpoint and register it with the job's success
     (in service at once when asked or when the endpoint has none)."""
-    from drugs.ml.predictors import ENDPOINTS
-    from drugs.selectors import predictor_summary
-    from drugs.training import predictor_fit
+    from drugs.training import predictor_train
     from medai_site.registry.selectors import model_version_active
     from medai_site.registry.services import model_version_publish, model_version_trained_summary
 
-    endpoint = job.params.get("endpoint", "")
-    kind = job.params.get("kind", "random_forest")
-    fitted = predictor_fit(
-        endpoint=endpoint,
-        kind=kind,
+    trained = predictor_train(
+        endpoint=job.params.get("endpoint", ""),
+        kind=job.params.get("kind", "random_forest"),
         cv_folds=int(job.params.get("cv_folds", 5)),
         progress=progress,
+        task=job.params.get("task") or "",
     )
-    task = job.params.get("task") or predictor_task(endpoint)
-    spec = ENDPOINTS[endpoint]
     progress.update(94, "Registering the model version", force=True)
-    content = artifact_bytes(fitted.artifact.save)
     with progress.finishing() as outcome:
         # The first version of an endpoint goes into service, so its predictions appear at
         # once; later ones wait for a model admin unless asked.
+        task = trained.task
         activate = bool(job.params.get("activate")) or model_version_active(task=task) is None
         version = model_version_publish(
             task=task,
-            artifact=content,
+            artifact=trained.content,
             created_by=job.owner,
             activate=activate,
-            params={"kind": kind, "cv_folds": job.params.get("cv_folds", 5), "seed": 0},
-            training_data={
-                "endpoint": endpoint,
-                "task_type": fitted.task_type,
-                "n": fitted.n,
-                "description": spec.description,
-                "units": spec.units,
-                "file": spec.file,
-            },
-            metrics=fitted.metrics,
+            params={**trained.params, "cv_folds": job.params.get("cv_folds", 5)},
+            training_data=trained.training_data,
+            metrics=trained.metrics,
             notes=f"Trained by job #{job.pk}.",
         )
         outcome.result = {
-            "summary": model_version_trained_summary(
-                version=version, finding=predictor_summary(fitted.metrics)
-            ),
+            "summary": model_version_trained_summary(version=version, finding=trained.finding),
             "url": reverse("drugs:predictors"),
             "model_version": version.pk,
         }

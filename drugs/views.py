@@ -60,13 +60,17 @@ from drugs.services import (
     shortlist_remove,
     shortlist_save,
 )
-from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card, chart_cards
+from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card, chart_cards, live_figure
 from medai_site.core.pagination import page_of
 from medai_site.core.query_params import BadParameter, bad_request, int_param
 from medai_site.core.roles import Role, has_role, role_required
 
 RESEARCH_ROLES = (Role.RESEARCHER, Role.MODEL_ADMIN)
 PAGE_SIZE = 48
+#: The drug-design home page's lists: newest design runs first, data sets by name.
+PAGE_SIZE_RUNS = 25
+PAGE_SIZE_DATASETS = 20
+PAGE_SIZE_VERSIONS = 25
 NEIGHBOURS = 5
 # Training molecules searched for a molecule's nearest neighbours (a seeded subset of bigger
 # sets keeps the page fast).
@@ -101,12 +105,18 @@ def _activity_endpoints() -> list[str]:
 @require_GET
 @role_required(*RESEARCH_ROLES)
 def home_view(request: HttpRequest) -> HttpResponse:
+    runs = page_of(request, run_list(), per_page=PAGE_SIZE_RUNS, noun="design run", param="runs")
+    datasets = page_of(
+        request, dataset_list(), per_page=PAGE_SIZE_DATASETS, noun="data set", param="datasets"
+    )
     return render(
         request,
         "drugs/home.html",
         {
-            "runs": list(run_list()[:30]),
-            "datasets": list(dataset_list()),
+            "runs": runs.object_list,
+            "runs_pager": runs,
+            "datasets": datasets.object_list,
+            "datasets_pager": datasets,
             "predictors": [
                 (v, endpoint_of(v), predictor_summary(v.metrics or {})) for v in active_predictors()
             ],
@@ -148,13 +158,17 @@ def dataset_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
         dataset = dataset_get(pk=pk)
     except MoleculeDataset.DoesNotExist:
         raise Http404("No such data set.") from None
+    runs = page_of(
+        request, dataset_runs(dataset=dataset), per_page=PAGE_SIZE_RUNS, noun="design run"
+    )
     return render(
         request,
         "drugs/dataset_detail.html",
         {
             "dataset": dataset,
             "preview": _preview(dataset),
-            "runs": dataset_runs(dataset=dataset),
+            "runs": runs.object_list,
+            "runs_pager": runs,
         },
     )
 
@@ -329,8 +343,14 @@ def run_live_view(request: HttpRequest, pk: int) -> JsonResponse:
         {
             "epochs": len(run.history),
             "figures": {
-                "curve-losses": charts.losses_figure(run.history),
-                "curve-quality": charts.quality_figure(run.history),
+                # With their summary sentence and data table (charts.js shows both).
+                "curve-losses": live_figure(
+                    charts.losses_figure(run.history), label="Generator and discriminator losses"
+                ),
+                "curve-quality": live_figure(
+                    charts.quality_figure(run.history),
+                    label="Validity, uniqueness, novelty and mean reward",
+                ),
             },
             "sample": live.get("sample", []),
             "collapse": bool(live.get("collapse") or run.collapse),
@@ -551,6 +571,9 @@ def predictors_view(request: HttpRequest) -> HttpResponse:
                 return redirect("drugs:predictors")
         status = 400
     jobs = predictor_training_jobs(user=request.user)
+    versions = page_of(
+        request, predictor_versions(), per_page=PAGE_SIZE_VERSIONS, noun="version", param="versions"
+    )
     return render(
         request,
         "drugs/predictors.html",
@@ -558,8 +581,9 @@ def predictors_view(request: HttpRequest) -> HttpResponse:
             "form": form,
             "versions": [
                 (v, endpoint_of(v), predictor_summary(v.metrics or {}))
-                for v in predictor_versions()
+                for v in versions.object_list
             ],
+            "versions_pager": versions,
             "endpoints": [(name, spec) for name, spec in ENDPOINTS.items()],
             "jobs": list(jobs),
         },

@@ -12,6 +12,7 @@ class RemoteCareConfig(AppConfig):
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
         from medai_site.registry.shadow import shadow_family_register
+        from medai_site.registry.shipped import shipped_model_register
         from remote_care import timeline  # noqa: F401  (patient-page panel)
         from remote_care.analytics import receivers as _rollup_receivers  # noqa: F401
         from remote_care.analytics import tasks as _analytics_jobs  # noqa: F401  (beat task)
@@ -22,6 +23,7 @@ class RemoteCareConfig(AppConfig):
         from remote_care.progression import tasks as _progression_jobs  # noqa: F401
         from remote_care.risk import shadow as risk_shadow
         from remote_care.risk import tasks as _risk_jobs  # noqa: F401
+        from remote_care.risk import training as risk_training
         from remote_care.risk.heldout import risk_validate
         from remote_care.risk.services import RISK_TASK, risk_model_from_bytes
 
@@ -71,3 +73,10 @@ class RemoteCareConfig(AppConfig):
 
         register_demo_seeder(demo_monitoring_seed, order=30)
         register_demo_seeder(demo_risk_seed, order=40)
+        shipped_model_register(
+            slug=risk_training.SHIPPED_SLUG,
+            task=RISK_TASK,
+            label="Deterioration model (GRU on PhysioNet 2012)",
+            build=risk_training.deterioration_build,
+            minutes=8,
+        )

@@ -104,18 +104,29 @@ def demo_monitoring_ensure(*, clinicians: list[Any]) -> str:
 
 
 def demo_risk_ensure(*, user: Any, train: bool) -> str:
-    """If ``train`` and no deterioration model exists or is training, queue a vitals-input run
-    that goes into service when done. Idempotent; returns a line for the console."""
+    """While the deterioration task has never had a model in service, put the shipped GRU
+    (data/models/remote-care-deterioration/) into service (bootstrap, validated here and now);
+    when it is missing or refused and ``train``, queue a vitals-input run that goes into
+    service when done. Idempotent; returns a line for the console ("" if nothing)."""
     from medai_site.jobs.models import Job
+    from medai_site.registry.services import model_task_bootstrappable
+    from medai_site.registry.shipped import ShippedArtifactError, shipped_model_install
+    from remote_care.risk.training import SHIPPED_CONFIG, SHIPPED_SLUG
 
-    if not train or ModelVersion.objects.filter(task=RISK_TASK).exists():
+    if not model_task_bootstrappable(task=RISK_TASK):
         return ""
+    try:
+        return shipped_model_install(slug=SHIPPED_SLUG, user=user).note("deterioration model")
+    except ShippedArtifactError as exc:
+        problem = str(exc)
+    if not train or ModelVersion.objects.filter(task=RISK_TASK).exists():
+        return problem
     if Job.objects.filter(
         kind="remote_care.risk_training", status__in=["queued", "running"]
     ).exists():
-        return ""
-    risk_training_start(spec="vitals", members=3, max_epochs=40, activate=True, user=user)
-    return "queued the deterioration model (GRU on PhysioNet 2012; in service when done)"
+        return problem
+    risk_training_start(**SHIPPED_CONFIG, activate=True, user=user)
+    return problem + "; queued the deterioration model instead (GRU on PhysioNet 2012)"
 
 
 def demo_monitoring_seed(run: DemoRun) -> str:

@@ -12,6 +12,22 @@ from tests.support.worker import job_run_in_process
 from tests.support.world import world_build
 
 
+def pytest_collection_modifyitems(config, items):
+    """Under bin/test's parallel processes (--dist loadgroup) every test file runs whole in one
+    process (its module fixtures are built once), and so does every test that needs the one
+    embedded stack (tests/e2e/conftest.py: a web server, workers and beat), and each ML folder
+    whose session fixtures train a model."""
+    for item in items:
+        path = item.path.relative_to(config.rootpath).as_posix()
+        if "embedded_stack" in getattr(item, "fixturenames", ()):
+            group = "embedded-stack"
+        elif "/ml/" in path:
+            group = path.rsplit("/", 1)[0]
+        else:
+            group = path
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

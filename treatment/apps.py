@@ -11,7 +11,8 @@ class TreatmentConfig(AppConfig):
         from medai_site.core.roles import Role
         from medai_site.registry.catalogue import model_kind_register
         from medai_site.registry.shadow import shadow_family_register
-        from treatment import shadow, tasks, timeline  # noqa: F401  (job kinds, patient-page panel)
+        from medai_site.registry.shipped import shipped_model_register
+        from treatment import shadow, tasks, timeline, training  # noqa: F401  (job kinds, patient-page panel)
         from treatment.demo import demo_treatment_seed
         from treatment.heldout import treatment_validate
         from treatment.ml.trials import TRIALS
@@ -46,3 +47,10 @@ class TreatmentConfig(AppConfig):
         )
 
         register_demo_seeder(demo_treatment_seed, order=20)
+        shipped_model_register(
+            slug=training.SHIPPED_SLUG,
+            task=task_name(training.SHIPPED_TRIAL),
+            label="GBSG2 treatment model (Cox)",
+            build=training.gbsg2_build,
+            minutes=0.5,
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from medai_site.core.charts import chart_layout
+from medai_site.core.charts import chart_layout, described, format_value
 
 _LAYOUT = chart_layout(height=340, margin=(60, 20, 40, 50))
 # Colour-blind-safe (Okabe-Ito) so arms stay distinguishable for every reader.
@@ -72,7 +72,22 @@ def survival_curves_figure(
                 "line": {"dash": "dot", "color": "#555"},
             }
         ]
-    return {"data": data, "layout": layout}
+    return described({"data": data, "layout": layout}, _survival_summary(result, lows, highs))
+
+
+def _survival_summary(result: dict[str, Any], lows: list[Any], highs: list[Any]) -> str:
+    # The curves are steps (shape "hv"): the value at a time is the last step at or before it.
+    times = result["curve_times"]
+    at = result.get("horizon") or times[-1]
+    index = max([i for i, t in enumerate(times) if t <= at] or [0])
+    parts = []
+    for arm in result["arms"]:
+        text = f"{arm['label']} {arm['curve'][index]:.2f}"
+        if arm["arm"] < len(lows):
+            text += f" ({lows[arm['arm']][index]:.2f}–{highs[arm['arm']][index]:.2f})"
+        parts.append(text)
+    when = f"{at:g} {result.get('time_unit', '')}".strip()
+    return f"Predicted probability event-free at {when}: " + ", ".join(parts) + "."
 
 
 def benefit_figure(result: dict[str, Any]) -> dict[str, Any]:
@@ -83,7 +98,7 @@ def benefit_figure(result: dict[str, Any]) -> dict[str, Any]:
     plus = [(d["high"] - d["difference"]) if d["high"] is not None else 0 for d in diffs]
     minus = [(d["difference"] - d["low"]) if d["low"] is not None else 0 for d in diffs]
     colours = ["#8aa4ad" if d.get("includes_no_difference") else "#0072B2" for d in diffs]
-    return {
+    figure = {
         "data": [
             {
                 "type": "scatter",
@@ -111,6 +126,15 @@ def benefit_figure(result: dict[str, Any]) -> dict[str, Any]:
             "showlegend": False,
         },
     }
+    parts = []
+    for d, label in zip(diffs, labels, strict=True):
+        text = f"{label} {d['difference']:+.1%}"
+        if d["low"] is not None and d["high"] is not None:
+            text += f" ({d['low']:+.1%} to {d['high']:+.1%}"
+            text += ", includes no difference)" if d.get("includes_no_difference") else ")"
+        parts.append(text)
+    name = result.get("value_name", "outcome")
+    return described(figure, f"Difference in {name}: " + "; ".join(parts) + ".")
 
 
 def contributions_figure(explanation: dict[str, Any], top: int = 10) -> dict[str, Any] | None:
@@ -123,7 +147,7 @@ def contributions_figure(explanation: dict[str, Any], top: int = 10) -> dict[str
         f"{c['label']} = {c['value']}{(' ' + c['unit']) if c.get('unit') else ''}" for c in items
     ]
     values = [c["contribution"] for c in items]
-    return {
+    figure = {
         "data": [
             {
                 "type": "bar",
@@ -145,6 +169,12 @@ def contributions_figure(explanation: dict[str, Any], top: int = 10) -> dict[str
             "showlegend": False,
         },
     }
+    strongest = ", ".join(f"{label} {v:+.1%}" for label, v in list(zip(labels, values))[::-1][:3])
+    summary = (
+        f"Largest contributions to the predicted benefit of {explanation['arm_label']} over "
+        f"{explanation['versus_label']}: {strongest}."
+    )
+    return described(figure, summary)
 
 
 def cohort_benefit_figure(result: dict[str, Any], contrast: dict[str, Any]) -> dict[str, Any]:
@@ -273,7 +303,7 @@ def genomics_drivers_figure(drivers: list[dict[str, Any]], top: int = 15) -> dic
     items = list(reversed(drivers[:top]))
     if not items:
         return None
-    return {
+    figure = {
         "data": [
             {
                 "type": "bar",
@@ -300,3 +330,8 @@ def genomics_drivers_figure(drivers: list[dict[str, Any]], top: int = 15) -> dic
             "showlegend": False,
         },
     }
+    strongest = ", ".join(
+        f"{d['feature']} ({d['type']}) {format_value(d['hazard_ratio_per_sd'])}"
+        for d in drivers[:3]
+    )
+    return described(figure, f"Strongest drivers of risk (hazard ratio per SD): {strongest}.")

@@ -94,9 +94,9 @@ def _choice(value: Any, levels: tuple[Any, ...]) -> str | None:
     return None
 
 
-def cohort_analysis_list(*, limit: int = 20) -> QuerySet[CohortAnalysis]:
-    """Recent cohort and genomics analyses (shared among researchers), newest first."""
-    return CohortAnalysis.objects.select_related("model_version", "created_by", "job")[:limit]
+def cohort_analysis_list() -> QuerySet[CohortAnalysis]:
+    """Cohort and genomics analyses (shared among researchers), newest first."""
+    return CohortAnalysis.objects.select_related("model_version", "created_by", "job")
 
 
 def cohort_analysis_get(*, pk: int) -> CohortAnalysis:

@@ -31,69 +31,36 @@ def active_treatment_model(trial: str) -> LoadedModel[TreatmentModel]:
         ) from None
 
 
-def headline_metrics(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """Registry metrics: held-out headline scalars first (they head the registry's cards),
-    then the whole evaluation."""
-    metrics = evaluation.get("metrics", {})
-    policy = evaluation.get("policy", {})
-    headline = {
-        "harrell_c": metrics.get("c_index_harrell"),
-        "uno_c": metrics.get("c_index_uno"),
-        "ibs": metrics.get("integrated_brier_score"),
-        **{f"policy_{name}": value.get("value") for name, value in policy.items()},
-    }
-    # Outcome models (binary/continuous) have no C-index: keep only what was measured.
-    headline = {k: v for k, v in headline.items() if isinstance(v, (int, float))}
-    return {**headline, "evaluation": evaluation}
-
-
 @job_task(kind="treatment.training", label="treatment model training", queue="ml")
 def train_treatment_model(job: Job, progress: Progress) -> dict[str, Any]:
+    """Evaluate and refit the job's treatment model on its trial and register it with the
+    job's success (activated when asked and the task never had one in service)."""
     from medai_site.registry.services import model_version_publish, model_version_trained_summary
-    from treatment.ml.evaluate import evaluate_trial
-    from treatment.ml.models import ModelConfig, fit_treatment_model
-    from treatment.ml.trials import get_trial, load_trial
+    from treatment.training import treatment_model_train
 
     trial = job.params.get("trial", "")
     try:
-        definition = get_trial(trial)
-        config = ModelConfig(**job.params.get("config", {}))
+        trained = treatment_model_train(
+            trial=trial,
+            settings=job.params.get("config", {}),
+            on_stage=lambda percent, stage: progress.update(percent, stage, force=True),
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise JobError(f"The training settings are not valid: {exc}") from None
-    progress.update(5, f"Evaluating {config.kind} on a held-out split of {trial}", force=True)
-    evaluation, _ = evaluate_trial(trial, config, seed=config.seed)
-    progress.update(55, "Refitting on every patient of the trial", force=True)
-    model = fit_treatment_model(load_trial(definition), config)
-    evaluated = evaluation.to_dict()
-    # The shipped model is the refit; its card reports the held-out scores of the split fit.
-    model.metrics = {"held_out": evaluated["metrics"], "n_test": evaluated["n_test"]}
-    content = model.to_bytes()
     progress.update(95, "Registering the model version", force=True)
     with progress.finishing() as outcome:
         version = model_version_publish(
-            task=task_name(trial),
-            artifact=content,
+            task=trained.task,
+            artifact=trained.content,
             created_by=job.owner,
             activate=bool(job.params.get("activate")),
-            params={"config": job.params.get("config", {}), "outcome": model.outcome},
-            training_data={
-                "trial": trial,
-                "title": definition.title,
-                "citation": definition.citation,
-                "population": definition.population,
-                "n": model.training.get("n"),
-                "max_time": model.training.get("max_time"),
-                "time_unit": model.time_unit,
-            },
-            metrics=headline_metrics(evaluated),
+            params=trained.params,
+            training_data=trained.training_data,
+            metrics=trained.metrics,
             notes=f"Trained by job #{job.pk}.",
         )
-        c = evaluated["metrics"].get("c_index_harrell")
         outcome.result = {
-            "summary": model_version_trained_summary(
-                version=version,
-                finding=f"held-out Harrell C {c:.3f}" if isinstance(c, float) else "",
-            ),
+            "summary": model_version_trained_summary(version=version, finding=trained.finding),
             "url": reverse("admin:registry_modelversion_change", args=[version.pk]),
             "model_version": version.pk,
         }

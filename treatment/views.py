@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.core.charts import chart_cards
 from medai_site.core.downloads import fhir_export
+from medai_site.core.pagination import page_of
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from medai_site.patients.pages import PatientPage, patient_page
@@ -270,6 +271,7 @@ def training_view(request: HttpRequest) -> HttpResponse:
 
 
 RESEARCH_ROLES = (Role.RESEARCHER, Role.MODEL_ADMIN)
+ANALYSES_PER_PAGE = 20
 
 
 @require_http_methods(["GET", "POST"])
@@ -302,6 +304,13 @@ def cohort_view(request: HttpRequest) -> HttpResponse:
             status = 400
     elif request.method == "POST":
         status = 400
+    analyses = page_of(
+        request,
+        cohort_analysis_list(),
+        per_page=ANALYSES_PER_PAGE,
+        noun="analysis",
+        plural="analyses",
+    )
     return render(
         request,
         "treatment/cohort.html",
@@ -311,7 +320,8 @@ def cohort_view(request: HttpRequest) -> HttpResponse:
             "version": dict((d.key, v) for d, v in in_service).get(trial),
             "trial_form": TrialChoiceForm(initial={"trial": trial}, in_service=in_service),
             "several_trials": len(in_service) > 1,
-            "analyses": list(cohort_analysis_list()),
+            "analyses": analyses.object_list,
+            "pager": analyses,
         },
         status=status,
     )

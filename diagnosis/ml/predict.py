@@ -123,8 +123,12 @@ def predict(
     *,
     batch_size: int = 256,
     tta: bool = True,
+    heatmaps: bool = True,
 ) -> list[Prediction]:
     """Classify images of any size (grey or RGB) in batched forward passes, one Prediction each.
+
+    `heatmaps=False` skips Grad-CAM (no backward pass): each `heatmap` is then an empty (0, 0)
+    array. For callers that keep only the answer (shadow scoring).
 
     `tta=False` runs only the plain view (one forward pass per batch): `tta_std` is then 0,
     `uncertainty` equals `entropy`, and a model trained with `tta=True` is scored on the plain
@@ -147,7 +151,9 @@ def predict(
         # One forward pass over the plain images and their TTA views: the OOD score reads the
         # plain images' stage features from it, and Grad-CAM its cam-layer activations.
         with stage_capture(bundle.model) as captured:
-            view_logits, cams = _views_and_cams(bundle, x, tta=tta, averaged=averaged)
+            view_logits, cams = _views_and_cams(
+                bundle, x, tta=tta, averaged=averaged, cams=heatmaps
+            )
             feats = (
                 [f[: len(x)] for f in captured_features(bundle.model, captured)]
                 if bundle.ood is not None
@@ -179,7 +185,11 @@ def predict(
                     entropy=normalised_entropy(p),
                     tta_std=float(views[:, i, k].std()),
                     uncertainty=normalised_entropy(views[:, i].mean(axis=0)),
-                    heatmap=_resize_cam(cams[i], (height, width)),
+                    heatmap=(
+                        _resize_cam(cams[i], (height, width))
+                        if cams is not None
+                        else np.zeros((0, 0), dtype=np.float32)
+                    ),
                     **_scope(ood, i, bundle),
                 )
             )
@@ -286,19 +296,24 @@ def _calibrated(logits: torch.Tensor, temperature: float) -> np.ndarray:
 
 
 def _views_and_cams(
-    bundle: ModelBundle, x: torch.Tensor, *, tta: bool, averaged: bool
-) -> tuple[torch.Tensor, torch.Tensor]:
+    bundle: ModelBundle, x: torch.Tensor, *, tta: bool, averaged: bool, cams: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits of every view (V, N, K), view 0 the plain images (V = 1 without TTA), and the
     plain images' Grad-CAM maps (N, h, w), each peaking at 1, for the predicted class (of the
     TTA-averaged logits when the model was trained that way).
 
     One forward pass over all views; autograd records only from the cam layer on, so the
     gradient costs a backward pass through the head alone. Samples are independent in eval
-    mode, so one backward gives every sample's gradient."""
+    mode, so one backward gives every sample's gradient. `cams=False`: the logits alone, with
+    no graph and no backward pass, and None for the maps."""
     model = bundle.model
     model.eval()
     n = x.shape[0]
     batch = torch.cat([x, tta_views(x)[n:]]) if tta else x
+    if not cams:
+        with torch.no_grad():
+            logits = model(batch)
+        return logits.view(-1, n, logits.shape[-1]).detach(), None
     captured: list[torch.Tensor] = []
 
     def from_cam_layer(_m: nn.Module, _i: Any, output: torch.Tensor) -> torch.Tensor:

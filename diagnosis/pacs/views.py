@@ -30,6 +30,7 @@ from diagnosis.pacs.services import (
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.pagination import page_of
 from medai_site.core.roles import Role, role_required
 
 
@@ -37,14 +38,27 @@ from medai_site.core.roles import Role, role_required
 @role_required(Role.CLINICIAN)
 def inbox_view(request: HttpRequest) -> HttpResponse:
     """The studies waiting for a patient, newest first."""
-    studies = list(unmatched_study_list(user=request.user).prefetch_related("instances")[:200])
+    pager = page_of(
+        request,
+        unmatched_study_list(user=request.user).prefetch_related("instances"),
+        per_page=50,
+        noun="study",
+        plural="studies",
+    )
+    studies = pager.object_list
     # The list shows the identifiers the sender put in the studies.
     audit_record(
         action=AuditEvent.Action.PATIENT_LIST_VIEWED,
         request=request,
-        detail={"page": "unmatched studies", "shown": [s.pk for s in studies]},
+        detail={
+            "page": "unmatched studies",
+            "page_number": pager.page.number,
+            "shown": [s.pk for s in studies],
+        },
     )
-    return render(request, "diagnosis/unmatched_study_list.html", {"studies": studies})
+    return render(
+        request, "diagnosis/unmatched_study_list.html", {"studies": studies, "pager": pager}
+    )
 
 
 @require_http_methods(["GET", "POST"])

@@ -25,9 +25,9 @@ from medai_site.core.services import roles_ensure
 
 @dataclass(frozen=True)
 class DemoRun:
-    model_admin: Any  # who registers the demo data sets and queues the demo training runs
+    model_admin: Any  # who registers the demo data sets and models (and queues any training)
     clinicians: list[Any]  # the demo clinicians, each with their own demo patients
-    train: bool  # False with --no-train: queue no training run
+    train: bool  # False with --no-train: queue no training run (shipped models still go in)
     monitoring: bool  # False with --no-monitoring: put no patient under remote monitoring
 
 

@@ -4,13 +4,16 @@ Views call :func:`page_of` and include ``partials/pagination.html`` with the res
 ``pager``. A ``?page=`` that is not a page (``abc``, ``0``, ``-1``, ``²``, a number with
 thirty digits, one past the end) shows the nearest page that exists instead of an error:
 a bookmarked page 9 of a list that has since shrunk to 3 pages still opens.
+
+A conversation opens on its newest page instead (``start="last"``): pages still run oldest
+to newest, so a thread reads top to bottom with the reply form under the latest message.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlencode
 
 from django.core.paginator import Page, Paginator
@@ -40,6 +43,11 @@ class PageOf:
         return f"?{self.base_query}&{query}" if self.base_query else f"?{query}"
 
     @property
+    def current_link(self) -> str:
+        """This page's query string (e.g. for a poll that refreshes the page in place)."""
+        return self.link(self.page.number)
+
+    @property
     def previous_link(self) -> str:
         return self.link(self.page.previous_page_number()) if self.page.has_previous() else ""
 
@@ -56,13 +64,15 @@ class PageOf:
         return self.link(self.page.paginator.num_pages)
 
 
-def page_number(raw: str | None, *, num_pages: int) -> int:
-    """``raw`` as a page in [1, num_pages]: anything that is not a whole number is page 1,
-    a number out of range is the nearest end."""
+def page_number(
+    raw: str | None, *, num_pages: int, start: Literal["first", "last"] = "first"
+) -> int:
+    """``raw`` as a page in [1, num_pages]: anything that is not a whole number is the
+    ``start`` page, a number out of range is the nearest end."""
     last = max(num_pages, 1)
     match = _PAGE_NUMBER.fullmatch((raw or "").strip())
     if match is None:
-        return 1
+        return last if start == "last" else 1
     sign, digits = match.groups()
     if sign == "-":
         return 1
@@ -79,11 +89,13 @@ def page_of(
     noun: str = "item",
     plural: str | None = None,
     param: str = "page",
+    start: Literal["first", "last"] = "first",
 ) -> PageOf:
     """The page of ``object_list`` (a QuerySet or a list) that ``request.GET[param]`` asks
-    for, clamped to the pages that exist; never raises for a bad page value."""
+    for, clamped to the pages that exist (``start``: the page shown without a page number);
+    never raises for a bad page value."""
     paginator = Paginator(object_list, per_page)
-    number = page_number(request.GET.get(param), num_pages=paginator.num_pages)
+    number = page_number(request.GET.get(param), num_pages=paginator.num_pages, start=start)
     page = paginator.page(number)
     count = paginator.count
     nouns = noun if count == 1 else (plural or f"{noun}s")

@@ -73,3 +73,22 @@ def role_required(*roles: Role) -> Callable:
         return wrapped
 
     return decorate
+
+
+def is_model_admin_or_it(user: AnyUser) -> bool:
+    """True for an active model admin or an active superuser (hospital IT)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    return bool(user.is_superuser) or has_role(user, Role.MODEL_ADMIN)
+
+
+def model_admin_or_it_required(view: Callable) -> Callable:
+    """View decorator: 403 unless :func:`is_model_admin_or_it` (model pages, the fleet)."""
+
+    @wraps(view)
+    def wrapped(request: Any, *args: Any, **kwargs: Any) -> Any:
+        if not is_model_admin_or_it(request.user):
+            raise PermissionDenied("This page is for model admins.")
+        return view(request, *args, **kwargs)
+
+    return wrapped

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -41,6 +41,20 @@ _PROGRESS_MIN_INTERVAL = 0.5
 @dataclass
 class Outcome:
     result: dict[str, Any] = field(default_factory=dict)
+
+
+class ProgressSink(Protocol):
+    """What work that reports progress needs of a reporter: a job's :class:`Progress`, or a
+    shipped model's build log (``medai_site.registry.shipped.BuildLog``)."""
+
+    def update(
+        self,
+        percent: float,
+        stage: str | None = None,
+        *,
+        force: bool = False,
+        live: dict[str, Any] | None = None,
+    ) -> None: ...
 
 
 class Progress:
@@ -173,6 +187,14 @@ def job_execute(*, job_id: int, fn: JobFunction, celery_id: str = "", worker: st
     finally:
         heartbeat.stopped.set()
         heartbeat.join(timeout=5)
+
+
+def job_run_now(*, job_id: int, worker: str = "inline") -> str:
+    """Run a queued job in this process, as a worker would (claimed first, so the worker that
+    later receives its message skips it): for work that must be done before the site serves,
+    e.g. seed_demo validating the shipped models. Returns the final status (or "skipped")."""
+    kind = Job.objects.values_list("kind", flat=True).get(pk=job_id)
+    return job_execute(job_id=job_id, fn=get_kind(kind).task.job_function, worker=worker)
 
 
 def _task_time_limit(kind: str) -> int:

@@ -13,7 +13,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from medai_site.core.roles import Role, has_role
+from medai_site.core.roles import is_model_admin_or_it
 from medai_site.jobs.kinds import QUEUES, get_kind
 from medai_site.jobs.models import Job, Worker
 from medai_site.jobs.routing import (
@@ -90,9 +90,7 @@ EXTRAPOLATE_FROM_PERCENT = 5.0
 
 def fleet_visible_to(user: AnyUser) -> bool:
     """Model admins and hospital IT (active superusers) see the fleet; nobody else."""
-    if not getattr(user, "is_authenticated", False) or not user.is_active:
-        return False
-    return bool(user.is_superuser) or has_role(user, Role.MODEL_ADMIN)
+    return is_model_admin_or_it(user)
 
 
 def duration_text(seconds: float | None) -> str:

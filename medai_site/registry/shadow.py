@@ -188,12 +188,12 @@ def _shadow_score(
             item_id__in=[str(i.item_id) for i in items],
         ).values_list("item_type", "item_id")
     )
-    todo = [i for i in items if (i.item_type, str(i.item_id)) not in done]
-    if not todo:
+    unscored = [i for i in items if (i.item_type, str(i.item_id)) not in done]
+    if not unscored:
         return 0
-    answers = list(score(version, _shadow_model(version, load), todo))
-    if len(answers) != len(todo):
-        raise ValueError(f"the shadow scorer returned {len(answers)} answers for {len(todo)}")
+    answers = list(score(version, _shadow_model(version, load), unscored))
+    if len(answers) != len(unscored):
+        raise ValueError(f"the shadow scorer returned {len(answers)} answers for {len(unscored)}")
     family = shadow_family_of(shadow.task)
     now = timezone.now()
     rows = [
@@ -214,7 +214,7 @@ def _shadow_score(
             agrees=answer.label == item.active_label,
             created_at=now,
         )
-        for item, answer in zip(todo, answers, strict=True)
+        for item, answer in zip(unscored, answers, strict=True)
     ]
     # A concurrent worker may have stored some of these: the unique key keeps one of each.
     ShadowResult.objects.bulk_create(rows, ignore_conflicts=True)

@@ -3,18 +3,14 @@ service. For model admins and superusers; aggregates only, no patient is named."
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from medai_site.core.charts import chart_cards
-from medai_site.core.roles import Role, has_role
+from medai_site.core.roles import model_admin_or_it_required
 from medai_site.registry import charts
 from medai_site.registry.models import ModelVersion
 from medai_site.registry.shadow import model_version_shadow_start, model_version_shadow_stop
@@ -26,20 +22,8 @@ from medai_site.registry.shadow_selectors import (
 )
 
 
-def model_admins_only(view: Callable) -> Callable:
-    """403 unless the user is a model admin or a superuser (hospital IT)."""
-
-    @wraps(view)
-    def wrapped(request: Any, *args: Any, **kwargs: Any) -> Any:
-        if not (request.user.is_superuser or has_role(request.user, Role.MODEL_ADMIN)):
-            raise PermissionDenied("This page is for model admins.")
-        return view(request, *args, **kwargs)
-
-    return wrapped
-
-
 @require_GET
-@model_admins_only
+@model_admin_or_it_required
 def shadow_list_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
@@ -89,13 +73,13 @@ def _dashboard(
 
 
 @require_GET
-@model_admins_only
+@model_admin_or_it_required
 def shadow_dashboard_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _dashboard(request, get_object_or_404(ModelVersion, pk=pk))
 
 
 @require_POST
-@model_admins_only
+@model_admin_or_it_required
 def shadow_start_view(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     form = ShadowStartForm(request.POST)
@@ -104,7 +88,7 @@ def shadow_start_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         model_version_shadow_start(
             version=version,
-            user=request.user,  # type: ignore[arg-type]  # signed in: model_admins_only
+            user=request.user,  # type: ignore[arg-type]  # signed in: model_admin_or_it_required
             reason=form.cleaned_data["reason"],
             request=request,
         )
@@ -117,7 +101,7 @@ def shadow_start_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@model_admins_only
+@model_admin_or_it_required
 def shadow_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
     version = get_object_or_404(ModelVersion, pk=pk)
     form = ShadowStopForm(request.POST)
@@ -125,7 +109,7 @@ def shadow_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
         return _dashboard(request, version, error="The reason is too long.", status=400)
     stopped = model_version_shadow_stop(
         version=version,
-        user=request.user,  # type: ignore[arg-type]  # signed in: model_admins_only
+        user=request.user,  # type: ignore[arg-type]  # signed in: model_admin_or_it_required
         reason=form.cleaned_data["reason"],
         request=request,
     )

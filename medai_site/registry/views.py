@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from medai_site.core.charts import chart_card
-from medai_site.core.roles import Role, has_role, role_required
+from medai_site.core.roles import Role, has_role, model_admin_or_it_required, role_required
 from medai_site.registry import charts
 from medai_site.registry.forms import ApproveForm, ReasonForm
 from medai_site.registry.models import ModelValidation, ModelVersion
@@ -82,14 +82,9 @@ def _page(
     )
 
 
-def _viewer_required(request: HttpRequest) -> None:
-    if not (request.user.is_superuser or has_role(request.user, Role.MODEL_ADMIN)):
-        raise PermissionDenied("This page is for model admins.")
-
-
 @require_GET
+@model_admin_or_it_required
 def governance_view(request: HttpRequest, pk: int) -> HttpResponse:
-    _viewer_required(request)
     return _page(request, _version(pk))
 
 

@@ -323,6 +323,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The population page reads the roll-up tables (True) or aggregates the raw observation sets.
 MEDAI_ANALYTICS_ROLLUPS = env_bool("MEDAI_ANALYTICS_ROLLUPS", True)
 
+# Pre-trained models shipped in the repository (data/models/<slug>/, see
+# medai_site/registry/shipped.py): seed_demo puts them into service at the first start.
+MEDAI_SHIPPED_MODELS_DIR = Path(
+    os.environ.get("MEDAI_SHIPPED_MODELS_DIR", BASE_DIR / "data" / "models")
+)
+
 # Parsed training data cached between jobs (e.g. PhysioNet 2012 as arrays).
 MEDAI_CACHE_DIR = Path(os.environ.get("MEDAI_CACHE_DIR", VAR_DIR / "cache"))
 # The deterioration model's training data (shipped in data/, ODC-BY; see its ATTRIBUTION.md).

@@ -3,8 +3,15 @@
 import os
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/medai")
-os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")
-os.environ.setdefault("CACHE_URL", "redis://127.0.0.1:6379/13")
+# bin/test runs pytest in parallel processes (pytest-xdist sets PYTEST_XDIST_WORKER=gw0, gw1, …
+# before settings load): each gets its own broker and cache database, as it gets its own test
+# database, so one process's cache.clear() or queue never reaches another's. Set into os.environ,
+# so the real processes an end-to-end test starts inherit them.
+_XDIST_REDIS_DBS = [(14, 13), (15, 0), (12, 11), (10, 9), (8, 7), (6, 5), (4, 3), (2, 1)]
+_xdist_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+_broker_db, _cache_db = _XDIST_REDIS_DBS[int(_xdist_worker.removeprefix("gw") or 0) % 8]
+os.environ.setdefault("CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{_broker_db}")
+os.environ.setdefault("CACHE_URL", f"redis://127.0.0.1:6379/{_cache_db}")
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
 
 from medai_site.settings.base import *  # noqa: E402, F403

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from medai_site.core.charts import chart_layout
+from medai_site.core.charts import chart_layout, described, format_value
 from remote_care.analytics.filters import ALERT_LEVELS, SMALL_CELL, RiskMeasure
 from remote_care.analytics.selectors import BandRow, CohortRow, HistogramRow, PeriodRow
 from remote_care.monitoring.charts import ALERT_COLOURS
@@ -38,7 +38,7 @@ def risk_over_time_figure(periods: Sequence[PeriodRow], measure: RiskMeasure) ->
     x = [p.period.isoformat() for p in periods]
     p25 = [p.percentiles.get("p25") for p in periods]
     p75 = [p.percentiles.get("p75") for p in periods]
-    return {
+    figure = {
         "data": [
             {
                 "x": x,
@@ -103,6 +103,32 @@ def risk_over_time_figure(periods: Sequence[PeriodRow], measure: RiskMeasure) ->
             },
         ),
     }
+    return described(figure, _risk_summary(periods, measure))
+
+
+def _risk_summary(periods: Sequence[PeriodRow], measure: RiskMeasure) -> str:
+    summary = f"{measure.label} per period from {periods[0].period} to {periods[-1].period}"
+    medians = [(p.period, p.percentiles.get("p50")) for p in periods]
+    shown = [(d, v) for d, v in medians if v is not None]
+    if shown:
+        (d0, v0), (d1, v1) = shown[0], shown[-1]
+        top = max(shown, key=lambda m: m[1])
+        summary += (
+            f": the median went from {format_value(v0)} ({d0}) to {format_value(v1)} ({d1}), "
+            f"highest {format_value(top[1])} ({top[0]})"
+        )
+    # As drawn: a share of fewer than SMALL_CELL sets is left out.
+    shares = [
+        (p.period, p.share_high)
+        for p in periods
+        if p.share_high is not None and not 0 < p.high < SMALL_CELL
+    ]
+    if shares:
+        when, share = shares[-1]
+        summary += (
+            f"; {measure.high_label.lower()}: {format_value(round(100 * share, 1))}% ({when})"
+        )
+    return summary + "."
 
 
 def alert_rate_figure(periods: Sequence[PeriodRow]) -> dict[str, Any]:
@@ -126,7 +152,7 @@ def alert_rate_figure(periods: Sequence[PeriodRow]) -> dict[str, Any]:
                 "marker": {"color": ALERT_COLOURS.get(level, "#607d8b")},
             }
         )
-    return {
+    figure = {
         "data": data,
         "layout": _layout(
             barmode="stack",
@@ -134,6 +160,20 @@ def alert_rate_figure(periods: Sequence[PeriodRow]) -> dict[str, Any]:
             yaxis={"title": {"text": "Alerts per 100 patient-days"}, "rangemode": "tozero"},
         ),
     }
+    return described(figure, _alert_rate_summary(x, data))
+
+
+def _alert_rate_summary(x: list[str], data: list[dict[str, Any]]) -> str:
+    # From the bars as drawn: a level left out of a period (small cell) counts for nothing,
+    # so the sentence reveals no more than the chart.
+    shown = [sum(trace["y"][i] or 0 for trace in data) for i in range(len(x))]
+    top = max(range(len(x)), key=lambda i: shown[i])
+    return (
+        f"Alerts per 100 patient-days from {x[0]} to {x[-1]}: "
+        f"{format_value(round(sum(shown) / len(shown), 2))} per period on average, highest "
+        f"{format_value(round(shown[top], 2))} ({x[top]}); a level with fewer than "
+        f"{SMALL_CELL} alerts in a period is left out."
+    )
 
 
 def _band_of(total: int) -> str:

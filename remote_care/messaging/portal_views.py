@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.pagination import page_of
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.activation import portal_activation_tokens
 from medai_site.patients.models import PortalAccount
@@ -33,7 +34,7 @@ from remote_care.messaging.selectors import (
     threads_for_patient,
 )
 from remote_care.messaging.services import thread_mark_read
-from remote_care.messaging.views import photo_response, send_from_form
+from remote_care.messaging.views import MESSAGES_PER_PAGE, photo_response, send_from_form
 from remote_care.models import Message, Thread
 
 
@@ -121,10 +122,22 @@ def thread_view(request: HttpRequest, patient: Any, pk: int) -> HttpResponse:
         status = 400
     _audit(request, patient, "conversation", obj=thread)
     thread_mark_read(thread=thread, user=request.user)
+    pager = page_of(
+        request,
+        thread_messages(thread=thread),
+        per_page=MESSAGES_PER_PAGE,
+        noun="message",
+        start="last",
+    )
     return render(
         request,
         "portal/thread.html",
-        {"thread": thread, "thread_messages": thread_messages(thread=thread), "form": form},
+        {
+            "thread": thread,
+            "thread_messages": pager.object_list,
+            "pager": pager,
+            "form": form,
+        },
         status=status,
     )
 

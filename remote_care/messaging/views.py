@@ -39,6 +39,9 @@ from remote_care.messaging.services import (
 )
 from remote_care.models import Message, Thread
 
+#: Messages on one page of a conversation; it opens on the newest page, above the reply form.
+MESSAGES_PER_PAGE = 30
+
 
 def send_from_form(
     request: HttpRequest,
@@ -134,12 +137,19 @@ def thread_view(request: HttpRequest, pk: int) -> HttpResponse:
         ):
             return redirect(reverse("remote_care:thread", args=[thread.pk]) + "#latest")
         status = 400
+    pager = page_of(
+        request,
+        thread_messages(thread=thread),
+        per_page=MESSAGES_PER_PAGE,
+        noun="message",
+        start="last",
+    )
     audit_record(
         action=AuditEvent.Action.PATIENT_VIEWED,
         request=request,
         obj=thread,
         patient=thread.patient,
-        detail={"page": "conversation"},
+        detail={"page": "conversation", "page_number": pager.page.number},
     )
     thread_mark_read(thread=thread, user=request.user)
     from diagnosis.selectors import active_versions
@@ -150,7 +160,8 @@ def thread_view(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "thread": thread,
             "patient": thread.patient,
-            "thread_messages": thread_messages(thread=thread),
+            "thread_messages": pager.object_list,
+            "pager": pager,
             "form": form,
             "diagnosis_tasks": [(v.task, f"{v.task} (v{v.version})") for v in active_versions()],
         },

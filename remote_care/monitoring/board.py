@@ -124,8 +124,13 @@ def board_patients(*, user: Any) -> QuerySet[Patient]:
 
 def board_rows(*, user: Any, now: datetime | None = None) -> list[BoardRow]:
     """Board rows in board order; three queries whatever the number of observations."""
+    return board_rows_for(patients=list(board_patients(user=user)), now=now)
+
+
+def board_rows_for(*, patients: list[Patient], now: datetime | None = None) -> list[BoardRow]:
+    """Rows of ``patients`` (from board_patients, e.g. one page of it) in the order given;
+    three queries whatever the number of observations."""
     now = now or timezone.now()
-    patients = list(board_patients(user=user))
     latest_ids = [p.latest_pk for p in patients if p.latest_pk is not None]
     latest = {
         o.patient_id: o

@@ -14,12 +14,15 @@ from django.views.decorators.http import require_GET
 from medai_site.audit.exceptions import ObjectNotVisible
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
+from medai_site.core.charts import chart_card, live_figure
+from medai_site.core.pagination import page_of
 from medai_site.core.query_params import BadParameter, int_param, parse_aware_datetime
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.models import Patient
 from remote_care.monitoring.board import (
     VitalsWindow,
-    board_rows,
+    board_patients,
+    board_rows_for,
     local_naive,
     monitored_patient_get,
     vitals_alerts,
@@ -30,6 +33,12 @@ from remote_care.monitoring.charts import news2_sparkline, vitals_figure
 from remote_care.physiology.downsample import METHODS as DOWNSAMPLE_METHODS
 
 BOARD_REFRESH_S = 10
+#: Patients on one page of the board; the most urgent are always on the first.
+BOARD_PAGE_SIZE = 50
+VITALS_LABEL = (
+    "Vital signs over time: heart rate, SpO2, respiration rate, temperature, blood pressure "
+    "and NEWS2 with alert markers"
+)
 SPARK_HOURS = 24
 DEFAULT_POINTS = 1500
 MIN_POINTS, MAX_POINTS = 10, 5000
@@ -46,19 +55,30 @@ RANGE_SPANS = {
 
 
 def _board_context(request: HttpRequest) -> dict[str, Any]:
-    """Rows with sparkline geometry; records one audit event per render (polls included,
-    since each shows current patient data)."""
+    """One page of rows (most urgent first) with sparkline geometry; records one audit event
+    per render (polls included, since each shows current patient data)."""
     now = timezone.now()
-    rows = board_rows(user=request.user, now=now)
+    pager = page_of(
+        request,
+        board_patients(user=request.user),
+        per_page=BOARD_PAGE_SIZE,
+        noun="monitored patient",
+    )
+    rows = board_rows_for(patients=pager.object_list, now=now)
     start = now - timedelta(hours=SPARK_HOURS)
     for row in rows:
         row.spark = news2_sparkline(row.sparkline, start=start, end=now)
     audit_record(
         action=AuditEvent.Action.PATIENT_LIST_VIEWED,
         request=request,
-        detail={"page": "monitoring board", "patients": len(rows)},
+        detail={
+            "page": "monitoring board",
+            "patients": len(rows),
+            "page_number": pager.page.number,
+            "shown": [row.patient.pk for row in rows],
+        },
     )
-    return {"rows": rows, "now": now, "refresh_s": BOARD_REFRESH_S}
+    return {"rows": rows, "pager": pager, "now": now, "refresh_s": BOARD_REFRESH_S}
 
 
 @require_GET
@@ -101,7 +121,16 @@ def vitals_view(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(
         request,
         "remote_care/vitals.html",
-        {"patient": patient, "ranges": RANGES, "default_range": "24h", "points": DEFAULT_POINTS},
+        {
+            "patient": patient,
+            "ranges": RANGES,
+            "default_range": "24h",
+            "points": DEFAULT_POINTS,
+            # Drawn by vitals.js from vitals_data_view, which sends its text alternative too.
+            "vitals_chart": chart_card(
+                "vitals", VITALS_LABEL, None, empty="Loading the vital signs…"
+            ),
+        },
     )
 
 
@@ -187,7 +216,10 @@ def vitals_data_view(request: HttpRequest, patient_pk: int) -> JsonResponse:
                 }
                 for a in alerts
             ],
-            "figure": vitals_figure(series, alerts, start=window.start, end=window.end),
+            "figure": live_figure(
+                vitals_figure(series, alerts, start=window.start, end=window.end),
+                label=VITALS_LABEL,
+            ),
         }
     )
     response["Cache-Control"] = "no-store"

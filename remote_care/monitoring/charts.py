@@ -10,6 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from medai_site.core.charts import described, format_value
 from remote_care.physiology.downsample import Downsampled
 
 # RCP NEWS2 (2017) Chart 2 aggregate thresholds: 0-4 low, 5-6 medium (urgent), >=7 high.
@@ -50,6 +51,10 @@ def _wall(value: datetime) -> str:
     if timezone.is_aware(value):
         value = timezone.localtime(value)
     return value.replace(tzinfo=None).isoformat()
+
+
+def _minute(value: datetime) -> str:
+    return _wall(value)[:16].replace("T", " ")
 
 
 def _axis(i: int) -> str:
@@ -186,7 +191,7 @@ def risk_history_figure(
     """The patient's model risk over time beside their NEWS2 (second axis)."""
     if not points:
         return None
-    return {
+    figure = {
         "data": [
             {
                 "type": "scatter",
@@ -222,3 +227,12 @@ def risk_history_figure(
             "legend": {"orientation": "h"},
         },
     }
+    risks = [round(100 * r, 1) for _, r in points]
+    summary = (
+        f"Model risk over {len(points)} scores from {_minute(points[0][0])} to "
+        f"{_minute(points[-1][0])}: latest {format_value(risks[-1])}% (range "
+        f"{format_value(min(risks))}% to {format_value(max(risks))}%)"
+    )
+    if news2:
+        summary += f"; latest NEWS2 {news2[-1][1]} ({_minute(news2[-1][0])})"
+    return described(figure, summary + ".")

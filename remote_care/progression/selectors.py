@@ -7,9 +7,9 @@ from django.db.models import QuerySet
 from remote_care.models import ProgressionAnalysis
 
 
-def progression_analyses_recent(*, limit: int = 30) -> QuerySet[ProgressionAnalysis]:
-    """The latest analyses with their jobs, newest first (the model's ordering)."""
-    return ProgressionAnalysis.objects.select_related("job")[:limit]
+def progression_analysis_list() -> QuerySet[ProgressionAnalysis]:
+    """The analyses with their jobs, newest first (the model's ordering)."""
+    return ProgressionAnalysis.objects.select_related("job")
 
 
 def progression_analysis_get(*, pk: int) -> ProgressionAnalysis | None:

@@ -11,13 +11,15 @@ from django.views.decorators.http import require_GET, require_http_methods
 from medai_site.audit.models import AuditEvent
 from medai_site.audit.services import audit_record
 from medai_site.core.charts import chart_card
+from medai_site.core.pagination import page_of
 from medai_site.core.query_params import bad_request
 from medai_site.core.roles import Role, role_required
 from remote_care.progression.charts import progression_figure, progression_scatter_figure
 from remote_care.progression.forms import ProgressionForm
-from remote_care.progression.selectors import progression_analyses_recent, progression_analysis_get
+from remote_care.progression.selectors import progression_analysis_get, progression_analysis_list
 from remote_care.progression.services import progression_analysis_start
 
+ANALYSES_PER_PAGE = 30
 MODEL_LABELS = {
     "persistence": "Persistence (next value = last value)",
     "linear": "Linear regression",
@@ -43,10 +45,17 @@ def progression_view(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Analysis started.")
             return redirect("remote_care:progression_detail", pk=analysis.pk)
         status = 400
+    analyses = page_of(
+        request,
+        progression_analysis_list(),
+        per_page=ANALYSES_PER_PAGE,
+        noun="analysis",
+        plural="analyses",
+    )
     return render(
         request,
         "remote_care/progression.html",
-        {"form": form, "analyses": progression_analyses_recent(limit=30)},
+        {"form": form, "analyses": analyses.object_list, "pager": analyses},
         status=status,
     )
 

@@ -9,7 +9,9 @@ from typing import Any
 from medai_site.core.charts import (
     chart_layout,
     curves_figure,
+    described,
     diagonal_trace,
+    format_value,
     line_trace,
     unit_square_figure,
 )
@@ -24,8 +26,12 @@ def risk_training_figure(curves: Mapping[str, Sequence[Any]]) -> dict[str, Any] 
     if not members:
         return None
     data = []
+    best: list[str] = []
     for m in members:
         idx = [i for i, v in enumerate(curves["member"]) if v == m]
+        scores = [(curves["val_auroc"][i], n) for n, i in enumerate(idx, start=1)]
+        top, at = max(scores)
+        best.append(f"member {m} {format_value(top)} at epoch {at} of {len(idx)}")
         data.append(
             line_trace(
                 f"member {m}",
@@ -34,12 +40,13 @@ def risk_training_figure(curves: Mapping[str, Sequence[Any]]) -> dict[str, Any] 
                 line={"color": MEMBER_COLOURS[(m - 1) % len(MEMBER_COLOURS)]},
             )
         )
-    return curves_figure(
+    figure = curves_figure(
         data,
         layout=chart_layout(height=300, margin=(56, 16, 16, 44)),
         x_axis={"title": {"text": "epoch"}},
         y_axis={"title": {"text": "validation AUROC"}},
     )
+    return described(figure, "Best validation AUROC per ensemble member: " + "; ".join(best) + ".")
 
 
 def reliability_figure(reports: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

@@ -10,8 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from medai_site.registry.catalogue import HeldOutOutputs, HeldOutSet
-
-SPLIT_SEED = 2012
+from remote_care.risk.training import SPLIT_SEED
 
 
 def risk_validate(version: Any, source: dict[str, Any] | None) -> HeldOutOutputs:

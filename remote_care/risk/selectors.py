@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from medai_site.jobs.models import Job
 from medai_site.registry.models import ModelVersion
@@ -53,9 +53,9 @@ def risk_scores_for_export(*, patient: Any, limit: int = 5000) -> list[RiskScore
     return sorted(newest, key=lambda s: (s.taken_at, s.pk))
 
 
-def risk_model_versions(*, limit: int = 20) -> list[ModelVersion]:
-    """The deterioration model's latest versions, newest first."""
-    return list(ModelVersion.objects.filter(task=RISK_TASK).order_by("-version")[:limit])
+def risk_model_versions() -> QuerySet[ModelVersion]:
+    """The deterioration model's versions, newest first."""
+    return ModelVersion.objects.filter(task=RISK_TASK).order_by("-version")
 
 
 def risk_training_job_latest() -> Job | None:

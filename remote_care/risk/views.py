@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from medai_site.core.charts import TRAINING_NOT_STARTED, chart_card
 from medai_site.core.downloads import fhir_export
+from medai_site.core.pagination import page_of
 from medai_site.core.roles import Role, role_required
 from medai_site.patients.pages import PatientPage, patient_page
 from medai_site.registry.models import ModelVersion
@@ -30,6 +31,9 @@ from remote_care.risk.services import (
     version_cut_offs,
     version_input_contract,
 )
+
+#: Model versions on one page of the deterioration model's page, newest first.
+VERSIONS_PER_PAGE = 20
 
 
 def _comparison(version: ModelVersion | None) -> dict[str, Any] | None:
@@ -71,9 +75,11 @@ def risk_models_view(request: HttpRequest) -> HttpResponse:
         status = 400
     else:
         status = 200
-    versions = risk_model_versions(limit=20)
+    versions = page_of(
+        request, risk_model_versions(), per_page=VERSIONS_PER_PAGE, noun="version", param="versions"
+    )
     active = model_version_active(task=RISK_TASK)
-    shown = active or (versions[0] if versions else None)
+    shown = active or risk_model_versions().first()
     job = risk_training_job_latest()
     curves = ((job.live or {}).get("curves") if job else None) or (
         (shown.metrics or {}).get("curves") if shown else None
@@ -83,7 +89,8 @@ def risk_models_view(request: HttpRequest) -> HttpResponse:
         "remote_care/risk_models.html",
         {
             "form": form,
-            "versions": versions,
+            "versions": versions.object_list,
+            "versions_pager": versions,
             "active": active,
             "shown": shown,
             "job": job,

@@ -4,7 +4,9 @@ const root = document.getElementById("swagger-ui");
 window.SwaggerUIBundle({
   url: root.dataset.schemaUrl,
   domNode: root,
-  deepLinking: true,
+  // Deep links put a link inside each operation's toggle button: nested controls, which
+  // screen readers cannot reach (WCAG 4.1.2). Without them the path is plain text.
+  deepLinking: false,
   persistAuthorization: false,
   presets: [window.SwaggerUIBundle.presets.apis],
   layout: "BaseLayout",

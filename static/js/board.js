@@ -8,6 +8,25 @@ function setStatus(text) {
   if (status) status.textContent = text;
 }
 
+// A keyboard user's place survives a refresh: the focused link of a patient's row is focused
+// again in the new rows (else focus would fall back to the page's start, WCAG 2.4.3).
+const FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+
+function focusedPlace(body) {
+  const active = document.activeElement;
+  const row = active && body.contains(active) ? active.closest("tr[data-patient]") : null;
+  if (!row) return null;
+  return { patient: row.dataset.patient, index: [...row.querySelectorAll(FOCUSABLE)].indexOf(active) };
+}
+
+function restoreFocus(body, place) {
+  if (!place) return;
+  const row = body.querySelector(`tr[data-patient="${CSS.escape(place.patient)}"]`);
+  const targets = row ? [...row.querySelectorAll(FOCUSABLE)] : [];
+  const target = targets[Math.min(place.index, targets.length - 1)];
+  if (target) target.focus({ preventScroll: true });
+}
+
 async function refresh(body, url) {
   try {
     const response = await fetch(url, {
@@ -20,7 +39,10 @@ async function refresh(body, url) {
       return false;
     }
     if (!response.ok) throw new Error(`status ${response.status}`);
-    body.innerHTML = await response.text();
+    const html = await response.text();
+    const focus = focusedPlace(body);
+    body.innerHTML = html;
+    restoreFocus(body, focus);
     setStatus(`Updated ${new Date().toLocaleTimeString()}`);
   } catch (err) {
     setStatus("Connection lost; retrying…");

@@ -50,6 +50,8 @@ function render(root, job) {
   }
   if (job.finished) {
     const cancel = root.querySelector("form[data-cancel]");
+    // A keyboard user who pressed Cancel keeps their place: on the job's title, not the page start.
+    if (cancel && cancel.contains(document.activeElement)) root.querySelector(".job-title").focus();
     if (cancel) cancel.remove();
   }
 }

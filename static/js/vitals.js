@@ -50,8 +50,13 @@ async function load(start, end, range) {
     return;
   }
   if (mine !== request || !window.Plotly) return; // a newer request superseded this one
-  const chart = root.querySelector("[data-vitals-chart]");
+  const chart = root.querySelector(".chart[data-figure]");
   const figure = payload.figure;
+  const waiting = root.querySelector("[data-chart-empty]");
+  if (waiting) waiting.hidden = true;
+  chart.hidden = false;
+  // charts.js puts the figure's summary sentence and data table under the chart.
+  chart.dispatchEvent(new CustomEvent("chart:alternative", { detail: figure.alt, bubbles: true }));
   drawing = true;
   try {
     await window.Plotly.react(chart, figure.data, figure.layout, { ...CONFIG, ...figure.config });

@@ -371,20 +371,37 @@ def test_reviews_become_a_training_data_set(users, active_model, run_job):
     assert data.train_images.shape[1:] == (28, 28, 1)
 
 
-def test_the_demo_data_set_is_checked_then_trained(users, run_job):
+def test_the_demo_data_set_is_checked_and_the_shipped_model_put_into_service(users, settings):
+    settings.MEDAI_HELDOUT_MAX_ITEMS = 120  # a real validation, on a smaller locked set
     from diagnosis.demo import demo_imaging_ensure
+    from medai_site.registry.models import ModelValidation, ModelVersion
 
     note = demo_imaging_ensure(user=users.model_admin, train=True)
     assert "registered the PneumoniaMNIST data set" in note
+    assert "put the shipped pneumonia classifier into service" in note
     dataset = ImageDataset.objects.get(name="PneumoniaMNIST")
-    assert not Job.objects.filter(kind="diagnosis.training").exists()
-    run_job(check_job(dataset))
-    dataset.refresh_from_db()
+    # Checked and validated before any worker runs: the first scan needs no training run.
     assert dataset.status == "ready"
-    training = Job.objects.get(kind="diagnosis.training")
-    assert training.params["dataset_id"] == dataset.pk and training.params["activate"]
+    version = ModelVersion.objects.get(task=dataset.task)
+    assert version.status == "active" and version.training_data["dataset_id"] == dataset.pk
+    validation = ModelValidation.objects.get(version=version)
+    assert validation.status == "passed" and validation.held_out is not None
+    assert not Job.objects.filter(kind="diagnosis.training").exists()
     # Idempotent: a second seed neither registers nor queues anything.
     assert demo_imaging_ensure(user=users.model_admin, train=True) == ""
+    assert ModelVersion.objects.filter(task=dataset.task).count() == 1
+
+
+def test_without_its_shipped_model_the_demo_queues_a_first_training_run(users, settings, tmp_path):
+    from diagnosis.demo import demo_imaging_ensure
+
+    settings.MEDAI_SHIPPED_MODELS_DIR = tmp_path
+    note = demo_imaging_ensure(user=users.model_admin, train=True)
+    assert "diagnosis-pneumonia is missing" in note and "queued a first training run" in note
+    dataset = ImageDataset.objects.get(name="PneumoniaMNIST")
+    training = Job.objects.get(kind="diagnosis.training")
+    assert training.params["dataset_id"] == dataset.pk and training.params["activate"]
+    demo_imaging_ensure(user=users.model_admin, train=True)
     assert Job.objects.filter(kind="diagnosis.training").count() == 1
 
 

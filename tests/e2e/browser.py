@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -27,8 +28,8 @@ def screenshot_dir() -> Path:
 
 
 @contextmanager
-def browser_page(viewport: dict[str, int] | None = None) -> Iterator:
-    """A fresh page; console errors (CSP violations included) are collected on page.errors."""
+def chromium_browser() -> Iterator:
+    """Headless Debian chromium (Playwright's Browser), closed on exit."""
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -37,16 +38,31 @@ def browser_page(viewport: dict[str, int] | None = None) -> Iterator:
         browser = playwright.chromium.launch(
             executable_path=executable, headless=True, args=CHROMIUM_ARGS
         )
-        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 860})
-        page = context.new_page()
-        page.errors = []
-        page.on("console", lambda msg: msg.type == "error" and page.errors.append(msg.text))
-        page.on("pageerror", lambda exc: page.errors.append(str(exc)))
         try:
-            yield page
+            yield browser
+        finally:
+            browser.close()
+
+
+def page_open(context) -> Any:
+    """A new page of ``context``; console errors (CSP violations included) are collected on
+    page.errors."""
+    page = context.new_page()
+    page.errors = []
+    page.on("console", lambda msg: msg.type == "error" and page.errors.append(msg.text))
+    page.on("pageerror", lambda exc: page.errors.append(str(exc)))
+    return page
+
+
+@contextmanager
+def browser_page(viewport: dict[str, int] | None = None) -> Iterator:
+    """A fresh page; console errors (CSP violations included) are collected on page.errors."""
+    with chromium_browser() as browser:
+        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 860})
+        try:
+            yield page_open(context)
         finally:
             context.close()
-            browser.close()
 
 
 def totp_code(secret_b32: str) -> str:

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from tests.e2e.browser import browser_page, screenshot_dir, sign_in
+from tests.e2e.layout import check_widths
 
 pytestmark = pytest.mark.e2e
 
@@ -67,6 +68,7 @@ def test_researcher_generates_molecules_and_sees_the_grid(embedded_stack):
         page.wait_for_selector(".chart .main-svg", state="attached", timeout=30_000)
         assert page.locator(".chart .main-svg").count() >= 5
         page.screenshot(path=shots / "drugs-run-results.png", full_page=True)
+        check_widths(page, "design-run")
 
         # The grid: structures drawn by RDKit, sorted and filtered on the server.
         page.click("text=Sort, filter and export all")
@@ -88,6 +90,7 @@ def test_researcher_generates_molecules_and_sees_the_grid(embedded_stack):
         if first.count():
             first.click()
             page.wait_for_selector("#neighbours img.structure")
+            check_widths(page, "molecule")
             page.fill("#id_note", "Looks synthesisable.")
             page.click("button:has-text('Add to my shortlist')")
             page.wait_for_selector(".msg-success")

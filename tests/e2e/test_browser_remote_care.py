@@ -15,6 +15,7 @@ import requests
 from PIL import Image
 
 from tests.e2e.browser import browser_page, screenshot_dir, sign_in
+from tests.e2e.layout import check_widths
 
 pytestmark = pytest.mark.e2e
 
@@ -77,6 +78,7 @@ def test_deterioration_alert_reaches_the_board_and_is_acknowledged(embedded_stac
         assert "open" in top.locator("[data-alerts]").inner_text()
         assert "status-failed" in (top.get_attribute("class") or "")
         page.screenshot(path=shots / "remote-board-alert.png", full_page=True)
+        check_widths(page, "board-alert")
 
         top.locator("[data-alerts]").click()
         page.wait_for_url(re.compile(r".*/remote-care/patients/\d+/#alerts$"))
@@ -87,6 +89,8 @@ def test_deterioration_alert_reaches_the_board_and_is_acknowledged(embedded_stac
         page.wait_for_selector(".msg-success")
         assert "Acknowledged" in page.locator("#alerts tbody tr").first.inner_text()
         page.screenshot(path=shots / "remote-alert-acknowledged.png", full_page=True)
+        # The patient's monitoring page: the model risk and NEWS2 chart, the alerts.
+        check_widths(page, "patient-monitoring")
         assert not page.errors, page.errors
 
 
@@ -154,4 +158,5 @@ def test_patient_portal_message_with_photo_reaches_the_clinician(embedded_stack,
         clinician.wait_for_selector(".bubble.mine", timeout=60_000)
         assert clinician.locator("nav.mainnav .nav-badge").count() == 0
         clinician.screenshot(path=shots / "clinician-thread.png", full_page=True)
+        check_widths(clinician, "thread")
         assert not clinician.errors, clinician.errors

@@ -9,7 +9,7 @@ from medai_site.core.demo import DemoRun, demo_seeders, register_demo_seeder
 
 def test_seed_demo_runs_each_apps_seeder_once_in_the_registered_order():
     # Imaging and treatment first, as before the apps registered themselves; monitoring before
-    # the risk model whose training the demo queues; drug design last.
+    # the risk model the demo puts into service; drug design last.
     names = [f"{s.__module__}.{s.__name__}" for s in demo_seeders()]
     assert names == [
         "diagnosis.demo.demo_imaging_seed",

@@ -195,3 +195,17 @@ def test_only_the_deepest_section_is_current(users):
     assert [label for label, _, current, _ in nav if current] == ["Fleet"]
     nav = rendered_nav(users.model_admin, path=reverse("jobs:list"))
     assert [label for label, _, current, _ in nav if current] == ["Jobs"]
+
+
+def test_the_bar_has_a_menu_button_for_narrow_screens(users):
+    """On a tablet the sections fold behind a button that names the navigation it opens
+    (static/js/nav.js, a module: no inline script)."""
+    client = Client()
+    client.force_login(users.clinician_a)
+    html = client.get("/").content.decode()
+    button = re.search(r"<button[^>]*data-nav-toggle[^>]*>Menu</button>", html)
+    assert button is not None
+    assert 'aria-controls="mainnav"' in button.group(0)
+    assert 'aria-expanded="false"' in button.group(0)
+    assert '<nav class="mainnav" id="mainnav"' in html
+    assert re.search(r'<script type="module" src="/static/js/nav\.[0-9a-f.]*js"></script>', html)

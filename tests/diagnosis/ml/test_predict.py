@@ -59,6 +59,21 @@ def test_mixed_sizes_and_colour_with_tta(trained: TrainResult, pneumonia: ImageD
     assert np.allclose(alone.heatmap, preds[2].heatmap, atol=1e-5)
 
 
+def test_without_heatmaps_the_answer_is_the_same(
+    trained: TrainResult, pneumonia: ImageDataset
+) -> None:
+    """Shadow scoring keeps only the answer: no Grad-CAM backward pass, same probabilities."""
+    bundle = trained.to_bundle()
+    images = list(pneumonia.test_images[:20, :, :, 0])
+    full = predict(bundle, images)
+    bare = predict(bundle, images, heatmaps=False)
+    for a, b in zip(full, bare, strict=True):
+        assert b.heatmap.shape == (0, 0)
+        assert np.allclose(a.probabilities, b.probabilities, atol=1e-6)
+        assert (a.predicted_class, a.ood_score) == (b.predicted_class, b.ood_score)
+        assert a.tta_std == pytest.approx(b.tta_std, abs=1e-6)
+
+
 def test_series_aggregates_frames(trained: TrainResult, pneumonia: ImageDataset) -> None:
     bundle = trained.to_bundle()
     frames = pneumonia.test_images[:5, :, :, 0]  # (F, H, W)

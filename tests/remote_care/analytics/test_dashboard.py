@@ -394,9 +394,22 @@ def test_charts_leave_out_small_counts(users, population):
     # percentile is drawn: they read those patients' values.
     for name in ("Median NEWS2", "Mean NEWS2", "Interquartile range"):
         assert next(t for t in risk["data"] if t["name"] == name)["y"] == [None, None, None]
-    rates = {t["name"]: t["y"] for t in alert_rate_figure(dash.chart_periods())["data"]}
+    alerts = alert_rate_figure(dash.chart_periods())
+    rates = {t["name"]: t["y"] for t in alerts["data"]}
     assert rates["Sustained rise"] == [0, 0, 0]
     assert rates["Emergency (NEWS2 7+)"] == [None, None, 0]
+    # The charts' sentences and data tables say no more than the charts draw.
+    from medai_site.core.charts import chart_alternative, format_value
+
+    assert "median" not in risk["summary"] and risk["summary"].endswith(
+        "0% (" + risk["data"][0]["x"][2] + ")."
+    )
+    table = chart_alternative(risk)["table"]
+    median = table["columns"].index("Median NEWS2")
+    assert [row[median] for row in table["rows"]] == ["—", "—", "—"]
+    shown = [sum(y[i] or 0 for y in rates.values()) for i in range(3)]
+    average = format_value(round(sum(shown) / 3, 2))
+    assert f": {average} per period on average" in alerts["summary"]
 
 
 # --------------------------------------------------------------------------------------------

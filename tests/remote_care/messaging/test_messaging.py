@@ -426,3 +426,54 @@ def test_a_newer_link_replaces_older_ones_and_every_issue_is_recorded(users, cli
     with pytest.raises(PortalAccountError, match="no e-mail address on file"):
         portal_link_issue(account=first.account, issued_by=users.clinician_a)
     assert PortalLink.objects.filter(account=first.account).count() == 2
+
+
+def test_long_conversation_opens_on_its_newest_page_above_the_reply_form(users, portal):
+    """Pages run oldest to newest; without ?page= both sides see the newest messages with
+    the reply form under them, and a bad page number never fails."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    patient, portal_user, _, _ = portal
+    thread = thread_start(
+        patient=patient,
+        subject="Knee",
+        started_by=users.clinician_a,
+        from_patient=False,
+        body="msg-00",
+    )
+    start = timezone.now() - timedelta(hours=2)
+    Message.objects.bulk_create(
+        Message(
+            thread=thread,
+            sender=portal_user if n % 2 else users.clinician_a,
+            from_patient=bool(n % 2),
+            body=f"msg-{n:02d}",
+            sent_at=start + timedelta(minutes=n),
+        )
+        for n in range(1, 65)
+    )
+    pages = {
+        "clinician": (login(users.clinician_a), reverse("remote_care:thread", args=[thread.pk])),
+        "patient": (login(portal_user), reverse("portal:thread", args=[thread.pk])),
+    }
+    for side, (client, url) in pages.items():
+        newest = client.get(url).content.decode()
+        assert "Showing 61–65 of 65 messages" in newest, side
+        assert "msg-64" in newest and "msg-59" not in newest, side
+        assert newest.index("msg-64") < newest.index("<h2>Reply</h2>"), side
+        assert 'id="latest"' in newest and "Earlier messages" in newest, side
+        oldest = client.get(url, {"page": "1"}).content.decode()
+        assert "Showing 1–30 of 65 messages" in oldest, side
+        assert "msg-00" not in oldest  # thread_start's message was sent now: the newest
+        assert "msg-01" in oldest and "msg-31" not in oldest and 'id="latest"' not in oldest
+        assert "<h2>Reply</h2>" in oldest  # the form stays usable on every page
+        for bad, shown in [("abc", "61–65"), ("0", "1–30"), ("999", "61–65"), ("-2", "1–30")]:
+            response = client.get(url, {"page": bad})
+            assert response.status_code == 200, (side, bad)
+            assert f"Showing {shown} of 65" in response.content.decode(), (side, bad)
+    for side, (client, url) in pages.items():
+        reply = client.post(url + "?page=1", {"body": f"reply from the {side}"})
+        assert reply.status_code == 302 and reply.url.endswith("#latest")
+        assert f"reply from the {side}" in client.get(reply.url).content.decode()

@@ -110,6 +110,40 @@ def test_board_rows_endpoint_for_polling_and_scoping(users, ward, client_for):
     assert other.get(f"/remote-care/patients/{patient.pk}/vitals/data/").status_code == 404
 
 
+def test_board_pages_keep_urgency_order_and_the_poll_keeps_its_page(
+    users, ward, client_for, monkeypatch
+):
+    """Most urgent patients on page 1; the live poll refreshes the page shown, not page 1."""
+    from medai_site.audit.models import AuditEvent
+    from remote_care.monitoring import board_views
+
+    monkeypatch.setattr(board_views, "BOARD_PAGE_SIZE", 3)
+    client = client_for(users.clinician_a)
+    names = [name.upper() + "," for name in ward]
+
+    def shown(html: str) -> list[str]:
+        return [name for name in names if name in html]
+
+    first = client.get("/remote-care/board/").content.decode()
+    assert "Showing 1–3 of 8 monitored patients" in first
+    assert shown(first) == names[:3]
+    assert 'data-rows-url="/remote-care/board/rows/"' in first
+    second = client.get("/remote-care/board/", {"page": "2"}).content.decode()
+    assert "Showing 4–6 of 8 monitored patients" in second and shown(second) == names[3:6]
+    assert 'data-rows-url="/remote-care/board/rows/?page=2"' in second
+    poll = client.get("/remote-care/board/rows/?page=2", HTTP_X_MEDAI_POLL="1").content.decode()
+    assert shown(poll) == names[3:6]
+    events = AuditEvent.objects.filter(action=AuditEvent.Action.PATIENT_LIST_VIEWED)
+    event = events.order_by("-pk").first()
+    assert event.detail["page_number"] == 2
+    assert event.detail["shown"] == [ward[n].pk for n in list(ward)[3:6]]
+    for bad, expected in [("999", names[6:]), ("abc", names[:3]), ("-1", names[:3])]:
+        for url in ("/remote-care/board/", "/remote-care/board/rows/"):
+            response = client.get(url, {"page": bad})
+            assert response.status_code == 200, (url, bad)
+            assert shown(response.content.decode()) == expected, (url, bad)
+
+
 def test_sparkline_shows_hourly_worst_news2_of_last_24_hours(users):
     patient = patient_for(users.clinician_a)
     _observe(patient, 9, minutes_ago=60 * 30)  # older than 24 h: not drawn

@@ -27,8 +27,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-train",
             action="store_true",
-            help="Do not queue the first training runs of the demo imaging, treatment and "
-            "drug-property models.",
+            help="Queue no training run. The pre-trained demo models shipped in data/models/ "
+            "are put into service either way; without this flag a first training run is "
+            "queued for any of them that is missing or refused.",
         )
         parser.add_argument(
             "--no-monitoring",
