@@ -19,7 +19,8 @@ from django.conf import settings
 
 from drugs.models import GENERATOR_TASK, MoleculeDataset
 from drugs.services import MOSES_FULL_NAME
-from medai_site.registry.models import ModelVersion
+from medai_site.jobs.runtime import job_run_now
+from medai_site.registry.models import ModelValidation, ModelVersion
 from medai_site.registry.services import model_version_publish
 
 if TYPE_CHECKING:
@@ -80,11 +81,15 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def generator_prior_ensure(*, user: User, folder: Path | None = None) -> tuple[ModelVersion, str]:
+def generator_prior_ensure(
+    *, user: User, folder: Path | None = None, validate: bool = True
+) -> tuple[ModelVersion, str]:
     """Register the shipped prior as a ``drugs.generator`` version and, when no generator was
     ever in service, put it into service (bootstrap). Idempotent: the version already holding
-    these bytes is returned. Returns (version, a console note); ValueError when nothing is
-    shipped or the file fails its sha256 check."""
+    these bytes is returned. With ``validate``, its held-out validation job runs here and now,
+    so it is recorded before any worker starts and never queues ahead of clinical work (as
+    for the other shipped models, medai_site.registry.shipped). Returns (version, a console
+    note); ValueError when nothing is shipped or the file fails its sha256 check."""
     from drugs.artifacts import generator_from_bytes
 
     shipped = prior_read(folder=folder)
@@ -114,4 +119,11 @@ def generator_prior_ensure(*, user: User, folder: Path | None = None) -> tuple[M
         f"set; {provenance.get('hardware', 'hardware not recorded')}).",
     )
     state = "in service" if version.status == ModelVersion.Status.ACTIVE else "awaiting approval"
+    pending = ModelValidation.objects.filter(
+        version=version, status=ModelValidation.Status.PENDING, job__isnull=False
+    ).first()
+    if validate and pending is not None and pending.job_id is not None:
+        job_run_now(job_id=pending.job_id)
+        pending.refresh_from_db()
+        state += f", validation {pending.get_status_display().lower()}"
     return version, f"registered the shipped generator prior as {version} ({state})"
