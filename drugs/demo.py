@@ -1,5 +1,6 @@
-"""Demo data for seed_demo: the built-in MOSES data sets and the shipped pre-trained BBBP
-predictor (data/models/drugs-predictor-bbbp/), in service from the first start; a first
+"""Demo data for seed_demo: the built-in MOSES data sets, the shipped generator prior
+(data/models/drugs-generator-prior/) and the shipped pre-trained BBBP predictor
+(data/models/drugs-predictor-bbbp/), both in service from the first start; a first BBBP
 training run is queued only when that shipped model cannot be used."""
 
 from __future__ import annotations
@@ -13,15 +14,22 @@ from medai_site.jobs.models import Job
 
 
 def demo_drugs_ensure(*, user: Any, train: bool) -> str:
-    """Register the built-in MOSES data sets; while the BBBP task has never had a predictor
-    in service, put the shipped one into service (bootstrap, validated here and now), or,
-    when it is missing or refused and ``train``, queue a training run. Idempotent; a
-    console line."""
+    """Register the built-in MOSES data sets and the shipped generator prior (into service when
+    no generator ever was, after its sha256 check); while the BBBP task has never had a
+    predictor in service, put the shipped one into service (bootstrap, validated here and
+    now), or, when it is missing or refused and ``train``, queue a training run. Idempotent;
+    a console line."""
+    from drugs.prior import generator_prior_ensure
     from medai_site.registry.models import ModelVersion
     from medai_site.registry.services import model_task_bootstrappable
     from medai_site.registry.shipped import ShippedArtifactError, shipped_model_install
 
     notes = [f"registered the {d.name} data set" for d in dataset_builtin_ensure(user=user)]
+    try:
+        _, note = generator_prior_ensure(user=user)
+    except ValueError as exc:  # none shipped, or a file that fails its sha256 check
+        note = f"generator prior not registered: {exc}"
+    notes.append(note)
     task = predictor_task(SHIPPED_ENDPOINT)
     if not model_task_bootstrappable(task=task):
         return "; ".join(notes)

@@ -83,6 +83,15 @@ def _reference_sets() -> tuple[list[str], list[str]]:
     )
 
 
+def _moses_cache() -> Any:
+    """The folder of statistics computed once per file content (drugs.ml.benchmark.Cache)."""
+    from django.conf import settings
+
+    from drugs.ml.benchmark import Cache
+
+    return Cache(Path(settings.MEDIA_ROOT) / "drugs" / "cache")
+
+
 def reference_statistics(smiles: list[str], device: str = "cpu") -> Any:
     """metrics.ReferenceStats of a test set, kept on disk under MEDIA_ROOT after the first
     computation: for the 10k subsets it takes minutes on a CPU (ChemNet activations, filters,
@@ -204,11 +213,15 @@ def design_training_molecules(*, run: DesignRun, seed: int, progress: Progress) 
     from drugs.selectors import dataset_smiles
 
     progress.update(2, f"Loading {run.dataset.name}", force=True)
+    limit = run.config.get("train_limit")
     try:
-        raw_train = dataset_smiles(run.dataset, limit=run.config.get("train_limit"), seed=seed)
+        if limit is None and run.dataset.path and not run.dataset.file:
+            # A whole built-in set (the prior's 1.58M molecules): canonicalised once, cached.
+            train = sorted(_moses_cache().canonical_train(Path(run.dataset.path)))
+        else:
+            train = _canonical_training(dataset_smiles(run.dataset, limit=limit, seed=seed))
     except (OSError, ValueError) as exc:
         raise JobError(f"The data set {run.dataset.name} could not be read: {exc}") from None
-    train = _canonical_training(raw_train)
     if len(train) < MIN_TRAINING_MOLECULES:
         raise JobError(
             f"{run.dataset.name} has only {len(train)} valid molecules; "
@@ -328,10 +341,11 @@ def _design_metrics(
         if len(train) > METRICS_REFERENCE
         else train
     )
+    # Novelty against every training molecule (canonical already), not the 30k sample.
     metrics = {
         k: rounded(v)
         for k, v in moses_metrics(
-            sampled, reference_train, test, test_scaffolds=scaffolds, n_jobs=1, device=device
+            sampled, frozenset(train), test, test_scaffolds=scaffolds, n_jobs=1, device=device
         ).items()
     }
     dataset_reference(

@@ -101,8 +101,11 @@ class DesignRunForm(forms.Form):
         queryset=None,
         required=False,
         label="Fine-tune from generator",
-        empty_label="— train a new generator —",
-        help_text="Start from a trained generator and steer it with these objectives.",
+        empty_label="— from scratch (ORGAN-style, no prior) —",
+        help_text="Start from a trained generator (by default the one in service: the "
+        "pre-trained prior on a fresh install) and steer it with these objectives. From "
+        "scratch suits molecules the prior cannot write (atoms or charges outside its "
+        "alphabet, which fine-tuning skips).",
     )
     train_limit = forms.IntegerField(
         min_value=100,

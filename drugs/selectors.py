@@ -163,6 +163,11 @@ def generator_versions() -> QuerySet[ModelVersion]:
     )
 
 
+def generator_active() -> ModelVersion | None:
+    """The generator version in service, if any: the prior a design run fine-tunes by default."""
+    return generator_versions().filter(status=ModelVersion.Status.ACTIVE).first()
+
+
 def predictor_versions() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(task__startswith=PREDICTOR_TASK_PREFIX).order_by(
         "task", "-version", "pk"

@@ -333,12 +333,18 @@ def design_run_start(
     activity_endpoint: str = "",
     activate: bool = False,
     base_version: Any = None,
+    from_scratch: bool = False,
 ) -> DesignRun:
-    """Create a design run and the ml job that trains a generator on ``dataset`` (fine-tunes
-    ``base_version`` when given) with the objectives in ``config`` (GanConfig fields; its
-    ``stop_on_collapse`` stops training on mode collapse, else it is flagged), registers it as
-    a ``drugs.generator`` version and evaluates a sample of ``n_samples`` molecules.
-    ValueError naming the problem on bad settings."""
+    """Create a design run and the ml job that fine-tunes a generator on ``dataset`` with the
+    objectives in ``config`` (GanConfig fields; its ``stop_on_collapse`` stops training on mode
+    collapse, else it is flagged), registers it as a ``drugs.generator`` version and evaluates
+    a sample of ``n_samples`` molecules. It starts from ``base_version``, else from the
+    generator in service (the shipped prior on a fresh install); ``from_scratch`` (or no
+    generator in service) trains a new one. ValueError naming the problem on bad settings."""
+    from drugs.selectors import generator_active
+
+    if base_version is None and not from_scratch:
+        base_version = generator_active()
     if not dataset.is_ready:
         raise ValueError(f"The data set {dataset.name} is not ready ({dataset.status}).")
     if not MIN_SAMPLES <= n_samples <= MAX_SAMPLES:

@@ -34,6 +34,7 @@ from drugs.selectors import (
     dataset_ready_list,
     dataset_runs,
     endpoint_of,
+    generator_active,
     generator_versions,
     model_versions_by_pk,
     molecule_filter,
@@ -192,6 +193,8 @@ def run_create_view(request: HttpRequest) -> HttpResponse:
                 initial[key] = value
     except BadParameter as exc:
         return bad_request(str(exc))
+    if "base_version" not in initial and (active := generator_active()) is not None:
+        initial["base_version"] = active.pk  # fine-tune the generator in service by default
     form = DesignRunForm(
         request.POST or None,
         initial=initial,
@@ -214,6 +217,7 @@ def run_create_view(request: HttpRequest) -> HttpResponse:
                     activity_endpoint=data["activity_endpoint"],
                     activate=bool(data.get("activate")),
                     base_version=data.get("base_version"),
+                    from_scratch=data.get("base_version") is None,
                     user=request.user,
                 )
             except ValueError as exc:

@@ -328,10 +328,12 @@ class GanArtifact:
     stopped_reason: str = "completed"  # 'completed' | 'mode_collapse' | 'cancelled'
     training_seconds: float = 0.0
     train_size: int = 0
+    # How it was made when not by `train_gan` (e.g. the pre-trained prior: data, steps, hardware).
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def _model(self, device: str = "cpu") -> Generator:
         model = Generator(len(self.vocab), self.config)
-        model.load_state_dict(self.generator_state)
+        model.load_state_dict(self.generator_state)  # float16 weights are cast on load
         return model.to(device).eval()
 
     def sample(
@@ -367,10 +369,18 @@ class GanArtifact:
             "stopped_reason": self.stopped_reason,
             "training_seconds": self.training_seconds,
             "train_size": self.train_size,
+            "provenance": self.provenance,
         }
 
-    def save(self, path: str | Path) -> None:
-        torch.save(self.to_dict(), Path(path))
+    def save(self, path: str | Path, *, half: bool = False) -> None:
+        """Write the artifact; `half` stores float16 weights (loaded back as float32)."""
+        data = self.to_dict()
+        if half:
+            data["generator_state"] = {
+                k: v.half() if v.is_floating_point() else v
+                for k, v in data["generator_state"].items()
+            }
+        torch.save(data, Path(path))
 
     @classmethod
     def load(cls, path: str | Path) -> GanArtifact:
@@ -387,6 +397,7 @@ class GanArtifact:
             stopped_reason=data["stopped_reason"],
             training_seconds=data["training_seconds"],
             train_size=data["train_size"],
+            provenance=data.get("provenance", {}),
         )
 
 

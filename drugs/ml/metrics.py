@@ -173,6 +173,20 @@ MOSES_PUBLISHED: dict[str, dict[str, float]] = {
         "filters": 0.9735,
         "novelty": 0.9498,
     },
+    # Not in the current README: ORGAN's row from its earlier version (commit 0447c9fa, 2019),
+    # the one the issue quotes. That table printed no novelty or IntDiv2; its protocol (sample
+    # and test-set sizes) may differ from the rows above, so compare it loosely.
+    "ORGAN": {
+        "valid": 0.8731,
+        "unique@1k": 0.9910,
+        "unique@10k": 0.9260,
+        "fcd": 1.5748,
+        "snn": 0.4745,
+        "frag": 0.9897,
+        "scaff": 0.7843,
+        "intdiv": 0.8526,
+        "filters": 0.9934,
+    },
 }
 
 _FINGERPRINT_BITS = 1024  # MOSES: Morgan radius 2, 1024 bits
@@ -307,6 +321,27 @@ def internal_diversity(fingerprints: np.ndarray, p: int = 1) -> float:
     return float(1 - _tanimoto_aggregate(fingerprints, fingerprints, agg="mean", p=p).mean())
 
 
+def internal_diversities(fingerprints: np.ndarray) -> tuple[float, float]:
+    """(IntDiv, IntDiv2) in one pass over the pairs: the all-pairs product is the costly part."""
+    n = len(fingerprints)
+    if n == 0:
+        return 1.0, 1.0
+    fps = torch.from_numpy(fingerprints.astype(np.float32))
+    counts = fps.sum(1, keepdim=True)
+    sum1 = torch.zeros(n, dtype=torch.float64)
+    sum2 = torch.zeros(n, dtype=torch.float64)
+    for i in range(0, n, _TANIMOTO_BATCH):
+        gen = fps[i : i + _TANIMOTO_BATCH]
+        gen_counts = counts[i : i + _TANIMOTO_BATCH].T
+        for j in range(0, n, _TANIMOTO_BATCH):
+            both = fps[j : j + _TANIMOTO_BATCH] @ gen.T
+            union = counts[j : j + _TANIMOTO_BATCH] + gen_counts - both
+            sim = torch.where(union > 0, both / union.clamp(min=1), torch.ones_like(both))
+            sum1[i : i + gen.shape[0]] += sim.sum(0).double()
+            sum2[i : i + gen.shape[0]] += (sim * sim).sum(0).double()
+    return float(1 - (sum1 / n).mean()), float(1 - ((sum2 / n) ** 0.5).mean())
+
+
 def _cosine(a: Counter[str], b: Counter[str]) -> float | None:
     if not a or not b:
         return None
@@ -366,16 +401,24 @@ def _gaussian(activations: np.ndarray) -> _Gaussian:
     return _Gaussian(activations.mean(0), np.cov(activations.astype(np.float64).T))
 
 
-def frechet_distance(a: _Gaussian, b: _Gaussian, eps: float = 1e-6) -> float:
-    """Frechet distance between two Gaussians (Dowson & Landau; as in fcd_torch)."""
+def _psd_sqrt(matrix: np.ndarray) -> np.ndarray:
+    values, vectors = linalg.eigh(matrix)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(a: _Gaussian, b: _Gaussian) -> float:
+    """Frechet distance between two Gaussians (Dowson & Landau; the quantity fcd_torch computes).
+
+    tr sqrt(S_a S_b) is taken as the sum of the square roots of the eigenvalues of the
+    symmetric S_a^1/2 S_b S_a^1/2 (similar to S_a S_b): two symmetric eigendecompositions
+    instead of a general matrix square root, which is exact for covariance matrices, stable
+    when they are singular (fewer molecules than ChemNet's 512 features) and far faster.
+    """
     diff = a.mu - b.mu
-    covmean = linalg.sqrtm(a.sigma @ b.sigma)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(a.sigma.shape[0]) * eps
-        covmean = linalg.sqrtm((a.sigma + offset) @ (b.sigma + offset))
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2 * np.trace(covmean))
+    root = _psd_sqrt(np.asarray(a.sigma, dtype=np.float64))
+    middle = root @ np.asarray(b.sigma, dtype=np.float64) @ root
+    trace_covmean = float(np.sqrt(np.clip(linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum())
+    return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2 * trace_covmean)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -464,6 +507,7 @@ def moses_metrics(
     n_jobs: int = 1,
     device: str = "cpu",
     with_fcd: bool = True,
+    snn_sf: bool = True,
 ) -> dict[str, float | None]:
     """The MOSES metrics of `generated` (raw strings, valid or not), keyed by METRIC_KEYS.
 
@@ -471,7 +515,8 @@ def moses_metrics(
     canonicalisation. frag / scaff / snn / fcd need `test` (a list or `reference_stats(test)`)
     and are None without it; fcd is None without ChemNet (fcd_torch) or with `with_fcd=False`.
     Given `test_scaffolds`, the same four are added against it as frag_sf, scaff_sf, snn_sf,
-    fcd_sf (the MOSES "TestSF" columns).
+    fcd_sf (the MOSES "TestSF" columns); `snn_sf=False` skips snn_sf, the costly one (a
+    product with every scaffold-test fingerprint).
     """
     result: dict[str, float | None] = dict.fromkeys(METRIC_KEYS)
     if not generated:
@@ -485,15 +530,16 @@ def moses_metrics(
     result["unique@10k"] = unique_at(valid, 10_000)
     train_set = train if isinstance(train, frozenset) else canonical_train_set(train, n_jobs=n_jobs)
     result["novelty"] = novelty(valid, train_set)
-    result["intdiv"] = internal_diversity(features.fingerprints, p=1)
-    result["intdiv2"] = internal_diversity(features.fingerprints, p=2)
+    result["intdiv"], result["intdiv2"] = internal_diversities(features.fingerprints)
     result["filters"] = float(features.filters.mean())
 
     gen_gaussian: _Gaussian | None = None
     if with_fcd and chemnet_available() and len(valid) >= 2 and test is not None:
         gen_gaussian = _gaussian(chemnet_activations(valid, device))
 
-    def against(reference: list[str] | ReferenceStats) -> dict[str, float | None]:
+    def against(
+        reference: list[str] | ReferenceStats, with_snn: bool = True
+    ) -> dict[str, float | None]:
         stats = (
             reference
             if isinstance(reference, ReferenceStats)
@@ -502,18 +548,22 @@ def moses_metrics(
         fcd = None
         if gen_gaussian is not None and stats.fcd is not None:
             fcd = frechet_distance(gen_gaussian, stats.fcd)
-        snn = _tanimoto_aggregate(stats.fingerprints, features.fingerprints, agg="max").mean()
+        snn = None
+        if with_snn and len(stats.fingerprints):
+            snn = float(
+                _tanimoto_aggregate(stats.fingerprints, features.fingerprints, agg="max").mean()
+            )
         return {
             "frag": _cosine(stats.fragments, features.fragments),
             "scaff": _cosine(stats.scaffolds, features.scaffolds),
-            "snn": float(snn) if len(stats.fingerprints) else None,
+            "snn": snn,
             "fcd": fcd,
         }
 
     if test is not None:
         result.update(against(test))
     if test_scaffolds is not None:
-        result.update({f"{k}_sf": v for k, v in against(test_scaffolds).items()})
+        result.update({f"{k}_sf": v for k, v in against(test_scaffolds, snn_sf).items()})
     return result
 
 

@@ -35,10 +35,18 @@ def chemical_space(
 ) -> ChemicalSpace:
     """Project a sample of `train` and the valid `generated` molecules onto the first two
     principal components of the training fingerprints."""
-    train_valid = _valid(train)
-    if len(train_valid) > max_train:
-        picks = np.sort(np.random.default_rng(seed).choice(len(train_valid), max_train, False))
-        train_valid = [train_valid[i] for i in picks]
+    if len(train) > max_train:
+        # A seeded sample of the valid ones, parsing only as many as it takes (a training set
+        # can hold 1.58M molecules).
+        picked: list[int] = []
+        for i in np.random.default_rng(seed).permutation(len(train)):
+            if chem.mol_from_smiles(train[i]) is not None:
+                picked.append(int(i))
+                if len(picked) == max_train:
+                    break
+        train_valid = [train[i] for i in sorted(picked)]
+    else:
+        train_valid = _valid(train)
     generated_valid = _valid(generated)
     if len(train_valid) < 3:
         raise ValueError("at least 3 valid training molecules are needed for the map")
