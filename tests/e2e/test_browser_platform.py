@@ -86,6 +86,6 @@ def test_model_admin_sees_the_fleet(embedded_stack):
             depth = page.locator(f"tr[data-queue={queue}] [data-field=depth]").inner_text()
             assert depth.isdigit(), (queue, depth)  # asked of the filesystem broker
         assert page.locator("tr[data-queue=gpu]", has_text="none online").is_visible()
-        page.locator("#fleet-throughput + .chart .main-svg").first.wait_for(timeout=15_000)
+        page.locator("[data-figure=fleet-throughput] .main-svg").first.wait_for(timeout=15_000)
         page.screenshot(path=screenshot_dir() / "platform-fleet.png", full_page=True)
         assert not page.errors, page.errors
