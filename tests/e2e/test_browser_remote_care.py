@@ -71,10 +71,16 @@ def test_deterioration_alert_reaches_the_board_and_is_acknowledged(embedded_stac
         assert body["stored"] == 4, body
         assert any(a["level"] == "EMERGENCY" for a in body["alerts"]), body
 
-        # No reload: the board's own refresh brings the patient to the top with the alert.
-        page.wait_for_selector("tr[data-patient] [data-alerts]", timeout=45_000)
-        top = page.locator("tr[data-patient]").first
-        assert top.get_attribute("data-patient") == row.first.get_attribute("data-patient")
+        # No reload: the board's own refresh brings the patient up with the alert, among the
+        # patients with an open emergency alert (other browser tests on this stack may have
+        # left one), above every other patient.
+        row.first.locator("[data-alerts]").wait_for(timeout=45_000)
+        top = row.first
+        ranked = page.locator("tr[data-patient]").evaluate_all(
+            "rows => rows.map(r => [r.dataset.patient, r.className])"
+        )
+        mine = [pk for pk, _ in ranked].index(top.get_attribute("data-patient"))
+        assert all("status-failed" in cls for _, cls in ranked[:mine]), ranked
         assert "open" in top.locator("[data-alerts]").inner_text()
         assert "status-failed" in (top.get_attribute("class") or "")
         page.screenshot(path=shots / "remote-board-alert.png", full_page=True)
