@@ -9,8 +9,6 @@ it is registered, and registered once (a version with the same sha256 is reused)
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +20,7 @@ from drugs.services import MOSES_FULL_NAME
 from medai_site.jobs.runtime import job_run_now
 from medai_site.registry.models import ModelValidation, ModelVersion
 from medai_site.registry.services import model_version_publish
+from medai_site.registry.shipped import shipped_artifact
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -44,31 +43,15 @@ class ShippedPrior:
 
 
 def prior_read(*, folder: Path | None = None) -> ShippedPrior | None:
-    """The shipped prior, verified; None when none is shipped. ValueError when the file does
-    not match the sha256 in SHA256SUMS (a corrupted or replaced file is never registered)."""
+    """The shipped prior, verified by the platform's shipped-model check
+    (medai_site.registry.shipped.shipped_artifact); None when none is shipped. ValueError
+    (ShippedArtifactError) when its SHA256SUMS is missing or malformed or the file does not
+    match it (a corrupted or replaced file is never registered)."""
     folder = folder or prior_dir()
-    path = folder / ARTIFACT_NAME
-    if not path.is_file():
+    if not (folder / ARTIFACT_NAME).is_file():
         return None
-    sums = folder / "SHA256SUMS"
-    expected = ""
-    if sums.is_file():
-        for line in sums.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2 and parts[1].lstrip("*") == ARTIFACT_NAME:
-                expected = parts[0].lower()
-    if not expected:
-        raise ValueError(f"{sums} does not list {ARTIFACT_NAME}: the prior cannot be verified.")
-    content = path.read_bytes()
-    actual = hashlib.sha256(content).hexdigest()
-    if actual != expected:
-        raise ValueError(
-            f"{path} does not match its recorded sha256 (expected {expected[:12]}…, "
-            f"got {actual[:12]}…): not registered."
-        )
-    metrics_path = folder / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    return ShippedPrior(content=content, sha256=actual, metrics=metrics)
+    found = shipped_artifact(slug=folder.name, root=folder.parent)
+    return ShippedPrior(content=found.content, sha256=found.sha256, metrics=found.record)
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
