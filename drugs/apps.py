@@ -18,7 +18,7 @@ class DrugsConfig(AppConfig):
     verbose_name = "Drug design"
 
     def ready(self) -> None:
-        from drugs import shadow, tasks, training  # noqa: F401  (job kinds)
+        from drugs import prior, shadow, tasks, training  # noqa: F401  (job kinds)
         from drugs.artifacts import generator_from_bytes, load_predictor_bytes
         from drugs.demo import demo_drugs_seed
         from drugs.heldout import generator_validate, predictor_validate
@@ -72,4 +72,16 @@ class DrugsConfig(AppConfig):
             label="BBBP property predictor (random forest)",
             build=training.bbbp_build,
             minutes=1,
+        )
+        # The generator prior is trained by its own command (hours on a CPU, minutes on a GPU),
+        # not by a builder here: `shipped_models list/verify` check it, `build` names the command
+        # (its README has the whole command lines).
+        shipped_model_register(
+            slug=prior.PRIOR_SLUG,
+            task=GENERATOR_TASK,
+            label="SMILES generator prior (GRU, MOSES train)",
+            build=None,
+            artifact_name=prior.ARTIFACT_NAME,
+            command="python -m drugs.ml pretrain",
+            minutes=120,
         )

@@ -131,6 +131,7 @@ def pretrain_command(args: argparse.Namespace) -> None:
         layers=args.layers,
         batch_size=args.batch_size,
         lr=args.lr,
+        warmup_steps=args.warmup_steps,
         steps=args.steps,
         seed=args.seed,
         checkpoint_minutes=args.checkpoint_minutes,
@@ -156,6 +157,7 @@ def pretrain_command(args: argparse.Namespace) -> None:
             device=_device(args.device),
             threads=args.threads,
             resume=args.resume,
+            init=gan.GanArtifact.load(args.init) if args.init else None,
             held_out=held_out,
             log=log,
             source=Path(source_path).name + (f" (first {args.limit})" if args.limit else ""),
@@ -256,6 +258,13 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
     p.add_argument("--resume", action="store_true", help="continue from FILE.ckpt")
+    p.add_argument(
+        "--init",
+        default=None,
+        help="a prior this command wrote: a further stage from its weights (new optimiser and "
+        "schedule), continuing its stream of molecules",
+    )
+    p.add_argument("--warmup-steps", type=int, default=500)
     p.add_argument("--hidden", type=int, default=384)
     p.add_argument("--layers", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=128)

@@ -117,6 +117,45 @@ class _Position:
     checkpoints: int = 0
 
 
+def _stage_from(
+    init: gan.GanArtifact,
+    model: gan.Generator,
+    vocab: gan.Vocab,
+    config: PretrainConfig,
+    device: str,
+) -> tuple[_Position, list[gan.EpochStats], list[dict[str, Any]]]:
+    """Load `init`'s weights into `model`; the position, history and stages it continues."""
+    if init.vocab.tokens != vocab.tokens:
+        raise ValueError("the initial prior was trained on another vocabulary (another data set)")
+    shape = {k: getattr(init.config, k) for k in ("embed_dim", "hidden_dim", "layers")}
+    wanted = {"embed_dim": config.embed_dim, "hidden_dim": config.hidden_dim}
+    wanted["layers"] = config.layers
+    if shape != wanted:
+        raise ValueError(f"the initial prior has another shape: {shape}, not {wanted}")
+    model.load_state_dict({k: v.float() for k, v in init.generator_state.items()})
+    model.to(device)
+    before = dict(init.provenance)
+    earlier = before.get("pretrain_config") or {}
+    first = {"steps": before.get("steps"), "pretrain_config": earlier}
+    first["hardware"] = before.get("hardware")
+    stages = list(before.get("stages") or [first])
+    pos = _Position(
+        molecules=int(before.get("molecules_seen", 0)),
+        tokens=int(before.get("tokens_seen", 0)),
+        seconds=float(init.training_seconds),
+    )
+    same_stream = all(
+        earlier.get(k) == getattr(config, k) for k in ("seed", "batch_size", "bucket_batches")
+    )
+    if same_stream:
+        # Stages stop only at chunk boundaries, so the next chunk is exact (a prior written
+        # before stages were recorded names no chunk: it stopped within its first epoch).
+        chunk_size = config.bucket_batches * config.batch_size
+        pos.epoch = int(before.get("epoch", 0))
+        pos.chunk = int(before.get("chunk", pos.molecules // chunk_size))
+    return pos, list(init.history), stages
+
+
 def pretrain(
     smiles: Sequence[str],
     *,
@@ -126,6 +165,7 @@ def pretrain(
     device: str = "cpu",
     threads: int | None = None,
     resume: bool = False,
+    init: gan.GanArtifact | None = None,
     held_out: Sequence[str] = (),
     log: Callable[[str], None] = print,
     source: str = "",
@@ -133,7 +173,10 @@ def pretrain(
     """Train (or resume) a prior on `smiles`; writes `out` and `out`.ckpt; returns the artifact.
 
     Stops after `config.steps` steps or `minutes` of wall time, whichever comes first, always
-    with a final checkpoint. `held_out` molecules give the validation loss.
+    with a final checkpoint. `held_out` molecules give the validation loss. `init`, a prior
+    this function wrote, starts a further stage from its weights (a new optimiser and a new
+    schedule of `config.steps`); with the same seed and batching it continues the stage
+    before's stream of molecules where it stopped, so no molecule is seen twice early.
     """
     out = Path(out)
     ckpt_path = out.with_name(out.name + ".ckpt")
@@ -164,6 +207,15 @@ def pretrain(
     )
     pos = _Position()
     history: list[gan.EpochStats] = []
+    stages: list[dict[str, Any]] = []
+    chunk_size = config.bucket_batches * config.batch_size
+    if init is not None:
+        pos, history, stages = _stage_from(init, model, vocab, config, device)
+        log(
+            f"stage {len(stages) + 1}: from a prior of {pos.molecules} molecules "
+            f"({init.provenance.get('steps')} steps), continuing at epoch {pos.epoch}, "
+            f"chunk {pos.chunk}"
+        )
     if resume:
         if not ckpt_path.is_file():
             raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist")
@@ -185,6 +237,7 @@ def pretrain(
         optimiser.load_state_dict(state["optimiser"])
         pos = _Position(**state["position"])
         history = [gan.EpochStats(**h) for h in state["history"]]
+        stages = state.get("stages", [])
         torch.set_rng_state(state["torch_rng"])
         log(f"resumed from {ckpt_path} at step {pos.step} (epoch {pos.epoch}, chunk {pos.chunk})")
 
@@ -194,7 +247,6 @@ def pretrain(
         for e in (vocab.encode(s, config.max_length) for s in held_out[: config.eval_molecules])
         if e is not None
     ]
-    chunk_size = config.bucket_batches * config.batch_size
     n_chunks = math.ceil(len(smiles) / chunk_size)
     log(f"hardware: {hardware}")
     log(
@@ -255,6 +307,12 @@ def pretrain(
                 "source": source,
                 "pretrain_config": config.to_dict(),
                 "steps": pos.step,
+                "stages": [
+                    *stages,
+                    {"steps": pos.step, "pretrain_config": config.to_dict(), "hardware": hardware},
+                ],
+                "epoch": pos.epoch,
+                "chunk": pos.chunk,
                 "epochs": round(pos.molecules / max(len(smiles), 1), 4),
                 "molecules_seen": pos.molecules,
                 "tokens_seen": pos.tokens,
@@ -274,6 +332,7 @@ def pretrain(
                 "optimiser": optimiser.state_dict(),
                 "position": asdict(pos),
                 "history": [h.to_dict() for h in history],
+                "stages": stages,
                 "torch_rng": torch.get_rng_state(),
             },
             tmp,

@@ -32,6 +32,7 @@ def test_every_demo_model_is_declared_with_its_task():
         "treatment-gbsg2": "treatment.gbsg2",
         "remote-care-deterioration": "remote_care.deterioration",
         "drugs-predictor-bbbp": "drugs.predictor.bbbp",
+        "drugs-generator-prior": "drugs.generator",
     }
 
 

@@ -76,3 +76,42 @@ def test_resume_refuses_other_settings(tmp_path, moses_train):
         pretrain(moses_train[:100], out=tmp_path / "p.pt", config=changed, resume=True)
     with pytest.raises(FileNotFoundError):
         pretrain(moses_train[:100], out=tmp_path / "q.pt", config=TINY, resume=True)
+
+
+def test_a_further_stage_starts_from_the_prior_and_continues_its_stream(tmp_path, moses_train):
+    import pytest
+
+    smiles = moses_train[:300]
+    lines: list[str] = []
+    first = pretrain(smiles, out=tmp_path / "one.pt", config=TINY, minutes=0)
+    assert first.provenance["chunk"] == 1 and first.provenance["steps"] == 4
+
+    # No step: the weights are the prior's, as stored (float16 weights read back).
+    still = pretrain(
+        smiles, out=tmp_path / "same.pt", config=PretrainConfig(**{**TINY.to_dict(), "steps": 0}),
+        init=GanArtifact.load(tmp_path / "one.pt"),
+    )
+    stored = GanArtifact.load(tmp_path / "one.pt").generator_state
+    for name, value in still.generator_state.items():
+        assert torch.equal(value, stored[name].float()), name
+
+    second_config = PretrainConfig(**{**TINY.to_dict(), "steps": 8, "lr": 1e-3})
+    second = pretrain(
+        smiles,
+        out=tmp_path / "two.pt",
+        config=second_config,
+        init=GanArtifact.load(tmp_path / "one.pt"),
+        log=lines.append,
+    )
+    # The stream goes on where the first stage stopped: chunk 1 + 8 steps of 4 per chunk.
+    assert second.provenance["chunk"] == 3
+    assert second.provenance["molecules_seen"] == first.provenance["molecules_seen"] + 8 * 16
+    stages = second.provenance["stages"]
+    assert [s["steps"] for s in stages] == [4, 8]
+    assert stages[1]["pretrain_config"]["lr"] == 1e-3 and "hardware" in stages[1]
+    assert any(line.startswith("stage 2: from a prior of 64 molecules") for line in lines)
+    assert second.training_seconds >= first.training_seconds
+
+    wider = PretrainConfig(**{**TINY.to_dict(), "hidden_dim": 48})
+    with pytest.raises(ValueError, match="another shape"):
+        pretrain(smiles, out=tmp_path / "w.pt", config=wider, init=GanArtifact.load(tmp_path / "one.pt"))
