@@ -88,7 +88,9 @@ def test_a_further_stage_starts_from_the_prior_and_continues_its_stream(tmp_path
 
     # No step: the weights are the prior's, as stored (float16 weights read back).
     still = pretrain(
-        smiles, out=tmp_path / "same.pt", config=PretrainConfig(**{**TINY.to_dict(), "steps": 0}),
+        smiles,
+        out=tmp_path / "same.pt",
+        config=PretrainConfig(**{**TINY.to_dict(), "steps": 0}),
         init=GanArtifact.load(tmp_path / "one.pt"),
     )
     stored = GanArtifact.load(tmp_path / "one.pt").generator_state
@@ -114,4 +116,6 @@ def test_a_further_stage_starts_from_the_prior_and_continues_its_stream(tmp_path
 
     wider = PretrainConfig(**{**TINY.to_dict(), "hidden_dim": 48})
     with pytest.raises(ValueError, match="another shape"):
-        pretrain(smiles, out=tmp_path / "w.pt", config=wider, init=GanArtifact.load(tmp_path / "one.pt"))
+        pretrain(
+            smiles, out=tmp_path / "w.pt", config=wider, init=GanArtifact.load(tmp_path / "one.pt")
+        )
