@@ -347,10 +347,14 @@ def max_tanimoto(index: FingerprintIndex, generated: np.ndarray) -> np.ndarray:
     return out
 
 
-def _pair_sums(fingerprints: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def _pair_sums(
+    fingerprints: np.ndarray, lo: int, hi: int, matrix: sp.csr_matrix | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """For molecules lo:hi: the sums of their Tanimoto similarities (and of the squares) with
-    every molecule of `fingerprints`, self-pairs included."""
-    matrix = sp.csr_matrix(fingerprints, dtype=np.int16)
+    every molecule of `fingerprints` (`matrix`: the same as a sparse int16 matrix), self-pairs
+    included."""
+    if matrix is None:
+        matrix = sp.csr_matrix(fingerprints, dtype=np.int16)
     counts = fingerprints.sum(1, dtype=np.int64).astype(np.float32)
     sum1 = np.zeros(hi - lo, dtype=np.float64)
     sum2 = np.zeros(hi - lo, dtype=np.float64)
@@ -557,7 +561,7 @@ def _pairwise_task(task: tuple[str, int, int, int]) -> tuple[tuple[str, int, int
         return task, chemnet_activations(_SHARED["smiles"][lo:hi])
     if kind == "snn":
         return task, max_tanimoto(_SHARED["indexes"][reference], _SHARED["fps"][lo:hi])
-    return task, _pair_sums(_SHARED["fps"], lo, hi)
+    return task, _pair_sums(_SHARED["fps"], lo, hi, _SHARED["fps_sparse"])
 
 
 def _pairwise(
@@ -583,7 +587,12 @@ def _pairwise(
     for r in range(len(indexes)):
         tasks += [("snn", r, i, min(i + _PAIR_CHUNK, n)) for i in range(0, n, _PAIR_CHUNK)]
     tasks += [("intdiv", 0, i, min(i + _PAIR_CHUNK, n)) for i in range(0, n, _PAIR_CHUNK)]
-    _SHARED.update(fps=fingerprints, smiles=chemnet_smiles, indexes=indexes)
+    _SHARED.update(
+        fps=fingerprints,
+        fps_sparse=sp.csr_matrix(fingerprints, dtype=np.int16),
+        smiles=chemnet_smiles,
+        indexes=indexes,
+    )
     try:
         if n_jobs <= 1 or n < _POOL_MIN:
             done = [_pairwise_task(task) for task in tasks]
