@@ -23,11 +23,13 @@ import importlib.metadata
 import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from multiprocessing import get_context
+from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from rdkit import Chem, rdBase
 from rdkit.Chem import rdFingerprintGenerator
@@ -190,7 +192,8 @@ MOSES_PUBLISHED: dict[str, dict[str, float]] = {
 }
 
 _FINGERPRINT_BITS = 1024  # MOSES: Morgan radius 2, 1024 bits
-_TANIMOTO_BATCH = 4096
+_SPARSE_BLOCK = 256  # generated molecules per sparse product
+_POOL_MIN = 2000  # fewer molecules than this are not worth starting worker processes
 _CHEMNET_PAD = 350  # fcd_torch's fixed input length; the padding changes the activations
 _CHEMNET_BATCH = 256
 
@@ -263,7 +266,7 @@ def _features(
     """Canonical SMILES of the valid molecules and, if `full`, their fingerprints, fragments,
     scaffolds and (if `with_filters`, the slowest part: ~500 SMARTS each) filter results."""
     smiles = list(smiles)
-    if n_jobs <= 1 or len(smiles) < 2000:
+    if n_jobs <= 1 or len(smiles) < _POOL_MIN:
         return _features_chunk((smiles, full, with_filters))
     size = math.ceil(len(smiles) / (n_jobs * 4))
     chunks = [(smiles[i : i + size], full, with_filters) for i in range(0, len(smiles), size)]
@@ -286,60 +289,96 @@ def _features(
 
 # ---------------------------------------------------------------------------------------------
 # Similarities
+#
+# Tanimoto similarity from the intersection counts c = |a & b|: c / (|a| + |b| - c). A Morgan
+# fingerprint has ~40 of its 1024 bits set, so the counts come from a sparse (int16) product,
+# ~25x fewer operations than the dense float product, and exact: the similarities are then
+# divided in float32 as before, so SNN is bit-for-bit the dense computation's.
 
 
-def _tanimoto_aggregate(
-    reference: np.ndarray, generated: np.ndarray, *, agg: str, p: int = 1
-) -> np.ndarray:
-    """Per generated row: max or (mean of T^p)^(1/p) Tanimoto similarity over reference rows."""
+@dataclass(frozen=True)
+class FingerprintIndex:
+    """Reference fingerprints for nearest-neighbour similarity: a sparse int16 matrix with its
+    rows sorted by bit count, and where each run of equal counts starts. Within a run, the
+    largest intersection gives the largest Tanimoto similarity, so only one value per run and
+    generated molecule is ever divided."""
+
+    matrix: sp.csr_matrix
+    starts: np.ndarray  # first row of each run of equal bit counts
+    run_counts: np.ndarray  # (runs,) float32: the bit count of each run
+
+    @classmethod
+    def of(cls, fingerprints: np.ndarray) -> FingerprintIndex:
+        counts = fingerprints.sum(1, dtype=np.int64)
+        order = np.argsort(counts, kind="stable")
+        counts = counts[order]
+        starts = np.flatnonzero(np.diff(counts)) + 1 if len(counts) else np.zeros(0, np.int64)
+        starts = np.concatenate([[0], starts]).astype(np.int64) if len(counts) else starts
+        matrix = sp.csr_matrix(fingerprints[order], dtype=np.int16)
+        return cls(matrix, starts, counts[starts].astype(np.float32))
+
+    def __len__(self) -> int:
+        return int(self.matrix.shape[0])
+
+
+def _tanimoto(both: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Tanimoto similarity in float32 from intersection counts (rows x columns) and the bit
+    counts of both sides; two empty fingerprints count as identical (MOSES: 0/0 -> 1)."""
+    both = both.astype(np.float32, copy=False)
+    union = rows[:, None] + columns[None, :] - both
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sim = both / union
+    if not union.all():
+        sim[union == 0] = 1.0
+    return sim
+
+
+def max_tanimoto(index: FingerprintIndex, generated: np.ndarray) -> np.ndarray:
+    """Per generated row (uint8 bits): the Tanimoto similarity of its nearest reference row."""
     out = np.zeros(len(generated), dtype=np.float64)
-    if len(generated) == 0 or len(reference) == 0:
+    if len(generated) == 0 or len(index) == 0:
         return out
-    ref = torch.from_numpy(reference.astype(np.float32))
-    ref_counts = ref.sum(1, keepdim=True)
-    for i in range(0, len(generated), _TANIMOTO_BATCH):
-        gen = torch.from_numpy(generated[i : i + _TANIMOTO_BATCH].astype(np.float32))
-        gen_counts = gen.sum(1, keepdim=True).T
-        acc = torch.zeros(gen.shape[0], dtype=torch.float64)
-        for j in range(0, len(ref), _TANIMOTO_BATCH):
-            block = ref[j : j + _TANIMOTO_BATCH]
-            both = block @ gen.T
-            union = ref_counts[j : j + _TANIMOTO_BATCH] + gen_counts - both
-            # MOSES counts two empty fingerprints as identical (0/0 -> 1).
-            sim = torch.where(union > 0, both / union.clamp(min=1), torch.ones_like(both))
-            if agg == "max":
-                acc = torch.maximum(acc, sim.max(0).values.double())
-            else:
-                acc += (sim.double() ** p).sum(0)
-        if agg == "mean":
-            acc = (acc / len(ref)) ** (1.0 / p)
-        out[i : i + gen.shape[0]] = acc.numpy()
+    for i in range(0, len(generated), _SPARSE_BLOCK):
+        block = generated[i : i + _SPARSE_BLOCK]
+        both = index.matrix @ np.ascontiguousarray(block.T, dtype=np.int16)  # (n_ref, block)
+        best = np.maximum.reduceat(both, index.starts, axis=0)  # (runs, block)
+        sim = _tanimoto(best, index.run_counts, block.sum(1, dtype=np.int64).astype(np.float32))
+        out[i : i + len(block)] = sim.max(0)
     return out
 
 
-def internal_diversity(fingerprints: np.ndarray, p: int = 1) -> float:
-    return float(1 - _tanimoto_aggregate(fingerprints, fingerprints, agg="mean", p=p).mean())
+def _pair_sums(
+    fingerprints: np.ndarray, lo: int, hi: int, matrix: sp.csr_matrix | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """For molecules lo:hi: the sums of their Tanimoto similarities (and of the squares) with
+    every molecule of `fingerprints` (`matrix`: the same as a sparse int16 matrix), self-pairs
+    included."""
+    if matrix is None:
+        matrix = sp.csr_matrix(fingerprints, dtype=np.int16)
+    counts = fingerprints.sum(1, dtype=np.int64).astype(np.float32)
+    sum1 = np.zeros(hi - lo, dtype=np.float64)
+    sum2 = np.zeros(hi - lo, dtype=np.float64)
+    for i in range(lo, hi, _SPARSE_BLOCK):
+        j = min(i + _SPARSE_BLOCK, hi)
+        both = matrix @ np.ascontiguousarray(fingerprints[i:j].T, dtype=np.int16)
+        sim = _tanimoto(both, counts, counts[i:j])
+        sum1[i - lo : j - lo] = sim.sum(0, dtype=np.float64)
+        np.multiply(sim, sim, out=sim)
+        sum2[i - lo : j - lo] = sim.sum(0, dtype=np.float64)
+    return sum1, sum2
+
+
+def _diversities(n: int, sum1: np.ndarray, sum2: np.ndarray) -> tuple[float, float]:
+    return float(1 - (sum1 / n).mean()), float(1 - np.sqrt(sum2 / n).mean())
 
 
 def internal_diversities(fingerprints: np.ndarray) -> tuple[float, float]:
-    """(IntDiv, IntDiv2) in one pass over the pairs: the all-pairs product is the costly part."""
+    """(IntDiv, IntDiv2): 1 - mean pairwise Tanimoto similarity, and 1 - the mean over
+    molecules of the root mean square of their similarities (self-pairs included)."""
     n = len(fingerprints)
     if n == 0:
         return 1.0, 1.0
-    fps = torch.from_numpy(fingerprints.astype(np.float32))
-    counts = fps.sum(1, keepdim=True)
-    sum1 = torch.zeros(n, dtype=torch.float64)
-    sum2 = torch.zeros(n, dtype=torch.float64)
-    for i in range(0, n, _TANIMOTO_BATCH):
-        gen = fps[i : i + _TANIMOTO_BATCH]
-        gen_counts = counts[i : i + _TANIMOTO_BATCH].T
-        for j in range(0, n, _TANIMOTO_BATCH):
-            both = fps[j : j + _TANIMOTO_BATCH] @ gen.T
-            union = counts[j : j + _TANIMOTO_BATCH] + gen_counts - both
-            sim = torch.where(union > 0, both / union.clamp(min=1), torch.ones_like(both))
-            sum1[i : i + gen.shape[0]] += sim.sum(0).double()
-            sum2[i : i + gen.shape[0]] += (sim * sim).sum(0).double()
-    return float(1 - (sum1 / n).mean()), float(1 - ((sum2 / n) ** 0.5).mean())
+    return _diversities(n, *_pair_sums(fingerprints, 0, n))
 
 
 def _cosine(a: Counter[str], b: Counter[str]) -> float | None:
@@ -434,6 +473,13 @@ class ReferenceStats:
     scaffolds: Counter[str]
     fcd: _Gaussian | None
     size: int
+    _index: FingerprintIndex | None = field(default=None, repr=False, compare=False)
+
+    def index(self) -> FingerprintIndex:
+        """The fingerprints as a FingerprintIndex (built on first use)."""
+        if self._index is None:
+            self._index = FingerprintIndex.of(self.fingerprints)
+        return self._index
 
 
 _REFERENCE_CACHE: dict[int, ReferenceStats] = {}
@@ -498,6 +544,79 @@ def novelty(canonical_valid: Sequence[str], train_canonical: frozenset[str]) -> 
     return len(distinct - train_canonical) / len(distinct)
 
 
+# The pairwise and ChemNet work of one evaluation, in worker processes: what the tasks share
+# is set here before the pool forks (copy-on-write), so only index ranges travel to them.
+_SHARED: dict[str, Any] = {}
+_CHEMNET_CHUNK = 1024  # molecules per ChemNet task
+_PAIR_CHUNK = 1024  # generated molecules per SNN / IntDiv task
+
+
+def _one_thread() -> None:
+    torch.set_num_threads(1)
+
+
+def _pairwise_task(task: tuple[str, int, int, int]) -> tuple[tuple[str, int, int, int], Any]:
+    kind, reference, lo, hi = task
+    if kind == "chemnet":
+        return task, chemnet_activations(_SHARED["smiles"][lo:hi])
+    if kind == "snn":
+        return task, max_tanimoto(_SHARED["indexes"][reference], _SHARED["fps"][lo:hi])
+    return task, _pair_sums(_SHARED["fps"], lo, hi, _SHARED["fps_sparse"])
+
+
+def _pairwise(
+    fingerprints: np.ndarray,
+    chemnet_smiles: list[str] | None,
+    indexes: list[FingerprintIndex],
+    *,
+    n_jobs: int,
+    device: str,
+) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray | None, list[np.ndarray]]:
+    """IntDiv's pair sums, ChemNet activations of `chemnet_smiles` (if given) and the nearest
+    similarities against each index, split into tasks over `n_jobs` processes (one torch thread
+    each: on a few cores, whole processes beat threads fighting inside one LSTM)."""
+    n = len(fingerprints)
+    tasks: list[tuple[str, int, int, int]] = []
+    in_pool_chemnet = chemnet_smiles is not None and device == "cpu"
+    if in_pool_chemnet:
+        assert chemnet_smiles is not None
+        size = len(chemnet_smiles)
+        tasks += [
+            ("chemnet", 0, i, min(i + _CHEMNET_CHUNK, size)) for i in range(0, size, _CHEMNET_CHUNK)
+        ]
+    for r in range(len(indexes)):
+        tasks += [("snn", r, i, min(i + _PAIR_CHUNK, n)) for i in range(0, n, _PAIR_CHUNK)]
+    tasks += [("intdiv", 0, i, min(i + _PAIR_CHUNK, n)) for i in range(0, n, _PAIR_CHUNK)]
+    _SHARED.update(
+        fps=fingerprints,
+        fps_sparse=sp.csr_matrix(fingerprints, dtype=np.int16),
+        smiles=chemnet_smiles,
+        indexes=indexes,
+    )
+    try:
+        if n_jobs <= 1 or n < _POOL_MIN:
+            done = [_pairwise_task(task) for task in tasks]
+        else:
+            _chemnet()  # loaded once, before the fork
+            with get_context("fork").Pool(n_jobs, initializer=_one_thread) as pool:
+                done = list(pool.imap_unordered(_pairwise_task, tasks))
+    finally:
+        _SHARED.clear()
+    parts = {task: value for task, value in done}
+    sum1 = np.concatenate([parts[t][0] for t in tasks if t[0] == "intdiv"])
+    sum2 = np.concatenate([parts[t][1] for t in tasks if t[0] == "intdiv"])
+    nearest = [
+        np.concatenate([parts[t] for t in tasks if t[0] == "snn" and t[1] == r])
+        for r in range(len(indexes))
+    ]
+    activations = None
+    if in_pool_chemnet:
+        activations = np.concatenate([parts[t] for t in tasks if t[0] == "chemnet"])
+    elif chemnet_smiles is not None:
+        activations = chemnet_activations(chemnet_smiles, device)
+    return (sum1, sum2), activations, nearest
+
+
 def moses_metrics(
     generated: list[str],
     train: list[str] | frozenset[str],
@@ -530,40 +649,47 @@ def moses_metrics(
     result["unique@10k"] = unique_at(valid, 10_000)
     train_set = train if isinstance(train, frozenset) else canonical_train_set(train, n_jobs=n_jobs)
     result["novelty"] = novelty(valid, train_set)
-    result["intdiv"], result["intdiv2"] = internal_diversities(features.fingerprints)
     result["filters"] = float(features.filters.mean())
 
-    gen_gaussian: _Gaussian | None = None
-    if with_fcd and chemnet_available() and len(valid) >= 2 and test is not None:
-        gen_gaussian = _gaussian(chemnet_activations(valid, device))
+    def stats_of(reference: list[str] | ReferenceStats) -> ReferenceStats:
+        if isinstance(reference, ReferenceStats):
+            return reference
+        return reference_stats(reference, n_jobs=n_jobs, device=device, with_fcd=with_fcd)
 
-    def against(
-        reference: list[str] | ReferenceStats, with_snn: bool = True
-    ) -> dict[str, float | None]:
-        stats = (
-            reference
-            if isinstance(reference, ReferenceStats)
-            else reference_stats(reference, n_jobs=n_jobs, device=device, with_fcd=with_fcd)
-        )
+    test_stats = stats_of(test) if test is not None else None
+    sf_stats = stats_of(test_scaffolds) if test_scaffolds is not None else None
+    with_snn = [
+        (stats, name)
+        for stats, name, wanted in ((test_stats, "snn", True), (sf_stats, "snn_sf", snn_sf))
+        if stats is not None and wanted and len(stats.fingerprints)
+    ]
+    fcd_wanted = with_fcd and chemnet_available() and len(valid) >= 2 and test is not None
+    pair_sums, activations, nearest = _pairwise(
+        features.fingerprints,
+        valid if fcd_wanted else None,
+        [stats.index() for stats, _ in with_snn],
+        n_jobs=n_jobs,
+        device=device,
+    )
+    result["intdiv"], result["intdiv2"] = _diversities(len(valid), *pair_sums)
+    gen_gaussian = _gaussian(activations) if activations is not None else None
+    snn_values = {name: float(values.mean()) for (_, name), values in zip(with_snn, nearest)}
+
+    def against(stats: ReferenceStats, suffix: str) -> dict[str, float | None]:
         fcd = None
         if gen_gaussian is not None and stats.fcd is not None:
             fcd = frechet_distance(gen_gaussian, stats.fcd)
-        snn = None
-        if with_snn and len(stats.fingerprints):
-            snn = float(
-                _tanimoto_aggregate(stats.fingerprints, features.fingerprints, agg="max").mean()
-            )
         return {
-            "frag": _cosine(stats.fragments, features.fragments),
-            "scaff": _cosine(stats.scaffolds, features.scaffolds),
-            "snn": snn,
-            "fcd": fcd,
+            f"frag{suffix}": _cosine(stats.fragments, features.fragments),
+            f"scaff{suffix}": _cosine(stats.scaffolds, features.scaffolds),
+            f"snn{suffix}": snn_values.get(f"snn{suffix}"),
+            f"fcd{suffix}": fcd,
         }
 
-    if test is not None:
-        result.update(against(test))
-    if test_scaffolds is not None:
-        result.update({f"{k}_sf": v for k, v in against(test_scaffolds, snn_sf).items()})
+    if test_stats is not None:
+        result.update(against(test_stats, ""))
+    if sf_stats is not None:
+        result.update(against(sf_stats, "_sf"))
     return result
 
 

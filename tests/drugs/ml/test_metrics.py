@@ -54,16 +54,22 @@ def test_internal_diversity() -> None:
     assert varied["intdiv2"] <= varied["intdiv"]
 
 
-def test_tanimoto_matches_rdkit() -> None:
+def test_tanimoto_matches_rdkit(moses_test: list[str]) -> None:
     from rdkit import Chem, DataStructs
 
     smiles = ["CCO", "CCCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O"]
     fps = metrics._features(smiles).fingerprints
     generator = metrics._morgan_generator()
     bits = [generator.GetFingerprint(Chem.MolFromSmiles(s)) for s in smiles]
-    expected = np.mean([[DataStructs.TanimotoSimilarity(a, b) for a in bits] for b in bits], axis=1)
-    got = metrics._tanimoto_aggregate(fps, fps, agg="mean")
-    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    pairs = np.array([[DataStructs.TanimotoSimilarity(a, b) for a in bits] for b in bits])
+    intdiv, intdiv2 = metrics.internal_diversities(fps)
+    assert intdiv == pytest.approx(1 - pairs.mean(1).mean(), abs=1e-7)
+    assert intdiv2 == pytest.approx(1 - np.sqrt((pairs**2).mean(1)).mean(), abs=1e-7)
+    reference = moses_test[:200]
+    ref_bits = [generator.GetFingerprint(Chem.MolFromSmiles(s)) for s in reference]
+    index = metrics.FingerprintIndex.of(metrics._features(reference).fingerprints)
+    expected = [max(DataStructs.BulkTanimotoSimilarity(b, ref_bits)) for b in bits]
+    np.testing.assert_allclose(metrics.max_tanimoto(index, fps), expected, rtol=1e-6)
 
 
 def test_filters_pass_rate() -> None:
