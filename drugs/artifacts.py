@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -66,19 +67,25 @@ def active_predictor_models() -> list[tuple[str, ModelVersion, Any]]:
     return found
 
 
-def activity_function(endpoint: str) -> Callable[[list[str]], Any] | None:
-    """The active predictor of ``endpoint`` as the GAN's activity reward in [0, 1] (for an
-    endpoint where lower is better, such as toxicity, lower predictions score higher);
-    JobError if none is in service."""
+def activity_predictor(endpoint: str) -> tuple[ModelVersion, Callable[[list[str]], Any]] | None:
+    """The version in service of ``endpoint``'s predictor and its prediction as the GAN's
+    activity reward in [0, 1] (for an endpoint where lower is better, such as toxicity, lower
+    predictions score higher); None for no endpoint, JobError if none is in service."""
     from drugs.ml.predictors import ENDPOINTS
 
     if not endpoint:
         return None
     spec = ENDPOINTS.get(endpoint)
-    for name, _, model in active_predictor_models():
+    for name, version, model in active_predictor_models():
         if name == endpoint and spec is not None:
-            return lambda smiles: model.reward(smiles, higher_is_better=spec.higher_is_better)
+            return version, partial(model.reward, higher_is_better=spec.higher_is_better)
     raise JobError(
         f"No {endpoint} predictor is in service, so the activity objective cannot be scored. "
         "Train one on the drug-design page first."
     )
+
+
+def activity_function(endpoint: str) -> Callable[[list[str]], Any] | None:
+    """The activity reward of ``endpoint``'s predictor in service (``activity_predictor``)."""
+    found = activity_predictor(endpoint)
+    return found[1] if found is not None else None

@@ -194,3 +194,52 @@ def chemical_space_figure(
             "legend": {"orientation": "h"},
         },
     }
+
+
+# The goal-directed comparison's rows, in the order the table and chart show them.
+GOAL_ROWS = ("run", "train", "prior")
+_GOAL_STATS = (
+    ("top_k_mean", "top-100 mean"),
+    ("top_10_mean", "top-10 mean"),
+    ("top_1", "top-1"),
+)
+_GOAL_COLOURS = ("#b3261e", "#5b7f8a", "#c9a227")
+
+
+def goal_figure(rows: list[dict[str, Any]], k: int) -> dict[str, Any] | None:
+    """The objective's top-k mean, top-10 mean and top-1 of each row (this run and its
+    baselines, each row a dict with ``label`` and those keys) as grouped bars; None without
+    rows."""
+    if not rows:
+        return None
+    labels = [row["label"] for row in rows]
+    data = [
+        {
+            "type": "bar",
+            "name": name.replace("100", str(k)),
+            "x": labels,
+            "y": [row.get(key) for row in rows],
+            "marker": {"color": colour},
+            "hovertemplate": "%{x}<br>%{y:.3f}<extra>" + name.replace("100", str(k)) + "</extra>",
+        }
+        for (key, name), colour in zip(_GOAL_STATS, _GOAL_COLOURS)
+    ]
+    ours = rows[0]
+    others = "; ".join(f"{row['label']} {format_value(row.get('top_k_mean'))}" for row in rows[1:])
+    summary = (
+        f"Top-{k} mean objective score: {ours['label']} {format_value(ours.get('top_k_mean'))}"
+        + (f" against {others}" if others else "")
+        + " (scores from 0 to 1, higher is better)."
+    )
+    figure = {
+        "data": data,
+        "layout": {
+            **_LAYOUT,
+            "barmode": "group",
+            "title": {"text": "Objective score of the best molecules"},
+            "xaxis": {"automargin": True},
+            "yaxis": {"range": [0, 1.05], "title": {"text": "objective score (0–1)"}},
+            "legend": {"orientation": "h"},
+        },
+    }
+    return described(figure, summary)

@@ -33,7 +33,10 @@ MIN_TRAINING_MOLECULES = 100
 @dataclass
 class Generated:
     """A run's generator: a freshly trained artifact (``version`` None until it is
-    registered) or the loaded artifact of the version a sample run draws from."""
+    registered) or the loaded artifact of the version a sample run draws from. ``prior`` is
+    the generator before any objective was optimised (the base version of a fine-tune, a
+    from-scratch run's own generator after maximum-likelihood pre-training), described by
+    ``prior_label``."""
 
     artifact: Any
     version: ModelVersion | None
@@ -41,6 +44,8 @@ class Generated:
     history: list[dict[str, Any]] = field(default_factory=list)
     collapse: bool = False
     stopped: str = ""
+    prior: Any = None
+    prior_label: str = ""
 
 
 @dataclass
@@ -295,8 +300,11 @@ def design_generator_train(*, run: DesignRun, train: list[str], progress: Progre
     base = load_generator(run.base_version) if run.base_version_id else None
     progress.update(5, f"Training on {len(train):,} molecules", force=True)
     kwargs: dict[str, Any] = {}
+    pretrained: list[Any] = []
     if base is not None:
         kwargs["init"] = base
+    else:
+        kwargs["on_pretrained"] = pretrained.append
     artifact = train_gan(
         config,
         train,
@@ -307,6 +315,7 @@ def design_generator_train(*, run: DesignRun, train: list[str], progress: Progre
         **kwargs,
     )
     collapsed = artifact.stopped_reason == "mode_collapse"
+    prior = base if base is not None else (pretrained[0] if pretrained else None)
     return Generated(
         artifact=artifact,
         version=None,
@@ -318,6 +327,12 @@ def design_generator_train(*, run: DesignRun, train: list[str], progress: Progre
             "collapsed (uniqueness fell)."
             if collapsed
             else ""
+        ),
+        prior=prior,
+        prior_label=(
+            str(run.base_version)
+            if base is not None
+            else "this run's generator after maximum-likelihood pre-training"
         ),
     )
 

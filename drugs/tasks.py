@@ -78,6 +78,25 @@ def import_dataset(job: Job, progress: Progress) -> dict[str, Any]:
 # Design runs
 
 
+def _goal_comparison(
+    *, run: DesignRun, generated: Any, scored: Any, seed: int, progress: Progress
+) -> dict[str, Any]:
+    """The run's goal-directed comparison; a failure to compute it (a baseline file that
+    cannot be read) is recorded with its reason and does not fail the run."""
+    from drugs.goal import design_goal_compare
+
+    try:
+        return design_goal_compare(
+            run=run,
+            generated=generated,
+            run_smiles=[row["smiles"] for row in scored.rows],
+            seed=seed,
+            progress=progress,
+        )
+    except (OSError, ValueError, JobError) as exc:
+        return {"status": "failed", "reason": str(exc)}
+
+
 # The generator trains and samples on torch_device(): a GPU when the worker has one.
 @job_task(kind="drugs.design", label="molecule design run", queue="ml", need=Need.GPU_PREFERRED)
 def run_design(job: Job, progress: Progress) -> dict[str, Any]:
@@ -103,6 +122,9 @@ def run_design(job: Job, progress: Progress) -> dict[str, Any]:
         generated = design_generator_train(run=run, train=train, progress=progress)
     scored = design_sample_score(
         run=run, generated=generated, train=train, seed=seed, started=started, progress=progress
+    )
+    scored.result["goal"] = _goal_comparison(
+        run=run, generated=generated, scored=scored, seed=seed, progress=progress
     )
     content = artifact_bytes(generated.artifact.save) if generated.version is None else b""
     with progress.finishing() as outcome:

@@ -291,6 +291,80 @@ def _result_charts(run: DesignRun) -> list[dict[str, Any]]:
     return chart_cards(found)
 
 
+# How the goal-directed section names the objective terms.
+_OBJECTIVE_NAMES = {
+    "qed": "QED",
+    "sa": "synthesisability (SA score mapped to 0–1)",
+    "lipinski": "Lipinski's rule of five",
+    "pains": "no PAINS alert",
+    "activity": "predicted activity",
+}
+
+
+def _goal_labels(goal: dict[str, Any]) -> dict[str, str]:
+    rows, k = goal.get("rows", {}), goal.get("k", 100)
+    train = rows.get("train", {})
+    source = train.get("source", "the training set")
+    return {
+        "run": f"This run ({rows.get('run', {}).get('sampled', 0):,} sampled)",
+        "train": f"Best {k} of {train.get('sampled', 0):,} from {source}",
+        "prior": f"Prior without optimisation ({rows.get('prior', {}).get('generator', '')})",
+    }
+
+
+def _goal_verdicts(goal: dict[str, Any], labels: dict[str, str]) -> list[str]:
+    """One plain sentence per baseline: whether the run's top-k mean beat it."""
+    k, rows = goal.get("k", 100), goal.get("rows", {})
+    ours = rows.get("run", {}).get("top_k_mean")
+    out = []
+    beats = goal.get("beats", {})
+    for key in (k for k in charts.GOAL_ROWS if k in beats):  # stored JSON reorders keys
+        beaten = beats[key]
+        theirs = rows.get(key, {}).get("top_k_mean")
+        verb = "beats" if beaten else "does not beat"
+        out.append(
+            f"The run's top-{k} mean ({ours:.3f}) {verb} “{labels.get(key, key)}” ({theirs:.3f})."
+        )
+    return out
+
+
+def _goal_context(run: DesignRun) -> dict[str, Any]:
+    """What the run page's goal-directed section shows: a state (missing, sample_run,
+    no_objective, failed, done) and, when done, the table rows, verdicts and chart."""
+    goal = run.result.get("goal")
+    if not goal:
+        return {"state": "missing"}
+    if goal.get("status") != "done":
+        return {"state": goal.get("status", "missing"), "reason": goal.get("reason", "")}
+    labels = _goal_labels(goal)
+    rows = [
+        {"key": key, "label": labels[key], **goal["rows"][key]}
+        for key in charts.GOAL_ROWS
+        if key in goal.get("rows", {})
+    ]
+    weights = goal.get("objective", {})
+    objective = ", ".join(
+        name
+        + (f" ({goal.get('predictor')})" if term == "activity" and goal.get("predictor") else "")
+        + f" {weights[term]:g}"
+        for term, name in _OBJECTIVE_NAMES.items()  # in the form's order, not the JSON's
+        if term in weights
+    )
+    return {
+        "state": "done",
+        "k": goal.get("k", 100),
+        "rows": rows,
+        "objective": objective,
+        "verdicts": _goal_verdicts(goal, labels),
+        "goal": goal,
+        "chart": chart_card(
+            "goal-comparison",
+            "Goal-directed comparison: objective score of the best molecules",
+            charts.goal_figure(rows, goal.get("k", 100)),
+        ),
+    }
+
+
 @require_GET
 @role_required(*RESEARCH_ROLES)
 def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
@@ -327,6 +401,7 @@ def run_detail_view(request: HttpRequest, pk: int) -> HttpResponse:
                 "top": run_top_molecules(run=run),
                 "sample_form": SampleForm(),
                 "predictors": run.result.get("predictors", {}),
+                "goal": _goal_context(run),
             }
         )
     return render(request, "drugs/run_detail.html", context)

@@ -30,6 +30,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from drugs.ml import chem
+from drugs.ml.goal import weighted_terms
 from drugs.ml.metrics import uniqueness_collapse
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
@@ -292,24 +293,10 @@ class RewardModel:
     def __call__(self, smiles: list[str], realism: np.ndarray) -> np.ndarray:
         mols = [chem.mol_from_smiles(s) if s else None for s in smiles]
         valid = np.array([m is not None and m.GetNumAtoms() > 0 for m in mols])
-        reward = np.zeros(len(smiles))
-        w = self.weights
-        reward += w["realism"] * realism
-        for i, mol in enumerate(mols):
-            if not valid[i]:
-                continue
-            if w["qed"] > 0:
-                reward[i] += w["qed"] * chem.qed_score(mol)
-            if w["sa"] > 0:  # SA 1 (easy) .. 10 (hard) mapped to 1 .. 0
-                reward[i] += w["sa"] * (10 - chem.sa_score(mol)) / 9
-            if w["lipinski"] > 0:
-                reward[i] += w["lipinski"] * float(chem.lipinski_violations(mol) <= 1)
-            if w["pains"] > 0:
-                reward[i] += w["pains"] * float(chem.passes_pains(mol))
-        if w["activity"] > 0 and valid.any() and self.activity_fn is not None:
-            idx = np.flatnonzero(valid)
-            scores = np.asarray(self.activity_fn([smiles[i] for i in idx]), dtype=float)
-            reward[idx] += w["activity"] * np.nan_to_num(np.clip(scores, 0, 1))
+        # The objective terms are goal.weighted_terms, which the run page's goal-directed
+        # comparison scores molecules with too.
+        reward = self.weights["realism"] * np.asarray(realism, dtype=float)
+        reward = reward + weighted_terms(smiles, mols, self.weights, self.activity_fn)
         reward = np.where(valid, reward / self.total, 0.0)
         # ORGAN's diversity penalty: copies of one molecule share its reward.
         canon = [chem.canonical_smiles(s) if v else None for s, v in zip(smiles, valid)]

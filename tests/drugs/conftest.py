@@ -26,3 +26,11 @@ def moses_dataset(db, users):
 def _small_metrics_reference(settings):
     # FCD needs ChemNet activations of every reference molecule: 500 keep a test to seconds.
     settings.DRUGS_METRICS_TEST_SIZE = 500
+
+
+@pytest.fixture(autouse=True)
+def _small_goal_baseline(settings, tmp_path):
+    # The goal-directed comparison's training-set sample: 300 molecules score in about a
+    # second; each test gets its own cache folder.
+    settings.DRUGS_GOAL_BASELINE_SAMPLE = 300
+    settings.MEDAI_CACHE_DIR = tmp_path / "cache"

@@ -56,6 +56,22 @@ def test_design_run_trains_registers_a_generator_and_stores_evaluated_molecules(
     assert len(run.result["space"]["train"]) > 100
     assert len(run.result["space"]["explained"]) == 2
     assert job.result["url"].endswith(f"/drugs/runs/{run.pk}/")
+    # The goal-directed comparison on the run's objective (QED only, realism left out): the
+    # run, the best of a seeded MOSES training sample, and the run's own generator after
+    # maximum-likelihood pre-training (a from-scratch run has no other prior).
+    goal = run.result["goal"]
+    assert goal["status"] == "done" and goal["k"] == 100 and goal["objective"] == {"qed": 0.5}
+    assert set(goal["rows"]) == {"run", "train", "prior"}
+    assert goal["rows"]["run"]["n_scored"] == run.n_unique
+    train_row = goal["rows"]["train"]
+    assert train_row["sampled"] == 300 and 250 < train_row["n_scored"] <= 300
+    assert not train_row["cached"]
+    assert train_row["source"].startswith("MOSES train")
+    assert 0 < train_row["top_1"] <= 1 and 0 < train_row["intdiv"] < 1
+    assert goal["rows"]["prior"]["generator"].endswith("maximum-likelihood pre-training")
+    assert goal["rows"]["prior"]["sampled"] == 300
+    assert set(goal["beats"]) == {"train", "prior"}
+    assert goal["beats"]["train"] == (goal["rows"]["run"]["top_k_mean"] > train_row["top_k_mean"])
 
     # Generate more from the registered generator: no training, same evaluation.
     again = design_run_sample_start(version=version, n_samples=200, user=users.researcher)
@@ -65,6 +81,7 @@ def test_design_run_trains_registers_a_generator_and_stores_evaluated_molecules(
     again.refresh_from_db()
     assert again.kind == DesignRun.Kind.SAMPLE and again.generator == version
     assert again.n_sampled == 200 and again.molecules.exists() and again.history == []
+    assert again.result["goal"] == {"status": "sample_run"}
     assert ModelVersion.objects.filter(task=GENERATOR_TASK).count() == 1
     # A rerun of a finished job's function changes nothing.
     assert run_job(Job.objects.get(pk=again.job.pk)).status == Job.Status.SUCCEEDED
@@ -87,6 +104,12 @@ def test_design_run_trains_registers_a_generator_and_stores_evaluated_molecules(
     from drugs.artifacts import load_generator
 
     assert load_generator(tuned.generator).config.hidden_dim == TINY_GAN["hidden_dim"]
+    # Its prior row samples the version it started from; the new objective scores its own
+    # training-set sample.
+    goal = tuned.result["goal"]
+    assert goal["objective"] == {"qed": 0.5, "sa": 0.5}
+    assert goal["rows"]["prior"]["generator"] == str(version)
+    assert goal["rows"]["prior"]["sampled"] == 200 and not goal["rows"]["train"]["cached"]
 
 
 @pytest.mark.django_db

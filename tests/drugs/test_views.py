@@ -228,3 +228,88 @@ def test_predictions_outside_the_domain_are_marked_in_grid_page_and_exports(user
     assert by_smiles["c1ccc2ccccc2c1"]["domain_BBBP"] == "applicability domain unknown"
     sdf = client.get(url, {"format": "sdf"}).content.decode()
     assert ">  <domain_BBBP>" in sdf and outside["text"] in sdf
+
+
+def _goal_result(*, beats_train: bool) -> dict:
+    row = {"top_10_mean": 0.9, "top_1": 0.95, "intdiv": 0.85, "best": [["CCO", 0.95]]}
+    return {
+        "status": "done",
+        "k": 100,
+        "objective": {"qed": 0.5, "sa": 0.25},
+        "activity_endpoint": "",
+        "predictor": "",
+        "temperature": 1.0,
+        "seed": 0,
+        "rows": {
+            "run": {**row, "top_k_mean": 0.812, "n_scored": 1900, "sampled": 2000},
+            "train": {
+                **row,
+                "top_k_mean": 0.8 if beats_train else 0.9,
+                "n_scored": 100000,
+                "sampled": 100000,
+                "source": "MOSES train (1.58M)",
+                "seed": 0,
+                "cached": False,
+            },
+            "prior": {
+                **row,
+                "top_k_mean": 0.7,
+                "n_scored": 1500,
+                "sampled": 2000,
+                "generator": "drugs.generator v1",
+            },
+        },
+        "beats": {"train": beats_train, "prior": True},
+        "seconds": 12.0,
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("beats_train", [True, False])
+def test_run_page_shows_the_goal_directed_comparison(users, done_run, beats_train):
+    done_run.result = {**done_run.result, "goal": _goal_result(beats_train=beats_train)}
+    done_run.save(update_fields=["result"])
+    client = login(users.researcher)
+    page = html.unescape(
+        client.get(reverse("drugs:run_detail", args=[done_run.pk])).content.decode()
+    )
+    assert "Goal-directed comparison" in page
+    assert "Objective: QED 0.5, synthesisability (SA score mapped to 0–1) 0.25" in page
+    for label in (
+        "This run (2,000 sampled)",
+        "Best 100 of 100,000 from MOSES train (1.58M)",
+        "Prior without optimisation (drugs.generator v1)",
+    ):
+        assert label in page
+    assert 'data-goal-row="run"' in page and "0.812" in page and "1,900" in page
+    verb = "beats" if beats_train else "does not beat"
+    assert (
+        f"The run's top-100 mean (0.812) {verb} “Best 100 of 100,000 from MOSES train (1.58M)”"
+        in page
+    )
+    assert "The run's top-100 mean (0.812) beats “Prior without optimisation" in page
+    # The chart, with its sentence and data table (chart partial).
+    assert 'id="goal-comparison"' in page and "Top-100 mean objective score" in page
+    assert 'aria-label="Data table: Goal-directed comparison' in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("goal", "says"),
+    [
+        ({"status": "no_objective"}, "rewards realism only"),
+        ({"status": "sample_run"}, "optimises nothing"),
+        (None, "Not computed for this run"),
+        ({"status": "failed", "reason": "file gone"}, "could not be computed: file gone"),
+    ],
+)
+def test_run_page_without_an_objective_explains_instead_of_an_empty_table(
+    users, done_run, goal, says
+):
+    if goal is not None:
+        done_run.result = {**done_run.result, "goal": goal}
+        done_run.save(update_fields=["result"])
+    client = login(users.researcher)
+    page = client.get(reverse("drugs:run_detail", args=[done_run.pk])).content.decode()
+    assert "Goal-directed comparison" in page and says in page
+    assert "data-goal-row" not in page and 'id="goal-comparison"' not in page
