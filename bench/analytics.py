@@ -63,7 +63,8 @@ def _reset_data() -> None:
             "TRUNCATE remote_care_alert, remote_care_observation, remote_care_waveform, "
             "remote_care_device, remote_care_monitoring, patients_careteammembership, "
             "audit_auditevent, patients_patient, remote_care_populationpatientday, "
-            "remote_care_populationdaycell, remote_care_populationrollupstate CASCADE"
+            "remote_care_populationdaycell, remote_care_populationackdelay, "
+            "remote_care_populationrollupstate CASCADE"
         )
 
 
@@ -130,7 +131,7 @@ def _rollup(*, orm: bool = False) -> float:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE remote_care_populationpatientday, remote_care_populationdaycell, "
-            "remote_care_populationrollupstate"
+            "remote_care_populationackdelay, remote_care_populationrollupstate"
         )
     began = time.perf_counter()
     analytics_rollup_rebuild(set_based=not orm)
@@ -139,6 +140,7 @@ def _rollup(*, orm: bool = False) -> float:
         cursor.execute("VACUUM ANALYZE remote_care_populationpatientday")
         cursor.execute("VACUUM ANALYZE remote_care_populationdaycell")
         cursor.execute("VACUUM ANALYZE remote_care_populationpatientweek")
+        cursor.execute("VACUUM ANALYZE remote_care_populationackdelay")
     return seconds
 
 

@@ -524,7 +524,7 @@ ROLLUP_QUERIES: Mapping[str, Callable[..., Any]] = {
     "news2_histogram": rollups.news2_histogram,
     "news2_bands": rollups.news2_bands,
     "cohorts": rollups.cohort_comparison,
-    "acknowledge": acknowledge_times,
+    "acknowledge": rollups.acknowledge_times,
 }
 
 
@@ -538,6 +538,7 @@ class Source:
     histogram: Callable[..., list[HistogramRow]]
     bands: Callable[..., list[BandRow]]
     cohorts: Callable[..., list[CohortRow]]
+    acknowledge: Callable[..., list[AcknowledgeRow]]
     refused: Callable[..., bool]
     unsafe: Callable[..., dict[str, Any]]
     #: one GROUP BY patient the roll-up selectors share (None on the raw tables)
@@ -550,6 +551,7 @@ RAW = Source(
     histogram=news2_histogram,
     bands=news2_bands,
     cohorts=cohort_comparison,
+    acknowledge=acknowledge_times,
     refused=population_refused,
     unsafe=population_unsafe_cells,
 )
@@ -561,6 +563,7 @@ ROLLUPS = Source(
     histogram=rollups.news2_histogram,
     bands=rollups.news2_bands,
     cohorts=rollups.cohort_comparison,
+    acknowledge=rollups.acknowledge_times,
     refused=rollups.population_refused,
     unsafe=rollups.population_unsafe_cells,
     profile=rollups._profile,
@@ -615,7 +618,7 @@ def _dashboard(user: Any, f: PopulationFilter, src: Source) -> Dashboard:
         histogram=src.histogram(user=user, f=f, **shared),
         bands=src.bands(user=user, f=f, **shared),
         cohorts=src.cohorts(user=user, f=f, **shared),
-        acknowledge=acknowledge_times(user=user, f=f),
+        acknowledge=src.acknowledge(user=user, f=f, **shared),
         measure=measure,
     )
 
@@ -654,7 +657,7 @@ EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter, Source],
     "bands": ("news2-risk-bands", _table(bands_table, lambda s: s.bands, "bands")),
     "acknowledge": (
         "time-to-acknowledge",
-        _table(acknowledge_table, lambda s: acknowledge_times, "acknowledge"),
+        _table(acknowledge_table, lambda s: s.acknowledge, "acknowledge"),
     ),
 }
 

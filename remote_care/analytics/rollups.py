@@ -4,9 +4,12 @@ the same signatures and results as the raw selectors (``selectors``) and differe
 patient-days, never with observation sets.
 
 Alerts come from the cells too (ALERT per level, ALERTED any level: alerts and alerted
-patient-days) and distinct patients alerted from the masks' alert bits (ALERT_BITS). What
-stays on the raw tables: time to acknowledge (each alert's delay, its percentiles exact) and
-the deterioration model's scores (the model-risk measure's statistics and differencing).
+patient-days; ACKED / UNACKED per level: acknowledged or not) and distinct patients alerted
+from the masks' alert bits (ALERT_BITS). Time to acknowledge reads the multiset of
+acknowledge delays per day x cohort keys x level (PopulationAckDelay, exact to the
+microsecond), so its percentiles interpolate exactly as percentile_cont over the raw alerts.
+What stays on the raw tables: the deterioration model's scores (the model-risk measure's
+statistics and differencing).
 
 Exactness: a cell's ``patients`` counts the patient-days with such a set on that day; a
 patient-day has one cohort key, so summing cells of one day over keys gives that day's exact
@@ -35,7 +38,6 @@ from remote_care.analytics.differencing import (
     _unsafe_split,
     _whole,
 )
-from remote_care.analytics.differencing import population_unsafe_cells as raw_unsafe_cells
 from remote_care.analytics.filters import (
     ALERT_LEVELS,
     PERCENTILES,
@@ -50,6 +52,7 @@ from remote_care.analytics.filters import (
     population_sees_all,
 )
 from remote_care.analytics.selectors import (
+    AcknowledgeRow,
     BandRow,
     CohortRow,
     HistogramRow,
@@ -60,10 +63,12 @@ from remote_care.analytics.selectors import (
     _period_start,
     _pkey,
     _trunc,
+    delay_from_us,
     percentile_from_counts,
     population_risk_scores,
 )
 from remote_care.analytics.services import (
+    ALERT_BITS,
     KEY_COLUMNS,
     MASK_ALERTED,
     MASK_COMPLETE,
@@ -72,6 +77,7 @@ from remote_care.analytics.services import (
     week_of,
 )
 from remote_care.models import (
+    PopulationAckDelay,
     PopulationDayCell,
     PopulationPatientDay,
     PopulationPatientWeek,
@@ -475,6 +481,37 @@ def _cohort_alerts(
             cohorts[key].alert_patients = len(patients[key])
 
 
+def acknowledge_times(
+    *, user: Any, f: PopulationFilter, profile: list[_ProfileRow] | None = None
+) -> list[AcknowledgeRow]:
+    """As selectors.acknowledge_times: alerts and acknowledged ones per level from the
+    cells, distinct patients from the profile's alert bits, the median and 90th percentile
+    from the acknowledge delays (one GROUP BY level, delay)."""
+    if profile is None:
+        profile = _profile(user=user, f=f)
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for i, kind in enumerate((Kind.ALERT, Kind.ACKED)):
+        rows = _cells(user, f, kind, Q(partial__isnull=True)).values("value")
+        for r in rows.annotate(n=Sum("sets")):
+            counts[r["value"]][i] += r["n"]
+    delays: dict[int, dict[int, int]] = defaultdict(dict)
+    rows = _scoped(PopulationAckDelay.objects.order_by(), f, user=user).values("level", "delay_us")
+    for r in rows.annotate(n=Sum("alerts")):
+        delays[r["level"]][r["delay_us"]] = r["n"]
+    inside = [r for r in profile if r.matches(f)]
+    result = []
+    for index, level in enumerate(ALERT_LEVELS):
+        alerts, acknowledged = counts.get(index, (0, 0))
+        if not alerts:
+            continue
+        median, p90 = (
+            delay_from_us(percentile_from_counts(delays.get(index, {}), p)) for p in (0.5, 0.9)
+        )
+        patients = len({r.patient for r in inside if r.mask_any & ALERT_BITS[level]})
+        result.append(AcknowledgeRow(level, alerts, patients, acknowledged, median, p90))
+    return result
+
+
 # --- Differencing --------------------------------------------------------------------------
 
 
@@ -722,5 +759,16 @@ def population_unsafe_cells(
     if table == "cohorts":
         return _unsafe_cohorts(user, f)
     if table == "acknowledge":
-        return raw_unsafe_cells(user=user, f=f, table=table, refused=False)
+        return {"cells": _whole(_unsafe_acknowledge(user, f))}
     raise KeyError(table)
+
+
+def _unsafe_acknowledge(user: Any, f: PopulationFilter) -> set[tuple[Any, date]]:
+    """(level, day) of every unsafe atom of a level's alerts, its acknowledged ones or the
+    others (the column and the alerts minus it), as differencing's acknowledge table."""
+    unsafe: set[tuple[Any, date]] = set()
+    for kind in (Kind.ALERT, Kind.ACKED, Kind.UNACKED):
+        unsafe |= _unsafe_alert_days(
+            user, f, kind, key=lambda r: [r["value"]], key_columns=("value",)
+        )
+    return unsafe
