@@ -500,7 +500,13 @@ class PopulationDayCell(models.Model):
     elevated = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["day", "kind"], name="rc_popcell_day_kind")]
+        indexes = [
+            # The refreshes: a day's cells.
+            models.Index(fields=["day", "kind"], name="rc_popcell_day_kind"),
+            # The page: one kind and flavour over a range (the day-first index walks every
+            # kind's entries of the range, so each query read the whole table).
+            models.Index(fields=["kind", "partial", "day"], name="rc_popcell_kind_partial_day"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind} {self.value}: {self.sets} sets"
