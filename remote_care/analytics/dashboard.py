@@ -596,18 +596,23 @@ def _dashboard(user: Any, f: PopulationFilter, src: Source) -> Dashboard:
     shared: dict[str, Any] = {}
     if src.profile is not None:
         shared["profile"] = src.profile(user=user, f=f)
-    periods = src.periods(user=user, f=f, measure=measure)
+    periods = src.periods(user=user, f=f, measure=measure, **shared)
     refused = src.refused(user=user, f=f, **shared)
     unsafe: dict[str, Unsafe] = {
-        "news2": src.unsafe(user=user, f=f, table="news2", refused=refused)
+        "news2": src.unsafe(user=user, f=f, table="news2", refused=refused, **shared)
     }
     unsafe["periods"] = src.unsafe(
-        user=user, f=f, table="periods", refused=refused, news2_days=unsafe["news2"]["days"]
+        user=user,
+        f=f,
+        table="periods",
+        refused=refused,
+        news2_days=unsafe["news2"]["days"],
+        **shared,
     )
     unsafe["summary"] = _summary_unsafe(unsafe["periods"])
     for table in EXPORT_TABLES:
         if table not in unsafe:
-            unsafe[table] = src.unsafe(user=user, f=f, table=table, refused=refused)
+            unsafe[table] = src.unsafe(user=user, f=f, table=table, refused=refused, **shared)
     return Dashboard(
         unsafe=unsafe,
         refused=refused,

@@ -190,7 +190,7 @@ def _raw_alerts(
     )
     for pid, level, raised_at, acknowledged_at in acked:
         entry = out.get((pid, _local_day(raised_at)))
-        if entry is not None:
+        if entry is not None and acknowledged_at is not None:
             delays = entry["hist"].setdefault("k", {}).setdefault(level, {})
             key = str(delay_us(raised_at, acknowledged_at))
             delays[key] = delays.get(key, 0) + 1
