@@ -179,19 +179,24 @@ def _total_cells(user: Any, f: PopulationFilter, profile: Any = None) -> list[di
     (``n``). One query serves the periods' percentiles, the histogram, the cohorts' medians
     and their unsafe cells (they filter or sum the rows here); read once per request when
     ``profile`` (a Profile) carries the memo."""
-    columns = sorted({"day", "value", *_cohort_columns(f.by), *_atom_columns(f, cohorts=True)})
     memo = getattr(profile, "memo", None)
-    key = ("total", f, tuple(columns))
+    key = ("total", f)
     if memo is not None and key in memo:
         return memo[key]
-    rows = list(
+    rows = list(_total_cells_query(user, f))
+    if memo is not None:
+        memo[key] = rows
+    return rows
+
+
+def _total_cells_query(user: Any, f: PopulationFilter) -> QuerySet:
+    """The query of _total_cells."""
+    columns = sorted({"day", "value", *_cohort_columns(f.by), *_atom_columns(f, cohorts=True)})
+    return (
         _cells(user, _unconstrained(f), Kind.TOTAL, _flavour(f))
         .values(*columns)
         .annotate(sets=Sum("sets"), n=Sum("patients"))
     )
-    if memo is not None:
-        memo[key] = rows
-    return rows
 
 
 # --- Distinct patients over a range --------------------------------------------------------
