@@ -63,7 +63,8 @@ def _reset_data() -> None:
             "TRUNCATE remote_care_alert, remote_care_observation, remote_care_waveform, "
             "remote_care_device, remote_care_monitoring, patients_careteammembership, "
             "audit_auditevent, patients_patient, remote_care_populationpatientday, "
-            "remote_care_populationdaycell, remote_care_populationrollupstate CASCADE"
+            "remote_care_populationdaycell, remote_care_populationackdelay, "
+            "remote_care_populationrollupstate CASCADE"
         )
 
 
@@ -130,7 +131,7 @@ def _rollup(*, orm: bool = False) -> float:
     with connection.cursor() as cursor:
         cursor.execute(
             "TRUNCATE remote_care_populationpatientday, remote_care_populationdaycell, "
-            "remote_care_populationrollupstate"
+            "remote_care_populationackdelay, remote_care_populationrollupstate"
         )
     began = time.perf_counter()
     analytics_rollup_rebuild(set_based=not orm)
@@ -139,6 +140,7 @@ def _rollup(*, orm: bool = False) -> float:
         cursor.execute("VACUUM ANALYZE remote_care_populationpatientday")
         cursor.execute("VACUUM ANALYZE remote_care_populationdaycell")
         cursor.execute("VACUUM ANALYZE remote_care_populationpatientweek")
+        cursor.execute("VACUUM ANALYZE remote_care_populationackdelay")
     return seconds
 
 
@@ -298,11 +300,12 @@ def _slowest(user: Any, seeded: Any, end: date, n: int) -> None:
 
 def _explain(user: Any, f: Any) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) of the main roll-up queries: the day cells of the periods,
-    the distinct-patient profile over the range, and the per-day atoms of the cohorts'
-    differencing (what the page runs most)."""
+    the distinct-patient profile over the range, the TOTAL cells (the biggest read) and the
+    acknowledge delays."""
     from django.db.models import Q, Sum
 
     from remote_care.analytics import rollups
+    from remote_care.models import PopulationAckDelay
 
     queries = {
         "periods: day cells": rollups._cells(user, f, rollups.Kind.ALL, Q(partial__isnull=True))
@@ -312,11 +315,14 @@ def _explain(user: Any, f: Any) -> None:
             f"distinct patients: profile, part {i + 1} ({part.model._meta.model_name})": part
             for i, part in enumerate(rollups._profile_queries(user=user, f=f))
         },
-        "cohort medians: (cohort, total, day) cells": rollups._cells(
-            user, f, rollups.Kind.TOTAL, Q(partial__isnull=True)
+        "TOTAL cells (percentiles, histogram, medians, their unsafe cells: one read)": (
+            rollups._total_cells_query(user, f)
+        ),
+        "time to acknowledge: delays": rollups._scoped(
+            PopulationAckDelay.objects.order_by(), f, user=user
         )
-        .values("day", "age_band", "value")
-        .annotate(n=Sum("patients")),
+        .values("level", "delay_us")
+        .annotate(n=Sum("alerts")),
     }
     for name, qs in queries.items():
         print(f"\n-- EXPLAIN (ANALYZE, BUFFERS): {name}\n{qs.explain(analyze=True, buffers=True)}")

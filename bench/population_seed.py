@@ -240,7 +240,8 @@ def _insert(
         },
     )
     # Alerts as the policy raises them, thinned: emergencies, urgents and some red scores;
-    # four in five acknowledged after 1-60 minutes.
+    # four in five acknowledged after 1-60 minutes (by id / 10: every id here is a multiple
+    # of 10, so "id % 5" acknowledged none).
     cursor.execute(
         """
         INSERT INTO remote_care_alert
@@ -249,14 +250,15 @@ def _insert(
         SELECT o.patient_id, o.id, a.level,
                CASE WHEN a.ack THEN 'acknowledged' ELSE 'open' END,
                o.news2_total, 'synthetic', '', o.taken_at,
-               CASE WHEN a.ack THEN o.taken_at + make_interval(mins => 1 + (o.id %% 60)::int)
+               CASE WHEN a.ack
+                    THEN o.taken_at + make_interval(mins => 1 + ((o.id / 10) %% 60)::int)
                END
         FROM remote_care_observation o
         CROSS JOIN LATERAL (
             SELECT CASE WHEN o.news2_total >= 7 THEN 'EMERGENCY'
                         WHEN o.news2_total >= 5 THEN 'URGENT'
                         ELSE 'RED_SCORE' END AS level,
-                   o.id %% 5 <> 0 AS ack
+                   (o.id / 10) %% 5 <> 0 AS ack
         ) a
         WHERE o.patient_id BETWEEN %s AND %s AND o.news2_total >= 3 AND o.id %% 10 = 0
         """,

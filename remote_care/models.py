@@ -405,8 +405,9 @@ class PopulationPatientDay(models.Model):
     unit), recomputed from the raw rows by ``analytics_rollup_refresh``. The cohort keys are
     the patient's as of that refresh. ``hist`` holds, per flavour ("c" complete sets, "p"
     partial sets), the scored sets per NEWS2 total, the red-score sets (total 3-4 with one
-    parameter scoring 3) and the unscored sets, and under "a" the alerts raised that day per
-    level; ``mask_any`` / ``mask_complete`` have bit t
+    parameter scoring 3) and the unscored sets, under "a" the alerts raised that day per
+    level and under "k", per level, its acknowledged ones per delay in microseconds (from
+    raising to acknowledging; keys as strings); ``mask_any`` / ``mask_complete`` have bit t
     set when a set scored t (bits MASK_* below for bands and flags), so exact distinct-patient
     counts over a range are one GROUP BY patient over this table."""
 
@@ -467,8 +468,9 @@ class PopulationDayCell(models.Model):
     (ALL; TOTAL with ``value`` the NEWS2 total; BAND with ``value`` the index in RISK_BANDS;
     HIGH / REST: scored sets at 7+ / below): sets, and ``patients``, the patient-days with
     such a set (exact distinct patients of the day: a patient-day has one key). Alerts,
-    flavour None only: ALERT with ``value`` the index in ALERT_LEVELS, ALERTED any level;
-    ``sets`` counts the alerts, ``patients`` the patient-days alerted. Rebuilt per day from
+    flavour None only: ALERT with ``value`` the index in ALERT_LEVELS, ALERTED any level,
+    ACKED / UNACKED the alerts of level ``value`` acknowledged / not (yet); ``sets`` counts
+    the alerts, ``patients`` the patient-days alerted. Rebuilt per day from
     PopulationPatientDay, so its size depends on days x keys, not on the rows."""
 
     class Kind(models.TextChoices):
@@ -479,6 +481,8 @@ class PopulationDayCell(models.Model):
         REST = "rest"
         ALERT = "alert"
         ALERTED = "alerted"
+        ACKED = "acked"
+        UNACKED = "unacked"
 
     day = models.DateField()
     sex = models.CharField(max_length=10, blank=True)
@@ -496,10 +500,39 @@ class PopulationDayCell(models.Model):
     elevated = models.PositiveIntegerField(default=0)
 
     class Meta:
-        indexes = [models.Index(fields=["day", "kind"], name="rc_popcell_day_kind")]
+        indexes = [
+            # The refreshes: a day's cells.
+            models.Index(fields=["day", "kind"], name="rc_popcell_day_kind"),
+            # The page: one kind and flavour over a range (the day-first index walks every
+            # kind's entries of the range, so each query read the whole table).
+            models.Index(fields=["kind", "partial", "day"], name="rc_popcell_kind_partial_day"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind} {self.value}: {self.sets} sets"
+
+
+class PopulationAckDelay(models.Model):
+    """Roll-up of the acknowledged alerts of one local day (raised) x cohort keys x level
+    (``level``: the index in ALERT_LEVELS) x delay from raising to acknowledging, exact to
+    the microsecond (``delay_us``): how many (``alerts``). The multiset of delays the
+    percentiles of time to acknowledge read, so they equal the raw query's; rebuilt with the
+    day's cells from PopulationPatientDay.hist["k"]."""
+
+    day = models.DateField()
+    sex = models.CharField(max_length=10, blank=True)
+    age_band = models.CharField(max_length=10)
+    spo2_scale = models.PositiveSmallIntegerField(null=True, blank=True)
+    team_set = models.CharField(max_length=255, blank=True)
+    level = models.SmallIntegerField()
+    delay_us = models.BigIntegerField()
+    alerts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day"], name="rc_popackdelay_day")]
+
+    def __str__(self) -> str:
+        return f"{self.day} level {self.level}: {self.alerts} after {self.delay_us} us"
 
 
 class PopulationRollupState(models.Model):

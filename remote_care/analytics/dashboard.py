@@ -524,7 +524,7 @@ ROLLUP_QUERIES: Mapping[str, Callable[..., Any]] = {
     "news2_histogram": rollups.news2_histogram,
     "news2_bands": rollups.news2_bands,
     "cohorts": rollups.cohort_comparison,
-    "acknowledge": acknowledge_times,
+    "acknowledge": rollups.acknowledge_times,
 }
 
 
@@ -538,6 +538,7 @@ class Source:
     histogram: Callable[..., list[HistogramRow]]
     bands: Callable[..., list[BandRow]]
     cohorts: Callable[..., list[CohortRow]]
+    acknowledge: Callable[..., list[AcknowledgeRow]]
     refused: Callable[..., bool]
     unsafe: Callable[..., dict[str, Any]]
     #: one GROUP BY patient the roll-up selectors share (None on the raw tables)
@@ -550,6 +551,7 @@ RAW = Source(
     histogram=news2_histogram,
     bands=news2_bands,
     cohorts=cohort_comparison,
+    acknowledge=acknowledge_times,
     refused=population_refused,
     unsafe=population_unsafe_cells,
 )
@@ -561,6 +563,7 @@ ROLLUPS = Source(
     histogram=rollups.news2_histogram,
     bands=rollups.news2_bands,
     cohorts=rollups.cohort_comparison,
+    acknowledge=rollups.acknowledge_times,
     refused=rollups.population_refused,
     unsafe=rollups.population_unsafe_cells,
     profile=rollups._profile,
@@ -593,18 +596,23 @@ def _dashboard(user: Any, f: PopulationFilter, src: Source) -> Dashboard:
     shared: dict[str, Any] = {}
     if src.profile is not None:
         shared["profile"] = src.profile(user=user, f=f)
-    periods = src.periods(user=user, f=f, measure=measure)
+    periods = src.periods(user=user, f=f, measure=measure, **shared)
     refused = src.refused(user=user, f=f, **shared)
     unsafe: dict[str, Unsafe] = {
-        "news2": src.unsafe(user=user, f=f, table="news2", refused=refused)
+        "news2": src.unsafe(user=user, f=f, table="news2", refused=refused, **shared)
     }
     unsafe["periods"] = src.unsafe(
-        user=user, f=f, table="periods", refused=refused, news2_days=unsafe["news2"]["days"]
+        user=user,
+        f=f,
+        table="periods",
+        refused=refused,
+        news2_days=unsafe["news2"]["days"],
+        **shared,
     )
     unsafe["summary"] = _summary_unsafe(unsafe["periods"])
     for table in EXPORT_TABLES:
         if table not in unsafe:
-            unsafe[table] = src.unsafe(user=user, f=f, table=table, refused=refused)
+            unsafe[table] = src.unsafe(user=user, f=f, table=table, refused=refused, **shared)
     return Dashboard(
         unsafe=unsafe,
         refused=refused,
@@ -615,7 +623,7 @@ def _dashboard(user: Any, f: PopulationFilter, src: Source) -> Dashboard:
         histogram=src.histogram(user=user, f=f, **shared),
         bands=src.bands(user=user, f=f, **shared),
         cohorts=src.cohorts(user=user, f=f, **shared),
-        acknowledge=acknowledge_times(user=user, f=f),
+        acknowledge=src.acknowledge(user=user, f=f, **shared),
         measure=measure,
     )
 
@@ -654,7 +662,7 @@ EXPORT_TABLES: Mapping[str, tuple[str, Callable[[Any, PopulationFilter, Source],
     "bands": ("news2-risk-bands", _table(bands_table, lambda s: s.bands, "bands")),
     "acknowledge": (
         "time-to-acknowledge",
-        _table(acknowledge_table, lambda s: acknowledge_times, "acknowledge"),
+        _table(acknowledge_table, lambda s: s.acknowledge, "acknowledge"),
     ),
 }
 

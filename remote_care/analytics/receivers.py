@@ -89,13 +89,28 @@ def _keys_saved(sender: type[models.Model], instance: Any, created: bool, **kwar
         _refresh_on_commit({old_patient, _patient_of(instance)})
 
 
+def _refresh_alert_day(alert: Alert) -> None:
+    pid, day = alert.patient_id, timezone.localtime(alert.raised_at).date()
+    transaction.on_commit(lambda: analytics_rollup_refresh(patient_ids=[pid], days=[day]))
+
+
+@receiver(post_save, sender=Alert, dispatch_uid="rollup_alert_saved")
+def _alert_saved(sender: Any, instance: Alert, created: bool, **kwargs: Any) -> None:
+    # Alerts are raised with their set in the ingest's transaction (the catch-up job rolls
+    # that patient-day up, alert included); acknowledging one later moves it from the
+    # unacknowledged to the acknowledged cells and adds its delay (a save that names its
+    # fields and not acknowledged_at, an escalation or resolution, changes no figure).
+    update_fields = kwargs.get("update_fields")
+    if created or kwargs.get("raw"):
+        return
+    if update_fields is None or "acknowledged_at" in update_fields:
+        _refresh_alert_day(instance)
+
+
 @receiver(post_delete, sender=Alert, dispatch_uid="rollup_alert_deleted")
 def _alert_deleted(sender: Any, instance: Alert, **kwargs: Any) -> None:
-    # Alerts are raised with their set in the ingest's transaction (the catch-up job rolls
-    # that patient-day up, alert included) and acknowledging one changes no rolled-up
-    # figure; a deleted one must leave its patient-day's alert counts and bits.
-    pid, day = instance.patient_id, timezone.localtime(instance.raised_at).date()
-    transaction.on_commit(lambda: analytics_rollup_refresh(patient_ids=[pid], days=[day]))
+    # A deleted alert must leave its patient-day's alert counts, delays and bits.
+    _refresh_alert_day(instance)
 
 
 @receiver(post_delete, sender=CareTeamMembership, dispatch_uid="rollup_team_deleted")

@@ -4,9 +4,12 @@ the same signatures and results as the raw selectors (``selectors``) and differe
 patient-days, never with observation sets.
 
 Alerts come from the cells too (ALERT per level, ALERTED any level: alerts and alerted
-patient-days) and distinct patients alerted from the masks' alert bits (ALERT_BITS). What
-stays on the raw tables: time to acknowledge (each alert's delay, its percentiles exact) and
-the deterioration model's scores (the model-risk measure's statistics and differencing).
+patient-days; ACKED / UNACKED per level: acknowledged or not) and distinct patients alerted
+from the masks' alert bits (ALERT_BITS). Time to acknowledge reads the multiset of
+acknowledge delays per day x cohort keys x level (PopulationAckDelay, exact to the
+microsecond), so its percentiles interpolate exactly as percentile_cont over the raw alerts.
+What stays on the raw tables: the deterioration model's scores (the model-risk measure's
+statistics and differencing).
 
 Exactness: a cell's ``patients`` counts the patient-days with such a set on that day; a
 patient-day has one cohort key, so summing cells of one day over keys gives that day's exact
@@ -35,7 +38,6 @@ from remote_care.analytics.differencing import (
     _unsafe_split,
     _whole,
 )
-from remote_care.analytics.differencing import population_unsafe_cells as raw_unsafe_cells
 from remote_care.analytics.filters import (
     ALERT_LEVELS,
     PERCENTILES,
@@ -50,6 +52,7 @@ from remote_care.analytics.filters import (
     population_sees_all,
 )
 from remote_care.analytics.selectors import (
+    AcknowledgeRow,
     BandRow,
     CohortRow,
     HistogramRow,
@@ -60,10 +63,12 @@ from remote_care.analytics.selectors import (
     _period_start,
     _pkey,
     _trunc,
+    delay_from_us,
     percentile_from_counts,
     population_risk_scores,
 )
 from remote_care.analytics.services import (
+    ALERT_BITS,
     KEY_COLUMNS,
     MASK_ALERTED,
     MASK_COMPLETE,
@@ -72,6 +77,7 @@ from remote_care.analytics.services import (
     week_of,
 )
 from remote_care.models import (
+    PopulationAckDelay,
     PopulationDayCell,
     PopulationPatientDay,
     PopulationPatientWeek,
@@ -156,6 +162,43 @@ def _cohort_columns(by: Dimension) -> tuple[str, ...]:
     }.get(by, ())
 
 
+def _row_matches(f: PopulationFilter, row: Mapping[str, Any]) -> bool:
+    """A cell row grouped by (at least) the columns ``f`` filters on is inside ``f``'s
+    attribute filters (as _scoped's)."""
+    return (
+        (not f.sex or row["sex"] == f.sex)
+        and (not f.spo2_scale or row["spo2_scale"] == f.spo2_scale)
+        and (not f.age_band or row["age_band"] == f.age_band)
+        and (not f.team or f.team in _members(row["team_set"]))
+    )
+
+
+def _total_cells(user: Any, f: PopulationFilter, profile: Any = None) -> list[dict[str, Any]]:
+    """The TOTAL cells of ``f``'s flavour in scope and range, without ``f``'s attribute
+    filters, per (day, NEWS2 total, cohort and atom columns): ``sets`` and patient-days
+    (``n``). One query serves the periods' percentiles, the histogram, the cohorts' medians
+    and their unsafe cells (they filter or sum the rows here); read once per request when
+    ``profile`` (a Profile) carries the memo."""
+    memo = getattr(profile, "memo", None)
+    key = ("total", f)
+    if memo is not None and key in memo:
+        return memo[key]
+    rows = list(_total_cells_query(user, f))
+    if memo is not None:
+        memo[key] = rows
+    return rows
+
+
+def _total_cells_query(user: Any, f: PopulationFilter) -> QuerySet:
+    """The query of _total_cells."""
+    columns = sorted({"day", "value", *_cohort_columns(f.by), *_atom_columns(f, cohorts=True)})
+    return (
+        _cells(user, _unconstrained(f), Kind.TOTAL, _flavour(f))
+        .values(*columns)
+        .annotate(sets=Sum("sets"), n=Sum("patients"))
+    )
+
+
 # --- Distinct patients over a range --------------------------------------------------------
 
 
@@ -186,7 +229,16 @@ def _members(team_set: str) -> set[int]:
     return {int(m.rstrip("r")) for m in team_set.split(",") if m}
 
 
-def _profile(*, user: Any, f: PopulationFilter) -> list[_ProfileRow]:
+class Profile(list[_ProfileRow]):
+    """The rows of _profile, plus what the page's selectors read once and share for the
+    same request (``memo``: the TOTAL cells, _total_cells)."""
+
+    def __init__(self, rows: Iterable[_ProfileRow] = ()) -> None:
+        super().__init__(rows)
+        self.memo: dict[Any, Any] = {}
+
+
+def _profile(*, user: Any, f: PopulationFilter) -> Profile:
     """One row per patient and cohort key over the range, in scope, without ``f``'s
     attribute filters (``_ProfileRow.matches`` applies them): its NEWS2 masks OR-ed over
     the range's whole weeks (week roll-ups) and its clipped days (patient-days), one GROUP BY
@@ -199,7 +251,7 @@ def _profile(*, user: Any, f: PopulationFilter) -> list[_ProfileRow]:
             m = masks.setdefault(key, [0, 0])
             m[0] |= r["m_any"]
             m[1] |= r["m_complete"]
-    return [_ProfileRow(*key, *m) for key, m in masks.items()]
+    return Profile(_ProfileRow(*key, *m) for key, m in masks.items())
 
 
 def _whole_weeks(f: PopulationFilter) -> tuple[date, date] | None:
@@ -247,6 +299,19 @@ def _grouped_masks(qs: QuerySet) -> QuerySet:
     )
 
 
+def _inside(profile: list[_ProfileRow], f: PopulationFilter) -> Profile:
+    """The rows of ``profile`` inside ``f``'s attribute filters (a Profile whose memo
+    _patient_masks fills; the same one for the request when ``profile`` has a memo)."""
+    memo = getattr(profile, "memo", None)
+    key = ("inside", f)
+    if memo is not None and key in memo:
+        return memo[key]
+    inside = Profile(r for r in profile if r.matches(f))
+    if memo is not None:
+        memo[key] = inside
+    return inside
+
+
 def _distinct(rows: Iterable[_ProfileRow], test: Callable[[_ProfileRow], bool]) -> int:
     return len({r.patient for r in rows if test(r)})
 
@@ -254,7 +319,23 @@ def _distinct(rows: Iterable[_ProfileRow], test: Callable[[_ProfileRow], bool]) 
 def _with_bits(rows: Iterable[_ProfileRow], f: PopulationFilter, bits: int) -> int:
     """Distinct patients with any of ``bits`` in their NEWS2 mask (complete sets only with
     complete_only)."""
-    return len({r.patient for r in rows if r.mask(f) & bits})
+    return sum(1 for m in _patient_masks(rows, complete=f.complete_only).values() if m & bits)
+
+
+def _patient_masks(rows: Iterable[_ProfileRow], *, complete: bool) -> dict[int, int]:
+    """Per patient of ``rows``, their mask (of complete sets, or of every set and alert)
+    OR-ed over their cohort keys: one pass, kept in a Profile's memo for the other counts
+    of the same request."""
+    memo = getattr(rows, "memo", None)
+    key = ("patient masks", complete)
+    if memo is not None and key in memo:
+        return memo[key]
+    masks: dict[int, int] = defaultdict(int)
+    for r in rows:
+        masks[r.patient] |= r.mask_complete if complete else r.mask_any
+    if memo is not None:
+        memo[key] = masks
+    return masks
 
 
 def _total_bits(totals: Iterable[int]) -> int:
@@ -292,10 +373,14 @@ def _week_patients(*, user: Any, f: PopulationFilter) -> dict[date, int]:
 
 
 def population_periods(
-    *, user: Any, f: PopulationFilter, measure: RiskMeasure | None = None
+    *,
+    user: Any,
+    f: PopulationFilter,
+    measure: RiskMeasure | None = None,
+    profile: Profile | None = None,
 ) -> list[PeriodRow]:
-    """As selectors.population_periods, from the day cells (the model's risk statistics and
-    the alerts from their own tables)."""
+    """As selectors.population_periods, from the day cells (the model's risk statistics
+    from their own table); ``profile`` only lends its memo (_total_cells)."""
     if measure is None:
         measure = measure_for(f.measure)
     model = measure.source == "model"
@@ -327,9 +412,9 @@ def population_periods(
         _model_risk_stats(periods, user=user, f=f, measure=measure)
     else:
         histograms: dict[date, dict[float, int]] = defaultdict(lambda: defaultdict(int))
-        totals = _cells(user, f, Kind.TOTAL, _flavour(f)).values("day", "value")
-        for r in totals.annotate(n=Sum("sets")):
-            histograms[_period_start(r["day"], f.period)][r["value"]] += r["n"]
+        for r in _total_cells(user, f, profile):
+            if _row_matches(f, r):
+                histograms[_period_start(r["day"], f.period)][r["value"]] += r["sets"]
         for p in periods.values():
             p.percentiles = _percentiles(histograms.get(p.period, {}))
     _alert_levels(periods, user=user, f=f)
@@ -369,16 +454,12 @@ def news2_histogram(
     """As selectors.news2_histogram."""
     if profile is None:
         profile = _profile(user=user, f=f)
-    rows = (
-        _cells(user, f, Kind.TOTAL, _flavour(f))
-        .values("value")
-        .annotate(sets=Sum("sets"))
-        .order_by("value")
-    )
-    inside = [r for r in profile if r.matches(f)]
-    return [
-        HistogramRow(r["value"], r["sets"], _with_bits(inside, f, 1 << r["value"])) for r in rows
-    ]
+    sets: dict[int, int] = defaultdict(int)
+    for r in _total_cells(user, f, profile):
+        if _row_matches(f, r):
+            sets[r["value"]] += r["sets"]
+    inside = _inside(profile, f)
+    return [HistogramRow(v, sets[v], _with_bits(inside, f, 1 << v)) for v in sorted(sets)]
 
 
 #: Per band (RISK_BANDS order): the mask bits whose patients selectors.news2_bands counts
@@ -397,7 +478,7 @@ def news2_bands(
         for r in _cells(user, f, Kind.BAND, _flavour(f)).values("value").annotate(n=Sum("sets"))
     }
     total = sum(sets.values())
-    inside = [r for r in profile if r.matches(f)]
+    inside = _inside(profile, f)
     return [
         BandRow(
             band=band.value,
@@ -430,10 +511,10 @@ def cohort_comparison(
             cohorts[key].scored += r["scored"]
             cohorts[key].high += r["high"]
     histograms: dict[Any, dict[float, int]] = defaultdict(lambda: defaultdict(int))
-    totals = _cells(user, f, Kind.TOTAL, _flavour(f)).values(*columns, "value")
-    for r in totals.annotate(n=Sum("sets")):
-        for key in _cohort_keys(f.by, r):
-            histograms[key][r["value"]] += r["n"]
+    for r in _total_cells(user, f, profile):
+        if _row_matches(f, r):
+            for key in _cohort_keys(f.by, r):
+                histograms[key][r["value"]] += r["sets"]
     for key, counts in histograms.items():
         cohorts[key].median = percentile_from_counts(counts, 0.5)
     patients: dict[Any, set[int]] = defaultdict(set)
@@ -473,6 +554,37 @@ def _cohort_alerts(
         if n and key in cohorts:
             cohorts[key].alerts = n
             cohorts[key].alert_patients = len(patients[key])
+
+
+def acknowledge_times(
+    *, user: Any, f: PopulationFilter, profile: list[_ProfileRow] | None = None
+) -> list[AcknowledgeRow]:
+    """As selectors.acknowledge_times: alerts and acknowledged ones per level from the
+    cells, distinct patients from the profile's alert bits, the median and 90th percentile
+    from the acknowledge delays (one GROUP BY level, delay)."""
+    if profile is None:
+        profile = _profile(user=user, f=f)
+    counts: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for i, kind in enumerate((Kind.ALERT, Kind.ACKED)):
+        rows = _cells(user, f, kind, Q(partial__isnull=True)).values("value")
+        for r in rows.annotate(n=Sum("sets")):
+            counts[r["value"]][i] += r["n"]
+    delays: dict[int, dict[float, int]] = defaultdict(dict)
+    rows = _scoped(PopulationAckDelay.objects.order_by(), f, user=user).values("level", "delay_us")
+    for r in rows.annotate(n=Sum("alerts")):
+        delays[r["level"]][r["delay_us"]] = r["n"]
+    masks = _patient_masks(_inside(profile, f), complete=False)
+    result = []
+    for index, level in enumerate(ALERT_LEVELS):
+        alerts, acknowledged = counts.get(index, (0, 0))
+        if not alerts:
+            continue
+        median, p90 = (
+            delay_from_us(percentile_from_counts(delays.get(index, {}), p)) for p in (0.5, 0.9)
+        )
+        patients = sum(1 for m in masks.values() if m & ALERT_BITS[level])
+        result.append(AcknowledgeRow(level, alerts, patients, acknowledged, median, p90))
+    return result
 
 
 # --- Differencing --------------------------------------------------------------------------
@@ -562,11 +674,23 @@ def _unsafe_cell_days(
         .values(*sorted(columns))
         .annotate(n=Sum("patients"))
     )
+    return _unsafe_sums(f, rows, key=key, cohorts=cohorts)
+
+
+def _unsafe_sums(
+    f: PopulationFilter,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    key: Callable[[Mapping[str, Any]], list[Any]],
+    cohorts: bool,
+) -> set[tuple[Any, date]]:
+    """(cell key, day) of the unsafe atoms of cell rows (patient-days ``n``) grouped by at
+    least the day, the key's and the atoms' columns: summed per (key, atom, day)."""
     sums: dict[tuple, int] = defaultdict(int)
     for r in rows:
-        full = {c: r.get(c) for c in (*KEY_COLUMNS, "partial", "value")} | r
-        for k in key(full):
-            sums[(k, _atom(f, full, cohorts=cohorts), r["day"])] += r["n"]
+        atom = _atom(f, r, cohorts=cohorts)
+        for k in key(r):
+            sums[(k, atom, r["day"])] += r["n"]
     return {(k, day) for (k, _atom_key, day), n in sums.items() if 0 < n < SMALL_CELL}
 
 
@@ -582,7 +706,9 @@ def _whole_range(_row: Mapping[str, Any]) -> list[Any]:
     return [()]
 
 
-def _unsafe_periods(user: Any, f: PopulationFilter, news2_days: set[date] | None) -> dict:
+def _unsafe_periods(
+    user: Any, f: PopulationFilter, news2_days: set[date] | None, profile: Any = None
+) -> dict:
     measure = measure_for(f.measure)
     period = _by_period(f)
     cells = _unsafe_cell_days(user, f, Kind.ALL, key=period)
@@ -616,7 +742,7 @@ def _unsafe_periods(user: Any, f: PopulationFilter, news2_days: set[date] | None
         stats = split[""]
     else:
         if news2_days is None:
-            news2_days = _unsafe_news2(user, f)["days"]
+            news2_days = _unsafe_news2(user, f, profile)["days"]
         stats = {_period_start(day, f.period) for day in news2_days}
     return {
         "cells": _keys(cells),
@@ -650,14 +776,14 @@ def _unsafe_alert_days(
     )
 
 
-def _unsafe_news2(user: Any, f: PopulationFilter) -> dict:
-    unsafe = _unsafe_cell_days(
-        user, f, Kind.TOTAL, key=lambda r: [r["value"]], key_columns=("value",), scored=True
+def _unsafe_news2(user: Any, f: PopulationFilter, profile: Any = None) -> dict:
+    unsafe = _unsafe_sums(
+        f, _total_cells(user, f, profile), key=lambda r: [r["value"]], cohorts=False
     )
     return {"cells": _whole(unsafe), "days": {day for _t, day in unsafe}}
 
 
-def _unsafe_cohorts(user: Any, f: PopulationFilter) -> dict:
+def _unsafe_cohorts(user: Any, f: PopulationFilter, profile: Any = None) -> dict:
     columns = _cohort_columns(f.by)
 
     def cohort(r: Mapping[str, Any]) -> list[Any]:
@@ -669,14 +795,11 @@ def _unsafe_cohorts(user: Any, f: PopulationFilter) -> dict:
         high |= _unsafe_cell_days(
             user, f, part, key=cohort, key_columns=columns, cohorts=True, scored=True
         )
-    median = _unsafe_cell_days(
-        user,
+    median = _unsafe_sums(
         f,
-        Kind.TOTAL,
+        _total_cells(user, f, profile),
         key=lambda r: [(c, r["value"]) for c in _cohort_keys(f.by, r)],
-        key_columns=(*columns, "value"),
         cohorts=True,
-        scored=True,
     )
     alerts = _unsafe_alert_days(
         user, f, Kind.ALERTED, key=cohort, key_columns=columns, cohorts=True
@@ -696,9 +819,11 @@ def population_unsafe_cells(
     table: str,
     refused: bool | None = None,
     news2_days: set[date] | None = None,
+    profile: Profile | None = None,
 ) -> dict[str, Any]:
-    """As differencing.population_unsafe_cells, from the cells (alerts from theirs)."""
-    if population_refused(user=user, f=f) if refused is None else refused:
+    """As differencing.population_unsafe_cells, from the cells (``profile`` only lends its
+    memo: _total_cells)."""
+    if population_refused(user=user, f=f, profile=profile) if refused is None else refused:
         return {k: EVERYTHING for k in _REFUSED_KINDS}
     if table == "summary":
         return {
@@ -706,9 +831,9 @@ def population_unsafe_cells(
             "alerts": _keys(_unsafe_alert_days(user, f, Kind.ALERTED, key=_whole_range)),
         }
     if table == "periods":
-        return _unsafe_periods(user, f, news2_days)
+        return _unsafe_periods(user, f, news2_days, profile)
     if table == "news2":
-        return _unsafe_news2(user, f)
+        return _unsafe_news2(user, f, profile)
     if table == "bands":
         unsafe = _unsafe_cell_days(
             user,
@@ -720,7 +845,18 @@ def population_unsafe_cells(
         )
         return {"cells": _whole(_keys(unsafe))}
     if table == "cohorts":
-        return _unsafe_cohorts(user, f)
+        return _unsafe_cohorts(user, f, profile)
     if table == "acknowledge":
-        return raw_unsafe_cells(user=user, f=f, table=table, refused=False)
+        return {"cells": _whole(_unsafe_acknowledge(user, f))}
     raise KeyError(table)
+
+
+def _unsafe_acknowledge(user: Any, f: PopulationFilter) -> set[tuple[Any, date]]:
+    """(level, day) of every unsafe atom of a level's alerts, its acknowledged ones or the
+    others (the column and the alerts minus it), as differencing's acknowledge table."""
+    unsafe: set[tuple[Any, date]] = set()
+    for kind in (Kind.ALERT, Kind.ACKED, Kind.UNACKED):
+        unsafe |= _unsafe_alert_days(
+            user, f, kind, key=lambda r: [r["value"]], key_columns=("value",)
+        )
+    return unsafe

@@ -22,6 +22,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     FloatField,
+    Func,
     Q,
     QuerySet,
     Value,
@@ -599,9 +600,26 @@ def _ack_delay() -> ExpressionWrapper:
     return ExpressionWrapper(F("acknowledged_at") - F("raised_at"), output_field=DurationField())
 
 
+def _ack_delay_us() -> Func:
+    """The acknowledge delay in microseconds, exact, as a double (PostgreSQL): percentile_cont
+    then interpolates as percentile_from_counts does over the roll-ups' delays."""
+    return Func(
+        _ack_delay(),
+        template="(extract(epoch FROM %(expressions)s) * 1000000)::double precision",
+        output_field=FloatField(),
+    )
+
+
+def delay_from_us(value: float | None) -> timedelta | None:
+    """A percentile of delays in (possibly fractional) microseconds as a timedelta (rounded
+    to the microsecond, half to even): the one conversion every path uses."""
+    return None if value is None else timedelta(microseconds=value)
+
+
 def acknowledge_times(*, user: Any, f: PopulationFilter) -> list[AcknowledgeRow]:
     """Per alert level: alerts, patients, how many were acknowledged, and the median and 90th
-    percentile time from raising to acknowledging."""
+    percentile time from raising to acknowledging (percentile_cont over the delays in
+    microseconds; the roll-ups' delays interpolate alike)."""
     alerts = population_alerts(user=user, f=f)
     acked = Q(acknowledged_at__isnull=False)
     aggregates: dict[str, Any] = {
@@ -611,16 +629,14 @@ def acknowledge_times(*, user: Any, f: PopulationFilter) -> list[AcknowledgeRow]
     }
     if percentiles_native():
         for p, name in ((0.5, "median"), (0.9, "p90")):
-            aggregates[name] = PercentileCont(
-                _ack_delay(), fraction=p, filter=acked, output_field=DurationField()
-            )
+            aggregates[name] = PercentileCont(_ack_delay_us(), fraction=p, filter=acked)
     rows = {r["level"]: r for r in alerts.values("level").annotate(**aggregates)}
     result = []
     for level in ALERT_LEVELS:
         row = rows.get(level)
         if not row:
             continue
-        median, p90 = row.get("median"), row.get("p90")
+        median, p90 = delay_from_us(row.get("median")), delay_from_us(row.get("p90"))
         if not percentiles_native() and row["acknowledged"]:
             median, p90 = (
                 _offset_percentile(alerts.filter(acked, level=level), row["acknowledged"], p)
@@ -632,17 +648,19 @@ def acknowledge_times(*, user: Any, f: PopulationFilter) -> list[AcknowledgeRow]
     return result
 
 
-def _offset_percentile(alerts: QuerySet, n: int, fraction: float) -> timedelta:
+def _offset_percentile(alerts: QuerySet, n: int, fraction: float) -> timedelta | None:
     """percentile_cont of the acknowledge delay without it: the two neighbouring values by
-    ORDER BY ... OFFSET (one query) and linear interpolation."""
+    ORDER BY ... OFFSET (one query) and linear interpolation in microseconds, as
+    percentile_from_counts."""
     position = fraction * (n - 1)
     low_index = math.floor(position)
-    values = list(
-        alerts.annotate(delay=_ack_delay())
+    values = [
+        float(v // timedelta(microseconds=1))
+        for v in alerts.annotate(delay=_ack_delay())
         .order_by("delay")
         .values_list("delay", flat=True)[low_index : low_index + 2]
-    )
+    ]
     low = values[0]
     if position == low_index or len(values) == 1:
-        return low
-    return low + (values[1] - low) * (position - low_index)
+        return delay_from_us(low)
+    return delay_from_us(low + (position - low_index) * (values[1] - low))

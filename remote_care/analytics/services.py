@@ -21,6 +21,7 @@ from remote_care.models import (
     Alert,
     Monitoring,
     Observation,
+    PopulationAckDelay,
     PopulationDayCell,
     PopulationPatientDay,
     PopulationPatientWeek,
@@ -177,6 +178,27 @@ def _raw_alerts(
         if entry is not None:
             alerts = entry["hist"].setdefault("a", {})
             alerts[level] = alerts.get(level, 0) + n
+    acked = (
+        Alert.objects.order_by()
+        .filter(
+            patient_id__in=patient_ids,
+            raised_at__gte=start,
+            raised_at__lt=end,
+            acknowledged_at__isnull=False,
+        )
+        .values_list("patient_id", "level", "raised_at", "acknowledged_at")
+    )
+    for pid, level, raised_at, acknowledged_at in acked:
+        entry = out.get((pid, _local_day(raised_at)))
+        if entry is not None and acknowledged_at is not None:
+            delays = entry["hist"].setdefault("k", {}).setdefault(level, {})
+            key = str(delay_us(raised_at, acknowledged_at))
+            delays[key] = delays.get(key, 0) + 1
+
+
+def delay_us(raised_at: datetime, acknowledged_at: datetime) -> int:
+    """Microseconds from raising an alert to acknowledging it (exact)."""
+    return (acknowledged_at - raised_at) // timedelta(microseconds=1)
 
 
 def _alert_mask(hist: dict) -> int:
@@ -395,12 +417,37 @@ def _with_keys(qs: QuerySet, keys: set[tuple] | None) -> QuerySet:
     return qs.filter(match)
 
 
+def _alert_cells(
+    cells: dict[tuple, list[int]], delays: dict[tuple, int], key: tuple, hist: dict
+) -> None:
+    """Add one patient-day's alerts to its day's cells: per level (value: index in
+    ALERT_LEVELS) all, acknowledged and not, any level (ALERTED), and the acknowledged ones'
+    delays per level to ``delays`` ((*key, level index, delay_us) -> alerts)."""
+    kind = PopulationDayCell.Kind
+    acked = hist.get("k", {})
+    for level, n in hist["a"].items():
+        index = ALERT_LEVELS.index(level)
+        done = sum(acked.get(level, {}).values())
+        for name, m in ((kind.ALERT, n), (kind.ACKED, done), (kind.UNACKED, n - done)):
+            if m:
+                c = cells[(*key, None, name, index)]
+                c[0] += m
+                c[1] += 1
+    c = cells[(*key, None, kind.ALERTED, 0)]
+    c[0] += sum(hist["a"].values())
+    c[1] += 1
+    for level, by_delay in acked.items():
+        for delay, m in by_delay.items():
+            delays[(*key, ALERT_LEVELS.index(level), int(delay))] += m
+
+
 def _day_cells_rebuild(day: date, keys: set[tuple] | None = None) -> None:
     """Replace one day's PopulationDayCell rows of the cohort keys ``keys`` (None: all) by
     the sums of its patient-days with those keys."""
     if keys is not None and not keys:
         return
     cells: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    delays: dict[tuple, int] = defaultdict(int)
     kind = PopulationDayCell.Kind
     rows = _with_keys(PopulationPatientDay.objects.filter(day=day), keys).values_list(
         *KEY_COLUMNS, "hist"
@@ -408,14 +455,7 @@ def _day_cells_rebuild(day: date, keys: set[tuple] | None = None) -> None:
     for sex, age_band, scale, team_set, hist in rows.iterator(chunk_size=5000):
         key = (sex, age_band, scale, team_set)
         if hist.get("a"):
-            # Alerts: per level (value: index in ALERT_LEVELS) and any level (ALERTED).
-            for level, n in hist["a"].items():
-                c = cells[(*key, None, kind.ALERT, ALERT_LEVELS.index(level))]
-                c[0] += n
-                c[1] += 1
-            c = cells[(*key, None, kind.ALERTED, 0)]
-            c[0] += sum(hist["a"].values())
-            c[1] += 1
+            _alert_cells(cells, delays, key, hist)
         for partial, parts in _FLAVOURS:
             sets, totals, red = _flavour_stats(hist, parts)
             if not sets:
@@ -445,6 +485,23 @@ def _day_cells_rebuild(day: date, keys: set[tuple] | None = None) -> None:
                     c[0] += n
                     c[1] += 1
     _with_keys(PopulationDayCell.objects.filter(day=day), keys).delete()
+    _with_keys(PopulationAckDelay.objects.filter(day=day), keys).delete()
+    PopulationAckDelay.objects.bulk_create(
+        [
+            PopulationAckDelay(
+                day=day,
+                sex=sex,
+                age_band=age_band,
+                spo2_scale=scale,
+                team_set=team_set,
+                level=level,
+                delay_us=delay,
+                alerts=n,
+            )
+            for (sex, age_band, scale, team_set, level, delay), n in delays.items()
+        ],
+        batch_size=2000,
+    )
     PopulationDayCell.objects.bulk_create(
         [
             PopulationDayCell(
@@ -549,6 +606,7 @@ def _rebuild_orm() -> int:
     days = {d for _, d in kept}
     PopulationPatientDay.objects.exclude(day__in=days).delete()
     PopulationDayCell.objects.exclude(day__in=days).delete()
+    PopulationAckDelay.objects.exclude(day__in=days).delete()
     PopulationPatientWeek.objects.exclude(week__in={week_of(d) for d in days}).delete()
     # Patient-days rolled up before whose sets are gone: refreshing them deletes them.
     old = PopulationPatientDay.objects.values_list("patient_id", "day")
@@ -560,12 +618,14 @@ def _rebuild_set_based() -> int:
     if span["first"] is None:
         PopulationPatientDay.objects.all().delete()
         PopulationDayCell.objects.all().delete()
+        PopulationAckDelay.objects.all().delete()
         PopulationPatientWeek.objects.all().delete()
         return 0
     first = week_of(_local_day(span["first"]))
     last = week_of(_local_day(span["last"])) + timedelta(days=6)
     PopulationPatientDay.objects.exclude(day__gte=first, day__lte=last).delete()
     PopulationDayCell.objects.exclude(day__gte=first, day__lte=last).delete()
+    PopulationAckDelay.objects.exclude(day__gte=first, day__lte=last).delete()
     PopulationPatientWeek.objects.exclude(week__gte=first, week__lte=last).delete()
     written = 0
     chunk = first
@@ -577,7 +637,12 @@ def _rebuild_set_based() -> int:
         # Every row was just rewritten: without fresh statistics the page's plans guess
         # (the week table, never analysed, planned 178 rows for 240,000 at 10M and spilled
         # its aggregate to disk) until autovacuum gets to them.
-        for table in ("populationpatientday", "populationdaycell", "populationpatientweek"):
+        for table in (
+            "populationpatientday",
+            "populationdaycell",
+            "populationpatientweek",
+            "populationackdelay",
+        ):
             cursor.execute(f"ANALYZE remote_care_{table}")
     return written
 
@@ -623,7 +688,18 @@ FROM remote_care_alert a
 WHERE a.raised_at >= %(lo)s AND a.raised_at < %(hi)s
 GROUP BY 1, 2, 3;
 
-DELETE FROM _rollup_alerts WHERE day < %(first)s OR day > %(last)s
+DELETE FROM _rollup_alerts WHERE day < %(first)s OR day > %(last)s;
+
+CREATE TEMP TABLE _rollup_acks ON COMMIT DROP AS
+SELECT a.patient_id, (a.raised_at AT TIME ZONE %(tz)s)::date AS day, a.level,
+       ((extract(epoch FROM a.acknowledged_at) - extract(epoch FROM a.raised_at))
+        * 1000000)::bigint AS delay_us,
+       count(*) AS n
+FROM remote_care_alert a
+WHERE a.raised_at >= %(lo)s AND a.raised_at < %(hi)s AND a.acknowledged_at IS NOT NULL
+GROUP BY 1, 2, 3, 4;
+
+DELETE FROM _rollup_acks WHERE day < %(first)s OR day > %(last)s
 """
 
 # Per (patient, local day): the hist document, sets and masks exactly as
@@ -653,6 +729,14 @@ WITH parts AS (
     SELECT patient_id, day, jsonb_object_agg(level, n) AS a, bit_or(__ALERT_BITS__) AS bits
     FROM _rollup_alerts
     GROUP BY 1, 2
+), acked AS (
+    SELECT patient_id, day, jsonb_object_agg(level, delays) AS k
+    FROM (
+        SELECT patient_id, day, level, jsonb_object_agg(delay_us::text, n) AS delays
+        FROM _rollup_acks
+        GROUP BY 1, 2, 3
+    ) x
+    GROUP BY 1, 2
 ), teams AS (
     SELECT m.patient_id,
            string_agg(m.user_id::text || CASE WHEN m.role = %(responsible)s THEN 'r' ELSE '' END,
@@ -664,6 +748,7 @@ WITH parts AS (
 SELECT d.patient_id, d.day, p.sex, __AGE_BAND__ AS age_band, mo.spo2_scale,
        COALESCE(t.team_set, '') AS team_set, d.sets,
        CASE WHEN al.a IS NULL THEN d.hist ELSE d.hist || jsonb_build_object('a', al.a) END
+           || CASE WHEN ak.k IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('k', ak.k) END
            AS hist,
        d.mask_any | COALESCE(al.bits, 0) AS mask_any, d.mask_complete
 FROM days d
@@ -671,6 +756,7 @@ JOIN patients_patient p ON p.id = d.patient_id
 LEFT JOIN remote_care_monitoring mo ON mo.patient_id = d.patient_id
 LEFT JOIN teams t ON t.patient_id = d.patient_id
 LEFT JOIN alerted al ON al.patient_id = d.patient_id AND al.day = d.day
+LEFT JOIN acked ak ON ak.patient_id = d.patient_id AND ak.day = d.day
 """
 
 _PATIENT_DAYS_UPSERT_SQL = """
@@ -763,6 +849,31 @@ SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, NULL::boolean, 'alert
 FROM _rollup_alerts a
 JOIN _rollup_pd d ON d.patient_id = a.patient_id AND d.day = a.day
 GROUP BY 1, 2, 3, 4, 5, 6
+UNION ALL
+SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, NULL::boolean, s.kind, lv.idx,
+       sum(s.n), count(*), 0, 0, 0, 0
+FROM (
+    SELECT a.patient_id, a.day, a.level, k.kind, k.n
+    FROM _rollup_alerts a
+    LEFT JOIN (SELECT patient_id, day, level, sum(n) AS n FROM _rollup_acks GROUP BY 1, 2, 3)
+        ak ON ak.patient_id = a.patient_id AND ak.day = a.day AND ak.level = a.level
+    CROSS JOIN LATERAL (VALUES ('acked', COALESCE(ak.n, 0)),
+                               ('unacked', a.n - COALESCE(ak.n, 0))) AS k (kind, n)
+    WHERE k.n > 0
+) s
+JOIN _rollup_pd d ON d.patient_id = s.patient_id AND d.day = s.day
+JOIN (VALUES __ALERT_LEVELS__) AS lv (level, idx) ON lv.level = s.level
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+
+DELETE FROM remote_care_populationackdelay WHERE day >= %(first)s AND day <= %(last)s;
+
+INSERT INTO remote_care_populationackdelay
+    (day, sex, age_band, spo2_scale, team_set, level, delay_us, alerts)
+SELECT d.day, d.sex, d.age_band, d.spo2_scale, d.team_set, lv.idx, k.delay_us, sum(k.n)
+FROM _rollup_acks k
+JOIN _rollup_pd d ON d.patient_id = k.patient_id AND d.day = k.day
+JOIN (VALUES __ALERT_LEVELS__) AS lv (level, idx) ON lv.level = k.level
+GROUP BY 1, 2, 3, 4, 5, 6, 7
 """
 
 # The PopulationPatientWeek rows of the weeks starting in [first, last] (Mondays).
@@ -826,7 +937,8 @@ def _rollup_rebuild_sql(first: date, last: date) -> int:
         for statement in (*_statements(cells), *_statements(_WEEKS_SQL)):
             cursor.execute(statement, params)
         cursor.execute(
-            "DROP TABLE _rollup_agg, _rollup_alerts, _rollup_pd, _rollup_pft, _rollup_pf"
+            "DROP TABLE _rollup_agg, _rollup_alerts, _rollup_acks, _rollup_pd, _rollup_pft, "
+            "_rollup_pf"
         )
     return written
 
