@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from drugs.ml import chem
-from drugs.ml.metrics import internal_diversity
+from drugs.ml.metrics import internal_diversities
 
 #: The reward terms a researcher weights (the GAN's ``reward_weights`` less realism).
 OBJECTIVE_TERMS = ("qed", "sa", "lipinski", "pains", "activity")
@@ -150,7 +150,9 @@ def top_k_row(smiles: Sequence[str], score_fn: ScoreFn, k: int = TOP_K) -> TopK:
     ordered = np.array([v for _, v in kept], dtype=float)
     top = [s for s, _ in kept[:k]]
     intdiv = (
-        internal_diversity(chem.morgan_matrix(top, n_bits=_INTDIV_BITS)) if len(top) > 1 else None
+        internal_diversities(chem.morgan_matrix(top, n_bits=_INTDIV_BITS))[0]
+        if len(top) > 1
+        else None
     )
     return TopK(
         n_scored=len(kept),
