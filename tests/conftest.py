@@ -3,6 +3,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from _pytest.nodeid import NodeId
 
 from medai_site.core.roles import Role
 from tests.diagnosis.model_versions import PNEUMONIA_NPZ, register_version
@@ -12,11 +13,20 @@ from tests.support.worker import job_run_in_process
 from tests.support.world import world_build
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Under bin/test's parallel processes (--dist loadgroup) every test file runs whole in one
     process (its module fixtures are built once), and so does every test that needs the one
     embedded stack (tests/e2e/conftest.py: a web server, workers and beat), and each ML folder
-    whose session fixtures train a model."""
+    whose session fixtures train a model.
+
+    xdist's scheduler reads a test's group from the "@group" end of the node id its worker
+    reports. xdist 3.8 writes that end into a field pytest 9.2 no longer reads (pytest-xdist
+    issue 1386): every test then went out on its own, module fixtures were built in both
+    processes, and both started an embedded stack. So the end is written here, last among the
+    hooks, into the structured id pytest 9.2 reads."""
+    loadgroup = getattr(config.option, "loadgroup", False)  # set in xdist's workers
+    groups = {}
     for item in items:
         path = item.path.relative_to(config.rootpath).as_posix()
         if "embedded_stack" in getattr(item, "fixturenames", ()):
@@ -25,7 +35,14 @@ def pytest_collection_modifyitems(config, items):
             group = path.rsplit("/", 1)[0]
         else:
             group = path
+        groups[item] = group
         item.add_marker(pytest.mark.xdist_group(group))
+        if loadgroup and "@" not in item.nodeid.rsplit("]", 1)[-1]:
+            item._id = NodeId.parse(f"{item.nodeid}@{group}")
+    # The longest groups go out first (bin/test keeps this order: --no-loadscope-reorder), so
+    # that neither process ends with one of them while the other is idle: the browser tests'
+    # stack, then the folders whose fixtures train models; the rest in collection order.
+    items.sort(key=lambda item: (groups[item] != "embedded-stack", "/ml/" not in groups[item]))
 
 
 @pytest.fixture(autouse=True)

@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import pytest
 
 from tests.e2e.browser import chromium_browser, page_open, screenshot_dir, sign_in
-from tests.e2e.processes import ROOT, base_env
+from tests.e2e.processes import ROOT
 from tests.test_authorization_matrix import MATRIX, all_patterns, url_for
 
 pytestmark = pytest.mark.e2e
@@ -77,7 +77,7 @@ def role_pages(role: str, pks: dict[str, int]) -> list[tuple[str, str]]:
 
 
 def world_in_stack(stack) -> dict:
-    env = base_env(MEDAI_VAR_DIR=str(stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    env = dict(stack.env)
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c"]
         + ["from tests.e2e.a11y_world import main; main()"],

@@ -3,7 +3,6 @@ see the prediction and heat-map, accept it."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 import subprocess
 import sys
@@ -13,7 +12,7 @@ import pytest
 from tests.diagnosis.files import chest_png, pydicom_bytes
 from tests.e2e.browser import browser_page, screenshot_dir, sign_in
 from tests.e2e.layout import check_widths
-from tests.e2e.processes import ROOT, base_env
+from tests.e2e.processes import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -22,47 +21,42 @@ pytestmark = pytest.mark.e2e
 def model_in_service(embedded_stack, tiny_artifact, tmp_path_factory):
     path = tmp_path_factory.mktemp("model") / "pneumonia.bin"
     path.write_bytes(tiny_artifact)
-    env = base_env(
-        MEDAI_VAR_DIR=str(embedded_stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local"
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "manage.py",
-            "import_model_version",
-            "diagnosis.pneumonia",
-            str(path),
-            "--user",
-            "modeladmin",
-            "--activate",
-        ],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    activate_imported(env, "diagnosis.pneumonia", tiny_artifact)
+    env = dict(embedded_stack.env)
+    model_in_service_put(env, "diagnosis.pneumonia", path)
     return embedded_stack
 
 
-ACTIVATE_IMPORTED = """
+IMPORT_AND_ACTIVATE = """
+import hashlib
+from pathlib import Path
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from medai_site.registry.models import ModelVersion
 from tests.support.governance import activate_version
 
-version = ModelVersion.objects.filter(task="{task}", sha256="{sha256}").latest("version")
+task, path = {task!r}, Path({path!r})
+sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+if not ModelVersion.objects.filter(task=task, sha256=sha256).exists():
+    call_command("import_model_version", task, str(path), user="modeladmin", activate=True)
+version = ModelVersion.objects.filter(task=task, sha256=sha256).latest("version")
 if version.status != "active":
     activate_version(version, get_user_model().objects.get(username="modeladmin"), "e2e model")
 """
 
 
-def activate_imported(env: dict, task: str, content: bytes) -> None:
-    """Put the imported artifact ``content`` of ``task`` into service: --activate does so only
-    while the task never had a version in service (bootstrap); later versions need a second
-    model admin's approval first, as on the governance page."""
-    script = ACTIVATE_IMPORTED.format(task=task, sha256=hashlib.sha256(content).hexdigest())
+def model_in_service_put(env: dict, task: str, path) -> None:
+    """Put the artifact at ``path`` into service for ``task`` in the stack, in one process:
+    imported unless that artifact already is (--activate puts it in service only while the
+    task never had a version in service, bootstrap), then, if it is not active, approved by a
+    second model admin and activated, as on the governance page."""
     subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
+        [
+            sys.executable,
+            "manage.py",
+            "shell",
+            "-c",
+            IMPORT_AND_ACTIVATE.format(task=task, path=str(path)),
+        ],
         cwd=ROOT,
         env=env,
         check=True,
@@ -135,16 +129,8 @@ def test_out_of_scope_scan_explained_then_scored_anyway(model_in_service, tiny_a
     model = tmp_path / "pneumonia-chest-contract.bin"
     # The same weights as a version with the PneumoniaMNIST contract (chest radiographs).
     model.write_bytes(artifact_variant(tiny_artifact, contract=chest_contract()))
-    env = base_env(MEDAI_VAR_DIR=str(stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
-    subprocess.run(
-        [sys.executable, "manage.py", "import_model_version", "diagnosis.pneumonia", str(model)]
-        + ["--user", "modeladmin", "--activate"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    activate_imported(env, "diagnosis.pneumonia", model.read_bytes())
+    env = dict(stack.env)
+    model_in_service_put(env, "diagnosis.pneumonia", model)
     ct = tmp_path / "IM0001"
     ct.write_bytes(ct_head_dicom())
     png = tmp_path / "chest2.png"
@@ -199,7 +185,7 @@ def test_task_choice_offers_only_models_that_take_the_files(
 
     stack = model_in_service
     base = stack.base_url
-    env = base_env(MEDAI_VAR_DIR=str(stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    env = dict(stack.env)
     subprocess.run(
         [sys.executable, "manage.py", "shell", "-c"]
         + [
@@ -220,15 +206,7 @@ def test_task_choice_offers_only_models_that_take_the_files(
     for task, contract in (("diagnosis.pneumonia", chest_contract()), ("diagnosis.derma", derma)):
         model = tmp_path / f"{task}.bin"
         model.write_bytes(artifact_variant(tiny_artifact, contract=contract))
-        subprocess.run(
-            [sys.executable, "manage.py", "import_model_version", task, str(model)]
-            + ["--user", "modeladmin", "--activate"],
-            cwd=ROOT,
-            env=env,
-            check=True,
-            capture_output=True,
-        )
-        activate_imported(env, task, model.read_bytes())
+        model_in_service_put(env, task, model)
     mole = tmp_path / "mole.png"
     mole.write_bytes(colour_png())
     xray = tmp_path / "xray.png"

@@ -13,18 +13,20 @@ from tests.e2e.layout import check_widths
 
 pytestmark = pytest.mark.e2e
 
-# The embedded stack copies this environment when it starts: FCD against 1,000 test molecules
+# The embedded stack copies this environment when it starts: FCD against 500 test molecules
 # instead of 10,000 keeps the worker's evaluation to seconds on a busy CI machine.
-os.environ.setdefault("MEDAI_DRUGS_METRICS_TEST_SIZE", "1000")
-# The goal-directed comparison's baseline: the best of 2,000 training molecules, not 100,000
+os.environ.setdefault("MEDAI_DRUGS_METRICS_TEST_SIZE", "500")
+# The goal-directed comparison's baseline: the best of 300 training molecules, not 100,000
 # (scoring those takes minutes of CPU the first time an objective is seen).
-os.environ.setdefault("MEDAI_DRUGS_GOAL_BASELINE_SAMPLE", "2000")
+os.environ.setdefault("MEDAI_DRUGS_GOAL_BASELINE_SAMPLE", "300")
 
 SMALL_RUN = {
     "#id_name": "Browser run",
-    "#id_train_limit": "600",
-    "#id_n_samples": "400",
-    "#id_pretrain_epochs": "2",
+    # Fine-tuning the shipped prior (a 3-layer GRU) on CPU: the smallest run the form takes,
+    # with one epoch of each phase, so the browser sees every section of a finished run.
+    "#id_train_limit": "100",
+    "#id_n_samples": "100",
+    "#id_pretrain_epochs": "1",
     "#id_adversarial_epochs": "1",
     "#id_w_qed": "0.5",
 }

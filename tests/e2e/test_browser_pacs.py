@@ -13,7 +13,7 @@ import pytest
 
 from tests.diagnosis.pacs.studies import study_files
 from tests.e2e.browser import browser_page, screenshot_dir, sign_in
-from tests.e2e.processes import ROOT, base_env
+from tests.e2e.processes import ROOT
 from tests.support.dcmtk import dcmtk_tool
 
 pytestmark = pytest.mark.e2e
@@ -24,7 +24,7 @@ def test_an_unmatched_study_is_assigned_in_the_browser(embedded_stack, tmp_path)
     base = stack.base_url
     # The inbox shows a study only to clinicians with a patient it could be: take one of
     # dr.adams's patients' name and birth date, under a Patient ID MedAI does not know.
-    env = base_env(MEDAI_VAR_DIR=str(stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local")
+    env = dict(stack.env)
     found = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c"]
         + [

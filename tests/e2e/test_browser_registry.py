@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from tests.e2e.browser import browser_page, screenshot_dir, sign_in
-from tests.e2e.processes import ROOT, base_env
+from tests.e2e.processes import ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -36,9 +36,7 @@ def _shell(env: dict, script: str) -> str:
 
 
 def test_model_admin_sees_charts_and_the_governance_link(embedded_stack):
-    env = base_env(
-        MEDAI_VAR_DIR=str(embedded_stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local"
-    )
+    env = dict(embedded_stack.env)
     pk = _shell(env, CREATE_VERSION)
     base = embedded_stack.base_url
     with browser_page() as page:
@@ -135,9 +133,7 @@ print(challenger.pk)
 
 
 def test_model_admin_reads_a_shadow_versions_agreement_dashboard(embedded_stack):
-    env = base_env(
-        MEDAI_VAR_DIR=str(embedded_stack.var), DJANGO_SETTINGS_MODULE="medai_site.settings.local"
-    )
+    env = dict(embedded_stack.env)
     setup = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", SHADOW_SETUP],
         cwd=ROOT,

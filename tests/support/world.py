@@ -147,8 +147,15 @@ def dicom_send_for(prediction):
 
     from diagnosis.models import DicomDestination, DicomSend
 
+    # Sends only when asked (send again): a world built in the embedded stack must not queue
+    # a doomed send for every later classification there (nothing listens on port 104).
     destination = DicomDestination.objects.create(
-        name="World PACS", called_ae_title="PACS", host="127.0.0.1", port=104
+        name="World PACS",
+        called_ae_title="PACS",
+        host="127.0.0.1",
+        port=104,
+        send_after_classification=False,
+        send_after_review=False,
     )
     return DicomSend.objects.create(
         prediction=prediction,
