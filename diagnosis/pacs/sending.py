@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 from pydicom.dataset import Dataset
 
 from diagnosis.models import DicomDestination, DicomSend
@@ -112,6 +114,27 @@ def _deliver(destination: DicomDestination, datasets: list[Dataset]) -> None:
     )
 
 
+def destination_failing(*, send: DicomSend) -> bool:
+    """True when another send to ``send``'s destination failed less than
+    MEDAI_DICOM_SEND_FAIL_FAST_SECONDS ago and none has reached it since."""
+    window = float(settings.MEDAI_DICOM_SEND_FAIL_FAST_SECONDS)
+    if window <= 0:
+        return False
+    others = DicomSend.objects.filter(destination_id=send.destination_id).exclude(pk=send.pk)
+    failed_at = (
+        others.filter(
+            status=DicomSend.Status.FAILED,
+            updated_at__gte=timezone.now() - timedelta(seconds=window),
+        )
+        .order_by("-updated_at")
+        .values_list("updated_at", flat=True)
+        .first()
+    )
+    if failed_at is None:
+        return False
+    return not others.filter(status=DicomSend.Status.SENT, sent_at__gt=failed_at).exists()
+
+
 def dicom_send_run(*, send: DicomSend, sleep: Callable[[float], None] = time.sleep) -> DicomSend:
     """Send the row's objects to its destination, up to MEDAI_DICOM_SEND_ATTEMPTS tries on a
     network failure with a wait that grows x4 (MEDAI_DICOM_SEND_BACKOFF_SECONDS first);
@@ -133,6 +156,11 @@ def dicom_send_run(*, send: DicomSend, sleep: Callable[[float], None] = time.sle
         return send
     datasets = [ds for _, ds in objects]
     tries = max(1, int(settings.MEDAI_DICOM_SEND_ATTEMPTS))
+    # While the destination is failing, one try and no waits: a PACS that is down must not
+    # hold a default worker for the whole backoff of every send queued for it.
+    failing = tries > 1 and destination_failing(send=send)
+    if failing:
+        tries = 1
     wait = float(settings.MEDAI_DICOM_SEND_BACKOFF_SECONDS)
     for attempt in range(1, tries + 1):
         try:
@@ -141,6 +169,11 @@ def dicom_send_run(*, send: DicomSend, sleep: Callable[[float], None] = time.sle
             dicom_send_attempted(send=send, error=exc.message)
             if not exc.transient or attempt == tries:
                 suffix = f" Tried {attempt} times." if attempt > 1 else ""
+                if failing:
+                    suffix = (
+                        " Tried once, without waiting: another send to it failed in the last "
+                        f"{int(settings.MEDAI_DICOM_SEND_FAIL_FAST_SECONDS)} s."
+                    )
                 dicom_send_failed(send=send, error=exc.message + suffix)
                 return send
             sleep(wait * 4 ** (attempt - 1))

@@ -492,6 +492,12 @@ elif not re.fullmatch(r"[1-9][0-9]*/[smhd][a-z]*", _dicomweb_rate.strip()):
 MEDAI_DICOM_SEND_ATTEMPTS = int(os.environ.get("MEDAI_DICOM_SEND_ATTEMPTS", "3"))
 MEDAI_DICOM_SEND_BACKOFF_SECONDS = float(os.environ.get("MEDAI_DICOM_SEND_BACKOFF_SECONDS", "2"))
 MEDAI_DICOM_SEND_TIMEOUT = float(os.environ.get("MEDAI_DICOM_SEND_TIMEOUT", "30"))
+# A send to a destination another send failed to reach within this many seconds (none reaching
+# it since) is tried once, without the waits: a PACS that is down does not hold the default
+# queue's workers for the backoff of every result queued for it. 0 turns this off.
+MEDAI_DICOM_SEND_FAIL_FAST_SECONDS = float(
+    os.environ.get("MEDAI_DICOM_SEND_FAIL_FAST_SECONDS", "60")
+)
 # Server folders a model admin may register data sets from (os.pathsep-separated). A path is
 # accepted only if it resolves inside one of them, and never inside MEDIA_ROOT, where patient
 # scans live in exactly the "folder of labelled images" shape.

@@ -29,6 +29,9 @@ def embedded_stack(tmp_path_factory):
         # the ml worker in all, ahead of the jobs the tests wait for): validations are covered
         # by tests/e2e/test_browser_governance.py and tests/platform/test_shipped.py.
         MEDAI_VALIDATE_ON_REGISTER="0",
+        # One torch thread in the ml worker: beside the other test process on two cores, a
+        # second OpenMP thread only spins (a browser design run took 87 s with two, ~20 s alone).
+        MEDAI_TORCH_THREADS="1",
     )
     # collectstatic (compressing the bundles) runs beside migrate and seed_demo: they touch
     # different files, and the machine has two cores.

@@ -143,6 +143,28 @@ def test_an_unreachable_destination_is_tried_again_then_fails_with_its_reason(
     assert "Send again" in page.content.decode()
 
 
+def test_while_a_destination_is_failing_a_send_is_tried_once_without_waits(
+    users, chest_model, run_job, settings
+):
+    destination_to(free_port())  # nothing listens there
+    first, second = (classify_chest(users, run_job) for _ in range(2))
+    run_job(DicomSend.objects.get(prediction=first).job)
+    send = DicomSend.objects.get(prediction=second)
+    job = run_job(send.job)
+    send.refresh_from_db()
+    assert send.status == "failed" and send.attempts == 1
+    assert "Tried once, without waiting: another send to it failed in the last 60 s." in (
+        send.last_error
+    )
+    assert job.status == Job.Status.FAILED
+    # Past the window, the full retries again.
+    settings.MEDAI_DICOM_SEND_FAIL_FAST_SECONDS = 0
+    third = DicomSend.objects.get(prediction=classify_chest(users, run_job))
+    run_job(third.job)
+    third.refresh_from_db()
+    assert third.attempts == 3 and "Tried 3 times." in third.last_error
+
+
 def test_a_busy_archive_gets_the_objects_on_the_next_try(users, chest_model, run_job, peer):
     destination_to(peer.port)
     peer.statuses = [0xA700]  # out of resources, once
