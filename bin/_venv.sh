@@ -13,7 +13,9 @@ NODEPS="$ROOT/requirements-nodeps.txt"
 STAMP="$ROOT/.venv/.medai-requirements-$(cat "${REQS[@]}" "$NODEPS" | sha256sum | cut -c1-16)"
 if [ ! -f "$STAMP" ]; then
   echo "==> installing pinned requirements"
-  PIP_ARGS=(--disable-pip-version-check -q)
+  # --no-compile: Python compiles the modules it imports on first use, not every file of
+  # every wheel here (torch alone has thousands), which is most of an install's CPU time.
+  PIP_ARGS=(--disable-pip-version-check -q --no-compile)
   # torch's CPU wheel lies on this machine kind's disk; pip elsewhere uses the index.
   if [ -d /opt/wheels ]; then PIP_ARGS+=(--find-links /opt/wheels); fi
   ARGS=()

@@ -337,7 +337,9 @@ def test_every_role_gets_a_one_line_bar_and_tables_that_fit(model_in_service, tm
                     page.wait_for_function(
                         "() => document.querySelector('[data-viewer]').dataset.loaded"
                     )
-                    # The class names of the probability bars are drawn in full.
+                    # The class names of the probability bars are drawn in full (the bar
+                    # chart draws after the viewer: wait for its axis).
+                    page.wait_for_selector(".chart .ytick text", state="attached")
                     ticks = page.locator(".chart .ytick text").evaluate_all(
                         "els => els.map((e) => e.textContent)"
                     )

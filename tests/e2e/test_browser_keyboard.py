@@ -133,7 +133,8 @@ def test_keyboard_only_upload_view_and_review(model_in_service, tmp_path):  # no
         keys.activate()
         # The file input opens the system's file chooser with Space, as for a person.
         keys.tab_to("input[type=file]")
-        with page.expect_file_chooser() as chooser:
+        # 60 s: on a loaded CI machine chromium has taken over 30 s to open it.
+        with page.expect_file_chooser(timeout=60_000) as chooser:
             keys.press("Space")
         chooser.value.set_files(str(png))
         assert "keyboard-chest.png" in page.locator("[data-dropzone-list]").inner_text()
