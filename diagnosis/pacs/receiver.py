@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 SUCCESS = 0x0000
 OUT_OF_RESOURCES = 0xA700  # PS3.4 Table B.2-1: Refused, out of resources
 CANNOT_UNDERSTAND = 0xC000  # PS3.4 Table B.2-1: Error, cannot understand
+#: How long a closed connection's instances wait for the association's release to take them.
+CLOSE_GRACE_SECONDS = 30.0
 
 
 def image_storage_classes() -> list[str]:
@@ -125,7 +127,7 @@ class Receiver:
             (evt.EVT_C_STORE, self._store),
             (evt.EVT_RELEASED, self._released),
             (evt.EVT_ABORTED, self._aborted),
-            (evt.EVT_CONN_CLOSE, self._aborted),
+            (evt.EVT_CONN_CLOSE, self._closed),
         ]
         self.server = self.ae.start_server(
             (host, port), block=block, evt_handlers=handlers, ssl_context=self.ssl_context
@@ -182,6 +184,33 @@ class Receiver:
         batch = self._take(event)
         if batch is not None:
             shutil.rmtree(batch.folder, ignore_errors=True)
+
+    def _closed(self, event: Any) -> None:
+        """The connection closed. pynetdicom reports that from its DUL thread, and a normal
+        release from the association's thread, in either order: after sending the release
+        response the association thread may run _released only after the sender has closed
+        the connection (seen under load: a released study discarded here, lost without a
+        word). So a batch is discarded only if no release took it within the grace period
+        (a connection dropped mid-study); an abort discards at once (_aborted)."""
+        with self._lock:
+            batch = self._batches.get(id(event.assoc))
+        if batch is None:
+            return
+        timer = threading.Timer(CLOSE_GRACE_SECONDS, self._discard, [id(event.assoc), batch])
+        timer.daemon = True
+        timer.start()
+
+    def _discard(self, key: int, batch: _Batch) -> None:
+        with self._lock:
+            if self._batches.get(key) is not batch:
+                return  # released (and filed) since, or another association's now
+            del self._batches[key]
+        logger.warning(
+            "DICOM association from %s closed without a release: %d instance(s) discarded",
+            batch.calling_ae,
+            len(batch.files),
+        )
+        shutil.rmtree(batch.folder, ignore_errors=True)
 
     def _released(self, event: Any) -> None:
         batch = self._take(event)

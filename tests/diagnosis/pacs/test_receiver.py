@@ -107,3 +107,57 @@ def test_a_calling_ae_title_not_allowed_is_rejected(receiver, tmp_path):
     assert result.returncode != 0
     assert "rejected" in (result.stderr + result.stdout).lower()
     assert not UnmatchedStudy.objects.exists() and not ScanUpload.objects.exists()
+
+
+def _events(calling_ae: str) -> object:
+    """What the receiver's handlers read of a pynetdicom event: the association and the
+    caller's AE title."""
+    from types import SimpleNamespace
+
+    assoc = SimpleNamespace(requestor=SimpleNamespace(ae_title=calling_ae))
+    return SimpleNamespace(assoc=assoc)
+
+
+def _received(receiver, event, paths) -> object:
+    """Instances as _store leaves them: in the association's batch folder."""
+    import pydicom as dicom
+
+    batch = receiver._batch(event)
+    for path in paths:
+        target = batch.folder / f"{len(batch.files) + 1:05d}.dcm"
+        target.write_bytes(path.read_bytes())
+        batch.files.append((target, str(dicom.dcmread(path).StudyInstanceUID)))
+    return batch
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_release_reported_after_the_connection_closed_still_files_the_study(
+    tmp_path, monkeypatch
+):
+    """pynetdicom reports the closed connection (DUL thread) and the release (association
+    thread) in either order; under load the close came first and the study was lost."""
+    from diagnosis.pacs import receiver as receiving
+
+    monkeypatch.setattr(receiving, "CLOSE_GRACE_SECONDS", 0.05)
+    medai = receiving.Receiver(ae_title="MEDAI", allow=["STORESCU"])
+    medai.settle_seconds = 60  # filed by stop() below, not by the timer
+    event = _events("STORESCU")
+    paths = study_files(tmp_path, patient_id="EXT-RACE", name="RACE^ONE", birth_date="19700101")
+    batch = _received(medai, event, paths)
+    medai._closed(event)
+    medai._released(event)  # after the close, as seen
+    wait_for(lambda: not batch.folder.exists(), seconds=5)
+    medai.stop()
+    study = UnmatchedStudy.objects.get(patient_id="EXT-RACE")
+    assert UnmatchedInstance.objects.filter(study=study).count() == 2
+
+    # A connection dropped without a release: its instances go after the grace period.
+    dropped = _events("STORESCU")
+    lost = _received(
+        medai,
+        dropped,
+        study_files(tmp_path / "b", patient_id="X", name="A^B", birth_date="19700101"),
+    )
+    medai._closed(dropped)
+    assert wait_for(lambda: not lost.folder.exists(), seconds=5)
+    assert id(dropped.assoc) not in medai._batches
