@@ -33,7 +33,7 @@ class PlotlyFinder(BaseFinder):
 
     def find(self, path: str, find_all: bool = False, **kwargs):
         if path != f"{PREFIX}/{PLOTLY_BUNDLE}":
-            return [] if find_all else None
+            return []  # as Django's finders answer "not here"
         match = str(PLOTLY_DIR / PLOTLY_BUNDLE)
         return [match] if find_all else match
 

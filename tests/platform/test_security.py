@@ -122,6 +122,15 @@ def test_plotly_is_served_from_the_installed_package(settings):
 
     path = finders.find("vendor/plotly/plotly.min.js")
     assert path and Path(path).parent == Path(plotly.__file__).parent / "package_data"
+    # Only that bundle of the package is collected (not its widget bundle or data sets).
+    listed = [
+        f"{getattr(storage, 'prefix', '')}/{name}"
+        for finder in finders.get_finders()
+        for name, storage in finder.list([])
+        if str(getattr(storage, "location", "")).startswith(str(Path(plotly.__file__).parent))
+    ]
+    assert listed == ["vendor/plotly/plotly.min.js"]
+    assert finders.find("vendor/plotly/widgetbundle.js") is None
 
 
 @pytest.mark.django_db
